@@ -1,0 +1,148 @@
+"""Frozen, strict Pydantic models of the configuration (schema ``version: 1``).
+
+Strict means what the file says is what runs: no string becomes a number or a
+boolean, a bool is not a number, NaN and infinities are rejected, unknown keys
+are errors. ``generation.use_factor_graph`` is required but nullable: whether
+the loop spends LLM money is never decided by a hidden default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AuditConfig",
+    "BacktestConfig",
+    "DataConfig",
+    "GenerationConfig",
+    "LLMConfig",
+    "LoopConfig",
+    "StratloopConfig",
+]
+
+_MODEL = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+Percent = Annotated[float, Field(ge=0.0, le=100.0)]
+PositiveSeconds = Annotated[float, Field(gt=0.0, le=86_400.0)]
+
+
+class GenerationConfig(BaseModel):
+    """How each iteration chooses between the LLM and the factor graph."""
+
+    model_config = _MODEL
+    use_factor_graph: bool | None
+    """true: factor graph always; false: LLM always; null: draw against innovation_rate."""
+    innovation_rate: Percent
+    """Percent chance (0-100) of asking the LLM when ``use_factor_graph`` is null."""
+    on_llm_failure: Literal["fail", "fallback_to_factor_graph"] = "fail"
+    """What an LLM failure does: record the iteration as failed, or an audited fallback."""
+    max_mutation_attempts: Annotated[int, Field(ge=1, le=1000)] = 25
+    """How many rewrites the factor graph tries before giving up on a different, valid child."""
+    user_factors: str | None = None
+    """Path of a YAML file with the user's own named factor templates."""
+    max_expression_nodes: Annotated[int, Field(ge=1, le=10_000)] = 64
+    """Upper bound on the size of a candidate expression."""
+    max_expression_depth: Annotated[int, Field(ge=1, le=200)] = 12
+    """Upper bound on the nesting depth of a candidate expression."""
+    max_window: Annotated[int, Field(ge=1, le=10_000)] = 252
+    """Largest time-series window an expression may use, in trading days."""
+
+
+class LLMConfig(BaseModel):
+    """The OpenAI-compatible endpoint that proposes new strategies."""
+
+    model_config = _MODEL
+    enabled: bool = False
+    base_url: str | None = None
+    """The endpoint, e.g. ``http://127.0.0.1:11434/v1`` for Ollama; unset means none."""
+    model: str | None = None
+    api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "OPENAI_API_KEY"
+    """Name of the environment variable that holds the key; the key itself is never in a file."""
+    timeout_s: PositiveSeconds = 60.0
+    max_retries: Annotated[int, Field(ge=0, le=20)] = 3
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.7
+    max_tokens: Annotated[int, Field(ge=1, le=200_000)] = 1024
+    """Upper bound on one reply's tokens."""
+    max_tokens_per_run: Annotated[int, Field(ge=1)] | None = None
+    """Token budget of a whole run; unset means unlimited."""
+    cost_per_1k_tokens: Annotated[float, Field(ge=0.0)] | None = None
+    max_cost_per_run: Annotated[float, Field(gt=0.0)] | None = None
+    on_budget_exhausted: Literal["stop", "factor_graph_only"] = "stop"
+    """When the budget is spent: stop the run, or go on factor-graph-only (recorded)."""
+    repair_rounds: Annotated[int, Field(ge=0, le=5)] = 1
+    """How many times the parser's error is sent back for a corrected reply."""
+    anonymize: bool = False
+    """Hide tickers and dates from the prompt so the model cannot recall the future."""
+
+
+class DataConfig(BaseModel):
+    """Which price panel the loop learns on."""
+
+    model_config = _MODEL
+    source: Annotated[str, Field(min_length=1)] = "sp500-20"
+    """A packaged dataset name (``sp500-20``) or a path to a CSV / Parquet file."""
+    layout: Literal["auto", "wide", "long"] = "auto"
+    """Wide: Date column plus one close column per asset. Long: date, asset, OHLCV columns."""
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+
+
+class BacktestConfig(BaseModel):
+    """How candidates are evaluated."""
+
+    model_config = _MODEL
+    cost_bps: Annotated[float, Field(ge=0.0, le=10_000.0)] = 10.0
+    """Trading cost in basis points of turnover."""
+    train_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.7
+    """Share of dates used for training when ``split_date`` is unset."""
+    split_date: dt.date | None = None
+    """First test date; when set, ``train_fraction`` must be left at its default."""
+    annualization: Annotated[int, Field(ge=1, le=366)] = 252
+
+
+class LoopConfig(BaseModel):
+    """The learning loop."""
+
+    model_config = _MODEL
+    iterations: Annotated[int, Field(ge=1, le=10_000_000)] = 200
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 42
+    workers: Annotated[int, Field(ge=1, le=256)] = 1
+    batch_size: Annotated[int, Field(ge=1, le=1024)] = 4
+    """Candidates generated from one champion snapshot; independent of ``workers``."""
+    eval_timeout_s: PositiveSeconds = 120.0
+    champion_metric: Literal["sharpe", "sortino", "calmar", "annual_return", "deflated_sharpe"] = (
+        "sharpe"
+    )
+    min_trades: Annotated[int, Field(ge=0)] = 10
+    runs_dir: Annotated[str, Field(min_length=1)] = "runs"
+
+
+class AuditConfig(BaseModel):
+    """The Phase 4 audit trail."""
+
+    model_config = _MODEL
+    path: Annotated[str, Field(min_length=1)] = "audit/learning_audit.jsonl"
+    fsync: Literal["always", "batch", "never"] = "batch"
+    batch_interval_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 1.0
+    batch_records: Annotated[int, Field(ge=1, le=1_000_000)] = 64
+    rotate_max_bytes: Annotated[int, Field(ge=1024)] = 50 * 1024 * 1024
+    rotate_daily: bool = True
+    compress: bool = True
+    retention_files: Annotated[int, Field(ge=1)] = 30
+    retention_days: Annotated[int, Field(ge=1)] = 90
+
+
+class StratloopConfig(BaseModel):
+    """The whole configuration. ``version`` and ``generation`` are required."""
+
+    model_config = _MODEL
+    version: Literal[1]
+    generation: GenerationConfig
+    llm: LLMConfig = LLMConfig()
+    data: DataConfig = DataConfig()
+    backtest: BacktestConfig = BacktestConfig()
+    loop: LoopConfig = LoopConfig()
+    audit: AuditConfig = AuditConfig()

@@ -1,0 +1,286 @@
+"""The one exception tree of stratloop.
+
+Every error carries the offending value and says what to do, so that an
+operator never has to read a traceback to fix a configuration::
+
+    StratloopError
+    ├── ConfigError                    a configuration value is wrong (field path, value, allowed)
+    │   ├── ConfigValidationError      one or more field errors, all reported together
+    │   ├── ConfigConflictError        fields that are valid alone but contradict each other
+    │   └── ConfigFileError            the file cannot be read or is not safe YAML
+    ├── EnvironmentNotFoundError       an unknown --environment name
+    ├── FlagError                      a feature-flag variable has a value that is not a boolean
+    │   └── FlagCombinationError       a combination of flags that is not allowed
+    ├── ExpressionError                the strategy DSL (expression, position, token, suggestion)
+    │   ├── ExpressionSyntaxError      the text does not parse
+    │   ├── ExpressionTypeError        it parses but is ill-typed (arity, windows, lags)
+    │   └── ExpressionLimitError       it exceeds the size or depth limits
+    ├── SpecError                      a strategy spec is invalid (portfolio rule, exits)
+    ├── MutationError                  no valid, different mutation within the attempt bound
+    ├── DataError                      a dataset or panel is unusable
+    ├── BacktestError                  a backtest cannot be run on the given inputs
+    ├── LLMError                       anything that went wrong asking the LLM
+    │   ├── LLMUnavailableError        the endpoint cannot be reached or keeps failing
+    │   ├── LLMEmptyResponseError      the endpoint answered with nothing usable
+    │   ├── LLMGenerationError         the reply held no valid strategy (cause chained)
+    │   └── LLMBudgetExhaustedError    the run's token or cost budget is spent
+    ├── GenerationError                a generation strategy could not produce a candidate
+    ├── EvaluationTimeoutError         a candidate's evaluation ran past loop.eval_timeout_s
+    ├── RunError                       a run directory is missing, locked or inconsistent
+    └── AuditError                     the audit trail
+        ├── AuditWriteError            a record could not be made durable (disk full, read-only)
+        └── AuditFormatError           a file or line is not a valid audit record
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "AuditError",
+    "AuditFormatError",
+    "AuditWriteError",
+    "BacktestError",
+    "ConfigConflictError",
+    "ConfigError",
+    "ConfigFileError",
+    "ConfigIssue",
+    "ConfigValidationError",
+    "DataError",
+    "EnvironmentNotFoundError",
+    "EvaluationTimeoutError",
+    "ExpressionError",
+    "ExpressionLimitError",
+    "ExpressionSyntaxError",
+    "ExpressionTypeError",
+    "FlagCombinationError",
+    "FlagError",
+    "GenerationError",
+    "LLMBudgetExhaustedError",
+    "LLMEmptyResponseError",
+    "LLMError",
+    "LLMGenerationError",
+    "LLMUnavailableError",
+    "MutationError",
+    "RunError",
+    "SpecError",
+    "StratloopError",
+]
+
+
+def _show(value: Any) -> str:
+    """Render an offending value for a message: repr, shortened if huge."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class StratloopError(Exception):
+    """Base of every error stratloop raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem with one configuration field.
+
+    Args:
+        field_path: dotted path of the field, e.g. ``generation.innovation_rate``.
+        value: the offending value as it was given.
+        allowed: what would have been accepted.
+        hint: an optional suggestion, e.g. a "did you mean" correction.
+        source: where the value came from (a file, an environment variable).
+    """
+
+    field_path: str
+    value: Any
+    allowed: str
+    hint: str | None = None
+    source: str | None = None
+
+    def __str__(self) -> str:
+        text = f"`{self.field_path}` must be {self.allowed} but got `{_show(self.value)}`"
+        if self.source:
+            text += f" (from {self.source})"
+        if self.hint:
+            text += f"; {self.hint}"
+        return text
+
+
+class ConfigError(StratloopError):
+    """A configuration value is wrong."""
+
+
+class ConfigValidationError(ConfigError):
+    """One or more configuration fields are invalid; all of them are listed."""
+
+    def __init__(self, issues: list[ConfigIssue] | tuple[ConfigIssue, ...]) -> None:
+        self.issues = tuple(issues)
+        lines = "\n".join(f"  - {issue}" for issue in self.issues)
+        count = len(self.issues)
+        super().__init__(f"invalid configuration ({count} error{'s' * (count != 1)}):\n{lines}")
+
+
+class ConfigConflictError(ConfigError):
+    """Fields that are valid on their own contradict each other."""
+
+    def __init__(self, name: str, fields: dict[str, Any], explanation: str, fix: str) -> None:
+        self.name = name
+        self.fields = dict(fields)
+        self.explanation = explanation
+        self.fix = fix
+        shown = ", ".join(f"`{path}` = `{_show(value)}`" for path, value in self.fields.items())
+        super().__init__(f"configuration conflict '{name}': {shown}: {explanation}. Fix: {fix}")
+
+
+class ConfigFileError(ConfigError):
+    """The configuration file cannot be read, or is not plain, safe YAML."""
+
+    def __init__(self, path: str, problem: str, fix: str) -> None:
+        self.path = path
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"cannot use configuration file {path}: {problem}. {fix}")
+
+
+class EnvironmentNotFoundError(StratloopError):
+    """An ``--environment`` name that has no ``environments/NAME.yaml``."""
+
+    def __init__(self, name: str, known: list[str] | tuple[str, ...]) -> None:
+        self.name = name
+        self.known = tuple(known)
+        listed = ", ".join(self.known) or "none"
+        super().__init__(f"unknown environment {name!r}; known environments: {listed}")
+
+
+class FlagError(StratloopError):
+    """A feature-flag variable holds a value that is not a boolean."""
+
+    def __init__(self, variable: str, value: str, source: str = "environment") -> None:
+        self.variable = variable
+        self.value = value
+        self.source = source
+        super().__init__(
+            f"feature flag {variable} has value {value!r} (from {source}); "
+            "use one of true/false, 1/0, yes/no, on/off (any case), or unset it to enable"
+        )
+
+
+class FlagCombinationError(FlagError):
+    """A combination of flags that would break a guarantee (Phase 3 needs Phase 1)."""
+
+    def __init__(self, message: str) -> None:
+        StratloopError.__init__(self, message)
+        self.variable = ""
+        self.value = ""
+        self.source = ""
+
+
+class ExpressionError(StratloopError):
+    """A strategy expression is not acceptable.
+
+    Args:
+        message: what is wrong.
+        expression: the full text that was given.
+        position: zero-based character offset of the problem, if known.
+        token: the offending token, if any.
+        suggestion: a correction ("did you mean ts_mean?"), if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expression: str = "",
+        position: int | None = None,
+        token: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        self.reason = message
+        self.expression = expression
+        self.position = position
+        self.token = token
+        self.suggestion = suggestion
+        text = message
+        if position is not None:
+            text += f" at position {position}"
+        if token is not None:
+            text += f" (token {token!r})"
+        if suggestion:
+            text += f"; {suggestion}"
+        if expression:
+            text += f"\n  {expression}"
+            if position is not None:
+                text += "\n  " + " " * position + "^"
+        super().__init__(text)
+
+
+class ExpressionSyntaxError(ExpressionError):
+    """The expression text does not parse."""
+
+
+class ExpressionTypeError(ExpressionError):
+    """The expression parses but is ill-typed (arity, argument kinds, windows, lags)."""
+
+
+class ExpressionLimitError(ExpressionError):
+    """The expression exceeds the configured size or depth limits."""
+
+
+class SpecError(StratloopError):
+    """A strategy spec (portfolio rule, exits) is invalid."""
+
+
+class MutationError(StratloopError):
+    """No valid mutation that differs from its parent was found within the attempt bound."""
+
+
+class DataError(StratloopError):
+    """A dataset or price panel is unusable; the message names the file and the problem."""
+
+
+class BacktestError(StratloopError):
+    """A backtest cannot be run on the given inputs."""
+
+
+class LLMError(StratloopError):
+    """Base of everything that can go wrong asking the LLM for a strategy."""
+
+
+class LLMUnavailableError(LLMError):
+    """The endpoint cannot be reached, timed out, or kept failing after the retries."""
+
+
+class LLMEmptyResponseError(LLMError):
+    """The endpoint answered, but with no content."""
+
+
+class LLMGenerationError(LLMError):
+    """The reply held no valid strategy spec; the parser's error is chained as the cause."""
+
+
+class LLMBudgetExhaustedError(LLMError):
+    """The run's LLM token or cost budget is spent."""
+
+
+class GenerationError(StratloopError):
+    """A generation strategy could not produce a candidate."""
+
+
+class EvaluationTimeoutError(StratloopError):
+    """A candidate's evaluation ran past ``loop.eval_timeout_s`` and was stopped."""
+
+
+class RunError(StratloopError):
+    """A run directory is missing, locked by another process, or inconsistent."""
+
+
+class AuditError(StratloopError):
+    """Base of audit-trail errors."""
+
+
+class AuditWriteError(AuditError):
+    """An audit record could not be made durable; the loop stops rather than lose it."""
+
+
+class AuditFormatError(AuditError):
+    """A file or line is not a valid audit record."""
