@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from stratloop.cli import _version
 from stratloop.cli._app import app
 
@@ -10,6 +12,6 @@ __all__ = ["app", "main"]
 _GROUPS = (_version,)
 
 
-def main() -> None:
-    """Entry point of the ``stratloop`` console script."""
-    app()
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI on ``argv`` (default: the process arguments); exits the process."""
+    app(args=None if argv is None else list(argv), prog_name="stratloop")
