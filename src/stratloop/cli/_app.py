@@ -20,7 +20,15 @@ from stratloop.errors import (
     StratloopError,
 )
 
-__all__ = ["EXIT_INVALID", "EXIT_UNUSABLE", "app", "console", "err_console", "fail", "handle_errors"]
+__all__ = [
+    "EXIT_INVALID",
+    "EXIT_UNUSABLE",
+    "app",
+    "console",
+    "err_console",
+    "fail",
+    "handle_errors",
+]
 
 EXIT_INVALID = 1
 EXIT_UNUSABLE = 2
