@@ -10,7 +10,8 @@ operator never has to read a traceback to fix a configuration::
     │   └── ConfigFileError            the file cannot be read or is not safe YAML
     ├── EnvironmentNotFoundError       an unknown --environment name
     ├── FlagError                      a feature-flag variable has a value that is not a boolean
-    │   └── FlagCombinationError       a combination of flags that is not allowed
+    │   ├── FlagCombinationError       a combination of flags that is not allowed
+    │   └── FlagSourceError            a flags file or flag provider cannot be read or is malformed
     ├── ExpressionError                the strategy DSL (expression, position, token, suggestion)
     │   ├── ExpressionSyntaxError      the text does not parse
     │   ├── ExpressionTypeError        it parses but is ill-typed (arity, windows, lags)
@@ -56,6 +57,7 @@ __all__ = [
     "ExpressionTypeError",
     "FlagCombinationError",
     "FlagError",
+    "FlagSourceError",
     "GenerationError",
     "LLMBudgetExhaustedError",
     "LLMEmptyResponseError",
@@ -284,3 +286,21 @@ class AuditWriteError(AuditError):
 
 class AuditFormatError(AuditError):
     """A file or line is not a valid audit record."""
+
+
+class FlagSourceError(FlagError):
+    """A flags file or flag provider cannot be read, or holds something that is not a flag.
+
+    Args:
+        source: the file or provider.
+        problem: what is wrong, naming the line, key or value.
+        fix: what to do about it.
+    """
+
+    def __init__(self, source: str, problem: str, fix: str) -> None:
+        StratloopError.__init__(self, f"feature flags from {source}: {problem}. {fix}")
+        self.variable = ""
+        self.value = ""
+        self.source = source
+        self.problem = problem
+        self.fix = fix
