@@ -1,0 +1,329 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 that serves scripted replies.
+
+Operators use it to rehearse the deployment guide's checks on staging without
+spending money or depending on a model's mood; the test suite uses it to drive
+the real ``openai`` client through every failure the loop must survive. It
+speaks the Chat Completions protocol (``POST /v1/chat/completions``,
+``GET /v1/models``) and answers each completion request with the next step of
+its script: content, an empty reply, an HTTP error, a hang, a malformed body or
+a dropped connection. Every request it receives is recorded.
+
+>>> with ScriptedOpenAIServer([Reply("hello")]) as server:
+...     server.base_url.startswith("http://127.0.0.1:")
+True
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import MappingProxyType, TracebackType
+from typing import Any, Self, TypeAlias
+
+__all__ = [
+    "Disconnect",
+    "Hang",
+    "Malformed",
+    "NoChoices",
+    "RecordedRequest",
+    "Reply",
+    "ScriptStep",
+    "ScriptedOpenAIServer",
+    "Status",
+]
+
+_MAX_BODY = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A successful completion whose message content is ``content`` (None sends ``null``).
+
+    Args:
+        content: the assistant's text; ``""`` or None make an empty reply.
+        prompt_tokens: usage reported for the prompt.
+        completion_tokens: usage reported for the reply.
+        report_usage: False leaves ``usage`` out, as some local servers do.
+        finish_reason: the choice's finish reason.
+    """
+
+    content: str | None
+    prompt_tokens: int = 100
+    completion_tokens: int = 50
+    report_usage: bool = True
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class NoChoices:
+    """A 200 response whose ``choices`` list is empty."""
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """An HTTP error status with a JSON error body and optional headers (e.g. Retry-After)."""
+
+    code: int
+    message: str = "scripted error"
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class Hang:
+    """Hold the request open for ``seconds`` (or until the server stops), then reply."""
+
+    seconds: float
+    then: Reply = Reply("{}")
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A 200 response whose body is ``body`` verbatim, declared as JSON."""
+
+    body: str = '{"choices": [ {"message": '
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """Close the connection without sending any response."""
+
+
+ScriptStep: TypeAlias = Reply | NoChoices | Status | Hang | Malformed | Disconnect
+"""One scripted answer to one completion request."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A request the server received: method, path, whether it carried a key, JSON body."""
+
+    method: str
+    path: str
+    authorized: bool
+    body: Mapping[str, Any] | None
+
+    @property
+    def messages(self) -> tuple[Mapping[str, Any], ...]:
+        """The chat messages of a completion request, oldest first."""
+        if self.body is None:
+            return ()
+        return tuple(self.body.get("messages", ()))
+
+
+class ScriptedOpenAIServer:
+    """Serve ``script`` step by step to chat-completion requests on a free loopback port.
+
+    Once the script is used up, further completion requests get a 500 whose
+    message says so, so a test that asks more than it scripted fails loudly.
+
+    Args:
+        script: the steps, one per completion request, in order.
+        model: the model id reported by ``/v1/models`` and in replies.
+        host: the address to bind; loopback by default.
+        port: the port to bind; 0 picks a free one.
+    """
+
+    def __init__(
+        self,
+        script: Iterable[ScriptStep] = (),
+        *,
+        model: str = "scripted-model",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.model = model
+        self._script = list(script)
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._stopping = threading.Event()
+        self._httpd = _HTTPServer((host, port), self)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The ``llm.base_url`` to configure, e.g. ``http://127.0.0.1:54321/v1``."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    @property
+    def requests(self) -> tuple[RecordedRequest, ...]:
+        """Every request received so far, oldest first."""
+        with self._lock:
+            return tuple(self._requests)
+
+    @property
+    def completion_requests(self) -> tuple[RecordedRequest, ...]:
+        """The chat-completion requests received so far."""
+        return tuple(r for r in self.requests if r.path.endswith("/chat/completions"))
+
+    @property
+    def remaining(self) -> int:
+        """How many scripted steps have not been served yet."""
+        with self._lock:
+            return len(self._script)
+
+    def extend(self, steps: Iterable[ScriptStep]) -> None:
+        """Append steps to the script."""
+        with self._lock:
+            self._script.extend(steps)
+
+    def start(self) -> Self:
+        """Start serving in a background thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="scripted-openai-server",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Release hanging requests, stop serving and close the socket."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5.0)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"ScriptedOpenAIServer(base_url={self.base_url!r}, remaining={self.remaining})"
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _next_step(self) -> ScriptStep:
+        with self._lock:
+            if self._script:
+                return self._script.pop(0)
+        return Status(500, "scripted server: the script has no reply left")
+
+    def _wait(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
+
+
+def _completion_body(step: Reply, model: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": step.content},
+                "finish_reason": step.finish_reason,
+            }
+        ],
+    }
+    if step.report_usage:
+        body["usage"] = {
+            "prompt_tokens": step.prompt_tokens,
+            "completion_tokens": step.completion_tokens,
+            "total_tokens": step.prompt_tokens + step.completion_tokens,
+        }
+    return body
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """The stdlib threading server, knowing the scripted server it serves."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], scripted: ScriptedOpenAIServer) -> None:
+        super().__init__(address, _Handler)
+        self.scripted = scripted
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes the two OpenAI endpoints to the script."""
+
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Stay quiet: the server records requests instead of logging them."""
+
+    def do_GET(self) -> None:
+        """``GET /v1/models`` lists the one scripted model."""
+        scripted = self.server.scripted
+        scripted._record(RecordedRequest("GET", self.path, self._authorized(), None))  # noqa: SLF001
+        if self.path.rstrip("/").endswith("/models"):
+            model = {"id": scripted.model, "object": "model", "created": 0, "owned_by": "stratloop"}
+            self._send_json(200, {"object": "list", "data": [model]})
+        else:
+            self._send_json(404, _error(f"no route GET {self.path}"))
+
+    def do_POST(self) -> None:
+        """``POST /v1/chat/completions`` gets the script's next step."""
+        scripted = self.server.scripted
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(min(length, _MAX_BODY))
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        parsed = body if isinstance(body, dict) else None
+        scripted._record(RecordedRequest("POST", self.path, self._authorized(), parsed))  # noqa: SLF001
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send_json(404, _error(f"no route POST {self.path}"))
+            return
+        self._serve(scripted._next_step())  # noqa: SLF001
+
+    def _serve(self, step: ScriptStep) -> None:
+        model = self.server.scripted.model
+        if isinstance(step, Reply):
+            self._send_json(200, _completion_body(step, model))
+        elif isinstance(step, NoChoices):
+            self._send_json(200, {**_completion_body(Reply(None), model), "choices": []})
+        elif isinstance(step, Status):
+            self._send_json(step.code, _error(step.message), step.headers)
+        elif isinstance(step, Hang):
+            self.server.scripted._wait(step.seconds)  # noqa: SLF001
+            self._serve(step.then)
+        elif isinstance(step, Malformed):
+            self._send_raw(200, step.body.encode(), {})
+        else:
+            self.close_connection = True
+            self.connection.close()
+
+    def _authorized(self) -> bool:
+        return bool(self.headers.get("Authorization"))
+
+    def _send_json(
+        self, code: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> None:
+        self._send_raw(code, json.dumps(body).encode(), headers or {})
+
+    def _send_raw(self, code: int, data: bytes, headers: Mapping[str, str]) -> None:
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+
+def _error(message: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "scripted", "code": None}}

@@ -1,0 +1,37 @@
+"""Fixtures of the LLM tests: a scripted loopback server and configs pointing at it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from stratloop.config.models import LLMConfig
+from stratloop.llm.scripted_server import ScriptedOpenAIServer
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedOpenAIServer]:
+    """A started scripted server with an empty script; tests extend it."""
+    with ScriptedOpenAIServer() as running:
+        yield running
+
+
+@pytest.fixture
+def make_config(server: ScriptedOpenAIServer) -> Callable[..., LLMConfig]:
+    """Build an ``llm`` section aimed at the scripted server, with overrides."""
+
+    def build(**overrides: Any) -> LLMConfig:
+        values: dict[str, Any] = {
+            "enabled": True,
+            "base_url": server.base_url,
+            "model": "scripted-model",
+            "api_key_env": "TEST_LLM_KEY",
+            "timeout_s": 5.0,
+            "max_retries": 2,
+        }
+        values.update(overrides)
+        return LLMConfig(**values)
+
+    return build
