@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from stratloop.generation.context import GenerationContext
+from stratloop.generation.decision import Decision
 from stratloop.spec import Candidate
 
-__all__ = ["CandidateSource", "GenerationStrategy"]
+__all__ = ["CandidateSource", "DecidingStrategy", "GenerationStrategy"]
 
 
 @runtime_checkable
@@ -16,6 +17,29 @@ class GenerationStrategy(Protocol):
 
     def generate(self, ctx: GenerationContext) -> Candidate:
         """Return a validated candidate or raise a :class:`~stratloop.errors.StratloopError`."""
+        ...
+
+
+@runtime_checkable
+class DecidingStrategy(GenerationStrategy, Protocol):
+    """A strategy whose decision can be recorded apart from its candidate.
+
+    ``generate(ctx)`` is ``produce(ctx, decide(ctx))``; the dispatcher calls the
+    two halves separately so the outcome carries the decision even when the
+    generator fails.
+    """
+
+    @property
+    def name(self) -> str:
+        """The name recorded as ``strategy_selected``, e.g. ``MixedStrategy``."""
+        ...
+
+    def decide(self, ctx: GenerationContext) -> Decision:
+        """Take the iteration's first draw and apply the priority rule."""
+        ...
+
+    def produce(self, ctx: GenerationContext, decision: Decision) -> Candidate:
+        """Ask the generator the decision names for a candidate."""
         ...
 
 

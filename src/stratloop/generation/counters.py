@@ -1,0 +1,224 @@
+"""Generation counters the deployment guide monitors, accumulated from outcomes.
+
+Definitions (what each number in :meth:`GenerationCountersSnapshot.as_dict` means):
+
+- ``iterations``: outcomes recorded.
+- ``mandated method``: what the Phase 1 rule makes of the configuration and
+  the iteration's draw (:func:`mandated_method`), whichever implementation ran.
+- ``adherent``: the iteration attempted its mandated method first, and any
+  switch away from it was an explicit fallback the user configured
+  (``on_llm_failure: fallback_to_factor_graph``). A failed iteration that
+  attempted the mandated method is adherent (``on_llm_failure: fail`` is what
+  the user asked for). A silent fallback, or a legacy decision that ignored
+  ``use_factor_graph``, is not.
+- ``priority_adherence``: adherent / iterations (None before the first one).
+- ``silent_fallbacks`` / ``explicit_fallbacks``: outcomes whose fallback has that kind.
+- ``llm_share``: iterations that decided on the LLM / iterations.
+- ``draw_iterations``, ``draw_llm_share``, ``expected_llm_share``: among
+  iterations decided by a draw (``use_factor_graph`` null, or legacy), the
+  share that drew the LLM and the mean of ``innovation_rate / 100``;
+  ``llm_share_interval`` is the 99.9% normal-approximation binomial interval
+  around the expected share for that many draws.
+- ``failures``: failed iterations; ``failures_by_error`` counts them by error class.
+- ``fallbacks_by_error``: fallbacks by the error class that caused them.
+- ``strategy_selected``, ``decision_rules``, ``implementations``,
+  ``methods_used``: counts by name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from stratloop._types import GenerationMethod
+from stratloop.config.models import GenerationConfig
+from stratloop.generation.decision import decide
+from stratloop.generation.outcome import GenerationOutcome
+
+__all__ = ["GenerationCounters", "GenerationCountersSnapshot", "adheres", "mandated_method"]
+
+_Z_999 = 3.2905267314919255
+"""Two-sided 99.9% standard normal quantile."""
+
+_DRAW_RULES = frozenset({"innovation_draw", "legacy_draw"})
+
+
+def mandated_method(generation: GenerationConfig, draw: float) -> GenerationMethod:
+    """The method the Phase 1 priority rule mandates for ``generation`` and ``draw``."""
+    return decide(generation.use_factor_graph, generation.innovation_rate, draw).method
+
+
+def adheres(outcome: GenerationOutcome, generation: GenerationConfig) -> bool:
+    """True when ``outcome`` followed the configuration's priority (see the module docstring)."""
+    if outcome.decision.method != mandated_method(generation, outcome.decision.draw):
+        return False
+    return outcome.fallback is None or outcome.fallback.kind == "explicit"
+
+
+def _frozen(counts: Counter[str]) -> Mapping[str, int]:
+    return MappingProxyType(dict(sorted(counts.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationCountersSnapshot:
+    """The counters at one moment; frozen, safe to hand to metrics and reports."""
+
+    iterations: int
+    adherent: int
+    silent_fallbacks: int
+    explicit_fallbacks: int
+    llm_decisions: int
+    draw_iterations: int
+    draw_llm_decisions: int
+    expected_llm_share_sum: float
+    failures_by_error: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    fallbacks_by_error: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    strategy_selected: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    decision_rules: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    implementations: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    methods_used: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def failures(self) -> int:
+        """Iterations that produced no candidate."""
+        return sum(self.failures_by_error.values())
+
+    @property
+    def priority_adherence(self) -> float | None:
+        """Share of iterations that followed the configuration's priority."""
+        return self.adherent / self.iterations if self.iterations else None
+
+    @property
+    def llm_share(self) -> float | None:
+        """Share of iterations that decided on the LLM."""
+        return self.llm_decisions / self.iterations if self.iterations else None
+
+    @property
+    def draw_llm_share(self) -> float | None:
+        """Share of draw-decided iterations that drew the LLM."""
+        return self.draw_llm_decisions / self.draw_iterations if self.draw_iterations else None
+
+    @property
+    def expected_llm_share(self) -> float | None:
+        """Mean ``innovation_rate / 100`` over draw-decided iterations."""
+        if not self.draw_iterations:
+            return None
+        return self.expected_llm_share_sum / self.draw_iterations
+
+    @property
+    def llm_share_interval(self) -> tuple[float, float] | None:
+        """99.9% binomial interval (normal approximation) for ``draw_llm_share``."""
+        expected = self.expected_llm_share
+        if expected is None:
+            return None
+        half = _Z_999 * math.sqrt(expected * (1.0 - expected) / self.draw_iterations)
+        return (max(0.0, expected - half), min(1.0, expected + half))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of every counter and derived share."""
+        interval = self.llm_share_interval
+        return {
+            "iterations": self.iterations,
+            "adherent": self.adherent,
+            "priority_adherence": self.priority_adherence,
+            "silent_fallbacks": self.silent_fallbacks,
+            "explicit_fallbacks": self.explicit_fallbacks,
+            "failures": self.failures,
+            "failures_by_error": dict(self.failures_by_error),
+            "fallbacks_by_error": dict(self.fallbacks_by_error),
+            "llm_share": self.llm_share,
+            "draw_iterations": self.draw_iterations,
+            "draw_llm_share": self.draw_llm_share,
+            "expected_llm_share": self.expected_llm_share,
+            "llm_share_interval": None if interval is None else list(interval),
+            "strategy_selected": dict(self.strategy_selected),
+            "decision_rules": dict(self.decision_rules),
+            "implementations": dict(self.implementations),
+            "methods_used": dict(self.methods_used),
+        }
+
+
+class GenerationCounters:
+    """Accumulates outcomes; :meth:`snapshot` returns the frozen view.
+
+    Not thread-safe: record from the thread that commits iterations.
+    """
+
+    __slots__ = (
+        "_adherent",
+        "_decision_rules",
+        "_draw_iterations",
+        "_draw_llm",
+        "_expected_sum",
+        "_explicit",
+        "_failures",
+        "_fallbacks",
+        "_implementations",
+        "_iterations",
+        "_llm",
+        "_methods",
+        "_selected",
+        "_silent",
+    )
+
+    def __init__(self) -> None:
+        self._iterations = 0
+        self._adherent = 0
+        self._silent = 0
+        self._explicit = 0
+        self._llm = 0
+        self._draw_iterations = 0
+        self._draw_llm = 0
+        self._expected_sum = 0.0
+        self._failures: Counter[str] = Counter()
+        self._fallbacks: Counter[str] = Counter()
+        self._selected: Counter[str] = Counter()
+        self._decision_rules: Counter[str] = Counter()
+        self._implementations: Counter[str] = Counter()
+        self._methods: Counter[str] = Counter()
+
+    def record(self, outcome: GenerationOutcome, generation: GenerationConfig) -> None:
+        """Count one outcome produced under the ``generation`` configuration."""
+        decision = outcome.decision
+        self._iterations += 1
+        self._adherent += adheres(outcome, generation)
+        self._llm += decision.method == "llm"
+        if decision.rule in _DRAW_RULES:
+            self._draw_iterations += 1
+            self._draw_llm += decision.method == "llm"
+            self._expected_sum += decision.innovation_rate / 100.0
+        if outcome.fallback is not None:
+            if outcome.fallback.kind == "silent":
+                self._silent += 1
+            else:
+                self._explicit += 1
+            self._fallbacks[outcome.fallback.error_type or "unknown"] += 1
+        if outcome.candidate is None:
+            self._failures[outcome.error_type or "unknown"] += 1
+        self._selected[outcome.strategy_selected] += 1
+        self._decision_rules[decision.rule] += 1
+        self._implementations[outcome.implementation] += 1
+        self._methods[outcome.method_used or "none"] += 1
+
+    def snapshot(self) -> GenerationCountersSnapshot:
+        """The counters now, frozen."""
+        return GenerationCountersSnapshot(
+            iterations=self._iterations,
+            adherent=self._adherent,
+            silent_fallbacks=self._silent,
+            explicit_fallbacks=self._explicit,
+            llm_decisions=self._llm,
+            draw_iterations=self._draw_iterations,
+            draw_llm_decisions=self._draw_llm,
+            expected_llm_share_sum=self._expected_sum,
+            failures_by_error=_frozen(self._failures),
+            fallbacks_by_error=_frozen(self._fallbacks),
+            strategy_selected=_frozen(self._selected),
+            decision_rules=_frozen(self._decision_rules),
+            implementations=_frozen(self._implementations),
+            methods_used=_frozen(self._methods),
+        )
