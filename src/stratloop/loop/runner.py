@@ -1,0 +1,483 @@
+"""The learning loop: batches of decide -> generate -> validate -> backtest -> commit.
+
+Each batch starts from one champion snapshot; its iterations are generated in
+order in this process (flags re-read before each one), evaluated in parallel
+by the worker pool, and committed in iteration order: history line (flushed),
+champion rule, audit record when Phase 4 is in force. At the end of a batch the
+history is fsynced and ``champion.json`` and ``metrics.json`` are replaced
+atomically. The state is a pure function of the committed history, so a
+resumed run continues exactly where an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType, MappingProxyType
+from typing import Any, Protocol
+
+from filelock import BaseFileLock
+
+from stratloop.config.models import StratloopConfig
+from stratloop.errors import RunError, StratloopError
+from stratloop.flags import Flags, FlagSource
+from stratloop.generation.base import CandidateSource
+from stratloop.generation.context import ChampionSnapshot, Feedback, GenerationContext
+from stratloop.generation.dispatch import generate_iteration
+from stratloop.generation.outcome import GenerationOutcome
+from stratloop.llm.budget import TokenBudget, Usage
+from stratloop.loop.history import HistoryWriter, cut_torn_tail, dumps_record, read_history
+from stratloop.loop.record import Generated, build_record
+from stratloop.loop.rundir import RunDir, atomic_write_json, new_run_id, utc_now
+from stratloop.loop.state import LoopState
+from stratloop.loop.workers import EvalResult, EvalTask, EvaluationPool, EvaluatorFactory
+from stratloop.spec import Candidate
+
+__all__ = [
+    "AuditSink",
+    "LoopParts",
+    "LoopRunner",
+    "ProgressSink",
+    "RunSummary",
+    "open_run",
+]
+
+FACTOR_GRAPH_ONLY = "factor_graph_only"
+
+
+class AuditSink(Protocol):
+    """Where Phase 4 audit records go; called once per committed, audited iteration."""
+
+    def write(self, record: Mapping[str, Any], outcome: GenerationOutcome) -> None:
+        """Append the audit record of one iteration (its history record and outcome)."""
+        ...
+
+    def close(self) -> None:
+        """Flush and close."""
+        ...
+
+
+class ProgressSink(Protocol):
+    """Receives progress; the CLI's rich progress bar is one."""
+
+    def begin(self, total: int, done: int) -> None:
+        """The run starts (or resumes) with ``done`` of ``total`` iterations committed."""
+        ...
+
+    def committed(self, record: Mapping[str, Any], best: float | None) -> None:
+        """One iteration was committed; ``best`` is the champion's score."""
+        ...
+
+    def end(self) -> None:
+        """The run stopped."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoopParts:
+    """Everything the loop is built from, injected.
+
+    Args:
+        factor_graph: the factor-graph generator.
+        evaluator: builds the backtest evaluator inside each worker process.
+        flags: the flag source, read before every iteration.
+        llm: the LLM proposer, or None when no LLM is configured.
+        budget: the LLM token/cost budget the proposer charges, if any.
+        validate: checks a candidate before it is backtested; raises a
+            :class:`~stratloop.errors.StratloopError` when it is invalid.
+        audit: the audit trail, written when Phase 4 is in force.
+        extras: read-only hints passed to generators in the context.
+    """
+
+    factor_graph: CandidateSource
+    evaluator: EvaluatorFactory
+    flags: FlagSource
+    llm: CandidateSource | None = None
+    budget: TokenBudget | None = None
+    validate: Callable[[Candidate], None] | None = None
+    audit: AuditSink | None = None
+    extras: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """How a run ended."""
+
+    run_id: str
+    path: Path
+    status: str
+    iterations: int
+    total: int
+    message: str
+    champion: Mapping[str, Any] | None
+    metrics: Mapping[str, Any]
+
+
+def open_run(runs_dir: Path, run_id: str) -> tuple[RunDir, StratloopConfig]:
+    """An existing run directory and the configuration it was started with."""
+    rundir = RunDir.open(runs_dir, run_id)
+    payload = rundir.read_json(rundir.config)
+    try:
+        config = StratloopConfig.model_validate_json(json.dumps(payload["config"]))
+    except (KeyError, ValueError) as exc:
+        raise RunError(
+            f"run {run_id}: config.json does not hold a valid configuration: {exc}"
+        ) from exc
+    return rundir, config
+
+
+def _config_payload(config: StratloopConfig) -> dict[str, Any]:
+    data = config.model_dump(mode="json")
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return {"config": data, "config_hash": hashlib.sha256(text.encode()).hexdigest()}
+
+
+class LoopRunner:
+    """Runs (or resumes) one run of the learning loop in its run directory.
+
+    Build it with :meth:`create` or :meth:`resume`, then call :meth:`run`.
+    """
+
+    def __init__(
+        self,
+        config: StratloopConfig,
+        rundir: RunDir,
+        parts: LoopParts,
+        *,
+        lock: BaseFileLock,
+        state: LoopState,
+        batch_state: tuple[ChampionSnapshot | None, tuple[Feedback, ...]],
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        self.config = config
+        self.rundir = rundir
+        self.parts = parts
+        self.state = state
+        self.notes = notes
+        self._lock = lock
+        self._batch_state = batch_state
+        self._stop = threading.Event()
+        self._last_flags: dict[str, Any] | None = None
+        self._pool_restarts = 0
+
+    @classmethod
+    def create(
+        cls,
+        config: StratloopConfig,
+        make_parts: Callable[[Usage], LoopParts],
+        *,
+        run_id: str | None = None,
+    ) -> LoopRunner:
+        """Start a new run: make and lock its directory, write ``config.json`` and ``run.json``.
+
+        Args:
+            config: the effective configuration; fixed for the whole run.
+            make_parts: builds the parts, given the LLM usage already spent (none).
+            run_id: the run id (default: a new sortable one).
+        """
+        rundir = RunDir.create(Path(config.loop.runs_dir), run_id or new_run_id())
+        lock = rundir.lock()
+        atomic_write_json(rundir.config, {"run_id": rundir.run_id, **_config_payload(config)})
+        atomic_write_json(
+            rundir.run,
+            {
+                "run_id": rundir.run_id,
+                "status": "created",
+                "seed": config.loop.seed,
+                "started": utc_now(),
+                "finished": None,
+                "iterations": 0,
+                "total": config.loop.iterations,
+                "message": "",
+            },
+        )
+        state = LoopState(config)
+        return cls(
+            config,
+            rundir,
+            make_parts(state.usage()),
+            lock=lock,
+            state=state,
+            batch_state=(None, ()),
+        )
+
+    @classmethod
+    def resume(
+        cls, rundir: RunDir, config: StratloopConfig, make_parts: Callable[[Usage], LoopParts]
+    ) -> LoopRunner:
+        """Continue a run from its last committed iteration.
+
+        The run is locked first. A torn last history line is moved aside and
+        reported (see ``notes``); that iteration is redone. The state, including
+        the LLM usage ``make_parts`` is given, is rebuilt by replaying the history.
+        """
+        lock = rundir.lock()
+        try:
+            notes: list[str] = []
+            read = read_history(rundir.history)
+            if read.torn is not None:
+                aside = cut_torn_tail(rundir.history, read.torn)
+                notes.append(
+                    f"history.jsonl had a torn last line ({read.torn.problem}); "
+                    f"{len(read.torn.text)} bytes moved to {aside.name}, iteration "
+                    f"{len(read.records)} is redone"
+                )
+            records = read.records
+            size = config.loop.batch_size
+            before = LoopState.replay(config, records[: (len(records) // size) * size])
+            state = LoopState.replay(config, records)
+            parts = make_parts(state.usage())
+        except BaseException:
+            lock.release()
+            raise
+        return cls(
+            config,
+            rundir,
+            parts,
+            lock=lock,
+            state=state,
+            batch_state=(before.snapshot, before.feedback),
+            notes=tuple(notes),
+        )
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after committing the current batch (what Ctrl-C does)."""
+        self._stop.set()
+
+    def metrics(self) -> dict[str, Any]:
+        """The counters snapshot: loop-side counts over committed iterations, plus run facts."""
+        snapshot = self.state.counters.snapshot()
+        snapshot.update(
+            run_id=self.rundir.run_id,
+            champion_metric=self.state.champion.metric,
+            champion_score=self.state.champion.score,
+            worker_restarts=self._pool_restarts,
+            budget_mode=self.state.budget_mode,
+        )
+        return snapshot
+
+    def run(self, progress: ProgressSink | None = None) -> RunSummary:
+        """Run until ``loop.iterations`` are committed, a stop is requested, or the budget stops it.
+
+        Raises:
+            StratloopError: something the run cannot go on from (the run is
+                marked failed; committed iterations stay, and it can be resumed).
+        """
+        total = self.config.loop.iterations
+        status, message = "completed", ""
+        try:
+            self._write_run("running", "")
+            if progress is not None:
+                progress.begin(total, self.state.next_iteration)
+            with (
+                _sigint_stops(self.request_stop),
+                HistoryWriter(self.rundir.history) as history,
+                EvaluationPool(
+                    self.parts.evaluator,
+                    self.config,
+                    workers=self.config.loop.workers,
+                    timeout_s=self.config.loop.eval_timeout_s,
+                ) as pool,
+            ):
+                status, message = self._loop(history, pool, progress, total)
+                self._pool_restarts = pool.restarts
+        except StratloopError as exc:
+            self._write_run("failed", str(exc))
+            raise
+        finally:
+            if progress is not None:
+                progress.end()
+            if self.parts.audit is not None:
+                self.parts.audit.close()
+            self._lock.release()
+        self._write_run(status, message)
+        return RunSummary(
+            run_id=self.rundir.run_id,
+            path=self.rundir.root,
+            status=status,
+            iterations=self.state.next_iteration,
+            total=total,
+            message=message,
+            champion=self.state.champion.as_dict(),
+            metrics=self.metrics(),
+        )
+
+    def _loop(
+        self,
+        history: HistoryWriter,
+        pool: EvaluationPool,
+        progress: ProgressSink | None,
+        total: int,
+    ) -> tuple[str, str]:
+        size = self.config.loop.batch_size
+        while self.state.next_iteration < total:
+            if self._stop.is_set():
+                return "interrupted", "stopped by request after committing the last batch"
+            start = self.state.next_iteration
+            batch = start // size
+            end = min((batch + 1) * size, total)
+            if start == batch * size:
+                self._batch_state = (self.state.snapshot, self.state.feedback)
+            generated, budget_stop = self._generate(batch, start, end)
+            results = self._evaluate(pool, generated)
+            for item in generated:
+                self._commit(history, item, results.get(item.iteration), progress)
+            history.sync()
+            self._pool_restarts = pool.restarts
+            self._write_batch_files()
+            if budget_stop is not None:
+                return "budget_exhausted", budget_stop
+        return "completed", f"{total} iterations committed"
+
+    def _generate(self, batch: int, start: int, end: int) -> tuple[list[Generated], str | None]:
+        champion, feedback = self._batch_state
+        generated: list[Generated] = []
+        for iteration in range(start, end):
+            config, llm, mode = self.config, self.parts.llm, self.state.budget_mode
+            budget = self.parts.budget
+            if budget is not None and budget.exhausted:
+                if self.config.llm.on_budget_exhausted == "stop":
+                    return generated, _budget_reason(budget)
+                mode = FACTOR_GRAPH_ONLY
+            if mode == FACTOR_GRAPH_ONLY:
+                generation = config.generation.model_copy(update={"use_factor_graph": True})
+                config, llm = config.model_copy(update={"generation": generation}), None
+                self.state.budget_mode = mode
+            flags = self.parts.flags.current()
+            self._record_flags(iteration, flags)
+            timestamp = utc_now()
+            ctx = GenerationContext.create(
+                config, iteration, champion=champion, feedback=feedback, extras=self.parts.extras
+            )
+            before = budget.usage if budget is not None else None
+            t0 = time.perf_counter()
+            outcome = generate_iteration(ctx, flags, llm=llm, factor_graph=self.parts.factor_graph)
+            t1 = time.perf_counter()
+            invalid = self._validate(outcome)
+            t2 = time.perf_counter()
+            generated.append(
+                Generated(
+                    iteration=iteration,
+                    batch=batch,
+                    timestamp=timestamp,
+                    flags=flags.as_dict(),
+                    outcome=outcome,
+                    audit=flags.audit_trail and self.parts.audit is not None,
+                    validation_error=invalid,
+                    llm_usage=_usage_delta(before, budget.usage) if budget and before else None,
+                    budget_mode=mode,
+                    generate_s=t1 - t0,
+                    validate_s=t2 - t1,
+                )
+            )
+        return generated, None
+
+    def _validate(self, outcome: GenerationOutcome) -> tuple[str, str] | None:
+        if outcome.candidate is None or self.parts.validate is None:
+            return None
+        try:
+            self.parts.validate(outcome.candidate)
+        except StratloopError as exc:
+            return type(exc).__name__, str(exc)
+        return None
+
+    def _evaluate(self, pool: EvaluationPool, generated: list[Generated]) -> dict[int, EvalResult]:
+        tasks = [
+            EvalTask(item.iteration, item.outcome.candidate.strategy, item.iteration + 1)
+            for item in generated
+            if item.evaluable and item.outcome.candidate is not None
+        ]
+        return {result.iteration: result for result in pool.evaluate(tasks)}
+
+    def _commit(
+        self,
+        history: HistoryWriter,
+        item: Generated,
+        result: EvalResult | None,
+        progress: ProgressSink | None,
+    ) -> None:
+        record = json.loads(dumps_record(build_record(item, result)))
+        record["champion"] = self.state.apply(record)
+        history.append(dumps_record(record))
+        if item.audit and self.parts.audit is not None:
+            self.parts.audit.write(record, item.outcome)
+        if progress is not None:
+            progress.committed(record, self.state.champion.score)
+
+    def _record_flags(self, iteration: int, flags: Flags) -> None:
+        current = flags.as_dict()
+        if current == self._last_flags:
+            return
+        self._last_flags = current
+        line = json.dumps(
+            {"iteration": iteration, "timestamp": utc_now(), "flags": current}, sort_keys=True
+        )
+        with self.rundir.flags.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    def _write_batch_files(self) -> None:
+        champion = self.state.champion.as_dict()
+        if champion is not None:
+            atomic_write_json(self.rundir.champion, champion)
+        atomic_write_json(self.rundir.metrics, self.metrics())
+
+    def _write_run(self, status: str, message: str) -> None:
+        payload = self.rundir.read_json(self.rundir.run)
+        payload.update(
+            status=status,
+            message=message,
+            iterations=self.state.next_iteration,
+            total=self.config.loop.iterations,
+            finished=None if status == "running" else utc_now(),
+        )
+        atomic_write_json(self.rundir.run, payload)
+
+
+def _budget_reason(budget: TokenBudget) -> str:
+    try:
+        budget.check()
+    except StratloopError as exc:
+        return f"{exc}; stopped the run (llm.on_budget_exhausted: stop)"
+    return "the LLM budget is spent"
+
+
+def _usage_delta(before: Usage, after: Usage) -> dict[str, Any] | None:
+    if after.calls == before.calls and after.tokens == before.tokens:
+        return None
+    return {
+        "prompt_tokens": after.prompt_tokens - before.prompt_tokens,
+        "completion_tokens": after.completion_tokens - before.completion_tokens,
+        "tokens": after.tokens - before.tokens,
+        "cost": after.cost - before.cost,
+        "calls": after.calls - before.calls,
+    }
+
+
+@contextmanager
+def _sigint_stops(stop: Callable[[], None]) -> Iterator[None]:
+    """First Ctrl-C asks for a stop after the batch; a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    count = 0
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal count
+        count += 1
+        if count > 1:
+            raise KeyboardInterrupt
+        stop()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

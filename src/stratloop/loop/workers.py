@@ -1,0 +1,290 @@
+"""Candidate evaluation in worker processes, with timeouts that really stop the work.
+
+Each worker is a spawned process that builds its evaluator once (loading the
+panel) and then evaluates one candidate at a time. The parent hands out tasks,
+waits on the workers' pipes, and kills and replaces a worker whose task runs
+past ``loop.eval_timeout_s``: the task is recorded as an
+:class:`~stratloop.errors.EvaluationTimeoutError` and the pool goes on. Results
+come back in task order, so they do not depend on the number of workers.
+Workers ignore SIGINT: on Ctrl-C the parent finishes the batch in hand.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any, Literal, Self, TypeAlias
+
+from stratloop.config.models import StratloopConfig
+from stratloop.errors import BacktestError, EvaluationTimeoutError, RunError
+from stratloop.spec import Strategy
+
+__all__ = ["EvalResult", "EvalTask", "EvaluationPool", "Evaluator", "EvaluatorFactory"]
+
+Evaluator: TypeAlias = Callable[[Strategy, int], tuple[Mapping[str, Any], Mapping[str, Any]]]
+"""``(strategy, n_trials) -> (train metrics, test metrics)``; raises on a bad candidate."""
+
+EvaluatorFactory: TypeAlias = Callable[[StratloopConfig], Evaluator]
+"""Builds an evaluator inside a worker; must be a module-level function (it is pickled)."""
+
+_State: TypeAlias = Literal["starting", "idle", "busy"]
+
+
+@dataclass(frozen=True, slots=True)
+class EvalTask:
+    """One candidate to evaluate.
+
+    Args:
+        iteration: the candidate's iteration (used to match results).
+        strategy: the spec to backtest.
+        n_trials: candidates tried so far in the run, for the deflated Sharpe.
+    """
+
+    iteration: int
+    strategy: Strategy
+    n_trials: int
+
+
+@dataclass(frozen=True, slots=True)
+class EvalResult:
+    """Metrics of one task, or the error that stopped it."""
+
+    iteration: int
+    train: Mapping[str, Any] | None
+    test: Mapping[str, Any] | None
+    seconds: float
+    error_type: str | None = None
+    error_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when metrics were produced."""
+        return self.error_type is None
+
+
+@dataclass(slots=True)
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    state: _State = "starting"
+    since: float = field(default_factory=time.monotonic)
+    index: int = -1
+    task: EvalTask | None = None
+
+
+def _worker_main(conn: Connection, factory: EvaluatorFactory, config: StratloopConfig) -> None:
+    """Body of a worker process: build the evaluator once, then serve tasks until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        evaluator = factory(config)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which stops the run
+        conn.send(("init_error", type(exc).__name__, str(exc)))
+        return
+    conn.send(("ready",))
+    while True:
+        message = conn.recv()
+        if message is None:
+            return
+        index, strategy, n_trials = message
+        start = time.perf_counter()
+        try:
+            train, test = evaluator(strategy, n_trials)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded for its iteration
+            conn.send(("error", index, type(exc).__name__, str(exc), time.perf_counter() - start))
+        else:
+            conn.send(("ok", index, dict(train), dict(test), time.perf_counter() - start))
+
+
+class EvaluationPool:
+    """A fixed number of evaluation processes with per-task timeouts.
+
+    Args:
+        factory: builds the evaluator in each worker (module-level function).
+        config: the run's configuration, passed to ``factory``.
+        workers: number of processes.
+        timeout_s: per-task evaluation timeout.
+        start_timeout_s: how long a worker may take to build its evaluator.
+    """
+
+    def __init__(
+        self,
+        factory: EvaluatorFactory,
+        config: StratloopConfig,
+        *,
+        workers: int,
+        timeout_s: float,
+        start_timeout_s: float = 300.0,
+    ) -> None:
+        if workers < 1:
+            raise RunError(f"loop.workers must be at least 1 but got {workers}")
+        self._factory = factory
+        self._config = config
+        self._size = workers
+        self._timeout = timeout_s
+        self._start_timeout = start_timeout_s
+        self._ctx = mp.get_context("spawn")
+        self._workers: list[_Worker] = []
+        self.restarts = 0
+        """Workers killed and replaced after a timeout or a crash."""
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the workers (they build their evaluators in parallel)."""
+        while len(self._workers) < self._size:
+            self._workers.append(self._spawn())
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(
+            target=_worker_main,
+            args=(child, self._factory, self._config),
+            name="stratloop-eval",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def evaluate(self, tasks: Sequence[EvalTask]) -> list[EvalResult]:
+        """Evaluate ``tasks``; returns one result per task, in task order. Never hangs."""
+        if not self._workers:
+            self.start()
+        pending = deque(enumerate(tasks))
+        results: list[EvalResult | None] = [None] * len(tasks)
+        while pending or any(w.state == "busy" for w in self._workers):
+            for worker in self._workers:
+                if worker.state == "idle" and pending:
+                    self._send(worker, *pending.popleft())
+            self._collect(results)
+            self._expire(results)
+        return [result for result in results if result is not None]
+
+    def _send(self, worker: _Worker, index: int, task: EvalTask) -> None:
+        worker.conn.send((index, task.strategy, task.n_trials))
+        worker.state, worker.index, worker.task, worker.since = (
+            "busy",
+            index,
+            task,
+            time.monotonic(),
+        )
+
+    def _deadline(self, worker: _Worker) -> float:
+        limit = self._timeout if worker.state == "busy" else self._start_timeout
+        return worker.since + limit
+
+    def _collect(self, results: list[EvalResult | None]) -> None:
+        waiting = [w for w in self._workers if w.state != "idle"]
+        timeout = max(0.0, min(self._deadline(w) for w in waiting) - time.monotonic())
+        ready = wait([w.conn for w in waiting], timeout)
+        for worker in waiting:
+            if worker.conn in ready:
+                self._receive(worker, results)
+
+    def _receive(self, worker: _Worker, results: list[EvalResult | None]) -> None:
+        try:
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            self._crashed(worker, results)
+            return
+        kind = message[0]
+        if kind == "ready":
+            worker.state = "idle"
+        elif kind == "init_error":
+            self.close()
+            raise RunError(
+                f"an evaluation worker could not load the data and evaluator: "
+                f"{message[1]}: {message[2]}"
+            )
+        else:
+            task = worker.task
+            assert task is not None
+            if kind == "ok":
+                results[worker.index] = EvalResult(
+                    task.iteration, message[2], message[3], message[4]
+                )
+            else:
+                results[worker.index] = EvalResult(
+                    task.iteration, None, None, message[4], message[2], message[3]
+                )
+            worker.state, worker.task = "idle", None
+
+    def _expire(self, results: list[EvalResult | None]) -> None:
+        now = time.monotonic()
+        for position, worker in enumerate(self._workers):
+            if worker.state == "idle" or now < self._deadline(worker):
+                continue
+            if worker.state == "starting":
+                self.close()
+                raise RunError(
+                    f"an evaluation worker did not start within {self._start_timeout:g} s"
+                )
+            task = worker.task
+            assert task is not None
+            error = EvaluationTimeoutError(
+                f"evaluation of iteration {task.iteration} ran past loop.eval_timeout_s="
+                f"{self._timeout:g} s; its worker process was killed and replaced"
+            )
+            results[worker.index] = EvalResult(
+                task.iteration, None, None, now - worker.since, type(error).__name__, str(error)
+            )
+            self._replace(position)
+
+    def _crashed(self, worker: _Worker, results: list[EvalResult | None]) -> None:
+        position = self._workers.index(worker)
+        worker.process.join(timeout=5)
+        code = worker.process.exitcode
+        if worker.state != "busy" or worker.task is None:
+            self.close()
+            raise RunError(f"an evaluation worker exited while starting (exit code {code})")
+        task = worker.task
+        error = BacktestError(
+            f"the evaluation worker died while evaluating iteration {task.iteration} "
+            f"(exit code {code}); it was replaced"
+        )
+        results[worker.index] = EvalResult(
+            task.iteration,
+            None,
+            None,
+            time.monotonic() - worker.since,
+            type(error).__name__,
+            str(error),
+        )
+        self._replace(position)
+
+    def _replace(self, position: int) -> None:
+        old = self._workers[position]
+        _stop(old, kill=True)
+        self._workers[position] = self._spawn()
+        self.restarts += 1
+
+    def close(self) -> None:
+        """Stop every worker: idle ones are asked to exit, busy or starting ones are killed."""
+        for worker in self._workers:
+            _stop(worker, kill=worker.state != "idle")
+        self._workers = []
+
+
+def _stop(worker: _Worker, *, kill: bool) -> None:
+    if not kill:
+        try:
+            worker.conn.send(None)
+        except OSError:
+            kill = True
+        else:
+            worker.process.join(timeout=5)
+    if kill or worker.process.is_alive():
+        worker.process.kill()
+        worker.process.join(timeout=5)
+    worker.conn.close()
