@@ -1,23 +1,28 @@
 """The loop's counters, accumulated from history records (so a resume rebuilds them).
 
-They are what the deployment guide monitors: configuration-priority adherence,
-silent and explicit fallbacks, the LLM share against ``innovation_rate``,
-validation errors, evaluation failures and timeouts, strategy-selection counts,
-audit records written and champion updates.
+The generation side (configuration-priority adherence, silent and explicit
+fallbacks, the LLM share against ``innovation_rate``, strategy-selection
+counts) is :class:`~stratloop.generation.GenerationCounters`, fed with the
+outcome each record describes. The loop side adds validation errors,
+evaluations, evaluation failures and timeouts, audit records written,
+champion updates and the LLM usage.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from stratloop.config.models import GenerationConfig
-from stratloop.generation.decision import decide
+from stratloop.generation.counters import GenerationCounters
 from stratloop.llm.budget import Usage
+from stratloop.loop.record import outcome_from_record
 
 __all__ = ["LoopCounters"]
+
+FACTOR_GRAPH_ONLY = "factor_graph_only"
+"""``budget_mode`` once the LLM budget is spent and the run goes on without it."""
 
 
 @dataclass(slots=True)
@@ -25,16 +30,12 @@ class LoopCounters:
     """Counts over committed iterations.
 
     Args:
-        generation: the run's generation configuration: what it mandates is
-            recomputed from each record's draw to measure adherence.
+        generation: the run's generation configuration, against which
+            adherence is measured (factor-graph-only once the budget mode says so).
     """
 
     generation: GenerationConfig
-    iterations: int = 0
-    adherent: int = 0
-    silent_fallbacks: int = 0
-    explicit_fallbacks: int = 0
-    generation_failures: int = 0
+    outcomes: GenerationCounters = field(default_factory=GenerationCounters)
     validation_errors: int = 0
     evaluations: int = 0
     evaluation_failures: int = 0
@@ -45,38 +46,14 @@ class LoopCounters:
     llm_completion_tokens: int = 0
     llm_calls: int = 0
     llm_cost: float = 0.0
-    decided: Counter[str] = field(default_factory=Counter)
-    used: Counter[str] = field(default_factory=Counter)
-    strategies: Counter[str] = field(default_factory=Counter)
-    implementations: Counter[str] = field(default_factory=Counter)
-
-    def mandated(self, record: Mapping[str, Any]) -> str:
-        """The method the configuration mandates for this record's draw (Phase 1 rule)."""
-        if record.get("budget_mode") == "factor_graph_only":
-            return "factor_graph"
-        gen = self.generation
-        return decide(gen.use_factor_graph, gen.innovation_rate, record["decision"]["draw"]).method
 
     def add(self, record: Mapping[str, Any]) -> None:
         """Count one committed record."""
-        self.iterations += 1
-        decision = record["decision"]
-        method_used = record.get("method_used")
-        self.decided[decision["method"]] += 1
-        if method_used is not None:
-            self.used[method_used] += 1
-        self.strategies[record["strategy_selected"]] += 1
-        self.implementations[record["implementation"]] += 1
-        if (method_used or decision["method"]) == self.mandated(record):
-            self.adherent += 1
-        fallback = record.get("fallback")
-        if fallback is not None:
-            if fallback["kind"] == "silent":
-                self.silent_fallbacks += 1
-            else:
-                self.explicit_fallbacks += 1
+        generation = self.generation
+        if record.get("budget_mode") == FACTOR_GRAPH_ONLY:
+            generation = generation.model_copy(update={"use_factor_graph": True})
+        self.outcomes.record(outcome_from_record(record), generation)
         status = record["status"]
-        self.generation_failures += status == "generation_failed"
         self.validation_errors += status == "validation_failed"
         self.evaluations += status == "evaluated"
         self.evaluation_failures += status == "evaluation_failed"
@@ -99,30 +76,19 @@ class LoopCounters:
         )
 
     def snapshot(self) -> dict[str, Any]:
-        """A JSON-ready view, with the derived rates."""
-        n = self.iterations
-        llm_used = self.used.get("llm", 0)
-        return {
-            "iterations": n,
-            "configuration_priority_adherence": self.adherent / n if n else None,
-            "silent_fallbacks": self.silent_fallbacks,
-            "explicit_fallbacks": self.explicit_fallbacks,
-            "llm_share": llm_used / n if n else None,
-            "llm_decided_share": self.decided.get("llm", 0) / n if n else None,
-            "innovation_rate": self.generation.innovation_rate,
-            "use_factor_graph": self.generation.use_factor_graph,
-            "generation_failures": self.generation_failures,
-            "validation_errors": self.validation_errors,
-            "evaluations": self.evaluations,
-            "evaluation_failures": self.evaluation_failures,
-            "evaluation_timeouts": self.evaluation_timeouts,
-            "audit_records": self.audit_records,
-            "champion_updates": self.champion_updates,
-            "llm_tokens": self.llm_prompt_tokens + self.llm_completion_tokens,
-            "llm_calls": self.llm_calls,
-            "llm_cost": self.llm_cost,
-            "methods_decided": dict(sorted(self.decided.items())),
-            "methods_used": dict(sorted(self.used.items())),
-            "strategy_selected": dict(sorted(self.strategies.items())),
-            "implementations": dict(sorted(self.implementations.items())),
-        }
+        """A JSON-ready view: the generation counters, then the loop's own."""
+        result = self.outcomes.snapshot().as_dict()
+        result.update(
+            innovation_rate=self.generation.innovation_rate,
+            use_factor_graph=self.generation.use_factor_graph,
+            validation_errors=self.validation_errors,
+            evaluations=self.evaluations,
+            evaluation_failures=self.evaluation_failures,
+            evaluation_timeouts=self.evaluation_timeouts,
+            audit_records=self.audit_records,
+            champion_updates=self.champion_updates,
+            llm_tokens=self.llm_prompt_tokens + self.llm_completion_tokens,
+            llm_calls=self.llm_calls,
+            llm_cost=self.llm_cost,
+        )
+        return result

@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
-from stratloop.generation.outcome import GenerationOutcome
+from stratloop.generation.decision import Decision
+from stratloop.generation.outcome import Fallback, GenerationOutcome
+from stratloop.loop.champion import candidate_from_record
 from stratloop.loop.workers import EvalResult
 from stratloop.spec import Candidate
 
-__all__ = ["Generated", "Status", "build_record", "jsonable"]
+__all__ = ["Generated", "Status", "build_record", "jsonable", "outcome_from_record"]
 
 Status: TypeAlias = Literal[
     "evaluated",
@@ -177,3 +179,28 @@ def build_record(generated: Generated, result: EvalResult | None) -> dict[str, A
             "evaluate_s": None if result is None else result.seconds,
         },
     }
+
+
+def outcome_from_record(record: Mapping[str, Any]) -> GenerationOutcome:
+    """The generation outcome a history record describes (the inverse of :func:`build_record`)."""
+    decision = record["decision"]
+    fallback = record.get("fallback")
+    error = record.get("generation_error") or {}
+    candidate = record.get("candidate")
+    return GenerationOutcome(
+        implementation=record["implementation"],
+        decision=Decision(
+            method=decision["method"],
+            rule=decision["rule"],
+            use_factor_graph=decision["use_factor_graph"],
+            innovation_rate=decision["innovation_rate"],
+            draw=decision["draw"],
+            reason=decision["reason"],
+        ),
+        strategy_selected=record["strategy_selected"],
+        method_used=record.get("method_used"),
+        candidate=None if candidate is None else candidate_from_record(candidate),
+        fallback=None if fallback is None else Fallback(**fallback),
+        error_type=error.get("type"),
+        error_message=error.get("message"),
+    )

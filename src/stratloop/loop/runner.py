@@ -33,6 +33,7 @@ from stratloop.generation.context import ChampionSnapshot, Feedback, GenerationC
 from stratloop.generation.dispatch import generate_iteration
 from stratloop.generation.outcome import GenerationOutcome
 from stratloop.llm.budget import TokenBudget, Usage
+from stratloop.loop.counters import FACTOR_GRAPH_ONLY
 from stratloop.loop.history import HistoryWriter, cut_torn_tail, dumps_record, read_history
 from stratloop.loop.record import Generated, build_record
 from stratloop.loop.rundir import RunDir, atomic_write_json, new_run_id, utc_now
@@ -48,8 +49,6 @@ __all__ = [
     "RunSummary",
     "open_run",
 ]
-
-FACTOR_GRAPH_ONLY = "factor_graph_only"
 
 
 class AuditSink(Protocol):
