@@ -1,1 +1,80 @@
-"""audit."""
+"""The Phase 4 audit trail: one tamper-evident, schema-versioned record per iteration.
+
+Build a record with :func:`build_record`, write it with :class:`AuditTrail`,
+check a trail with :func:`verify_trail`, and render it with
+:func:`render_report`. ``stratloop audit …`` exposes all of it.
+"""
+
+from stratloop.audit.processors import (
+    REDACTED,
+    Chainer,
+    ChainHead,
+    Clock,
+    Processor,
+    ProcessorChain,
+    RecordDict,
+    Redactor,
+    Stamper,
+    flag_violation,
+    render,
+    run_chain,
+)
+from stratloop.audit.record import (
+    GUIDE_REQUIRED_FIELDS,
+    RECORD_FIELDS,
+    SCHEMA_VERSION,
+    AuditRecord,
+    OutcomeStatus,
+    build_record,
+    schema_problem,
+)
+from stratloop.audit.samples import sample_record
+from stratloop.audit.testing import capture_records
+from stratloop.audit.verify import Break, TrailReport, VerifyReport, iter_records, verify_trail
+from stratloop.audit.violations import (
+    RecordViolation,
+    ShareTest,
+    ViolationReport,
+    detect_violations,
+    record_violation,
+    share_tests,
+)
+from stratloop.audit.writer import AuditTrail, RecoveryReport, TornLine
+
+__all__ = [
+    "GUIDE_REQUIRED_FIELDS",
+    "RECORD_FIELDS",
+    "REDACTED",
+    "SCHEMA_VERSION",
+    "AuditRecord",
+    "AuditTrail",
+    "Break",
+    "ChainHead",
+    "Chainer",
+    "Clock",
+    "OutcomeStatus",
+    "Processor",
+    "ProcessorChain",
+    "RecordDict",
+    "RecordViolation",
+    "RecoveryReport",
+    "Redactor",
+    "ShareTest",
+    "Stamper",
+    "TornLine",
+    "TrailReport",
+    "VerifyReport",
+    "ViolationReport",
+    "build_record",
+    "capture_records",
+    "detect_violations",
+    "flag_violation",
+    "iter_records",
+    "record_violation",
+    "render",
+    "run_chain",
+    "sample_record",
+    "schema_problem",
+    "share_tests",
+    "verify_trail",
+]

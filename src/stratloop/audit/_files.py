@@ -1,0 +1,167 @@
+"""Where a trail's files live and how they are named and read.
+
+A trail whose live file is ``DIR/NAME.jsonl`` owns, in the same directory:
+``NAME.<first seq, 12 digits>.jsonl.gz`` (or ``.jsonl`` when uncompressed)
+rotated archives, ``NAME.retention.jsonl`` (what retention deleted),
+``NAME.jsonl.head`` (the last durable seq and hash), ``NAME.jsonl.lock`` and
+``NAME.jsonl.<UTC stamp>.torn`` (torn tails moved aside at start).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stratloop.errors import AuditFormatError
+
+__all__ = [
+    "RawLine",
+    "TrailFiles",
+    "archive_name",
+    "discover_trails",
+    "iter_lines",
+    "read_head",
+    "read_retention",
+]
+
+_ARCHIVE = re.compile(r"^(?P<stem>.+)\.(?P<seq>\d{12})\.jsonl(?P<gz>\.gz)?$")
+
+
+def archive_name(stem: str, first_seq: int, *, compressed: bool) -> str:
+    """The file name of the archive whose first record has ``first_seq``."""
+    return f"{stem}.{first_seq:012d}.jsonl" + (".gz" if compressed else "")
+
+
+@dataclass(frozen=True, slots=True)
+class TrailFiles:
+    """The files of one trail, archives in sequence order, then the live file."""
+
+    live: Path
+    archives: tuple[Path, ...]
+
+    @property
+    def stem(self) -> str:
+        """The live file's name without ``.jsonl``."""
+        return self.live.name.removesuffix(".jsonl")
+
+    @property
+    def ordered(self) -> tuple[Path, ...]:
+        """Archives oldest first, then the live file if it exists."""
+        return self.archives + ((self.live,) if self.live.exists() else ())
+
+    @property
+    def retention_log(self) -> Path:
+        """The log of archives retention deleted."""
+        return self.live.with_name(f"{self.stem}.retention.jsonl")
+
+    @property
+    def head(self) -> Path:
+        """The sidecar holding the last durable seq and hash."""
+        return self.live.with_name(self.live.name + ".head")
+
+    @property
+    def torn_files(self) -> tuple[Path, ...]:
+        """Torn tails moved aside at start, oldest first."""
+        return tuple(sorted(self.live.parent.glob(self.live.name + ".*.torn")))
+
+    @classmethod
+    def of(cls, live: Path) -> TrailFiles:
+        """The trail whose live file is ``live`` (which need not exist yet)."""
+        stem = live.name.removesuffix(".jsonl")
+        found: dict[int, Path] = {}
+        if live.parent.is_dir():
+            for path in live.parent.iterdir():
+                match = _ARCHIVE.match(path.name)
+                if match and match["stem"] == stem:
+                    seq = int(match["seq"])
+                    if seq not in found or match["gz"]:
+                        found[seq] = path
+        return cls(live=live, archives=tuple(found[seq] for seq in sorted(found)))
+
+
+def discover_trails(path: Path) -> tuple[TrailFiles, ...]:
+    """The trails at ``path``: a live file (with its archives) or every trail in a directory.
+
+    Raises:
+        AuditFormatError: the path does not exist or holds no audit files.
+    """
+    if path.is_file():
+        match = _ARCHIVE.match(path.name)
+        live = path.with_name(f"{match['stem']}.jsonl") if match else path
+        return (TrailFiles.of(live),)
+    if not path.is_dir():
+        raise AuditFormatError(f"audit path {path} does not exist; pass an audit file or directory")
+    stems: set[str] = set()
+    for child in path.iterdir():
+        match = _ARCHIVE.match(child.name)
+        if match:
+            stems.add(match["stem"])
+        elif child.name.endswith(".jsonl") and not child.name.endswith(".retention.jsonl"):
+            stems.add(child.name.removesuffix(".jsonl"))
+    if not stems:
+        raise AuditFormatError(f"directory {path} holds no audit files (*.jsonl, *.jsonl.gz)")
+    return tuple(TrailFiles.of(path / f"{stem}.jsonl") for stem in sorted(stems))
+
+
+@dataclass(frozen=True, slots=True)
+class RawLine:
+    """One line of a trail file, with where it was found."""
+
+    path: Path
+    line_no: int
+    text: bytes
+    terminated: bool
+
+
+def iter_lines(path: Path) -> Iterator[RawLine]:
+    """Every line of a plain or gzipped file, numbered from 1; an unterminated tail is marked.
+
+    Raises:
+        AuditFormatError: the file cannot be read or decompressed.
+    """
+    try:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise AuditFormatError(f"cannot read audit file {path}: {exc}") from exc
+    parts = data.split(b"\n")
+    tail = parts.pop()
+    for number, text in enumerate(parts, start=1):
+        yield RawLine(path, number, text, terminated=True)
+    if tail:
+        yield RawLine(path, len(parts) + 1, tail, terminated=False)
+
+
+def read_head(path: Path) -> tuple[int, str] | None:
+    """The ``(seq, hash)`` in a head sidecar, or None when there is none."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    try:
+        seq_text, hash_text = text.split()
+        return int(seq_text), hash_text
+    except ValueError as exc:
+        raise AuditFormatError(
+            f"audit head file {path} must hold 'SEQ HASH' but holds {text[:80]!r}"
+        ) from exc
+
+
+def read_retention(path: Path) -> list[dict[str, Any]]:
+    """The entries of a retention log, oldest first (an empty list when there is none)."""
+    if not path.exists():
+        return []
+    entries: list[dict[str, Any]] = []
+    for raw in iter_lines(path):
+        try:
+            entry = json.loads(raw.text)
+        except ValueError as exc:
+            raise AuditFormatError(
+                f"{path}:{raw.line_no}: retention entry is not JSON: {exc}"
+            ) from exc
+        entries.append(entry)
+    return entries

@@ -1,0 +1,376 @@
+"""The schema-versioned audit record: one JSON object per iteration.
+
+A record is built by the loop from frozen inputs with :func:`build_record`;
+the trail's processors then stamp it (``timestamp``), flag violations
+(``violation``, ``violation_reason``), redact it and chain it (``seq``,
+``prev_hash``, ``hash``). :func:`schema_problem` is the one schema check that
+the writer's tests, ``verify`` and the guide's completeness check share.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+from stratloop.errors import AuditFormatError
+from stratloop.generation.outcome import Fallback, GenerationOutcome
+
+__all__ = [
+    "GUIDE_REQUIRED_FIELDS",
+    "RECORD_FIELDS",
+    "SCHEMA_VERSION",
+    "AuditRecord",
+    "OutcomeStatus",
+    "build_record",
+    "schema_problem",
+]
+
+SCHEMA_VERSION = 1
+"""Bumped whenever a field changes meaning; readers reject versions they do not know."""
+
+OutcomeStatus: TypeAlias = Literal["success", "failed", "timeout"]
+
+GUIDE_REQUIRED_FIELDS = (
+    "iteration_num",
+    "timestamp",
+    "config_snapshot",
+    "decision",
+    "strategy_selected",
+    "generation_method_used",
+    "violation",
+)
+"""The fields the deployment guide's completeness check names."""
+
+RECORD_FIELDS = (
+    "config_hash",
+    "config_snapshot",
+    "decision",
+    "fallback",
+    "flags",
+    "generation_method_used",
+    "hash",
+    "implementation",
+    "instance_id",
+    "iteration_num",
+    "llm_usage",
+    "outcome",
+    "prev_hash",
+    "run_id",
+    "schema_version",
+    "seq",
+    "strategy_selected",
+    "timestamp",
+    "timings",
+    "violation",
+    "violation_reason",
+)
+"""Every top-level field of a written record, sorted."""
+
+_STATUSES = frozenset({"success", "failed", "timeout"})
+_METHODS = frozenset({"llm", "factor_graph"})
+_IMPLEMENTATIONS = frozenset({"legacy", "procedural", "strategy_pattern"})
+_RULES = frozenset({"explicit_factor_graph", "explicit_llm", "innovation_draw", "legacy_draw"})
+_DECISION_KEYS = ("draw", "innovation_rate", "method", "reason", "rule", "use_factor_graph")
+_FALLBACK_KEYS = ("error_type", "from_method", "kind", "reason", "to_method")
+_OUTCOME_KEYS = (
+    "candidate_id",
+    "champion",
+    "error_message",
+    "error_type",
+    "expression",
+    "metrics",
+    "status",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """What the loop knows about one iteration, before the trail stamps and chains it.
+
+    Args:
+        iteration_num: the loop's iteration number.
+        run_id: the run this iteration belongs to.
+        instance_id: the process or host that ran it.
+        config_snapshot: the redacted configuration in force.
+        config_hash: the stable hash of that configuration.
+        flags: the effective feature flags.
+        implementation: ``legacy``, ``procedural`` or ``strategy_pattern``.
+        decision: the decision with its draw and reason.
+        strategy_selected: the strategy class or code path that ran.
+        generation_method_used: the generator that produced the candidate, or None.
+        fallback: the fallback taken, or None.
+        outcome: status, error, candidate id and expression, metrics, champion.
+        timings: milliseconds per phase.
+        llm_usage: token counts when the LLM was asked, else None.
+    """
+
+    iteration_num: int
+    run_id: str
+    instance_id: str
+    config_snapshot: Mapping[str, Any]
+    config_hash: str
+    flags: Mapping[str, Any]
+    implementation: str
+    decision: Mapping[str, Any]
+    strategy_selected: str
+    generation_method_used: str | None
+    fallback: Mapping[str, Any] | None
+    outcome: Mapping[str, Any]
+    timings: Mapping[str, float | None]
+    llm_usage: Mapping[str, Any] | None
+
+    def body(self) -> dict[str, Any]:
+        """A fresh dict of the record's fields, for the processor chain."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "iteration_num": self.iteration_num,
+            "run_id": self.run_id,
+            "instance_id": self.instance_id,
+            "config_snapshot": self.config_snapshot,
+            "config_hash": self.config_hash,
+            "flags": dict(self.flags),
+            "implementation": self.implementation,
+            "decision": dict(self.decision),
+            "strategy_selected": self.strategy_selected,
+            "generation_method_used": self.generation_method_used,
+            "fallback": None if self.fallback is None else dict(self.fallback),
+            "outcome": dict(self.outcome),
+            "timings": dict(self.timings),
+            "llm_usage": None if self.llm_usage is None else dict(self.llm_usage),
+        }
+
+
+def build_record(
+    *,
+    iteration_num: int,
+    run_id: str,
+    instance_id: str,
+    outcome: GenerationOutcome,
+    status: OutcomeStatus,
+    metrics: Mapping[str, Any] | None,
+    timings: Mapping[str, float],
+    config_snapshot: Mapping[str, Any],
+    config_hash: str,
+    flags: Mapping[str, Any],
+    champion: bool,
+    error_type: str | None = None,
+    error_message: str | None = None,
+    llm_usage: Mapping[str, Any] | None = None,
+) -> AuditRecord:
+    """Build one iteration's record from frozen inputs.
+
+    Args:
+        iteration_num: the loop's iteration number (>= 0).
+        run_id: the run id.
+        instance_id: the instance id.
+        outcome: what generation decided, selected and produced.
+        status: ``success``, ``failed`` or ``timeout`` for the whole iteration.
+        metrics: e.g. ``{"train": {...}, "test": {...}}``; None when nothing was measured.
+        timings: milliseconds, e.g. ``generate_ms``, ``backtest_ms``, ``total_ms``.
+        config_snapshot: the redacted snapshot; never mutate it afterwards
+            (the trail caches its serialisation by identity).
+        config_hash: the configuration's stable hash.
+        flags: the effective flags of this iteration.
+        champion: True when this iteration's candidate became the champion.
+        error_type: the error class when the iteration failed after generation;
+            defaults to the generation outcome's.
+        error_message: its message; defaults to the generation outcome's.
+        llm_usage: token counts when the LLM was asked.
+
+    Returns:
+        The record; JSON has no NaN, so a non-finite number in ``metrics``,
+        ``timings`` or ``llm_usage`` is written as null ("no value").
+
+    Raises:
+        AuditFormatError: a value that cannot be a record field (the message names it).
+    """
+    if status not in _STATUSES:
+        raise AuditFormatError(
+            f"audit outcome status must be one of {sorted(_STATUSES)} but got {status!r}"
+        )
+    if isinstance(iteration_num, bool) or not isinstance(iteration_num, int) or iteration_num < 0:
+        raise AuditFormatError(f"audit iteration_num must be an int >= 0 but got {iteration_num!r}")
+    if status == "success" and outcome.candidate is None:
+        raise AuditFormatError(
+            "audit outcome status is 'success' but the generation outcome has no candidate; "
+            "use status 'failed' with the error"
+        )
+    candidate = outcome.candidate
+    decision = outcome.decision
+    return AuditRecord(
+        iteration_num=iteration_num,
+        run_id=run_id,
+        instance_id=instance_id,
+        config_snapshot=config_snapshot,
+        config_hash=config_hash,
+        flags=flags,
+        implementation=outcome.implementation,
+        decision={
+            "use_factor_graph": decision.use_factor_graph,
+            "innovation_rate": decision.innovation_rate,
+            "draw": decision.draw,
+            "rule": decision.rule,
+            "method": decision.method,
+            "reason": decision.reason,
+        },
+        strategy_selected=outcome.strategy_selected,
+        generation_method_used=outcome.method_used,
+        fallback=_fallback(outcome.fallback),
+        outcome={
+            "status": status,
+            "error_type": error_type if error_type is not None else outcome.error_type,
+            "error_message": (
+                error_message if error_message is not None else outcome.error_message
+            ),
+            "candidate_id": None if candidate is None else candidate.candidate_id,
+            "expression": None if candidate is None else candidate.strategy.expression,
+            "metrics": None if metrics is None else _finite(metrics, "metrics"),
+            "champion": champion,
+        },
+        timings=_finite(timings, "timings"),
+        llm_usage=None if llm_usage is None else _finite(llm_usage, "llm_usage"),
+    )
+
+
+def _fallback(fallback: Fallback | None) -> dict[str, Any] | None:
+    if fallback is None:
+        return None
+    return {
+        "kind": fallback.kind,
+        "from_method": fallback.from_method,
+        "to_method": fallback.to_method,
+        "reason": fallback.reason,
+        "error_type": fallback.error_type,
+    }
+
+
+def _finite(mapping: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """Copy a JSON-shaped mapping, non-finite floats as None; reject what JSON cannot hold."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if not isinstance(key, str):
+            raise AuditFormatError(f"audit field {path} has a non-string key {key!r}")
+        out[key] = _finite_value(value, f"{path}.{key}")
+    return out
+
+
+def _finite_value(value: Any, path: str) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, Mapping):
+        return _finite(value, path)
+    if isinstance(value, (list, tuple)):
+        return [_finite_value(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if hasattr(value, "item") and callable(value.item):
+        return _finite_value(value.item(), path)
+    raise AuditFormatError(
+        f"audit field {path} must be JSON data (number, string, bool, null, list, mapping) "
+        f"but got {type(value).__name__}"
+    )
+
+
+def schema_problem(obj: Any) -> str | None:  # noqa: C901, PLR0911, PLR0912
+    """Describe the first way ``obj`` is not a schema-v1 record, or None when it is one."""
+    if not isinstance(obj, dict):
+        return f"a record must be a JSON object, got {type(obj).__name__}"
+    missing = [name for name in RECORD_FIELDS if name not in obj]
+    if missing:
+        return f"missing field(s) {', '.join(missing)}"
+    extra = sorted(set(obj) - set(RECORD_FIELDS))
+    if extra:
+        return f"unknown field(s) {', '.join(extra)}"
+    if obj["schema_version"] != SCHEMA_VERSION:
+        return f"schema_version {obj['schema_version']!r} is not {SCHEMA_VERSION}"
+    for name in ("iteration_num", "seq"):
+        if not _is_int(obj[name]) or obj[name] < 0:
+            return f"{name} must be an int >= 0, got {obj[name]!r}"
+    for name in ("run_id", "instance_id", "config_hash", "strategy_selected", "timestamp"):
+        if not isinstance(obj[name], str) or not obj[name]:
+            return f"{name} must be a non-empty string, got {obj[name]!r}"
+    if not obj["timestamp"].endswith("Z"):
+        return f"timestamp must be UTC ISO 8601 ending in Z, got {obj['timestamp']!r}"
+    for name in ("prev_hash", "hash"):
+        if not _is_hex64(obj[name]):
+            return f"{name} must be 64 hex digits, got {obj[name]!r}"
+    for name in ("config_snapshot", "flags", "decision", "outcome", "timings"):
+        if not isinstance(obj[name], dict):
+            return f"{name} must be an object, got {obj[name]!r}"
+    if obj["implementation"] not in _IMPLEMENTATIONS:
+        return f"implementation {obj['implementation']!r} is not one of {sorted(_IMPLEMENTATIONS)}"
+    if obj["generation_method_used"] not in (*_METHODS, None):
+        return f"generation_method_used {obj['generation_method_used']!r} is not llm/factor_graph"
+    if not isinstance(obj["violation"], bool):
+        return f"violation must be true or false, got {obj['violation']!r}"
+    if obj["violation"] != isinstance(obj["violation_reason"], str):
+        return "violation_reason must be a string exactly when violation is true"
+    return (
+        _decision_problem(obj["decision"])
+        or _fallback_problem(obj["fallback"])
+        or _outcome_problem(obj["outcome"])
+        or (
+            None
+            if obj["llm_usage"] is None or isinstance(obj["llm_usage"], dict)
+            else "llm_usage must be an object or null"
+        )
+    )
+
+
+def _decision_problem(decision: dict[str, Any]) -> str | None:  # noqa: PLR0911
+    missing = [key for key in _DECISION_KEYS if key not in decision]
+    if missing:
+        return f"decision is missing {', '.join(missing)}"
+    if decision["method"] not in _METHODS:
+        return f"decision.method {decision['method']!r} is not llm/factor_graph"
+    if decision["rule"] not in _RULES:
+        return f"decision.rule {decision['rule']!r} is not one of {sorted(_RULES)}"
+    if decision["use_factor_graph"] not in (True, False, None):
+        return f"decision.use_factor_graph {decision['use_factor_graph']!r} is not true/false/null"
+    draw = decision["draw"]
+    if not _is_number(draw) or not 0.0 <= draw < 1.0:
+        return f"decision.draw must be a number in [0, 1), got {draw!r}"
+    if not _is_number(decision["innovation_rate"]):
+        return f"decision.innovation_rate must be a number, got {decision['innovation_rate']!r}"
+    return None
+
+
+def _fallback_problem(fallback: Any) -> str | None:
+    if fallback is None:
+        return None
+    if not isinstance(fallback, dict) or any(key not in fallback for key in _FALLBACK_KEYS):
+        return f"fallback must be null or an object with {', '.join(_FALLBACK_KEYS)}"
+    if fallback["kind"] not in ("explicit", "silent"):
+        return f"fallback.kind {fallback['kind']!r} is not explicit/silent"
+    return None
+
+
+def _outcome_problem(outcome: dict[str, Any]) -> str | None:
+    missing = [key for key in _OUTCOME_KEYS if key not in outcome]
+    if missing:
+        return f"outcome is missing {', '.join(missing)}"
+    if outcome["status"] not in _STATUSES:
+        return f"outcome.status {outcome['status']!r} is not one of {sorted(_STATUSES)}"
+    if not isinstance(outcome["champion"], bool):
+        return f"outcome.champion must be true or false, got {outcome['champion']!r}"
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_hex64(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) != 64:
+        return False
+    try:
+        int(value, 16)
+    except ValueError:
+        return False
+    return True
