@@ -69,3 +69,13 @@ def hash_evaluator(config: StratloopConfig) -> Evaluator:
 def broken_evaluator(config: StratloopConfig) -> Evaluator:
     """An evaluator whose data cannot be loaded."""
     raise BacktestError("no data for this test")
+
+
+def loop_config(tmp_path: Any, **loop: Any) -> StratloopConfig:
+    """A small factor-graph-only configuration writing runs under ``tmp_path``."""
+    generation = loop.pop("generation", {"use_factor_graph": True, "innovation_rate": 0})
+    llm = loop.pop("llm", {})
+    settings = {"iterations": 12, "batch_size": 4, "runs_dir": str(tmp_path / "runs"), **loop}
+    return StratloopConfig.model_validate(
+        {"version": 1, "generation": generation, "llm": llm, "loop": settings}
+    )

@@ -1,7 +1,8 @@
 """Candidate evaluation in worker processes, with timeouts that really stop the work.
 
-Each worker is a spawned process that builds its evaluator once (loading the
-panel) and then evaluates one candidate at a time. The parent hands out tasks,
+Each worker is a process, forked from a clean fork server that preloaded this
+module (so a replacement starts in milliseconds); it builds its evaluator once
+(loading the panel) and then evaluates one candidate at a time. The parent hands out tasks,
 waits on the workers' pipes, and kills and replaces a worker whose task runs
 past ``loop.eval_timeout_s``: the task is recorded as an
 :class:`~stratloop.errors.EvaluationTimeoutError` and the pool goes on. Results
@@ -128,7 +129,8 @@ class EvaluationPool:
         self._size = workers
         self._timeout = timeout_s
         self._start_timeout = start_timeout_s
-        self._ctx = mp.get_context("spawn")
+        self._ctx = mp.get_context("forkserver")
+        self._ctx.set_forkserver_preload([__name__])
         self._workers: list[_Worker] = []
         self.restarts = 0
         """Workers killed and replaced after a timeout or a crash."""

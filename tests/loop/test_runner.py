@@ -1,0 +1,273 @@
+import json
+import os
+import signal
+import threading
+
+import pytest
+from loop_helpers import factor_graph_source, hash_evaluator, llm_source, loop_config
+
+from stratloop.errors import ExpressionTypeError, LLMUnavailableError, RunError
+from stratloop.flags import EnvFlagSource
+from stratloop.generation.sources import FunctionSource
+from stratloop.llm.budget import TokenBudget
+from stratloop.loop.history import comparable, read_history
+from stratloop.loop.rundir import RunDir
+from stratloop.loop.runner import LoopParts, LoopRunner, open_run
+from stratloop.spec import Candidate, Strategy, TopN
+
+ALL_ON = {
+    "ENABLE_GENERATION_REFACTORING": "true",
+    "PHASE1_CONFIG_ENFORCEMENT": "true",
+    "PHASE2_PYDANTIC_VALIDATION": "true",
+    "PHASE3_STRATEGY_PATTERN": "true",
+    "PHASE4_AUDIT_TRAIL": "false",
+}
+PROCEDURAL = {**ALL_ON, "PHASE3_STRATEGY_PATTERN": "false"}
+MASTER_OFF = {**ALL_ON, "ENABLE_GENERATION_REFACTORING": "false"}
+MIXED = {"use_factor_graph": None, "innovation_rate": 30}
+LLM_ON = {"enabled": True, "base_url": "http://127.0.0.1:9/v1", "model": "m"}
+
+
+def _parts(flags=None, **kwargs):
+    defaults = {
+        "factor_graph": factor_graph_source(),
+        "evaluator": hash_evaluator,
+        "flags": EnvFlagSource(flags or ALL_ON),
+    }
+    return LoopParts(**{**defaults, **kwargs})
+
+
+def _run(config, run_id, **kwargs):
+    runner = LoopRunner.create(config, lambda _usage: _parts(**kwargs), run_id=run_id)
+    summary = runner.run()
+    return summary, list(read_history(summary.path / "history.jsonl").records)
+
+
+def _comparable(records, *, across=False):
+    return [comparable(r, across_implementations=across) for r in records]
+
+
+class TestLoopRunner:
+    def test_a_run_commits_every_iteration_and_writes_its_directory(self, tmp_path):
+        """A completed run leaves config, flags, history, champion, metrics and run files."""
+        summary, records = _run(loop_config(tmp_path), "r1")
+        assert summary.status == "completed"
+        assert [r["iteration"] for r in records] == list(range(12))
+        for name in ("config.json", "flags.jsonl", "champion.json", "metrics.json", "run.json"):
+            assert (summary.path / name).is_file(), name
+        run = json.loads((summary.path / "run.json").read_text())
+        assert run["status"] == "completed"
+        assert run["iterations"] == 12
+        champion = json.loads((summary.path / "champion.json").read_text())
+        assert champion == summary.champion
+        assert champion["iteration"] == max(r["iteration"] for r in records if r["champion"])
+
+    def test_the_champion_is_the_best_eligible_train_score(self, tmp_path):
+        """The champion has the highest train Sharpe among results with enough trades."""
+        summary, records = _run(loop_config(tmp_path, min_trades=10), "r1")
+        eligible = [r for r in records if r["train"] and r["train"]["trades"] >= 10]
+        best = max(eligible, key=lambda r: (r["train"]["sharpe"], -r["iteration"]))
+        assert summary.champion is not None
+        assert summary.champion["iteration"] == best["iteration"]
+        assert summary.champion["test"] == best["test"]
+
+    def test_results_do_not_depend_on_the_worker_count(self, tmp_path):
+        """Workers 1 and 2 give identical histories, timestamps and timings aside."""
+        _, one = _run(
+            loop_config(tmp_path, workers=1, generation=MIXED, llm=LLM_ON), "w1", llm=llm_source()
+        )
+        _, two = _run(
+            loop_config(tmp_path, workers=2, generation=MIXED, llm=LLM_ON), "w2", llm=llm_source()
+        )
+        assert _comparable(one) == _comparable(two)
+        assert any(r["champion"] for r in one)
+
+    def test_procedural_and_strategy_pattern_give_the_same_history(self, tmp_path):
+        """Phase 3 on or off: same decisions, candidates, metrics and champions."""
+        config = loop_config(tmp_path, generation=MIXED, llm=LLM_ON)
+        _, pattern = _run(config, "p3", flags=ALL_ON, llm=llm_source())
+        _, procedural = _run(config, "p2", flags=PROCEDURAL, llm=llm_source())
+        assert {r["implementation"] for r in pattern} == {"strategy_pattern"}
+        assert {r["implementation"] for r in procedural} == {"procedural"}
+        assert _comparable(pattern, across=True) == _comparable(procedural, across=True)
+
+    @pytest.mark.parametrize(
+        ("use_factor_graph", "method"), [(True, "factor_graph"), (False, "llm")]
+    )
+    def test_an_explicit_use_factor_graph_is_obeyed_every_iteration(
+        self, tmp_path, use_factor_graph, method
+    ):
+        """use_factor_graph true/false: 100% of iterations use the mandated method."""
+        generation = {"use_factor_graph": use_factor_graph, "innovation_rate": 50}
+        config = loop_config(tmp_path, iterations=20, generation=generation, llm=LLM_ON)
+        summary, records = _run(config, "m", llm=llm_source())
+        assert {r["method_used"] for r in records} == {method}
+        assert summary.metrics["priority_adherence"] == 1.0
+
+    def test_phase1_has_no_silent_fallback_when_the_llm_fails(self, tmp_path):
+        """With enforcement on, a failing LLM fails the iteration; nothing falls back silently."""
+
+        def refuse(ctx):
+            raise LLMUnavailableError("endpoint down")
+
+        config = loop_config(tmp_path, iterations=20, generation=MIXED, llm=LLM_ON)
+        summary, records = _run(config, "f", llm=FunctionSource(refuse))
+        failed = [r for r in records if r["status"] == "generation_failed"]
+        assert failed
+        assert all(r["error"]["type"] == "LLMUnavailableError" for r in failed)
+        assert summary.metrics["silent_fallbacks"] == 0
+
+    def test_master_off_counts_the_legacy_silent_fallbacks(self, tmp_path):
+        """Phase 0 with a failing LLM falls back silently, and the counters show it."""
+
+        def refuse(ctx):
+            raise LLMUnavailableError("endpoint down")
+
+        config = loop_config(tmp_path, iterations=20, generation=MIXED, llm=LLM_ON)
+        summary, records = _run(config, "l", flags=MASTER_OFF, llm=FunctionSource(refuse))
+        silent = [r for r in records if r["fallback"] and r["fallback"]["kind"] == "silent"]
+        assert silent
+        assert summary.metrics["silent_fallbacks"] == len(silent)
+        assert {r["implementation"] for r in records} == {"legacy"}
+
+    def test_a_stuck_evaluation_times_out_and_the_loop_goes_on(self, tmp_path):
+        """A candidate whose backtest hangs is recorded as a timeout; the run completes."""
+
+        def stuck_once(ctx):
+            if ctx.iteration == 1:
+                return Candidate(
+                    Strategy(expression="sleep(close)", portfolio=TopN(n=2)), "factor_graph"
+                )
+            return factor_graph_source().propose(ctx)
+
+        config = loop_config(tmp_path, iterations=6, eval_timeout_s=0.5)
+        summary, records = _run(config, "t", factor_graph=FunctionSource(stuck_once))
+        assert summary.status == "completed"
+        assert records[1]["status"] == "evaluation_timeout"
+        assert records[1]["error"]["type"] == "EvaluationTimeoutError"
+        assert summary.metrics["evaluation_timeouts"] == 1
+        assert summary.metrics["worker_restarts"] == 1
+
+    def test_a_validation_error_is_recorded_and_not_backtested(self, tmp_path):
+        """A candidate the validator rejects is recorded with its error and never evaluated."""
+
+        def validate(candidate):
+            if "40" in candidate.strategy.expression:
+                raise ExpressionTypeError("window 40 not allowed")
+
+        summary, records = _run(loop_config(tmp_path, iterations=20), "v", validate=validate)
+        rejected = [r for r in records if r["status"] == "validation_failed"]
+        assert rejected
+        assert all(r["train"] is None and r["error"]["stage"] == "validation" for r in rejected)
+        assert summary.metrics["validation_errors"] == len(rejected)
+
+
+class TestResume:
+    def test_resume_after_a_torn_write_equals_an_uninterrupted_run(self, tmp_path):
+        """Cut mid-batch with a torn last line, resumed: the same history as one run."""
+        config = loop_config(tmp_path, iterations=14, generation=MIXED, llm=LLM_ON)
+        _, expected = _run(config, "full", llm=llm_source())
+        cut, _ = _run(
+            config.model_copy(update={"loop": config.loop.model_copy(update={"iterations": 14})}),
+            "cut",
+            llm=llm_source(),
+        )
+        history = cut.path / "history.jsonl"
+        lines = history.read_bytes().split(b"\n")
+        history.write_bytes(b"\n".join(lines[:6]) + b"\n" + lines[6][:25])
+        rundir, stored = open_run(tmp_path / "runs", "cut")
+        runner = LoopRunner.resume(rundir, stored, lambda _u: _parts(llm=llm_source()))
+        assert "torn last line" in runner.notes[0]
+        assert runner.state.next_iteration == 6
+        summary = runner.run()
+        resumed = read_history(summary.path / "history.jsonl").records
+        assert summary.status == "completed"
+        assert _comparable(resumed) == _comparable(expected)
+        assert (summary.path / "history.jsonl.torn-").parent.exists()
+
+    def test_a_locked_run_cannot_be_resumed_twice(self, tmp_path):
+        """While one process holds a run, another resume is a RunError."""
+        config = loop_config(tmp_path, iterations=4)
+        _run(config, "x")
+        rundir, stored = open_run(tmp_path / "runs", "x")
+        first = LoopRunner.resume(rundir, stored, lambda _u: _parts())
+        with pytest.raises(RunError, match="another process"):
+            LoopRunner.resume(RunDir(rundir.root), stored, lambda _u: _parts())
+        first.run()
+
+    def test_resuming_an_unknown_run_names_it(self, tmp_path):
+        """An unknown run id is a RunError naming the id and the runs directory."""
+        with pytest.raises(RunError, match="no run 'nope'"):
+            open_run(tmp_path / "runs", "nope")
+
+
+class TestStopping:
+    def test_sigint_stops_after_committing_the_batch(self, tmp_path):
+        """Ctrl-C mid-run commits the current batch, marks the run interrupted."""
+        config = loop_config(tmp_path, iterations=400, batch_size=4)
+
+        def interrupt_at_5(ctx):
+            if ctx.iteration == 5:
+                os.kill(os.getpid(), signal.SIGINT)
+            return factor_graph_source().propose(ctx)
+
+        runner = LoopRunner.create(
+            config, lambda _u: _parts(factor_graph=FunctionSource(interrupt_at_5)), run_id="s"
+        )
+        assert threading.current_thread() is threading.main_thread()
+        summary = runner.run()
+        assert summary.status == "interrupted"
+        assert summary.iterations == 8
+        assert len(read_history(summary.path / "history.jsonl").records) == 8
+
+    def test_a_spent_budget_stops_the_run_with_a_clear_message(self, tmp_path):
+        """on_budget_exhausted: stop ends the run once the tokens are spent."""
+        llm = {**LLM_ON, "max_tokens_per_run": 100}
+        config = loop_config(
+            tmp_path,
+            iterations=40,
+            generation={"use_factor_graph": False, "innovation_rate": 0},
+            llm=llm,
+        )
+        budget = TokenBudget.from_config(config.llm)
+
+        def spend(ctx):
+            budget.record(20, 10)
+            return llm_source().propose(ctx)
+
+        runner = LoopRunner.create(
+            config, lambda _u: _parts(llm=FunctionSource(spend), budget=budget), run_id="b"
+        )
+        summary = runner.run()
+        assert summary.status == "budget_exhausted"
+        assert "llm.max_tokens_per_run=100" in summary.message
+        assert summary.iterations == 4
+        assert summary.metrics["llm_tokens"] == 120
+
+    def test_a_spent_budget_goes_on_factor_graph_only_when_configured(self, tmp_path):
+        """on_budget_exhausted: factor_graph_only continues, recorded in every later record."""
+        llm = {**LLM_ON, "max_tokens_per_run": 100, "on_budget_exhausted": "factor_graph_only"}
+        config = loop_config(
+            tmp_path,
+            iterations=12,
+            generation={"use_factor_graph": False, "innovation_rate": 0},
+            llm=llm,
+        )
+        budget = TokenBudget.from_config(config.llm)
+
+        def spend(ctx):
+            budget.record(20, 10)
+            return llm_source().propose(ctx)
+
+        runner = LoopRunner.create(
+            config, lambda _u: _parts(llm=FunctionSource(spend), budget=budget), run_id="g"
+        )
+        summary = runner.run()
+        records = read_history(summary.path / "history.jsonl").records
+        assert summary.status == "completed"
+        assert [r["method_used"] for r in records[:4]] == ["llm"] * 4
+        later = records[4:]
+        assert all(r["budget_mode"] == "factor_graph_only" for r in later)
+        assert all(r["method_used"] == "factor_graph" for r in later)
+        assert all(r["decision"]["rule"] == "explicit_factor_graph" for r in later)
+        assert summary.metrics["priority_adherence"] == 1.0

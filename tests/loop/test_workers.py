@@ -1,0 +1,61 @@
+import time
+
+import pytest
+from loop_helpers import broken_evaluator, hash_evaluator, loop_config
+
+from stratloop.errors import RunError
+from stratloop.loop.workers import EvalTask, EvaluationPool
+from stratloop.spec import Strategy, TopN
+
+
+def _task(iteration, expression="rank(close)"):
+    return EvalTask(iteration, Strategy(expression=expression, portfolio=TopN(n=2)), iteration + 1)
+
+
+class TestEvaluationPool:
+    def test_results_come_back_in_task_order(self, tmp_path):
+        """Results are returned in task order whatever worker finished first."""
+        tasks = [_task(i, f"rank(ts_mean(close, {i + 2}))") for i in range(6)]
+        with EvaluationPool(hash_evaluator, loop_config(tmp_path), workers=2, timeout_s=30) as pool:
+            results = pool.evaluate(tasks)
+        assert [r.iteration for r in results] == list(range(6))
+        assert all(r.ok and r.train is not None for r in results)
+
+    def test_an_evaluation_error_is_recorded_for_its_task(self, tmp_path):
+        """A candidate whose backtest raises gets its error type and message, others go on."""
+        tasks = [_task(0), _task(1, "boom(close)"), _task(2)]
+        with EvaluationPool(hash_evaluator, loop_config(tmp_path), workers=1, timeout_s=30) as pool:
+            results = pool.evaluate(tasks)
+        assert [r.error_type for r in results] == [None, "BacktestError", None]
+        assert "boom" in (results[1].error_message or "")
+
+    def test_a_stuck_evaluation_is_killed_and_the_pool_goes_on(self, tmp_path):
+        """Past eval_timeout_s the worker is killed and replaced; later tasks still run."""
+        tasks = [_task(0, "sleep(close)"), _task(1), _task(2)]
+        start = time.monotonic()
+        with EvaluationPool(
+            hash_evaluator, loop_config(tmp_path), workers=1, timeout_s=0.5
+        ) as pool:
+            results = pool.evaluate(tasks)
+            assert pool.restarts == 1
+        assert time.monotonic() - start < 30
+        assert results[0].error_type == "EvaluationTimeoutError"
+        assert "eval_timeout_s" in (results[0].error_message or "")
+        assert results[1].ok
+        assert results[2].ok
+
+    def test_a_worker_that_dies_is_recorded_and_replaced(self, tmp_path):
+        """A worker process that exits mid-evaluation fails that task only."""
+        tasks = [_task(0, "die(close)"), _task(1)]
+        with EvaluationPool(hash_evaluator, loop_config(tmp_path), workers=1, timeout_s=30) as pool:
+            results = pool.evaluate(tasks)
+            assert pool.restarts == 1
+        assert results[0].error_type == "BacktestError"
+        assert "exit code 3" in (results[0].error_message or "")
+        assert results[1].ok
+
+    def test_an_evaluator_that_cannot_start_stops_the_pool(self, tmp_path):
+        """A worker that cannot build its evaluator is a RunError naming the cause."""
+        pool = EvaluationPool(broken_evaluator, loop_config(tmp_path), workers=1, timeout_s=30)
+        with pytest.raises(RunError, match="no data for this test"):
+            pool.evaluate([_task(0)])
