@@ -62,17 +62,18 @@ class StrategyFactory:
         if strategy is None:
             strategy = self._build(key)
             self._built[key] = strategy
-        _logger.info(
-            "strategy selected: %s (use_factor_graph=%s, innovation_rate=%g)",
-            strategy.name,
-            key,
-            config.innovation_rate,
-            extra={
-                "strategy": strategy.name,
-                "use_factor_graph": key,
-                "innovation_rate": config.innovation_rate,
-            },
-        )
+        if _logger.isEnabledFor(logging.INFO):
+            _logger.info(
+                "strategy selected: %s (use_factor_graph=%s, innovation_rate=%g)",
+                strategy.name,
+                key,
+                config.innovation_rate,
+                extra={
+                    "strategy": strategy.name,
+                    "use_factor_graph": key,
+                    "innovation_rate": config.innovation_rate,
+                },
+            )
         return strategy
 
     def _build(self, use_factor_graph: bool | None) -> DecidingStrategy:
