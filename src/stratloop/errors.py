@@ -7,6 +7,7 @@ operator never has to read a traceback to fix a configuration::
     ├── ConfigError                    a configuration value is wrong (field path, value, allowed)
     │   ├── ConfigValidationError      one or more field errors, all reported together
     │   ├── ConfigConflictError        fields that are valid alone but contradict each other
+    │   │   └── ConfigConflictsError   several conflicts at once, each in ``.conflicts``
     │   └── ConfigFileError            the file cannot be read or is not safe YAML
     ├── EnvironmentNotFoundError       an unknown --environment name
     ├── FlagError                      a feature-flag variable has a value that is not a boolean
@@ -44,6 +45,7 @@ __all__ = [
     "AuditWriteError",
     "BacktestError",
     "ConfigConflictError",
+    "ConfigConflictsError",
     "ConfigError",
     "ConfigFileError",
     "ConfigIssue",
@@ -304,3 +306,18 @@ class FlagSourceError(FlagError):
         self.source = source
         self.problem = problem
         self.fix = fix
+
+
+class ConfigConflictsError(ConfigConflictError):
+    """Several conflicts found at once; every one is listed and kept in ``.conflicts``."""
+
+    def __init__(
+        self, conflicts: list[ConfigConflictError] | tuple[ConfigConflictError, ...]
+    ) -> None:
+        self.conflicts = tuple(conflicts)
+        self.name = ", ".join(c.name for c in self.conflicts)
+        self.fields = {k: v for c in self.conflicts for k, v in c.fields.items()}
+        self.explanation = "; ".join(c.explanation for c in self.conflicts)
+        self.fix = "; ".join(c.fix for c in self.conflicts)
+        lines = "\n".join(f"  - {c}" for c in self.conflicts)
+        ConfigError.__init__(self, f"{len(self.conflicts)} configuration conflicts:\n{lines}")

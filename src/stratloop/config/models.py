@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "AuditConfig",
@@ -140,9 +140,19 @@ class StratloopConfig(BaseModel):
 
     model_config = _MODEL
     version: Literal[1]
+    """Schema version; exactly the integer 1 (not ``true``, not ``1.0``)."""
     generation: GenerationConfig
     llm: LLMConfig = LLMConfig()
     data: DataConfig = DataConfig()
     backtest: BacktestConfig = BacktestConfig()
     loop: LoopConfig = LoopConfig()
     audit: AuditConfig = AuditConfig()
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_an_integer(cls, value: object) -> object:
+        """Reject ``true`` and ``1.0``, which a Literal compares equal to 1."""
+        if type(value) is not int:
+            msg = "the integer 1"
+            raise ValueError(msg)
+        return value

@@ -1,0 +1,292 @@
+"""The configuration schema, compiled once from the Pydantic models.
+
+One :class:`FieldSpec` per field path, derived from the models' annotations
+and constraints, so the models stay the single source of truth. It serves the
+Phase 1 dict validator (which checks values against it), the "allowed" text of
+every error message on both validation paths, and the lookup of override paths
+with "did you mean" suggestions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import annotated_types
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from stratloop.config.models import StratloopConfig
+
+__all__ = ["MISSING", "ROOT", "FieldSpec", "Kind", "lookup", "suggest"]
+
+Kind = Literal["bool", "int", "float", "str", "date", "literal", "model"]
+_Bound = int | float | None
+
+
+class _Missing:
+    """The value of a required field that is not there."""
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+"""Stands for an absent value in a :class:`~stratloop.errors.ConfigIssue`."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """What one configuration field accepts.
+
+    Args:
+        path: dotted path, empty for the root.
+        kind: the value's type family.
+        nullable: whether ``null`` is accepted.
+        required: whether the key must be present.
+        default: the value used when the key is absent (unused when required).
+        literals: the accepted values of a ``literal`` field.
+        bounds: ``(ge, gt, le, lt)``; ``None`` where unbounded.
+        min_length: shortest accepted string.
+        pattern: regular expression a string must match entirely.
+        model: the section model of a ``model`` field.
+        children: the fields of a ``model`` field, by key.
+    """
+
+    path: str
+    kind: Kind
+    nullable: bool = False
+    required: bool = False
+    default: Any = None
+    literals: tuple[Any, ...] = ()
+    bounds: tuple[_Bound, _Bound, _Bound, _Bound] = (None, None, None, None)
+    min_length: int | None = None
+    pattern: re.Pattern[str] | None = None
+    model: type[BaseModel] | None = None
+    children: Mapping[str, FieldSpec] = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> str:
+        """What the field accepts, in words."""
+        text = _describe(self)
+        return f"{text} or null" if self.nullable else text
+
+    def check(self, value: Any) -> tuple[bool, Any]:
+        """Check a scalar value; returns ``(ok, normalised value)`` (ints become floats)."""
+        if value is None:
+            return self.nullable, None
+        checker = _CHECKS[self.kind]
+        return checker(self, value)
+
+
+def _describe(spec: FieldSpec) -> str:
+    if spec.kind == "literal":
+        if spec.literals == (1,):
+            return "the integer 1"
+        return "one of " + ", ".join(repr(v) for v in spec.literals)
+    if spec.kind == "str":
+        return _describe_str(spec)
+    if spec.kind == "model":
+        return "a mapping with keys from: " + ", ".join(spec.children)
+    suffix = _range_text(spec.bounds) if spec.kind in {"int", "float"} else ""
+    return _NOUNS[spec.kind] + suffix
+
+
+def _describe_str(spec: FieldSpec) -> str:
+    if spec.pattern is not None:
+        return f"a string matching {spec.pattern.pattern.removesuffix(chr(92) + 'Z')}$"
+    return "a non-empty string" if spec.min_length else "a string"
+
+
+_NOUNS = {
+    "bool": "true or false",
+    "date": "a date written YYYY-MM-DD",
+    "int": "an integer",
+    "float": "a finite number (int or float, not a string)",
+}
+
+
+def _range_text(bounds: tuple[_Bound, _Bound, _Bound, _Bound]) -> str:
+    ge, gt, le, lt = (
+        None if b is None else f"{b:g}" if isinstance(b, float) else str(b) for b in bounds
+    )
+    if ge is not None and le is not None:
+        return f" from {ge} to {le}"
+    parts = [
+        f"{op} {b}" for op, b in ((">=", ge), (">", gt), ("<=", le), ("<", lt)) if b is not None
+    ]
+    return (" " + " and ".join(parts)) if parts else ""
+
+
+def _in_bounds(spec: FieldSpec, number: float) -> bool:
+    """Compare in the value's own type: int bounds stay exact for huge integers."""
+    ge, gt, le, lt = spec.bounds
+    return not (
+        (ge is not None and number < ge)
+        or (gt is not None and number <= gt)
+        or (le is not None and number > le)
+        or (lt is not None and number >= lt)
+    )
+
+
+def _check_bool(_spec: FieldSpec, value: Any) -> tuple[bool, Any]:
+    return isinstance(value, bool), value
+
+
+def _check_int(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False, value
+    return _in_bounds(spec, value), value
+
+
+def _check_float(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False, value
+    try:
+        number = float(value)
+    except OverflowError:
+        return False, value
+    if not math.isfinite(number):
+        return False, value
+    return _in_bounds(spec, number), number
+
+
+def _check_str(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
+    if not isinstance(value, str):
+        return False, value
+    if spec.min_length is not None and len(value) < spec.min_length:
+        return False, value
+    if spec.pattern is not None and spec.pattern.search(value) is None:
+        return False, value
+    return True, value
+
+
+def _check_date(_spec: FieldSpec, value: Any) -> tuple[bool, Any]:
+    return isinstance(value, dt.date) and not isinstance(value, dt.datetime), value
+
+
+def _check_literal(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
+    return any(type(value) is type(v) and value == v for v in spec.literals), value
+
+
+def _check_model(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
+    assert spec.model is not None
+    return isinstance(value, (dict, spec.model)), value
+
+
+_CHECKS = {
+    "bool": _check_bool,
+    "int": _check_int,
+    "float": _check_float,
+    "str": _check_str,
+    "date": _check_date,
+    "literal": _check_literal,
+    "model": _check_model,
+}
+
+
+def _compile(path: str, annotation: Any, metadata: list[Any], info: FieldInfo | None) -> FieldSpec:
+    nullable = False
+    metadata = list(metadata)
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        nullable = len(members) < len(typing.get_args(annotation))
+        (annotation,) = members
+        origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        annotation, *extra = typing.get_args(annotation)
+        for item in extra:
+            metadata.extend(item.metadata if isinstance(item, FieldInfo) else [item])
+        origin = typing.get_origin(annotation)
+    required = info.is_required() if info is not None else True
+    default = None if info is None or required else info.default
+    common: dict[str, Any] = {
+        "path": path,
+        "nullable": nullable,
+        "required": required,
+        "default": default,
+    }
+    if origin is Literal:
+        return FieldSpec(kind="literal", literals=typing.get_args(annotation), **common)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        children = _children(annotation, path)
+        return FieldSpec(kind="model", model=annotation, children=children, **common)
+    kinds: dict[Any, Kind] = {bool: "bool", int: "int", float: "float", str: "str", dt.date: "date"}
+    return FieldSpec(kind=kinds[annotation], **_constraints(metadata), **common)
+
+
+_BOUND_TYPES = (
+    (annotated_types.Ge, "ge"),
+    (annotated_types.Gt, "gt"),
+    (annotated_types.Le, "le"),
+    (annotated_types.Lt, "lt"),
+)
+
+
+def _constraints(metadata: list[Any]) -> dict[str, Any]:
+    """Bounds, minimum length and pattern from a field's constraint metadata."""
+    bounds: list[_Bound] = [None, None, None, None]
+    found: dict[str, Any] = {}
+    for item in metadata:
+        for index, (kind, attribute) in enumerate(_BOUND_TYPES):
+            if isinstance(item, kind):
+                bounds[index] = getattr(item, attribute)
+        if isinstance(item, annotated_types.MinLen):
+            found["min_length"] = item.min_length
+        elif getattr(item, "pattern", None) is not None:
+            found["pattern"] = re.compile(_anchor_end(item.pattern))
+    found["bounds"] = tuple(bounds)
+    return found
+
+
+def _anchor_end(pattern: str) -> str:
+    r"""Make a trailing ``$`` mean end of text, as in Pydantic (Python's allows a final newline)."""
+    return (
+        pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
+    )
+
+
+def _children(model: type[BaseModel], prefix: str) -> dict[str, FieldSpec]:
+    return {
+        name: _compile(f"{prefix}.{name}" if prefix else name, info.annotation, info.metadata, info)
+        for name, info in model.model_fields.items()
+    }
+
+
+ROOT = FieldSpec(
+    path="",
+    kind="model",
+    required=True,
+    model=StratloopConfig,
+    children=_children(StratloopConfig, ""),
+)
+"""The whole configuration's spec; ``ROOT.children['generation']`` and so on."""
+
+
+def lookup(path: str) -> FieldSpec | None:
+    """The spec at a dotted ``path``, or ``None`` if there is no such field."""
+    spec = ROOT
+    for part in path.split("."):
+        child = spec.children.get(part)
+        if child is None:
+            return None
+        spec = child
+    return spec
+
+
+def suggest(key: str, spec: FieldSpec) -> str:
+    """A "did you mean" hint for an unknown ``key`` under ``spec``, or the list of known keys."""
+    known = list(spec.children)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        where = f"{spec.path}.{close[0]}" if spec.path else close[0]
+        return f"did you mean `{where}`?"
+    return "known keys: " + ", ".join(known)
