@@ -87,7 +87,7 @@ class Environment:
         environ: Mapping[str, str] | None = None,
         overrides: Mapping[str, Any] | None = None,
     ) -> StratloopConfig:
-        """The effective configuration of this environment (see :func:`stratloop.config.load_config`)."""
+        """The effective configuration of this environment, its locations layered on the file."""
         return load_config(
             self.config_path,
             environ=environ,
@@ -98,7 +98,7 @@ class Environment:
 
 
 def known_environments(root: Path | None = None) -> tuple[str, ...]:
-    """The names of every ``environments/*.yaml`` under ``root`` (default: the current directory)."""
+    """The names of every ``environments/*.yaml`` under ``root`` (default: the cwd)."""
     directory = (Path.cwd() if root is None else root) / _DIRECTORY
     return tuple(sorted(p.stem for p in directory.glob("*.yaml")))
 
