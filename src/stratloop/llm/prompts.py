@@ -1,0 +1,256 @@
+"""The prompts that ask a model for one strategy spec, and for a corrected one.
+
+The system message teaches the task: the DSL's grammar and operators (from
+the strategy engine's own reference), the data fields, and the one reply
+format (a JSON object matching :class:`~stratloop.spec.Strategy`, with a
+checked example). The user message carries the iteration's state: the data
+universe, the champion's spec and metrics, and recent results and failures.
+With ``llm.anonymize`` the universe is described without tickers or dates, and
+tickers and calendar dates are scrubbed from every piece of state shown, so
+the model cannot lean on what it remembers about those names and years.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from string import Template
+from types import MappingProxyType
+
+from stratloop.errors import LLMGenerationError
+from stratloop.generation.context import ChampionSnapshot, Feedback, GenerationContext
+from stratloop.llm.client import Message
+from stratloop.spec import Strategy
+
+__all__ = ["PromptSettings", "Universe", "build_messages", "repair_messages"]
+
+_DATE = re.compile(r"(?<!\d)\d{4}[-/.]\d{2}[-/.]\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?")
+_HIDDEN_DATE = "<date>"
+_HIDDEN_ASSET = "<asset>"
+_MAX_SHOWN_ERROR = 300
+_MAX_SHOWN_REPLY = 4000
+
+_SYSTEM = Template(
+    """\
+You are a quantitative researcher. You propose ONE trading strategy at a time \
+for a daily equity panel (dates x assets). A strategy is a signal expression in \
+a small typed DSL plus a portfolio rule; the signal at day t may only use data \
+up to day t, and positions are taken from day t+1.
+
+# The expression language
+$reference
+
+# Data fields available to expressions
+$fields
+
+# Reply format
+Reply with exactly one JSON object in a ```json block and nothing that \
+executes: the expression is parsed by the DSL's grammar, never run as code. \
+Keys:
+- "expression": the signal, a DSL expression (higher value = more attractive).
+- "portfolio": one of
+  {"kind": "top_n", "n": <int 1-1000>, "rebalance_days": <int 1-252>}
+  {"kind": "long_short", "quantile": <number in (0, 0.5]>, "rebalance_days": <int 1-252>}
+  {"kind": "threshold", "upper": <number>, "lower": <number or null>, "rebalance_days": <int 1-252>}
+- "exits" (optional): {"stop_loss": <fraction in (0, 1) or null>, \
+"max_holding_days": <int 1-2520 or null>}
+- "rationale" (optional): one short paragraph on why it should work.
+Limits: at most $max_nodes nodes, nesting depth $max_depth, windows and lags up \
+to $max_window days.
+
+Example:
+```json
+$example
+```"""
+)
+
+_USER = Template(
+    """\
+# Data
+$universe
+
+# Current champion
+$champion
+
+# Recent candidates (oldest first)
+$feedback
+
+Propose one new strategy that is likely to beat the champion out of sample. \
+Do not repeat an expression listed above; learn from the failures. Reply with \
+the JSON object only."""
+)
+
+_REPAIR = Template(
+    """\
+Your reply could not be used: $error
+
+Reply again with exactly one corrected JSON object in a ```json block, \
+following the reply format and the DSL reference above."""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Universe:
+    """What the data covers, as the prompt may describe it.
+
+    Args:
+        assets: the tickers; hidden when anonymised.
+        start: first date (ISO); hidden when anonymised.
+        end: last date (ISO); hidden when anonymised.
+        rows: number of dates (trading days).
+    """
+
+    assets: tuple[str, ...]
+    start: str
+    end: str
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class PromptSettings:
+    """Everything fixed for a run that the prompt shows.
+
+    Args:
+        reference: the DSL's grammar and operator reference text.
+        fields: the data fields expressions may use.
+        example: a valid strategy shown as the reply format's example.
+        max_nodes: the expression node limit.
+        max_depth: the expression depth limit.
+        max_window: the window / lag limit.
+        universe: the data's assets and dates, if known.
+        max_feedback: how many recent results to show.
+        field_notes: a description per field name, shown beside the name.
+    """
+
+    reference: str
+    fields: frozenset[str]
+    example: Strategy
+    max_nodes: int
+    max_depth: int
+    max_window: int
+    universe: Universe | None = None
+    max_feedback: int = 10
+    field_notes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def build_messages(ctx: GenerationContext, settings: PromptSettings) -> tuple[Message, ...]:
+    """The system and user messages asking for one strategy in iteration ``ctx``.
+
+    Args:
+        ctx: the iteration's context; ``ctx.config.llm.anonymize`` hides tickers and dates.
+        settings: the run's fixed prompt content.
+    """
+    notes = settings.field_notes
+    hide = _Scrubber(settings.universe, enabled=ctx.config.llm.anonymize)
+    fields = "\n".join(
+        f"- {name}" + (f": {notes[name]}" if name in notes else "")
+        for name in sorted(settings.fields)
+    )
+    system = _SYSTEM.substitute(
+        reference=settings.reference.strip(),
+        fields=fields,
+        max_nodes=settings.max_nodes,
+        max_depth=settings.max_depth,
+        max_window=settings.max_window,
+        example=_spec_json(settings.example, None),
+    )
+    recent = ctx.feedback[-settings.max_feedback :] if settings.max_feedback else ()
+    user = _USER.substitute(
+        universe=_universe(settings.universe, anonymize=hide.enabled),
+        champion=_champion(ctx.champion, hide),
+        feedback=_feedback(recent, hide),
+    )
+    return (Message("system", system), Message("user", user))
+
+
+def repair_messages(
+    messages: Sequence[Message], reply: str, error: LLMGenerationError
+) -> tuple[Message, ...]:
+    """The conversation extended with the rejected reply and the parser's error."""
+    cause = error.__cause__
+    detail = str(error)
+    if cause is not None and str(cause) not in detail:
+        detail += f"\n({type(cause).__name__}: {cause})"
+    shown = reply if len(reply) <= _MAX_SHOWN_REPLY else reply[:_MAX_SHOWN_REPLY] + " [...]"
+    return (
+        *messages,
+        Message("assistant", shown),
+        Message("user", _REPAIR.substitute(error=detail)),
+    )
+
+
+class _Scrubber:
+    """Replaces tickers and calendar dates in shown state when anonymising."""
+
+    def __init__(self, universe: Universe | None, *, enabled: bool) -> None:
+        self.enabled = enabled
+        names = sorted(universe.assets, key=len, reverse=True) if universe else []
+        alternatives = "|".join(re.escape(name) for name in names if name)
+        self._assets = (
+            re.compile(rf"(?<![A-Za-z0-9_])(?:{alternatives})(?![A-Za-z0-9_])")
+            if alternatives
+            else None
+        )
+
+    def __call__(self, text: str) -> str:
+        if not self.enabled:
+            return text
+        text = _DATE.sub(_HIDDEN_DATE, text)
+        return self._assets.sub(_HIDDEN_ASSET, text) if self._assets else text
+
+
+def _universe(universe: Universe | None, *, anonymize: bool) -> str:
+    if universe is None:
+        return "A daily panel of equities."
+    if anonymize:
+        return (
+            f"{len(universe.assets)} equities (names hidden), {universe.rows} consecutive "
+            "trading days (dates hidden; think in relative periods of days)."
+        )
+    return (
+        f"{len(universe.assets)} equities ({', '.join(universe.assets)}), {universe.rows} "
+        f"trading days from {universe.start} to {universe.end}."
+    )
+
+
+def _champion(champion: ChampionSnapshot | None, hide: _Scrubber) -> str:
+    if champion is None:
+        return "None yet: this is the first strategy of the run."
+    metrics = _metrics(champion.metrics) or "no metrics"
+    shown = _spec_json(champion.candidate.strategy, hide)
+    text = f"Spec:\n```json\n{shown}\n```\nTrain metrics: {metrics}"
+    if champion.test_metrics:
+        text += f"\nTest metrics: {_metrics(champion.test_metrics)}"
+    return text
+
+
+def _feedback(recent: Sequence[Feedback], hide: _Scrubber) -> str:
+    if not recent:
+        return "None yet."
+    lines = []
+    for item in recent:
+        outcome = "score n/a" if item.score is None else f"score {_number(item.score)}"
+        line = f"- [{item.method}] {hide(item.expression)} -> {outcome}"
+        if item.error:
+            error = " ".join(item.error.split())[:_MAX_SHOWN_ERROR]
+            line += f"; failed: {hide(error)}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _metrics(metrics: Mapping[str, float]) -> str:
+    return ", ".join(f"{name} {_number(value)}" for name, value in sorted(metrics.items()))
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}" if math.isfinite(value) else str(value)
+
+
+def _spec_json(strategy: Strategy, hide: _Scrubber | None) -> str:
+    data = strategy.model_dump(mode="json")
+    if hide is not None:
+        data["expression"] = hide(data["expression"])
+    return json.dumps(data, indent=2)
