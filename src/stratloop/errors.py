@@ -8,7 +8,8 @@ operator never has to read a traceback to fix a configuration::
     │   ├── ConfigValidationError      one or more field errors, all reported together
     │   ├── ConfigConflictError        fields that are valid alone but contradict each other
     │   │   └── ConfigConflictsError   several conflicts at once, each in ``.conflicts``
-    │   └── ConfigFileError            the file cannot be read or is not safe YAML
+    │   ├── ConfigFileError            the file cannot be read or is not safe YAML
+    │   └── FactorTemplateError        a factor template (built-in or the user's file) is invalid
     ├── EnvironmentNotFoundError       an unknown --environment name
     ├── FlagError                      a feature-flag variable has a value that is not a boolean
     │   ├── FlagCombinationError       a combination of flags that is not allowed
@@ -57,6 +58,7 @@ __all__ = [
     "ExpressionLimitError",
     "ExpressionSyntaxError",
     "ExpressionTypeError",
+    "FactorTemplateError",
     "FlagCombinationError",
     "FlagError",
     "FlagSourceError",
@@ -321,3 +323,13 @@ class ConfigConflictsError(ConfigConflictError):
         self.fix = "; ".join(c.fix for c in self.conflicts)
         lines = "\n".join(f"  - {c}" for c in self.conflicts)
         ConfigError.__init__(self, f"{len(self.conflicts)} configuration conflicts:\n{lines}")
+
+
+class FactorTemplateError(ConfigError):
+    """A named factor template is invalid: the message names it, its file and the problem."""
+
+    def __init__(self, name: str, source: str, problem: str) -> None:
+        self.name = name
+        self.source = source
+        self.problem = problem
+        super().__init__(f"factor template {name!r} ({source}): {problem}")

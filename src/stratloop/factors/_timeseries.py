@@ -1,0 +1,264 @@
+"""Time-series kernels: each value at row t uses rows t - window + 1 .. t only.
+
+NaN rule (strict windows): if any value in a row's window is NaN, the result
+is NaN, exactly like pandas ``rolling(window, min_periods=window)``. Rows
+before the first full window are NaN. Zero variances and divisions by zero
+give NaN, never infinities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from stratloop._types import FloatPanel
+from stratloop.factors._rows import segments, shifted, window_sums
+
+__all__ = [
+    "decay_linear",
+    "delay",
+    "delta",
+    "ema",
+    "pct_change",
+    "ts_corr",
+    "ts_max",
+    "ts_mean",
+    "ts_min",
+    "ts_rank",
+    "ts_std",
+    "ts_sum",
+    "ts_zscore",
+]
+
+_RELATIVE_ZERO = 1e-14
+"""A window variance below this share of its mean square is rounding noise: zero."""
+
+_Combine = Callable[[list[FloatPanel], list[FloatPanel], int, int], FloatPanel]
+
+
+def _finite(values: FloatPanel) -> FloatPanel:
+    """Turn infinities into NaN in place and return the array."""
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+def _windowed(inputs: tuple[FloatPanel, ...], window: int, combine: _Combine) -> FloatPanel:
+    """Run ``combine`` on each segment's NaN-free, shifted blocks; NaN where a window has NaN.
+
+    ``combine(deviations, references, lo, start)`` gets, per input, the block
+    minus a reference row (the segment's first output row, taken so that the
+    running sums stay small) with NaN set to 0, and must return the outputs of
+    rows ``start:stop``.
+    """
+    n_rows = inputs[0].shape[0]
+    out = np.full(inputs[0].shape, np.nan)
+    for lo, start, stop in segments(n_rows, window):
+        blocks = [values[lo:stop] for values in inputs]
+        missing = np.isnan(blocks[0])
+        for block in blocks[1:]:
+            missing |= np.isnan(block)
+        references = [np.where(missing[window - 1], 0.0, block[window - 1]) for block in blocks]
+        deviations = [
+            np.where(missing, 0.0, block - reference)
+            for block, reference in zip(blocks, references, strict=True)
+        ]
+        with np.errstate(all="ignore"):
+            values = combine(deviations, references, lo, start)
+        bad = window_sums(missing.astype(np.float64), window) > 0.5
+        values[bad] = np.nan
+        out[start:stop] = values
+    return out
+
+
+def _variance(first: FloatPanel, second: FloatPanel, window: int) -> FloatPanel:
+    """Sample variance from window sums of deviations and squared deviations."""
+    variance = (second - first * first / window) / (window - 1)
+    variance[variance < _RELATIVE_ZERO * second / window] = 0.0
+    return variance
+
+
+def delay(values: FloatPanel, lag: int) -> FloatPanel:
+    """The value ``lag`` rows earlier."""
+    return shifted(values, lag)
+
+
+def delta(values: FloatPanel, lag: int) -> FloatPanel:
+    """Change over ``lag`` rows."""
+    return values - shifted(values, lag)
+
+
+def pct_change(values: FloatPanel, lag: int) -> FloatPanel:
+    """Relative change over ``lag`` rows; NaN when the earlier value is 0."""
+    with np.errstate(all="ignore"):
+        return _finite(values / shifted(values, lag) - 1.0)
+
+
+def ts_sum(values: FloatPanel, window: int) -> FloatPanel:
+    """Sum over the window."""
+
+    def combine(dev: list[FloatPanel], ref: list[FloatPanel], _lo: int, _start: int) -> FloatPanel:
+        return window_sums(dev[0], window) + window * ref[0]
+
+    return _windowed((values,), window, combine)
+
+
+def ts_mean(values: FloatPanel, window: int) -> FloatPanel:
+    """Mean over the window."""
+
+    def combine(dev: list[FloatPanel], ref: list[FloatPanel], _lo: int, _start: int) -> FloatPanel:
+        return window_sums(dev[0], window) / window + ref[0]
+
+    return _windowed((values,), window, combine)
+
+
+def ts_std(values: FloatPanel, window: int) -> FloatPanel:
+    """Sample standard deviation (ddof 1) over the window."""
+
+    def combine(dev: list[FloatPanel], _ref: list[FloatPanel], _lo: int, _s: int) -> FloatPanel:
+        first = window_sums(dev[0], window)
+        second = window_sums(dev[0] * dev[0], window)
+        return np.sqrt(_variance(first, second, window))
+
+    return _windowed((values,), window, combine)
+
+
+def ts_zscore(values: FloatPanel, window: int) -> FloatPanel:
+    """(value - window mean) / window std; NaN when the window is constant."""
+
+    def combine(dev: list[FloatPanel], _ref: list[FloatPanel], _lo: int, _s: int) -> FloatPanel:
+        first = window_sums(dev[0], window)
+        second = window_sums(dev[0] * dev[0], window)
+        std = np.sqrt(_variance(first, second, window))
+        std[std == 0.0] = np.nan
+        return (dev[0][window - 1 :] - first / window) / std
+
+    return _windowed((values,), window, combine)
+
+
+def ts_corr(left: FloatPanel, right: FloatPanel, window: int) -> FloatPanel:
+    """Pearson correlation of two panels over the window; NaN when either is constant."""
+
+    def combine(dev: list[FloatPanel], _ref: list[FloatPanel], _lo: int, _s: int) -> FloatPanel:
+        x, y = dev
+        sx = window_sums(x, window)
+        sy = window_sums(y, window)
+        vx = _variance(sx, window_sums(x * x, window), window)
+        vy = _variance(sy, window_sums(y * y, window), window)
+        cov = (window_sums(x * y, window) - sx * sy / window) / (window - 1)
+        scale = np.sqrt(vx * vy)
+        scale[scale == 0.0] = np.nan
+        return np.clip(cov / scale, -1.0, 1.0)
+
+    return _windowed((left, right), window, combine)
+
+
+def decay_linear(values: FloatPanel, window: int) -> FloatPanel:
+    """Linearly weighted mean, weights ``window, window - 1, ..., 1`` from the newest row."""
+    total = window * (window + 1) / 2.0
+
+    def combine(dev: list[FloatPanel], ref: list[FloatPanel], lo: int, start: int) -> FloatPanel:
+        index = np.arange(dev[0].shape[0], dtype=np.float64)[:, None]
+        plain = window_sums(dev[0], window)
+        weighted = window_sums(dev[0] * index, window)
+        first_output = start - lo
+        offset = index[first_output:] - window
+        return (weighted - offset * plain) / total + ref[0]
+
+    return _windowed((values,), window, combine)
+
+
+def _rolling_extreme(values: FloatPanel, window: int, ufunc: np.ufunc) -> FloatPanel:
+    """Rolling min or max in O(1) per value (van Herk / Gil-Werman blocks)."""
+    n_rows = values.shape[0]
+    out = np.full(values.shape, np.nan)
+    if window == 1:
+        out[:] = values
+        return out
+    if window > n_rows:
+        return out
+    prefix = np.empty_like(values)
+    suffix = np.empty_like(values)
+    for begin in range(0, n_rows, window):
+        end = min(begin + window, n_rows)
+        prefix[begin] = values[begin]
+        for row in range(begin + 1, end):
+            ufunc(prefix[row - 1], values[row], out=prefix[row])
+        suffix[end - 1] = values[end - 1]
+        for row in range(end - 2, begin - 1, -1):
+            ufunc(suffix[row + 1], values[row], out=suffix[row])
+    ufunc(suffix[: n_rows - window + 1], prefix[window - 1 :], out=out[window - 1 :])
+    return out
+
+
+def _rolling_extreme_narrow(values: FloatPanel, window: int, ufunc: np.ufunc) -> FloatPanel:
+    """The same blocks with one ``accumulate`` call each, for narrow panels."""
+    n_rows, n_cols = values.shape
+    out = np.full(values.shape, np.nan)
+    if window > n_rows:
+        return out
+    n_blocks = -(-n_rows // window)
+    padded = np.full((n_blocks * window, n_cols), np.nan)
+    padded[:n_rows] = values
+    blocks = padded.reshape(n_blocks, window, n_cols)
+    prefix = ufunc.accumulate(blocks, axis=1).reshape(-1, n_cols)[:n_rows]
+    suffix = ufunc.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].reshape(-1, n_cols)[:n_rows]
+    ufunc(suffix[: n_rows - window + 1], prefix[window - 1 :], out=out[window - 1 :])
+    return out
+
+
+def ts_min(values: FloatPanel, window: int) -> FloatPanel:
+    """Minimum over the window."""
+    if values.shape[1] < 64:
+        return _rolling_extreme_narrow(values, window, np.minimum)
+    return _rolling_extreme(values, window, np.minimum)
+
+
+def ts_max(values: FloatPanel, window: int) -> FloatPanel:
+    """Maximum over the window."""
+    if values.shape[1] < 64:
+        return _rolling_extreme_narrow(values, window, np.maximum)
+    return _rolling_extreme(values, window, np.maximum)
+
+
+def ts_rank(values: FloatPanel, window: int) -> FloatPanel:
+    """Percentile rank of the current value within its window, in (0, 1]; ties averaged.
+
+    Counts, by one comparison per lag, how many window values lie below the
+    current one (ties count half): no sort.
+    """
+    n_rows = values.shape[0]
+    out = np.full(values.shape, np.nan)
+    if window > n_rows:
+        return out
+    current = values[window - 1 :]
+    total = np.zeros_like(current)
+    scratch = np.empty_like(current)
+    for lag in range(1, window):
+        np.subtract(current, values[window - 1 - lag : n_rows - lag], out=scratch)
+        np.sign(scratch, out=scratch)
+        total += scratch
+    out[window - 1 :] = (1.0 + (window - 1) / 2.0 + total / 2.0) / window
+    return out
+
+
+def ema(values: FloatPanel, window: int) -> FloatPanel:
+    """Exponential moving average, ``alpha = 2 / (window + 1)``.
+
+    Starts at the first value of each run of non-NaN values; a NaN ends the
+    run (the output is NaN there) and the average restarts after it. Values
+    are NaN until a run is ``window`` rows long.
+    """
+    alpha = 2.0 / (window + 1.0)
+    state = np.full(values.shape[1], np.nan)
+    run = np.zeros(values.shape[1])
+    out = np.full(values.shape, np.nan)
+    for row in range(values.shape[0]):
+        current = values[row]
+        present = ~np.isnan(current)
+        run = np.where(present, run + 1.0, 0.0)
+        blended = np.where(np.isnan(state), current, alpha * current + (1.0 - alpha) * state)
+        state = np.where(present, blended, np.nan)
+        out[row] = np.where(run >= window, state, np.nan)
+    return out
+

@@ -1,0 +1,269 @@
+"""Tokenizer and Pratt parser: text -> typed expression nodes.
+
+Grammar (lowest precedence first; every infix operator is left-associative)::
+
+    expr    := expr "or" expr | expr "and" expr | "not" expr
+             | expr ("<" | "<=" | ">" | ">=" | "==" | "!=") expr
+             | expr ("+" | "-") expr | expr ("*" | "/") expr
+             | "-" expr | primary
+    primary := NUMBER | FIELD | NAME "(" [expr ("," expr)*] ")" | "(" expr ")"
+
+A minus directly before a number literal is part of the literal. Names are
+looked up in the operator table and the field list; nothing is ever
+evaluated, executed or imported by name. Size and depth limits are enforced
+while parsing, so no input can exhaust the stack.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Literal, cast
+
+from stratloop.errors import ExpressionLimitError, ExpressionSyntaxError
+from stratloop.factors._suggest import did_you_mean
+from stratloop.factors.limits import Limits
+from stratloop.factors.nodes import (
+    NEG_PRECEDENCE,
+    NOT_PRECEDENCE,
+    Binary,
+    Call,
+    Expr,
+    Field,
+    Neg,
+    Not,
+    Number,
+)
+from stratloop.factors.ops import FIELDS, INFIX, OPERATORS
+
+__all__ = ["Token", "parse", "tokenize"]
+
+TokenKind = Literal["number", "name", "op", "lparen", "rparen", "comma", "end"]
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op><=|>=|==|!=|[-+*/<>])
+  | (?P<lparen>\()
+  | (?P<rparen>\))
+  | (?P<comma>,)
+    """,
+    re.VERBOSE,
+)
+_WORD_OPERATORS = frozenset({"and", "or", "not"})
+_HINTS = {
+    "=": "use == to compare",
+    "&": "use and",
+    "|": "use or",
+    "!": "use not (or != to compare)",
+    "^": "there is no power operator; multiply, or use sqrt / log",
+    "[": "there is no indexing; use delay(x, n)",
+}
+_MAX_TEXT = 20_000
+_SPARE_PARENTHESES = 8
+"""Redundant parentheses allowed beyond the depth limit (they add no nodes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One lexical token and where it starts."""
+
+    kind: TokenKind
+    text: str
+    position: int
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split text into tokens, ending with an ``end`` token."""
+    tokens: list[Token] = []
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            char = text[position]
+            raise ExpressionSyntaxError(
+                f"unexpected character {char!r}",
+                expression=text,
+                position=position,
+                token=char,
+                suggestion=_HINTS.get(char),
+            )
+        kind = match.lastgroup
+        if kind != "space":
+            value = match.group()
+            if kind == "name" and value in _WORD_OPERATORS:
+                kind = "op"
+            tokens.append(Token(cast("TokenKind", kind), value, position))
+        position = match.end()
+    tokens.append(Token("end", "", len(text)))
+    return tokens
+
+
+class _Parser:
+    """Pratt parser over a token list with limits on size and depth."""
+
+    def __init__(self, text: str, limits: Limits) -> None:
+        self.text = text
+        self.limits = limits
+        self.tokens = tokenize(text)
+        self.index = 0
+        self.nodes = 0
+
+    def peek(self) -> Token:
+        return self.tokens[self.index]
+
+    def advance(self) -> Token:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def error(
+        self, message: str, token: Token, suggestion: str | None = None
+    ) -> ExpressionSyntaxError:
+        return ExpressionSyntaxError(
+            message,
+            expression=self.text,
+            position=token.position,
+            token=token.text or "end of input",
+            suggestion=suggestion,
+        )
+
+    def expect(self, kind: TokenKind, what: str) -> Token:
+        token = self.peek()
+        if token.kind != kind:
+            found = token.text or "end of input"
+            raise self.error(f"expected {what} but found {found!r}", token)
+        return self.advance()
+
+    def node(self, built: Expr, token: Token) -> Expr:
+        """Count a new node and check the limits at its position."""
+        self.nodes += 1
+        if self.nodes > self.limits.max_nodes:
+            raise ExpressionLimitError(
+                f"expression has more than {self.limits.max_nodes} nodes "
+                "(generation.max_expression_nodes)",
+                expression=self.text,
+                position=token.position,
+                token=token.text,
+                suggestion="simplify it or raise the limit",
+            )
+        if built.depth > self.limits.max_depth:
+            raise ExpressionLimitError(
+                f"expression is nested deeper than {self.limits.max_depth} "
+                "(generation.max_expression_depth)",
+                expression=self.text,
+                position=token.position,
+                token=token.text,
+                suggestion="flatten it or raise the limit",
+            )
+        return built
+
+    def expression(self, min_precedence: int, nesting: int) -> Expr:
+        if nesting > self.limits.max_depth + _SPARE_PARENTHESES:
+            token = self.peek()
+            raise ExpressionLimitError(
+                f"expression is nested deeper than {self.limits.max_depth} "
+                "(generation.max_expression_depth)",
+                expression=self.text,
+                position=token.position,
+                token=token.text,
+                suggestion="flatten it or raise the limit",
+            )
+        left = self.prefix(nesting)
+        while True:
+            token = self.peek()
+            infix = INFIX.get(token.text) if token.kind == "op" else None
+            if infix is None or infix.precedence < min_precedence:
+                return left
+            self.advance()
+            right = self.expression(infix.precedence + 1, nesting + 1)
+            left = self.node(Binary(token.text, left, right), token)
+
+    def prefix_operator(self, token: Token, nesting: int) -> Expr:
+        if token.text == "-":
+            following = self.peek()
+            if following.kind == "number":
+                self.advance()
+                return self.node(Number(-self.literal(following)), token)
+            operand = self.expression(NEG_PRECEDENCE, nesting + 1)
+            if isinstance(operand, Number) and operand.value >= 0:
+                return self.node(Number(-operand.value), token)
+            return self.node(Neg(operand), token)
+        if token.text == "not":
+            return self.node(Not(self.expression(NOT_PRECEDENCE, nesting + 1)), token)
+        raise self.error(f"expected an operand before {token.text!r}", token)
+
+    def prefix(self, nesting: int) -> Expr:
+        token = self.advance()
+        if token.kind == "op":
+            return self.prefix_operator(token, nesting)
+        if token.kind == "number":
+            return self.node(Number(self.literal(token)), token)
+        if token.kind == "lparen":
+            inner = self.expression(0, nesting + 1)
+            self.expect("rparen", "')'")
+            return inner
+        if token.kind == "name":
+            return self.call(token, nesting) if self.peek().kind == "lparen" else self.field(token)
+        found = token.text or "end of input"
+        raise self.error(f"expected a number, field, function call or '(' but found {found!r}", token)
+
+    def literal(self, token: Token) -> float:
+        value = float(token.text)
+        if not math.isfinite(value):
+            raise self.error("number literal is too large", token)
+        return value
+
+    def field(self, token: Token) -> Expr:
+        if token.text not in FIELDS:
+            known = [*FIELDS, *OPERATORS]
+            raise self.error(f"unknown name {token.text!r}", token, did_you_mean(token.text, known))
+        return self.node(Field(token.text), token)
+
+    def call(self, token: Token, nesting: int) -> Expr:
+        if token.text not in OPERATORS:
+            raise self.error(
+                f"unknown function {token.text!r}", token, did_you_mean(token.text, OPERATORS)
+            )
+        self.advance()
+        args: list[Expr] = []
+        if self.peek().kind != "rparen":
+            args.append(self.expression(0, nesting + 1))
+            while self.peek().kind == "comma":
+                self.advance()
+                args.append(self.expression(0, nesting + 1))
+        self.expect("rparen", "',' or ')'")
+        return self.node(Call(token.text, tuple(args)), token)
+
+
+def parse(text: str, *, limits: Limits | None = None) -> Expr:
+    """Parse DSL text into an expression tree (syntax and limits only; see ``typecheck``).
+
+    Args:
+        text: the expression, e.g. ``rank(ts_mean(returns, 20))``.
+        limits: size and depth bounds; the defaults when omitted.
+
+    Raises:
+        ExpressionSyntaxError: the text does not parse; the message has the
+            position, the token and, for misspelt names, a suggestion.
+        ExpressionLimitError: the expression is too large or too deep.
+
+    >>> str(parse("rank( ts_mean(returns,20) )-1"))
+    'rank(ts_mean(returns, 20)) - 1'
+    """
+    bounds = limits or Limits()
+    if len(text) > _MAX_TEXT:
+        raise ExpressionLimitError(
+            f"expression text is longer than {_MAX_TEXT} characters", token=text[:20]
+        )
+    parser = _Parser(text, bounds)
+    if parser.peek().kind == "end":
+        raise ExpressionSyntaxError("the expression is empty", expression=text, position=0)
+    tree = parser.expression(0, 1)
+    end = parser.peek()
+    if end.kind != "end":
+        parser.error(f"unexpected {end.text!r} after a complete expression", end)
+    return tree
