@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stratloop.cli import _version
+from stratloop.cli import _version, check_phase3
 from stratloop.cli._app import app
 
 __all__ = ["app", "main"]
 
-_GROUPS = (_version,)
+_GROUPS = (_version, check_phase3)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from stratloop.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class TestPhase3Commands:
+    def test_guide_script_runs_as_written(self):
+        """`python scripts/test_strategy_selection.py --environment staging` exits 0."""
+        done = subprocess.run(
+            [sys.executable, "scripts/test_strategy_selection.py", "--environment", "staging"],
+            cwd=ROOT, capture_output=True, text=True, check=False, timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "MixedStrategy" in done.stdout
+        assert "all 4 checks passed" in done.stdout
+
+    def test_factory_checks_write_json(self, tmp_path, monkeypatch):
+        """strategy-factory passes its four checks and writes them with --output."""
+        monkeypatch.chdir(ROOT)
+        out = tmp_path / "factory.json"
+        result = CliRunner().invoke(
+            app, ["phase3", "strategy-factory", "--environment", "staging", "--output", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        report = json.loads(out.read_text())
+        assert report["passed"] is True
+        assert len(report["checks"]) == 4
+
+    def test_overhead_writes_percentiles_and_budgets(self, tmp_path, monkeypatch):
+        """strategy-overhead records p50/p95/p99/max against the guide's budgets."""
+        monkeypatch.chdir(ROOT)
+        out = tmp_path / "phase3_overhead.json"
+        result = CliRunner().invoke(
+            app,
+            ["phase3", "strategy-overhead", "--iterations", "200", "--environment", "staging",
+             "--output", str(out)],
+        )
+        assert result.exit_code == 0, result.output
+        report = json.loads(out.read_text())
+        assert set(report["selection"]) >= {"p50_us", "p95_us", "p99_us", "max_us"}
+        assert report["selection_budget_ms"] == 0.1
+        assert report["invocation_budget_ms"] == 0.5
+
+    def test_unknown_environment_exits_2_without_traceback(self, monkeypatch):
+        """An unknown --environment is a usage problem: exit 2, a message, no traceback."""
+        monkeypatch.chdir(ROOT)
+        result = CliRunner().invoke(app, ["phase3", "strategy-selection", "--environment", "nope"])
+        assert result.exit_code == 2
+        assert "Traceback" not in result.output
