@@ -45,7 +45,7 @@ def llm_source() -> FunctionSource:
 def _metrics(strategy: Strategy, salt: str) -> dict[str, Any]:
     digest = hashlib.sha256((strategy.canonical_json() + salt).encode()).digest()
     unit = int.from_bytes(digest[:8], "big") / 2**64
-    return {"sharpe": round(unit * 3 - 1, 6), "trades": 5 + digest[8] % 40, "annual_return": unit}
+    return {"sharpe": round(unit * 3 - 1, 6), "n_trades": 5 + digest[8] % 40, "annual_return": unit}
 
 
 def _hash_evaluate(

@@ -65,7 +65,7 @@ class TestLoopRunner:
     def test_the_champion_is_the_best_eligible_train_score(self, tmp_path):
         """The champion has the highest train Sharpe among results with enough trades."""
         summary, records = _run(loop_config(tmp_path, min_trades=10), "r1")
-        eligible = [r for r in records if r["train"] and r["train"]["trades"] >= 10]
+        eligible = [r for r in records if r["train"] and r["train"]["n_trades"] >= 10]
         best = max(eligible, key=lambda r: (r["train"]["sharpe"], -r["iteration"]))
         assert summary.champion is not None
         assert summary.champion["iteration"] == best["iteration"]

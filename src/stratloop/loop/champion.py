@@ -20,7 +20,7 @@ from stratloop.spec import Candidate, Lineage, Strategy
 
 __all__ = ["TRADES_METRIC", "ChampionTracker", "Eligibility", "candidate_from_record"]
 
-TRADES_METRIC = "trades"
+TRADES_METRIC = "n_trades"
 """The train-period metric holding the number of trades ``loop.min_trades`` is compared to."""
 
 

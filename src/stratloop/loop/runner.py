@@ -11,12 +11,11 @@ resumed run continues exactly where an uninterrupted one would have.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any, Protocol
 
 from filelock import BaseFileLock
 
+from stratloop.config import REDACTED, config_hash, snapshot
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import RunError, StratloopError
 from stratloop.flags import Flags, FlagSource
@@ -56,6 +56,10 @@ class AuditSink(Protocol):
 
     def write(self, record: Mapping[str, Any], outcome: GenerationOutcome) -> None:
         """Append the audit record of one iteration (its history record and outcome)."""
+        ...
+
+    def backfill(self, records: Sequence[Mapping[str, Any]]) -> int:
+        """On resume: write the records of committed, audited iterations the trail lacks."""
         ...
 
     def close(self) -> None:
@@ -123,6 +127,11 @@ def open_run(runs_dir: Path, run_id: str) -> tuple[RunDir, StratloopConfig]:
     """An existing run directory and the configuration it was started with."""
     rundir = RunDir.open(runs_dir, run_id)
     payload = rundir.read_json(rundir.config)
+    if REDACTED in json.dumps(payload.get("config", {}).get("llm", {})):
+        raise RunError(
+            f"run {run_id} cannot be resumed: its llm.base_url held credentials, which were "
+            "redacted from config.json; put the key in the variable llm.api_key_env names"
+        )
     try:
         config = StratloopConfig.model_validate_json(json.dumps(payload["config"]))
     except (KeyError, ValueError) as exc:
@@ -133,9 +142,8 @@ def open_run(runs_dir: Path, run_id: str) -> tuple[RunDir, StratloopConfig]:
 
 
 def _config_payload(config: StratloopConfig) -> dict[str, Any]:
-    data = config.model_dump(mode="json")
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return {"config": data, "config_hash": hashlib.sha256(text.encode()).hexdigest()}
+    data = snapshot(config)
+    return {"config": data, "config_hash": config_hash(data)}
 
 
 class LoopRunner:
@@ -233,6 +241,13 @@ class LoopRunner:
             before = LoopState.replay(config, records[: (len(records) // size) * size])
             state = LoopState.replay(config, records)
             parts = make_parts(state.usage())
+            if parts.audit is not None:
+                backfilled = parts.audit.backfill(records)
+                if backfilled:
+                    notes.append(
+                        f"{backfilled} committed iteration(s) had no audit record yet "
+                        "(the process stopped between the two writes); written now"
+                    )
         except BaseException:
             lock.release()
             raise

@@ -1,0 +1,135 @@
+"""The loop's side of the Phase 4 audit trail: one audit record per committed iteration.
+
+The trail is opened at the first record, so a run with Phase 4 off never
+touches the audit location; turning the flag on mid-run starts writing.
+
+History is committed first, then the audit record. If the process dies between
+the two, the resumed run backfills the audit records of committed, audited
+iterations the trail does not have yet, so every committed iteration's record
+is present exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from stratloop.audit import AuditTrail, build_record, iter_records
+from stratloop.audit.record import OutcomeStatus
+from stratloop.config import config_hash, snapshot
+from stratloop.config.models import StratloopConfig
+from stratloop.generation.outcome import GenerationOutcome
+from stratloop.loop.record import outcome_from_record
+
+__all__ = ["RunAudit"]
+
+_STATUS: Mapping[str, OutcomeStatus] = {"evaluated": "success", "evaluation_timeout": "timeout"}
+
+
+class RunAudit:
+    """Writes a run's audit records to an :class:`~stratloop.audit.AuditTrail`.
+
+    Args:
+        config: the run's configuration (its ``audit`` section and its snapshot).
+        run_id: the run id.
+        instance_id: this instance's id.
+        path: overrides ``audit.path`` (``--audit-path``, an environment's location).
+    """
+
+    def __init__(
+        self, config: StratloopConfig, *, run_id: str, instance_id: str, path: Path | None = None
+    ) -> None:
+        self._config = config.audit
+        self._path = Path(config.audit.path) if path is None else path
+        self._trail: AuditTrail | None = None
+        self._snapshot = snapshot(config)
+        self._hash = config_hash(self._snapshot)
+        self._fg_snapshot = _factor_graph_only(self._snapshot)
+        self._fg_hash = config_hash(self._fg_snapshot)
+        self.run_id = run_id
+        self.instance_id = instance_id
+
+    @property
+    def path(self) -> Path:
+        """The live audit file."""
+        return self._path
+
+    @property
+    def recovery_messages(self) -> tuple[str, ...]:
+        """What the trail found and repaired when it opened (a torn line moved aside)."""
+        return () if self._trail is None else self._trail.recovery.messages()
+
+    def _open(self) -> AuditTrail:
+        if self._trail is None:
+            self._trail = AuditTrail(
+                self._config, run_id=self.run_id, instance_id=self.instance_id, path=self._path
+            )
+        return self._trail
+
+    def write(self, record: Mapping[str, Any], outcome: GenerationOutcome) -> None:
+        """Append the audit record of one committed history ``record``."""
+        error = record.get("error") or {}
+        metrics = (
+            None if record["train"] is None else {"train": record["train"], "test": record["test"]}
+        )
+        timings = record["timings"]
+        evaluate = timings.get("evaluate_s")
+        self._open().append(
+            build_record(
+                iteration_num=record["iteration"],
+                run_id=self.run_id,
+                instance_id=self.instance_id,
+                outcome=outcome,
+                status=_STATUS.get(record["status"], "failed"),
+                metrics=metrics,
+                timings={
+                    "generate_ms": timings["generate_s"] * 1e3,
+                    "validate_ms": timings["validate_s"] * 1e3,
+                    "backtest_ms": float("nan") if evaluate is None else evaluate * 1e3,
+                },
+                config_snapshot=self._snapshot_for(record),
+                config_hash=self._hash_for(record),
+                flags=record["flags"],
+                champion=bool(record["champion"]),
+                error_type=error.get("type"),
+                error_message=error.get("message"),
+                llm_usage=record.get("llm_usage"),
+            )
+        )
+
+    def backfill(self, records: Sequence[Mapping[str, Any]]) -> int:
+        """Write the records of audited iterations the trail lacks; returns how many.
+
+        Only the tail can be missing (history is committed before the audit
+        record), so this reads the trail once for this run's last iteration.
+        """
+        if not any(r.get("audited") for r in records):
+            return 0
+        self._open()
+        last = -1
+        for _file, _line, entry in iter_records(self.path):
+            if entry.get("run_id") == self.run_id:
+                last = max(last, int(entry.get("iteration_num", -1)))
+        missing = [r for r in records if r["iteration"] > last and r.get("audited")]
+        for record in missing:
+            self.write(record, outcome_from_record(record))
+        return len(missing)
+
+    def close(self) -> None:
+        """Make the trail durable and release it."""
+        if self._trail is not None:
+            self._trail.close()
+            self._trail = None
+
+    def _snapshot_for(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
+        return self._snapshot if record.get("budget_mode") is None else self._fg_snapshot
+
+    def _hash_for(self, record: Mapping[str, Any]) -> str:
+        return self._hash if record.get("budget_mode") is None else self._fg_hash
+
+
+def _factor_graph_only(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The snapshot in force once the LLM budget is spent: ``use_factor_graph`` true."""
+    generation = {**data["generation"], "use_factor_graph": True}
+    return {**data, "generation": generation}

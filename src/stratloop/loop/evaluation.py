@@ -1,0 +1,51 @@
+"""The real evaluator the worker processes run: the backtest on the configured panel.
+
+:func:`backtest_evaluator` is the :data:`~stratloop.loop.workers.EvaluatorFactory`
+``stratloop run`` uses; each worker calls it once, so the panel is loaded once
+per worker and the factor-evaluation cache is shared by that worker's candidates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from stratloop.backtest.panel import Panel
+from stratloop.config.models import StratloopConfig
+from stratloop.loop.workers import Evaluator
+from stratloop.spec import Strategy
+
+__all__ = ["CACHE_BYTES", "backtest_evaluator", "load_run_panel"]
+
+CACHE_BYTES = 256 * 1024 * 1024
+"""Memory each worker may spend memoising factor panels."""
+
+
+def load_run_panel(config: StratloopConfig) -> Panel:
+    """The panel ``config.data`` names (a packaged dataset or a file)."""
+    from stratloop.data import load_panel  # noqa: PLC0415 - pandas only where data is loaded
+
+    data = config.data
+    return load_panel(
+        data.source, layout=data.layout, start_date=data.start_date, end_date=data.end_date
+    )
+
+
+def backtest_evaluator(config: StratloopConfig) -> Evaluator:
+    """Load the panel once and return ``(strategy, n_trials) -> (train, test)`` metrics.
+
+    Args:
+        config: the run's configuration (``data`` and ``backtest`` sections).
+    """
+    from stratloop.backtest import evaluate_strategy  # noqa: PLC0415 - loaded in the worker
+    from stratloop.factors.cache import EvalCache  # noqa: PLC0415 - loaded in the worker
+
+    panel = load_run_panel(config)
+    cache = EvalCache(CACHE_BYTES)
+    backtest = config.backtest
+
+    def evaluate(strategy: Strategy, n_trials: int) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+        result = evaluate_strategy(strategy, panel, backtest, n_trials=n_trials, cache=cache)
+        return result.train.as_dict(), result.test.as_dict()
+
+    return evaluate

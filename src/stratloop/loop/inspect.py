@@ -1,0 +1,79 @@
+"""Read-only views of run directories for ``stratloop runs`` and ``stratloop show``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from stratloop.loop.rundir import RunDir
+
+__all__ = ["RunInfo", "describe_run"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What a run directory says about its run."""
+
+    path: Path
+    status: str
+    iterations: int
+    total: int
+    seed: int
+    metric: str
+    best: float | None
+    config_hash: str
+    message: str
+    metrics: Mapping[str, Any]
+    champion: Mapping[str, Any] | None
+
+
+def describe_run(runs_dir: Path, run_id: str) -> RunInfo:
+    """Summarise the run ``run_id`` under ``runs_dir``.
+
+    A run whose ``run.json`` says ``running`` while no process holds its lock
+    was stopped without a chance to say so (killed, or the machine went down);
+    its status reads ``stopped (resumable)``.
+    """
+    rundir = RunDir.open(runs_dir, run_id)
+    run = rundir.read_json(rundir.run)
+    config = rundir.read_json(rundir.config)
+    metrics = rundir.read_json(rundir.metrics) if rundir.metrics.is_file() else {}
+    champion = rundir.read_json(rundir.champion) if rundir.champion.is_file() else None
+    status = run.get("status", "unknown")
+    if status == "running" and not _locked(rundir):
+        status = "stopped (resumable)"
+    return RunInfo(
+        path=rundir.root,
+        status=status,
+        iterations=_committed(rundir.history),
+        total=int(run.get("total", 0)),
+        seed=int(run.get("seed", 0)),
+        metric=config["config"]["loop"]["champion_metric"],
+        best=None if champion is None else champion.get("score"),
+        config_hash=config.get("config_hash", ""),
+        message=run.get("message", ""),
+        metrics=metrics,
+        champion=champion,
+    )
+
+
+def _committed(history: Path) -> int:
+    try:
+        with history.open("rb") as handle:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    except FileNotFoundError:
+        return 0
+
+
+def _locked(rundir: RunDir) -> bool:
+    lock = FileLock(rundir.lock_path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    lock.release()
+    return False
