@@ -209,7 +209,7 @@ class _Parser:
         if token.kind == "name":
             return self.call(token, nesting) if self.peek().kind == "lparen" else self.field(token)
         found = token.text or "end of input"
-        raise self.error(f"expected a number, field, function call or '(' but found {found!r}", token)
+        raise self.error(f"expected a number, field, call or '(' but found {found!r}", token)
 
     def literal(self, token: Token) -> float:
         value = float(token.text)

@@ -24,7 +24,7 @@ from stratloop.factors.nodes import Expr
 from stratloop.factors.ops import FIELDS
 from stratloop.factors.typecheck import typecheck
 
-__all__ = ["FactorLibrary", "FactorTemplate", "ParamRange", "default_library"]
+__all__ = ["FactorDraw", "FactorLibrary", "FactorTemplate", "ParamRange", "default_library"]
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -201,21 +201,25 @@ class FactorLibrary:
             found.append(template)
         return tuple(found)
 
-    def sample(
+    def draw(
         self,
         rng: np.random.Generator,
         *,
         fields: frozenset[str] | None = None,
         limits: Limits | None = None,
-    ) -> Expr:
-        """A random template with random parameters (within the fields and limits if given).
+    ) -> FactorDraw:
+        """A random template with random parameters, fitting ``fields`` and ``limits`` if given.
+
+        Windows above ``limits.max_window`` are lowered to it (never below the
+        parameter's range).
 
         Raises:
             FactorTemplateError: no template fits the fields and limits.
         """
+        restricted = fields is not None or limits is not None
         pool = (
             self.usable(fields or frozenset(FIELDS), limits or EVALUATION_LIMITS)
-            if fields is not None or limits is not None
+            if restricted
             else self.templates
         )
         if not pool:
@@ -230,9 +234,30 @@ class FactorLibrary:
                 for name, value in values.items()
             }
         try:
-            return template.instantiate(values, fields=fields, limits=limits)
+            expr = template.instantiate(values, fields=fields, limits=limits)
         except (ExpressionError, FactorTemplateError):
-            return template.instantiate(fields=fields, limits=limits)
+            values = template.defaults()
+            expr = template.instantiate(values, fields=fields, limits=limits)
+        return FactorDraw(template, values, expr)
+
+    def sample(
+        self,
+        rng: np.random.Generator,
+        *,
+        fields: frozenset[str] | None = None,
+        limits: Limits | None = None,
+    ) -> Expr:
+        """The expression of :meth:`draw`."""
+        return self.draw(rng, fields=fields, limits=limits).expr
+
+
+@dataclass(frozen=True, slots=True)
+class FactorDraw:
+    """A sampled factor: the template, the parameter values and the expression."""
+
+    template: FactorTemplate
+    values: Mapping[str, int]
+    expr: Expr
 
 
 def _t(

@@ -1,0 +1,78 @@
+"""The factor-graph candidate source: sample a library factor, or mutate the champion."""
+
+from __future__ import annotations
+
+from stratloop.factors.library import FactorLibrary
+from stratloop.factors.limits import Limits
+from stratloop.factors.mutations import mutate
+from stratloop.generation.context import GenerationContext
+from stratloop.spec import Candidate, Lineage, Strategy, TopN
+
+__all__ = ["FactorGraphGenerator"]
+
+
+class FactorGraphGenerator:
+    """Proposes candidates by rewriting expression graphs (a ``CandidateSource``).
+
+    Without a champion it samples a library template with the default
+    portfolio rule; with one it mutates the champion, with a crossover partner
+    drawn from ``ctx.extras["elite"]`` (a tuple of ``Strategy``) when present.
+    It continues ``ctx.rng`` after the decision's draw and never re-seeds, so
+    the same seed gives bit-identical candidates.
+
+    Args:
+        library: the factor templates (built-in plus the user's).
+        limits: bounds every candidate respects.
+        fields: the data's stored fields.
+        max_attempts: mutation retries before a ``MutationError``.
+        default_portfolio: the rule given to freshly sampled factors.
+        n_assets: the number of assets, bounding top-N sizes.
+    """
+
+    def __init__(
+        self,
+        library: FactorLibrary,
+        *,
+        limits: Limits,
+        fields: frozenset[str],
+        max_attempts: int = 25,
+        default_portfolio: TopN | None = None,
+        n_assets: int | None = None,
+    ) -> None:
+        self.library = library
+        self.limits = limits
+        self.fields = fields
+        self.max_attempts = max_attempts
+        self.n_assets = n_assets
+        self.default_portfolio = default_portfolio or TopN(
+            n=max(1, (n_assets or 20) // 4), rebalance_days=21
+        )
+
+    def propose(self, ctx: GenerationContext) -> Candidate:
+        """One candidate for this iteration (method ``factor_graph``)."""
+        if ctx.champion is None:
+            draw = self.library.draw(ctx.rng, fields=self.fields, limits=self.limits)
+            strategy = Strategy(expression=draw.expr.text, portfolio=self.default_portfolio)
+            lineage = Lineage(
+                operator="sample",
+                params={"factor": draw.template.name, "factor_params": dict(draw.values)},
+            )
+            return Candidate(strategy, "factor_graph", lineage)
+        parent = ctx.champion.candidate.strategy
+        elite = tuple(
+            item
+            for item in ctx.extras.get("elite", ())
+            if isinstance(item, Strategy) and item != parent
+        )
+        other = elite[int(ctx.rng.integers(len(elite)))] if elite else None
+        child, lineage = mutate(
+            parent,
+            ctx.rng,
+            library=self.library,
+            limits=self.limits,
+            fields=self.fields,
+            other=other,
+            max_attempts=self.max_attempts,
+            n_assets=self.n_assets,
+        )
+        return Candidate(child, "factor_graph", lineage)
