@@ -15,12 +15,15 @@ True
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, Self, TypeAlias
 
@@ -34,6 +37,7 @@ __all__ = [
     "ScriptStep",
     "ScriptedOpenAIServer",
     "Status",
+    "main",
 ]
 
 _MAX_BODY = 8 * 1024 * 1024
@@ -124,6 +128,7 @@ class ScriptedOpenAIServer:
         model: the model id reported by ``/v1/models`` and in replies.
         host: the address to bind; loopback by default.
         port: the port to bind; 0 picks a free one.
+        cycle: start the script over once it is used up (for long rehearsal runs).
     """
 
     def __init__(
@@ -133,9 +138,11 @@ class ScriptedOpenAIServer:
         model: str = "scripted-model",
         host: str = "127.0.0.1",
         port: int = 0,
+        cycle: bool = False,
     ) -> None:
         self.model = model
         self._script = list(script)
+        self._cycle = list(self._script) if cycle else []
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._stopping = threading.Event()
@@ -211,6 +218,8 @@ class ScriptedOpenAIServer:
 
     def _next_step(self) -> ScriptStep:
         with self._lock:
+            if not self._script and self._cycle:
+                self._script.extend(self._cycle)
             if self._script:
                 return self._script.pop(0)
         return Status(500, "scripted server: the script has no reply left")
@@ -327,3 +336,41 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _error(message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "scripted", "code": None}}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve a script file until interrupted: ``python -m stratloop.llm FILE``.
+
+    Args:
+        argv: ``FILE [--host HOST] [--port PORT]``; defaults to the process arguments.
+    """
+    from stratloop.errors import StratloopError  # noqa: PLC0415 - only the command needs it
+    from stratloop.llm._script_file import load_script  # noqa: PLC0415 - imports this module
+
+    parser = argparse.ArgumentParser(
+        prog="python -m stratloop.llm",
+        description="Serve scripted OpenAI-compatible replies on loopback (staging rehearsals).",
+    )
+    parser.add_argument("script", type=Path, help="YAML file with model, cycle and steps")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8089)
+    args = parser.parse_args(argv)
+    try:
+        settings, steps = load_script(args.script)
+    except StratloopError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    server = ScriptedOpenAIServer(
+        steps, model=settings.model, host=args.host, port=args.port, cycle=settings.cycle
+    )
+    sys.stdout.write(f"serving {len(steps)} scripted steps at {server.base_url}\n")
+    sys.stdout.flush()
+    server.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+
