@@ -18,10 +18,10 @@ from stratloop.backtest.portfolio import target_weights
 from stratloop.backtest.split import MIN_SEGMENT_DAYS, split_index
 
 __all__ = [
-    "METRIC_NAMES",
-    "MIN_SEGMENT_DAYS",
     "BacktestResult",
     "Evaluation",
+    "METRIC_NAMES",
+    "MIN_SEGMENT_DAYS",
     "Metrics",
     "Panel",
     "compute_metrics",

@@ -113,14 +113,18 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 def _dates(values: pd.Series, source: str) -> np.ndarray:
+    """Parse ISO 8601 dates only: ``01/02/2020`` is ambiguous and never guessed."""
     import pandas as pd  # noqa: PLC0415
 
     try:
-        parsed = pd.to_datetime(values, errors="raise")
+        parsed = pd.to_datetime(values, format="ISO8601", errors="raise")
     except (ValueError, TypeError) as exc:
-        raise DataError(f"{source}: the date column holds a value that is not a date: {exc}") from (
-            exc
-        )
+        raise DataError(
+            f"{source}: the date column holds a value that is not an ISO 8601 date "
+            f"(YYYY-MM-DD): {exc}"
+        ) from exc
+    if parsed.dt.tz is not None:
+        parsed = parsed.dt.tz_localize(None)
     return parsed.to_numpy().astype("datetime64[D]")
 
 
