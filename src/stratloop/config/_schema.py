@@ -15,7 +15,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ from pydantic.fields import FieldInfo
 
 from stratloop.config.models import StratloopConfig
 
-__all__ = ["MISSING", "ROOT", "FieldSpec", "Kind", "lookup", "suggest"]
+__all__ = ["MISSING", "ROOT", "FieldSpec", "Kind", "lookup", "make_checker", "suggest"]
 
 Kind = Literal["bool", "int", "float", "str", "date", "literal", "model"]
 _Bound = int | float | None
@@ -78,12 +78,6 @@ class FieldSpec:
         text = _describe(self)
         return f"{text} or null" if self.nullable else text
 
-    def check(self, value: Any) -> tuple[bool, Any]:
-        """Check a scalar value; returns ``(ok, normalised value)`` (ints become floats)."""
-        if value is None:
-            return self.nullable, None
-        checker = _CHECKS[self.kind]
-        return checker(self, value)
 
 
 def _describe(spec: FieldSpec) -> str:
@@ -125,71 +119,100 @@ def _range_text(bounds: tuple[_Bound, _Bound, _Bound, _Bound]) -> str:
     return (" " + " and ".join(parts)) if parts else ""
 
 
-def _in_bounds(spec: FieldSpec, number: float) -> bool:
-    """Compare in the value's own type: int bounds stay exact for huge integers."""
+def _bounds_test(spec: FieldSpec) -> Callable[[Any], bool]:
+    """A comparison specialised to the field's bounds; int bounds stay exact for huge integers."""
     ge, gt, le, lt = spec.bounds
-    return not (
-        (ge is not None and number < ge)
-        or (gt is not None and number <= gt)
-        or (le is not None and number > le)
-        or (lt is not None and number >= lt)
-    )
+    tests = [
+        test
+        for bound, test in (
+            (ge, lambda x: x >= ge),
+            (gt, lambda x: x > gt),
+            (le, lambda x: x <= le),
+            (lt, lambda x: x < lt),
+        )
+        if bound is not None
+    ]
+    if not tests:
+        return lambda _x: True
+    if len(tests) == 1:
+        return tests[0]
+    first, second = tests[0], tests[-1]
+    return lambda x: first(x) and second(x)
 
 
-def _check_bool(_spec: FieldSpec, value: Any) -> tuple[bool, Any]:
-    return isinstance(value, bool), value
+def _number_checker(spec: FieldSpec) -> Callable[[Any], tuple[bool, Any]]:
+    in_bounds = _bounds_test(spec)
+    if spec.kind == "int":
+
+        def check_int(value: Any) -> tuple[bool, Any]:
+            if value.__class__ is bool or not isinstance(value, int):
+                return False, value
+            return in_bounds(value), value
+
+        return check_int
+
+    def check_float(value: Any) -> tuple[bool, Any]:
+        if value.__class__ is bool or not isinstance(value, (int, float)):
+            return False, value
+        try:
+            number = float(value)
+        except OverflowError:
+            return False, value
+        if not math.isfinite(number):
+            return False, value
+        return in_bounds(number), number
+
+    return check_float
 
 
-def _check_int(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
-    if not isinstance(value, int) or isinstance(value, bool):
-        return False, value
-    return _in_bounds(spec, value), value
+def _str_checker(spec: FieldSpec) -> Callable[[Any], tuple[bool, Any]]:
+    min_length = spec.min_length or 0
+    search = spec.pattern.search if spec.pattern is not None else None
+
+    def check_str(value: Any) -> tuple[bool, Any]:
+        ok = isinstance(value, str) and len(value) >= min_length
+        if ok and search is not None:
+            ok = search(value) is not None
+        return ok, value
+
+    return check_str
 
 
-def _check_float(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False, value
-    try:
-        number = float(value)
-    except OverflowError:
-        return False, value
-    if not math.isfinite(number):
-        return False, value
-    return _in_bounds(spec, number), number
+def _other_checker(spec: FieldSpec) -> Callable[[Any], tuple[bool, Any]]:
+    if spec.kind == "bool":
+        return lambda value: (value is True or value is False, value)
+    if spec.kind == "date":
+        return lambda value: (
+            isinstance(value, dt.date) and not isinstance(value, dt.datetime),
+            value,
+        )
+    if spec.kind == "literal":
+        literals = spec.literals
+        return lambda value: (
+            any(value.__class__ is v.__class__ and value == v for v in literals),
+            value,
+        )
+    model = spec.model
+    assert model is not None
+    return lambda value: (isinstance(value, (dict, model)), value)
 
 
-def _check_str(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
-    if not isinstance(value, str):
-        return False, value
-    if spec.min_length is not None and len(value) < spec.min_length:
-        return False, value
-    if spec.pattern is not None and spec.pattern.search(value) is None:
-        return False, value
-    return True, value
+def make_checker(spec: FieldSpec) -> Callable[[Any], tuple[bool, Any]]:
+    """A checker specialised to ``spec``: ``value -> (ok, normalised value)``; ints become floats."""
+    if spec.kind in {"int", "float"}:
+        inner = _number_checker(spec)
+    elif spec.kind == "str":
+        inner = _str_checker(spec)
+    else:
+        inner = _other_checker(spec)
+    nullable = spec.nullable
 
+    def check(value: Any) -> tuple[bool, Any]:
+        if value is None:
+            return nullable, None
+        return inner(value)
 
-def _check_date(_spec: FieldSpec, value: Any) -> tuple[bool, Any]:
-    return isinstance(value, dt.date) and not isinstance(value, dt.datetime), value
-
-
-def _check_literal(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
-    return any(type(value) is type(v) and value == v for v in spec.literals), value
-
-
-def _check_model(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
-    assert spec.model is not None
-    return isinstance(value, (dict, spec.model)), value
-
-
-_CHECKS = {
-    "bool": _check_bool,
-    "int": _check_int,
-    "float": _check_float,
-    "str": _check_str,
-    "date": _check_date,
-    "literal": _check_literal,
-    "model": _check_model,
-}
+    return check
 
 
 def _compile(path: str, annotation: Any, metadata: list[Any], info: FieldInfo | None) -> FieldSpec:

@@ -125,7 +125,9 @@ def load_config(
     """
     active = EnvFlagSource(environ).current() if flags is None else flags
     source = str(path) if path is not None else "<defaults>"
-    document = _normalise(read_document(path) if path is not None else default_document(), source)
+    document = copy.deepcopy(
+        _normalise(read_document(path) if path is not None else default_document(), source)
+    )
     env = env_layer(os.environ if environ is None else environ)
     stack = [*layers, env[0], Layer("--set", dict(overrides or {}))]
     issues = list(env[1])
@@ -144,7 +146,7 @@ def _normalise(data: Mapping[str, Any], source: str) -> dict[str, Any]:
         )
     if is_legacy(data):
         return convert_legacy(data, source)
-    return copy.deepcopy(dict(data))
+    return dict(data)
 
 
 def _validate(

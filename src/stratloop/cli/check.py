@@ -1,0 +1,154 @@
+"""``stratloop check ...``: the deployment guide's Phase 2 checks.
+
+Each command loads the environment's configuration file as the base
+document, runs its cases through the real loader on both validation paths,
+prints a table, writes JSON with ``--output`` and exits 0 only if every check
+passes (1 otherwise; 2 for an unknown environment or unreadable file).
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from stratloop.cli._app import EXIT_INVALID, app, console, handle_errors
+from stratloop.cli._options import EnvironmentOption
+
+if TYPE_CHECKING:
+    from stratloop.config.checks import CheckResult
+
+__all__ = ["check_app"]
+
+check_app = typer.Typer(
+    name="check", help="Run the deployment guide's Phase 2 checks.", no_args_is_help=True
+)
+app.add_typer(check_app)
+
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", help="Also write the results as JSON to this file.")
+]
+
+
+class TestCase(str, Enum):
+    """The guide's two validation test cases."""
+
+    valid_configs = "valid_configs"
+    invalid_configs = "invalid_configs"
+
+
+def _base(environment: str) -> dict[str, Any]:
+    from stratloop.config import read_document  # noqa: PLC0415 - keep --help fast
+    from stratloop.config.checks import base_document  # noqa: PLC0415
+    from stratloop.environments import load_environment  # noqa: PLC0415
+
+    env = load_environment(environment)
+    return base_document(read_document(env.config_path), env.layer())
+
+
+def _report(title: str, environment: str, results: list[CheckResult], output: Path | None) -> None:
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title=f"{title} ({environment})", show_lines=False)
+    for column in ("check", "expected", "observed", "result"):
+        table.add_column(column)
+    for result in results:
+        mark = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
+        table.add_row(result.name, result.expected, result.observed, mark)
+    console.print(table)
+    failed = [r for r in results if not r.passed]
+    for result in failed:
+        console.print(f"[red]FAIL[/] {result.name}: {result.detail}", markup=True, soft_wrap=True)
+    passed = len(results) - len(failed)
+    console.print(f"{passed}/{len(results)} checks passed")
+    if output is not None:
+        document = {
+            "check": title,
+            "environment": environment,
+            "passed": not failed,
+            "total": len(results),
+            "failed": len(failed),
+            "results": [r.as_dict() for r in results],
+        }
+        output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    if failed:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@check_app.command("pydantic-validation")
+@handle_errors
+def pydantic_validation(
+    test_case: Annotated[TestCase, typer.Option("--test-case", help="Which cases to run.")],
+    environment: EnvironmentOption = "local",
+    output: OutputOption = None,
+) -> None:
+    """Valid configurations are accepted; invalid ones are rejected with clear errors."""
+    from stratloop.config.checks import validation_checks  # noqa: PLC0415
+
+    results = validation_checks(test_case.value, _base(environment))
+    _report(f"pydantic validation: {test_case.value}", environment, results, output)
+
+
+@check_app.command("backward-compatibility")
+@handle_errors
+def backward_compatibility(
+    environment: EnvironmentOption = "local", output: OutputOption = None
+) -> None:
+    """Legacy dict configs, mixed dict / model use and plain-dict callers still work."""
+    from stratloop.config.checks import backward_compatibility_checks  # noqa: PLC0415
+
+    results = backward_compatibility_checks(_base(environment))
+    _report("backward compatibility", environment, results, output)
+
+
+@check_app.command("validation-edge-cases")
+@handle_errors
+def validation_edge_cases(
+    environment: EnvironmentOption = "local", output: OutputOption = None
+) -> None:
+    """Boundaries, optional None values, extra fields and int vs float."""
+    from stratloop.config.checks import edge_case_checks  # noqa: PLC0415
+
+    results = edge_case_checks(_base(environment))
+    _report("validation edge cases", environment, results, output)
+
+
+@check_app.command("validation-overhead")
+@handle_errors
+def validation_overhead(
+    iterations: Annotated[
+        int, typer.Option("--iterations", min=1, help="Timed validations.")
+    ] = 1000,
+    environment: EnvironmentOption = "local",
+    output: OutputOption = None,
+) -> None:
+    """Time configuration validation on both paths against the guide's 1 ms budget."""
+    from rich.table import Table  # noqa: PLC0415
+
+    from stratloop.config.checks import measure_overhead  # noqa: PLC0415
+
+    report = measure_overhead(_base(environment), iterations)
+    report["environment"] = environment
+    table = Table(title=f"validation overhead ({environment}, {iterations} iterations, µs)")
+    for column in ("path", "p50", "p95", "p99", "max", "budget", "result"):
+        table.add_column(column)
+    for name, stats in report["paths"].items():
+        ok = stats["p99_us"] < report["budget_us"]
+        table.add_row(
+            name,
+            f"{stats['p50_us']:.1f}",
+            f"{stats['p95_us']:.1f}",
+            f"{stats['p99_us']:.1f}",
+            f"{stats['max_us']:.1f}",
+            f"{report['budget_us']:.0f}",
+            "[green]PASS[/]" if ok else "[red]FAIL[/]",
+        )
+    console.print(table)
+    if output is not None:
+        output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    console.print("passed" if report["passed"] else "[red]over budget[/]")
+    if not report["passed"]:
+        raise typer.Exit(EXIT_INVALID)

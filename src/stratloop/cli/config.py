@@ -1,0 +1,237 @@
+"""``stratloop config validate|show`` and ``stratloop init``.
+
+Exit codes: 0 valid, 1 invalid (every error listed with field path, value and
+what is allowed), 2 unreadable file, unknown environment or usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from stratloop.cli._app import (
+    EXIT_INVALID,
+    EXIT_UNUSABLE,
+    app,
+    console,
+    err_console,
+    fail,
+    handle_errors,
+)
+from stratloop.cli._options import EnvironmentOption
+
+if TYPE_CHECKING:
+    from stratloop.config.models import StratloopConfig
+    from stratloop.errors import ConfigError
+    from stratloop.flags import Flags
+
+__all__ = ["config_app"]
+
+config_app = typer.Typer(
+    name="config", help="Validate and show configuration.", no_args_is_help=True
+)
+app.add_typer(config_app)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="Override a field: section.field=value (a YAML scalar); repeatable."
+    ),
+]
+
+
+def _overrides(assignments: list[str] | None) -> dict[str, object]:
+    from stratloop.config import parse_assignment  # noqa: PLC0415 - keep --help fast
+
+    result: dict[str, object] = {}
+    for text in assignments or []:
+        try:
+            path, value = parse_assignment(text)
+        except ValueError as exc:
+            fail(str(exc), EXIT_UNUSABLE)
+        result[path] = value
+    return result
+
+
+def _print_config_error(error: ConfigError) -> None:
+    from stratloop.errors import (  # noqa: PLC0415
+        ConfigConflictError,
+        ConfigConflictsError,
+        ConfigValidationError,
+    )
+
+    if isinstance(error, ConfigValidationError):
+        err_console.print(f"[bold red]invalid configuration[/] ({len(error.issues)} error(s)):")
+        for issue in error.issues:
+            line = f"  - {issue.field_path}: got {issue.value!r}; allowed: {issue.allowed}"
+            if issue.hint:
+                line += f"; {issue.hint}"
+            if issue.source:
+                line += f" (from {issue.source})"
+            err_console.print(line, markup=False, soft_wrap=True)
+        return
+    conflicts = error.conflicts if isinstance(error, ConfigConflictsError) else (error,)
+    err_console.print(f"[bold red]configuration conflicts[/] ({len(conflicts)}):")
+    for conflict in conflicts:
+        assert isinstance(conflict, ConfigConflictError)
+        shown = ", ".join(f"{k} = {v!r}" for k, v in conflict.fields.items())
+        err_console.print(
+            f"  - {conflict.name}: {shown}: {conflict.explanation}; fix: {conflict.fix}",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+def _load(
+    file: Path | None, environment: str | None, overrides: dict[str, object], flags: Flags
+) -> StratloopConfig:
+    from stratloop.config import load_config  # noqa: PLC0415
+    from stratloop.environments import load_environment  # noqa: PLC0415
+
+    if environment is not None and file is None:
+        return load_environment(environment).load_config(flags=flags, overrides=overrides)
+    layers = [load_environment(environment).layer()] if environment is not None else []
+    return load_config(file, overrides=overrides, flags=flags, layers=layers)
+
+
+def _flags() -> Flags:
+    from stratloop.flags import EnvFlagSource  # noqa: PLC0415
+
+    return EnvFlagSource().current()
+
+
+@config_app.command("validate")
+@handle_errors
+def validate(
+    file: Annotated[Path, typer.Argument(help="The YAML configuration file.")],
+    set_: SetOption = None,
+) -> None:
+    """Validate FILE (with STRATLOOP_ overrides and --set) and list every problem."""
+    from stratloop.errors import ConfigConflictError, ConfigValidationError  # noqa: PLC0415
+
+    flags = _flags()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            _load(file, None, _overrides(set_), flags)
+        except (ConfigValidationError, ConfigConflictError) as exc:
+            _show_warnings(caught)
+            _print_config_error(exc)
+            raise typer.Exit(EXIT_INVALID) from None
+    _show_warnings(caught)
+    path = "Phase 2 Pydantic models" if flags.pydantic_validation else "Phase 1 dict validator"
+    console.print(f"[green]valid[/]: {file} (validated by the {path})")
+    if not flags.enforcement:
+        console.print(
+            "note: Phase 1 enforcement is off (legacy behaviour): conflict checks were not applied"
+        )
+
+
+def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for item in caught:
+        err_console.print(f"warning: {item.message}", markup=False, soft_wrap=True)
+
+
+@config_app.command("show")
+@handle_errors
+def show(
+    file: Annotated[
+        Path | None, typer.Argument(help="A configuration file (default: the environment's).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    environment: EnvironmentOption = "local",
+    set_: SetOption = None,
+) -> None:
+    """Print the effective configuration, secrets redacted."""
+    from stratloop.config import config_hash, snapshot  # noqa: PLC0415
+    from stratloop.errors import ConfigConflictError, ConfigValidationError  # noqa: PLC0415
+
+    try:
+        config = _load(file, environment, _overrides(set_), _flags())
+    except (ConfigValidationError, ConfigConflictError) as exc:
+        _print_config_error(exc)
+        raise typer.Exit(EXIT_INVALID) from None
+    data = snapshot(config)
+    if as_json:
+        typer.echo(
+            json.dumps({"config": data, "config_hash": config_hash(data)}, indent=2, sort_keys=True)
+        )
+        return
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title=f"effective configuration ({environment})", show_lines=False)
+    table.add_column("field")
+    table.add_column("value")
+    for section, values in data.items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                table.add_row(f"{section}.{key}", json.dumps(value))
+        else:
+            table.add_row(section, json.dumps(values))
+    console.print(table)
+    console.print(f"config_hash: {config_hash(data)}")
+
+
+STARTER = """\
+# stratloop configuration (schema version 1). Validate it with:
+#   stratloop config validate {name}
+# Every key is checked: a typo is an error with a "did you mean", never ignored.
+# Environment variables STRATLOOP_<SECTION>__<FIELD> override values here.
+version: 1
+
+generation:
+  # true: always mutate the champion with the factor graph (no LLM, no cost)
+  # false: always ask the LLM; null: draw each iteration against innovation_rate
+  use_factor_graph: true
+  # percent (0-100) chance of asking the LLM when use_factor_graph is null
+  innovation_rate: 0
+  # fail: an LLM failure fails the iteration; fallback_to_factor_graph: audited fallback
+  on_llm_failure: fail
+
+llm:
+  enabled: false
+  # any OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1 for Ollama
+  base_url: null
+  model: null
+  # the NAME of the variable holding the key; the key itself never goes in this file
+  api_key_env: OPENAI_API_KEY
+
+data:
+  # the packaged dataset (20 US stocks, 1990-2022) or a path to a CSV / Parquet file
+  source: sp500-20
+
+backtest:
+  cost_bps: 10          # trading cost per unit of turnover, in basis points
+  train_fraction: 0.7   # share of dates used to pick the champion
+
+loop:
+  iterations: 200
+  seed: 42
+  runs_dir: runs
+
+audit:
+  path: audit/learning_audit.jsonl
+  fsync: batch          # always | batch | never
+"""
+
+
+@app.command("init")
+@handle_errors
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the starter configuration.")] = Path(
+        "stratloop.yaml"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter configuration that validates."""
+    if path.exists() and not force:
+        fail(f"{path} already exists; use --force to overwrite it", EXIT_UNUSABLE)
+    try:
+        path.write_text(STARTER.format(name=path), encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror}", EXIT_UNUSABLE)
+    console.print(f"wrote {path}; check it with: stratloop config validate {path}")
