@@ -79,7 +79,6 @@ class FieldSpec:
         return f"{text} or null" if self.nullable else text
 
 
-
 def _describe(spec: FieldSpec) -> str:
     if spec.kind == "literal":
         if spec.literals == (1,):
@@ -122,7 +121,7 @@ def _range_text(bounds: tuple[_Bound, _Bound, _Bound, _Bound]) -> str:
 def _bounds_test(spec: FieldSpec) -> Callable[[Any], bool]:
     """A comparison specialised to the field's bounds; int bounds stay exact for huge integers."""
     ge, gt, le, lt = spec.bounds
-    tests = [
+    tests: list[Callable[[Any], bool]] = [
         test
         for bound, test in (
             (ge, lambda x: x >= ge),
@@ -198,7 +197,7 @@ def _other_checker(spec: FieldSpec) -> Callable[[Any], tuple[bool, Any]]:
 
 
 def make_checker(spec: FieldSpec) -> Callable[[Any], tuple[bool, Any]]:
-    """A checker specialised to ``spec``: ``value -> (ok, normalised value)``; ints become floats."""
+    """A checker specialised to ``spec``: ``value -> (ok, normalised)``; ints become floats."""
     if spec.kind in {"int", "float"}:
         inner = _number_checker(spec)
     elif spec.kind == "str":

@@ -54,13 +54,7 @@ def validate_dict(data: Mapping[str, Any]) -> StratloopConfig:
 def _compile_section(spec: FieldSpec) -> _Check:
     model = spec.model
     assert model is not None
-    scalars: dict[str, tuple[_Scalar, FieldSpec]] = {}
-    sections: dict[str, tuple[_Check, FieldSpec]] = {}
-    for name, child in spec.children.items():
-        if child.kind == "model":
-            sections[name] = (_compile_section(child), child)
-        else:
-            scalars[name] = (make_checker(child), child)
+    scalars, sections = _plan(spec)
     defaults = {name: child.default for name, child in spec.children.items() if not child.required}
     required = frozenset(name for name, child in spec.children.items() if child.required)
 
@@ -78,14 +72,8 @@ def _compile_section(spec: FieldSpec) -> _Check:
                 ok, values[key] = scalar[0](value)
                 if not ok:
                     issues.append(issue_for(scalar[1], value))
-            elif key in sections:
-                section, child = sections[key]
-                if value is None:
-                    issues.append(issue_for(child, value))
-                else:
-                    values[key] = section(value, issues)
             else:
-                issues.append(unknown_key_issue(spec, key, value))
+                values[key] = _nested(spec, sections, key, value, issues)
         if not required.issubset(data):
             issues.extend(issue_for(spec.children[n], MISSING) for n in required if n not in data)
         if len(issues) > before:
@@ -93,6 +81,38 @@ def _compile_section(spec: FieldSpec) -> _Check:
         return _build(model, {name: values[name] for name in spec.children}, set(data))
 
     return check
+
+
+def _plan(
+    spec: FieldSpec,
+) -> tuple[dict[str, tuple[_Scalar, FieldSpec]], dict[str, tuple[_Check, FieldSpec]]]:
+    """Split a section's fields into compiled scalar checkers and nested section checkers."""
+    scalars: dict[str, tuple[_Scalar, FieldSpec]] = {}
+    sections: dict[str, tuple[_Check, FieldSpec]] = {}
+    for name, child in spec.children.items():
+        if child.kind == "model":
+            sections[name] = (_compile_section(child), child)
+        else:
+            scalars[name] = (make_checker(child), child)
+    return scalars, sections
+
+
+def _nested(
+    spec: FieldSpec,
+    sections: dict[str, tuple[_Check, FieldSpec]],
+    key: Any,
+    value: Any,
+    issues: list[ConfigIssue],
+) -> Any:
+    """Check a value that is not a scalar field: a section, or an unknown key."""
+    if key not in sections:
+        issues.append(unknown_key_issue(spec, key, value))
+        return None
+    section, child = sections[key]
+    if value is None:
+        issues.append(issue_for(child, value))
+        return None
+    return section(value, issues)
 
 
 def _build(model: type[BaseModel], values: dict[str, Any], fields_set: set[str]) -> BaseModel:
