@@ -57,7 +57,11 @@ def build_parts(
     if config.generation.user_factors is not None:
         library = library.with_templates(load_user_factors(Path(config.generation.user_factors)))
     factor_graph = FactorGraphGenerator(
-        library, limits=limits, fields=fields, max_attempts=config.generation.max_mutation_attempts
+        library,
+        limits=limits,
+        fields=fields,
+        max_attempts=config.generation.max_mutation_attempts,
+        n_assets=len(panel.assets),
     )
     budget = TokenBudget.from_config(config.llm, spent=spent)
     llm = None

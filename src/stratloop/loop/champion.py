@@ -143,8 +143,9 @@ class ChampionTracker:
 
 
 def _numbers(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric metrics; counts stay ints so they print and serialise as counts."""
     return {
-        key: float(value)
+        key: value
         for key, value in metrics.items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     }
