@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +23,9 @@ from stratloop.backtest.split import split_index
 from stratloop.config.models import BacktestConfig
 from stratloop.errors import BacktestError
 from stratloop.spec import Strategy
+
+if TYPE_CHECKING:
+    from stratloop.factors import EvalCache
 
 __all__ = ["Evaluation", "evaluate_signal", "evaluate_strategy"]
 
@@ -62,7 +65,7 @@ def evaluate_strategy(
     config: BacktestConfig,
     *,
     n_trials: int = 1,
-    cache: Any = None,
+    cache: EvalCache | None = None,
 ) -> Evaluation:
     """Evaluate the strategy's expression on the panel, then backtest train and test.
 
