@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from stratloop.generation.base import CandidateSource
     from stratloop.generation.checks import CheckReport
 
-__all__ = ["phase3"]
+__all__ = ["environment_config", "generators", "phase3", "write_json"]
 
 phase3 = typer.Typer(
     name="phase3",
@@ -35,21 +35,23 @@ OutputOption = Annotated[
 ]
 
 
-def _environment_config(name: str) -> StratloopConfig:
+def environment_config(name: str) -> StratloopConfig:
+    """The effective configuration of environment ``name`` under the current flags."""
     from stratloop.environments import load_environment  # noqa: PLC0415 - keep --help fast
     from stratloop.flags import EnvFlagSource  # noqa: PLC0415
 
     return load_environment(name).load_config(flags=EnvFlagSource().current())
 
 
-def _generators() -> tuple[CandidateSource, CandidateSource]:
+def generators() -> tuple[CandidateSource, CandidateSource]:
     """The LLM and factor-graph generators the checks inject."""
     from stratloop.generation.testing import drawing_source  # noqa: PLC0415
 
     return drawing_source("llm"), drawing_source("factor_graph")
 
 
-def _write(output: Path | None, payload: dict[str, Any]) -> None:
+def write_json(output: Path | None, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as JSON to ``output`` when it is given."""
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
@@ -67,7 +69,7 @@ def _show(report: CheckReport, environment: str, output: Path | None) -> None:
         mark = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
         table.add_row(result.name, mark, result.detail)
     console.print(table)
-    _write(output, {"environment": environment, **report.as_dict()})
+    write_json(output, {"environment": environment, **report.as_dict()})
     if not report.passed:
         failed = sum(not result.passed for result in report.results)
         fail(f"{failed} of {len(report.results)} checks failed")
@@ -82,9 +84,9 @@ def strategy_selection(
     """use_factor_graph true/false/null select FactorGraph/LLM/Mixed strategies, logged."""
     from stratloop.generation.checks import check_strategy_selection  # noqa: PLC0415
 
-    llm, factor_graph = _generators()
+    llm, factor_graph = generators()
     report = check_strategy_selection(
-        _environment_config(environment), llm=llm, factor_graph=factor_graph
+        environment_config(environment), llm=llm, factor_graph=factor_graph
     )
     _show(report, environment, output)
 
@@ -95,9 +97,9 @@ def strategy_factory(environment: EnvironmentOption = "local", output: OutputOpt
     """Right instances, injected generators, immutable context, stateless lifecycle."""
     from stratloop.generation.checks import check_strategy_factory  # noqa: PLC0415
 
-    llm, factor_graph = _generators()
+    llm, factor_graph = generators()
     report = check_strategy_factory(
-        _environment_config(environment), llm=llm, factor_graph=factor_graph
+        environment_config(environment), llm=llm, factor_graph=factor_graph
     )
     _show(report, environment, output)
 
@@ -114,9 +116,9 @@ def strategy_overhead(
 
     from stratloop.generation.overhead import measure_strategy_overhead  # noqa: PLC0415
 
-    llm, factor_graph = _generators()
+    llm, factor_graph = generators()
     report = measure_strategy_overhead(
-        _environment_config(environment), iterations, llm=llm, factor_graph=factor_graph
+        environment_config(environment), iterations, llm=llm, factor_graph=factor_graph
     )
     table = Table(title=f"Phase 3: strategy overhead, {report.strategy} ({environment})")
     for column in ("measure", "p50 µs", "p95 µs", "p99 µs", "max µs", "budget", "result"):
@@ -138,7 +140,7 @@ def strategy_overhead(
         f"{direct.p99_us:.2f}", f"{direct.max_us:.2f}", "-", "-",
     )
     console.print(table)
-    _write(output, {"environment": environment, **report.as_dict()})
+    write_json(output, {"environment": environment, **report.as_dict()})
     if not report.passed:
         fail("strategy-pattern overhead is over the guide's budget")
     console.print(f"{iterations} iterations: within the guide's budgets")

@@ -1,0 +1,138 @@
+"""Shadow mode as an experiment: control (procedural) against candidate (strategy pattern).
+
+Both run on their own context built from the same configuration, seed and
+iteration, so they see the same random stream. Their outputs are frozen
+:class:`Observation` objects; a generator's exception is part of an
+observation. Failures of the experiment's own machinery (building a context,
+comparing, publishing) go to one ``raised(operation, error)`` hook that
+records them; nothing is logged and forgotten.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from stratloop.config.models import StratloopConfig
+from stratloop.generation.base import CandidateSource
+from stratloop.generation.context import GenerationContext
+from stratloop.generation.factory import StrategyFactory
+from stratloop.generation.outcome import GenerationOutcome
+from stratloop.generation.pattern import generate_with_strategy
+from stratloop.generation.procedural import generate_procedural
+from stratloop.shadow.record import ShadowRecord
+
+__all__ = ["InternalError", "Observation", "Result", "ShadowExperiment"]
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one side produced for one iteration: a record, or the exception it raised."""
+
+    name: str
+    record: ShadowRecord | None
+    exception: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """Control and candidate of one iteration, and how they compare."""
+
+    iteration: int
+    control: Observation
+    candidate: Observation
+    mismatched_fields: tuple[str, ...]
+    ignored_fields: tuple[str, ...]
+
+    @property
+    def matched(self) -> bool:
+        """Decision, method and candidate id agree (ignored fields may differ)."""
+        return not self.mismatched_fields
+
+    @property
+    def ignored(self) -> bool:
+        """Matched, with differences only in ignored fields (code-path name, timings)."""
+        return self.matched and bool(self.ignored_fields)
+
+
+@dataclass(frozen=True, slots=True)
+class InternalError:
+    """A failure of the experiment's own machinery, as passed to ``raised``."""
+
+    operation: str
+    error: str
+
+
+@dataclass
+class ShadowExperiment:
+    """Run control and candidate side by side on the same iterations.
+
+    Args:
+        config: the configuration both sides run.
+        llm: the LLM proposer given to both sides.
+        factor_graph: the factor-graph generator given to both sides.
+        raised: called with (operation, error) when the experiment itself
+            fails; the default records into :attr:`internal_errors`.
+    """
+
+    config: StratloopConfig
+    llm: CandidateSource | None
+    factor_graph: CandidateSource
+    raised: Callable[[str, Exception], None] | None = None
+    internal_errors: list[InternalError] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._factory = StrategyFactory(self.llm, self.factor_graph)
+
+    def run(self, iteration: int) -> Result | None:
+        """Observe both sides on ``iteration``; None when the experiment itself failed."""
+        control = self._observe("control", iteration, self._control)
+        candidate = self._observe("candidate", iteration, self._candidate)
+        try:
+            return _compare(iteration, control, candidate)
+        except Exception as exc:  # noqa: BLE001 - every internal failure goes to the hook
+            self._raised("compare", exc)
+            return None
+
+    def _control(self, ctx: GenerationContext) -> GenerationOutcome:
+        return generate_procedural(ctx, llm=self.llm, factor_graph=self.factor_graph)
+
+    def _candidate(self, ctx: GenerationContext) -> GenerationOutcome:
+        return generate_with_strategy(ctx, self._factory)
+
+    def _observe(
+        self,
+        name: str,
+        iteration: int,
+        behaviour: Callable[[GenerationContext], GenerationOutcome],
+    ) -> Observation:
+        try:
+            ctx = GenerationContext.create(self.config, iteration)
+        except Exception as exc:  # noqa: BLE001 - every internal failure goes to the hook
+            self._raised(f"{name}.context", exc)
+            return Observation(name, None, f"{type(exc).__name__}: {exc}")
+        start = time.perf_counter()
+        try:
+            outcome = behaviour(ctx)
+        except Exception as exc:  # noqa: BLE001 - the behaviour's exception is observed
+            return Observation(name, None, f"{type(exc).__name__}: {exc}")
+        elapsed_ms = (time.perf_counter() - start) * 1000.0
+        return Observation(name, ShadowRecord.of(iteration, outcome, elapsed_ms))
+
+    def _raised(self, operation: str, error: Exception) -> None:
+        if self.raised is not None:
+            self.raised(operation, error)
+        else:
+            self.internal_errors.append(
+                InternalError(operation, f"{type(error).__name__}: {error}")
+            )
+
+
+def _compare(iteration: int, control: Observation, candidate: Observation) -> Result:
+    if control.record is None or candidate.record is None:
+        same = control.exception is not None and control.exception == candidate.exception
+        fields = () if same else ("exception",)
+        return Result(iteration, control, candidate, fields, ())
+    compared, ignored = control.record.differences(candidate.record)
+    return Result(iteration, control, candidate, compared, ignored)
