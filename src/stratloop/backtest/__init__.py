@@ -15,6 +15,7 @@ from stratloop.backtest.evaluate import Evaluation, evaluate_signal, evaluate_st
 from stratloop.backtest.metrics import METRIC_NAMES, Metrics, compute_metrics
 from stratloop.backtest.panel import Panel
 from stratloop.backtest.portfolio import target_weights
+from stratloop.backtest.specfile import SPEC_SUFFIXES, dump_strategy, load_strategy
 from stratloop.backtest.split import MIN_SEGMENT_DAYS, split_index
 
 __all__ = [
@@ -22,13 +23,16 @@ __all__ = [
     "Evaluation",
     "METRIC_NAMES",
     "MIN_SEGMENT_DAYS",
+    "SPEC_SUFFIXES",
     "Metrics",
     "Panel",
     "compute_metrics",
     "deflated_sharpe",
+    "dump_strategy",
     "evaluate_signal",
     "evaluate_strategy",
     "expected_max_sharpe",
+    "load_strategy",
     "probabilistic_sharpe",
     "run_backtest",
     "split_index",

@@ -1,0 +1,151 @@
+"""``stratloop backtest`` and ``stratloop factors``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stratloop.backtest import dump_strategy
+from stratloop.cli import main
+from stratloop.cli.backtest import _strategy
+from stratloop.data import load_dataset
+from stratloop.factors import default_library
+from stratloop.spec import Exits, LongShort, Strategy, TopN
+
+MOMENTUM = "delay(pct_change(close, 231), 21)"
+
+
+def _run(capsys, *args):
+    with pytest.raises(SystemExit) as info:
+        main(["backtest", *args])
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+class TestBacktestCommand:
+    def test_json_for_an_expression(self, capsys):
+        """--json prints train and test metrics for an expression with the default rule."""
+        code, out, _ = _run(capsys, MOMENTUM, "--json")
+        assert code == 0
+        payload = json.loads(out)
+        assert payload["strategy"]["portfolio"] == {"kind": "top_n", "n": 5, "rebalance_days": 21}
+        assert payload["train"]["n_trades"] > 0
+        assert payload["split_date"] == "2013-02-04"
+
+    def test_matches_the_golden_record(self, capsys):
+        """The CLI reports the same numbers as the golden reference record."""
+        golden = json.loads(
+            (Path(__file__).parents[1] / "backtest" / "golden"
+             / "momentum_12_1_top5_monthly_10bps.json").read_text()
+        )
+        _, out, _ = _run(capsys, MOMENTUM, "--json", "--top-n", "5", "--cost-bps", "10")
+        assert json.loads(out)["test"] == pytest.approx(golden["evaluation"]["test"])
+
+    def test_table(self, capsys):
+        """Without --json a table lists every metric for train and test."""
+        code, out, _ = _run(capsys, MOMENTUM, "--long-short", "0.2", "--rebalance", "10")
+        assert code == 0
+        for name in ("sharpe", "deflated_sharpe", "max_drawdown", "hit_rate"):
+            assert name in out
+        assert "quantile=0.2" in out
+
+    @pytest.mark.parametrize("suffix", [".json", ".yaml"])
+    def test_spec_file(self, capsys, tmp_path, suffix):
+        """A spec file's rule and exits are used; --rebalance overrides the period."""
+        path = tmp_path / f"spec{suffix}"
+        spec = Strategy(
+            expression=MOMENTUM,
+            portfolio=LongShort(quantile=0.25, rebalance_days=5),
+            exits=Exits(stop_loss=0.1),
+        )
+        dump_strategy(spec, path)
+        code, out, _ = _run(capsys, str(path), "--json", "--rebalance", "42")
+        assert code == 0
+        strategy = json.loads(out)["strategy"]
+        expected = {"kind": "long_short", "quantile": 0.25, "rebalance_days": 42}
+        assert strategy["portfolio"] == expected
+        assert strategy["exits"]["stop_loss"] == 0.1
+
+    def test_bad_spec_names_field(self, capsys, tmp_path):
+        """An invalid spec file is exit 1 naming the file and the field."""
+        path = tmp_path / "spec.yaml"
+        path.write_text(yaml.safe_dump({"expression": "close", "portfolio": {"kind": "top_n"}}))
+        code, _, err = _run(capsys, str(path))
+        assert code == 1
+        assert "portfolio.top_n.n" in err
+        assert "spec.yaml" in err
+
+    def test_missing_spec_file(self, capsys, tmp_path):
+        """A spec path that does not exist is exit 2."""
+        code, _, err = _run(capsys, str(tmp_path / "nope.json"))
+        assert code == 2
+        assert "does not exist" in err
+
+    def test_typo_in_expression(self, capsys):
+        """A DSL error is exit 1 with the suggestion, never a traceback."""
+        code, _, err = _run(capsys, "ts_maen(close, 5)")
+        assert code == 1
+        assert "did you mean ts_mean" in err
+        assert "Traceback" not in err
+
+    def test_two_rules(self, capsys):
+        """--top-n and --long-short together are refused."""
+        code, _, err = _run(capsys, MOMENTUM, "--top-n", "3", "--long-short", "0.2")
+        assert code == 1
+        assert "give only one" in err
+
+    def test_csv_data(self, capsys, tmp_path):
+        """--data takes a CSV path."""
+        panel = load_dataset()
+        path = tmp_path / "prices.csv"
+        lines = ["Date," + ",".join(panel.assets[:6])]
+        lines += [
+            f"{d}," + ",".join(f"{v:.4f}" for v in row[:6])
+            for d, row in zip(panel.dates[-800:], panel.close[-800:], strict=True)
+        ]
+        path.write_text("\n".join(lines) + "\n")
+        code, out, _ = _run(capsys, "ts_mean(returns, 20)", "--data", str(path), "--json")
+        assert code == 0
+        assert json.loads(out)["data"] == str(path)
+
+    def test_unknown_data(self, capsys):
+        """An unknown dataset is exit 1 listing the known ones."""
+        code, _, err = _run(capsys, MOMENTUM, "--data", "sp500-999")
+        assert code == 1
+        assert "sp500-20" in err
+
+    def test_as_a_process(self):
+        """The installed entry point runs as a real process."""
+        command = Path(sys.executable).with_name("stratloop")
+        done = subprocess.run(
+            [str(command), "backtest", "close", "--top-n", "2", "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["strategy"]["portfolio"]["n"] == 2
+
+
+class TestFactorsCommand:
+    def test_lists_templates_and_operators(self, capsys):
+        """Every library template and the operator reference are printed."""
+        with pytest.raises(SystemExit) as info:
+            main(["factors"])
+        out = capsys.readouterr().out
+        assert info.value.code == 0
+        for name in default_library().names:
+            assert name[:12] in out
+        assert "ts_mean" in out
+
+
+class TestSpecDefaults:
+    def test_topn_default(self):
+        """The documented default portfolio for a bare expression is top 5 every 21 days."""
+        assert _strategy("close", None, None, None).portfolio == TopN(n=5, rebalance_days=21)
