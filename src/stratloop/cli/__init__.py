@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stratloop.cli import _version, audit, check, check_phase3, config, flags, generation, run
+from stratloop.cli import (
+    _version,
+    audit,
+    backtest,
+    check,
+    check_phase3,
+    config,
+    flags,
+    generation,
+    run,
+)
 from stratloop.cli._app import app
 
 __all__ = ["app", "main"]
 
-_GROUPS = (_version, audit, check, check_phase3, config, flags, generation, run)
+_GROUPS = (_version, audit, backtest, check, check_phase3, config, flags, generation, run)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
