@@ -265,5 +265,5 @@ def parse(text: str, *, limits: Limits | None = None) -> Expr:
     tree = parser.expression(0, 1)
     end = parser.peek()
     if end.kind != "end":
-        parser.error(f"unexpected {end.text!r} after a complete expression", end)
+        raise parser.error(f"unexpected {end.text!r} after a complete expression", end)
     return tree

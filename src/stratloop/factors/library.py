@@ -80,7 +80,8 @@ class FactorTemplate:
             try:
                 self._build(values, fields=frozenset(FIELDS), limits=EVALUATION_LIMITS)
             except ExpressionError as error:
-                self._fail(f"with {values} the expression is invalid: {error.reason}")
+                hint = f"; {error.suggestion}" if error.suggestion else ""
+                self._fail(f"with {values} the expression is invalid: {error.reason}{hint}")
 
     def _fail(self, problem: str) -> NoReturn:
         raise FactorTemplateError(self.name, self.source, problem)

@@ -1,0 +1,32 @@
+from stratloop.factors import ExprGraph, Number, parse, replace_at, subtrees
+from stratloop.factors.graph import with_children
+
+
+class TestGraph:
+    def test_shared_subexpressions_are_one_node(self):
+        """Repeated subtrees are a single node used several times."""
+        expr = parse("(close - ts_min(close, 5)) / (ts_max(close, 5) - ts_min(close, 5))")
+        graph = ExprGraph.build(expr)
+        assert [node.text for node in graph.shared] == ["ts_min(close, 5)"]
+        assert graph.uses[parse("close").key] == 4
+        assert len(graph.nodes) < expr.size
+
+    def test_topological_order(self):
+        """Children come before their parents, each once."""
+        expr = parse("rank(ts_mean(close, 3)) + ts_mean(close, 3)")
+        order = [node.text for node in ExprGraph.build(expr).topological()]
+        assert order.index("close") < order.index("ts_mean(close, 3)") < order.index(expr.text)
+        assert len(order) == len(set(order))
+
+    def test_replace_at_path(self):
+        """A subtree is replaced by path, the rest kept."""
+        expr = parse("rank(ts_mean(close, 3)) - 1")
+        paths = dict(subtrees(expr))
+        assert paths[(0, 0, 1)] == Number(3)
+        assert str(replace_at(expr, (0, 0, 1), Number(7))) == "rank(ts_mean(close, 7)) - 1"
+        assert replace_at(expr, (), Number(1)) == Number(1)
+
+    def test_negated_literal_folds(self):
+        """Replacing a negation's operand with a literal folds the sign."""
+        expr = parse("-close")
+        assert with_children(expr, (Number(2),)) == Number(-2)

@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stratloop.errors import MutationError
+from stratloop.factors import MUTATION_OPERATORS, Limits, default_library, mutate, parse, typecheck
+from stratloop.spec import Exits, LongShort, Strategy, Threshold, TopN
+
+LIBRARY = default_library()
+FIELDS = frozenset({"close"})
+LIMITS = Limits()
+
+expressions = st.builds(
+    lambda name, seed: LIBRARY.sample(np.random.default_rng(seed), fields=FIELDS, limits=LIMITS),
+    st.just(None),
+    st.integers(0, 2**32 - 1),
+)
+rules = st.one_of(
+    st.builds(TopN, n=st.integers(1, 20), rebalance_days=st.sampled_from([1, 5, 21])),
+    st.builds(LongShort, quantile=st.sampled_from([0.1, 0.2, 0.5])),
+    st.builds(Threshold, upper=st.floats(-1, 1), lower=st.none()),
+)
+strategies = st.builds(
+    lambda expr, rule, stop: Strategy(expression=expr.text, portfolio=rule,
+                                      exits=Exits(stop_loss=stop)),
+    expressions, rules, st.sampled_from([None, 0.1]),
+)
+
+
+def run(strategy, seed, **kwargs):
+    kwargs.setdefault("library", LIBRARY)
+    kwargs.setdefault("limits", LIMITS)
+    kwargs.setdefault("fields", FIELDS)
+    return mutate(strategy, np.random.default_rng(seed), **kwargs)
+
+
+class TestMutate:
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(strategies, strategies, st.integers(0, 2**32 - 1),
+           st.sampled_from([None, *MUTATION_OPERATORS]))
+    def test_child_is_valid_and_different(self, parent, other, seed, operator):
+        """Every mutation of a valid spec is a valid spec that differs from it."""
+        try:
+            child, lineage = run(parent, seed, operator=operator, other=other)
+        except MutationError as error:
+            assert operator in ("remove_factor", "operator_swap", "crossover")
+            assert "attempts" in str(error)
+            return
+        typecheck(parse(child.expression), fields=FIELDS, limits=LIMITS)
+        assert child.canonical_json() != parent.canonical_json()
+        assert lineage.parents[0] == parent.strategy_id()
+        assert lineage.operator in MUTATION_OPERATORS
+
+    @settings(max_examples=30, deadline=None)
+    @given(strategies, st.integers(0, 2**32 - 1))
+    def test_deterministic(self, parent, seed):
+        """The same generator state gives the same child and lineage."""
+        assert run(parent, seed) == run(parent, seed)
+
+    def test_parameter_changes_one_window_within_range(self):
+        """A parameter move changes one window and stays within [minimum, max_window]."""
+        parent = Strategy(expression="ts_std(returns, 250)", portfolio=TopN(n=3))
+        for seed in range(30):
+            child, lineage = run(parent, seed, operator="parameter")
+            assert lineage.params["operator"] == "ts_std"
+            assert 2 <= lineage.params["new"] <= 252
+            assert child.expression == f"ts_std(returns, {lineage.params['new']})"
+
+    def test_crossover_records_both_parents(self):
+        """Crossover takes a subtree from the other parent and names both parents."""
+        parent = Strategy(expression="rank(ts_mean(returns, 20))", portfolio=TopN(n=3))
+        other = Strategy(expression="close / ts_max(close, 55) - 1", portfolio=TopN(n=3))
+        child, lineage = run(parent, 1, operator="crossover", other=other)
+        assert lineage.parents == (parent.strategy_id(), other.strategy_id())
+        assert lineage.params["donor"] in other.expression
+
+    def test_add_then_remove(self):
+        """add_factor builds a rank-weighted sum; remove_factor drops one term."""
+        parent = Strategy(expression="ts_mean(returns, 20)", portfolio=TopN(n=3))
+        child, lineage = run(parent, 2, operator="add_factor")
+        assert child.expression.startswith("rank(ts_mean(returns, 20)) + ")
+        assert lineage.params["factor"] in LIBRARY
+        smaller, _ = run(child, 3, operator="remove_factor")
+        assert len(smaller.expression) < len(child.expression)
+
+    def test_portfolio_moves_keep_the_expression(self):
+        """Portfolio mutations change the rule or exits, never the signal."""
+        parent = Strategy(expression="rank(close)", portfolio=TopN(n=5))
+        for seed in range(20):
+            child, lineage = run(parent, seed, operator="portfolio", n_assets=20)
+            assert child.expression == parent.expression
+            assert lineage.params["field"].split(".")[0] in ("portfolio", "exits")
+            if isinstance(child.portfolio, TopN):
+                assert 1 <= child.portfolio.n <= 20
+
+    def test_errors(self):
+        """Unknown operators, missing partners and impossible moves are explicit errors."""
+        parent = Strategy(expression="close", portfolio=TopN(n=3))
+        with pytest.raises(MutationError, match="did you mean crossover"):
+            run(parent, 0, operator="crosover")
+        with pytest.raises(MutationError, match="second parent"):
+            run(parent, 0, operator="crossover")
+        with pytest.raises(MutationError, match="in 5 attempts; last: remove_factor does not"):
+            run(parent, 0, operator="remove_factor", max_attempts=5)
+
+    def test_limits_are_respected(self):
+        """A child that would exceed the node limit is retried, then refused."""
+        parent = Strategy(expression="rank(ts_mean(returns, 20))", portfolio=TopN(n=3))
+        with pytest.raises(MutationError, match="invalid expression"):
+            run(parent, 0, operator="add_factor", limits=Limits(max_nodes=6), max_attempts=3)

@@ -1,0 +1,31 @@
+from pathlib import Path
+
+import stratloop.factors
+from stratloop.factors import OPERATORS, default_library, dsl_reference
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "factors.md"
+
+
+class TestReference:
+    def test_lists_every_operator_and_template(self):
+        """The generated reference names every operator signature and template."""
+        text = dsl_reference()
+        for operator in OPERATORS.values():
+            assert operator.signature in text
+        for template in default_library().templates:
+            assert f"`{template.name}`" in text
+
+    def test_docs_embed_the_current_reference(self):
+        """docs/factors.md contains the reference exactly as generated."""
+        assert dsl_reference() in DOC.read_text(encoding="utf-8"), (
+            "regenerate the reference block in docs/factors.md from dsl_reference()"
+        )
+
+
+class TestExports:
+    def test_exported_members(self):
+        """__all__ is sorted and every name in it exists."""
+        exported = stratloop.factors.__all__
+        assert exported == sorted(exported)
+        for name in exported:
+            assert hasattr(stratloop.factors, name)
