@@ -63,17 +63,17 @@ def _comparable(outcome):
 class TestStrategySelection:
     def test_use_factor_graph_true_selects_factor_graph_strategy(self):
         """use_factor_graph=True -> FactorGraphStrategy."""
-        strategy = StrategyFactory(LLM, FG).create(config_with(True, 0.0).generation)
+        strategy = StrategyFactory(LLM, FG).create(config_with(True, 0.0))
         assert type(strategy) is FactorGraphStrategy
 
     def test_use_factor_graph_false_selects_llm_strategy(self):
         """use_factor_graph=False -> LLMStrategy."""
-        strategy = StrategyFactory(LLM, FG).create(config_with(False, 0.0).generation)
+        strategy = StrategyFactory(LLM, FG).create(config_with(False, 0.0))
         assert type(strategy) is LLMStrategy
 
     def test_use_factor_graph_none_selects_mixed_strategy(self):
         """use_factor_graph=None -> MixedStrategy."""
-        strategy = StrategyFactory(LLM, FG).create(config_with(None, 30.0).generation)
+        strategy = StrategyFactory(LLM, FG).create(config_with(None, 30.0))
         assert type(strategy) is MixedStrategy
 
     def test_selection_is_logged_with_the_strategy_name(self, caplog):
@@ -89,7 +89,7 @@ class TestStrategySelection:
 class TestStrategyFactory:
     def test_injects_llm_client_and_factor_graph_generator(self):
         """The strategies hold and call exactly the injected generators."""
-        mixed = StrategyFactory(LLM, FG).create(config_with(None, 50.0).generation)
+        mixed = StrategyFactory(LLM, FG).create(config_with(None, 50.0))
         assert isinstance(mixed, MixedStrategy)
         assert (mixed.llm, mixed.factor_graph) == (LLM, FG)
         assert isinstance(mixed, GenerationStrategy)
@@ -97,12 +97,12 @@ class TestStrategyFactory:
     def test_missing_llm_client_is_a_configuration_conflict(self):
         """An LLM the configuration mandates but nobody provided is an explicit error."""
         with pytest.raises(ConfigConflictError, match="llm_required_but_missing"):
-            StrategyFactory(None, FG).create(config_with(False, 0.0).generation)
+            StrategyFactory(None, FG).create(config_with(False, 0.0))
 
     def test_context_passed_to_strategies_is_immutable(self):
         """The context and its configuration refuse mutation, before and after generate."""
         ctx = _ctx(None)
-        StrategyFactory(LLM, FG).create(ctx.config.generation).generate(ctx)
+        StrategyFactory(LLM, FG).create(ctx.config).generate(ctx)
         with pytest.raises(dataclasses.FrozenInstanceError):
             ctx.iteration = 1
         with pytest.raises(TypeError):
@@ -113,11 +113,11 @@ class TestStrategyFactory:
     def test_strategies_are_stateless_and_reusable(self):
         """One instance serves many iterations; results depend only on the context."""
         factory = StrategyFactory(LLM, FG)
-        strategy = factory.create(config_with(None, 50.0).generation)
+        strategy = factory.create(config_with(None, 50.0))
         first = strategy.generate(_ctx(None, iteration=11))
         for iteration in range(30):
             strategy.generate(_ctx(None, iteration=iteration))
-        assert factory.create(config_with(None, 50.0).generation) is strategy
+        assert factory.create(config_with(None, 50.0)) is strategy
         assert strategy.generate(_ctx(None, iteration=11)) == first
         assert not hasattr(strategy, "__dict__")
 
@@ -135,7 +135,7 @@ class TestBehaviouralEquivalence:
         expected = iteration_rng(42, 4).random()
         for value in (True, False, None):
             rate = 0.0 if value is True else 50.0
-            strategy = StrategyFactory(LLM, FG).create(config_with(value, rate).generation)
+            strategy = StrategyFactory(LLM, FG).create(config_with(value, rate))
             assert strategy.decide(_ctx(value, rate, iteration=4)).draw == expected
 
     @settings(max_examples=100, deadline=None)

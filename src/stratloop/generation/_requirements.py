@@ -1,28 +1,26 @@
-"""When an iteration needs the LLM, and the error when none was injected."""
+"""The error raised when a configuration can mandate the LLM but none was injected."""
 
 from __future__ import annotations
 
-from stratloop.config.models import GenerationConfig
+from stratloop.config.conflicts import llm_required
+from stratloop.config.models import StratloopConfig
 from stratloop.errors import ConfigConflictError
 from stratloop.generation.base import CandidateSource
 
-__all__ = ["llm_required", "require_llm"]
+__all__ = ["require_llm"]
 
 
-def llm_required(generation: GenerationConfig) -> bool:
-    """True when the Phase 1 rule can pick the LLM for this configuration."""
-    if generation.use_factor_graph is None:
-        return generation.innovation_rate > 0.0
-    return not generation.use_factor_graph
-
-
-def require_llm(generation: GenerationConfig, llm: CandidateSource | None) -> None:
+def require_llm(config: StratloopConfig, llm: CandidateSource | None) -> None:
     """Raise when the configuration can mandate the LLM but no LLM client was injected.
+
+    Whether it can is :func:`stratloop.config.llm_required`, the rule the
+    configuration's conflict checks use, so the two never disagree.
 
     Raises:
         ConfigConflictError: naming the fields that require the LLM.
     """
-    if llm is None and llm_required(generation):
+    if llm is None and llm_required(config):
+        generation = config.generation
         raise ConfigConflictError(
             "llm_required_but_missing",
             {

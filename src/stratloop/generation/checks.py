@@ -127,7 +127,7 @@ def check_strategy_selection(
     with _capture_selections() as captured:
         for use_factor_graph, expected in _CASES:
             config = config_for_case(base, use_factor_graph)
-            strategy = factory.create(config.generation)
+            strategy = factory.create(config)
             decision = strategy.decide(GenerationContext.create(config, 0))
             ok = type(strategy) is expected and _rule_matches(use_factor_graph, decision.rule)
             results.append(
@@ -189,10 +189,10 @@ def _check_instances(
     seen: list[str] = []
     ok = True
     for use_factor_graph, expected in _CASES:
-        generation = config_for_case(base, use_factor_graph).generation
-        strategy = factory.create(generation)
+        case = config_for_case(base, use_factor_graph)
+        strategy = factory.create(case)
         ok &= type(strategy) is expected and isinstance(strategy, GenerationStrategy)
-        ok &= factory.create(generation) is strategy
+        ok &= factory.create(case) is strategy
         seen.append(type(strategy).__name__)
     return CheckResult(
         "factory creates correct strategy instances",
@@ -207,8 +207,8 @@ def _check_injection(
     counted_llm = _CountingSource(llm)
     counted_fg = _CountingSource(factor_graph)
     factory = StrategyFactory(counted_llm, counted_fg)
-    fg_strategy = factory.create(config_for_case(base, True).generation)
-    llm_strategy = factory.create(config_for_case(base, False).generation)
+    fg_strategy = factory.create(config_for_case(base, True))
+    llm_strategy = factory.create(config_for_case(base, False))
     holds = (
         isinstance(fg_strategy, FactorGraphStrategy)
         and fg_strategy.factor_graph is counted_fg
@@ -244,7 +244,7 @@ def _check_immutable_context(
     config = config_for_case(base, None)
     ctx = GenerationContext.create(config, 3, extras={"fields": ("close",)})
     before = (ctx.config.model_dump_json(), ctx.iteration, ctx.seed, dict(ctx.extras))
-    StrategyFactory(llm, factor_graph).create(config.generation).generate(ctx)
+    StrategyFactory(llm, factor_graph).create(config).generate(ctx)
     after = (ctx.config.model_dump_json(), ctx.iteration, ctx.seed, dict(ctx.extras))
     attempts = {
         "ctx.iteration = 4": lambda: setattr(ctx, "iteration", 4),
@@ -272,10 +272,10 @@ def _check_lifecycle(
 ) -> CheckResult:
     config = config_for_case(base, None)
     factory = StrategyFactory(llm, factor_graph)
-    strategy = factory.create(config.generation)
+    strategy = factory.create(config)
     stateless = not hasattr(strategy, "__dict__")
     fresh = [
-        StrategyFactory(llm, factor_graph).create(config.generation).generate(
+        StrategyFactory(llm, factor_graph).create(config).generate(
             GenerationContext.create(config, i)
         ).candidate_id
         for i in (7, 3, 7)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from stratloop.config.models import GenerationConfig
+from stratloop.config.models import StratloopConfig
 from stratloop.generation._requirements import require_llm
 from stratloop.generation.base import CandidateSource, DecidingStrategy
 from stratloop.generation.strategies import FactorGraphStrategy, LLMStrategy, MixedStrategy
@@ -49,15 +49,16 @@ class StrategyFactory:
         """The injected factor-graph generator."""
         return self._factor_graph
 
-    def create(self, config: GenerationConfig) -> DecidingStrategy:
-        """Select the strategy ``config`` mandates and log the selection.
+    def create(self, config: StratloopConfig) -> DecidingStrategy:
+        """Select the strategy ``config.generation`` mandates and log the selection.
 
         Raises:
             ConfigConflictError: the configuration can mandate the LLM but no
                 LLM was injected.
         """
         require_llm(config, self._llm)
-        key = config.use_factor_graph
+        generation = config.generation
+        key = generation.use_factor_graph
         strategy = self._built.get(key)
         if strategy is None:
             strategy = self._build(key)
@@ -67,11 +68,11 @@ class StrategyFactory:
                 "strategy selected: %s (use_factor_graph=%s, innovation_rate=%g)",
                 strategy.name,
                 key,
-                config.innovation_rate,
+                generation.innovation_rate,
                 extra={
                     "strategy": strategy.name,
                     "use_factor_graph": key,
-                    "innovation_rate": config.innovation_rate,
+                    "innovation_rate": generation.innovation_rate,
                 },
             )
         return strategy

@@ -2,7 +2,7 @@
 
 Two numbers per iteration, in nanoseconds of ``time.perf_counter_ns``:
 
-- selection: ``StrategyFactory(llm, factor_graph).create(config.generation)``,
+- selection: ``StrategyFactory(llm, factor_graph).create(config)``,
   exactly what :func:`~stratloop.generation.generate_iteration` pays;
 - invocation overhead: the time of ``strategy.generate(ctx)`` minus the time
   spent inside the generator it called (measured by a timing wrapper around
@@ -172,7 +172,6 @@ def measure_strategy_overhead(
     warm = min(100, iterations // 10) if warmup is None else warmup
     timed_llm = None if llm is None else _TimedSource(llm)
     timed_fg = _TimedSource(factor_graph)
-    generation = config.generation
     selection: list[int] = []
     invocation: list[int] = []
     direct: list[int] = []
@@ -180,7 +179,7 @@ def measure_strategy_overhead(
     clock = time.perf_counter_ns
     for i in range(warm + iterations):
         start = clock()
-        strategy = StrategyFactory(timed_llm, timed_fg).create(generation)
+        strategy = StrategyFactory(timed_llm, timed_fg).create(config)
         selected = clock() - start
         ctx = GenerationContext.create(config, i)
         start = clock()

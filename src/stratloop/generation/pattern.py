@@ -21,7 +21,7 @@ def generate_with_strategy(ctx: GenerationContext, factory: StrategyFactory) -> 
         ConfigConflictError: the configuration can mandate the LLM but the
             factory has none.
     """
-    strategy = factory.create(ctx.config.generation)
+    strategy = factory.create(ctx.config)
     decision = strategy.decide(ctx)
     return attempt(
         ctx,

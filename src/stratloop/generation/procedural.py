@@ -30,7 +30,7 @@ def generate_procedural(
         ConfigConflictError: the configuration can mandate the LLM but ``llm`` is None.
     """
     generation = ctx.config.generation
-    require_llm(generation, llm)
+    require_llm(ctx.config, llm)
     decision = decide(generation.use_factor_graph, generation.innovation_rate, ctx.rng.random())
     if decision.method == "llm":
         assert llm is not None  # require_llm guarantees it

@@ -27,7 +27,7 @@ def _decide(ctx: GenerationContext, serves: bool | None, name: str) -> Decision:
         raise GenerationError(
             f"{name} serves `generation.use_factor_graph` = {serves} but the iteration's "
             f"configuration has {generation.use_factor_graph}; select the strategy again with "
-            "StrategyFactory.create(config.generation) whenever the configuration changes"
+            "StrategyFactory.create(config) whenever the configuration changes"
         )
     return decide(generation.use_factor_graph, generation.innovation_rate, ctx.rng.random())
 
