@@ -124,10 +124,11 @@ def validate(
             raise typer.Exit(EXIT_INVALID) from None
     _show_warnings(caught)
     path = "Phase 2 Pydantic models" if flags.pydantic_validation else "Phase 1 dict validator"
-    console.print(f"[green]valid[/]: {file} (validated by the {path})")
+    console.print(f"[green]valid[/]: {file} (validated by the {path})", soft_wrap=True)
     if not flags.enforcement:
         console.print(
-            "note: Phase 1 enforcement is off (legacy behaviour): conflict checks were not applied"
+            "note: Phase 1 enforcement is off (legacy behaviour): conflict checks were not applied",
+            soft_wrap=True,
         )
 
 

@@ -532,6 +532,11 @@ def _stored_rate(base: dict[str, Any], rate: int) -> Any:
 def measure_overhead(base: dict[str, Any], iterations: int) -> dict[str, Any]:
     """Time validation of the base document on both paths; percentiles in microseconds.
 
+    Each call is timed twice: by the thread's CPU clock (the validation's own
+    cost, which the budget is judged on) and by the wall clock (which on a
+    shared host also counts time the process was preempted; reported as
+    ``wall``). A path passes when its CPU-time p99 is under the budget.
+
     Args:
         base: a valid configuration document.
         iterations: timed validations per path (after a short warm-up).
@@ -549,24 +554,29 @@ def measure_overhead(base: dict[str, Any], iterations: int) -> dict[str, Any]:
     report: dict[str, Any] = {
         "iterations": iterations,
         "budget_us": OVERHEAD_BUDGET_US,
+        "clock": "thread CPU time (wall-clock figures under 'wall')",
         "paths": {},
     }
     for name, call in paths.items():
         for _ in range(min(50, iterations)):
             call()
-        samples = []
+        cpu: list[float] = []
+        wall: list[float] = []
         for _ in range(iterations):
-            start = time.perf_counter_ns()
+            start_wall, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
             call()
-            samples.append((time.perf_counter_ns() - start) / 1000.0)
-        report["paths"][name] = _percentiles(samples)
-    worst = max(p["p99_us"] for p in report["paths"].values())
-    report.update({f"{k}": v for k, v in report["paths"]["pydantic"].items()})
-    report["passed"] = worst < OVERHEAD_BUDGET_US
+            cpu.append((time.thread_time_ns() - start_cpu) / 1000.0)
+            wall.append((time.perf_counter_ns() - start_wall) / 1000.0)
+        stats = _percentiles(cpu)
+        stats["passed"] = stats["p99_us"] < OVERHEAD_BUDGET_US
+        stats["wall"] = _percentiles(wall)
+        report["paths"][name] = stats
+    report.update({k: v for k, v in report["paths"]["pydantic"].items() if k.endswith("_us")})
+    report["passed"] = all(p["passed"] for p in report["paths"].values())
     return report
 
 
-def _percentiles(samples: list[float]) -> dict[str, float]:
+def _percentiles(samples: list[float]) -> dict[str, Any]:
     ordered = sorted(samples)
     cuts = (
         statistics.quantiles(ordered, n=100, method="inclusive")
