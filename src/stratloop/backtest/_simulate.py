@@ -171,14 +171,21 @@ def _positions(
     """Position values per step, the step each closes at, and whether it closes in-period."""
     n_steps = prices.shape[1]
     steps = np.arange(n_steps)
-    missing = np.logical_and.accumulate(np.isfinite(prices), axis=1).sum(axis=1)
+    finite = np.isfinite(prices)
+    if finite.all():
+        missing = np.full(w0.shape, n_steps, dtype=np.intp)
+    else:
+        missing = np.logical_and.accumulate(finite, axis=1).sum(axis=1)
     exit_step = _exit_steps(prices, w0, held, exits, last, n_steps)
     by_exit = exit_step < missing
     freeze = np.where(by_exit, exit_step, missing - 1)
     close_step = np.where(by_exit, exit_step, missing)
     closed = held & (close_step <= last[:, None])
-    values = np.take_along_axis(prices, np.minimum(steps[None, :, None], freeze[:, None, :]), 1)
-    values /= prices[:, :1, :]
+    if (freeze == n_steps - 1).all():
+        values = prices / prices[:, :1, :]
+    else:
+        values = np.take_along_axis(prices, np.minimum(steps[None, :, None], freeze[:, None, :]), 1)
+        values /= prices[:, :1, :]
     values *= w0[:, None, :]
     return values, close_step, closed
 

@@ -89,11 +89,12 @@ def deflated_sharpe(
     if n_obs < 3:
         return 0.0
     centred = returns - returns.mean()
-    m2 = float(np.mean(centred**2))
+    squared = centred * centred
+    m2 = float(np.mean(squared))
     if m2 < _TINY_VARIANCE:
         return 0.0
-    skewness = float(np.mean(centred**3)) / m2**1.5
-    kurtosis = float(np.mean(centred**4)) / m2**2
+    skewness = float(np.mean(squared * centred)) / m2**1.5
+    kurtosis = float(np.mean(squared * squared)) / m2**2
     sharpe = float(returns.mean()) / float(np.std(returns, ddof=1))
     variance = 1.0 / (n_obs - 1) if trial_sharpe_variance is None else trial_sharpe_variance
     benchmark = expected_max_sharpe(n_trials, variance)
