@@ -40,8 +40,10 @@ def _typed_extend(children: st.SearchStrategy[Expr]) -> st.SearchStrategy[Expr]:
     )
     return st.one_of(
         st.builds(_window_call, st.sampled_from(WINDOW_OPS), children, st.integers(0, 12)),
-        st.builds(lambda name, c: Call(name, (c,)), st.sampled_from(PANEL_OPS + NUM_OPS), children),
-        st.builds(lambda op, a, b: Binary(op, a, b), st.sampled_from(ARITHMETIC), children, operand),
+        st.builds(
+            lambda name, c: Call(name, (c,)), st.sampled_from(PANEL_OPS + NUM_OPS), children
+        ),
+        st.builds(Binary, st.sampled_from(ARITHMETIC), children, operand),
         st.builds(lambda a, b: Binary("+", a, b), operand, children),
         children.map(negate),
         st.builds(lambda c, a, b: Call("where", (c, a, b)), condition, children, operand),

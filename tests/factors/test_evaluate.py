@@ -68,9 +68,10 @@ class TestEvalCache:
         """A one-parameter mutation reuses its unchanged subtrees from the cache."""
         panel = random_panel(3, 80, 5)
         cache = EvalCache(max_bytes=10_000_000)
-        first = evaluate("rank(ts_mean(returns, 20)) - rank(ts_std(returns, 30))", panel, cache=cache)
+        base = "rank(ts_mean(returns, 20)) - rank(ts_std(returns, {}))"
+        first = evaluate(base.format(30), panel, cache=cache)
         misses = cache.stats().misses
-        second = evaluate("rank(ts_mean(returns, 20)) - rank(ts_std(returns, 31))", panel, cache=cache)
+        second = evaluate(base.format(31), panel, cache=cache)
         stats = cache.stats()
         assert stats.hits >= 2  # returns and rank(ts_mean(returns, 20))
         assert stats.misses - misses == 3  # ts_std(..., 31), its rank, the root

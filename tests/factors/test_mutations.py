@@ -12,8 +12,7 @@ FIELDS = frozenset({"close"})
 LIMITS = Limits()
 
 expressions = st.builds(
-    lambda name, seed: LIBRARY.sample(np.random.default_rng(seed), fields=FIELDS, limits=LIMITS),
-    st.just(None),
+    lambda seed: LIBRARY.sample(np.random.default_rng(seed), fields=FIELDS, limits=LIMITS),
     st.integers(0, 2**32 - 1),
 )
 rules = st.one_of(
@@ -43,9 +42,9 @@ class TestMutate:
         """Every mutation of a valid spec is a valid spec that differs from it."""
         try:
             child, lineage = run(parent, seed, operator=operator, other=other)
-        except MutationError as error:
+        except MutationError:
+            # only moves that may not apply to a given tree can run out of attempts
             assert operator in ("remove_factor", "operator_swap", "crossover")
-            assert "attempts" in str(error)
             return
         typecheck(parse(child.expression), fields=FIELDS, limits=LIMITS)
         assert child.canonical_json() != parent.canonical_json()
@@ -71,7 +70,7 @@ class TestMutate:
         """Crossover takes a subtree from the other parent and names both parents."""
         parent = Strategy(expression="rank(ts_mean(returns, 20))", portfolio=TopN(n=3))
         other = Strategy(expression="close / ts_max(close, 55) - 1", portfolio=TopN(n=3))
-        child, lineage = run(parent, 1, operator="crossover", other=other)
+        _, lineage = run(parent, 1, operator="crossover", other=other)
         assert lineage.parents == (parent.strategy_id(), other.strategy_id())
         assert lineage.params["donor"] in other.expression
 

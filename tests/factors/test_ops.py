@@ -70,35 +70,37 @@ def _ts_zscore(frame, n):
 X, Y = "close", "open"
 
 ORACLES = {
-    "delay(close, 3)": lambda c, o: c.shift(3),
-    "delay(close, 0)": lambda c, o: c,
-    "delta(close, 5)": lambda c, o: c - c.shift(5),
-    "pct_change(close, 4)": lambda c, o: _clean(c / c.shift(4) - 1),
-    "ts_mean(close, 10)": lambda c, o: c.rolling(10, min_periods=10).mean(),
-    "ts_std(close, 10)": lambda c, o: c.rolling(10, min_periods=10).std(),
-    "ts_sum(close, 7)": lambda c, o: c.rolling(7, min_periods=7).sum(),
-    "ts_min(close, 9)": lambda c, o: c.rolling(9, min_periods=9).min(),
-    "ts_max(close, 9)": lambda c, o: c.rolling(9, min_periods=9).max(),
-    "ts_min(close, 1)": lambda c, o: c,
-    "ts_rank(close, 8)": lambda c, o: c.rolling(8, min_periods=8).rank(pct=True),
-    "ts_zscore(close, 12)": lambda c, o: _ts_zscore(c, 12),
+    "delay(close, 3)": lambda c, _o: c.shift(3),
+    "delay(close, 0)": lambda c, _o: c,
+    "delta(close, 5)": lambda c, _o: c - c.shift(5),
+    "pct_change(close, 4)": lambda c, _o: _clean(c / c.shift(4) - 1),
+    "ts_mean(close, 10)": lambda c, _o: c.rolling(10, min_periods=10).mean(),
+    "ts_std(close, 10)": lambda c, _o: c.rolling(10, min_periods=10).std(),
+    "ts_sum(close, 7)": lambda c, _o: c.rolling(7, min_periods=7).sum(),
+    "ts_min(close, 9)": lambda c, _o: c.rolling(9, min_periods=9).min(),
+    "ts_max(close, 9)": lambda c, _o: c.rolling(9, min_periods=9).max(),
+    "ts_min(close, 1)": lambda c, _o: c,
+    "ts_rank(close, 8)": lambda c, _o: c.rolling(8, min_periods=8).rank(pct=True),
+    "ts_zscore(close, 12)": lambda c, _o: _ts_zscore(c, 12),
     "ts_corr(close, open, 15)": lambda c, o: c.rolling(15, min_periods=15).corr(o),
-    "ema(close, 6)": lambda c, o: _ema(c, 6),
-    "decay_linear(close, 6)": lambda c, o: _decay(c, 6),
-    "rank(close)": lambda c, o: c.rank(axis=1, pct=True),
-    "zscore(close)": lambda c, o: _rowwise_zscore(c),
-    "demean(close)": lambda c, o: c.sub(c.mean(axis=1), axis=0),
-    "scale(open - 10)": lambda c, o: _scale(o - 10),
-    "abs(open - 10)": lambda c, o: (o - 10).abs(),
-    "sign(open - 10)": lambda c, o: np.sign(o - 10),
-    "log(open - 10)": lambda c, o: np.log((o - 10).where(o - 10 > 0)),
-    "sqrt(open - 10)": lambda c, o: np.sqrt((o - 10).where(o - 10 >= 0)),
-    "clip(open, 8, 12)": lambda c, o: o.clip(8, 12),
-    "where(close > open, close, open)": lambda c, o: c.where(c > o, o).where(c.notna() & o.notna()),
+    "ema(close, 6)": lambda c, _o: _ema(c, 6),
+    "decay_linear(close, 6)": lambda c, _o: _decay(c, 6),
+    "rank(close)": lambda c, _o: c.rank(axis=1, pct=True),
+    "zscore(close)": lambda c, _o: _rowwise_zscore(c),
+    "demean(close)": lambda c, _o: c.sub(c.mean(axis=1), axis=0),
+    "scale(open - 10)": lambda _c, o: _scale(o - 10),
+    "abs(open - 10)": lambda _c, o: (o - 10).abs(),
+    "sign(open - 10)": lambda _c, o: np.sign(o - 10),
+    "log(open - 10)": lambda _c, o: np.log((o - 10).where(o - 10 > 0)),
+    "sqrt(open - 10)": lambda _c, o: np.sqrt((o - 10).where(o - 10 >= 0)),
+    "clip(open, 8, 12)": lambda _c, o: o.clip(8, 12),
+    "where(close > open, close, open)": lambda c, o: c.where(c > o, o).where(
+        c.notna() & o.notna()
+    ),
     "min(close, open)": lambda c, o: np.minimum(c, o),
-    "max(close, 60)": lambda c, o: c.clip(lower=60),
+    "max(close, 60)": lambda c, _o: c.clip(lower=60),
     "close / (open - 10)": lambda c, o: _clean(c / (o - 10)),
-    "returns": lambda c, o: c / c.shift(1) - 1,
+    "returns": lambda c, _o: c / c.shift(1) - 1,
 }
 
 
@@ -122,7 +124,7 @@ class TestOracles:
         """Ties get the average rank, as pandas' default method."""
         panel = _data(3, ties=True)
         close, open_ = _frame(panel.close), _frame(panel.fields["open"])
-        oracle = ORACLES.get(text, lambda c, o: c.rolling(4, min_periods=4).max())
+        oracle = ORACLES.get(text, lambda c, _o: c.rolling(4, min_periods=4).max())
         _assert_same(evaluate(text, panel), oracle(close, open_))
 
     def test_every_operator_has_an_oracle(self):

@@ -1,5 +1,6 @@
 import pytest
 
+from stratloop.config.models import GenerationConfig
 from stratloop.errors import ExpressionLimitError, ExpressionTypeError
 from stratloop.factors import Call, Field, Limits, Number, parse, typecheck
 
@@ -58,7 +59,7 @@ class TestTypecheck:
             typecheck(deep, fields=CLOSE, limits=Limits(max_nodes=4, max_depth=100))
 
     def test_returns_needs_close(self):
-        """returns is derived from close; without close there is none."""
+        """Returns is derived from close; without close there is none."""
         with pytest.raises(ExpressionTypeError, match="returns"):
             typecheck(parse("returns"), fields=frozenset({"open"}), limits=Limits())
 
@@ -71,8 +72,6 @@ class TestTypecheck:
 
     def test_limits_from_config(self):
         """Limits mirror the generation section."""
-        from stratloop.config.models import GenerationConfig
-
         generation = GenerationConfig(
             use_factor_graph=True, innovation_rate=0.0, max_expression_nodes=30,
             max_expression_depth=7, max_window=100,

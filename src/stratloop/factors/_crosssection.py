@@ -56,7 +56,8 @@ def _rank_block(values: FloatPanel) -> FloatPanel:
         last = np.minimum.accumulate(np.where(ends, positions, n_cols - 1.0)[:, ::-1], axis=1)
         ranks = (first + last[:, ::-1]) / 2.0 + 1.0
     out = np.empty_like(values)
-    np.put_along_axis(out, order, ranks / counts, axis=1)
+    with np.errstate(all="ignore"):
+        np.put_along_axis(out, order, ranks / counts, axis=1)
     out[~present] = np.nan
     return out
 
