@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import stratloop.backtest
+from stratloop.backtest import METRIC_NAMES
 
 
 class TestExports:
@@ -12,3 +15,11 @@ class TestExports:
         assert list(names) == sorted(names)
         for name in names:
             assert hasattr(stratloop.backtest, name)
+
+
+class TestDocs:
+    def test_every_metric_is_documented(self):
+        """Each metric name appears in docs/backtest.md."""
+        text = (Path(__file__).parents[2] / "docs" / "backtest.md").read_text()
+        for name in METRIC_NAMES:
+            assert f"`{name}`" in text, name
