@@ -1,7 +1,7 @@
 import email.utils
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given
@@ -37,26 +37,37 @@ KEY = "sk-test-DO-NOT-LEAK-4f9a2c"
 ASK = (Message("system", "you write strategies"), Message("user", "one please"))
 
 
-def _client(config: LLMConfig, sleeps: list[float] | None = None, **kwargs) -> LLMClient:
-    record = sleeps if sleeps is not None else []
-    return LLMClient(config, environ={"TEST_LLM_KEY": KEY}, sleep=record.append, **kwargs)
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., LLMClient]]:
+    """Build clients with the test key and a recording sleep; close them afterwards."""
+    clients: list[LLMClient] = []
+
+    def build(config: LLMConfig, sleeps: list[float] | None = None, **kwargs) -> LLMClient:
+        record = sleeps if sleeps is not None else []
+        client = LLMClient(config, environ={"TEST_LLM_KEY": KEY}, sleep=record.append, **kwargs)
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.close()
 
 
 class TestComplete:
-    def test_good_reply(self, server: ScriptedOpenAIServer, make_config: Callable) -> None:
+    def test_good_reply(self, make_client, server: ScriptedOpenAIServer, make_config) -> None:
         """A scripted reply comes back with its text, usage, model and one attempt."""
         server.extend([Reply("hello", prompt_tokens=11, completion_tokens=7)])
-        completion = _client(make_config()).complete(ASK)
+        completion = make_client(make_config()).complete(ASK)
         assert completion.text == "hello"
         assert (completion.prompt_tokens, completion.completion_tokens) == (11, 7)
         assert completion.model == "scripted-model"
         assert completion.attempts == 1
         assert not completion.usage_estimated
 
-    def test_sends_model_messages_and_settings(self, server, make_config) -> None:
+    def test_sends_model_messages_and_settings(self, make_client, server, make_config) -> None:
         """The request carries the configured model, messages, temperature and max_tokens."""
         server.extend([Reply("ok")])
-        _client(make_config(temperature=0.2, max_tokens=77)).complete(ASK)
+        make_client(make_config(temperature=0.2, max_tokens=77)).complete(ASK)
         (request,) = server.completion_requests
         assert request.body is not None
         assert request.body["model"] == "scripted-model"
@@ -66,59 +77,59 @@ class TestComplete:
         assert request.authorized
 
     @pytest.mark.parametrize("content", ["", None, "   \n\t "])
-    def test_empty_reply(self, server, make_config, content) -> None:
+    def test_empty_reply(self, make_client, server, make_config, content) -> None:
         """Empty, null or blank content is LLMEmptyResponseError, not retried."""
         server.extend([Reply(content)])
         with pytest.raises(LLMEmptyResponseError, match="empty reply"):
-            _client(make_config()).complete(ASK)
+            make_client(make_config()).complete(ASK)
         assert len(server.completion_requests) == 1
 
-    def test_no_choices(self, server, make_config) -> None:
+    def test_no_choices(self, make_client, server, make_config) -> None:
         """A completion without choices is LLMEmptyResponseError."""
         server.extend([NoChoices()])
         with pytest.raises(LLMEmptyResponseError, match="no choices"):
-            _client(make_config()).complete(ASK)
+            make_client(make_config()).complete(ASK)
 
     @pytest.mark.parametrize("body", ['{"choices": [ {"message": ', "[1, 2]", "<html>oops</html>"])
-    def test_malformed_body(self, server, make_config, body) -> None:
+    def test_malformed_body(self, make_client, server, make_config, body) -> None:
         """A body that is not a chat completion is LLMEmptyResponseError naming the endpoint."""
         server.extend([Malformed(body)])
         with pytest.raises(LLMEmptyResponseError, match=server.base_url):
-            _client(make_config()).complete(ASK)
+            make_client(make_config()).complete(ASK)
 
-    def test_missing_usage_is_estimated(self, server, make_config) -> None:
+    def test_missing_usage_is_estimated(self, make_client, server, make_config) -> None:
         """Without reported usage the tokens are estimated and flagged as such."""
         server.extend([Reply("x" * 40, report_usage=False)])
-        completion = _client(make_config()).complete(ASK)
+        completion = make_client(make_config()).complete(ASK)
         assert completion.usage_estimated
         assert completion.completion_tokens == 10
         assert completion.prompt_tokens > 0
 
 
 class TestRetries:
-    def test_429_then_success_honours_retry_after(self, server, make_config) -> None:
+    def test_429_then_success_honours_retry_after(self, make_client, server, make_config) -> None:
         """A 429 is retried after at least the Retry-After the server asked for."""
         server.extend([Status(429, "slow down", {"Retry-After": "3"}), Reply("ok")])
         sleeps: list[float] = []
-        completion = _client(make_config(), sleeps).complete(ASK)
+        completion = make_client(make_config(), sleeps).complete(ASK)
         assert completion.text == "ok"
         assert completion.attempts == 2
         assert len(sleeps) == 1
         assert sleeps[0] >= 3.0
 
-    def test_retry_after_ms(self, server, make_config) -> None:
+    def test_retry_after_ms(self, make_client, server, make_config) -> None:
         """OpenAI's retry-after-ms header is honoured too."""
         server.extend([Status(503, headers={"retry-after-ms": "2500"}), Reply("ok")])
         sleeps: list[float] = []
-        _client(make_config(), sleeps, retry=RetryPolicy(base_delay_s=0.01)).complete(ASK)
+        make_client(make_config(), sleeps, retry=RetryPolicy(base_delay_s=0.01)).complete(ASK)
         assert sleeps == [2.5]
 
-    def test_500_until_retries_run_out(self, server, make_config) -> None:
+    def test_500_until_retries_run_out(self, make_client, server, make_config) -> None:
         """5xx is retried max_retries times with growing delays, then LLMUnavailableError."""
         server.extend([Status(500, "boom")] * 4)
         sleeps: list[float] = []
         with pytest.raises(LLMUnavailableError, match="after 4 attempts") as caught:
-            _client(make_config(max_retries=3), sleeps).complete(ASK)
+            make_client(make_config(max_retries=3), sleeps).complete(ASK)
         assert len(server.completion_requests) == 4
         assert len(sleeps) == 3
         assert 0.25 <= sleeps[0] <= 0.5
@@ -129,71 +140,71 @@ class TestRetries:
         assert "HTTP 500: boom" in message
         assert "llm.max_retries" in message
 
-    def test_jitter_is_reproducible(self, server, make_config) -> None:
+    def test_jitter_is_reproducible(self, make_client, server, make_config) -> None:
         """The same jitter seed gives the same delays."""
         runs = []
         for _ in range(2):
             server.extend([Status(502)] * 3)
             sleeps: list[float] = []
             with pytest.raises(LLMUnavailableError):
-                _client(make_config(), sleeps, retry=RetryPolicy(jitter_seed=7)).complete(ASK)
+                make_client(make_config(), sleeps, retry=RetryPolicy(jitter_seed=7)).complete(ASK)
             runs.append(sleeps)
         assert runs[0] == runs[1]
 
-    def test_hang_past_timeout(self, server, make_config) -> None:
+    def test_hang_past_timeout(self, make_client, server, make_config) -> None:
         """A reply that never comes ends as LLMUnavailableError after llm.timeout_s."""
         server.extend([Hang(30.0), Hang(30.0)])
         started = time.monotonic()
         with pytest.raises(LLMUnavailableError, match=r"no reply within llm.timeout_s=0.3s"):
-            _client(make_config(timeout_s=0.3, max_retries=1)).complete(ASK)
+            make_client(make_config(timeout_s=0.3, max_retries=1)).complete(ASK)
         assert time.monotonic() - started < 3.0
 
-    def test_dropped_connection_is_retried(self, server, make_config) -> None:
+    def test_dropped_connection_is_retried(self, make_client, server, make_config) -> None:
         """A connection closed without a response is retried like any connection error."""
         server.extend([Disconnect(), Reply("ok")])
-        assert _client(make_config()).complete(ASK).attempts == 2
+        assert make_client(make_config()).complete(ASK).attempts == 2
 
-    def test_unreachable(self, make_config) -> None:
+    def test_unreachable(self, make_client, make_config) -> None:
         """Nothing listening: LLMUnavailableError naming the URL, after the retries."""
         with ScriptedOpenAIServer() as gone:
             url = gone.base_url
         with pytest.raises(LLMUnavailableError, match="cannot be reached") as caught:
-            _client(make_config(base_url=url, max_retries=1)).complete(ASK)
+            make_client(make_config(base_url=url, max_retries=1)).complete(ASK)
         assert url in str(caught.value)
 
-    def test_retry_after_over_cap_fails_at_once(self, server, make_config) -> None:
+    def test_retry_after_over_cap_fails_at_once(self, make_client, server, make_config) -> None:
         """A Retry-After longer than the cap fails now instead of stalling the run."""
         server.extend([Status(429, headers={"Retry-After": "3600"}), Reply("never")])
         sleeps: list[float] = []
         with pytest.raises(LLMUnavailableError, match="3600s"):
-            _client(make_config(), sleeps).complete(ASK)
+            make_client(make_config(), sleeps).complete(ASK)
         assert sleeps == []
         assert server.remaining == 1
 
     @pytest.mark.parametrize("status", [400, 404, 422])
-    def test_client_errors_are_not_retried(self, server, make_config, status) -> None:
+    def test_client_errors_are_not_retried(self, make_client, server, make_config, status) -> None:
         """A 4xx other than 408/409/429 is final: retrying cannot fix the request."""
         server.extend([Status(status, "bad model")])
         with pytest.raises(LLMUnavailableError, match=f"HTTP {status}: bad model"):
-            _client(make_config()).complete(ASK)
+            make_client(make_config()).complete(ASK)
         assert len(server.completion_requests) == 1
 
 
 class TestKeys:
-    def test_401_names_the_variable_not_the_key(self, server, make_config) -> None:
+    def test_401_names_the_variable_not_the_key(self, make_client, server, make_config) -> None:
         """401 is final; the message names llm.api_key_env and never the key, even if echoed."""
         server.extend([Status(401, f"Incorrect API key provided: {KEY}")])
         with pytest.raises(LLMUnavailableError, match="TEST_LLM_KEY") as caught:
-            _client(make_config()).complete(ASK)
+            make_client(make_config()).complete(ASK)
         assert KEY not in str(caught.value)
         assert caught.value.__cause__ is None
         assert "[redacted]" in str(caught.value)
         assert len(server.completion_requests) == 1
 
-    def test_key_never_in_errors_or_reprs(self, server, make_config) -> None:
+    def test_key_never_in_errors_or_reprs(self, make_client, server, make_config) -> None:
         """The key is absent from retry errors, repr and describe()."""
         server.extend([Status(500, f"echo {KEY}")] * 3)
-        client = _client(make_config())
+        client = make_client(make_config())
         with pytest.raises(LLMUnavailableError) as caught:
             client.complete(ASK)
         texts = [str(caught.value), repr(caught.value), repr(client), str(client.describe())]
@@ -203,6 +214,7 @@ class TestKeys:
     def test_loopback_without_key_sends_placeholder(self, make_config) -> None:
         """A loopback endpoint with the variable unset gets the documented placeholder."""
         client = LLMClient(make_config(), environ={})
+        client.close()
         assert PLACEHOLDER_API_KEY in client.key_source
         assert "TEST_LLM_KEY" in client.key_source
 
@@ -225,29 +237,29 @@ class TestKeys:
 
 
 class TestBudgetInClient:
-    def test_usage_is_charged(self, server, make_config) -> None:
+    def test_usage_is_charged(self, make_client, server, make_config) -> None:
         """Each reply's usage is added to the budget."""
         server.extend([Reply("a", 10, 5), Reply("b", 20, 5)])
         budget = TokenBudget(max_tokens=1000)
-        client = _client(make_config())
+        client = make_client(make_config())
         client.complete(ASK, budget=budget)
         client.complete(ASK, budget=budget)
         assert budget.usage.tokens == 40
         assert budget.usage.calls == 2
 
-    def test_empty_reply_is_charged(self, server, make_config) -> None:
+    def test_empty_reply_is_charged(self, make_client, server, make_config) -> None:
         """An empty reply still spent its tokens."""
         server.extend([Reply("", 30, 0)])
         budget = TokenBudget()
         with pytest.raises(LLMEmptyResponseError):
-            _client(make_config()).complete(ASK, budget=budget)
+            make_client(make_config()).complete(ASK, budget=budget)
         assert budget.usage.tokens == 30
 
-    def test_exhausted_budget_sends_nothing(self, server, make_config) -> None:
+    def test_exhausted_budget_sends_nothing(self, make_client, server, make_config) -> None:
         """Once spent, the next call fails before any request."""
         server.extend([Reply("a", 60, 40), Reply("b")])
         budget = TokenBudget(max_tokens=100)
-        client = _client(make_config())
+        client = make_client(make_config())
         client.complete(ASK, budget=budget)
         with pytest.raises(LLMBudgetExhaustedError, match="max_tokens_per_run=100"):
             client.complete(ASK, budget=budget)
@@ -255,9 +267,9 @@ class TestBudgetInClient:
 
 
 class TestModels:
-    def test_lists_models(self, make_config) -> None:
+    def test_lists_models(self, make_client, make_config) -> None:
         """models() returns the endpoint's model ids."""
-        assert _client(make_config()).models() == ("scripted-model",)
+        assert make_client(make_config()).models() == ("scripted-model",)
 
 
 class TestRetryPolicy:
