@@ -170,6 +170,12 @@ class TestRepair:
         with pytest.raises(LLMGenerationError, match="no JSON object"):
             make_proposer(config).propose(_ctx(config))
 
+    def test_cut_off_reply_says_raise_max_tokens(self, make_proposer, server, config) -> None:
+        """A reply cut off at max_tokens says which setting to raise."""
+        server.extend([Reply(GOOD[:40], finish_reason="length")] * 2)
+        with pytest.raises(LLMGenerationError, match=r"raise llm\.max_tokens"):
+            make_proposer(config).propose(_ctx(config))
+
     def test_repair_rounds_from_config(self, make_proposer, server, make_config) -> None:
         """llm.repair_rounds sets how many corrections are asked for."""
         config = make_config(repair_rounds=0)

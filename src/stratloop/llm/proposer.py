@@ -112,7 +112,9 @@ class LLMProposer:
                 )
             except LLMGenerationError as exc:
                 if len(replies) > self.repair_rounds:
-                    raise _exhausted(exc, len(replies)) from (exc.__cause__ or exc)
+                    raise _exhausted(exc, replies, self.client.config.max_tokens) from (
+                        exc.__cause__ or exc
+                    )
                 messages = repair_messages(messages, completion.text, exc)
                 continue
             lineage = Lineage(
@@ -126,12 +128,20 @@ class LLMProposer:
         return f"LLMProposer(client={self.client!r}, repair_rounds={self.repair_rounds})"
 
 
-def _exhausted(error: LLMGenerationError, replies: int) -> LLMGenerationError:
-    rounds = replies - 1
-    return LLMGenerationError(
-        f"no valid strategy after {replies} repl{'ies' if replies != 1 else 'y'} "
+def _exhausted(
+    error: LLMGenerationError, replies: list[Completion], max_tokens: int
+) -> LLMGenerationError:
+    count = len(replies)
+    rounds = count - 1
+    text = (
+        f"no valid strategy after {count} repl{'ies' if count != 1 else 'y'} "
         f"({rounds} repair round{'s' * (rounds != 1)}, llm.repair_rounds): {error}"
     )
+    if replies[-1].finish_reason == "length":
+        text += (
+            f"; the last reply was cut off at llm.max_tokens={max_tokens}: raise llm.max_tokens"
+        )
+    return LLMGenerationError(text)
 
 
 def _params(replies: list[Completion], rationale: str | None) -> dict[str, Any]:
