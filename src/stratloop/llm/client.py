@@ -363,7 +363,9 @@ class LLMClient:
 
     def _redact(self, text: str) -> str:
         key = self._key.reveal() if hasattr(self, "_key") else ""
-        return text.replace(key, "[redacted]") if key else text
+        if not key or key == PLACEHOLDER_API_KEY:
+            return text
+        return text.replace(key, "[redacted]")
 
 
 def _checked_base_url(base_url: str | None) -> str:
