@@ -7,7 +7,7 @@ import pytest
 from loop_helpers import factor_graph_source, hash_evaluator, llm_source, loop_config
 
 from stratloop.errors import ExpressionTypeError, LLMUnavailableError, RunError
-from stratloop.flags import EnvFlagSource
+from stratloop.flags import DotenvFlagSource, EnvFlagSource
 from stratloop.generation.sources import FunctionSource
 from stratloop.llm.budget import TokenBudget
 from stratloop.loop.history import comparable, read_history
@@ -271,3 +271,53 @@ class TestStopping:
         assert all(r["method_used"] == "factor_graph" for r in later)
         assert all(r["decision"]["rule"] == "explicit_factor_graph" for r in later)
         assert summary.metrics["priority_adherence"] == 1.0
+
+
+class TestFlagsAtIterationBoundaries:
+    def test_a_flags_file_change_takes_effect_mid_run_and_is_recorded(self, tmp_path):
+        """Rolling Phase 3 back in the flags file switches the implementation without a restart."""
+        flags_file = tmp_path / "flags.env"
+        flags_file.write_text("".join(f"{k}={v}\n" for k, v in ALL_ON.items()))
+
+        def rollback_at_6(ctx):
+            if ctx.iteration == 6:
+                text = flags_file.read_text().replace(
+                    "PHASE3_STRATEGY_PATTERN=true", "PHASE3_STRATEGY_PATTERN=false"
+                )
+                flags_file.write_text(text + "# rolled back\n")
+            return factor_graph_source().propose(ctx)
+
+        config = loop_config(tmp_path, iterations=12)
+        runner = LoopRunner.create(
+            config,
+            lambda _u: LoopParts(
+                factor_graph=FunctionSource(rollback_at_6),
+                evaluator=hash_evaluator,
+                flags=DotenvFlagSource(flags_file),
+            ),
+            run_id="flags",
+        )
+        summary = runner.run()
+        records = read_history(summary.path / "history.jsonl").records
+        assert [r["implementation"] for r in records] == ["strategy_pattern"] * 7 + [
+            "procedural"
+        ] * 5
+        changes = (summary.path / "flags.jsonl").read_text().splitlines()
+        assert [json.loads(line)["iteration"] for line in changes] == [0, 7]
+
+
+class TestLLMShare:
+    def test_llm_share_is_within_the_binomial_interval_over_2000_iterations(self, tmp_path):
+        """use_factor_graph null, innovation_rate 30: the LLM share is within 99.9% of 0.30."""
+        generation = {"use_factor_graph": None, "innovation_rate": 30}
+        config = loop_config(
+            tmp_path, iterations=2000, batch_size=250, generation=generation, llm=LLM_ON
+        )
+        summary, records = _run(config, "share", llm=llm_source())
+        n = len(records)
+        share = sum(r["method_used"] == "llm" for r in records) / n
+        half = 3.2905 * (0.3 * 0.7 / n) ** 0.5
+        assert n == 2000
+        assert abs(share - 0.3) <= half
+        low, high = summary.metrics["llm_share_interval"]
+        assert low <= summary.metrics["draw_llm_share"] <= high

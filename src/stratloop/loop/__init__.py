@@ -3,8 +3,24 @@
 See ``docs/loop.md`` for the run directory, the history record and resume.
 """
 
-from stratloop.loop.champion import TRADES_METRIC, ChampionTracker, Eligibility
+from stratloop.loop.assemble import build_parts
+from stratloop.loop.audit import RunAudit
+from stratloop.loop.audit_logging import (
+    AuditLoggingReport,
+    Check,
+    check_trail,
+    report_rows,
+    run_audit_logging,
+    scripted_specs,
+)
+from stratloop.loop.champion import (
+    TRADES_METRIC,
+    ChampionTracker,
+    Eligibility,
+    candidate_from_record,
+)
 from stratloop.loop.counters import LoopCounters
+from stratloop.loop.evaluation import CACHE_BYTES, backtest_evaluator, load_run_panel
 from stratloop.loop.history import (
     HistoryRead,
     HistoryWriter,
@@ -14,7 +30,9 @@ from stratloop.loop.history import (
     dumps_record,
     read_history,
 )
-from stratloop.loop.record import Generated, Status, build_record
+from stratloop.loop.inspect import RunInfo, describe_run
+from stratloop.loop.progress import RichProgress
+from stratloop.loop.record import Generated, Status, build_record, jsonable, outcome_from_record
 from stratloop.loop.rundir import RunDir, atomic_write_json, list_run_ids, new_run_id, utc_now
 from stratloop.loop.runner import (
     AuditSink,
@@ -34,10 +52,13 @@ from stratloop.loop.workers import (
 )
 
 __all__ = [
+    "CACHE_BYTES",
     "FEEDBACK_SIZE",
     "TRADES_METRIC",
+    "AuditLoggingReport",
     "AuditSink",
     "ChampionTracker",
+    "Check",
     "Eligibility",
     "EvalResult",
     "EvalTask",
@@ -52,18 +73,32 @@ __all__ = [
     "LoopRunner",
     "LoopState",
     "ProgressSink",
+    "RichProgress",
+    "RunAudit",
     "RunDir",
+    "RunInfo",
     "RunSummary",
     "Status",
     "TornLine",
     "atomic_write_json",
+    "backtest_evaluator",
+    "build_parts",
     "build_record",
+    "candidate_from_record",
+    "check_trail",
     "comparable",
     "cut_torn_tail",
+    "describe_run",
     "dumps_record",
+    "jsonable",
     "list_run_ids",
+    "load_run_panel",
     "new_run_id",
     "open_run",
+    "outcome_from_record",
     "read_history",
+    "report_rows",
+    "run_audit_logging",
+    "scripted_specs",
     "utc_now",
 ]
