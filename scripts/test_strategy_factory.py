@@ -1,6 +1,6 @@
 """Phase 3 strategy factory check (deployment guide, Stage 2, Test 2).
 
-Runs ``stratloop phase3 strategy-factory``; see ``--help`` for the options.
+Runs ``stratloop check strategy-factory``; see ``--help`` for the options.
 """
 
 import sys
@@ -8,4 +8,4 @@ import sys
 from stratloop.cli import main
 
 if __name__ == "__main__":
-    main(["phase3", "strategy-factory", *sys.argv[1:]])
+    main(["check", "strategy-factory", *sys.argv[1:]])

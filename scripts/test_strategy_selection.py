@@ -1,6 +1,6 @@
 """Phase 3 strategy selection check (deployment guide, Stage 2, Test 1).
 
-Runs ``stratloop phase3 strategy-selection``; see ``--help`` for the options.
+Runs ``stratloop check strategy-selection``; see ``--help`` for the options.
 """
 
 import sys
@@ -8,4 +8,4 @@ import sys
 from stratloop.cli import main
 
 if __name__ == "__main__":
-    main(["phase3", "strategy-selection", *sys.argv[1:]])
+    main(["check", "strategy-selection", *sys.argv[1:]])

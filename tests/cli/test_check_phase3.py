@@ -28,7 +28,7 @@ class TestPhase3Commands:
         monkeypatch.chdir(ROOT)
         out = tmp_path / "factory.json"
         result = CliRunner().invoke(
-            app, ["phase3", "strategy-factory", "--environment", "staging", "--output", str(out)]
+            app, ["check", "strategy-factory", "--environment", "staging", "--output", str(out)]
         )
         assert result.exit_code == 0, result.output
         report = json.loads(out.read_text())
@@ -41,7 +41,7 @@ class TestPhase3Commands:
         out = tmp_path / "phase3_overhead.json"
         result = CliRunner().invoke(
             app,
-            ["phase3", "strategy-overhead", "--iterations", "200", "--environment", "staging",
+            ["check", "strategy-overhead", "--iterations", "200", "--environment", "staging",
              "--output", str(out)],
         )
         assert result.exit_code == 0, result.output
@@ -53,6 +53,6 @@ class TestPhase3Commands:
     def test_unknown_environment_exits_2_without_traceback(self, monkeypatch):
         """An unknown --environment is a usage problem: exit 2, a message, no traceback."""
         monkeypatch.chdir(ROOT)
-        result = CliRunner().invoke(app, ["phase3", "strategy-selection", "--environment", "nope"])
+        result = CliRunner().invoke(app, ["check", "strategy-selection", "--environment", "nope"])
         assert result.exit_code == 2
         assert "Traceback" not in result.output

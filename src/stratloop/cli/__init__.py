@@ -12,14 +12,28 @@ from stratloop.cli import (
     check_phase3,
     config,
     flags,
-    generation,
+    health,
     run,
+    serve,
+    shadow,
 )
 from stratloop.cli._app import app
 
 __all__ = ["app", "main"]
 
-_GROUPS = (_version, audit, backtest, check, check_phase3, config, flags, generation, run)
+_GROUPS = (
+    _version,
+    audit,
+    backtest,
+    check,
+    check_phase3,
+    config,
+    flags,
+    health,
+    run,
+    serve,
+    shadow,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,25 +1,37 @@
 """``stratloop shadow …``: shadow mode from the deployment guide's Phase 3.
 
-``generate-logs`` and ``run`` run the procedural path (control) and the
-strategy pattern (candidate) on the same seeded iterations and write their
-per-iteration outputs; ``compare`` reports the share of iterations whose
-decision, method and candidate id match, and exits 0 only when it reaches
-``--threshold``.
+Every command runs the procedural path (control) and the strategy pattern
+(candidate) on the same seeded iterations with the real generators (the LLM
+side against a loopback scripted endpoint unless ``--llm-endpoint configured``)
+and compares their decision, method and candidate per iteration.
+
+- ``generate-logs`` writes one log per side; ``compare`` compares two logs;
+  ``run`` writes the candidate's log and compares it with the live control.
+- ``daily-validation`` observes the day's own sample (seeded from the run seed
+  and ``--date``, so re-running a day reproduces it) and keeps a report per day.
+- ``production`` observes the iterations a ``--percentage`` selects through the
+  stable-hash rollout buckets, until ``--duration-hours`` of wall-clock time
+  or ``--max-iterations`` observed iterations, whichever comes first.
+
+Each exits 0 only when the equivalence reaches ``--threshold`` (1 otherwise).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from stratloop.cli._app import app, console, fail, handle_errors
 from stratloop.cli._options import EnvironmentOption
-from stratloop.cli.check_phase3 import environment_config, generators, write_json
+from stratloop.cli._phase3 import Endpoint, LLMEndpointOption, OutputOption, generators, write_json
 
 if TYPE_CHECKING:
-    from stratloop.shadow import Comparison, ShadowRecord
+    from stratloop.shadow import Comparison, ShadowSession
+    from stratloop.shadow.rehearsal import Generators
 
 __all__ = ["shadow"]
 
@@ -28,37 +40,51 @@ shadow = typer.Typer(
 )
 app.add_typer(shadow)
 
-Iterations = Annotated[int, typer.Option("--iterations", "-n", min=1)]
-Threshold = Annotated[float, typer.Option("--threshold", min=0.0, max=1.0)]
+Iterations = Annotated[int, typer.Option("--iterations", "-n", min=1, help="Iterations to run.")]
+Threshold = Annotated[
+    float, typer.Option("--threshold", min=0.0, max=1.0, help="Minimum equivalence, 0-1.")
+]
 
 
-def _run(
-    environment: str, iterations: int
-) -> tuple[tuple[ShadowRecord, ...], tuple[ShadowRecord, ...], dict[str, object]]:
-    from stratloop.shadow import ShadowExperiment  # noqa: PLC0415 - keep --help fast
+def _session(
+    made: Generators,
+    iterations: Iterable[int],
+    *,
+    max_iterations: int | None = None,
+    duration_s: float | None = None,
+) -> ShadowSession:
+    from stratloop.shadow import run_session  # noqa: PLC0415 - keep --help fast
 
-    config = environment_config(environment)
-    llm, factor_graph = generators()
-    experiment = ShadowExperiment(config, llm, factor_graph)
-    control: list[ShadowRecord] = []
-    candidate: list[ShadowRecord] = []
-    for iteration in range(iterations):
-        result = experiment.run(iteration)
-        if result is None:
-            continue
-        if result.control.record is not None:
-            control.append(result.control.record)
-        if result.candidate.record is not None:
-            candidate.append(result.candidate.record)
-    if experiment.internal_errors:
-        shown = "; ".join(f"{e.operation}: {e.error}" for e in experiment.internal_errors[:5])
-        count = len(experiment.internal_errors)
+    console.print(made.note)
+    session = run_session(
+        made.config,
+        made.llm,
+        made.factor_graph,
+        iterations,
+        max_iterations=max_iterations,
+        duration_s=duration_s,
+    )
+    if session.internal_errors:
+        shown = "; ".join(f"{e.operation}: {e.error}" for e in session.internal_errors[:5])
+        count = len(session.internal_errors)
         fail(f"shadow experiment failed internally {count} times: {shown}")
-    meta: dict[str, object] = {"environment": environment, "seed": config.loop.seed}
-    return tuple(control), tuple(candidate), meta
+    return session
 
 
-def _report(comparison: Comparison, threshold: float, output: Path | None) -> None:
+def _meta(made: Generators, environment: str, session: ShadowSession) -> dict[str, Any]:
+    return {
+        "environment": environment,
+        "seed": made.config.loop.seed,
+        "generators": made.note,
+        "iterations": len(session.observed),
+        "llm_calls": session.llm_calls,
+        "elapsed_s": round(session.elapsed_s, 3),
+    }
+
+
+def _report(
+    comparison: Comparison, threshold: float, output: Path | None, extra: dict[str, Any]
+) -> None:
     from rich.table import Table  # noqa: PLC0415
 
     table = Table(title="Shadow mode: behavioural equivalence")
@@ -71,8 +97,9 @@ def _report(comparison: Comparison, threshold: float, output: Path | None) -> No
     console.print(table)
     for mismatch in comparison.mismatches[:10]:
         console.print(f"iteration {mismatch.iteration}: differs in {', '.join(mismatch.fields)}")
-    write_json(output, {"threshold": threshold, **comparison.as_dict()})
-    if not comparison.passes(threshold):
+    passed = comparison.passes(threshold)
+    write_json(output, {**extra, "threshold": threshold, "passed": passed, **comparison.as_dict()})
+    if not passed:
         fail(f"equivalence {comparison.equivalence:.2%} is below the threshold {threshold:.2%}")
     console.print(f"equivalence {comparison.equivalence:.2%} >= {threshold:.2%}")
 
@@ -84,14 +111,20 @@ def generate_logs(
     phase3: Annotated[Path, typer.Option("--phase3", help="Write the Phase 3 log here.")],
     iterations: Iterations = 100,
     environment: EnvironmentOption = "local",
+    llm_endpoint: LLMEndpointOption = Endpoint.scripted,
 ) -> None:
     """Run both paths on the same seeded iterations and write one log each."""
     from stratloop.shadow import write_log  # noqa: PLC0415
 
-    control, candidate, meta = _run(environment, iterations)
-    write_log(phase1_2, control, {**meta, "implementation": "procedural"})
-    write_log(phase3, candidate, {**meta, "implementation": "strategy_pattern"})
-    console.print(f"wrote {len(control)} records to {phase1_2} and {len(candidate)} to {phase3}")
+    with generators(environment, llm_endpoint) as made:
+        session = _session(made, range(iterations))
+    meta = _meta(made, environment, session)
+    write_log(phase1_2, session.control, {**meta, "implementation": "procedural"})
+    write_log(phase3, session.candidate, {**meta, "implementation": "strategy_pattern"})
+    console.print(
+        f"wrote {len(session.control)} records to {phase1_2} "
+        f"and {len(session.candidate)} to {phase3}"
+    )
 
 
 @shadow.command("compare")
@@ -100,12 +133,13 @@ def compare(
     old: Annotated[Path, typer.Option("--old", help="The Phase 1-2 (control) log.")],
     new: Annotated[Path, typer.Option("--new", help="The Phase 3 (candidate) log.")],
     threshold: Threshold = 0.95,
-    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    output: OutputOption = None,
 ) -> None:
     """Share of iterations whose decision, method and candidate id match."""
     from stratloop.shadow import compare_records, read_log  # noqa: PLC0415
 
-    _report(compare_records(read_log(old), read_log(new)), threshold, output)
+    comparison = compare_records(read_log(old), read_log(new))
+    _report(comparison, threshold, output, {"old": str(old), "new": str(new)})
 
 
 @shadow.command("run")
@@ -115,11 +149,112 @@ def run(
     iterations: Iterations = 100,
     environment: EnvironmentOption = "local",
     threshold: Threshold = 0.95,
+    llm_endpoint: LLMEndpointOption = Endpoint.scripted,
 ) -> None:
     """Run shadow mode, write the Phase 3 log, and compare it with the live Phase 1-2 path."""
-    from stratloop.shadow import compare_records, write_log  # noqa: PLC0415
+    from stratloop.shadow import write_log  # noqa: PLC0415
 
-    control, candidate, meta = _run(environment, iterations)
-    write_log(output, candidate, {**meta, "implementation": "strategy_pattern"})
-    console.print(f"wrote {len(candidate)} records to {output}")
-    _report(compare_records(control, candidate), threshold, None)
+    with generators(environment, llm_endpoint) as made:
+        session = _session(made, range(iterations))
+    meta = _meta(made, environment, session)
+    write_log(output, session.candidate, {**meta, "implementation": "strategy_pattern"})
+    console.print(f"wrote {len(session.candidate)} records to {output}")
+    _report(session.compare(), threshold, None, meta)
+
+
+@shadow.command("daily-validation")
+@handle_errors
+def daily_validation(
+    date: Annotated[
+        dt.datetime,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="The day validated, YYYY-MM-DD."),
+    ],
+    environment: EnvironmentOption = "local",
+    iterations: Iterations = 100,
+    threshold: Threshold = 0.95,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="The day's report (default logs/shadow/ENV/DATE.json)."
+        ),
+    ] = None,
+    llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+) -> None:
+    """Validate equivalence on the day's own seeded sample and keep the day's report."""
+    from stratloop.environments import load_environment  # noqa: PLC0415
+    from stratloop.flags import EnvFlagSource  # noqa: PLC0415
+    from stratloop.shadow import daily_seed  # noqa: PLC0415
+
+    day = date.date()
+    base = load_environment(environment).load_config(flags=EnvFlagSource().current())
+    seed = daily_seed(base.loop.seed, day)
+    target = output or Path("logs") / "shadow" / environment / f"{day.isoformat()}.json"
+    with generators(environment, llm_endpoint, {"loop.seed": seed}) as made:
+        session = _session(made, range(iterations))
+    meta = {
+        **_meta(made, environment, session),
+        "date": day.isoformat(),
+        "run_seed": base.loop.seed,
+    }
+    console.print(f"{day.isoformat()}: seed {seed} (from run seed {base.loop.seed} and the date)")
+    _report(session.compare(), threshold, target, meta)
+
+
+@shadow.command("production")
+@handle_errors
+def production(
+    percentage: Annotated[
+        float,
+        typer.Option(
+            "--percentage", min=0.0, max=100.0, help="Share of iterations shadowed, (0, 100]."
+        ),
+    ],
+    duration_hours: Annotated[
+        float,
+        typer.Option("--duration-hours", min=0.0, help="Wall-clock bound on the run, hours."),
+    ],
+    output: OutputOption = None,
+    max_iterations: Annotated[
+        int,
+        typer.Option(
+            "--max-iterations",
+            min=0,
+            help="Stop after this many shadowed iterations, even before --duration-hours "
+            "(0: no cap, run for the whole duration).",
+        ),
+    ] = 500,
+    environment: EnvironmentOption = "production",
+    threshold: Threshold = 0.95,
+    llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+) -> None:
+    """Shadow the iterations a percentage rollout selects, for a duration or an iteration cap."""
+    from stratloop.flags import in_rollout, instance_id  # noqa: PLC0415
+    from stratloop.shadow import ROLLOUT_FLAG, rollout_iterations  # noqa: PLC0415
+
+    if percentage <= 0.0:
+        raise typer.BadParameter("must be above 0", param_hint="--percentage")
+    with generators(environment, llm_endpoint) as made:
+        session = _session(
+            made,
+            rollout_iterations(made.config.loop.seed, percentage),
+            max_iterations=max_iterations or None,
+            duration_s=duration_hours * 3600.0,
+        )
+    instance = instance_id()
+    member = in_rollout(ROLLOUT_FLAG, instance, percentage)
+    console.print(
+        f"{len(session.observed)} iterations shadowed ({percentage:g}% by stable hash of "
+        f"{ROLLOUT_FLAG} and '<seed>:<iteration>') in {session.elapsed_s:.1f} s; stopped by "
+        f"{session.stopped_by}; instance {instance} is "
+        f"{'inside' if member else 'outside'} the {percentage:g}% rollout"
+    )
+    meta = {
+        **_meta(made, environment, session),
+        "percentage": percentage,
+        "duration_hours": duration_hours,
+        "max_iterations": max_iterations,
+        "stopped_by": session.stopped_by,
+        "instance_id": instance,
+        "instance_in_rollout": member,
+    }
+    _report(session.compare(), threshold, output, meta)

@@ -275,26 +275,37 @@ def _check_lifecycle(
     strategy = factory.create(config)
     stateless = not hasattr(strategy, "__dict__")
     fresh = [
-        StrategyFactory(llm, factor_graph).create(config).generate(
-            GenerationContext.create(config, i)
-        ).candidate_id
+        _footprint(StrategyFactory(llm, factor_graph).create(config), config, i)
         for i in (7, 3, 7)
     ]
     for i in range(50):
         strategy.generate(GenerationContext.create(config, i))
-    reused = [
-        strategy.generate(GenerationContext.create(config, i)).candidate_id for i in (7, 3, 7)
-    ]
+    reused = [_footprint(strategy, config, i) for i in (7, 3, 7)]
     independent = fresh == reused and fresh[0] == fresh[2]
     growth = _memory_growth(strategy, config)
     ok = stateless and independent and growth <= _LEAK_BUDGET_BYTES
     return CheckResult(
         "strategy lifecycle (stateless, reusable, no leaks)",
         ok,
-        f"stateless={stateless}; reused instance gives the fresh instances' candidates="
+        f"stateless={stateless}; a reused instance decides and generates as fresh ones="
         f"{independent}; memory kept by the strategy layer over {_LEAK_ITERATIONS} iterations: "
         f"{growth} B (budget {_LEAK_BUDGET_BYTES} B)",
     )
+
+
+def _footprint(
+    strategy: DecidingStrategy, config: StratloopConfig, iteration: int
+) -> tuple[str, float, str]:
+    """What ``strategy`` decides and produces for ``iteration``.
+
+    The factor graph's candidate is a function of the context, so its id is
+    compared; an LLM's answer varies from call to call, so only its method is.
+    """
+    ctx = GenerationContext.create(config, iteration)
+    decision = strategy.decide(ctx)
+    candidate = strategy.produce(ctx, decision)
+    produced = candidate.candidate_id if candidate.method == "factor_graph" else candidate.method
+    return decision.method, decision.draw, produced
 
 
 def _memory_growth(strategy: GenerationStrategy, config: StratloopConfig) -> int:

@@ -1,19 +1,37 @@
 """Shadow mode: the procedural path and the strategy pattern, side by side.
 
 Control and candidate run with the same seed on the same iterations; results
-are frozen, mismatches are kept apart from ignored differences, and internal
-failures go to one ``raised(operation, error)`` hook.
+are frozen, mismatches are kept apart from ignored differences, an LLM
+question both sides ask is sent once, and internal failures go to one
+``raised(operation, error)`` hook.
 """
 
 from stratloop.shadow.compare import Comparison, Mismatch, compare_records
-from stratloop.shadow.experiment import InternalError, Observation, Result, ShadowExperiment
+from stratloop.shadow.experiment import (
+    Behaviour,
+    InternalError,
+    Observation,
+    Result,
+    ShadowExperiment,
+)
 from stratloop.shadow.log import SCHEMA_VERSION, read_log, write_log
 from stratloop.shadow.record import COMPARED_FIELDS, IGNORED_FIELDS, ShadowRecord
+from stratloop.shadow.session import (
+    ROLLOUT_FLAG,
+    ShadowSession,
+    StopReason,
+    daily_seed,
+    rollout_iterations,
+    run_session,
+)
+from stratloop.shadow.shared import SharedProposals
 
 __all__ = [
     "COMPARED_FIELDS",
     "IGNORED_FIELDS",
+    "ROLLOUT_FLAG",
     "SCHEMA_VERSION",
+    "Behaviour",
     "Comparison",
     "InternalError",
     "Mismatch",
@@ -21,7 +39,13 @@ __all__ = [
     "Result",
     "ShadowExperiment",
     "ShadowRecord",
+    "ShadowSession",
+    "SharedProposals",
+    "StopReason",
     "compare_records",
+    "daily_seed",
     "read_log",
+    "rollout_iterations",
+    "run_session",
     "write_log",
 ]

@@ -1,7 +1,8 @@
 """Shadow mode as an experiment: control (procedural) against candidate (strategy pattern).
 
 Both run on their own context built from the same configuration, seed and
-iteration, so they see the same random stream. Their outputs are frozen
+iteration, so they see the same random stream, and an LLM question both sides
+ask is sent once (:class:`~stratloop.shadow.shared.SharedProposals`). Their outputs are frozen
 :class:`Observation` objects; a generator's exception is part of an
 observation. Failures of the experiment's own machinery (building a context,
 comparing, publishing) go to one ``raised(operation, error)`` hook that
@@ -13,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from stratloop.config.models import StratloopConfig
 from stratloop.generation.base import CandidateSource
@@ -22,8 +24,12 @@ from stratloop.generation.outcome import GenerationOutcome
 from stratloop.generation.pattern import generate_with_strategy
 from stratloop.generation.procedural import generate_procedural
 from stratloop.shadow.record import ShadowRecord
+from stratloop.shadow.shared import SharedProposals
 
-__all__ = ["InternalError", "Observation", "Result", "ShadowExperiment"]
+__all__ = ["Behaviour", "InternalError", "Observation", "Result", "ShadowExperiment"]
+
+Behaviour: TypeAlias = Callable[[GenerationContext], GenerationOutcome]
+"""One side of the experiment: decide and generate one iteration."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,21 +80,39 @@ class ShadowExperiment:
         factor_graph: the factor-graph generator given to both sides.
         raised: called with (operation, error) when the experiment itself
             fails; the default records into :attr:`internal_errors`.
+        candidate: the candidate side; None runs the strategy pattern
+            (``generate_with_strategy`` with a :class:`StrategyFactory` given
+            the shared generators). Tests inject a deliberately different path
+            here to prove mismatches are caught.
     """
 
     config: StratloopConfig
     llm: CandidateSource | None
     factor_graph: CandidateSource
     raised: Callable[[str, Exception], None] | None = None
+    candidate: Behaviour | None = None
     internal_errors: list[InternalError] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._factory = StrategyFactory(self.llm, self.factor_graph)
+        self._shared = None if self.llm is None else SharedProposals(self.llm)
+        self._factory = StrategyFactory(self._shared, self.factor_graph)
+
+    @property
+    def shared_llm(self) -> CandidateSource | None:
+        """The LLM source both sides use (an injected ``candidate`` should use it too)."""
+        return self._shared
+
+    @property
+    def llm_calls(self) -> int:
+        """Questions that reached the LLM (a question both sides ask counts once)."""
+        return 0 if self._shared is None else self._shared.calls
 
     def run(self, iteration: int) -> Result | None:
         """Observe both sides on ``iteration``; None when the experiment itself failed."""
         control = self._observe("control", iteration, self._control)
-        candidate = self._observe("candidate", iteration, self._candidate)
+        candidate = self._observe("candidate", iteration, self.candidate or self._candidate)
+        if self._shared is not None:
+            self._shared.forget()
         try:
             return _compare(iteration, control, candidate)
         except Exception as exc:  # noqa: BLE001 - every internal failure goes to the hook
@@ -96,7 +120,7 @@ class ShadowExperiment:
             return None
 
     def _control(self, ctx: GenerationContext) -> GenerationOutcome:
-        return generate_procedural(ctx, llm=self.llm, factor_graph=self.factor_graph)
+        return generate_procedural(ctx, llm=self._shared, factor_graph=self.factor_graph)
 
     def _candidate(self, ctx: GenerationContext) -> GenerationOutcome:
         return generate_with_strategy(ctx, self._factory)
@@ -105,7 +129,7 @@ class ShadowExperiment:
         self,
         name: str,
         iteration: int,
-        behaviour: Callable[[GenerationContext], GenerationOutcome],
+        behaviour: Behaviour,
     ) -> Observation:
         try:
             ctx = GenerationContext.create(self.config, iteration)
