@@ -1,1 +1,81 @@
-"""service."""
+"""The service side: the loop as a service, /health, /metrics, the dashboard, health checks.
+
+See ``docs/operations.md`` for the endpoints, the status rules and the
+thresholds table.
+"""
+
+from stratloop.service.app import DEFAULT_HOST, create_app
+from stratloop.service.dashboard import format_value, render_dashboard
+from stratloop.service.health import (
+    PHASE_KEYS,
+    Check,
+    HealthSnapshot,
+    MetricFigure,
+    Monitor,
+    Status,
+    evaluate,
+    health_payload,
+    overall_status,
+    p99,
+)
+from stratloop.service.measure import (
+    EXPECTED_STRATEGY,
+    Measurement,
+    measure_audit,
+    measure_history,
+    measure_probes,
+)
+from stratloop.service.metrics import CONTENT_TYPE, PREFIX, render_metrics
+from stratloop.service.runtime import (
+    LoopService,
+    PartsFactory,
+    ServiceState,
+    TimedAuditSink,
+    resident_bytes,
+)
+from stratloop.service.thresholds import (
+    THRESHOLDS,
+    Comparison,
+    Severity,
+    Threshold,
+    Verdict,
+    phase_thresholds,
+    threshold,
+)
+
+__all__ = [
+    "CONTENT_TYPE",
+    "DEFAULT_HOST",
+    "EXPECTED_STRATEGY",
+    "PHASE_KEYS",
+    "PREFIX",
+    "THRESHOLDS",
+    "Check",
+    "Comparison",
+    "HealthSnapshot",
+    "LoopService",
+    "Measurement",
+    "MetricFigure",
+    "Monitor",
+    "PartsFactory",
+    "ServiceState",
+    "Severity",
+    "Status",
+    "Threshold",
+    "TimedAuditSink",
+    "Verdict",
+    "create_app",
+    "evaluate",
+    "format_value",
+    "health_payload",
+    "measure_audit",
+    "measure_history",
+    "measure_probes",
+    "overall_status",
+    "p99",
+    "phase_thresholds",
+    "render_dashboard",
+    "render_metrics",
+    "resident_bytes",
+    "threshold",
+]

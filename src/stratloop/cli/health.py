@@ -1,0 +1,172 @@
+"""``stratloop check phaseN-health`` and ``stratloop check production-validation``.
+
+Registered on the ``check`` group. Each prints a table of the phase's
+metrics (value, target, alert threshold, verdict), writes the JSON report to
+every ``--output`` file, and exits 0 only when the status is healthy.
+
+The guide writes ``--output staging_phase2_day{1,2}.json``: bash expands the
+braces into ``--output staging_phase2_day1.json staging_phase2_day2.json``,
+so extra file names after the options are accepted as more outputs and the
+same report is written to each.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from stratloop.cli._app import EXIT_INVALID, console, handle_errors
+from stratloop.cli._options import EnvironmentOption
+from stratloop.cli.check import check_app
+
+if TYPE_CHECKING:
+    from stratloop.service.checks import CheckReport
+
+__all__ = ["health", "production_validation"]
+
+OutputsOption = Annotated[
+    list[Path] | None,
+    typer.Option("--output", "-o", help="Write the JSON report here (repeatable)."),
+]
+MoreOutputs = Annotated[
+    list[Path] | None,
+    typer.Argument(help="More output files (what a shell brace expansion of --output gives)."),
+]
+
+
+def _emit(report: CheckReport, outputs: list[Path]) -> None:
+    from rich.table import Table  # noqa: PLC0415
+
+    from stratloop.service import format_value  # noqa: PLC0415
+
+    table = Table(title=f"{report.kind} ({report.environment}): {report.status}")
+    for column in ("metric", "value", "target", "alert", "verdict"):
+        table.add_column(column)
+    marks = {"ok": "[green]ok[/]", "alert": "[red]ALERT[/]", "no_data": "[dim]no data[/]"}
+    for figure in report.figures:
+        t = figure.threshold
+        table.add_row(
+            t.title,
+            format_value(figure.measurement.value, t.unit),
+            t.target,
+            t.alert_text,
+            marks[figure.verdict],
+        )
+    console.print(table)
+    for check in report.checks:
+        mark = "[green]pass[/]" if check.passed else "[red]FAIL[/]"
+        console.print(f"{mark} {check.name}: {check.detail}", soft_wrap=True)
+    text = json.dumps(report.as_dict(), indent=2) + "\n"
+    for output in outputs:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+    if not report.healthy:
+        console.print(f"[red]{report.status}[/]: see the verdicts above")
+        raise typer.Exit(EXIT_INVALID)
+
+
+def _outputs(output: list[Path] | None, more: list[Path] | None) -> list[Path]:
+    return [*(output or []), *(more or [])]
+
+
+def health(phase: int, environment: str, outputs: list[Path], *, service: bool) -> None:
+    """Run the phase's health check on ``environment`` and emit the report."""
+    from stratloop.config import read_document  # noqa: PLC0415
+    from stratloop.config.checks import base_document  # noqa: PLC0415
+    from stratloop.environments import load_environment  # noqa: PLC0415
+    from stratloop.service.checks import health_check  # noqa: PLC0415
+
+    env = load_environment(environment)
+    base = base_document(read_document(env.config_path), env.layer())
+    _emit(health_check(phase, env, base, service=service), outputs)
+
+
+ServiceOption = Annotated[
+    bool,
+    typer.Option(
+        "--service/--no-service",
+        help="Also ask the service at the environment's service_url when it answers.",
+    ),
+]
+
+
+@check_app.command("phase2-health")
+@handle_errors
+def phase2_health(
+    environment: EnvironmentOption = "local",
+    output: OutputsOption = None,
+    more: MoreOutputs = None,
+    service: ServiceOption = True,
+) -> None:
+    """Phase 2 daily check: validation error rate, false positives, overhead, compatibility."""
+    health(2, environment, _outputs(output, more), service=service)
+
+
+@check_app.command("phase3-health")
+@handle_errors
+def phase3_health(
+    environment: EnvironmentOption = "local",
+    output: OutputsOption = None,
+    more: MoreOutputs = None,
+    service: ServiceOption = True,
+) -> None:
+    """Phase 3 daily check: behavioural equivalence, selection accuracy, overhead, errors."""
+    health(3, environment, _outputs(output, more), service=service)
+
+
+@check_app.command("phase4-health")
+@handle_errors
+def phase4_health(
+    environment: EnvironmentOption = "local",
+    output: OutputsOption = None,
+    more: MoreOutputs = None,
+    service: ServiceOption = True,
+) -> None:
+    """Phase 4 daily check: audit completeness, overhead, violations, disk, HTML report."""
+    health(4, environment, _outputs(output, more), service=service)
+
+
+@check_app.command("production-validation")
+@handle_errors
+def production_validation(
+    phase: Annotated[int, typer.Option("--phase", min=2, max=4, help="The phase validated.")],
+    duration_hours: Annotated[
+        float, typer.Option("--duration-hours", min=0.0, help="How long the soak runs at most.")
+    ],
+    environment: EnvironmentOption = "production",
+    output: OutputsOption = None,
+    more: MoreOutputs = None,
+    max_iterations: Annotated[
+        int | None,
+        typer.Option(
+            "--max-iterations", min=1, help="Stop after this many iterations (for rehearsals)."
+        ),
+    ] = None,
+) -> None:
+    """Soak the loop with the phase's flags, then judge the phase's success criteria."""
+    from stratloop.config import read_document  # noqa: PLC0415
+    from stratloop.config.checks import base_document  # noqa: PLC0415
+    from stratloop.environments import load_environment  # noqa: PLC0415
+    from stratloop.service.checks import phase_flags  # noqa: PLC0415
+    from stratloop.service.checks import production_validation as soak  # noqa: PLC0415
+
+    env = load_environment(environment)
+    base = base_document(read_document(env.config_path), env.layer())
+    config = env.load_config(flags=phase_flags(phase))
+    console.print(
+        f"soaking phase {phase} on {environment} for up to {duration_hours:g} h"
+        + (f" or {max_iterations} iterations" if max_iterations else "")
+    )
+    report = soak(
+        phase,
+        config,
+        base,
+        environment=environment,
+        duration_hours=duration_hours,
+        max_iterations=max_iterations,
+    )
+    _emit(report, _outputs(output, more))

@@ -1,0 +1,94 @@
+"""``stratloop serve``: the learning loop as a service with /health, /metrics and a dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
+
+import typer
+
+from stratloop.cli._app import app, err_console, handle_errors
+from stratloop.cli._options import EnvironmentOption
+
+if TYPE_CHECKING:
+    from stratloop.config.models import StratloopConfig
+    from stratloop.environments import Environment
+    from stratloop.flags import FlagSource
+
+__all__ = ["serve"]
+
+
+def flag_source(flags_file: Path | None) -> FlagSource:
+    """The environment's flags, or a dotenv flags file re-read when it changes."""
+    from stratloop.flags import DotenvFlagSource, EnvFlagSource  # noqa: PLC0415
+
+    return EnvFlagSource() if flags_file is None else DotenvFlagSource(flags_file)
+
+
+def effective_config(
+    env: Environment, config: Path | None, flags: FlagSource, overrides: dict[str, Any]
+) -> tuple[StratloopConfig, dict[str, Any]]:
+    """The effective configuration and its document (for the Phase 2 probes)."""
+    from stratloop.config import load_config, read_document  # noqa: PLC0415
+    from stratloop.config.checks import base_document  # noqa: PLC0415
+
+    path = config or env.config_path
+    effective = load_config(path, flags=flags.current(), overrides=overrides, layers=[env.layer()])
+    return effective, base_document(read_document(path), env.layer())
+
+
+def default_port(service_url: str) -> int:
+    """The port of an environment's ``service_url`` (80/443 when it names none)."""
+    parts = urlsplit(service_url)
+    if parts.port is not None:
+        return parts.port
+    return 443 if parts.scheme == "https" else 80
+
+
+@app.command("serve")
+@handle_errors
+def serve(
+    environment: EnvironmentOption = "local",
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Configuration YAML (default: the environment's)."),
+    ] = None,
+    flags_file: Annotated[
+        Path | None,
+        typer.Option("--flags-file", help="Dotenv file of feature flags, re-read every iteration."),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", min=0, max=65535, help="Port (default: the environment's service_url port)."
+        ),
+    ] = None,
+    iterations: Annotated[
+        int | None, typer.Option("--iterations", "-n", min=1, help="Iterations in the run.")
+    ] = None,
+) -> None:
+    """Run the learning loop as a service: GET /health, GET /metrics, and a dashboard at /.
+
+    Flags are re-read at every iteration boundary (from the environment, or
+    --flags-file), so a rollback needs no restart. Ctrl-C stops the loop after
+    its current batch and then the server.
+    """
+    import uvicorn  # noqa: PLC0415
+
+    from stratloop.environments import load_environment  # noqa: PLC0415
+    from stratloop.service import LoopService, Monitor, create_app  # noqa: PLC0415
+
+    env = load_environment(environment)
+    flags = flag_source(flags_file)
+    overrides = {} if iterations is None else {"loop.iterations": iterations}
+    effective, base = effective_config(env, config, flags, overrides)
+    service = LoopService(effective, flags, audit_path=Path(effective.audit.path))
+    monitor = Monitor(service, base)
+    bound = default_port(env.service_url) if port is None else port
+    err_console.print(
+        f"serving run {service.run_id} on http://{host}:{bound} (environment {environment}); "
+        "GET /health, /metrics, /"
+    )
+    uvicorn.run(create_app(monitor), host=host, port=bound, log_level="warning")

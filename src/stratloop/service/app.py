@@ -1,0 +1,67 @@
+"""The FastAPI application: ``/health``, ``/metrics`` and the dashboard at ``/``.
+
+``create_app`` takes a :class:`~stratloop.service.health.Monitor` over a
+:class:`~stratloop.service.runtime.LoopService`. The service's loop starts
+when the application starts (after the configuration probes) and is asked to
+stop, after its current batch, when the application shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from stratloop.service.dashboard import render_dashboard
+from stratloop.service.health import Monitor, health_payload
+from stratloop.service.metrics import CONTENT_TYPE, render_metrics
+
+__all__ = ["DEFAULT_HOST", "create_app"]
+
+DEFAULT_HOST = "127.0.0.1"
+"""The service binds loopback unless told otherwise."""
+
+_STOP_TIMEOUT_S = 60.0
+
+
+def create_app(monitor: Monitor, *, start_loop: bool = True) -> FastAPI:
+    """The service's web application.
+
+    Args:
+        monitor: measures the service's run.
+        start_loop: start the loop when the application starts (it may
+            already have been started by the caller).
+    """
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if start_loop:
+            await asyncio.to_thread(monitor.probe)
+            monitor.service.start()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(monitor.service.stop, _STOP_TIMEOUT_S)
+
+    app = FastAPI(title="stratloop", docs_url=None, redoc_url=None, lifespan=lifespan)
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        snapshot = await asyncio.to_thread(monitor.snapshot)
+        code = 503 if snapshot.status == "unhealthy" else 200
+        return JSONResponse(health_payload(snapshot), status_code=code)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        snapshot = await asyncio.to_thread(monitor.snapshot)
+        return Response(render_metrics(snapshot), media_type=CONTENT_TYPE)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def dashboard() -> HTMLResponse:
+        snapshot = await asyncio.to_thread(monitor.snapshot)
+        return HTMLResponse(render_dashboard(health_payload(snapshot)))
+
+    return app

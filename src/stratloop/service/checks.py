@@ -1,0 +1,302 @@
+"""The guide's daily health checks and production validation, as reports.
+
+- :func:`health_check` reads an environment's latest run (history, audit
+  trail), probes its configuration on this machine, asks the service at the
+  environment's ``service_url`` when it answers, and judges the phase's
+  metrics against the thresholds. No run yet is an error saying what to run.
+- :func:`production_validation` is a bounded soak: it runs the loop with the
+  phase's flags for the requested hours (or ``max_iterations``, whichever
+  comes first), then judges the phase's success criteria the same way. It
+  always stops by itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stratloop.config.models import StratloopConfig
+from stratloop.environments import Environment
+from stratloop.errors import RunError
+from stratloop.flags import Flags
+from stratloop.service.health import Check, MetricFigure, Monitor, Status, evaluate, overall_status
+from stratloop.service.measure import Measurement, measure_audit, measure_history, measure_probes
+from stratloop.service.runtime import LoopService, PartsFactory
+from stratloop.service.thresholds import phase_thresholds
+
+__all__ = [
+    "MAX_SOAK_ITERATIONS",
+    "CheckReport",
+    "FixedFlags",
+    "health_check",
+    "phase_flags",
+    "production_validation",
+]
+
+MAX_SOAK_ITERATIONS = 10_000_000
+"""The iteration cap of a soak run without ``--max-iterations`` (the config's maximum)."""
+_POLL_S = 0.2
+_SERVICE_TIMEOUT_S = 2.0
+_SERVICE_METRICS = ("memory_growth", "audit_overhead_ms")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """A health check's or a validation's result, ready to write as JSON."""
+
+    kind: str
+    phase: int
+    environment: str
+    status: Status
+    checks: tuple[Check, ...]
+    figures: tuple[MetricFigure, ...]
+    facts: Mapping[str, Any]
+
+    @property
+    def healthy(self) -> bool:
+        """True when the status is healthy (the command exits 0 only then)."""
+        return self.status == "healthy"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON report: each metric's value, target, alert threshold and verdict."""
+        return {
+            "check": self.kind,
+            "phase": self.phase,
+            "environment": self.environment,
+            "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "status": self.status,
+            "healthy": self.healthy,
+            **dict(self.facts),
+            "checks": {c.name: c.as_dict() for c in self.checks},
+            "metrics": [f.as_dict() for f in self.figures],
+        }
+
+
+class FixedFlags:
+    """A flag source that always returns the same flags (a soak runs one phase)."""
+
+    def __init__(self, flags: Flags) -> None:
+        self._flags = flags
+
+    def current(self) -> Flags:
+        """The fixed flags."""
+        return self._flags
+
+
+def phase_flags(phase: int) -> Flags:
+    """The guide's flags for ``phase``: master on, phases 1..phase on, the rest off."""
+    if phase not in {1, 2, 3, 4}:
+        raise ValueError(f"phase must be 1-4 but got {phase}")
+    return Flags(
+        master=True,
+        phase1=True,
+        phase2=phase >= 2,
+        phase3=phase >= 3,
+        phase4=phase >= 4,
+        source=f"phase {phase} validation",
+    )
+
+
+def _flags_check(phase: int, flags: Mapping[str, Any] | None, where: str) -> Check:
+    if flags is None:
+        return Check("flags", False, f"{where} recorded no flags", fatal=True)
+    off = [n for n in range(1, phase + 1) if not flags.get(f"phase{n}_enabled")]
+    if off:
+        names = ", ".join(f"phase {n}" for n in off)
+        return Check(
+            "flags",
+            False,
+            f"{where} ran with {names} off; enable phases 1-{phase} (see the guide) and "
+            "let it run before this check",
+            fatal=False,
+        )
+    return Check("flags", True, f"{where} ran with phases 1-{phase} on", fatal=True)
+
+
+def _service(url: str) -> tuple[dict[str, Any], dict[str, Measurement]]:
+    import httpx  # noqa: PLC0415
+
+    target = url.rstrip("/") + "/health"
+    try:
+        response = httpx.get(target, timeout=_SERVICE_TIMEOUT_S)
+        payload = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return {"url": target, "reachable": False, "detail": f"{type(exc).__name__}: {exc}"}, {}
+    metrics = payload.get("metrics") or {}
+    found = {
+        name: Measurement(
+            name, metrics[name].get("value"), f"from the service: {metrics[name].get('detail')}"
+        )
+        for name in _SERVICE_METRICS
+        if isinstance(metrics.get(name), Mapping) and metrics[name].get("value") is not None
+    }
+    facts = {
+        "url": target,
+        "reachable": True,
+        "status": payload.get("status"),
+        "run_id": payload.get("run_id"),
+    }
+    return facts, found
+
+
+def health_check(
+    phase: int, env: Environment, base: dict[str, Any], *, service: bool = True
+) -> CheckReport:
+    """The guide's ``phaseN_health_check``: the latest run of ``env`` against the phase's metrics.
+
+    Args:
+        phase: 2, 3 or 4 (Phase 1's metrics are always included).
+        env: the environment (its runs directory, audit path and service URL).
+        base: the environment's configuration document (for the Phase 2 probes).
+        service: also ask the service at ``env.service_url`` when it answers.
+
+    Raises:
+        RunError: the environment has no run yet (the message says what to run).
+    """
+    from stratloop.loop import list_run_ids, open_run, read_history  # noqa: PLC0415
+
+    runs_dir = env.runs_dir
+    ids = list_run_ids(runs_dir)
+    if not ids:
+        raise RunError(
+            f"no run in {runs_dir} for environment {env.name}, so there is nothing to check "
+            f"yet: start the loop first (`stratloop serve --environment {env.name}` or "
+            f"`stratloop run --environment {env.name}`), then run this check again"
+        )
+    run_id = ids[-1]
+    rundir, config = open_run(runs_dir, run_id)
+    records = read_history(rundir.history).records
+    if not records:
+        raise RunError(
+            f"run {run_id} in {runs_dir} has committed no iteration yet; let it run, "
+            "then check again"
+        )
+    run = rundir.read_json(rundir.run)
+    measurements = measure_history(records, config.generation)
+    audited = sum(bool(r.get("audited")) for r in records)
+    measurements.update(measure_audit(Path(config.audit.path), run_id, audited))
+    flags = _recorded_flags(records[-1])
+    measurements.update(measure_probes(config, base, flags, {1, phase}))
+    facts: dict[str, Any] = {
+        "run": {
+            "run_id": run_id,
+            "status": run.get("status"),
+            "iterations": len(records),
+            "total": run.get("total"),
+            "path": str(rundir.root),
+        }
+    }
+    if service:
+        facts["service"], found = _service(env.service_url)
+        measurements.update(found)
+    figures = evaluate(measurements, phase_thresholds(phase))
+    checks = (
+        _flags_check(phase, records[-1].get("flags"), f"run {run_id}'s latest iteration"),
+        Check(
+            "loop",
+            run.get("status") != "failed",
+            f"run {run_id} is {run.get('status')}"
+            + (f": {run.get('message')}" if run.get("message") else ""),
+            fatal=True,
+        ),
+    )
+    return CheckReport(
+        f"phase{phase}_health",
+        phase,
+        env.name,
+        overall_status(checks, figures),
+        checks,
+        figures,
+        facts,
+    )
+
+
+def _recorded_flags(record: Mapping[str, Any]) -> Flags:
+    from stratloop.flags import FLAG_VARIABLES  # noqa: PLC0415
+
+    stored = record.get("flags") or {}
+    master, phase1, phase2, phase3, phase4 = (bool(stored.get(v, True)) for v in FLAG_VARIABLES)
+    return Flags(master, phase1, phase2, phase3, phase4, source="the run's latest record")
+
+
+def production_validation(
+    phase: int,
+    config: StratloopConfig,
+    base: dict[str, Any],
+    *,
+    environment: str,
+    duration_hours: float,
+    max_iterations: int | None = None,
+    make_parts: PartsFactory | None = None,
+) -> CheckReport:
+    """Soak the loop with the phase's flags, then judge the phase's success criteria.
+
+    Args:
+        phase: 2, 3 or 4.
+        config: the environment's effective configuration.
+        base: its document (for the Phase 2 probes).
+        environment: the environment's name (for the report).
+        duration_hours: how long to run at most.
+        max_iterations: stop after this many iterations (default: no cap below
+            :data:`MAX_SOAK_ITERATIONS`).
+        make_parts: builds the run's parts (default: the real ones).
+    """
+    flags = phase_flags(phase)
+    loop = config.loop.model_copy(update={"iterations": max_iterations or MAX_SOAK_ITERATIONS})
+    soak_config = config.model_copy(update={"loop": loop})
+    service = LoopService(soak_config, FixedFlags(flags), make_parts=make_parts)
+    monitor = Monitor(service, base)
+    monitor.probe()
+    started = time.monotonic()
+    deadline = started + duration_hours * 3600.0
+    service.start()
+    reason = "the iteration cap was reached"
+    while service.state().status in {"starting", "running"}:
+        if time.monotonic() >= deadline:
+            reason = f"the {duration_hours:g} h duration ended"
+            service.stop()
+            break
+        time.sleep(_POLL_S)
+    service.stop()
+    snapshot = monitor.snapshot()
+    state = snapshot.state
+    figures = evaluate(
+        {f.threshold.name: f.measurement for f in snapshot.figures}, phase_thresholds(phase)
+    )
+    ran = Check(
+        "iterations",
+        state.iteration > 0,
+        f"{state.iteration} iterations committed",
+        fatal=True,
+    )
+    checks = (*snapshot.checks, ran)
+    facts = {
+        "run": {
+            "run_id": state.run_id,
+            "status": state.status,
+            "iterations": state.iteration,
+            "path": str(service.runs_dir / state.run_id),
+            "audit_path": str(service.audit_path),
+        },
+        "soak": {
+            "duration_hours": duration_hours,
+            "max_iterations": max_iterations,
+            "elapsed_s": round(time.monotonic() - started, 3),
+            "stopped_because": reason if state.status != "failed" else "the run failed",
+            "flags": flags.raw(),
+        },
+        "tests": "the guide's test count is checked by `pytest tests/learning -v`, not here",
+    }
+    return CheckReport(
+        f"production_validation_phase{phase}",
+        phase,
+        environment,
+        overall_status(checks, figures),
+        checks,
+        figures,
+        facts,
+    )

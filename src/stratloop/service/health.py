@@ -1,0 +1,267 @@
+"""Health: every monitored metric against its threshold, and the overall status.
+
+Status rules (the same for ``/health``, the dashboard and the health checks):
+
+- ``unhealthy``: the flags cannot be read (a bad value, a bad combination, a
+  missing flags file); the loop stopped with an error; an audit write failed.
+- ``degraded``: any metric crosses its alert threshold (for example a silent
+  fallback, a violation, behavioural equivalence below 95%).
+- ``healthy``: none of the above. A metric with no data yet does not count
+  against health; it is shown as ``no_data``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+from stratloop.config.models import StratloopConfig
+from stratloop.errors import StratloopError
+from stratloop.flags import Flags
+from stratloop.service.measure import Measurement, measure_audit, measure_history, measure_probes
+from stratloop.service.runtime import LoopService, ServiceState
+from stratloop.service.thresholds import THRESHOLDS, Threshold, Verdict
+
+__all__ = [
+    "PHASE_KEYS",
+    "Check",
+    "HealthSnapshot",
+    "MetricFigure",
+    "Monitor",
+    "Status",
+    "evaluate",
+    "health_payload",
+    "overall_status",
+    "p99",
+]
+
+Status: TypeAlias = Literal["healthy", "degraded", "unhealthy"]
+PHASE_KEYS = ("phase1_enabled", "phase2_enabled", "phase3_enabled", "phase4_enabled")
+_AUDIT_REFRESH_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class MetricFigure:
+    """One metric's measurement judged against its threshold."""
+
+    threshold: Threshold
+    measurement: Measurement
+
+    @property
+    def verdict(self) -> Verdict:
+        """ok, alert or no_data."""
+        return self.threshold.verdict(self.measurement.value)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: value, target, alert threshold, verdict and how it was measured."""
+        value = self.measurement.value
+        return {
+            "metric": self.threshold.name,
+            "title": self.threshold.title,
+            "phase": self.threshold.phase,
+            "unit": self.threshold.unit,
+            "value": None if value is None or math.isinf(value) else value,
+            "target": self.threshold.target,
+            "alert_threshold": self.threshold.alert_text,
+            "severity": self.threshold.severity,
+            "verdict": self.verdict,
+            "detail": self.measurement.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One named condition of the status rules."""
+
+    name: str
+    passed: bool
+    detail: str
+    fatal: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"status": "pass" if self.passed else "fail", "detail": self.detail}
+
+
+def p99(samples: Sequence[float]) -> float | None:
+    """The 99th percentile (nearest rank) of ``samples``, None when empty."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+
+
+def evaluate(
+    measurements: Mapping[str, Measurement], thresholds: Sequence[Threshold] = THRESHOLDS
+) -> tuple[MetricFigure, ...]:
+    """Judge each threshold's metric; a metric not measured is ``no_data``."""
+    return tuple(
+        MetricFigure(
+            t, measurements.get(t.name) or Measurement(t.name, None, "not measured by this source")
+        )
+        for t in thresholds
+    )
+
+
+def overall_status(checks: Sequence[Check], figures: Sequence[MetricFigure]) -> Status:
+    """Apply the status rules of the module docstring."""
+    if any(not c.passed and c.fatal for c in checks):
+        return "unhealthy"
+    if any(not c.passed for c in checks) or any(f.verdict == "alert" for f in figures):
+        return "degraded"
+    return "healthy"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSnapshot:
+    """Everything ``/health``, ``/metrics`` and the dashboard show, at one moment."""
+
+    status: Status
+    flags: Flags | None
+    flags_error: str | None
+    state: ServiceState
+    checks: tuple[Check, ...]
+    figures: tuple[MetricFigure, ...]
+
+
+def health_payload(snapshot: HealthSnapshot) -> dict[str, Any]:
+    """The ``/health`` JSON document.
+
+    ``phaseN_enabled`` are the effective phases of the flags read now; when
+    the flags cannot be read they are null and ``flags_error`` says why.
+    """
+    flags = snapshot.flags
+    state = snapshot.state
+    payload: dict[str, Any] = {"status": snapshot.status}
+    if flags is not None:
+        view = flags.as_dict()
+        payload.update({key: view[key] for key in PHASE_KEYS})
+        payload["effective_phase"] = flags.effective_phase
+        payload["flags"] = flags.raw()
+        payload["flags_source"] = flags.source
+    else:
+        payload.update(dict.fromkeys(PHASE_KEYS))
+        payload["effective_phase"] = None
+        payload["flags"] = None
+        payload["flags_source"] = None
+    payload.update(
+        flags_error=snapshot.flags_error,
+        run_id=state.run_id,
+        loop_status=state.status,
+        loop_error=state.error,
+        iteration=state.iteration,
+        total_iterations=state.total,
+        last_iteration_at=state.last_iteration_at,
+        started_at=state.started_at,
+        checks={c.name: c.as_dict() for c in snapshot.checks},
+        metrics={f.threshold.name: f.as_dict() for f in snapshot.figures},
+    )
+    return payload
+
+
+class Monitor:
+    """Measures a :class:`LoopService`'s run against the thresholds, on request.
+
+    The configuration probes run once (the configuration is fixed for the
+    run); the audit-trail measurements are refreshed at most every few
+    seconds, and only when iterations were committed since.
+
+    Args:
+        service: the running service.
+        base: the configuration document (for the Phase 2 probes).
+    """
+
+    def __init__(self, service: LoopService, base: dict[str, Any]) -> None:
+        self.service = service
+        self._base = base
+        self._probes: dict[str, Measurement] | None = None
+        self._audit: tuple[int, float, dict[str, Measurement]] | None = None
+        self._lock = threading.Lock()
+
+    def probe(self) -> None:
+        """Run the configuration probes now (the service does this at start)."""
+        config: StratloopConfig = self.service.config
+        found = measure_probes(config, self._base, Flags(source="probe"), (1, 2, 3))
+        with self._lock:
+            self._probes = found
+
+    def snapshot(self) -> HealthSnapshot:
+        """Read the flags, the run's state and every metric now."""
+        flags: Flags | None = None
+        flags_error: str | None = None
+        try:
+            flags = self.service.flags.current()
+        except StratloopError as exc:
+            flags_error = str(exc)
+        state = self.service.state()
+        measurements = self._measure(state)
+        figures = evaluate(measurements)
+        checks = _checks(flags_error, state)
+        return HealthSnapshot(
+            overall_status(checks, figures), flags, flags_error, state, checks, figures
+        )
+
+    def _measure(self, state: ServiceState) -> dict[str, Measurement]:
+        found = measure_history(state.records, self.service.config.generation)
+        with self._lock:
+            probes = dict(self._probes or {})
+        found.update(probes)
+        found.update(self._audit_figures(state))
+        found["audit_overhead_ms"] = Measurement(
+            "audit_overhead_ms",
+            p99(state.audit_write_ms),
+            f"p99 of the last {len(state.audit_write_ms)} audit writes of this run",
+        )
+        found["memory_growth"] = _memory(state)
+        return found
+
+    def _audit_figures(self, state: ServiceState) -> dict[str, Measurement]:
+        audited = sum(bool(r.get("audited")) for r in state.records)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._audit
+        if cached is not None and (
+            cached[0] == state.iteration or now - cached[1] < _AUDIT_REFRESH_S
+        ):
+            return cached[2]
+        found = measure_audit(self.service.audit_path, state.run_id, audited)
+        with self._lock:
+            self._audit = (state.iteration, now, found)
+        return found
+
+
+def _memory(state: ServiceState) -> Measurement:
+    if state.memory_start is None or state.memory_now is None:
+        return Measurement("memory_growth", None, "measured from the first committed iteration")
+    growth = state.memory_now / state.memory_start - 1.0
+    return Measurement(
+        "memory_growth",
+        growth,
+        f"resident {state.memory_now / 1e6:.1f} MB now, "
+        f"{state.memory_start / 1e6:.1f} MB after the first iteration",
+    )
+
+
+def _checks(flags_error: str | None, state: ServiceState) -> tuple[Check, ...]:
+    writes = state.audit_write_errors
+    return (
+        Check("flags", flags_error is None, flags_error or "flags read", fatal=True),
+        Check(
+            "loop",
+            state.status != "failed",
+            f"loop {state.status}" + (f": {state.error}" if state.error else ""),
+            fatal=True,
+        ),
+        Check(
+            "audit_writes",
+            not writes,
+            f"{len(writes)} audit writes failed; last: {writes[-1]}"
+            if writes
+            else "no audit write failed",
+            fatal=True,
+        ),
+    )

@@ -1,0 +1,128 @@
+"""``/metrics``: a health snapshot as Prometheus text, from the service's own registry.
+
+Each monitored metric of :mod:`stratloop.service.thresholds` is a gauge
+``stratloop_<name>``; a metric with no data yet has its family (HELP and
+TYPE) but no sample, so no number is made up. Alongside: the phases,
+the health status, the iterations and errors, strategy selections, and
+every alert threshold as ``stratloop_alert_threshold{metric=...}``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from stratloop.service.health import PHASE_KEYS, HealthSnapshot
+
+__all__ = ["CONTENT_TYPE", "PREFIX", "render_metrics"]
+
+PREFIX = "stratloop_"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_STATUS = ("healthy", "degraded", "unhealthy")
+
+
+class _SnapshotCollector(Collector):
+    """Yields the metric families of one frozen snapshot."""
+
+    def __init__(self, snapshot: HealthSnapshot) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self._snapshot
+        for figure in snap.figures:
+            t = figure.threshold
+            family = GaugeMetricFamily(
+                PREFIX + t.name, f"{t.title} (phase {t.phase}, {t.unit}): {t.description}"
+            )
+            value = figure.measurement.value
+            if value is not None and not math.isnan(value):
+                family.add_metric([], value)
+            yield family
+        alerts = GaugeMetricFamily(
+            PREFIX + "alert_threshold",
+            "The guide's alert threshold of each metric (the alert fires beyond it)",
+            labels=["metric", "comparison", "severity"],
+        )
+        for figure in snap.figures:
+            t = figure.threshold
+            alerts.add_metric([t.name, t.comparison, t.severity], t.alert)
+        yield alerts
+        yield from self._phases()
+        yield from self._run()
+
+    def _phases(self) -> Iterator[Metric]:
+        snap = self._snapshot
+        phases = GaugeMetricFamily(
+            PREFIX + "phase_enabled",
+            "1 when the phase is effective under the flags read now",
+            labels=["phase"],
+        )
+        effective = GaugeMetricFamily(
+            PREFIX + "effective_phase", "Highest phase n with phases 1..n effective (0: legacy)"
+        )
+        if snap.flags is not None:
+            view = snap.flags.as_dict()
+            for number, key in enumerate(PHASE_KEYS, start=1):
+                phases.add_metric([str(number)], float(view[key]))
+            effective.add_metric([], float(snap.flags.effective_phase))
+        yield phases
+        yield effective
+        status = GaugeMetricFamily(
+            PREFIX + "health_status", "1 for the current health status", labels=["status"]
+        )
+        for name in _STATUS:
+            status.add_metric([name], float(snap.status == name))
+        yield status
+
+    def _run(self) -> Iterator[Metric]:
+        state = self._snapshot.state
+        iterations = CounterMetricFamily(
+            PREFIX + "iterations", "Iterations committed by the run", labels=["status"]
+        )
+        statuses = Counter(str(r.get("status")) for r in state.records)
+        for name, count in sorted(statuses.items()):
+            iterations.add_metric([name], float(count))
+        yield iterations
+        errors = CounterMetricFamily(
+            PREFIX + "errors",
+            "Iterations that did not produce an evaluation, by stage and error",
+            labels=["stage", "type"],
+        )
+        kinds = Counter(
+            (str(r["error"].get("stage")), str(r["error"].get("type")))
+            for r in state.records
+            if r.get("error")
+        )
+        for (stage, kind), count in sorted(kinds.items()):
+            errors.add_metric([stage, kind], float(count))
+        yield errors
+        audit_errors = CounterMetricFamily(
+            PREFIX + "audit_write_errors", "Audit writes that failed"
+        )
+        audit_errors.add_metric([], float(len(state.audit_write_errors)))
+        yield audit_errors
+        selected = CounterMetricFamily(
+            PREFIX + "strategy_selected", "Iterations by the strategy selected", labels=["strategy"]
+        )
+        for name, count in sorted(
+            Counter(str(r.get("strategy_selected")) for r in state.records).items()
+        ):
+            selected.add_metric([name], float(count))
+        yield selected
+        last = GaugeMetricFamily(
+            PREFIX + "iterations_expected", "Iterations the run is configured for"
+        )
+        last.add_metric([], float(state.total))
+        yield last
+
+
+def render_metrics(snapshot: HealthSnapshot) -> bytes:
+    """The snapshot in the Prometheus text format, through a registry of its own."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_SnapshotCollector(snapshot))
+    return generate_latest(registry)

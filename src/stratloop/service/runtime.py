@@ -1,0 +1,255 @@
+"""The learning loop as a service: one run in a background thread, observed while it runs.
+
+:class:`LoopService` starts a real run (the loop package's
+:class:`~stratloop.loop.LoopRunner`) in a daemon thread. The runner re-reads
+the flag source before every iteration, so a flags-file edit rolls the
+running loop back without a restart. The service watches the run through the
+runner's progress hook (committed records) and times every audit write
+through a wrapper around the run's audit sink; :meth:`LoopService.state`
+returns a frozen :class:`ServiceState` for ``/health``, ``/metrics`` and
+the dashboard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stratloop.config.models import StratloopConfig
+from stratloop.errors import StratloopError
+from stratloop.flags import FlagSource
+from stratloop.generation.outcome import GenerationOutcome
+from stratloop.llm.budget import Usage
+from stratloop.loop.runner import AuditSink, LoopParts, LoopRunner
+
+__all__ = ["LoopService", "PartsFactory", "ServiceState", "TimedAuditSink", "resident_bytes"]
+
+PartsFactory = Callable[[StratloopConfig, FlagSource, str, Usage], LoopParts]
+"""Builds the run's parts from (config, flag source, run id, LLM usage spent)."""
+
+_WRITE_SAMPLES = 2048
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory in bytes (Linux ``/proc``), or None elsewhere."""
+    try:
+        fields = Path("/proc/self/statm").read_text(encoding="ascii").split()
+    except OSError:
+        return None
+    return int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class TimedAuditSink:
+    """An audit sink that times each write of the sink it wraps and counts failed writes.
+
+    Args:
+        inner: the run's real audit sink.
+    """
+
+    def __init__(self, inner: AuditSink) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self._ms: deque[float] = deque(maxlen=_WRITE_SAMPLES)
+        self._errors: list[str] = []
+
+    def write(self, record: Mapping[str, Any], outcome: GenerationOutcome) -> None:
+        """Write through, timing the call; a failure is counted and re-raised."""
+        start = time.perf_counter()
+        try:
+            self._inner.write(record, outcome)
+        except Exception as exc:
+            with self._lock:
+                self._errors.append(f"{type(exc).__name__}: {exc}")
+            raise
+        elapsed = (time.perf_counter() - start) * 1000.0
+        with self._lock:
+            self._ms.append(elapsed)
+
+    def backfill(self, records: Sequence[Mapping[str, Any]]) -> int:
+        """Delegate a resume's backfill."""
+        return self._inner.backfill(records)
+
+    def close(self) -> None:
+        """Close the wrapped sink."""
+        self._inner.close()
+
+    def samples(self) -> tuple[tuple[float, ...], tuple[str, ...]]:
+        """The recent write times in milliseconds, and every write error so far."""
+        with self._lock:
+            return tuple(self._ms), tuple(self._errors)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """What the service knows at one moment.
+
+    Args:
+        run_id: the run the service is running.
+        status: ``starting``, ``running``, or how the run ended (``completed``,
+            ``interrupted``, ``budget_exhausted``, ``failed``).
+        error: the message of the error that stopped the run, if any.
+        iteration: committed iterations.
+        total: iterations the run is configured for.
+        last_iteration_at: UTC timestamp of the last committed iteration.
+        records: the committed history records, in order.
+        audit_write_ms: recent audit write times.
+        audit_write_errors: audit writes that failed.
+        memory_start: resident bytes after the first committed iteration.
+        memory_now: resident bytes now.
+        started_at: when the service started the run (UTC).
+    """
+
+    run_id: str
+    status: str
+    error: str | None
+    iteration: int
+    total: int
+    last_iteration_at: str | None
+    records: tuple[Mapping[str, Any], ...] = field(repr=False)
+    audit_write_ms: tuple[float, ...] = field(repr=False)
+    audit_write_errors: tuple[str, ...]
+    memory_start: int | None
+    memory_now: int | None
+    started_at: str
+
+
+class LoopService:
+    """Runs one learning-loop run in a background thread and reports on it.
+
+    Args:
+        config: the effective configuration of the run.
+        flags: the flag source the loop re-reads before each iteration.
+        make_parts: builds the run's parts (default: the real ones, as ``stratloop run``).
+        audit_path: overrides ``audit.path``.
+    """
+
+    def __init__(
+        self,
+        config: StratloopConfig,
+        flags: FlagSource,
+        *,
+        make_parts: PartsFactory | None = None,
+        audit_path: Path | None = None,
+    ) -> None:
+        from stratloop.loop.rundir import new_run_id, utc_now  # noqa: PLC0415
+
+        self.config = config
+        self.flags = flags
+        self.audit_path = Path(config.audit.path) if audit_path is None else audit_path
+        self.run_id = new_run_id()
+        self._make_parts = make_parts or _real_parts(self.audit_path)
+        self._lock = threading.Lock()
+        self._records: list[Mapping[str, Any]] = []
+        self._status = "starting"
+        self._error: str | None = None
+        self._last: str | None = None
+        self._memory_start: int | None = None
+        self._started_at = utc_now()
+        self._sink: TimedAuditSink | None = None
+        self._runner: LoopRunner | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where the run directory is."""
+        return Path(self.config.loop.runs_dir)
+
+    def start(self) -> None:
+        """Create the run (directory, lock, config.json) and start the loop thread.
+
+        Raises:
+            StratloopError: the run cannot be created (its directory, its data, its parts).
+        """
+
+        def parts(spent: Usage) -> LoopParts:
+            built = self._make_parts(self.config, self.flags, self.run_id, spent)
+            if built.audit is None:
+                return built
+            self._sink = TimedAuditSink(built.audit)
+            return dataclasses.replace(built, audit=self._sink)
+
+        self._runner = LoopRunner.create(self.config, parts, run_id=self.run_id)
+        self._thread = threading.Thread(target=self._run, name="stratloop-loop", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the loop to stop after its current batch and wait for it."""
+        if self._runner is not None:
+            self._runner.request_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        assert self._runner is not None
+        with self._lock:
+            self._status = "running"
+        try:
+            summary = self._runner.run(self)
+        except StratloopError as exc:
+            with self._lock:
+                self._status, self._error = "failed", str(exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - the thread's last word must reach /health
+            with self._lock:
+                self._status, self._error = "failed", f"{type(exc).__name__}: {exc}"
+            return
+        with self._lock:
+            self._status = summary.status
+
+    def begin(self, total: int, done: int) -> None:
+        """Progress hook: the run starts."""
+
+    def committed(self, record: Mapping[str, Any], best: float | None) -> None:
+        """Progress hook: keep the committed record and note the time."""
+        del best
+        with self._lock:
+            self._records.append(record)
+            self._last = str(record.get("timestamp"))
+            if self._memory_start is None:
+                self._memory_start = resident_bytes()
+
+    def end(self) -> None:
+        """Progress hook: the run stopped."""
+
+    def state(self) -> ServiceState:
+        """A frozen snapshot of the run as the service sees it now."""
+        writes, errors = self._sink.samples() if self._sink is not None else ((), ())
+        with self._lock:
+            return ServiceState(
+                run_id=self.run_id,
+                status=self._status,
+                error=self._error,
+                iteration=len(self._records),
+                total=self.config.loop.iterations,
+                last_iteration_at=self._last,
+                records=tuple(self._records),
+                audit_write_ms=writes,
+                audit_write_errors=errors,
+                memory_start=self._memory_start,
+                memory_now=resident_bytes(),
+                started_at=self._started_at,
+            )
+
+
+def _real_parts(audit_path: Path) -> PartsFactory:
+    def make(config: StratloopConfig, flags: FlagSource, run_id: str, spent: Usage) -> LoopParts:
+        from stratloop.flags import instance_id  # noqa: PLC0415
+        from stratloop.loop.assemble import build_parts  # noqa: PLC0415
+
+        return build_parts(
+            config,
+            flags=flags,
+            run_id=run_id,
+            instance_id=instance_id(),
+            spent=spent,
+            audit_path=audit_path,
+        )
+
+    return make
