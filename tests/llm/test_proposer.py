@@ -25,8 +25,10 @@ from stratloop.llm.client import LLMClient
 from stratloop.llm.prompts import Universe
 from stratloop.llm.proposer import LLMProposer
 from stratloop.llm.scripted_server import (
+    Disconnect,
     Hang,
     Malformed,
+    NoChoices,
     Reply,
     ScriptedOpenAIServer,
     Status,
@@ -273,6 +275,59 @@ class TestArbitraryReplies:
             pass
         else:
             assert candidate.method == "llm"
+        assert time.monotonic() - started < 5.0
+        while server.remaining:
+            server._next_step()
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                               max_size=3),
+    max_leaves=12,
+)
+_CHOICE_SHAPED = st.fixed_dictionaries(
+    {"choices": st.lists(st.fixed_dictionaries({"message": _JSON}) | _JSON, max_size=2)},
+    optional={"usage": _JSON, "model": _JSON},
+)
+_STEPS = st.one_of(
+    st.builds(Reply, st.text(max_size=200) | st.none()),
+    st.builds(
+        Status,
+        st.sampled_from([400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503]),
+        st.text(max_size=40),
+        st.dictionaries(st.sampled_from(["Retry-After", "retry-after-ms"]),
+                        st.text(alphabet="0123456789.e-+naif", max_size=6), max_size=2),
+    ),
+    st.builds(Malformed, st.text(max_size=100) | _CHOICE_SHAPED.map(json.dumps)
+              | _JSON.map(json.dumps)),
+    st.just(NoChoices()),
+    st.just(Disconnect()),
+    st.just(Hang(5.0)),
+)
+
+
+class TestHostileEndpoint:
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(steps=st.lists(_STEPS, min_size=1, max_size=4))
+    def test_typed_errors_only(self, make_proposer, server, make_config, steps) -> None:
+        """Whatever the endpoint sends back, propose returns a candidate or a typed LLM error."""
+        config = make_config(timeout_s=0.2, max_retries=1)
+        server.extend(steps)
+        started = time.monotonic()
+        outcome: Candidate | LLMError
+        try:
+            outcome = make_proposer(config).propose(_ctx(config))
+        except LLMError as exc:
+            outcome = exc
+        if isinstance(outcome, LLMError):
+            assert KEY not in str(outcome)
+        else:
+            assert outcome.method == "llm"
         assert time.monotonic() - started < 5.0
         while server.remaining:
             server._next_step()
