@@ -40,6 +40,11 @@ class TestParseReply:
         parsed = _parse(_spec("rank(close)", rationale="momentum"))
         assert parsed.rationale == "momentum"
 
+    def test_rationale_control_characters(self) -> None:
+        """Terminal escape sequences in the rationale are neutralised before it is stored."""
+        parsed = _parse(_spec("rank(close)", rationale="a\x1b[2Jb\nc"))
+        assert parsed.rationale == "a [2Jb\nc"
+
     @pytest.mark.parametrize("rationale", [3, ["a"], "x" * 2001])
     def test_bad_rationale(self, rationale) -> None:
         """A rationale that is not a short string is rejected."""

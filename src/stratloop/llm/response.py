@@ -74,7 +74,12 @@ def parse_reply(
         checked = check_strategy(strategy, fields=fields, limits=limits)
     except (ExpressionError, SpecError) as exc:
         fail_reply(f"the expression is not valid: {exc}", exc)
-    return ParsedReply(checked, rationale)
+    return ParsedReply(checked, None if rationale is None else _printable(rationale))
+
+
+def _printable(text: str) -> str:
+    """The rationale with control characters (terminal escapes) replaced by spaces."""
+    return "".join(char if char.isprintable() or char in "\n\t" else " " for char in text)
 
 
 def _issues(exc: ValidationError) -> str:
