@@ -46,19 +46,27 @@ def new_run_id(now: dt.datetime | None = None, suffix: str | None = None) -> str
     return f"{moment.strftime(_ID_TIME)}-{suffix or secrets.token_hex(3)}"
 
 
-def atomic_write_json(path: Path, payload: Any) -> None:
+def atomic_write_json(path: Path, payload: Any, *, durable: bool = True) -> None:
     """Replace ``path`` with ``payload`` as JSON: write a temp file, fsync, rename.
 
     A reader (or a crash) sees either the old file or the new one, never a mix.
+
+    Args:
+        path: the file to replace.
+        payload: JSON data (no NaN).
+        durable: fsync the file and its directory; False for files that are
+            recomputed from the history anyway (still atomic, just not forced to disk).
     """
     tmp = path.with_name(f".{path.name}.tmp")
     data = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n"
     with tmp.open("w", encoding="utf-8") as handle:
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     tmp.replace(path)
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -173,6 +173,7 @@ class LoopRunner:
         self._stop = threading.Event()
         self._last_flags: dict[str, Any] | None = None
         self._pool_restarts = 0
+        self._champion_written = -1
 
     @classmethod
     def create(
@@ -437,10 +438,13 @@ class LoopRunner:
             handle.write(line + "\n")
 
     def _write_batch_files(self) -> None:
-        champion = self.state.champion.as_dict()
-        if champion is not None:
-            atomic_write_json(self.rundir.champion, champion)
-        atomic_write_json(self.rundir.metrics, self.metrics())
+        updates = self.state.champion.updates
+        if updates != self._champion_written:
+            champion = self.state.champion.as_dict()
+            if champion is not None:
+                atomic_write_json(self.rundir.champion, champion)
+            self._champion_written = updates
+        atomic_write_json(self.rundir.metrics, self.metrics(), durable=False)
 
     def _write_run(self, status: str, message: str) -> None:
         payload = self.rundir.read_json(self.rundir.run)
