@@ -22,9 +22,10 @@ class TestPhase3Commands:
         assert done.returncode == 0, done.stderr
         assert "MixedStrategy" in done.stdout
         assert "all 4 checks passed" in done.stdout
+        assert "scripted loopback OpenAI-compatible endpoint" in " ".join(done.stdout.split())
 
-    def test_factory_checks_write_json(self, tmp_path, monkeypatch):
-        """strategy-factory passes its four checks and writes them with --output."""
+    def test_factory_checks_inject_the_real_generators(self, tmp_path, monkeypatch):
+        """strategy-factory passes its four checks with the real LLM proposer and factor graph."""
         monkeypatch.chdir(ROOT)
         out = tmp_path / "factory.json"
         result = CliRunner().invoke(
@@ -34,6 +35,12 @@ class TestPhase3Commands:
         report = json.loads(out.read_text())
         assert report["passed"] is True
         assert len(report["checks"]) == 4
+        injection = report["checks"][1]["detail"]
+        assert "LLMProposer" in injection
+        assert "FactorGraphGenerator" in injection
+        assert "calls reached llm=1, factor_graph=1" in injection
+        assert "scripted loopback" in report["generators"]
+        assert "scripted loopback" in " ".join(result.output.split())
 
     def test_overhead_writes_percentiles_and_budgets(self, tmp_path, monkeypatch):
         """strategy-overhead records p50/p95/p99/max against the guide's budgets."""

@@ -99,6 +99,8 @@ def _report(
         console.print(f"iteration {mismatch.iteration}: differs in {', '.join(mismatch.fields)}")
     passed = comparison.passes(threshold)
     write_json(output, {**extra, "threshold": threshold, "passed": passed, **comparison.as_dict()})
+    if comparison.total == 0:
+        fail("no iteration was compared, so equivalence is unproven; run more iterations")
     if not passed:
         fail(f"equivalence {comparison.equivalence:.2%} is below the threshold {threshold:.2%}")
     console.print(f"equivalence {comparison.equivalence:.2%} >= {threshold:.2%}")

@@ -41,8 +41,11 @@ class Comparison:
         return self.matched / self.total if self.total else 1.0
 
     def passes(self, threshold: float) -> bool:
-        """Equivalence is at least ``threshold``."""
-        return self.equivalence >= threshold
+        """Some iteration was compared and equivalence is at least ``threshold``.
+
+        Nothing compared proves nothing, so an empty comparison never passes.
+        """
+        return self.total > 0 and self.equivalence >= threshold
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict, with the first 100 mismatches."""
