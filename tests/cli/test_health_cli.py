@@ -1,0 +1,154 @@
+"""`stratloop check phaseN-health` and `production-validation` against real small runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+CONFIG = """\
+version: 1
+generation:
+  use_factor_graph: true
+  innovation_rate: 0
+llm:
+  enabled: false
+data:
+  source: sp500-20
+  start_date: 2018-01-01
+  end_date: 2019-12-31
+loop:
+  iterations: 6
+  batch_size: 2
+  min_trades: 0
+"""
+
+
+def _env(root: Path) -> Path:
+    (root / "environments").mkdir()
+    (root / "configs").mkdir()
+    (root / "configs" / "t.yaml").write_text(CONFIG)
+    (root / "environments" / "t.yaml").write_text(
+        "config: configs/t.yaml\ndata_source: sp500-20\nruns_dir: runs/t\n"
+        "audit_path: audit/t/learning_audit.jsonl\nservice_url: http://127.0.0.1:9\n"
+    )
+    return root
+
+
+def _script(root: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / name), *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def soaked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An environment with one Phase 4 soak of 6 iterations behind it."""
+    root = _env(tmp_path_factory.mktemp("health"))
+    done = _script(
+        root,
+        "production_validation_phase4.py",
+        "--environment",
+        "t",
+        "--duration-hours",
+        "1",
+        "--max-iterations",
+        "6",
+        "--output",
+        "prod.json",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root
+
+
+class TestProductionValidation:
+    def test_soak_stops_at_cap_and_reports(self, soaked: Path) -> None:
+        """The soak stops by itself at --max-iterations and reports every Phase 4 criterion."""
+        report = json.loads((soaked / "prod.json").read_text())
+        assert report["healthy"] is True
+        assert report["run"]["iterations"] == 6
+        assert report["soak"]["stopped_because"] == "the iteration cap was reached"
+        metrics = {m["metric"]: m for m in report["metrics"]}
+        assert metrics["audit_completeness"]["value"] == 1.0
+        assert metrics["violation_count"]["value"] == 0.0
+        assert metrics["html_report_success"]["value"] == 1.0
+        assert metrics["audit_overhead_ms"]["target"] == "<5ms"
+
+    def test_soak_stops_at_duration(self, tmp_path: Path) -> None:
+        """A zero-hour soak stops at its deadline, having committed what it had."""
+        root = _env(tmp_path)
+        done = _script(
+            root,
+            "production_validation_phase2.py",
+            "--environment",
+            "t",
+            "--duration-hours",
+            "0",
+            "--output",
+            "p2.json",
+        )
+        report = json.loads((root / "p2.json").read_text())
+        assert report["soak"]["stopped_because"] == "the 0 h duration ended"
+        assert report["soak"]["flags"]["PHASE3_STRATEGY_PATTERN"] is False
+        assert done.returncode == (0 if report["healthy"] else 1)
+
+
+class TestHealthCheck:
+    def test_brace_expansion_outputs(self, soaked: Path) -> None:
+        """`--output day{1,2,3}.json` as bash expands it writes the report to all three files."""
+        done = _script(
+            soaked,
+            "phase4_health_check.py",
+            "--environment",
+            "t",
+            "--output",
+            "day1.json",
+            "day2.json",
+            "day3.json",
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        reports = [json.loads((soaked / f"day{i}.json").read_text()) for i in (1, 2, 3)]
+        assert reports[0]["metrics"] == reports[2]["metrics"]
+        first = reports[0]
+        assert first["check"] == "phase4_health"
+        assert first["service"]["reachable"] is False
+        for metric in first["metrics"]:
+            assert {"value", "target", "alert_threshold", "verdict"} <= set(metric)
+
+    def test_phase3_check_fails_when_phase_was_off(self, tmp_path: Path) -> None:
+        """A run made with Phase 3 off fails the Phase 3 check, saying which phase was off."""
+        root = _env(tmp_path)
+        soak = _script(
+            root,
+            "production_validation_phase2.py",
+            "--environment",
+            "t",
+            "--duration-hours",
+            "1",
+            "--max-iterations",
+            "2",
+        )
+        assert soak.returncode == 0, soak.stdout + soak.stderr
+        done = _script(root, "phase3_health_check.py", "--environment", "t", "--output", "p3.json")
+        assert done.returncode == 1
+        report = json.loads((root / "p3.json").read_text())
+        assert report["checks"]["flags"]["status"] == "fail"
+        assert "phase 3 off" in report["checks"]["flags"]["detail"]
+
+    def test_no_run_says_what_to_run(self, tmp_path: Path) -> None:
+        """With no run yet the check exits non-zero, writes nothing and says what to run."""
+        root = _env(tmp_path)
+        done = _script(root, "phase2_health_check.py", "--environment", "t", "--output", "x.json")
+        assert done.returncode == 1
+        assert "stratloop serve --environment t" in done.stderr
+        assert not (root / "x.json").exists()

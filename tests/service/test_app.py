@@ -1,0 +1,123 @@
+"""The service over a real uvicorn server on 127.0.0.1, driven with httpx."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from service_helpers import ALL_ON, make_environment, serving, wait_for, write_flags
+
+from stratloop.service import THRESHOLDS
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
+    """One long run served for the module: (base URL, flags file, root)."""
+    root = make_environment(tmp_path_factory.mktemp("svc"), iterations=2000)
+    flags = root / "flags.env"
+    write_flags(flags, ALL_ON)
+    with serving(root, flags, iterations=2000) as url:
+        yield url, flags, root
+
+
+def _history(root: Path) -> list[dict[str, object]]:
+    runs = sorted((root / "runs" / "t").iterdir())
+    lines = (runs[-1] / "history.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+COMBINATIONS = [
+    ({}, (True, True, True, True), 4),
+    ({"PHASE4_AUDIT_TRAIL": "false"}, (True, True, True, False), 3),
+    (
+        {"PHASE3_STRATEGY_PATTERN": "false", "PHASE4_AUDIT_TRAIL": "false"},
+        (True, True, False, False),
+        2,
+    ),
+    ({"PHASE2_PYDANTIC_VALIDATION": "false"}, (True, False, True, True), 1),
+    ({"ENABLE_GENERATION_REFACTORING": "false"}, (False, False, False, False), 0),
+]
+
+
+class TestHealth:
+    def test_payload_per_flag_combination(self, server: tuple[str, Path, Path]) -> None:
+        """/health reports the effective phases of the flags file as it is now."""
+        url, flags, _root = server
+        for change, phases, effective in COMBINATIONS:
+            write_flags(flags, {**ALL_ON, **change})
+            body = httpx.get(url + "/health", timeout=10).json()
+            got = tuple(body[f"phase{n}_enabled"] for n in range(1, 5))
+            assert got == phases, change
+            assert body["effective_phase"] == effective
+            assert body["status"] in {"healthy", "degraded"}
+            assert body["checks"]["flags"]["status"] == "pass"
+        write_flags(flags, ALL_ON)
+
+    def test_rollback_without_restart(self, server: tuple[str, Path, Path]) -> None:
+        """After the flags file turns Phase 4 off, the next iterations run without it."""
+        url, flags, root = server
+        write_flags(flags, ALL_ON)
+        wait_for(lambda: httpx.get(url + "/health", timeout=10).json()["iteration"] >= 2)
+        write_flags(flags, {**ALL_ON, "PHASE4_AUDIT_TRAIL": "false"})
+        record = wait_for(
+            lambda: next((r for r in _history(root) if not r["audited"]), None),
+            what="an iteration with Phase 4 off",
+        )
+        assert record["flags"]["phase4_enabled"] is False  # type: ignore[index]
+        assert record["flags"]["effective_phase"] == 3  # type: ignore[index]
+        body = httpx.get(url + "/health", timeout=10).json()
+        assert body["phase4_enabled"] is False
+        assert body["loop_status"] == "running"
+        write_flags(flags, ALL_ON)
+
+    def test_healthy_run_has_measured_figures(self, server: tuple[str, Path, Path]) -> None:
+        """A clean factor-graph run is healthy with adherence 100% and no silent fallback."""
+        url, _flags, _root = server
+        wait_for(lambda: httpx.get(url + "/health", timeout=10).json()["iteration"] >= 2)
+        body = httpx.get(url + "/health", timeout=10).json()
+        alerts = {k: v for k, v in body["metrics"].items() if v["verdict"] == "alert"}
+        assert body["status"] == "healthy", alerts
+        assert body["metrics"]["config_priority_adherence"]["value"] == 1.0
+        assert body["metrics"]["silent_fallback_count"]["value"] == 0.0
+        assert body["metrics"]["behavioral_equivalence"]["verdict"] == "ok"
+        assert body["last_iteration_at"] is not None
+
+
+class TestMetrics:
+    def test_every_guide_metric_is_exposed(self, server: tuple[str, Path, Path]) -> None:
+        """/metrics parses as Prometheus text and has a family for every monitored metric."""
+        url, _flags, _root = server
+        response = httpx.get(url + "/metrics", timeout=10)
+        assert response.headers["content-type"].startswith("text/plain")
+        families = {f.name: f for f in text_string_to_metric_families(response.text)}
+        for t in THRESHOLDS:
+            assert f"stratloop_{t.name}" in families, t.name
+        thresholds = {
+            s.labels["metric"]: s.value for s in families["stratloop_alert_threshold"].samples
+        }
+        assert thresholds["behavioral_equivalence"] == 0.95
+        assert "stratloop_iterations" in families
+        assert "stratloop_errors" in families
+        adherence = families["stratloop_config_priority_adherence"].samples
+        assert [s.value for s in adherence] == [1.0]
+
+
+class TestBadFlags:
+    def test_bad_flag_value_is_unhealthy(self, tmp_path: Path) -> None:
+        """A non-boolean flag value makes /health unhealthy, naming the variable and value."""
+        root = make_environment(tmp_path, iterations=4)
+        flags = root / "flags.env"
+        write_flags(flags, ALL_ON)
+        with serving(root, flags, iterations=4) as url:
+            write_flags(flags, {**ALL_ON, "PHASE2_PYDANTIC_VALIDATION": "maybe"})
+            response = httpx.get(url + "/health", timeout=10)
+            body = response.json()
+        assert response.status_code == 503
+        assert body["status"] == "unhealthy"
+        assert body["phase2_enabled"] is None
+        assert "PHASE2_PYDANTIC_VALIDATION" in body["flags_error"]
+        assert "maybe" in body["flags_error"]

@@ -1,0 +1,94 @@
+"""Status rules and history measurements on plain records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stratloop.config.models import GenerationConfig
+from stratloop.service import Check, Measurement, evaluate, measure_history, overall_status, p99
+
+
+def _record(i: int, **over: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "iteration": i,
+        "implementation": "strategy_pattern",
+        "decision": {
+            "method": "factor_graph",
+            "rule": "use_factor_graph_true",
+            "use_factor_graph": True,
+            "innovation_rate": 0.0,
+            "draw": 0.5,
+            "reason": "configured",
+        },
+        "strategy_selected": "FactorGraphStrategy",
+        "method_used": "factor_graph",
+        "fallback": None,
+        "generation_error": None,
+        "candidate": None,
+        "status": "evaluated",
+        "error": None,
+        "audited": True,
+    }
+    record.update(over)
+    return record
+
+
+GEN = GenerationConfig(use_factor_graph=True, innovation_rate=0)
+
+
+class TestStatus:
+    def test_fatal_check_is_unhealthy(self) -> None:
+        """A failed fatal check (flags, loop, audit writes) makes the status unhealthy."""
+        checks = [Check("flags", False, "PHASE2=maybe", fatal=True)]
+        assert overall_status(checks, ()) == "unhealthy"
+
+    def test_alert_is_degraded(self) -> None:
+        """A metric over its alert threshold makes the status degraded."""
+        figures = evaluate({"silent_fallback_count": Measurement("silent_fallback_count", 1, "")})
+        assert overall_status([Check("flags", True, "", fatal=True)], figures) == "degraded"
+
+    def test_no_data_is_healthy(self) -> None:
+        """Metrics without data do not count against health."""
+        assert overall_status([], evaluate({})) == "healthy"
+
+    def test_p99_nearest_rank(self) -> None:
+        """p99 of 1..100 is 99; of nothing is None."""
+        assert p99([float(i) for i in range(1, 101)]) == 99.0
+        assert p99([]) is None
+
+
+class TestMeasureHistory:
+    def test_clean_records(self) -> None:
+        """Adherent factor-graph records give 100% adherence and selection accuracy."""
+        found = measure_history([_record(i) for i in range(4)], GEN)
+        assert found["config_priority_adherence"].value == 1.0
+        assert found["silent_fallback_count"].value == 0.0
+        assert found["strategy_selection_accuracy"].value == 1.0
+        assert found["error_rate_vs_baseline"].value is None
+
+    def test_wrong_selection_and_validation_errors(self) -> None:
+        """A wrong strategy name and a validation failure are counted."""
+        records = [
+            _record(0),
+            _record(1, strategy_selected="LLMStrategy", status="validation_failed"),
+        ]
+        found = measure_history(records, GEN)
+        assert found["strategy_selection_accuracy"].value == 0.5
+        assert found["validation_error_rate"].value == 0.5
+
+    def test_error_ratio_against_procedural(self) -> None:
+        """Phase 3 error rate over the Phase 1-2 rate of the same run."""
+        failed = {"status": "evaluation_failed", "error": {"stage": "evaluation", "type": "X"}}
+        records = [
+            _record(0, implementation="procedural", **failed),
+            _record(1, implementation="procedural"),
+            _record(2, **failed),
+            _record(3, **failed),
+        ]
+        found = measure_history(records, GEN)
+        assert found["error_rate_vs_baseline"].value == 2.0
+
+    def test_no_records_is_no_data(self) -> None:
+        """With no records every history metric is None, never zero."""
+        found = measure_history([], GEN)
+        assert all(m.value is None for m in found.values())
