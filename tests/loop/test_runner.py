@@ -6,10 +6,12 @@ import threading
 import pytest
 from loop_helpers import factor_graph_source, hash_evaluator, llm_source, loop_config
 
-from stratloop.errors import ExpressionTypeError, LLMUnavailableError, RunError
+from stratloop.audit import iter_records, verify_trail
+from stratloop.errors import AuditWriteError, ExpressionTypeError, LLMUnavailableError, RunError
 from stratloop.flags import DotenvFlagSource, EnvFlagSource
 from stratloop.generation.sources import FunctionSource
 from stratloop.llm.budget import TokenBudget
+from stratloop.loop.audit import RunAudit
 from stratloop.loop.history import comparable, read_history
 from stratloop.loop.rundir import RunDir
 from stratloop.loop.runner import LoopParts, LoopRunner, open_run
@@ -321,3 +323,74 @@ class TestLLMShare:
         assert abs(share - 0.3) <= half
         low, high = summary.metrics["llm_share_interval"]
         assert low <= summary.metrics["draw_llm_share"] <= high
+
+
+class _FailingAudit:
+    """Writes through to a real trail, then fails like a full disk at the n-th record."""
+
+    def __init__(self, inner, fail_at):
+        self.inner = inner
+        self.fail_at = fail_at
+        self.writes = 0
+
+    def write(self, record, outcome):
+        if self.writes == self.fail_at:
+            raise AuditWriteError("disk full")
+        self.writes += 1
+        self.inner.write(record, outcome)
+
+    def backfill(self, records):
+        return self.inner.backfill(records)
+
+    def close(self):
+        self.inner.close()
+
+
+class TestAuditOnResume:
+    def test_a_committed_iteration_missing_from_the_audit_trail_is_backfilled(self, tmp_path):
+        """History is committed before the audit record; resume writes the missing record once."""
+        config = loop_config(tmp_path, iterations=8)
+        audit_path = tmp_path / "audit.jsonl"
+
+        def audit():
+            return RunAudit(config, run_id="a", instance_id="test", path=audit_path)
+
+        on = {**ALL_ON, "PHASE4_AUDIT_TRAIL": "true"}
+        runner = LoopRunner.create(
+            config, lambda _u: _parts(flags=on, audit=_FailingAudit(audit(), 5)), run_id="a"
+        )
+        with pytest.raises(AuditWriteError, match="disk full"):
+            runner.run()
+        rundir, stored = open_run(tmp_path / "runs", "a")
+        assert json.loads(rundir.run.read_text())["status"] == "failed"
+        assert len(read_history(rundir.history).records) == 6
+        resumed = LoopRunner.resume(rundir, stored, lambda _u: _parts(flags=on, audit=audit()))
+        assert "1 committed iteration(s) had no audit record" in resumed.notes[0]
+        assert resumed.run().status == "completed"
+        iterations = [r["iteration_num"] for _f, _l, r in iter_records(audit_path)]
+        assert iterations == list(range(8))
+        assert not verify_trail(audit_path).breaks
+
+
+class TestBudgetOnResume:
+    def test_the_spent_budget_is_restored_on_resume(self, tmp_path):
+        """A run stopped by its budget stays stopped when resumed: the usage is replayed."""
+        llm = {**LLM_ON, "max_tokens_per_run": 100}
+        generation = {"use_factor_graph": False, "innovation_rate": 0}
+        config = loop_config(tmp_path, iterations=40, generation=generation, llm=llm)
+
+        def parts(spent):
+            budget = TokenBudget.from_config(config.llm, spent=spent)
+
+            def spend(ctx):
+                budget.record(20, 10)
+                return llm_source().propose(ctx)
+
+            return _parts(llm=FunctionSource(spend), budget=budget)
+
+        first = LoopRunner.create(config, parts, run_id="b").run()
+        assert first.status == "budget_exhausted"
+        rundir, stored = open_run(tmp_path / "runs", "b")
+        again = LoopRunner.resume(rundir, stored, parts).run()
+        assert again.status == "budget_exhausted"
+        assert again.iterations == first.iterations
