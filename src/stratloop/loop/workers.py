@@ -89,7 +89,10 @@ def _worker_main(conn: Connection, factory: EvaluatorFactory, config: StratloopC
         return
     conn.send(("ready",))
     while True:
-        message = conn.recv()
+        try:
+            message = conn.recv()
+        except EOFError:
+            return  # the parent is gone (killed): nothing left to serve
         if message is None:
             return
         index, strategy, n_trials = message
