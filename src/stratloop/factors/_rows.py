@@ -19,8 +19,8 @@ __all__ = ["cumsum_rows", "segments", "shifted", "window_sums"]
 _WIDE = 64
 """From this many assets on, a loop over rows beats ``np.cumsum(axis=0)``."""
 
-SEGMENT_ROWS = 1024
-"""Running sums restart every this many output rows, so rounding cannot drift."""
+SEGMENT_VALUES = 1 << 15
+"""Running sums restart every block of about this many values, so rounding cannot drift."""
 
 
 def cumsum_rows(values: FloatPanel) -> FloatPanel:
@@ -34,15 +34,18 @@ def cumsum_rows(values: FloatPanel) -> FloatPanel:
     return out
 
 
-def segments(n_rows: int, window: int) -> Iterator[tuple[int, int, int]]:
+def segments(n_rows: int, n_cols: int, window: int) -> Iterator[tuple[int, int, int]]:
     """``(lo, start, stop)`` blocks: outputs ``start:stop`` need input rows ``lo:stop``.
 
-    Boundaries depend only on the window, never on the number of rows, so a
-    panel and its truncation give bit-identical values (no look-ahead, even in
-    rounding).
+    A block holds about ``SEGMENT_VALUES`` values (so its temporaries stay in
+    cache) and at least four windows of rows (so the overlap stays small).
+    Boundaries depend on the width and the window, never on the number of
+    rows, so a panel and its truncation give bit-identical values (no
+    look-ahead, even in rounding).
     """
-    for start in range(window - 1, n_rows, SEGMENT_ROWS):
-        yield start - window + 1, start, min(start + SEGMENT_ROWS, n_rows)
+    rows = max(SEGMENT_VALUES // max(n_cols, 1), 4 * window, 16)
+    for start in range(window - 1, n_rows, rows):
+        yield start - window + 1, start, min(start + rows, n_rows)
 
 
 def window_sums(block: FloatPanel, window: int) -> FloatPanel:

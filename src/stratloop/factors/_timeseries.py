@@ -47,7 +47,9 @@ _Combine = Callable[[list[FloatPanel], list[FloatPanel], int, int], FloatPanel]
 
 def _finite(values: FloatPanel) -> FloatPanel:
     """Turn infinities into NaN in place and return the array."""
-    values[~np.isfinite(values)] = np.nan
+    infinite = np.isinf(values)
+    if infinite.any():
+        np.copyto(values, np.nan, where=infinite)
     return values
 
 
@@ -60,29 +62,37 @@ def _windowed(inputs: tuple[FloatPanel, ...], window: int, combine: _Combine) ->
     rows ``start:stop``.
     """
     n_rows = inputs[0].shape[0]
-    out = np.full(inputs[0].shape, np.nan)
-    for lo, start, stop in segments(n_rows, window):
+    out = np.empty(inputs[0].shape)
+    out[: window - 1] = np.nan
+    for lo, start, stop in segments(n_rows, inputs[0].shape[1], window):
         blocks = [values[lo:stop] for values in inputs]
         missing = np.isnan(blocks[0])
         for block in blocks[1:]:
             missing |= np.isnan(block)
+        gaps = bool(missing.any())
         references = [np.where(missing[window - 1], 0.0, block[window - 1]) for block in blocks]
-        deviations = [
-            np.where(missing, 0.0, block - reference)
-            for block, reference in zip(blocks, references, strict=True)
-        ]
+        deviations = []
+        for block, reference in zip(blocks, references, strict=True):
+            deviation = block - reference
+            if gaps:
+                np.copyto(deviation, 0.0, where=missing)
+            deviations.append(deviation)
         with np.errstate(all="ignore"):
             values = combine(deviations, references, lo, start)
-        bad = window_sums(missing.astype(np.float64), window) > 0.5
-        values[bad] = np.nan
+        if gaps:
+            bad = window_sums(missing.astype(np.float64), window) > 0.5
+            np.copyto(values, np.nan, where=bad)
         out[start:stop] = values
     return out
 
 
 def _variance(first: FloatPanel, second: FloatPanel, window: int) -> FloatPanel:
-    """Sample variance from window sums of deviations and squared deviations."""
-    variance = (second - first * first / window) / (window - 1)
-    variance[variance < _RELATIVE_ZERO * second / window] = 0.0
+    """Sample variance from window sums of deviations and squared deviations (in place)."""
+    variance = first * first
+    variance *= -1.0 / window
+    variance += second
+    np.copyto(variance, 0.0, where=variance < _RELATIVE_ZERO * second / window)
+    variance *= 1.0 / (window - 1)
     return variance
 
 
@@ -98,15 +108,20 @@ def delta(values: FloatPanel, lag: int) -> FloatPanel:
 
 def pct_change(values: FloatPanel, lag: int) -> FloatPanel:
     """Relative change over ``lag`` rows; NaN when the earlier value is 0."""
+    earlier = shifted(values, lag)
     with np.errstate(all="ignore"):
-        return _finite(values / shifted(values, lag) - 1.0)
+        np.divide(values, earlier, out=earlier)
+    earlier -= 1.0
+    return _finite(earlier)
 
 
 def ts_sum(values: FloatPanel, window: int) -> FloatPanel:
     """Sum over the window."""
 
     def combine(dev: list[FloatPanel], ref: list[FloatPanel], _lo: int, _start: int) -> FloatPanel:
-        return window_sums(dev[0], window) + window * ref[0]
+        sums = window_sums(dev[0], window)
+        sums += window * ref[0]
+        return sums
 
     return _windowed((values,), window, combine)
 
@@ -115,7 +130,10 @@ def ts_mean(values: FloatPanel, window: int) -> FloatPanel:
     """Mean over the window."""
 
     def combine(dev: list[FloatPanel], ref: list[FloatPanel], _lo: int, _start: int) -> FloatPanel:
-        return window_sums(dev[0], window) / window + ref[0]
+        sums = window_sums(dev[0], window)
+        sums *= 1.0 / window
+        sums += ref[0]
+        return sums
 
     return _windowed((values,), window, combine)
 
@@ -232,13 +250,21 @@ def ts_max(values: FloatPanel, window: int) -> FloatPanel:
 def _rank_rows(values: FloatPanel, window: int, begin: int, end: int, out: FloatPanel) -> None:
     """ts_rank for output rows ``begin:end`` (all >= window - 1), written into ``out``."""
     current = values[begin:end]
-    total = np.zeros_like(current)
-    scratch = np.empty_like(current)
+    below = np.zeros_like(current)
+    ties = np.zeros_like(current)
+    missing = np.isnan(current)
+    scratch = np.empty(current.shape, dtype=bool)
     for lag in range(1, window):
-        np.subtract(current, values[begin - lag : end - lag], out=scratch)
-        np.sign(scratch, out=scratch)
-        total += scratch
-    out[begin:end] = (1.0 + (window - 1) / 2.0 + total / 2.0) / window
+        earlier = values[begin - lag : end - lag]
+        np.greater(current, earlier, out=scratch)
+        np.add(below, scratch, out=below)
+        np.equal(current, earlier, out=scratch)
+        np.add(ties, scratch, out=ties)
+        np.isnan(earlier, out=scratch)
+        np.logical_or(missing, scratch, out=missing)
+    ranked = (1.0 + below + 0.5 * ties) / window
+    ranked[missing] = np.nan
+    out[begin:end] = ranked
 
 
 def ts_rank(values: FloatPanel, window: int) -> FloatPanel:
