@@ -10,6 +10,7 @@ prints a table and exits 0 only when every check passed (1 otherwise).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,15 +26,6 @@ if TYPE_CHECKING:
     from stratloop.shadow.rehearsal import Generators
 
 __all__ = ["strategy_factory", "strategy_overhead", "strategy_selection"]
-
-
-def _require_llm(made: Generators) -> None:
-    """The checks exercise LLMStrategy, so an LLM side is needed."""
-    if made.llm is None:
-        fail(
-            f"{made.note}; these checks exercise LLMStrategy and need one: use "
-            "--llm-endpoint scripted, or enable the LLM with llm.base_url"
-        )
 
 
 def _show(report: CheckReport, made: Generators, environment: str, output: Path | None) -> None:
@@ -55,6 +47,20 @@ def _show(report: CheckReport, made: Generators, environment: str, output: Path 
     console.print(f"all {len(report.results)} checks passed")
 
 
+def _run_check(
+    check: Callable[..., CheckReport], environment: str, endpoint: Endpoint, output: Path | None
+) -> None:
+    """Run ``check`` on the real generators, which must include an LLM side."""
+    with generators(environment, endpoint) as made:
+        if made.llm is None:
+            fail(
+                f"{made.note}; these checks exercise LLMStrategy and need one: use "
+                "--llm-endpoint scripted, or enable the LLM with llm.base_url"
+            )
+        report = check(made.config, llm=made.llm, factor_graph=made.factor_graph)
+    _show(report, made, environment, output)
+
+
 @check_app.command("strategy-selection")
 @handle_errors
 def strategy_selection(
@@ -65,11 +71,7 @@ def strategy_selection(
     """Phase 3: use_factor_graph true/false/null select FactorGraph/LLM/Mixed, logged."""
     from stratloop.generation.checks import check_strategy_selection  # noqa: PLC0415
 
-    with generators(environment, llm_endpoint) as made:
-        _require_llm(made)
-        assert made.llm is not None  # _require_llm exits otherwise
-        report = check_strategy_selection(made.config, llm=made.llm, factor_graph=made.factor_graph)
-    _show(report, made, environment, output)
+    _run_check(check_strategy_selection, environment, llm_endpoint, output)
 
 
 @check_app.command("strategy-factory")
@@ -82,11 +84,7 @@ def strategy_factory(
     """Phase 3: right instances, injected generators, immutable context, lifecycle."""
     from stratloop.generation.checks import check_strategy_factory  # noqa: PLC0415
 
-    with generators(environment, llm_endpoint) as made:
-        _require_llm(made)
-        assert made.llm is not None  # _require_llm exits otherwise
-        report = check_strategy_factory(made.config, llm=made.llm, factor_graph=made.factor_graph)
-    _show(report, made, environment, output)
+    _run_check(check_strategy_factory, environment, llm_endpoint, output)
 
 
 @check_app.command("strategy-overhead")

@@ -19,7 +19,7 @@ Each exits 0 only when the equivalence reaches ``--threshold`` (1 otherwise).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,8 +30,8 @@ from stratloop.cli._options import EnvironmentOption
 from stratloop.cli._phase3 import Endpoint, LLMEndpointOption, OutputOption, generators, write_json
 
 if TYPE_CHECKING:
+    from stratloop.config.models import StratloopConfig
     from stratloop.shadow import Comparison, ShadowSession
-    from stratloop.shadow.rehearsal import Generators
 
 __all__ = ["shadow"]
 
@@ -47,32 +47,32 @@ Threshold = Annotated[
 
 
 def _session(
-    made: Generators,
-    iterations: Iterable[int],
+    environment: str,
+    endpoint: Endpoint,
+    iterations: Callable[[StratloopConfig], Iterable[int]],
     *,
+    overrides: dict[str, Any] | None = None,
     max_iterations: int | None = None,
     duration_s: float | None = None,
-) -> ShadowSession:
+) -> tuple[ShadowSession, dict[str, Any]]:
+    """Run a session on the real generators; return it and the metadata its outputs carry."""
     from stratloop.shadow import run_session  # noqa: PLC0415 - keep --help fast
 
-    console.print(made.note)
-    session = run_session(
-        made.config,
-        made.llm,
-        made.factor_graph,
-        iterations,
-        max_iterations=max_iterations,
-        duration_s=duration_s,
-    )
+    with generators(environment, endpoint, overrides) as made:
+        console.print(made.note)
+        session = run_session(
+            made.config,
+            made.llm,
+            made.factor_graph,
+            iterations(made.config),
+            max_iterations=max_iterations,
+            duration_s=duration_s,
+        )
     if session.internal_errors:
         shown = "; ".join(f"{e.operation}: {e.error}" for e in session.internal_errors[:5])
         count = len(session.internal_errors)
         fail(f"shadow experiment failed internally {count} times: {shown}")
-    return session
-
-
-def _meta(made: Generators, environment: str, session: ShadowSession) -> dict[str, Any]:
-    return {
+    meta = {
         "environment": environment,
         "seed": made.config.loop.seed,
         "generators": made.note,
@@ -80,6 +80,12 @@ def _meta(made: Generators, environment: str, session: ShadowSession) -> dict[st
         "llm_calls": session.llm_calls,
         "elapsed_s": round(session.elapsed_s, 3),
     }
+    return session, meta
+
+
+def _first(count: int) -> Callable[[StratloopConfig], Iterable[int]]:
+    """Iterations 0 .. count - 1."""
+    return lambda _config: range(count)
 
 
 def _report(
@@ -118,9 +124,7 @@ def generate_logs(
     """Run both paths on the same seeded iterations and write one log each."""
     from stratloop.shadow import write_log  # noqa: PLC0415
 
-    with generators(environment, llm_endpoint) as made:
-        session = _session(made, range(iterations))
-    meta = _meta(made, environment, session)
+    session, meta = _session(environment, llm_endpoint, _first(iterations))
     write_log(phase1_2, session.control, {**meta, "implementation": "procedural"})
     write_log(phase3, session.candidate, {**meta, "implementation": "strategy_pattern"})
     console.print(
@@ -156,9 +160,7 @@ def run(
     """Run shadow mode, write the Phase 3 log, and compare it with the live Phase 1-2 path."""
     from stratloop.shadow import write_log  # noqa: PLC0415
 
-    with generators(environment, llm_endpoint) as made:
-        session = _session(made, range(iterations))
-    meta = _meta(made, environment, session)
+    session, meta = _session(environment, llm_endpoint, _first(iterations))
     write_log(output, session.candidate, {**meta, "implementation": "strategy_pattern"})
     console.print(f"wrote {len(session.candidate)} records to {output}")
     _report(session.compare(), threshold, None, meta)
@@ -191,13 +193,10 @@ def daily_validation(
     base = load_environment(environment).load_config(flags=EnvFlagSource().current())
     seed = daily_seed(base.loop.seed, day)
     target = output or Path("logs") / "shadow" / environment / f"{day.isoformat()}.json"
-    with generators(environment, llm_endpoint, {"loop.seed": seed}) as made:
-        session = _session(made, range(iterations))
-    meta = {
-        **_meta(made, environment, session),
-        "date": day.isoformat(),
-        "run_seed": base.loop.seed,
-    }
+    session, meta = _session(
+        environment, llm_endpoint, _first(iterations), overrides={"loop.seed": seed}
+    )
+    meta.update(date=day.isoformat(), run_seed=base.loop.seed)
     console.print(f"{day.isoformat()}: seed {seed} (from run seed {base.loop.seed} and the date)")
     _report(session.compare(), threshold, target, meta)
 
@@ -235,13 +234,13 @@ def production(
 
     if percentage <= 0.0:
         raise typer.BadParameter("must be above 0", param_hint="--percentage")
-    with generators(environment, llm_endpoint) as made:
-        session = _session(
-            made,
-            rollout_iterations(made.config.loop.seed, percentage),
-            max_iterations=max_iterations or None,
-            duration_s=duration_hours * 3600.0,
-        )
+    session, meta = _session(
+        environment,
+        llm_endpoint,
+        lambda config: rollout_iterations(config.loop.seed, percentage),
+        max_iterations=max_iterations or None,
+        duration_s=duration_hours * 3600.0,
+    )
     instance = instance_id()
     member = in_rollout(ROLLOUT_FLAG, instance, percentage)
     console.print(
@@ -250,13 +249,12 @@ def production(
         f"{session.stopped_by}; instance {instance} is "
         f"{'inside' if member else 'outside'} the {percentage:g}% rollout"
     )
-    meta = {
-        **_meta(made, environment, session),
-        "percentage": percentage,
-        "duration_hours": duration_hours,
-        "max_iterations": max_iterations,
-        "stopped_by": session.stopped_by,
-        "instance_id": instance,
-        "instance_in_rollout": member,
-    }
+    meta.update(
+        percentage=percentage,
+        duration_hours=duration_hours,
+        max_iterations=max_iterations,
+        stopped_by=session.stopped_by,
+        instance_id=instance,
+        instance_in_rollout=member,
+    )
     _report(session.compare(), threshold, output, meta)

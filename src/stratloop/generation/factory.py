@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from stratloop.config.models import StratloopConfig
+from stratloop.generation._injected import Injected
 from stratloop.generation._requirements import require_llm
 from stratloop.generation.base import CandidateSource, DecidingStrategy
 from stratloop.generation.strategies import FactorGraphStrategy, LLMStrategy, MixedStrategy
@@ -17,7 +18,7 @@ SELECTION_LOGGER = "stratloop.generation.selection"
 _logger = logging.getLogger(SELECTION_LOGGER)
 
 
-class StrategyFactory:
+class StrategyFactory(Injected):
     """Builds the strategy a configuration mandates, with its generators injected.
 
     ``use_factor_graph`` true gives :class:`FactorGraphStrategy`, false gives
@@ -32,22 +33,11 @@ class StrategyFactory:
         factor_graph: the factor-graph generator.
     """
 
-    __slots__ = ("_built", "_factor_graph", "_llm")
+    __slots__ = ("_built",)
 
     def __init__(self, llm: CandidateSource | None, factor_graph: CandidateSource) -> None:
-        self._llm = llm
-        self._factor_graph = factor_graph
+        super().__init__(llm, factor_graph)
         self._built: dict[bool | None, DecidingStrategy] = {}
-
-    @property
-    def llm(self) -> CandidateSource | None:
-        """The injected LLM proposer, if any."""
-        return self._llm
-
-    @property
-    def factor_graph(self) -> CandidateSource:
-        """The injected factor-graph generator."""
-        return self._factor_graph
 
     def create(self, config: StratloopConfig) -> DecidingStrategy:
         """Select the strategy ``config.generation`` mandates and log the selection.

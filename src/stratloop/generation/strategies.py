@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from stratloop.errors import GenerationError
+from stratloop.generation._injected import Injected
 from stratloop.generation.base import CandidateSource
 from stratloop.generation.context import GenerationContext
 from stratloop.generation.decision import Decision, decide
@@ -104,7 +105,7 @@ class LLMStrategy:
         return self.produce(ctx, self.decide(ctx))
 
 
-class MixedStrategy:
+class MixedStrategy(Injected):
     """``use_factor_graph: null``: the LLM iff ``u * 100 < innovation_rate``.
 
     Args:
@@ -112,26 +113,12 @@ class MixedStrategy:
         factor_graph: the factor-graph generator.
     """
 
-    __slots__ = ("_factor_graph", "_llm")
-
-    def __init__(self, llm: CandidateSource | None, factor_graph: CandidateSource) -> None:
-        self._llm = llm
-        self._factor_graph = factor_graph
+    __slots__ = ()
 
     @property
     def name(self) -> str:
         """``MixedStrategy``."""
         return "MixedStrategy"
-
-    @property
-    def llm(self) -> CandidateSource | None:
-        """The injected LLM proposer, if any."""
-        return self._llm
-
-    @property
-    def factor_graph(self) -> CandidateSource:
-        """The injected factor-graph generator."""
-        return self._factor_graph
 
     def decide(self, ctx: GenerationContext) -> Decision:
         """Take the first draw and compare it with ``innovation_rate``."""
