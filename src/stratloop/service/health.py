@@ -42,6 +42,7 @@ __all__ = [
 Status: TypeAlias = Literal["healthy", "degraded", "unhealthy"]
 PHASE_KEYS = ("phase1_enabled", "phase2_enabled", "phase3_enabled", "phase4_enabled")
 _AUDIT_REFRESH_S = 5.0
+_WARMUP_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +168,9 @@ class Monitor:
     """Measures a :class:`LoopService`'s run against the thresholds, on request.
 
     The configuration probes run once (the configuration is fixed for the
-    run); the audit-trail measurements are refreshed at most every few
-    seconds, and only when iterations were committed since.
+    run); the audit-trail measurements are refreshed when iterations were
+    committed since, at most every few seconds while the loop runs, and at
+    once when it has stopped.
 
     Args:
         service: the running service.
@@ -180,6 +182,8 @@ class Monitor:
         self._base = base
         self._probes: dict[str, Measurement] | None = None
         self._audit: tuple[int, float, dict[str, Measurement]] | None = None
+        self._memory_base: int | None = None
+        self._first_seen: float | None = None
         self._lock = threading.Lock()
 
     def probe(self) -> None:
@@ -216,34 +220,53 @@ class Monitor:
             p99(state.audit_write_ms),
             f"p99 of the last {len(state.audit_write_ms)} audit writes of this run",
         )
-        found["memory_growth"] = _memory(state)
+        found["memory_growth"] = self._memory(state)
         return found
+
+    def _memory(self, state: ServiceState) -> Measurement:
+        """Growth of resident memory since a baseline taken after a warm-up.
+
+        The baseline is the first reading at least a minute after the first
+        committed iteration, once imports, caches and the report renderer
+        are loaded; growth before that is warm-up, not a trend.
+        """
+        now = state.memory_now
+        if now is None:
+            return Measurement("memory_growth", None, "resident memory is not readable here")
+        clock = time.monotonic()
+        with self._lock:
+            if state.iteration > 0 and self._first_seen is None:
+                self._first_seen = clock
+            warm = self._first_seen is not None and clock - self._first_seen >= _WARMUP_S
+            if self._memory_base is None and warm:
+                self._memory_base = now
+            base = self._memory_base
+        if base is None:
+            return Measurement(
+                "memory_growth",
+                None,
+                f"baseline taken {_WARMUP_S:g} s after the first iteration (warm-up)",
+            )
+        return Measurement(
+            "memory_growth",
+            now / base - 1.0,
+            f"resident {now / 1e6:.1f} MB now, {base / 1e6:.1f} MB at the baseline",
+        )
 
     def _audit_figures(self, state: ServiceState) -> dict[str, Measurement]:
         audited = sum(bool(r.get("audited")) for r in state.records)
         now = time.monotonic()
         with self._lock:
             cached = self._audit
+        running = state.status in {"starting", "running"}
         if cached is not None and (
-            cached[0] == state.iteration or now - cached[1] < _AUDIT_REFRESH_S
+            cached[0] == state.iteration or (running and now - cached[1] < _AUDIT_REFRESH_S)
         ):
             return cached[2]
         found = measure_audit(self.service.audit_path, state.run_id, audited)
         with self._lock:
             self._audit = (state.iteration, now, found)
         return found
-
-
-def _memory(state: ServiceState) -> Measurement:
-    if state.memory_start is None or state.memory_now is None:
-        return Measurement("memory_growth", None, "measured from the first committed iteration")
-    growth = state.memory_now / state.memory_start - 1.0
-    return Measurement(
-        "memory_growth",
-        growth,
-        f"resident {state.memory_now / 1e6:.1f} MB now, "
-        f"{state.memory_start / 1e6:.1f} MB after the first iteration",
-    )
 
 
 def _checks(flags_error: str | None, state: ServiceState) -> tuple[Check, ...]:

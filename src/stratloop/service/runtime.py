@@ -101,7 +101,6 @@ class ServiceState:
         records: the committed history records, in order.
         audit_write_ms: recent audit write times.
         audit_write_errors: audit writes that failed.
-        memory_start: resident bytes after the first committed iteration.
         memory_now: resident bytes now.
         started_at: when the service started the run (UTC).
     """
@@ -115,7 +114,6 @@ class ServiceState:
     records: tuple[Mapping[str, Any], ...] = field(repr=False)
     audit_write_ms: tuple[float, ...] = field(repr=False)
     audit_write_errors: tuple[str, ...]
-    memory_start: int | None
     memory_now: int | None
     started_at: str
 
@@ -150,7 +148,6 @@ class LoopService:
         self._status = "starting"
         self._error: str | None = None
         self._last: str | None = None
-        self._memory_start: int | None = None
         self._started_at = utc_now()
         self._sink: TimedAuditSink | None = None
         self._runner: LoopRunner | None = None
@@ -212,8 +209,6 @@ class LoopService:
         with self._lock:
             self._records.append(record)
             self._last = str(record.get("timestamp"))
-            if self._memory_start is None:
-                self._memory_start = resident_bytes()
 
     def end(self) -> None:
         """Progress hook: the run stopped."""
@@ -232,7 +227,6 @@ class LoopService:
                 records=tuple(self._records),
                 audit_write_ms=writes,
                 audit_write_errors=errors,
-                memory_start=self._memory_start,
                 memory_now=resident_bytes(),
                 started_at=self._started_at,
             )
