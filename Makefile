@@ -19,5 +19,8 @@ check: $(STAMP)
 test: check
 	$(BIN)/pytest
 
+run: $(STAMP)
+	$(BIN)/stratloop run --iterations 200
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
