@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -71,3 +72,13 @@ class TestThresholds:
             assert verdict == "no_data"
         else:
             assert verdict == ("alert" if value < 0.95 else "ok")
+
+
+class TestDocs:
+    def test_every_metric_is_documented(self) -> None:
+        """docs/operations.md names every metric, its Prometheus name and its alert threshold."""
+        docs = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+        for t in THRESHOLDS:
+            assert f"`stratloop_{t.name}`" in docs, t.name
+            assert t.title in docs, t.title
+            assert t.alert_text in docs, t.alert_text
