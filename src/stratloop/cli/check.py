@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 __all__ = ["check_app"]
 
 check_app = typer.Typer(
-    name="check", help="Run the deployment guide's Phase 2 checks.", no_args_is_help=True
+    name="check",
+    help="Run the deployment guide's checks (Phases 2-4) and health checks.",
+    no_args_is_help=True,
 )
 app.add_typer(check_app)
 

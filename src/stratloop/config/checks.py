@@ -95,10 +95,11 @@ def _set(**values: Any) -> Mutation:
         needs_llm = gen.get("use_factor_graph") is False or (
             gen.get("use_factor_graph") is None and gen.get("innovation_rate") not in (0, None)
         )
-        if needs_llm and isinstance(doc.get("llm"), dict):
+        llm = doc.setdefault("llm", {}) if needs_llm else None
+        if isinstance(llm, dict):
             for key, value in _LOCAL_LLM.items():
-                if not doc["llm"].get(key):
-                    doc["llm"][key] = value
+                if not llm.get(key):
+                    llm[key] = value
 
     return mutate
 
