@@ -1,3 +1,5 @@
+import importlib
+
 import numpy as np
 import pytest
 from factor_strategies import panels, random_panel, typed_exprs
@@ -7,6 +9,8 @@ from hypothesis import strategies as st
 from stratloop.backtest.panel import Panel
 from stratloop.errors import ExpressionTypeError
 from stratloop.factors import EvalCache, evaluate, parse
+
+evaluate_module = importlib.import_module("stratloop.factors.evaluate")
 
 SLOW_OK = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -42,6 +46,19 @@ class TestEvaluate:
         full = evaluate(text, panel)
         part = evaluate(text, panel.slice_rows(0, 1500))
         np.testing.assert_array_equal(full[:1500], part)
+
+    def test_parallel_levels_match_serial(self):
+        """Large panels evaluate independent subtrees on threads, with identical results."""
+        panel = random_panel(8, 1000, 1000)
+        text = "rank(ts_mean(returns, 5)) / ts_std(returns, 4) - log(close / delay(close, 3))"
+        threaded = evaluate(text, panel)
+        small = evaluate_module._PARALLEL_SIZE
+        try:
+            evaluate_module._PARALLEL_SIZE = 10**12
+            serial = evaluate(text, panel)
+        finally:
+            evaluate_module._PARALLEL_SIZE = small
+        np.testing.assert_array_equal(threaded, serial)
 
     def test_text_and_tree_agree(self):
         """Evaluating text parses it first."""

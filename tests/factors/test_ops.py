@@ -6,6 +6,7 @@ import pytest
 
 from stratloop.backtest.panel import Panel
 from stratloop.factors import OPERATORS, evaluate
+from stratloop.factors._crosssection import _rank_block as _rank_block_for_test
 from stratloop.factors.ops import Operator, Param, build_table
 
 ROWS, COLS = 120, 7
@@ -142,6 +143,38 @@ class TestOracles:
         frame = _frame(close)
         _assert_same(evaluate("ts_max(close, 20)", wide), frame.rolling(20, min_periods=20).max())
         _assert_same(evaluate("ts_mean(close, 20)", wide), frame.rolling(20, min_periods=20).mean())
+
+    @pytest.mark.parametrize("ties", [False, True])
+    def test_sorting_rank_matches_pairwise_rank(self, ties):
+        """Wide rows (argsort path) rank exactly like pandas, with ties and gaps."""
+        rng = np.random.default_rng(12)
+        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (200, 90)), axis=0))
+        if ties:
+            close = np.round(close)
+        close[rng.random(close.shape) < 0.1] = np.nan
+        close[7] = np.nan
+        panel = Panel(np.arange(200).astype("datetime64[D]"), tuple(map(str, range(90))),
+                      {"close": close})
+        _assert_same(evaluate("rank(close)", panel), _frame(close).rank(axis=1, pct=True))
+
+    def test_rank_with_infinite_values(self):
+        """A real +inf keeps the exact (NaN-aware) sort and ranks last among present values."""
+        close = np.array([[1.0, np.inf, np.nan, 3.0] * 10])
+        with np.errstate(all="ignore"):
+            out = _rank_block_for_test(close)
+        _assert_same(out, _frame(close).rank(axis=1, pct=True))
+
+    def test_threaded_paths_match_pandas(self):
+        """Panels above a million values use threads for rank and ts_rank, same numbers."""
+        rng = np.random.default_rng(2)
+        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (1100, 1000)), axis=0))
+        close[rng.random(close.shape) < 0.02] = np.nan
+        panel = Panel(np.arange(1100).astype("datetime64[D]"), tuple(map(str, range(1000))),
+                      {"close": close})
+        frame = _frame(close)
+        _assert_same(evaluate("rank(close)", panel), frame.rank(axis=1, pct=True))
+        _assert_same(evaluate("ts_rank(close, 5)", panel),
+                     frame.rolling(5, min_periods=5).rank(pct=True))
 
     def test_long_panel_crosses_segments(self):
         """Running sums restart every segment without changing the values."""

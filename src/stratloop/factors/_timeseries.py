@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from stratloop._types import FloatPanel
+from stratloop._types import BoolPanel, FloatPanel
 from stratloop.factors._rows import segments, shifted, window_sums
 
 __all__ = [
@@ -247,23 +247,27 @@ def ts_max(values: FloatPanel, window: int) -> FloatPanel:
     return _rolling_extreme(values, window, np.maximum)
 
 
-def _rank_rows(values: FloatPanel, window: int, begin: int, end: int, out: FloatPanel) -> None:
-    """ts_rank for output rows ``begin:end`` (all >= window - 1), written into ``out``."""
+def _rank_rows(
+    values: FloatPanel, absent: BoolPanel, window: int, begin: int, end: int, out: FloatPanel
+) -> None:
+    """ts_rank for output rows ``begin:end`` (all >= window - 1), written into ``out``.
+
+    ``[x > e] + [x >= e]`` is 2 below, 1 tied, 0 above, so one small integer
+    sum gives twice the average rank minus one.
+    """
     current = values[begin:end]
-    below = np.zeros_like(current)
-    ties = np.zeros_like(current)
-    missing = np.isnan(current)
+    doubled = np.zeros(current.shape, dtype=np.int32)
+    missing = absent[begin:end].copy()
     scratch = np.empty(current.shape, dtype=bool)
     for lag in range(1, window):
         earlier = values[begin - lag : end - lag]
         np.greater(current, earlier, out=scratch)
-        np.add(below, scratch, out=below)
-        np.equal(current, earlier, out=scratch)
-        np.add(ties, scratch, out=ties)
-        np.isnan(earlier, out=scratch)
-        np.logical_or(missing, scratch, out=missing)
-    ranked = (1.0 + below + 0.5 * ties) / window
-    ranked[missing] = np.nan
+        doubled += scratch
+        np.greater_equal(current, earlier, out=scratch)
+        doubled += scratch
+        np.logical_or(missing, absent[begin - lag : end - lag], out=missing)
+    ranked = (doubled + 2.0) / (2.0 * window)
+    np.copyto(ranked, np.nan, where=missing)
     out[begin:end] = ranked
 
 
@@ -282,12 +286,13 @@ def ts_rank(values: FloatPanel, window: int) -> FloatPanel:
     starts = range(window - 1, n_rows, block)
     jobs = [(begin, min(begin + block, n_rows)) for begin in starts]
     workers = min(os.cpu_count() or 1, 8)
+    absent = np.isnan(values)
     if values.size < _PARALLEL_SIZE or workers < 2:
         for begin, stop in jobs:
-            _rank_rows(values, window, begin, stop, out)
+            _rank_rows(values, absent, window, begin, stop, out)
         return out
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda job: _rank_rows(values, window, job[0], job[1], out), jobs))
+        list(pool.map(lambda job: _rank_rows(values, absent, window, job[0], job[1], out), jobs))
     return out
 
 

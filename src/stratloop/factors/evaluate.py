@@ -8,6 +8,9 @@ cross-sectional kernels look across one row.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from stratloop._types import FloatPanel
@@ -17,6 +20,7 @@ from stratloop.factors._elementwise import Value
 from stratloop.factors._timeseries import pct_change
 from stratloop.factors.cache import EvalCache
 from stratloop.factors.grammar import parse
+from stratloop.factors.graph import ExprGraph
 from stratloop.factors.limits import EVALUATION_LIMITS
 from stratloop.factors.nodes import Binary, Call, Expr, Field, Neg, Not, Number
 from stratloop.factors.ops import INFIX, OPERATORS
@@ -25,11 +29,44 @@ from stratloop.factors.typecheck import typecheck
 __all__ = ["evaluate"]
 
 
+_PARALLEL_SIZE = 1_000_000
+"""From this many panel values on, independent subexpressions run on threads."""
+
+
+def _heights(graph: ExprGraph) -> dict[str, int]:
+    """Each node's height: leaves 0, else 1 + its tallest child."""
+    heights: dict[str, int] = {}
+    for node in graph.topological():
+        heights[node.key] = 1 + max((heights[c.key] for c in node.children), default=-1)
+    return heights
+
+
 class _Evaluator:
     def __init__(self, panel: Panel, cache: EvalCache | None) -> None:
         self.panel = panel
         self.cache = cache
         self.memo: dict[str, Value] = {}
+
+    def parallel(self, root: Expr, workers: int) -> Value:
+        """Evaluate level by level; nodes of one level are independent, so they share threads.
+
+        numpy releases the GIL inside its loops, so on a large panel two
+        time-series or cross-sectional kernels really run at once.
+        """
+        graph = ExprGraph.build(root)
+        heights = _heights(graph)
+        levels: dict[int, list[Expr]] = {}
+        for node in graph.topological():
+            levels.setdefault(heights[node.key], []).append(node)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for height in sorted(levels):
+                list(pool.map(self.quiet_value, levels[height]))
+        return self.value(root)
+
+    def quiet_value(self, node: Expr) -> Value:
+        """``value`` with numpy's floating-point warnings off (errstate is per thread)."""
+        with np.errstate(all="ignore"):
+            return self.value(node)
 
     def value(self, node: Expr) -> Value:
         known = self.memo.get(node.key)
@@ -95,7 +132,12 @@ def evaluate(expr: Expr | str, panel: Panel, *, cache: EvalCache | None = None) 
     """
     tree = parse(expr, limits=EVALUATION_LIMITS) if isinstance(expr, str) else expr
     typecheck(tree, fields=frozenset(panel.fields), limits=EVALUATION_LIMITS)
+    evaluator = _Evaluator(panel, cache)
+    workers = min(os.cpu_count() or 1, 4)
     with np.errstate(all="ignore"):
-        result = _Evaluator(panel, cache).value(tree)
+        if workers > 1 and panel.close.size >= _PARALLEL_SIZE and tree.size > 2:
+            result = evaluator.parallel(tree, workers)
+        else:
+            result = evaluator.value(tree)
     assert isinstance(result, np.ndarray)
     return result
