@@ -11,6 +11,7 @@ chain head only once the line is written.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from stratloop.audit._canonical import GENESIS_HASH, canonical_json, digest
+from stratloop.audit._canonical import GENESIS_HASH, canonical_json
 from stratloop.audit.violations import record_violation
 
 __all__ = [
@@ -58,7 +59,8 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _SNAPSHOT_MARK = "\x00config_snapshot\x00"
-_SNAPSHOT_MARK_JSON = json.dumps(_SNAPSHOT_MARK)[1:-1]
+_SNAPSHOT_SLOT = '"config_snapshot":' + json.dumps(_SNAPSHOT_MARK)
+_SNAPSHOT_KEY = b'"config_snapshot":'
 
 
 def utc_now() -> dt.datetime:
@@ -91,11 +93,24 @@ def flag_violation(record: RecordDict) -> RecordDict:
     return record
 
 
+_KEY_VERDICTS: dict[str, bool] = {}
+_KEY_VERDICTS_MAX = 4096
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def _is_secret_key(key: str) -> bool:
-    return not key.lower().endswith("_env") and bool(_SECRET_KEY.search(key))
+    """Whether ``key`` looks like a secret; memoised, since the same keys recur every record."""
+    verdict = _KEY_VERDICTS.get(key)
+    if verdict is None:
+        verdict = not key.lower().endswith("_env") and bool(_SECRET_KEY.search(key))
+        if len(_KEY_VERDICTS) < _KEY_VERDICTS_MAX:
+            _KEY_VERDICTS[key] = verdict
+    return verdict
 
 
 def _redact_keys(value: Any) -> Any:
+    if type(value) in _LEAVES:
+        return value
     if isinstance(value, Mapping):
         return {
             key: (REDACTED if _is_secret_key(key) and item is not None else _redact_keys(item))
@@ -201,24 +216,24 @@ class Chainer:
         return record
 
 
-class _SnapshotText:
-    """Canonical text of snapshots, cached by identity (they repeat every iteration)."""
+class _SnapshotBytes:
+    """Canonical UTF-8 bytes of snapshots, cached by identity (they repeat every iteration)."""
 
     def __init__(self) -> None:
-        self._cache: dict[int, tuple[Mapping[str, Any], str]] = {}
+        self._cache: dict[int, tuple[Mapping[str, Any], bytes]] = {}
 
-    def __call__(self, snapshot: Mapping[str, Any]) -> str:
+    def __call__(self, snapshot: Mapping[str, Any]) -> bytes:
         cached = self._cache.get(id(snapshot))
         if cached is not None and cached[0] is snapshot:
             return cached[1]
-        text = canonical_json(snapshot)
+        data = canonical_json(snapshot).encode()
         if len(self._cache) > 64:
             self._cache.clear()
-        self._cache[id(snapshot)] = (snapshot, text)
-        return text
+        self._cache[id(snapshot)] = (snapshot, data)
+        return data
 
 
-_snapshot_text = _SnapshotText()
+_snapshot_bytes = _SnapshotBytes()
 
 
 def render(record: RecordDict) -> tuple[str, bytes]:
@@ -226,7 +241,9 @@ def render(record: RecordDict) -> tuple[str, bytes]:
 
     The hash is the sha256 of the canonical JSON of the record without
     ``hash``; the line is that JSON with ``"hash"`` appended as the last key,
-    so ``verify`` recomputes it by removing the key and re-serialising.
+    so ``verify`` recomputes it by removing the key and re-serialising. The
+    snapshot's cached bytes are spliced in and hashed in place, so the
+    constant part of a record is neither re-serialised nor copied to be hashed.
     """
     snapshot = record["config_snapshot"]
     record["config_snapshot"] = _SNAPSHOT_MARK
@@ -234,14 +251,20 @@ def render(record: RecordDict) -> tuple[str, bytes]:
         text = canonical_json(record)
     finally:
         record["config_snapshot"] = snapshot
-    text = text.replace(
-        f'"config_snapshot":"{_SNAPSHOT_MARK_JSON}"',
-        '"config_snapshot":' + _snapshot_text(snapshot),
-        1,
-    )
-    record_hash = digest(text)
+    before, found, after = text.partition(_SNAPSHOT_SLOT)
+    if not found:
+        msg = f"the record has no top-level config_snapshot to serialise: {text[:200]}"
+        raise ValueError(msg)
+    head = before.encode() + _SNAPSHOT_KEY
+    snapshot_bytes = _snapshot_bytes(snapshot)
+    tail = after.encode()
+    hasher = hashlib.sha256(head)
+    hasher.update(snapshot_bytes)
+    hasher.update(tail)
+    record_hash = hasher.hexdigest()
     record["hash"] = record_hash
-    return record_hash, (text[:-1] + ',"hash":"' + record_hash + '"}\n').encode()
+    line = b"".join((head, snapshot_bytes, tail[:-1], b',"hash":"', record_hash.encode(), b'"}\n'))
+    return record_hash, line
 
 
 def run_chain(chain: ProcessorChain, record: RecordDict) -> RecordDict:

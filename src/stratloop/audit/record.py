@@ -256,10 +256,16 @@ def _finite(mapping: Mapping[str, Any], path: str) -> dict[str, Any]:
     return out
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _finite_value(value: Any, path: str) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return _finite(value, path)
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, int)):
+    if kind in _PLAIN or isinstance(value, (str, int)):
         return value
     if isinstance(value, Mapping):
         return _finite(value, path)

@@ -6,7 +6,12 @@ interleave lines in one file (a second writer gets :class:`AuditWriteError`).
 Durability follows ``audit.fsync``: ``always`` (fdatasync after every
 record), ``batch`` (group commit: durable within ``batch_interval_s`` or
 ``batch_records``, whichever comes first; the line still reaches the OS at
-once, so a process crash loses nothing) or ``never``. Rotation by size and by
+once, so a process crash loses nothing) or ``never``. In ``batch`` mode the
+fdatasync runs on a background thread without the trail's lock, started
+once half of ``batch_records`` are pending (or the interval is up), so
+appends do not wait for the disk unless ``batch_records`` records are
+already waiting to be made durable: then the next append waits, so a power
+loss can never cost more than ``batch_records`` records. Rotation by size and by
 UTC day gzips the old file; retention by count and age deletes archives only
 after recording what they held in ``NAME.retention.jsonl`` (a configured,
 audited decision). On start a torn last line is moved aside and reported,
@@ -127,6 +132,9 @@ class AuditTrail:
         self._cond = threading.Condition()
         self._pending = 0
         self._pending_since = 0.0
+        self._in_flight = 0
+        self._commit_at = max(1, (config.batch_records + 1) // 2)
+        self._head_seq = -1
         self._failure: AuditWriteError | None = None
         self._closed = False
         self._last_audit_ms: float | None = None
@@ -183,6 +191,7 @@ class AuditTrail:
         body["timings"]["audit_ms"] = self._last_audit_ms
         with self._cond:
             self._check_usable()
+            self._wait_for_room()
             body = run_chain(self._chain, body)
             record_hash, line = self._render(body)
             if self._needs_rotation(body["timestamp"], len(line)):
@@ -220,7 +229,7 @@ class AuditTrail:
         try:
             if self._failure is None and self.config.fsync != "never":
                 self._sync()
-            self._write_head()
+            self._write_head(self._head.seq, self._head.hash)
         finally:
             os.close(self._fd)
             os.close(self._head_fd)
@@ -350,36 +359,48 @@ class AuditTrail:
             raise self._failure from exc
         self._size += len(line)
 
+    def _wait_for_room(self) -> None:
+        """Under ``batch``, wait while ``batch_records`` records already await durability."""
+        if self.config.fsync != "batch":
+            return
+        while self._pending + self._in_flight >= self.config.batch_records:
+            self._cond.notify_all()
+            self._cond.wait()
+            self._check_usable()
+
     def _after_write(self) -> None:
         mode = self.config.fsync
         if mode == "always":
             self._sync()
         elif mode == "batch":
             self._pending += 1
-            if self._pending >= self.config.batch_records:
-                self._sync()
-            elif self._pending == 1:
+            if self._pending == 1:
                 self._pending_since = time.monotonic()
-                self._cond.notify()
+            if self._pending in (1, self._commit_at):
+                self._cond.notify_all()
 
     def _sync(self) -> None:
+        """Make every written record durable now, on the caller's thread."""
         try:
             os.fdatasync(self._fd)
         except OSError as exc:
             self._failure = _write_error(self.path, exc, "make the audit trail durable")
             raise self._failure from exc
         self._pending = 0
-        self._write_head()
+        self._in_flight = 0
+        self._write_head(self._head.seq, self._head.hash)
 
-    def _write_head(self) -> None:
-        if self._head.seq < 0:
+    def _write_head(self, seq: int, record_hash: str) -> None:
+        """Record ``seq`` as durable; a group commit that finishes late never moves it back."""
+        if seq < 0 or seq <= self._head_seq:
             return
-        text = _HEAD_FORMAT.format(seq=self._head.seq, hash=self._head.hash).encode()
+        text = _HEAD_FORMAT.format(seq=seq, hash=record_hash).encode()
         try:
             os.pwrite(self._head_fd, text, 0)
         except OSError as exc:
             self._failure = _write_error(self.path, exc, "update the audit head file")
             raise self._failure from exc
+        self._head_seq = seq
 
     def _flush_loop(self) -> None:
         with self._cond:
@@ -388,13 +409,42 @@ class AuditTrail:
                     self._cond.wait()
                     continue
                 remaining = self._pending_since + self.config.batch_interval_s - time.monotonic()
-                if remaining > 0:
+                if remaining > 0 and self._pending < self._commit_at:
                     self._cond.wait(remaining)
                     continue
                 try:
-                    self._sync()
+                    self._group_commit()
                 except AuditWriteError:
                     return
+
+    def _group_commit(self) -> None:
+        """Make the pending records durable with the lock released while the disk works.
+
+        Runs on the flusher thread holding ``_cond``. It syncs a duplicate of
+        the descriptor, so a rotation may close the original meanwhile.
+        """
+        try:
+            fd = os.dup(self._fd)
+        except OSError as exc:
+            self._failure = _write_error(self.path, exc, "make the audit trail durable")
+            raise self._failure from exc
+        seq, record_hash = self._head.seq, self._head.hash
+        self._in_flight, self._pending = self._pending, 0
+        error: OSError | None = None
+        self._cond.release()
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            error = exc
+        finally:
+            os.close(fd)
+            self._cond.acquire()
+            self._in_flight = 0
+            self._cond.notify_all()
+        if error is not None:
+            self._failure = _write_error(self.path, error, "make the audit trail durable")
+            raise self._failure from error
+        self._write_head(seq, record_hash)
 
     def _rotate(self) -> None:
         assert self._file_first_seq is not None
