@@ -146,7 +146,8 @@ def _number_checker(spec: FieldSpec) -> Callable[[Any], tuple[bool, Any]]:
         def check_int(value: Any) -> tuple[bool, Any]:
             if value.__class__ is bool or not isinstance(value, int):
                 return False, value
-            return in_bounds(value), value
+            # Pydantic stores an int subclass (an IntEnum member) as a plain int.
+            return in_bounds(value), value if type(value) is int else int.__int__(value)
 
         return check_int
 
@@ -169,10 +170,11 @@ def _str_checker(spec: FieldSpec) -> Callable[[Any], tuple[bool, Any]]:
     search = spec.pattern.search if spec.pattern is not None else None
 
     def check_str(value: Any) -> tuple[bool, Any]:
-        ok = isinstance(value, str) and len(value) >= min_length
-        if ok and search is not None:
-            ok = search(value) is not None
-        return ok, value
+        if not isinstance(value, str):
+            return False, value
+        text = str.__str__(value)  # a str subclass (a str Enum member) is stored as a plain str
+        ok = len(text) >= min_length and (search is None or search(text) is not None)
+        return ok, text
 
     return check_str
 
@@ -186,14 +188,24 @@ def _other_checker(spec: FieldSpec) -> Callable[[Any], tuple[bool, Any]]:
             value,
         )
     if spec.kind == "literal":
-        literals = spec.literals
-        return lambda value: (
-            any(value.__class__ is v.__class__ and value == v for v in literals),
-            value,
-        )
+        return _literal_checker(spec.literals)
     model = spec.model
     assert model is not None
     return lambda value: (isinstance(value, (dict, model)), value)
+
+
+def _literal_checker(literals: tuple[Any, ...]) -> Callable[[Any], tuple[bool, Any]]:
+    """Exact type and value; any str (a str Enum member too) matches a str literal, as Pydantic."""
+
+    def check_literal(value: Any) -> tuple[bool, Any]:
+        if isinstance(value, str) and type(value) is not str:
+            value = str.__str__(value)
+        for literal in literals:
+            if value.__class__ is literal.__class__ and value == literal:
+                return True, literal
+        return False, value
+
+    return check_literal
 
 
 def make_checker(spec: FieldSpec) -> Callable[[Any], tuple[bool, Any]]:

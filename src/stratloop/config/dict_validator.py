@@ -7,11 +7,14 @@ verdict (accept or reject) is the same as the Pydantic path's on every input;
 the test suite proves it on a shared case list and with Hypothesis. Every
 problem is collected, not just the first.
 
-A plan per section is compiled once (field name, checker, default), so the
-hot path is a loop of plain function calls. The models are built the way
-``BaseModel.model_construct`` builds them (instance ``__dict__`` plus the
-fields-set, extra and private slots), without its per-call default lookups;
-the tests check the result equals the Pydantic path's, field for field.
+A valid document takes the accept path (:mod:`stratloop.config._accept`):
+one specialised closure call per field and the frozen models built directly.
+Anything that path does not take as it is goes through the full check below,
+which decides the verdict and lists every issue. A plan per section is compiled
+once (field name, checker, default). Both paths build the models the way
+``BaseModel.model_construct`` does (instance ``__dict__`` plus the fields-set,
+extra and private slots), without its per-call default lookups; the tests
+check the result equals the Pydantic path's, field for field.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from stratloop.config._accept import Reject, compile_section
 from stratloop.config._issues import issue_for, unknown_key_issue
 from stratloop.config._schema import MISSING, ROOT, FieldSpec, make_checker
 from stratloop.config.models import StratloopConfig
@@ -41,10 +45,15 @@ def validate_dict(data: Mapping[str, Any]) -> StratloopConfig:
     Raises:
         ConfigValidationError: listing every invalid, missing or unknown field.
     """
-    issues: list[ConfigIssue] = []
     if not isinstance(data, Mapping):
         raise ConfigValidationError([issue_for(ROOT, data)])
-    built = _ROOT_CHECK(dict(data), issues)
+    document = data if type(data) is dict else dict(data)
+    try:
+        return _ROOT_ACCEPT(document)  # type: ignore[no-any-return]
+    except Reject:
+        pass
+    issues: list[ConfigIssue] = []
+    built = _ROOT_CHECK(document, issues)
     if issues:
         raise ConfigValidationError(issues)
     assert isinstance(built, StratloopConfig)
@@ -126,3 +135,4 @@ def _build(model: type[BaseModel], values: dict[str, Any], fields_set: set[str])
 
 
 _ROOT_CHECK = _compile_section(ROOT)
+_ROOT_ACCEPT = compile_section(ROOT)

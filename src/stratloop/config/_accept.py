@@ -1,0 +1,216 @@
+"""The dict validator's accept path: one tight function per section.
+
+Most documents are valid, and most values already have the exact type their
+field stores (an ``int`` for an int field, a ``str`` for a string field). The
+accept path handles that case with one closure call per field, specialised by
+kind and bounds, and builds each frozen model directly. Anything else (a value
+of another type, out of range, an unknown or missing key) raises
+:class:`Reject` at once, and the caller runs the full check, which decides and
+lists every issue. A value that is not of the exact type goes through the
+general checker of :mod:`stratloop.config._schema`, so this path accepts a
+subset of what the full check accepts, and builds the same models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from stratloop.config._schema import MISSING, FieldSpec, make_checker
+
+__all__ = ["Reject", "compile_section"]
+
+_Accept = Callable[[Any], Any]
+_FLOAT_MAX = sys.float_info.max
+_new = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+class Reject(Exception):
+    """The accept path cannot take this document as it is; run the full check."""
+
+
+def compile_section(spec: FieldSpec) -> _Accept:
+    """The accept function of a section: ``dict -> model``, or :class:`Reject`.
+
+    Args:
+        spec: a ``model`` field (the root or a section).
+    """
+    model = spec.model
+    assert model is not None
+    assert model.__new__ is object.__new__, "models are built without calling __new__"
+    plan = {name: _accept(child) for name, child in spec.children.items()}
+    template = {
+        name: MISSING if child.required else child.default for name, child in spec.children.items()
+    }
+    required = frozenset(name for name, child in spec.children.items() if child.required)
+
+    def accept(data: Any) -> Any:
+        if type(data) is not dict:
+            if isinstance(data, model):
+                return data
+            raise Reject
+        values = template.copy()
+        # Every key is in the template, so assigning keeps the model's field order.
+        try:
+            for key, value in data.items():
+                values[key] = plan[key](value)
+        except KeyError:
+            raise Reject from None
+        if required and not data.keys() >= required:
+            raise Reject
+        instance = _new(model)
+        _set_dict(instance, values)
+        _set_fields_set(instance, set(data))
+        _set_extra(instance, None)
+        _set_private(instance, None)
+        return instance
+
+    return accept
+
+
+def _accept(spec: FieldSpec) -> _Accept:
+    """The accept function of one field, specialised to its kind."""
+    if spec.kind == "model":
+        return compile_section(spec)
+    compilers: dict[str, Callable[[FieldSpec, _Accept], _Accept]] = {
+        "bool": _bool,
+        "int": _int,
+        "float": _float,
+        "str": _str,
+        "date": _date,
+        "literal": _literal,
+    }
+    return compilers[spec.kind](spec, _general(spec))
+
+
+def _general(spec: FieldSpec) -> _Accept:
+    """The full checker for values that are not of the exact type (None, subclasses, ...)."""
+    check = make_checker(spec)
+
+    def general(value: Any) -> Any:
+        ok, normalised = check(value)
+        if ok:
+            return normalised
+        raise Reject
+
+    return general
+
+
+def _bool(_spec: FieldSpec, general: _Accept) -> _Accept:
+    def accept(value: Any) -> Any:
+        if value is True or value is False:
+            return value
+        return general(value)
+
+    return accept
+
+
+def _int(spec: FieldSpec, general: _Accept) -> _Accept:
+    """Exact ints within the integer range the bounds allow (exact for huge integers)."""
+    ge, gt, le, lt = spec.bounds
+    lows = [-math.inf]
+    highs = [math.inf]
+    if ge is not None:
+        lows.append(math.ceil(ge))
+    if gt is not None:
+        lows.append(math.floor(gt) + 1)
+    if le is not None:
+        highs.append(math.floor(le))
+    if lt is not None:
+        highs.append(math.ceil(lt) - 1)
+    low, high = max(lows), min(highs)
+
+    def accept(value: Any) -> Any:
+        if type(value) is int and low <= value <= high:
+            return value
+        return general(value)
+
+    return accept
+
+
+def _float(spec: FieldSpec, general: _Accept) -> _Accept:
+    """Finite floats in range; ints in range become floats (rounding keeps them in range).
+
+    A strict bound becomes the next float inside it, and a missing one the largest
+    finite float, so one chained comparison also rejects NaN and infinities. A
+    bound that no float represents exactly would break that; such a field keeps
+    the general checker.
+    """
+    ge, gt, le, lt = spec.bounds
+    if any(b is not None and float(b) != b for b in spec.bounds):
+        return general
+    lows: list[float] = [-_FLOAT_MAX]
+    highs: list[float] = [_FLOAT_MAX]
+    if ge is not None:
+        lows.append(ge)
+    if gt is not None:
+        lows.append(math.nextafter(gt, math.inf))
+    if le is not None:
+        highs.append(le)
+    if lt is not None:
+        highs.append(math.nextafter(lt, -math.inf))
+    low, high = max(lows), min(highs)
+
+    def accept(value: Any) -> Any:
+        cls = type(value)
+        if cls is float:
+            if low <= value <= high:
+                return value
+        elif cls is int and low <= value <= high:
+            return float(value)
+        return general(value)
+
+    return accept
+
+
+def _str(spec: FieldSpec, general: _Accept) -> _Accept:
+    min_length = spec.min_length or 0
+    if spec.pattern is not None:
+        search = spec.pattern.search
+
+        def accept_matching(value: Any) -> Any:
+            if type(value) is str and len(value) >= min_length and search(value) is not None:
+                return value
+            return general(value)
+
+        return accept_matching
+
+    def accept(value: Any) -> Any:
+        if type(value) is str and len(value) >= min_length:
+            return value
+        return general(value)
+
+    return accept
+
+
+def _date(_spec: FieldSpec, general: _Accept) -> _Accept:
+    def accept(value: Any) -> Any:
+        if type(value) is dt.date:
+            return value
+        return general(value)
+
+    return accept
+
+
+def _literal(spec: FieldSpec, general: _Accept) -> _Accept:
+    classes = {v.__class__ for v in spec.literals}
+    if len(classes) != 1:
+        return general
+    (cls,) = classes
+    allowed = frozenset(spec.literals)
+
+    def accept(value: Any) -> Any:
+        if type(value) is cls and value in allowed:
+            return value
+        return general(value)
+
+    return accept
