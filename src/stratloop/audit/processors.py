@@ -112,10 +112,13 @@ def _redact_keys(value: Any) -> Any:
     if type(value) in _LEAVES:
         return value
     if isinstance(value, Mapping):
-        return {
-            key: (REDACTED if _is_secret_key(key) and item is not None else _redact_keys(item))
-            for key, item in value.items()
-        }
+        out = {}
+        for key, item in value.items():
+            if _is_secret_key(key) and item is not None:
+                out[key] = REDACTED
+            else:
+                out[key] = item if type(item) in _LEAVES else _redact_keys(item)
+        return out
     if isinstance(value, list):
         return [_redact_keys(item) for item in value]
     return value

@@ -252,11 +252,18 @@ def _finite(mapping: Mapping[str, Any], path: str) -> dict[str, Any]:
     for key, value in mapping.items():
         if not isinstance(key, str):
             raise AuditFormatError(f"audit field {path} has a non-string key {key!r}")
-        out[key] = _finite_value(value, f"{path}.{key}")
+        kind = type(value)
+        if kind in _PLAIN:
+            out[key] = value
+        elif kind is float:
+            out[key] = value if math.isfinite(value) else None
+        else:
+            out[key] = _finite_value(value, f"{path}.{key}")
     return out
 
 
 _PLAIN = frozenset({str, int, bool, type(None)})
+"""Exact types copied as they are (the fast path; subclasses take the general one)."""
 
 
 def _finite_value(value: Any, path: str) -> Any:
