@@ -45,9 +45,11 @@ def validate_dict(data: Mapping[str, Any]) -> StratloopConfig:
     Raises:
         ConfigValidationError: listing every invalid, missing or unknown field.
     """
-    if not isinstance(data, Mapping):
-        raise ConfigValidationError([issue_for(ROOT, data)])
-    document = data if type(data) is dict else dict(data)
+    document = data if type(data) is dict else None
+    if document is None:
+        if not isinstance(data, Mapping):
+            raise ConfigValidationError([issue_for(ROOT, data)])
+        document = dict(data)
     try:
         return _ROOT_ACCEPT(document)  # type: ignore[no-any-return]
     except Reject:
