@@ -137,10 +137,16 @@ def iter_lines(path: Path) -> Iterator[RawLine]:
 
 
 def read_head(path: Path) -> tuple[int, str] | None:
-    """The ``(seq, hash)`` in a head sidecar, or None when there is none."""
+    """The ``(seq, hash)`` in a head sidecar, or None when there is none.
+
+    The writer creates the sidecar empty when it opens and fills it at the
+    first fdatasync, so an empty sidecar (a crash before any commit) is None.
+    """
     try:
         text = path.read_text().strip()
     except FileNotFoundError:
+        return None
+    if not text:
         return None
     try:
         seq_text, hash_text = text.split()

@@ -1,0 +1,221 @@
+"""AuditTrail and render: the canonical line, fsync policies, daily rotation, retention."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stratloop.audit import AuditTrail, render, sample_record, verify_trail
+from stratloop.audit._canonical import canonical_json, digest
+from stratloop.audit._files import read_head, read_retention
+from stratloop.audit.testing import StepClock, sample_snapshot, write_sample_trail
+from stratloop.config.models import AuditConfig
+
+_JSON_LEAF = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+_JSON = st.recursive(
+    _JSON_LEAF,
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+def _head(path: Path) -> int:
+    """The durable seq the head sidecar names (-1 before the first commit)."""
+    head = read_head(path.with_name(path.name + ".head"))
+    return -1 if head is None else head[0]
+
+
+def _trail(path: Path, **audit: Any) -> tuple[AuditTrail, dict[str, Any], str]:
+    snap = sample_snapshot()
+    trail = AuditTrail(AuditConfig(path=str(path), **audit), run_id="r", instance_id="i")
+    return trail, snap, digest(canonical_json(snap))
+
+
+def _append(trail: AuditTrail, snap: dict[str, Any], snap_hash: str, iteration: int) -> None:
+    trail.append(
+        sample_record(
+            iteration, run_id="r", instance_id="i", config_snapshot=snap, config_hash=snap_hash
+        )
+    )
+
+
+class TestRender:
+    @settings(max_examples=60, deadline=None)
+    @given(snapshot=st.dictionaries(st.text(max_size=10), _JSON, max_size=5), extra=_JSON)
+    def test_line_is_the_canonical_json_verify_recomputes(self, snapshot, extra):
+        """The spliced line parses to the record, and its hash is sha256 of the rest."""
+        record = {"config_hash": "h", "config_snapshot": snapshot, "z": extra, "a": "\x00é"}
+        record_hash, line = render(record)
+        assert line.endswith(b"\n")
+        parsed = json.loads(line)
+        assert parsed == {**record, "hash": record_hash}
+        body = {key: value for key, value in parsed.items() if key != "hash"}
+        assert digest(canonical_json(body)) == record_hash
+        assert line == (canonical_json(body)[:-1] + f',"hash":"{record_hash}"}}\n').encode()
+
+    def test_same_snapshot_object_renders_the_same_bytes_twice(self):
+        """The cached snapshot bytes do not leak between different snapshots."""
+        first = {"config_hash": "h", "config_snapshot": {"a": 1}}
+        second = {"config_hash": "h", "config_snapshot": {"a": 2}}
+        assert render(dict(first))[1] == render(dict(first))[1]
+        assert b'"config_snapshot":{"a":2}' in render(second)[1]
+
+
+class TestFsyncPolicies:
+    def test_always_makes_each_record_durable_before_append_returns(self, tmp_path):
+        """Under fsync=always the head file names every record as soon as it is appended."""
+        path = tmp_path / "a.jsonl"
+        trail, snap, snap_hash = _trail(path, fsync="always")
+        with trail:
+            for iteration in range(5):
+                _append(trail, snap, snap_hash, iteration)
+                assert _head(path) == iteration
+
+    def test_batch_never_leaves_more_than_batch_records_undurable(self, tmp_path):
+        """Under fsync=batch at most batch_records records ever await fdatasync."""
+        path = tmp_path / "a.jsonl"
+        trail, snap, snap_hash = _trail(path, fsync="batch", batch_records=4, batch_interval_s=3600)
+        with trail:
+            for iteration in range(40):
+                _append(trail, snap, snap_hash, iteration)
+                assert iteration - _head(path) <= 4
+        assert _head(path) == 39
+
+    def test_batch_interval_commits_a_lone_record(self, tmp_path):
+        """One record under a large batch_records is durable within batch_interval_s."""
+        path = tmp_path / "a.jsonl"
+        trail, snap, snap_hash = _trail(
+            path, fsync="batch", batch_records=1000, batch_interval_s=0.05
+        )
+        with trail:
+            _append(trail, snap, snap_hash, 0)
+            deadline = time.monotonic() + 5
+            while _head(path) < 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert _head(path) == 0
+
+    def test_flush_makes_pending_records_durable_now(self, tmp_path):
+        """flush() commits what batch mode is still holding."""
+        path = tmp_path / "a.jsonl"
+        trail, snap, snap_hash = _trail(
+            path, fsync="batch", batch_records=1000, batch_interval_s=3600
+        )
+        with trail:
+            for iteration in range(3):
+                _append(trail, snap, snap_hash, iteration)
+            assert _head(path) == -1
+            trail.flush()
+            assert _head(path) == 2
+
+    def test_never_records_the_head_only_at_close(self, tmp_path):
+        """fsync=never writes the head file once, when the trail closes."""
+        path = tmp_path / "a.jsonl"
+        trail, snap, snap_hash = _trail(path, fsync="never")
+        with trail:
+            for iteration in range(3):
+                _append(trail, snap, snap_hash, iteration)
+            assert _head(path) == -1
+        assert _head(path) == 2
+
+    def test_concurrent_appends_with_group_commit_and_rotation_stay_chained(self, tmp_path):
+        """Two threads appending through rotations while the flusher commits: verify is clean."""
+        path = tmp_path / "learning_audit.jsonl"
+        trail, snap, snap_hash = _trail(
+            path, fsync="batch", batch_records=2, batch_interval_s=0.001, rotate_max_bytes=12_000
+        )
+        counter = iter(range(200))
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    iteration = next(counter, None)
+                if iteration is None:
+                    return
+                _append(trail, snap, snap_hash, iteration)
+
+        with trail:
+            threads = [threading.Thread(target=work) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        report = verify_trail(path)
+        assert report.breaks == ()
+        assert report.trails[0].records + report.trails[0].retained_records == 200
+        assert _head(path) == 199
+        assert len(report.trails[0].files) > 2
+
+
+class TestDailyRotation:
+    def test_each_file_holds_one_utc_day_and_is_named_for_its_first_seq(self, tmp_path):
+        """Crossing midnight UTC rotates; the archive is named for its first record's seq."""
+        path = tmp_path / "learning_audit.jsonl"
+        clock = StepClock(dt.datetime(2025, 11, 11, 21, 30, tzinfo=dt.UTC), dt.timedelta(hours=1))
+        config = AuditConfig(path=str(path), fsync="never", compress=False)
+        write_sample_trail(path, 6, config=config, clock=clock)
+        archive = tmp_path / "learning_audit.000000000000.jsonl"
+        days = [json.loads(line)["timestamp"][:10] for line in archive.read_text().splitlines()]
+        assert days == ["2025-11-11", "2025-11-11"]
+        live = [json.loads(line) for line in path.read_text().splitlines()]
+        assert [r["seq"] for r in live] == [2, 3, 4, 5]
+        assert {r["timestamp"][:10] for r in live} == {"2025-11-12"}
+        assert verify_trail(path).ok
+
+
+class TestRetention:
+    def _rotated(self, path: Path, **audit: Any) -> AuditConfig:
+        config = AuditConfig(path=str(path), fsync="never", rotate_max_bytes=6_000, **audit)
+        write_sample_trail(path, 12, config=config)
+        return config
+
+    def test_archives_older_than_retention_days_are_deleted_and_logged(self, tmp_path):
+        """At the next rotation, archives past retention_days go, each logged with its seqs."""
+        path = tmp_path / "learning_audit.jsonl"
+        config = self._rotated(path, retention_days=1)
+        old = sorted(tmp_path.glob("learning_audit.*.jsonl.gz"))
+        assert old
+        stale = time.time() - 3 * 86_400
+        for archive in old:
+            os.utime(archive, (stale, stale))
+        write_sample_trail(path, 12, config=config, start=12)
+        assert not any(archive.exists() for archive in old)
+        entries = read_retention(tmp_path / "learning_audit.retention.jsonl")
+        assert [entry["file"] for entry in entries] == [archive.name for archive in old]
+        assert {entry["reason"] for entry in entries} == {"retention_days=1"}
+        assert entries[0]["first_seq"] == 0
+        report = verify_trail(path)
+        assert report.ok, report.breaks
+        assert report.trails[0].records + report.trails[0].retained_records == 24
+
+    def test_fresh_archives_survive_age_retention(self, tmp_path):
+        """Archives younger than retention_days are kept."""
+        path = tmp_path / "learning_audit.jsonl"
+        self._rotated(path, retention_days=1)
+        assert sorted(tmp_path.glob("learning_audit.*.jsonl.gz"))
+        assert not (tmp_path / "learning_audit.retention.jsonl").exists()
+
+    def test_retention_files_keeps_the_newest_archives(self, tmp_path):
+        """Beyond retention_files, the oldest archives are deleted first."""
+        path = tmp_path / "learning_audit.jsonl"
+        config = AuditConfig(
+            path=str(path), fsync="never", rotate_max_bytes=6_000, retention_files=2
+        )
+        write_sample_trail(path, 30, config=config)
+        kept = sorted(tmp_path.glob("learning_audit.*.jsonl.gz"))
+        entries = read_retention(tmp_path / "learning_audit.retention.jsonl")
+        assert len(kept) == 2
+        assert {entry["reason"] for entry in entries} == {"retention_files=2"}
+        assert max(entry["last_seq"] for entry in entries) < min(
+            int(archive.name.split(".")[1]) for archive in kept
+        )
+        assert verify_trail(path).ok
