@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from stratloop.config import StratloopConfig, validate_dict
-from stratloop.config._accept import Reject, compile_section
+from stratloop.config._accept import Reject, _float_range, compile_section
 from stratloop.config._schema import ROOT, FieldSpec
 
 _ACCEPT = compile_section(ROOT)
@@ -189,6 +189,23 @@ class TestEdges:
         data = doc(llm=Section(enabled=True))
         assert _accepted(data) is None
         assert validate_dict(data) == _pydantic(data)
+
+
+class TestFloatRange:
+    def test_strict_bounds_become_the_next_float_inside(self):
+        """gt 0 and lt 1 become the closed range from the smallest subnormal to 1 - ulp."""
+        spec = FieldSpec(path="x", kind="float", bounds=(None, 0.0, None, 1.0))
+        assert _float_range(spec) == (5e-324, math.nextafter(1.0, 0.0))
+
+    def test_missing_bounds_are_the_finite_limits(self):
+        """Unbounded sides stop at the largest finite float, so infinities fall outside."""
+        spec = FieldSpec(path="x", kind="float")
+        assert _float_range(spec) == (-sys.float_info.max, sys.float_info.max)
+
+    def test_a_bound_no_float_represents_has_no_range(self):
+        """An int bound that rounds as a float leaves the field to the general checker."""
+        spec = FieldSpec(path="x", kind="float", bounds=(2**53 + 1, None, None, None))
+        assert _float_range(spec) is None
 
 
 def _valid_value(spec: FieldSpec) -> st.SearchStrategy[Any]:

@@ -105,10 +105,14 @@ def _general(spec: FieldSpec) -> _Accept:
     return general
 
 
-def _bool(_spec: FieldSpec, general: _Accept) -> _Accept:
+def _bool(spec: FieldSpec, general: _Accept) -> _Accept:
+    nullable = spec.nullable
+
     def accept(value: Any) -> Any:
         if value is True or value is False:
             return value
+        if value is None and nullable:
+            return None
         return general(value)
 
     return accept
@@ -116,6 +120,7 @@ def _bool(_spec: FieldSpec, general: _Accept) -> _Accept:
 
 def _int(spec: FieldSpec, general: _Accept) -> _Accept:
     """Exact ints within the integer range the bounds allow (exact for huge integers)."""
+    nullable = spec.nullable
     ge, gt, le, lt = spec.bounds
     lows = [-math.inf]
     highs = [math.inf]
@@ -132,22 +137,23 @@ def _int(spec: FieldSpec, general: _Accept) -> _Accept:
     def accept(value: Any) -> Any:
         if type(value) is int and low <= value <= high:
             return value
+        if value is None and nullable:
+            return None
         return general(value)
 
     return accept
 
 
-def _float(spec: FieldSpec, general: _Accept) -> _Accept:
-    """Finite floats in range; ints in range become floats (rounding keeps them in range).
+def _float_range(spec: FieldSpec) -> tuple[float, float] | None:
+    """The closed float range equal to the bounds, or ``None`` if no float range is exact.
 
     A strict bound becomes the next float inside it, and a missing one the largest
     finite float, so one chained comparison also rejects NaN and infinities. A
-    bound that no float represents exactly would break that; such a field keeps
-    the general checker.
+    bound that no float represents exactly would break that.
     """
     ge, gt, le, lt = spec.bounds
     if any(b is not None and float(b) != b for b in spec.bounds):
-        return general
+        return None
     lows: list[float] = [-_FLOAT_MAX]
     highs: list[float] = [_FLOAT_MAX]
     if ge is not None:
@@ -158,7 +164,16 @@ def _float(spec: FieldSpec, general: _Accept) -> _Accept:
         highs.append(le)
     if lt is not None:
         highs.append(math.nextafter(lt, -math.inf))
-    low, high = max(lows), min(highs)
+    return max(lows), min(highs)
+
+
+def _float(spec: FieldSpec, general: _Accept) -> _Accept:
+    """Finite floats in range; ints in range become floats (rounding keeps them in range)."""
+    nullable = spec.nullable
+    closed = _float_range(spec)
+    if closed is None:
+        return general
+    low, high = closed
 
     def accept(value: Any) -> Any:
         cls = type(value)
@@ -167,12 +182,15 @@ def _float(spec: FieldSpec, general: _Accept) -> _Accept:
                 return value
         elif cls is int and low <= value <= high:
             return float(value)
+        if value is None and nullable:
+            return None
         return general(value)
 
     return accept
 
 
 def _str(spec: FieldSpec, general: _Accept) -> _Accept:
+    nullable = spec.nullable
     min_length = spec.min_length or 0
     if spec.pattern is not None:
         search = spec.pattern.search
@@ -180,6 +198,8 @@ def _str(spec: FieldSpec, general: _Accept) -> _Accept:
         def accept_matching(value: Any) -> Any:
             if type(value) is str and len(value) >= min_length and search(value) is not None:
                 return value
+            if value is None and nullable:
+                return None
             return general(value)
 
         return accept_matching
@@ -187,21 +207,28 @@ def _str(spec: FieldSpec, general: _Accept) -> _Accept:
     def accept(value: Any) -> Any:
         if type(value) is str and len(value) >= min_length:
             return value
+        if value is None and nullable:
+            return None
         return general(value)
 
     return accept
 
 
-def _date(_spec: FieldSpec, general: _Accept) -> _Accept:
+def _date(spec: FieldSpec, general: _Accept) -> _Accept:
+    nullable = spec.nullable
+
     def accept(value: Any) -> Any:
         if type(value) is dt.date:
             return value
+        if value is None and nullable:
+            return None
         return general(value)
 
     return accept
 
 
 def _literal(spec: FieldSpec, general: _Accept) -> _Accept:
+    nullable = spec.nullable
     classes = {v.__class__ for v in spec.literals}
     if len(classes) != 1:
         return general
@@ -211,6 +238,8 @@ def _literal(spec: FieldSpec, general: _Accept) -> _Accept:
     def accept(value: Any) -> Any:
         if type(value) is cls and value in allowed:
             return value
+        if value is None and nullable:
+            return None
         return general(value)
 
     return accept
