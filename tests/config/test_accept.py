@@ -193,7 +193,7 @@ class TestEdges:
 
 class TestFloatRange:
     def test_strict_bounds_become_the_next_float_inside(self):
-        """gt 0 and lt 1 become the closed range from the smallest subnormal to 1 - ulp."""
+        """Bounds gt 0 and lt 1 become the closed range from the smallest subnormal to 1 - ulp."""
         spec = FieldSpec(path="x", kind="float", bounds=(None, 0.0, None, 1.0))
         assert _float_range(spec) == (5e-324, math.nextafter(1.0, 0.0))
 
