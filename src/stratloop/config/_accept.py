@@ -35,7 +35,11 @@ _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 class Reject(Exception):
-    """The accept path cannot take this document as it is; run the full check."""
+    """The accept path cannot take this document as it is; run the full check.
+
+    A control signal between this module and the dict validator, which always
+    catches it: it is never shown to anyone, so it is not a ``StratloopError``.
+    """
 
 
 def compile_section(spec: FieldSpec) -> _Accept:
