@@ -1,4 +1,4 @@
-from stratloop.factors import ExprGraph, Number, parse, replace_at, subtrees
+from stratloop.factors import ExprGraph, Number, parse, replace_all, replace_at, subtrees
 from stratloop.factors.graph import with_children
 
 
@@ -30,3 +30,10 @@ class TestGraph:
         """Replacing a negation's operand with a literal folds the sign."""
         expr = parse("-close")
         assert with_children(expr, (Number(2),)) == Number(-2)
+
+    def test_replace_all_occurrences(self):
+        """Every use of a shared subexpression is replaced."""
+        expr = parse("ts_min(close, 5) / ts_min(close, 5) + close")
+        new = replace_all(expr, parse("ts_min(close, 5)"), parse("ts_max(close, 7)"))
+        assert str(new) == "ts_max(close, 7) / ts_max(close, 7) + close"
+        assert replace_all(expr, parse("open"), parse("close")) is expr

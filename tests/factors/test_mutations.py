@@ -66,6 +66,19 @@ class TestMutate:
             assert 2 <= lineage.params["new"] <= 252
             assert child.expression == f"ts_std(returns, {lineage.params['new']})"
 
+    def test_shared_subexpressions_change_together(self):
+        """A window of a subexpression used twice changes at both uses (a DAG rewrite)."""
+        breakout = LIBRARY.instantiate("breakout", {"n": 55})
+        parent = Strategy(expression=breakout.text, portfolio=TopN(n=3))
+        for seed in range(20):
+            child, lineage = run(parent, seed, operator="parameter")
+            if lineage.params["operator"] == "ts_min":
+                new = lineage.params["new"]
+                assert child.expression.count(f"ts_min(close, {new})") == 2
+                assert "ts_min(close, 55)" not in child.expression
+                return
+        pytest.fail("no ts_min parameter move in 20 seeds")
+
     def test_crossover_records_both_parents(self):
         """Crossover takes a subtree from the other parent and names both parents."""
         parent = Strategy(expression="rank(ts_mean(returns, 20))", portfolio=TopN(n=3))

@@ -11,7 +11,7 @@ from stratloop.factors.check import check_strategy
 from stratloop.factors.evaluate import evaluate
 from stratloop.factors.generator import FactorGraphGenerator
 from stratloop.factors.grammar import parse
-from stratloop.factors.graph import ExprGraph, replace_at, subtrees
+from stratloop.factors.graph import ExprGraph, replace_all, replace_at, subtrees
 from stratloop.factors.library import (
     FactorDraw,
     FactorLibrary,
@@ -62,6 +62,7 @@ __all__ = [
     "load_user_factors",
     "mutate",
     "parse",
+    "replace_all",
     "replace_at",
     "subtrees",
     "typecheck",

@@ -14,7 +14,7 @@ from typing import TypeAlias
 
 from stratloop.factors.nodes import Binary, Call, Expr, Neg, Not, Number
 
-__all__ = ["ExprGraph", "Path", "replace_at", "subtrees", "with_children"]
+__all__ = ["ExprGraph", "Path", "replace_all", "replace_at", "subtrees", "with_children"]
 
 Path: TypeAlias = tuple[int, ...]
 """Child indices from the root to a subtree; ``()`` is the root."""
@@ -59,6 +59,22 @@ def replace_at(expr: Expr, path: Path, replacement: Expr) -> Expr:
     children = list(expr.children)
     children[head] = replace_at(children[head], rest, replacement)
     return with_children(expr, tuple(children))
+
+
+def replace_all(expr: Expr, target: Expr, replacement: Expr) -> Expr:
+    """A copy of ``expr`` with every occurrence of ``target`` (same key) replaced.
+
+    Rewriting a shared node of the DAG rewrites all its uses, so a factor that
+    uses ``ts_min(close, 55)`` twice keeps both in step.
+    """
+    if expr.key == target.key:
+        return replacement
+    if not expr.children:
+        return expr
+    children = tuple(replace_all(child, target, replacement) for child in expr.children)
+    if children == expr.children:
+        return expr
+    return with_children(expr, children)
 
 
 @dataclass(frozen=True, slots=True)

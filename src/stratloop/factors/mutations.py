@@ -1,7 +1,9 @@
 """Graph rewrites of a strategy: each yields a valid spec that differs from its parent.
 
 Operators: ``parameter`` (one window, within its range), ``operator_swap``
-(a function or infix operator for another of the same signature),
+(a function or infix operator for another of the same signature); both
+rewrite a node of the DAG, so every use of a shared subexpression changes
+together.
 ``add_factor`` (rank-weighted sum with a library factor), ``remove_factor``
 (drop one term of a sum), ``replace_subtree`` (a subtree becomes a library
 factor), ``crossover`` (a subtree from a second parent) and ``portfolio``
@@ -20,7 +22,7 @@ import numpy as np
 from stratloop.errors import ExpressionError, FactorTemplateError, MutationError
 from stratloop.factors._suggest import did_you_mean
 from stratloop.factors.grammar import parse
-from stratloop.factors.graph import Path, replace_at, subtrees
+from stratloop.factors.graph import Path, replace_all, replace_at, subtrees
 from stratloop.factors.library import FactorLibrary
 from stratloop.factors.limits import EVALUATION_LIMITS, Limits
 from stratloop.factors.nodes import Binary, Call, Expr, Number
@@ -68,9 +70,20 @@ def _numeric_panels(expr: Expr, ctx: _Context) -> list[tuple[Path, Expr]]:
     return found
 
 
+def _distinct(expr: Expr) -> list[tuple[Path, Expr]]:
+    """Each distinct subexpression once (the DAG's nodes), with its first path."""
+    seen: set[str] = set()
+    found = []
+    for path, node in subtrees(expr):
+        if node.key not in seen:
+            seen.add(node.key)
+            found.append((path, node))
+    return found
+
+
 def _parameter(expr: Expr, ctx: _Context) -> _Result:
     slots: list[tuple[Path, Call, int]] = []
-    for path, node in subtrees(expr):
+    for path, node in _distinct(expr):
         if isinstance(node, Call):
             for index, param in enumerate(OPERATORS[node.name].params):
                 if param.kind == "window":
@@ -89,12 +102,12 @@ def _parameter(expr: Expr, ctx: _Context) -> _Result:
     args = list(call.args)
     args[index] = Number(new)
     params = {"path": _path_text((*path, index)), "operator": call.name, "old": old, "new": new}
-    return replace_at(expr, path, Call(call.name, tuple(args))), params
+    return replace_all(expr, call, Call(call.name, tuple(args))), params
 
 
 def _operator_swap(expr: Expr, ctx: _Context) -> _Result:
     options: list[tuple[Path, Expr, tuple[str, ...]]] = []
-    for path, node in subtrees(expr):
+    for path, node in _distinct(expr):
         if isinstance(node, Call):
             operator = OPERATORS[node.name]
             same = tuple(
@@ -123,7 +136,7 @@ def _operator_swap(expr: Expr, ctx: _Context) -> _Result:
         replacement = Binary(chosen, node.left, node.right)
         old = node.op
     params = {"path": _path_text(path), "old": old, "new": chosen}
-    return replace_at(expr, path, replacement), params
+    return replace_all(expr, node, replacement), params
 
 
 def _draw_factor(ctx: _Context) -> tuple[Expr, dict[str, Any]]:
