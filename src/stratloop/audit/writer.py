@@ -130,6 +130,7 @@ class AuditTrail:
             Chainer(self._head),
         )
         self._cond = threading.Condition()
+        self._wake = threading.Event()
         self._pending = 0
         self._pending_since = 0.0
         self._in_flight = 0
@@ -202,7 +203,9 @@ class AuditTrail:
             if self._file_first_seq is None:
                 self._file_first_seq = body["seq"]
                 self._file_day = body["timestamp"][:10]
-            self._after_write()
+            kick = self._after_write()
+        if kick:
+            self._wake.set()
         written = MappingProxyType(body)
         if _capture.active:
             _capture.notify(written)
@@ -224,6 +227,7 @@ class AuditTrail:
                 return
             self._closed = True
             self._cond.notify_all()
+        self._wake.set()
         if self._flusher is not None:
             self._flusher.join()
         try:
@@ -364,11 +368,12 @@ class AuditTrail:
         if self.config.fsync != "batch":
             return
         while self._pending + self._in_flight >= self.config.batch_records:
-            self._cond.notify_all()
+            self._wake.set()
             self._cond.wait()
             self._check_usable()
 
-    def _after_write(self) -> None:
+    def _after_write(self) -> bool:
+        """Sync or count the record; True when the flusher should be woken."""
         mode = self.config.fsync
         if mode == "always":
             self._sync()
@@ -376,8 +381,8 @@ class AuditTrail:
             self._pending += 1
             if self._pending == 1:
                 self._pending_since = time.monotonic()
-            if self._pending in (1, self._commit_at):
-                self._cond.notify_all()
+            return self._pending in (1, self._commit_at)
+        return False
 
     def _sync(self) -> None:
         """Make every written record durable now, on the caller's thread."""
@@ -403,19 +408,28 @@ class AuditTrail:
         self._head_seq = seq
 
     def _flush_loop(self) -> None:
-        with self._cond:
-            while not self._closed and self._failure is None:
-                if self._pending == 0:
-                    self._cond.wait()
-                    continue
-                remaining = self._pending_since + self.config.batch_interval_s - time.monotonic()
-                if remaining > 0 and self._pending < self._commit_at:
-                    self._cond.wait(remaining)
-                    continue
-                try:
-                    self._group_commit()
-                except AuditWriteError:
+        """Group commits on the flusher thread.
+
+        Appends wake it through ``_wake`` after releasing the trail's lock, so
+        waking it never makes an append wait for the lock; the state it acts
+        on is always read under the lock.
+        """
+        while True:
+            self._wake.clear()
+            with self._cond:
+                if self._closed or self._failure is not None:
                     return
+                timeout: float | None = None
+                if self._pending:
+                    due = self._pending_since + self.config.batch_interval_s - time.monotonic()
+                    if due <= 0 or self._pending >= self._commit_at:
+                        try:
+                            self._group_commit()
+                        except AuditWriteError:
+                            return
+                        continue
+                    timeout = due
+            self._wake.wait(timeout)
 
     def _group_commit(self) -> None:
         """Make the pending records durable with the lock released while the disk works.
