@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +21,7 @@ from stratloop.audit._canonical import canonical_json, digest
 from stratloop.audit._files import read_head, read_retention
 from stratloop.audit.testing import StepClock, sample_snapshot, write_sample_trail
 from stratloop.config.models import AuditConfig
+from stratloop.errors import AuditWriteError
 
 _JSON_LEAF = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
 _JSON = st.recursive(
@@ -154,6 +158,27 @@ class TestFsyncPolicies:
         assert report.trails[0].records + report.trails[0].retained_records == 200
         assert _head(path) == 199
         assert len(report.trails[0].files) > 2
+
+    def test_disk_full_under_batch_stops_with_the_error_and_no_partial_line(self, tmp_path):
+        """ENOSPC on a real 64 KiB tmpfs under fsync=batch: AuditWriteError, file ends cleanly."""
+        mount = tmp_path / "tiny"
+        mount.mkdir()
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+            capture_output=True,
+            check=False,
+        )
+        assert result.returncode == 0, f"mounting a tmpfs needs root: {result.stderr!r}"
+        try:
+            path = mount / "a.jsonl"
+            config = AuditConfig(path=str(path), fsync="batch", batch_records=8)
+            with pytest.raises(AuditWriteError, match="free disk space") as caught:
+                write_sample_trail(path, 1000, config=config)
+            assert f"errno {errno.ENOSPC}" in str(caught.value)
+            assert path.read_bytes().endswith(b"\n")
+            assert not [t for t in threading.enumerate() if t.name == "audit-group-commit"]
+        finally:
+            subprocess.run(["umount", str(mount)], check=True)
 
 
 class TestDailyRotation:

@@ -451,7 +451,10 @@ class AuditTrail:
         except OSError as exc:
             error = exc
         finally:
-            os.close(fd)
+            try:
+                os.close(fd)
+            except OSError as exc:
+                error = error or exc
             self._cond.acquire()
             self._in_flight = 0
             self._cond.notify_all()
