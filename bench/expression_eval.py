@@ -61,6 +61,20 @@ def timed(call: Callable[[], object], repeat: int) -> tuple[float, float]:
     return statistics.median(samples), min(samples)
 
 
+def cpu_ms(call: Callable[[], object], repeat: int) -> float:
+    """Median CPU milliseconds of the process (all its threads) per call.
+
+    Less sensitive than wall time to other processes on a shared machine;
+    with threads it can exceed the wall time.
+    """
+    samples = []
+    for _ in range(repeat):
+        start = time.process_time()
+        call()
+        samples.append((time.process_time() - start) * 1000.0)
+    return statistics.median(samples)
+
+
 def panel_for(size: str) -> Panel:
     """The benchmark panel of one size."""
     if size == "a":
@@ -108,6 +122,8 @@ def run_size(size: str) -> dict[str, object]:
     max_diff = float(np.nanmax(np.abs(ours - theirs)))
     numpy_ms, numpy_best = timed(lambda: evaluate(EXPRESSION, panel), repeat)
     pandas_ms, pandas_best = timed(lambda: pandas_typical(frame), max(1, repeat // 3))
+    dsl_cpu = cpu_ms(lambda: evaluate(EXPRESSION, panel), repeat)
+    pandas_cpu = cpu_ms(lambda: pandas_typical(frame), max(1, repeat // 3))
     cold_ms, warm_ms, cold_best, warm_best = mutation_ms(panel, repeat)
     return {
         "size": size,
@@ -119,6 +135,8 @@ def run_size(size: str) -> dict[str, object]:
         "target_ms": TARGET_MS[size],
         "x_pandas": round(pandas_ms / numpy_ms, 1),
         "x_pandas_best": round(pandas_best / numpy_best, 1),
+        "dsl_cpu_ms": round(dsl_cpu, 2),
+        "pandas_cpu_ms": round(pandas_cpu, 1),
         "mutation_uncached_ms": round(cold_ms, 2),
         "mutation_cached_ms": round(warm_ms, 2),
         "cache_cut": round(1.0 - warm_ms / cold_ms, 2),
@@ -159,7 +177,8 @@ def write(rows: list[dict[str, object]], info: dict[str, object]) -> None:
     (RESULTS / "expression_eval.json").write_text(json.dumps(record, indent=2) + "\n")
     header = (
         "| size | shape | DSL ms (best) | pandas ms (best) | target ms | x pandas (best) "
-        "| mutation ms | mutation cached ms | cache cut (best) | peak MB | max diff vs pandas |"
+        "| DSL / pandas CPU ms | mutation ms | mutation cached ms | cache cut (best) | peak MB "
+        "| max diff vs pandas |"
     )
     lines = [
         "# expression_eval: one expression, DSL evaluator vs pandas",
@@ -169,12 +188,12 @@ def write(rows: list[dict[str, object]], info: dict[str, object]) -> None:
         "Machine: " + ", ".join(f"{key} {value}" for key, value in info.items()),
         "",
         header,
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r['size']} | {r['shape']} | {r['dsl_ms']} ({r['dsl_best_ms']}) "
         f"| {r['pandas_ms']} ({r['pandas_best_ms']}) | {r['target_ms']} "
-        f"| {r['x_pandas']} ({r['x_pandas_best']}) "
+        f"| {r['x_pandas']} ({r['x_pandas_best']}) | {r['dsl_cpu_ms']} / {r['pandas_cpu_ms']} "
         f"| {r['mutation_uncached_ms']} | {r['mutation_cached_ms']} "
         f"| {r['cache_cut']} ({r['cache_cut_best']}) | {r['peak_mb']} "
         f"| {r['max_abs_diff_vs_pandas']:.1e} |"
