@@ -17,7 +17,7 @@ from stratloop.errors import (
     LLMGenerationError,
     LLMUnavailableError,
 )
-from stratloop.factors import Limits
+from stratloop.factors import FactorTemplate, Limits, ParamRange, default_library
 from stratloop.generation.base import CandidateSource
 from stratloop.generation.context import ChampionSnapshot, Feedback, GenerationContext
 from stratloop.llm.budget import TokenBudget
@@ -125,6 +125,22 @@ class TestPropose:
         assert "- returns" in system["content"]
         assert "rank(close)" in user["content"]
         assert "rank(delta(close, 5)) -> score 0.3" in user["content"]
+
+    def test_prompt_describes_the_users_own_factors(self, make_proposer, server, config) -> None:
+        """User templates joined to the library reach the prompt (issue 3, item 7)."""
+        template = FactorTemplate(
+            name="my_quality_proxy",
+            template="rank(ts_mean(returns, {n}))",
+            params={"n": ParamRange(5, 60, 20)},
+            description="the desk's own smoothed momentum",
+        )
+        library = default_library().with_templates((template,))
+        server.extend([Reply(GOOD), Reply(GOOD)])
+        make_proposer(config, library=library).propose(_ctx(config))
+        make_proposer(config).propose(_ctx(config))
+        with_user, default_only = (r.messages[0]["content"] for r in server.completion_requests)
+        assert "my_quality_proxy" in with_user
+        assert "my_quality_proxy" not in default_only
 
     def test_anonymized_request(self, make_proposer, server, make_config) -> None:
         """With llm.anonymize the request holds no ticker or date."""

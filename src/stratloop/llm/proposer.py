@@ -14,7 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from stratloop.errors import LLMGenerationError
-from stratloop.factors import FIELDS, Limits, available_fields, check_strategy, dsl_reference
+from stratloop.factors import (
+    FIELDS,
+    FactorLibrary,
+    Limits,
+    available_fields,
+    check_strategy,
+    dsl_reference,
+)
 from stratloop.generation.context import GenerationContext
 from stratloop.llm.budget import TokenBudget, Usage
 from stratloop.llm.client import Completion, LLMClient
@@ -46,6 +53,8 @@ class LLMProposer:
             ``llm.anonymize`` is true).
         bounds: size bounds on replies.
         example: the strategy the prompt shows as the reply format's example.
+        library: the factor library the prompt describes, including the user's
+            own templates; None describes the default library.
 
     Raises:
         ExpressionError: ``example`` is not valid under ``limits`` and ``fields``.
@@ -62,6 +71,7 @@ class LLMProposer:
         universe: Universe | None = None,
         bounds: ReplyBounds | None = None,
         example: Strategy = EXAMPLE_STRATEGY,
+        library: FactorLibrary | None = None,
     ) -> None:
         self.client = client
         self.limits = limits
@@ -76,7 +86,7 @@ class LLMProposer:
         self.bounds = bounds or ReplyBounds()
         shown = available_fields(self.fields)
         self.settings = PromptSettings(
-            reference=dsl_reference(),
+            reference=dsl_reference(library),
             fields=shown,
             example=check_strategy(example, fields=self.fields, limits=limits),
             max_nodes=limits.max_nodes,

@@ -82,6 +82,7 @@ def build_parts(
             fields=fields,
             budget=budget,
             universe=universe,
+            library=library,
         )
 
     def validate(candidate: Candidate) -> None:
