@@ -113,24 +113,13 @@ def run(
 
 
 def _start(config: StratloopConfig, flags: FlagSource, audit_path: Path | None) -> Any:
-    from stratloop.flags import instance_id  # noqa: PLC0415
-    from stratloop.loop.assemble import build_parts  # noqa: PLC0415
+    from stratloop.loop.assemble import parts_factory  # noqa: PLC0415
     from stratloop.loop.rundir import new_run_id  # noqa: PLC0415
     from stratloop.loop.runner import LoopRunner  # noqa: PLC0415
 
     run_id = new_run_id()
-    return LoopRunner.create(
-        config,
-        lambda spent: build_parts(
-            config,
-            flags=flags,
-            run_id=run_id,
-            instance_id=instance_id(),
-            spent=spent,
-            audit_path=audit_path,
-        ),
-        run_id=run_id,
-    )
+    make = parts_factory(config, flags=flags, run_id=run_id, audit_path=audit_path)
+    return LoopRunner.create(config, make, run_id=run_id)
 
 
 def _resume(
@@ -142,8 +131,7 @@ def _resume(
     seed: int | None,
 ) -> Any:
     from stratloop.errors import RunError  # noqa: PLC0415
-    from stratloop.flags import instance_id  # noqa: PLC0415
-    from stratloop.loop.assemble import build_parts  # noqa: PLC0415
+    from stratloop.loop.assemble import parts_factory  # noqa: PLC0415
     from stratloop.loop.runner import LoopRunner, open_run  # noqa: PLC0415
 
     rundir, stored = open_run(Path(base.loop.runs_dir), run_id)
@@ -160,18 +148,8 @@ def _resume(
         }
     )
     config = stored.model_copy(update={"loop": loop})
-    return LoopRunner.resume(
-        rundir,
-        config,
-        lambda spent: build_parts(
-            config,
-            flags=flags,
-            run_id=run_id,
-            instance_id=instance_id(),
-            spent=spent,
-            audit_path=Path(config.audit.path),
-        ),
-    )
+    make = parts_factory(config, flags=flags, run_id=run_id, audit_path=Path(config.audit.path))
+    return LoopRunner.resume(rundir, config, make)
 
 
 def _report(summary: RunSummary) -> None:

@@ -7,18 +7,18 @@ for the worker processes, and the audit trail.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from stratloop.config.models import StratloopConfig
-from stratloop.flags import FlagSource
+from stratloop.flags import FlagSource, instance_id
 from stratloop.llm.budget import TokenBudget, Usage
 from stratloop.loop.audit import RunAudit
 from stratloop.loop.evaluation import backtest_evaluator, load_run_panel
 from stratloop.loop.runner import LoopParts
 from stratloop.spec import Candidate
 
-__all__ = ["build_parts"]
+__all__ = ["build_parts", "parts_factory"]
 
 
 def build_parts(
@@ -97,3 +97,30 @@ def build_parts(
         validate=validate,
         audit=RunAudit(config, run_id=run_id, instance_id=instance_id, path=audit_path),
     )
+
+
+def parts_factory(
+    config: StratloopConfig,
+    *,
+    flags: FlagSource,
+    run_id: str,
+    audit_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Callable[[Usage], LoopParts]:
+    """What ``LoopRunner.create`` / ``resume`` call with the LLM usage already spent.
+
+    The parts are built for this instance (:func:`stratloop.flags.instance_id`).
+    """
+
+    def make(spent: Usage) -> LoopParts:
+        return build_parts(
+            config,
+            flags=flags,
+            run_id=run_id,
+            instance_id=instance_id(),
+            spent=spent,
+            audit_path=audit_path,
+            environ=environ,
+        )
+
+    return make

@@ -158,9 +158,8 @@ def run_audit_logging(
     Raises:
         StratloopError: Phase 4 is not in force, or the run failed.
     """
-    from stratloop.flags import instance_id  # noqa: PLC0415
     from stratloop.llm.scripted_server import Reply, ScriptedOpenAIServer  # noqa: PLC0415
-    from stratloop.loop.assemble import build_parts  # noqa: PLC0415
+    from stratloop.loop.assemble import parts_factory  # noqa: PLC0415
     from stratloop.loop.rundir import new_run_id  # noqa: PLC0415
     from stratloop.loop.runner import LoopRunner  # noqa: PLC0415
 
@@ -189,14 +188,7 @@ def run_audit_logging(
         run_id = new_run_id()
         runner = LoopRunner.create(
             config,
-            lambda spent: build_parts(
-                config,
-                flags=flags,
-                run_id=run_id,
-                instance_id=instance_id(),
-                spent=spent,
-                audit_path=output,
-            ),
+            parts_factory(config, flags=flags, run_id=run_id, audit_path=output),
             run_id=run_id,
         )
         summary = runner.run()

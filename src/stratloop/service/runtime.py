@@ -234,16 +234,8 @@ class LoopService:
 
 def _real_parts(audit_path: Path) -> PartsFactory:
     def make(config: StratloopConfig, flags: FlagSource, run_id: str, spent: Usage) -> LoopParts:
-        from stratloop.flags import instance_id  # noqa: PLC0415
-        from stratloop.loop.assemble import build_parts  # noqa: PLC0415
+        from stratloop.loop.assemble import parts_factory  # noqa: PLC0415
 
-        return build_parts(
-            config,
-            flags=flags,
-            run_id=run_id,
-            instance_id=instance_id(),
-            spent=spent,
-            audit_path=audit_path,
-        )
+        return parts_factory(config, flags=flags, run_id=run_id, audit_path=audit_path)(spent)
 
     return make
