@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from stratloop.audit import verify_trail
+from stratloop.audit import iter_records, verify_trail
 from stratloop.audit._canonical import canonical_json, digest
 from stratloop.audit.testing import write_sample_trail
 from stratloop.config.models import AuditConfig
@@ -205,3 +205,23 @@ class TestVerifyInput:
         (tmp_path / "notes.txt").write_text("x")
         with pytest.raises(AuditFormatError, match="holds no audit files"):
             verify_trail(tmp_path)
+
+
+class TestIterRecords:
+    def test_newest_first_visits_the_live_file_then_archives_backwards(self, tmp_path):
+        """newest_first reverses the file order and keeps each file's lines in order."""
+        path = tmp_path / "learning_audit.jsonl"
+        config = AuditConfig(path=str(path), fsync="never", rotate_max_bytes=6_000)
+        write_sample_trail(path, 10, config=config)
+        forward = [(file, record["seq"]) for file, _line, record in iter_records(path)]
+        backward = [
+            (file, record["seq"]) for file, _line, record in iter_records(path, newest_first=True)
+        ]
+        files = list(dict.fromkeys(file for file, _seq in forward))
+        assert backward[0][0] == path
+        assert list(dict.fromkeys(file for file, _seq in backward)) == files[::-1]
+        assert sorted(seq for _file, seq in backward) == list(range(10))
+        for file in files:
+            assert [seq for f, seq in backward if f == file] == [
+                seq for f, seq in forward if f == file
+            ]

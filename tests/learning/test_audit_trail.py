@@ -399,6 +399,30 @@ class TestWriter:
         assert [dict(r) for r in captured] == written
 
 
+class TestBackfill:
+    def test_resume_reads_only_the_newest_files_holding_the_run(self, trail_path):
+        """Backfill stops at the newest file with this run's records; older archives stay unread."""
+        from stratloop.config.models import StratloopConfig  # noqa: PLC0415
+        from stratloop.loop import RunAudit  # noqa: PLC0415
+
+        audit = AuditConfig(path=str(trail_path), fsync="never", rotate_max_bytes=6_000)
+        write_sample_trail(trail_path, 10, config=audit)
+        oldest = sorted(trail_path.parent.glob("learning_audit.*.jsonl.gz"))[0]
+        oldest.write_bytes(b"not gzip: reading this archive would fail")
+        config = StratloopConfig.model_validate(
+            {
+                "version": 1,
+                "generation": {"use_factor_graph": None, "innovation_rate": 20.0},
+                "audit": audit.model_dump(),
+            }
+        )
+        run_audit = RunAudit(config, run_id="run-1", instance_id="inst-1", path=trail_path)
+        try:
+            assert run_audit.backfill([{"iteration": 9, "audited": True}]) == 0
+        finally:
+            run_audit.close()
+
+
 class TestIntegration:
     def test_rotation_compression_and_retention(self, trail_path):
         """Size rotation gzips archives, retention logs what it deletes, verify stays clean."""

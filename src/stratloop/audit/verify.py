@@ -96,13 +96,21 @@ class VerifyReport:
         return sum(trail.records for trail in self.trails)
 
 
-def iter_records(path: Path) -> Iterator[tuple[Path, int, dict[str, Any]]]:
+def iter_records(
+    path: Path, *, newest_first: bool = False
+) -> Iterator[tuple[Path, int, dict[str, Any]]]:
     """Every record that parses, in trail order: ``(file, line number, record)``.
 
     Unparsable lines are skipped here; :func:`verify_trail` reports them.
+
+    Args:
+        path: a live file, an archive, or a directory of trails.
+        newest_first: visit each trail's files newest first (lines within a
+            file stay in order), so a reader after the tail can stop early
+            without decompressing every archive.
     """
     for trail in discover_trails(path):
-        for file in trail.ordered:
+        for file in reversed(trail.ordered) if newest_first else trail.ordered:
             for raw in iter_lines(file):
                 if not raw.terminated:
                     continue

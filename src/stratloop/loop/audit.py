@@ -102,15 +102,21 @@ class RunAudit:
         """Write the records of audited iterations the trail lacks; returns how many.
 
         Only the tail can be missing (history is committed before the audit
-        record), so this reads the trail once for this run's last iteration.
+        record), so this reads the trail newest file first for this run's
+        last iteration and stops at the first file that has any of its
+        records: a run's records are appended in iteration order.
         """
         if not any(r.get("audited") for r in records):
             return 0
         self._open()
         last = -1
-        for _file, _line, entry in iter_records(self.path):
+        found_in: Path | None = None
+        for file, _line, entry in iter_records(self.path, newest_first=True):
+            if found_in is not None and file != found_in:
+                break
             if entry.get("run_id") == self.run_id:
                 last = max(last, int(entry.get("iteration_num", -1)))
+                found_in = file
         missing = [r for r in records if r["iteration"] > last and r.get("audited")]
         for record in missing:
             self.write(record, outcome_from_record(record))
