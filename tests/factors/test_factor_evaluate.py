@@ -60,6 +60,23 @@ class TestEvaluate:
             evaluate_module._PARALLEL_SIZE = small
         np.testing.assert_array_equal(threaded, serial)
 
+    @SLOW_OK
+    @given(typed_exprs, panels)
+    def test_reusing_operand_memory_changes_nothing(self, expr, panel):
+        """Without a cache operands are overwritten in place; the values match a cached run."""
+        close = panel.close.copy()
+        reused = evaluate(expr, panel)
+        kept = evaluate(expr, panel, cache=EvalCache(max_bytes=2**30))
+        np.testing.assert_array_equal(reused, kept)
+        np.testing.assert_array_equal(panel.close, close)
+
+    def test_shared_operand_survives_in_place_use(self):
+        """A subtree read twice is not overwritten by its first reader."""
+        panel = random_panel(3, 60, 5)
+        mean = evaluate("ts_mean(close, 3)", panel)
+        out = evaluate("(ts_mean(close, 3) + 1) * ts_mean(close, 3) - close", panel)
+        np.testing.assert_array_equal(out, (mean + 1) * mean - panel.close)
+
     def test_text_and_tree_agree(self):
         """Evaluating text parses it first."""
         panel = random_panel(1, 40, 3)

@@ -25,8 +25,8 @@ _BLOCK_ROWS = 256
 _PAIRWISE_COLUMNS = 32
 """Rows this narrow are ranked by comparing all pairs; 2 * 32 fits the uint8 counters."""
 
-_PAIRWISE_BLOCK = 1 << 16
-"""Values per row block of the pairwise rank (its temporaries stay in cache)."""
+_PAIRWISE_BLOCK = 1 << 18
+"""Values per date block of the pairwise rank (fewer, longer numpy calls; 20 x 8,192 dates)."""
 
 
 def _by_row_blocks(kernel: Callable[[FloatPanel], FloatPanel], values: FloatPanel) -> FloatPanel:
@@ -91,32 +91,35 @@ def _rank_block(values: FloatPanel) -> FloatPanel:
 def _rank_pairwise(values: FloatPanel) -> FloatPanel:
     """The same ranks by comparing every pair of assets: faster than sorting narrow rows.
 
-    ``[x_j < x_i] + [x_j <= x_i]`` is 2 below, 1 tied (x_i itself included),
+    ``[x_i > x_j] + [x_i >= x_j]`` is 2 above, 1 tied (x_i itself included),
     so the sum over present x_j is twice the average rank minus one; NaN
-    compares false, so absent assets count for nothing. Rows go in blocks
-    that fit in cache.
+    compares false, so absent assets count for nothing. The panel is
+    transposed so that every comparison runs over a long contiguous run of
+    dates (a row of 20 assets makes numpy's inner loops too short to pay).
     """
     n_rows, n_cols = values.shape
-    out = np.empty_like(values)
+    by_asset = np.ascontiguousarray(values.T)
+    ranked = np.empty_like(by_asset)
     step = max(1, _PAIRWISE_BLOCK // n_cols)
+    doubled = np.empty((n_cols, min(step, n_rows)), dtype=np.uint8)
+    scratch = np.empty(doubled.shape, dtype=bool)
     for begin in range(0, n_rows, step):
-        block = values[begin : begin + step]
-        doubled = np.zeros(block.shape, dtype=np.uint8)
-        scratch = np.empty(block.shape, dtype=bool)
-        as_bytes = scratch.view(np.uint8)
+        block = by_asset[:, begin : begin + step]
+        width = block.shape[1]
+        counts, flags = doubled[:, :width], scratch[:, :width]
+        as_bytes = flags.view(np.uint8)
+        counts.fill(1)
         for column in range(n_cols):
-            other = block[:, column : column + 1]
-            np.less(other, block, out=scratch)
-            np.add(doubled, as_bytes, out=doubled)
-            np.less_equal(other, block, out=scratch)
-            np.add(doubled, as_bytes, out=doubled)
+            np.greater(block, block[column], out=flags)
+            counts += as_bytes
+            np.greater_equal(block, block[column], out=flags)
+            counts += as_bytes
         missing = np.isnan(block)
-        counts = n_cols - np.count_nonzero(missing, axis=1)[:, None]
+        present = (n_cols - np.count_nonzero(missing, axis=0)) * 2.0
         with np.errstate(all="ignore"):
-            ranked = (doubled + 1.0) / (2.0 * counts)
-        np.copyto(ranked, np.nan, where=missing)
-        out[begin : begin + step] = ranked
-    return out
+            np.divide(counts, present, out=ranked[:, begin : begin + width])
+        np.copyto(ranked[:, begin : begin + width], np.nan, where=missing)
+    return np.ascontiguousarray(ranked.T)
 
 
 def rank(values: FloatPanel) -> FloatPanel:

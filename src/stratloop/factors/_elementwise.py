@@ -59,26 +59,26 @@ def _plain(values: FloatPanel | np.floating | float) -> Value:
     return float(values)
 
 
-def add(left: Value, right: Value) -> Value:
-    """``left + right``."""
-    return _plain(np.add(left, right))
+def add(left: Value, right: Value, *, out: FloatPanel | None = None) -> Value:
+    """``left + right``, written into ``out`` when given (an operand the caller no longer needs)."""
+    return _plain(np.add(left, right, out=out))
 
 
-def subtract(left: Value, right: Value) -> Value:
-    """``left - right``."""
-    return _plain(np.subtract(left, right))
+def subtract(left: Value, right: Value, *, out: FloatPanel | None = None) -> Value:
+    """``left - right``, written into ``out`` when given."""
+    return _plain(np.subtract(left, right, out=out))
 
 
-def multiply(left: Value, right: Value) -> Value:
-    """``left * right``."""
+def multiply(left: Value, right: Value, *, out: FloatPanel | None = None) -> Value:
+    """``left * right``, written into ``out`` when given."""
     with np.errstate(all="ignore"):
-        return _finite(_plain(np.multiply(left, right)))
+        return _finite(_plain(np.multiply(left, right, out=out)))
 
 
-def divide(left: Value, right: Value) -> Value:
-    """``left / right``; NaN where ``right`` is 0."""
+def divide(left: Value, right: Value, *, out: FloatPanel | None = None) -> Value:
+    """``left / right``; NaN where ``right`` is 0. Written into ``out`` when given."""
     with np.errstate(all="ignore"):
-        return _finite(_plain(np.divide(left, right)))
+        return _finite(_plain(np.divide(left, right, out=out)))
 
 
 def negate(operand: Value) -> Value:

@@ -9,6 +9,7 @@ cross-sectional kernels look across one row.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -41,27 +42,51 @@ def _heights(graph: ExprGraph) -> dict[str, int]:
     return heights
 
 
+_IN_PLACE = frozenset({"+", "-", "*", "/"})
+"""Infix operators that may write their result into an operand no longer needed."""
+
+
+def _consumers(graph: ExprGraph) -> dict[str, int]:
+    """How many argument slots of distinct nodes read each key."""
+    pending: dict[str, int] = {}
+    for children in graph.edges.values():
+        for child in children:
+            pending[child] = pending.get(child, 0) + 1
+    return pending
+
+
 class _Evaluator:
-    def __init__(self, panel: Panel, cache: EvalCache | None) -> None:
+    """One evaluation: a memo of computed nodes, released as soon as their last reader ran.
+
+    Without a shared cache the intermediate panels belong to this evaluation,
+    so an operand read for the last time is dropped (its memory is reused by
+    the next node instead of new pages from the system, which cost as much as
+    a cheap kernel) and an infix operator may write its result into it.
+    """
+
+    def __init__(self, panel: Panel, cache: EvalCache | None, graph: ExprGraph) -> None:
         self.panel = panel
         self.cache = cache
+        self.graph = graph
         self.memo: dict[str, Value] = {}
+        self.pending = _consumers(graph)
+        self.owned: set[str] = set()
+        self.lock = threading.Lock()
 
-    def parallel(self, root: Expr, workers: int) -> Value:
+    def parallel(self, workers: int) -> Value:
         """Evaluate level by level; nodes of one level are independent, so they share threads.
 
         numpy releases the GIL inside its loops, so on a large panel two
         time-series or cross-sectional kernels really run at once.
         """
-        graph = ExprGraph.build(root)
-        heights = _heights(graph)
+        heights = _heights(self.graph)
         levels: dict[int, list[Expr]] = {}
-        for node in graph.topological():
+        for node in self.graph.topological():
             levels.setdefault(heights[node.key], []).append(node)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for height in sorted(levels):
                 list(pool.map(self.quiet_value, levels[height]))
-        return self.value(root)
+        return self.value(self.graph.root)
 
     def quiet_value(self, node: Expr) -> Value:
         """``value`` with numpy's floating-point warnings off (errstate is per thread)."""
@@ -77,11 +102,55 @@ class _Evaluator:
         if isinstance(node, Field) and node.name != "returns":
             return self.panel.fields[node.name]
         cached = self.cache.get(self.panel, node.key) if self.cache is not None else None
-        result: Value = cached if cached is not None else self.compute(node)
-        if cached is None and self.cache is not None and isinstance(result, np.ndarray):
-            result = self.cache.put(self.panel, node.key, result)
+        if cached is not None:
+            result: Value = cached
+        else:
+            result = self.compute(node)
+            fresh = self.fresh(node, result)
+            self.release(node)
+            if self.cache is not None and isinstance(result, np.ndarray):
+                result = self.cache.put(self.panel, node.key, result)
+            elif fresh:
+                with self.lock:
+                    self.owned.add(node.key)
         self.memo[node.key] = result
         return result
+
+    def fresh(self, node: Expr, result: Value) -> bool:
+        """Whether ``result`` is a new array of its own, not a view or one of the inputs."""
+        if not isinstance(result, np.ndarray) or result.base is not None:
+            return False
+        return all(result is not self.memo.get(child) for child in self.graph.edges[node.key])
+
+    def release(self, node: Expr) -> None:
+        """Count ``node``'s reads of its children; drop owned children nobody else reads."""
+        with self.lock:
+            for child in self.graph.edges[node.key]:
+                self.pending[child] -= 1
+                if self.pending[child] == 0 and child in self.owned:
+                    self.owned.discard(child)
+                    self.memo.pop(child, None)
+
+    def spare(self, node: Expr) -> FloatPanel | None:
+        """An owned array that only this one remaining read needs, free to be overwritten."""
+        value = self.memo.get(node.key)
+        with self.lock:
+            if node.key in self.owned and self.pending[node.key] == 1:
+                return value if isinstance(value, np.ndarray) else None
+        return None
+
+    def infix(self, node: Binary) -> Value:
+        """An infix operator, in place when an operand panel is spare and of the result's shape."""
+        left, right = self.value(node.left), self.value(node.right)
+        kernel = INFIX[node.op].kernel
+        if node.op in _IN_PLACE and node.left.key != node.right.key:
+            for operand in (node.left, node.right):
+                spare = self.spare(operand)
+                if spare is not None and spare.shape == np.broadcast_shapes(
+                    np.shape(left), np.shape(right)
+                ):
+                    return kernel(left, right, out=spare)  # type: ignore[no-any-return]
+        return kernel(left, right)  # type: ignore[no-any-return]
 
     def compute(self, node: Expr) -> Value:
         match node:
@@ -92,7 +161,7 @@ class _Evaluator:
             case Not():
                 return ew.not_(self.value(node.operand))
             case Binary():
-                return INFIX[node.op].kernel(self.value(node.left), self.value(node.right))  # type: ignore[no-any-return]
+                return self.infix(node)
             case Call():
                 operator = OPERATORS[node.name]
                 args: list[Value | int] = []
@@ -132,11 +201,11 @@ def evaluate(expr: Expr | str, panel: Panel, *, cache: EvalCache | None = None) 
     """
     tree = parse(expr, limits=EVALUATION_LIMITS) if isinstance(expr, str) else expr
     typecheck(tree, fields=frozenset(panel.fields), limits=EVALUATION_LIMITS)
-    evaluator = _Evaluator(panel, cache)
+    evaluator = _Evaluator(panel, cache, ExprGraph.build(tree))
     workers = min(os.cpu_count() or 1, 4)
     with np.errstate(all="ignore"):
         if workers > 1 and panel.close.size >= _PARALLEL_SIZE and tree.size > 2:
-            result = evaluator.parallel(tree, workers)
+            result = evaluator.parallel(workers)
         else:
             result = evaluator.value(tree)
     assert isinstance(result, np.ndarray)
