@@ -25,8 +25,8 @@ _BLOCK_ROWS = 256
 _PAIRWISE_COLUMNS = 32
 """Rows this narrow are ranked by comparing all pairs; 2 * 32 fits the uint8 counters."""
 
-_PAIRWISE_BLOCK = 1 << 18
-"""Values per date block of the pairwise rank (fewer, longer numpy calls; 20 x 8,192 dates)."""
+_PAIRWISE_BLOCK = 1 << 17
+"""Values per date block of the pairwise rank: long numpy calls, scratch reused per block."""
 
 
 def _by_row_blocks(kernel: Callable[[FloatPanel], FloatPanel], values: FloatPanel) -> FloatPanel:
@@ -93,18 +93,17 @@ def _rank_pairwise(values: FloatPanel) -> FloatPanel:
 
     ``[x_i > x_j] + [x_i >= x_j]`` is 2 above, 1 tied (x_i itself included),
     so the sum over present x_j is twice the average rank minus one; NaN
-    compares false, so absent assets count for nothing. The panel is
-    transposed so that every comparison runs over a long contiguous run of
+    compares false, so absent assets count for nothing. Each block of dates
+    is transposed so that every comparison runs over a long contiguous run of
     dates (a row of 20 assets makes numpy's inner loops too short to pay).
     """
     n_rows, n_cols = values.shape
-    by_asset = np.ascontiguousarray(values.T)
-    ranked = np.empty_like(by_asset)
+    out = np.empty_like(values)
     step = max(1, _PAIRWISE_BLOCK // n_cols)
     doubled = np.empty((n_cols, min(step, n_rows)), dtype=np.uint8)
     scratch = np.empty(doubled.shape, dtype=bool)
     for begin in range(0, n_rows, step):
-        block = by_asset[:, begin : begin + step]
+        block = np.ascontiguousarray(values[begin : begin + step].T)
         width = block.shape[1]
         counts, flags = doubled[:, :width], scratch[:, :width]
         as_bytes = flags.view(np.uint8)
@@ -117,9 +116,10 @@ def _rank_pairwise(values: FloatPanel) -> FloatPanel:
         missing = np.isnan(block)
         present = (n_cols - np.count_nonzero(missing, axis=0)) * 2.0
         with np.errstate(all="ignore"):
-            np.divide(counts, present, out=ranked[:, begin : begin + width])
-        np.copyto(ranked[:, begin : begin + width], np.nan, where=missing)
-    return np.ascontiguousarray(ranked.T)
+            np.divide(counts, present, out=block)
+        np.copyto(block, np.nan, where=missing)
+        out[begin : begin + width] = block.T
+    return out
 
 
 def rank(values: FloatPanel) -> FloatPanel:
