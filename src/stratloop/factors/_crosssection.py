@@ -103,7 +103,7 @@ def _rank_pairwise(values: FloatPanel) -> FloatPanel:
     doubled = np.empty((n_cols, min(step, n_rows)), dtype=np.uint8)
     scratch = np.empty(doubled.shape, dtype=bool)
     for begin in range(0, n_rows, step):
-        block = np.ascontiguousarray(values[begin : begin + step].T)
+        block = values[begin : begin + step].T.copy()
         width = block.shape[1]
         counts, flags = doubled[:, :width], scratch[:, :width]
         as_bytes = flags.view(np.uint8)
