@@ -38,6 +38,11 @@ def _head(path: Path) -> int:
     return -1 if head is None else head[0]
 
 
+def _open_fds() -> set[str]:
+    """This process's open descriptors."""
+    return {entry.name for entry in Path("/proc/self/fd").iterdir()}
+
+
 def _trail(path: Path, **audit: Any) -> tuple[AuditTrail, dict[str, Any], str]:
     snap = sample_snapshot()
     trail = AuditTrail(AuditConfig(path=str(path), **audit), run_id="r", instance_id="i")
@@ -158,6 +163,23 @@ class TestFsyncPolicies:
         assert report.trails[0].records + report.trails[0].retained_records == 200
         assert _head(path) == 199
         assert len(report.trails[0].files) > 2
+
+    def test_rotations_under_batch_leave_no_descriptor_open(self, tmp_path):
+        """Each rotation retires the flusher's descriptor; after close none is left open."""
+        before = _open_fds()
+        path = tmp_path / "learning_audit.jsonl"
+        config = AuditConfig(
+            path=str(path),
+            fsync="batch",
+            batch_records=2,
+            batch_interval_s=0.001,
+            rotate_max_bytes=6_000,
+            retention_files=100,
+        )
+        write_sample_trail(path, 40, config=config)
+        assert len(list(tmp_path.glob("learning_audit.*.jsonl.gz"))) > 5
+        assert _open_fds() <= before
+        assert verify_trail(path).ok
 
     def test_disk_full_under_batch_stops_with_the_error_and_no_partial_line(self, tmp_path):
         """ENOSPC on a real 64 KiB tmpfs under fsync=batch: AuditWriteError, file ends cleanly."""

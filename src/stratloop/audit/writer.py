@@ -7,11 +7,12 @@ Durability follows ``audit.fsync``: ``always`` (fdatasync after every
 record), ``batch`` (group commit: durable within ``batch_interval_s`` or
 ``batch_records``, whichever comes first; the line still reaches the OS at
 once, so a process crash loses nothing) or ``never``. In ``batch`` mode the
-fdatasync runs on a background thread without the trail's lock, started
-once half of ``batch_records`` are pending (or the interval is up), so
-appends do not wait for the disk unless ``batch_records`` records are
-already waiting to be made durable: then the next append waits, so a power
-loss can never cost more than ``batch_records`` records. Rotation by size and by
+append that brings the pending records to half of ``batch_records`` hands a
+commit (descriptor, count, head) to a background thread, which runs the
+fdatasync without taking the trail's lock; a record's arrival also arms the
+``batch_interval_s`` timer. Appends do not wait for the disk unless
+``batch_records`` records already await durability: then the next append
+waits, so a power loss can never cost more than ``batch_records`` records. Rotation by size and by
 UTC day gzips the old file; retention by count and age deletes archives only
 after recording what they held in ``NAME.retention.jsonl`` (a configured,
 audited decision). On start a torn last line is moved aside and reported,
@@ -24,6 +25,7 @@ import errno
 import gzip
 import json
 import os
+import queue
 import threading
 import time
 from collections.abc import Mapping
@@ -56,6 +58,32 @@ from stratloop.errors import AuditFormatError, AuditWriteError
 __all__ = ["AuditTrail", "RecoveryReport", "TornLine"]
 
 _HEAD_FORMAT = "{seq:020d} {hash}\n"
+
+
+@dataclass(frozen=True, slots=True)
+class _Commit:
+    """A group commit handed to the flusher, in the order the appends made them.
+
+    ``count`` records up to ``seq``/``hash`` become durable with a fdatasync
+    of ``fd``; ``retired`` are sync descriptors of rotated files, closed first
+    (every commit that used them has finished by then).
+    """
+
+    fd: int
+    seq: int
+    hash: str
+    count: int
+    retired: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Arm:
+    """The first pending record arrived at ``since``: commit by ``since + batch_interval_s``."""
+
+    since: float
+
+
+_STOP = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +158,15 @@ class AuditTrail:
             Chainer(self._head),
         )
         self._cond = threading.Condition()
-        self._wake = threading.Event()
+        self._jobs: queue.SimpleQueue[_Commit | _Arm | None] = queue.SimpleQueue()
         self._pending = 0
-        self._pending_since = 0.0
-        self._in_flight = 0
+        self._requested = 0
+        self._done = 0
+        self._waiting = 0
         self._commit_at = max(1, (config.batch_records + 1) // 2)
         self._head_seq = -1
+        self._head_lock = threading.Lock()
+        self._retired: list[int] = []
         self._failure: AuditWriteError | None = None
         self._closed = False
         self._last_audit_ms: float | None = None
@@ -152,8 +183,10 @@ class AuditTrail:
             self._lock.release()
             raise
         self._size = os.fstat(self._fd).st_size
+        self._sync_fd = self._fd
         self._flusher: threading.Thread | None = None
         if config.fsync == "batch":
+            self._sync_fd = self._dup(self._fd)
             self._flusher = threading.Thread(
                 target=self._flush_loop, name="audit-group-commit", daemon=True
             )
@@ -203,9 +236,7 @@ class AuditTrail:
             if self._file_first_seq is None:
                 self._file_first_seq = body["seq"]
                 self._file_day = body["timestamp"][:10]
-            kick = self._after_write()
-        if kick:
-            self._wake.set()
+            self._after_write()
         written = MappingProxyType(body)
         if _capture.active:
             _capture.notify(written)
@@ -227,7 +258,7 @@ class AuditTrail:
                 return
             self._closed = True
             self._cond.notify_all()
-        self._wake.set()
+            self._jobs.put(_STOP)
         if self._flusher is not None:
             self._flusher.join()
         try:
@@ -235,7 +266,8 @@ class AuditTrail:
                 self._sync()
             self._write_head(self._head.seq, self._head.hash)
         finally:
-            os.close(self._fd)
+            for fd in {self._fd, self._sync_fd, *self._retired, *self._unstarted_retired()}:
+                os.close(fd)
             os.close(self._head_fd)
             self._lock.release()
         if self._failure is not None:
@@ -272,6 +304,13 @@ class AuditTrail:
         except OSError as exc:
             raise _write_error(self.path, exc, "open the audit trail") from exc
         return lock
+
+    def _dup(self, fd: int) -> int:
+        try:
+            return os.dup(fd)
+        except OSError as exc:
+            self._failure = _write_error(self.path, exc, "open the audit trail")
+            raise self._failure from exc
 
     def _open(self, path: Path, *, append: bool = True) -> int:
         flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if append else 0)
@@ -364,16 +403,27 @@ class AuditTrail:
         self._size += len(line)
 
     def _wait_for_room(self) -> None:
-        """Under ``batch``, wait while ``batch_records`` records already await durability."""
-        if self.config.fsync != "batch":
-            return
-        while self._pending + self._in_flight >= self.config.batch_records:
-            self._wake.set()
-            self._cond.wait()
-            self._check_usable()
+        """Under ``batch``, wait while ``batch_records`` records already await durability.
 
-    def _after_write(self) -> bool:
-        """Sync or count the record; True when the flusher should be woken."""
+        The flusher updates ``_done`` without the lock; registering in
+        ``_waiting`` before reading it means the flusher sees the registration
+        whenever it finishes a commit this append could be waiting for.
+        """
+        if self.config.fsync != "batch" or not self._room_is_full():
+            return
+        self._waiting += 1
+        try:
+            while self._room_is_full():
+                self._cond.wait()
+                self._check_usable()
+        finally:
+            self._waiting -= 1
+
+    def _room_is_full(self) -> bool:
+        return self._pending + self._requested - self._done >= self.config.batch_records
+
+    def _after_write(self) -> None:
+        """Sync, or count the record and hand the flusher a timer or a commit (under the lock)."""
         mode = self.config.fsync
         if mode == "always":
             self._sync()
@@ -381,8 +431,19 @@ class AuditTrail:
             self._pending += 1
             if self._pending == 1:
                 self._pending_since = time.monotonic()
-            return self._pending in (1, self._commit_at)
-        return False
+                self._jobs.put(_Arm(self._pending_since))
+            if self._pending >= self._commit_at:
+                self._jobs.put(self._start_commit())
+
+    def _start_commit(self) -> _Commit:
+        """Under the lock: the pending records become one commit for the flusher."""
+        commit = _Commit(
+            self._sync_fd, self._head.seq, self._head.hash, self._pending, tuple(self._retired)
+        )
+        self._retired = []
+        self._requested += self._pending
+        self._pending = 0
+        return commit
 
     def _sync(self) -> None:
         """Make every written record durable now, on the caller's thread."""
@@ -392,76 +453,87 @@ class AuditTrail:
             self._failure = _write_error(self.path, exc, "make the audit trail durable")
             raise self._failure from exc
         self._pending = 0
-        self._in_flight = 0
         self._write_head(self._head.seq, self._head.hash)
 
     def _write_head(self, seq: int, record_hash: str) -> None:
         """Record ``seq`` as durable; a group commit that finishes late never moves it back."""
-        if seq < 0 or seq <= self._head_seq:
-            return
-        text = _HEAD_FORMAT.format(seq=seq, hash=record_hash).encode()
-        try:
-            os.pwrite(self._head_fd, text, 0)
-        except OSError as exc:
-            self._failure = _write_error(self.path, exc, "update the audit head file")
-            raise self._failure from exc
-        self._head_seq = seq
+        with self._head_lock:
+            if seq < 0 or seq <= self._head_seq:
+                return
+            text = _HEAD_FORMAT.format(seq=seq, hash=record_hash).encode()
+            try:
+                os.pwrite(self._head_fd, text, 0)
+            except OSError as exc:
+                self._failure = _write_error(self.path, exc, "update the audit head file")
+                raise self._failure from exc
+            self._head_seq = seq
 
     def _flush_loop(self) -> None:
-        """Group commits on the flusher thread.
+        """Run the commits the appends hand over, in order, and the interval timer.
 
-        Appends wake it through ``_wake`` after releasing the trail's lock, so
-        waking it never makes an append wait for the lock; the state it acts
-        on is always read under the lock.
+        A commit needs no lock: the appending thread is never made to wait
+        for the flusher to get the trail's lock. Only when the interval is up
+        with records pending does the flusher take the lock, to queue a commit
+        behind the ones already handed over (commits run in the order they
+        were made, so a retired descriptor is closed only after every commit
+        that used it).
         """
+        deadline: float | None = None
         while True:
-            self._wake.clear()
-            with self._cond:
-                if self._closed or self._failure is not None:
-                    return
-                timeout: float | None = None
-                if self._pending:
-                    due = self._pending_since + self.config.batch_interval_s - time.monotonic()
-                    if due <= 0 or self._pending >= self._commit_at:
-                        try:
-                            self._group_commit()
-                        except AuditWriteError:
-                            return
-                        continue
-                    timeout = due
-            self._wake.wait(timeout)
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                job = self._jobs.get(timeout=timeout)
+            except queue.Empty:
+                deadline = None
+                with self._cond:
+                    if self._pending and self._failure is None:
+                        self._jobs.put(self._start_commit())
+                continue
+            if job is _STOP:
+                return
+            if isinstance(job, _Arm):
+                due = job.since + self.config.batch_interval_s
+                deadline = due if deadline is None else min(deadline, due)
+                continue
+            deadline = None
+            try:
+                self._finish_commit(job)
+            except AuditWriteError:
+                return
 
-    def _group_commit(self) -> None:
-        """Make the pending records durable with the lock released while the disk works.
-
-        Runs on the flusher thread holding ``_cond``. It syncs a duplicate of
-        the descriptor, so a rotation may close the original meanwhile.
-        """
-        try:
-            fd = os.dup(self._fd)
-        except OSError as exc:
-            self._failure = _write_error(self.path, exc, "make the audit trail durable")
-            raise self._failure from exc
-        seq, record_hash = self._head.seq, self._head.hash
-        self._in_flight, self._pending = self._pending, 0
+    def _finish_commit(self, commit: _Commit) -> None:
+        """Close retired descriptors, fdatasync, count the records durable, move the head."""
         error: OSError | None = None
-        self._cond.release()
         try:
-            os.fdatasync(fd)
+            for fd in commit.retired:
+                os.close(fd)
+            os.fdatasync(commit.fd)
         except OSError as exc:
             error = exc
-        finally:
+        self._done += commit.count
+        failure = (
+            None
+            if error is None
+            else _write_error(self.path, error, "make the audit trail durable")
+        )
+        if failure is not None or self._waiting:
+            with self._cond:
+                self._failure = self._failure or failure
+                self._cond.notify_all()
+        if failure is not None:
+            raise failure from error
+        self._write_head(commit.seq, commit.hash)
+
+    def _unstarted_retired(self) -> list[int]:
+        """Retired descriptors of commits the flusher never ran (it stopped on a failure)."""
+        left: list[int] = []
+        while True:
             try:
-                os.close(fd)
-            except OSError as exc:
-                error = error or exc
-            self._cond.acquire()
-            self._in_flight = 0
-            self._cond.notify_all()
-        if error is not None:
-            self._failure = _write_error(self.path, error, "make the audit trail durable")
-            raise self._failure from error
-        self._write_head(seq, record_hash)
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return left
+            if isinstance(job, _Commit):
+                left.extend(job.retired)
 
     def _rotate(self) -> None:
         assert self._file_first_seq is not None
@@ -477,6 +549,9 @@ class AuditTrail:
             self._failure = _write_error(self.path, exc, "rotate the audit trail")
             raise self._failure from exc
         self._fd = self._open(self.path)
+        if self._flusher is not None:
+            self._retired.append(self._sync_fd)
+            self._sync_fd = self._dup(self._fd)
         self._size = 0
         self._file_first_seq = None
         self._file_day = None
