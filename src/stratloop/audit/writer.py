@@ -6,17 +6,21 @@ interleave lines in one file (a second writer gets :class:`AuditWriteError`).
 Durability follows ``audit.fsync``: ``always`` (fdatasync after every
 record), ``batch`` (group commit: durable within ``batch_interval_s`` or
 ``batch_records``, whichever comes first; the line still reaches the OS at
-once, so a process crash loses nothing) or ``never``. In ``batch`` mode the
-append that brings the pending records to half of ``batch_records`` hands a
-commit (descriptor, count, head) to a background thread, which runs the
-fdatasync without taking the trail's lock; a record's arrival also arms the
-``batch_interval_s`` timer. Appends do not wait for the disk unless
-``batch_records`` records already await durability: then the next append
-waits, so a power loss can never cost more than ``batch_records`` records. Rotation by size and by
-UTC day gzips the old file; retention by count and age deletes archives only
-after recording what they held in ``NAME.retention.jsonl`` (a configured,
-audited decision). On start a torn last line is moved aside and reported,
-and the chain continues from the last complete record.
+once, so a process crash loses nothing) or ``never``.
+
+In ``batch`` mode the append that brings the pending records to half of
+``batch_records`` hands a commit (descriptor, count, head) to a background
+thread, which runs the fdatasync without taking the trail's lock; the first
+pending record also arms the ``batch_interval_s`` timer. Appends do not wait
+for the disk unless ``batch_records`` records already await durability: then
+the next append waits, so a power loss can never cost more than
+``batch_records`` records.
+
+Rotation by size and by UTC day gzips the old file; retention by count and
+age deletes archives only after recording what they held in
+``NAME.retention.jsonl`` (a configured, audited decision). On start a torn
+last line is moved aside and reported, and the chain continues from the last
+complete record.
 """
 
 from __future__ import annotations
@@ -179,14 +183,13 @@ class AuditTrail:
             self.recovery = self._recover()
             self._fd = self._open(self.path)
             self._head_fd = self._open(self.path.with_name(self.path.name + ".head"), append=False)
+            self._sync_fd = self._dup(self._fd) if config.fsync == "batch" else self._fd
         except BaseException:
             self._lock.release()
             raise
         self._size = os.fstat(self._fd).st_size
-        self._sync_fd = self._fd
         self._flusher: threading.Thread | None = None
         if config.fsync == "batch":
-            self._sync_fd = self._dup(self._fd)
             self._flusher = threading.Thread(
                 target=self._flush_loop, name="audit-group-commit", daemon=True
             )
