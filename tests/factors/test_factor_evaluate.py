@@ -108,18 +108,31 @@ class TestEvalCache:
         second = evaluate(base.format(31), panel, cache=cache)
         stats = cache.stats()
         assert stats.hits >= 2  # returns and rank(ts_mean(returns, 20))
-        assert stats.misses - misses == 3  # ts_std(..., 31), its rank, the root
+        assert stats.misses - misses == 2  # ts_std(..., 31) and its rank; infix nodes bypass it
         assert not np.array_equal(first, second, equal_nan=True)
 
     def test_cached_values_equal_uncached(self):
         """The cache never changes a result; cached arrays are read-only."""
         panel = random_panel(5, 60, 4)
         cache = EvalCache(max_bytes=10_000_000)
-        text = "zscore(ts_sum(returns, 5)) * rank(close)"
+        text = "rank(zscore(ts_sum(returns, 5)) * close)"
         evaluate(text, panel, cache=cache)
         cached = evaluate(text, panel, cache=cache)
         np.testing.assert_array_equal(cached, evaluate(text, panel))
         assert not cached.flags.writeable
+
+    def test_infix_nodes_are_recomputed_not_cached(self):
+        """An infix root is computed afresh from cached operands and stays the caller's own."""
+        panel = random_panel(5, 60, 4)
+        cache = EvalCache(max_bytes=10_000_000)
+        text = "rank(close) - ts_mean(close, 3)"
+        first = evaluate(text, panel, cache=cache)
+        entries = cache.stats().entries
+        second = evaluate(text, panel, cache=cache)
+        np.testing.assert_array_equal(first, second)
+        assert entries == 2
+        assert second.flags.writeable
+        assert second is not first
 
     def test_bounded_by_bytes(self):
         """Least recently used entries are evicted to stay under max_bytes."""

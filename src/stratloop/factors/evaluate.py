@@ -62,6 +62,9 @@ class _Evaluator:
     so an operand read for the last time is dropped (its memory is reused by
     the next node instead of new pages from the system, which cost as much as
     a cheap kernel) and an infix operator may write its result into it.
+    Only operator calls and ``returns`` go through the shared cache: an
+    infix, negation or ``not`` node is recomputed faster than a cached copy
+    costs in fresh memory, and its result stays free for in-place reuse.
     """
 
     def __init__(self, panel: Panel, cache: EvalCache | None, graph: ExprGraph) -> None:
@@ -101,15 +104,16 @@ class _Evaluator:
             return node.value
         if isinstance(node, Field) and node.name != "returns":
             return self.panel.fields[node.name]
-        cached = self.cache.get(self.panel, node.key) if self.cache is not None else None
+        shared = self.cache if isinstance(node, Call | Field) else None
+        cached = shared.get(self.panel, node.key) if shared is not None else None
         if cached is not None:
             result: Value = cached
         else:
             result = self.compute(node)
             fresh = self.fresh(node, result)
             self.release(node)
-            if self.cache is not None and isinstance(result, np.ndarray):
-                result = self.cache.put(self.panel, node.key, result)
+            if shared is not None and isinstance(result, np.ndarray):
+                result = shared.put(self.panel, node.key, result)
             elif fresh:
                 with self.lock:
                     self.owned.add(node.key)
