@@ -35,7 +35,6 @@ import json
 import logging
 import logging.handlers
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _machine import describe
 from loop_overhead import audit_ratio
 
 from stratloop.audit import AuditTrail, build_record
@@ -239,25 +239,6 @@ def _signal(fd: int) -> None:
     os.write(fd, b"s")
 
 
-def machine() -> dict[str, Any]:
-    """The machine and its load."""
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-    }
-
-
 def main() -> None:
     """Run both regimes and the loop ratio; write the results."""
     load_start = os.getloadavg()
@@ -291,7 +272,7 @@ def main() -> None:
             "always_cpu_p99_under_1ms": warm["trail_fsync_always"]["cpu_p99_us"] < 1000,
             "loop_ratio_on_over_off_ge_0_95": loop["ratio_on_over_off_from_audit_cost"] >= 0.95,
         },
-        "machine": machine()
+        "machine": describe()
         | {
             "load_average_at_start": load_start,
             "load_average_at_end": os.getloadavg(),

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 import tracemalloc
@@ -23,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _machine import describe
 
 from stratloop.backtest import Panel, run_backtest
 from stratloop.data import load_dataset, synthetic_panel
@@ -121,30 +120,15 @@ def panels() -> dict[str, Panel]:
     }
 
 
-def machine() -> dict[str, str]:
-    """Where the numbers were measured."""
-    model = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+def machine() -> dict[str, object]:
+    """Where the numbers were measured, with the libraries compared."""
     try:
         import vectorbt as vbt  # noqa: PLC0415 - optional bench extra
 
         vbt_version = vbt.__version__
     except ImportError:
         vbt_version = "not installed"
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": model,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "vectorbt": vbt_version,
-        "platform": platform.platform(),
-    }
+    return describe(pandas=pd.__version__, vectorbt=vbt_version)
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,8 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pydantic
+from _machine import describe
 
 from stratloop.config import StratloopConfig, validate_config, validate_dict
 from stratloop.flags import Flags
@@ -162,16 +161,6 @@ def _fresh_run(iterations: int) -> dict[str, dict[str, float]]:
     return figures
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     """Run every path, print a summary and write the JSON results."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -208,15 +197,11 @@ def main() -> None:
         "runs": args.runs,
         "iterations_per_path_and_run": args.iterations,
         "cpu_seconds_all_runs": round(cpu_seconds, 2),
-        "machine": {
-            "nproc": os.cpu_count(),
-            "cpu": _cpu_model(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "pydantic": pydantic.VERSION,
-            "load_average_before": load_before,
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": describe(
+            pydantic=pydantic.VERSION,
+            load_average_before=load_before,
+            load_average_after=[round(x, 2) for x in os.getloadavg()],
+        ),
         "results": results,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)

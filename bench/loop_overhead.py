@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -32,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _machine import describe
 
 from stratloop.config import default_config
 from stratloop.config.models import StratloopConfig
@@ -212,31 +210,12 @@ def audit_ratio(root: Path, iterations: int = 100, repeats: int = 3) -> dict[str
     }
 
 
-def machine() -> dict[str, Any]:
-    """The machine the numbers were measured on."""
-    cpu = "unknown"
-    info = Path("/proc/cpuinfo")
-    if info.exists():
-        for line in info.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "load_average_at_start": os.getloadavg(),
-    }
-
-
 def main() -> None:
     """Run the three measurements and write the results."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         results = {
-            "machine": machine(),
+            "machine": describe(),
             "loop_overhead": loop_overhead(root / "overhead"),
             "throughput": throughput(root / "throughput"),
             "audit": audit_ratio(root / "audit"),

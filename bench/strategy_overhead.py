@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
-import numpy as np
+from _machine import describe
 
 from stratloop.generation.base import CandidateSource
 from stratloop.generation.overhead import LatencySummary, measure_strategy_overhead
@@ -27,16 +25,6 @@ from stratloop.generation.testing import config_with, drawing_source
 SELECTION_TARGET_US = 5.0
 INVOCATION_TARGET_US = 20.0
 RESULTS = Path(__file__).parent / "results" / "strategy_overhead.json"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _plain_selection(iterations: int, use_factor_graph: bool | None) -> LatencySummary:
@@ -97,13 +85,7 @@ def main() -> None:
         "guide_budgets_ms": {"selection": 0.1, "invocation": 0.5},
         "all_targets_met": ok,
         "cases": cases,
-        "machine": {
-            "nproc": os.cpu_count(),
-            "cpu_model": _cpu_model(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "platform": platform.platform(),
-        },
+        "machine": describe(),
         "note": "gc enabled; the machine's 2 cores were shared with other work during the run",
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
