@@ -22,5 +22,11 @@ test: check
 run: $(STAMP)
 	$(BIN)/stratloop run --iterations 200
 
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	for script in config_validation strategy_overhead expression_eval backtest_eval loop_overhead audit_overhead; do \
+		$(BIN)/python bench/$$script.py || exit 1; \
+	done
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
