@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stratloop._types import FloatPanel
+from stratloop.factors._rows import COMPILED_SIZE
 
 __all__ = ["demean", "rank", "scale", "zscore"]
 
@@ -122,10 +123,26 @@ def _rank_pairwise(values: FloatPanel) -> FloatPanel:
     return out
 
 
+def _rank_compiled(values: FloatPanel) -> FloatPanel:
+    """The same ranks from the compiled radix-sort kernel (large panels only)."""
+    from stratloop.factors._compiled import rank_rows  # noqa: PLC0415 - numba loads on demand
+
+    values = np.ascontiguousarray(values)
+    out = np.empty_like(values)
+    rank_rows(values, values.view(np.uint64), out)
+    return out
+
+
 def rank(values: FloatPanel) -> FloatPanel:
-    """Percentile rank across assets, in (0, 1]; ties get their average rank."""
+    """Percentile rank across assets, in (0, 1]; ties get their average rank.
+
+    Narrow rows compare all pairs; panels of ``COMPILED_SIZE`` values or more
+    use the compiled kernel, others numpy's argsort: the same numbers.
+    """
     if values.shape[1] <= _PAIRWISE_COLUMNS:
         return _rank_pairwise(values)
+    if values.size >= COMPILED_SIZE:
+        return _by_row_blocks(_rank_compiled, values)
     return _by_row_blocks(_rank_block, values)
 
 

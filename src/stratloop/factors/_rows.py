@@ -14,10 +14,17 @@ import numpy as np
 
 from stratloop._types import FloatPanel
 
-__all__ = ["cumsum_rows", "segments", "shifted", "window_sums"]
+__all__ = ["COMPILED_SIZE", "cumsum_rows", "segment_rows", "segments", "shifted", "window_sums"]
 
 _WIDE = 64
 """From this many assets on, a loop over rows beats ``np.cumsum(axis=0)``."""
+
+COMPILED_SIZE = 1_000_000
+"""From this many panel values on, kernels use the compiled (numba) versions.
+
+Below it numpy is fast enough and a run never pays numba's import (~0.4 s)
+or, on a machine without its on-disk cache yet, its compilation (seconds).
+"""
 
 SEGMENT_VALUES = 1 << 15
 """Running sums restart every block of about this many values, so rounding cannot drift."""
@@ -34,6 +41,11 @@ def cumsum_rows(values: FloatPanel) -> FloatPanel:
     return out
 
 
+def segment_rows(n_cols: int, window: int) -> int:
+    """Output rows per segment of running sums (see :func:`segments`)."""
+    return max(SEGMENT_VALUES // max(n_cols, 1), 4 * window, 16)
+
+
 def segments(n_rows: int, n_cols: int, window: int) -> Iterator[tuple[int, int, int]]:
     """``(lo, start, stop)`` blocks: outputs ``start:stop`` need input rows ``lo:stop``.
 
@@ -43,7 +55,7 @@ def segments(n_rows: int, n_cols: int, window: int) -> Iterator[tuple[int, int, 
     rows, so a panel and its truncation give bit-identical values (no
     look-ahead, even in rounding).
     """
-    rows = max(SEGMENT_VALUES // max(n_cols, 1), 4 * window, 16)
+    rows = segment_rows(n_cols, window)
     for start in range(window - 1, n_rows, rows):
         yield start - window + 1, start, min(start + rows, n_rows)
 

@@ -15,7 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from stratloop._types import BoolPanel, FloatPanel
-from stratloop.factors._rows import segments, shifted, window_sums
+from stratloop.factors._rows import (
+    COMPILED_SIZE,
+    segment_rows,
+    segments,
+    shifted,
+    window_sums,
+)
 
 __all__ = [
     "decay_linear",
@@ -41,6 +47,9 @@ _CACHE_VALUES = 65_536
 
 _PARALLEL_SIZE = 1_000_000
 """From this many values on, ts_rank's row blocks run on several threads."""
+
+_STRIP = 256
+"""Columns per strip of the compiled rolling moments: their running sums stay in L1/L2."""
 
 _Combine = Callable[[list[FloatPanel], list[FloatPanel], int, int], FloatPanel]
 
@@ -126,8 +135,21 @@ def ts_sum(values: FloatPanel, window: int) -> FloatPanel:
     return _windowed((values,), window, combine)
 
 
+def _moments_compiled(values: FloatPanel, window: int, *, squares: bool) -> FloatPanel:
+    """Rolling mean or std from the compiled kernel: the numpy path's numbers, bit for bit."""
+    from stratloop.factors._compiled import window_moments  # noqa: PLC0415 - numba on demand
+
+    out = np.empty(values.shape)
+    out[: window - 1] = np.nan
+    rows = segment_rows(values.shape[1], window)
+    window_moments(np.ascontiguousarray(values), window, rows, _STRIP, squares, out)
+    return out
+
+
 def ts_mean(values: FloatPanel, window: int) -> FloatPanel:
     """Mean over the window."""
+    if values.size >= COMPILED_SIZE:
+        return _moments_compiled(values, window, squares=False)
 
     def combine(dev: list[FloatPanel], ref: list[FloatPanel], _lo: int, _start: int) -> FloatPanel:
         sums = window_sums(dev[0], window)
@@ -140,6 +162,8 @@ def ts_mean(values: FloatPanel, window: int) -> FloatPanel:
 
 def ts_std(values: FloatPanel, window: int) -> FloatPanel:
     """Sample standard deviation (ddof 1) over the window."""
+    if values.size >= COMPILED_SIZE and window > 1:
+        return _moments_compiled(values, window, squares=True)
 
     def combine(dev: list[FloatPanel], _ref: list[FloatPanel], _lo: int, _s: int) -> FloatPanel:
         first = window_sums(dev[0], window)
@@ -271,6 +295,17 @@ def _rank_rows(
     out[begin:end] = ranked
 
 
+def _ts_rank_compiled(
+    values: FloatPanel, window: int, jobs: list[tuple[int, int]], workers: int, out: FloatPanel
+) -> None:
+    """ts_rank's row blocks through the compiled kernel, on threads (it releases the GIL)."""
+    from stratloop.factors._compiled import ts_rank_rows  # noqa: PLC0415 - numba on demand
+
+    values = np.ascontiguousarray(values)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda job: ts_rank_rows(values, window, job[0], job[1], out), jobs))
+
+
 def ts_rank(values: FloatPanel, window: int) -> FloatPanel:
     """Percentile rank of the current value within its window, in (0, 1]; ties averaged.
 
@@ -286,6 +321,9 @@ def ts_rank(values: FloatPanel, window: int) -> FloatPanel:
     starts = range(window - 1, n_rows, block)
     jobs = [(begin, min(begin + block, n_rows)) for begin in starts]
     workers = min(os.cpu_count() or 1, 8)
+    if values.size >= COMPILED_SIZE:
+        _ts_rank_compiled(values, window, jobs, workers, out)
+        return out
     absent = np.isnan(values)
     if values.size < _PARALLEL_SIZE or workers < 2:
         for begin, stop in jobs:
@@ -315,4 +353,3 @@ def ema(values: FloatPanel, window: int) -> FloatPanel:
         state = np.where(present, blended, np.nan)
         out[row] = np.where(run >= window, state, np.nan)
     return out
-

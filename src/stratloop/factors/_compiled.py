@@ -1,0 +1,324 @@
+"""Compiled (numba) kernels for large panels: same numbers as the numpy kernels, less time.
+
+Imported only when a panel is large enough to need them (importing numba
+takes a moment, compiling takes seconds once per machine: ``cache=True``
+keeps the machine code next to this module). Every kernel releases the GIL,
+so callers split rows over threads. Floating-point operations are the numpy
+kernels' own, in the same order, without ``fastmath``: results are
+bit-identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from stratloop._types import FloatPanel
+
+__all__ = ["rank_rows", "ts_rank_rows", "window_moments"]
+
+_Keys = npt.NDArray[np.uint64]
+_Counts = npt.NDArray[np.int64]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_RADIX_BITS = 11
+_BUCKETS = 1 << _RADIX_BITS
+_PREFIX_PASSES = 3
+_PREFIX_SHIFT = 64 - _RADIX_BITS * _PREFIX_PASSES
+"""The 33 high bits of the order key are radix-sorted; equal prefixes are then ordered in full."""
+
+_RELATIVE_ZERO = 1e-14
+"""The numpy kernel's threshold: a window variance below this share of its mean square is 0."""
+
+_INSERTION_GROUP = 16
+"""Groups of equal prefix up to this size are insertion-sorted, larger ones argsorted."""
+
+
+def _compiled(function: _F) -> _F:
+    """numba-compile ``function`` once per machine (cached on disk), GIL released."""
+    return cast("_F", numba.njit(cache=True, nogil=True)(function))
+
+
+@_compiled
+def _order_keys(row: FloatPanel, bits: _Keys, keys: _Keys, index: _Counts) -> int:
+    """Order-preserving uint64 keys of the row's present values; returns their count.
+
+    ``bits`` is the row viewed as uint64. ``-0.0`` becomes ``+0.0`` (they
+    compare equal), NaN is left out.
+    """
+    count = 0
+    sign = np.uint64(1) << np.uint64(63)
+    for column in range(row.shape[0]):
+        value = row[column]
+        if np.isnan(value):
+            continue
+        word = bits[column]
+        if word == sign:
+            word = np.uint64(0)
+        keys[count] = word ^ ((np.uint64(0) - (word >> np.uint64(63))) | sign)
+        index[count] = column
+        count += 1
+    return count
+
+
+@_compiled
+def _radix_prefix(
+    keys: _Keys, index: _Counts, count: int, spare_keys: _Keys, spare_index: _Counts
+) -> None:
+    """Stable LSD radix sort of ``keys[:count]`` (with ``index``) on its high bits, in place.
+
+    All digit histograms come from one read; a pass whose digit is the same
+    for every key is skipped.
+    """
+    histogram = np.zeros((_PREFIX_PASSES, _BUCKETS), dtype=np.int32)
+    mask = np.uint64(_BUCKETS - 1)
+    for position in range(count):
+        key = keys[position]
+        for digit in range(_PREFIX_PASSES):
+            shift = np.uint64(_PREFIX_SHIFT + _RADIX_BITS * digit)
+            histogram[digit, (key >> shift) & mask] += 1
+    source_keys, source_index = keys, index
+    target_keys, target_index = spare_keys, spare_index
+    moved = False
+    for digit in range(_PREFIX_PASSES):
+        shift = np.uint64(_PREFIX_SHIFT + _RADIX_BITS * digit)
+        offsets = histogram[digit]
+        if offsets.max() == count:
+            continue
+        total = 0
+        for bucket in range(_BUCKETS):
+            size = offsets[bucket]
+            offsets[bucket] = total
+            total += size
+        for position in range(count):
+            key = source_keys[position]
+            bucket = (key >> shift) & mask
+            slot = offsets[bucket]
+            offsets[bucket] = slot + 1
+            target_keys[slot] = key
+            target_index[slot] = source_index[position]
+        source_keys, target_keys = target_keys, source_keys
+        source_index, target_index = target_index, source_index
+        moved = not moved
+    if moved:
+        keys[:count] = source_keys[:count]
+        index[:count] = source_index[:count]
+
+
+@_compiled
+def _order_groups(keys: _Keys, index: _Counts, count: int) -> None:
+    """Finish the sort: order each run of equal prefix by its full keys."""
+    high = np.uint64(_PREFIX_SHIFT)
+    begin = 0
+    while begin < count:
+        end = begin + 1
+        prefix = keys[begin] >> high
+        while end < count and keys[end] >> high == prefix:
+            end += 1
+        if end - begin <= _INSERTION_GROUP:
+            for position in range(begin + 1, end):
+                key, column = keys[position], index[position]
+                slot = position
+                while slot > begin and keys[slot - 1] > key:
+                    keys[slot], index[slot] = keys[slot - 1], index[slot - 1]
+                    slot -= 1
+                keys[slot], index[slot] = key, column
+        else:
+            order = np.argsort(keys[begin:end], kind="mergesort")
+            keys[begin:end] = keys[begin:end][order]
+            index[begin:end] = index[begin:end][order]
+        begin = end
+
+
+@_compiled
+def rank_rows(values: FloatPanel, bits: _Keys, out: FloatPanel) -> None:
+    """Percentile ranks of each row of ``values`` into ``out``: average rank / present count.
+
+    The same ranks as ``_crosssection._rank_block``: ``((first + last) / 2 + 1) / count``
+    over each run of equal values, NaN where the value is NaN. ``bits`` is
+    ``values`` viewed as uint64 (C-contiguous).
+    """
+    n_cols = values.shape[1]
+    keys = np.empty(n_cols, dtype=np.uint64)
+    index = np.empty(n_cols, dtype=np.int64)
+    spare_keys = np.empty(n_cols, dtype=np.uint64)
+    spare_index = np.empty(n_cols, dtype=np.int64)
+    for row in range(values.shape[0]):
+        out[row, :] = np.nan
+        count = _order_keys(values[row], bits[row], keys, index)
+        _radix_prefix(keys, index, count, spare_keys, spare_index)
+        _order_groups(keys, index, count)
+        present = float(count)
+        begin = 0
+        while begin < count:
+            end = begin + 1
+            while end < count and keys[end] == keys[begin]:
+                end += 1
+            ranked = (float(begin) + float(end - 1)) / 2.0 + 1.0
+            ranked = ranked / present
+            for position in range(begin, end):
+                out[row, index[position]] = ranked
+            begin = end
+
+
+@_compiled
+def ts_rank_rows(values: FloatPanel, window: int, begin: int, end: int, out: FloatPanel) -> None:
+    """ts_rank of output rows ``begin:end`` (all >= window - 1) into ``out``.
+
+    The numpy kernel's count: ``[x > e] + [x >= e]`` over the window's earlier
+    values, then ``(count + 2) / (2 * window)``; NaN when the window has a NaN.
+    """
+    n_cols = values.shape[1]
+    doubled = np.empty(n_cols, dtype=np.int32)
+    missing = np.empty(n_cols, dtype=np.bool_)
+    scale = 2.0 * window
+    for row in range(begin, end):
+        current = values[row]
+        for column in range(n_cols):
+            doubled[column] = 0
+            missing[column] = np.isnan(current[column])
+        for lag in range(1, window):
+            earlier = values[row - lag]
+            for column in range(n_cols):
+                value, other = current[column], earlier[column]
+                doubled[column] += np.int32(value > other) + np.int32(value >= other)
+                missing[column] |= np.isnan(other)
+        for column in range(n_cols):
+            if missing[column]:
+                out[row, column] = np.nan
+            else:
+                out[row, column] = (doubled[column] + 2.0) / scale
+
+
+@_compiled
+def _accumulate(
+    row: FloatPanel,
+    reference: FloatPanel,
+    first: FloatPanel,
+    second: FloatPanel,
+    gaps: _Counts,
+    squares: bool,
+) -> None:
+    """Add one row's deviations (NaN as 0) to the running sums and count its NaN."""
+    for column in range(first.shape[0]):
+        value = row[column]
+        absent = np.isnan(value)
+        deviation = 0.0 if absent else value - reference[column]
+        gaps[column] += absent
+        first[column] += deviation
+    if squares:
+        for column in range(first.shape[0]):
+            value = row[column]
+            deviation = 0.0 if np.isnan(value) else value - reference[column]
+            second[column] += deviation * deviation
+
+
+@_compiled
+def _window_total(running: FloatPanel, ring: FloatPanel, total: FloatPanel, subtract: bool) -> None:
+    """``total`` = running sum minus the one a window ago (in ``ring``); ``ring`` takes the new."""
+    for column in range(running.shape[0]):
+        value = running[column]
+        total[column] = value - ring[column] if subtract else value
+        ring[column] = value
+
+
+@_compiled
+def _finish(
+    total: FloatPanel,
+    total_squares: FloatPanel,
+    reference: FloatPanel,
+    gaps: _Counts,
+    window: int,
+    squares: bool,
+    target: FloatPanel,
+) -> None:
+    """One output row from the window sums: mean or std as ``_timeseries`` computes them."""
+    inverse = 1.0 / window
+    negative_inverse = -1.0 / window
+    sample = 1.0 / (window - 1) if window > 1 else np.nan
+    for column in range(total.shape[0]):
+        if squares:
+            variance = total[column] * total[column]
+            variance *= negative_inverse
+            variance += total_squares[column]
+            limit = _RELATIVE_ZERO * total_squares[column] / window
+            variance = 0.0 if variance < limit else variance
+            variance *= sample
+            result = np.sqrt(variance)
+        else:
+            result = total[column] * inverse + reference[column]
+        target[column] = np.nan if gaps[column] > 0 else result
+
+
+@_compiled
+def window_moments(
+    values: FloatPanel,
+    window: int,
+    segment_rows: int,
+    strip: int,
+    squares: bool,
+    out: FloatPanel,
+) -> None:
+    """Rolling mean (``squares`` false) or sample std into ``out`` rows ``window - 1:``.
+
+    The numpy kernels' arithmetic in their order: per segment of
+    ``segment_rows`` outputs, deviations from the segment's first output row
+    (NaN as 0), running sums (started at -0.0, which adds exactly), window
+    sums as differences of running sums; NaN where the window holds a NaN.
+    Columns go in strips of ``strip`` so the running sums stay in cache.
+    """
+    n_rows, n_cols = values.shape
+    width = min(strip, n_cols)
+    ring = np.empty((window, width))
+    ring_squares = np.empty((window, width))
+    reference = np.empty(width)
+    first = np.empty(width)
+    second = np.empty(width)
+    total = np.empty(width)
+    total_squares = np.empty(width)
+    gaps = np.empty(width, dtype=np.int64)
+    for low_column in range(0, n_cols, strip):
+        high_column = min(low_column + strip, n_cols)
+        width = high_column - low_column
+        for start in range(window - 1, n_rows, segment_rows):
+            low = start - window + 1
+            stop = min(start + segment_rows, n_rows)
+            for column in range(width):
+                value = values[start, low_column + column]
+                reference[column] = 0.0 if np.isnan(value) else value
+                gaps[column] = 0
+                first[column] = -0.0
+                second[column] = -0.0
+            for row in range(low, stop):
+                step = row - low
+                slot = step % window
+                current = values[row, low_column:high_column]
+                _accumulate(
+                    current, reference[:width], first[:width], second[:width], gaps[:width], squares
+                )
+                if step >= window:
+                    previous = values[row - window, low_column:high_column]
+                    for column in range(width):
+                        old = previous[column]
+                        gaps[column] -= np.isnan(old)
+                subtract = step >= window
+                _window_total(first[:width], ring[slot, :width], total[:width], subtract)
+                if squares:
+                    _window_total(
+                        second[:width], ring_squares[slot, :width], total_squares[:width], subtract
+                    )
+                if step < window - 1:
+                    continue
+                _finish(
+                    total[:width],
+                    total_squares[:width],
+                    reference[:width],
+                    gaps[:width],
+                    window,
+                    squares,
+                    out[row, low_column:high_column],
+                )

@@ -1,0 +1,119 @@
+"""The compiled (numba) kernels against the numpy kernels and pandas."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from stratloop.factors._crosssection import _rank_block, _rank_compiled
+from stratloop.factors._timeseries import _moments_compiled, _ts_rank_compiled, ts_mean, ts_rank
+from stratloop.factors._timeseries import ts_std as numpy_ts_std
+
+ELEMENTS = st.sampled_from([np.nan, -np.inf, -1.5, -0.0, 0.0, 1e-300, 0.25, 2.0, 7.0, np.inf])
+
+wide = hnp.arrays(np.float64, st.tuples(st.integers(1, 12), st.integers(33, 70)), elements=ELEMENTS)
+finite = hnp.arrays(
+    np.float64,
+    st.tuples(st.integers(1, 40), st.integers(1, 9)),
+    elements=st.one_of(st.just(np.nan), st.floats(-1e6, 1e6, allow_subnormal=False)),
+)
+
+
+class TestRankCompiled:
+    @settings(max_examples=60, deadline=None)
+    @given(wide)
+    def test_matches_numpy_rank(self, values):
+        """Radix-sort ranks equal the argsort ranks bit for bit: ties, signed zeros, inf, NaN."""
+        with np.errstate(all="ignore"):
+            expected = _rank_block(values)
+        np.testing.assert_array_equal(_rank_compiled(values), expected)
+
+    def test_matches_pandas_on_close_values(self):
+        """Values equal in their high bits (sorted in full per group) rank like pandas."""
+        rng = np.random.default_rng(3)
+        base = 1.0 + np.arange(200) * np.finfo(float).eps
+        values = np.stack([rng.permutation(base) for _ in range(5)])
+        values[2, ::7] = np.nan
+        expected = pd.DataFrame(values).rank(axis=1, pct=True).to_numpy()
+        np.testing.assert_array_equal(_rank_compiled(values), expected)
+
+    def test_read_only_input(self):
+        """A read-only (cached) panel is ranked without being written."""
+        values = np.random.default_rng(1).normal(size=(4, 50))
+        values.flags.writeable = False
+        np.testing.assert_array_equal(_rank_compiled(values), _rank_block(values))
+
+
+class TestMomentsCompiled:
+    @settings(max_examples=60, deadline=None)
+    @given(finite, st.integers(2, 12))
+    def test_matches_numpy_kernels(self, values, window):
+        """Rolling mean and std equal the numpy kernels bit for bit (same operations, order)."""
+        np.testing.assert_array_equal(
+            _moments_compiled(values, window, squares=False), ts_mean(values, window)
+        )
+        np.testing.assert_array_equal(
+            _moments_compiled(values, window, squares=True), numpy_ts_std(values, window)
+        )
+
+    def test_matches_pandas_across_segments_and_strips(self):
+        """A long, wide panel (several segments and column strips) equals pandas rolling."""
+        rng = np.random.default_rng(8)
+        values = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (700, 300)), axis=0))
+        values[rng.random(values.shape) < 0.01] = np.nan
+        frame = pd.DataFrame(values).rolling(25, min_periods=25)
+        for squares, expected in ((False, frame.mean()), (True, frame.std())):
+            np.testing.assert_allclose(
+                _moments_compiled(values, 25, squares=squares),
+                expected.to_numpy(),
+                rtol=1e-9,
+                atol=1e-12,
+            )
+
+    @settings(max_examples=40, deadline=None)
+    @given(finite, st.integers(2, 8), st.integers(1, 40))
+    def test_no_look_ahead(self, values, window, keep):
+        """Truncating the panel's future leaves every earlier value bit-identical."""
+        keep = min(keep, values.shape[0])
+        for squares in (False, True):
+            full = _moments_compiled(values, window, squares=squares)
+            cut = _moments_compiled(values[:keep], window, squares=squares)
+            np.testing.assert_array_equal(cut, full[:keep])
+
+
+class TestTsRankCompiled:
+    @settings(max_examples=60, deadline=None)
+    @given(
+        hnp.arrays(np.float64, st.tuples(st.integers(1, 30), st.integers(1, 6)), elements=ELEMENTS),
+        st.integers(1, 8),
+    )
+    def test_matches_numpy_kernel(self, values, window):
+        """Counts over the window give the numpy kernel's ranks exactly, ties and NaN included."""
+        expected = ts_rank(values, window)
+        out = np.full(values.shape, np.nan)
+        if window <= values.shape[0]:
+            _ts_rank_compiled(values, window, [(window - 1, values.shape[0])], 2, out)
+        np.testing.assert_array_equal(out, expected)
+
+
+class TestPathChoice:
+    def test_numba_loads_only_for_large_panels(self):
+        """A small panel is evaluated without importing numba; a large one uses it."""
+        script = (
+            "import sys, numpy as np\n"
+            "from stratloop.data import synthetic_panel\n"
+            "from stratloop.factors import evaluate\n"
+            "text = 'rank(ts_mean(returns, 5)) + ts_rank(close, 3) - rank(ts_std(close, 4))'\n"
+            "evaluate(text, synthetic_panel(40, 300, seed=1))\n"
+            "print('numba' in sys.modules)\n"
+            "evaluate(text, synthetic_panel(1000, 1000, seed=1))\n"
+            "print('numba' in sys.modules)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+        assert result.stdout.split() == ["False", "True"]
