@@ -259,6 +259,7 @@ def window_moments(
     values: FloatPanel,
     window: int,
     segment_rows: int,
+    columns: tuple[int, int],
     strip: int,
     squares: bool,
     out: FloatPanel,
@@ -269,10 +270,13 @@ def window_moments(
     ``segment_rows`` outputs, deviations from the segment's first output row
     (NaN as 0), running sums (started at -0.0, which adds exactly), window
     sums as differences of running sums; NaN where the window holds a NaN.
-    Columns go in strips of ``strip`` so the running sums stay in cache.
+    Only ``columns`` (begin, end) are computed, in strips of ``strip`` so the
+    running sums stay in cache; columns are independent, so callers may split
+    them over threads without changing a bit.
     """
-    n_rows, n_cols = values.shape
-    width = min(strip, n_cols)
+    n_rows = values.shape[0]
+    begin_column, end_column = columns
+    width = min(strip, end_column - begin_column)
     ring = np.empty((window, width))
     ring_squares = np.empty((window, width))
     reference = np.empty(width)
@@ -281,8 +285,8 @@ def window_moments(
     total = np.empty(width)
     total_squares = np.empty(width)
     gaps = np.empty(width, dtype=np.int64)
-    for low_column in range(0, n_cols, strip):
-        high_column = min(low_column + strip, n_cols)
+    for low_column in range(begin_column, end_column, strip):
+        high_column = min(low_column + strip, end_column)
         width = high_column - low_column
         for start in range(window - 1, n_rows, segment_rows):
             low = start - window + 1

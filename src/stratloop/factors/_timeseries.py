@@ -136,13 +136,30 @@ def ts_sum(values: FloatPanel, window: int) -> FloatPanel:
 
 
 def _moments_compiled(values: FloatPanel, window: int, *, squares: bool) -> FloatPanel:
-    """Rolling mean or std from the compiled kernel: the numpy path's numbers, bit for bit."""
+    """Rolling mean or std from the compiled kernel: the numpy path's numbers, bit for bit.
+
+    Columns are split into one share per core (whole strips), each on a thread.
+    """
     from stratloop.factors._compiled import window_moments  # noqa: PLC0415 - numba on demand
 
+    values = np.ascontiguousarray(values)
+    n_cols = values.shape[1]
     out = np.empty(values.shape)
     out[: window - 1] = np.nan
-    rows = segment_rows(values.shape[1], window)
-    window_moments(np.ascontiguousarray(values), window, rows, _STRIP, squares, out)
+    rows = segment_rows(n_cols, window)
+    workers = min(os.cpu_count() or 1, 8)
+    share = -(-n_cols // (workers * _STRIP)) * _STRIP
+    chunks = [(begin, min(begin + share, n_cols)) for begin in range(0, n_cols, share)]
+    if len(chunks) == 1:
+        window_moments(values, window, rows, chunks[0], _STRIP, squares, out)
+        return out
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(
+            pool.map(
+                lambda chunk: window_moments(values, window, rows, chunk, _STRIP, squares, out),
+                chunks,
+            )
+        )
     return out
 
 
