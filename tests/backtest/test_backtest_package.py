@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import stratloop.backtest
 from stratloop.backtest import METRIC_NAMES
-
-
-class TestExports:
-    def test_exported_members(self):
-        """__all__ is sorted and every name is defined in the package."""
-        names = stratloop.backtest.__all__
-        assert list(names) == sorted(names)
-        for name in names:
-            assert hasattr(stratloop.backtest, name)
 
 
 class TestDocs:

@@ -1,6 +1,5 @@
 from pathlib import Path
 
-import stratloop.factors
 from stratloop.factors import OPERATORS, default_library, dsl_reference
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "factors.md"
@@ -20,12 +19,3 @@ class TestReference:
         assert dsl_reference() in DOC.read_text(encoding="utf-8"), (
             "regenerate the reference block in docs/factors.md from dsl_reference()"
         )
-
-
-class TestExports:
-    def test_exported_members(self):
-        """__all__ is sorted and every name in it exists."""
-        exported = stratloop.factors.__all__
-        assert exported == sorted(exported)
-        for name in exported:
-            assert hasattr(stratloop.factors, name)

@@ -24,8 +24,8 @@ from stratloop.audit.violations import record_violation
 
 __all__ = [
     "REDACTED",
-    "Chainer",
     "ChainHead",
+    "Chainer",
     "Clock",
     "Processor",
     "ProcessorChain",

@@ -19,13 +19,13 @@ from stratloop.backtest.specfile import SPEC_SUFFIXES, dump_strategy, load_strat
 from stratloop.backtest.split import MIN_SEGMENT_DAYS, split_index
 
 __all__ = [
-    "BacktestResult",
-    "Evaluation",
     "METRIC_NAMES",
     "MIN_SEGMENT_DAYS",
+    "SPEC_SUFFIXES",
+    "BacktestResult",
+    "Evaluation",
     "Metrics",
     "Panel",
-    "SPEC_SUFFIXES",
     "compute_metrics",
     "deflated_sharpe",
     "dump_strategy",

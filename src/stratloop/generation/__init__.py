@@ -36,6 +36,7 @@ from stratloop.generation.strategies import (
 )
 
 __all__ = [
+    "SELECTION_LOGGER",
     "CandidateSource",
     "ChampionSnapshot",
     "DecidingStrategy",
@@ -55,7 +56,6 @@ __all__ = [
     "Implementation",
     "LLMStrategy",
     "MixedStrategy",
-    "SELECTION_LOGGER",
     "StrategyFactory",
     "adheres",
     "decide",

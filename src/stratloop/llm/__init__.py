@@ -36,16 +36,16 @@ if TYPE_CHECKING:
     from stratloop.llm.response import ParsedReply, ReplyBounds, parse_reply
 
 __all__ = [
+    "EXAMPLE_STRATEGY",
+    "PLACEHOLDER_API_KEY",
     "Completion",
     "Disconnect",
-    "EXAMPLE_STRATEGY",
     "Hang",
     "LLMClient",
     "LLMProposer",
     "Malformed",
     "Message",
     "NoChoices",
-    "PLACEHOLDER_API_KEY",
     "ParsedReply",
     "PromptSettings",
     "RecordedRequest",
