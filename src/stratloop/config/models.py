@@ -127,7 +127,8 @@ class AuditConfig(BaseModel):
     path: Annotated[str, Field(min_length=1)] = "audit/learning_audit.jsonl"
     fsync: Literal["always", "batch", "never"] = "batch"
     batch_interval_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 1.0
-    batch_records: Annotated[int, Field(ge=1, le=1_000_000)] = 64
+    batch_records: Annotated[int, Field(ge=1, le=1_000_000)] = 1024
+    """Group-commit bound for bursts; at the loop's pace ``batch_interval_s`` binds first."""
     rotate_max_bytes: Annotated[int, Field(ge=1024)] = 50 * 1024 * 1024
     rotate_daily: bool = True
     compress: bool = True
