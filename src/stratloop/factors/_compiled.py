@@ -19,153 +19,21 @@ import numpy.typing as npt
 
 from stratloop._types import FloatPanel
 
-__all__ = ["rank_rows", "ts_rank_rows", "window_moments"]
+__all__ = ["compiled", "ts_rank_rows", "window_moments"]
 
-_Keys = npt.NDArray[np.uint64]
 _Counts = npt.NDArray[np.int64]
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-_RADIX_BITS = 11
-_BUCKETS = 1 << _RADIX_BITS
-_PREFIX_PASSES = 3
-_PREFIX_SHIFT = 64 - _RADIX_BITS * _PREFIX_PASSES
-"""The 33 high bits of the order key are radix-sorted; equal prefixes are then ordered in full."""
 
 _RELATIVE_ZERO = 1e-14
 """The numpy kernel's threshold: a window variance below this share of its mean square is 0."""
 
-_INSERTION_GROUP = 16
-"""Groups of equal prefix up to this size are insertion-sorted, larger ones argsorted."""
 
-
-def _compiled(function: _F) -> _F:
+def compiled(function: _F) -> _F:
     """numba-compile ``function`` once per machine (cached on disk), GIL released."""
     return cast("_F", numba.njit(cache=True, nogil=True)(function))
 
 
-@_compiled
-def _order_keys(row: FloatPanel, bits: _Keys, keys: _Keys, index: _Counts) -> int:
-    """Order-preserving uint64 keys of the row's present values; returns their count.
-
-    ``bits`` is the row viewed as uint64. ``-0.0`` becomes ``+0.0`` (they
-    compare equal), NaN is left out.
-    """
-    count = 0
-    sign = np.uint64(1) << np.uint64(63)
-    for column in range(row.shape[0]):
-        value = row[column]
-        if np.isnan(value):
-            continue
-        word = bits[column]
-        if word == sign:
-            word = np.uint64(0)
-        keys[count] = word ^ ((np.uint64(0) - (word >> np.uint64(63))) | sign)
-        index[count] = column
-        count += 1
-    return count
-
-
-@_compiled
-def _radix_prefix(
-    keys: _Keys, index: _Counts, count: int, spare_keys: _Keys, spare_index: _Counts
-) -> None:
-    """Stable LSD radix sort of ``keys[:count]`` (with ``index``) on its high bits, in place.
-
-    All digit histograms come from one read; a pass whose digit is the same
-    for every key is skipped.
-    """
-    histogram = np.zeros((_PREFIX_PASSES, _BUCKETS), dtype=np.int32)
-    mask = np.uint64(_BUCKETS - 1)
-    for position in range(count):
-        key = keys[position]
-        for digit in range(_PREFIX_PASSES):
-            shift = np.uint64(_PREFIX_SHIFT + _RADIX_BITS * digit)
-            histogram[digit, (key >> shift) & mask] += 1
-    source_keys, source_index = keys, index
-    target_keys, target_index = spare_keys, spare_index
-    moved = False
-    for digit in range(_PREFIX_PASSES):
-        shift = np.uint64(_PREFIX_SHIFT + _RADIX_BITS * digit)
-        offsets = histogram[digit]
-        if offsets.max() == count:
-            continue
-        total = 0
-        for bucket in range(_BUCKETS):
-            size = offsets[bucket]
-            offsets[bucket] = total
-            total += size
-        for position in range(count):
-            key = source_keys[position]
-            bucket = (key >> shift) & mask
-            slot = offsets[bucket]
-            offsets[bucket] = slot + 1
-            target_keys[slot] = key
-            target_index[slot] = source_index[position]
-        source_keys, target_keys = target_keys, source_keys
-        source_index, target_index = target_index, source_index
-        moved = not moved
-    if moved:
-        keys[:count] = source_keys[:count]
-        index[:count] = source_index[:count]
-
-
-@_compiled
-def _order_groups(keys: _Keys, index: _Counts, count: int) -> None:
-    """Finish the sort: order each run of equal prefix by its full keys."""
-    high = np.uint64(_PREFIX_SHIFT)
-    begin = 0
-    while begin < count:
-        end = begin + 1
-        prefix = keys[begin] >> high
-        while end < count and keys[end] >> high == prefix:
-            end += 1
-        if end - begin <= _INSERTION_GROUP:
-            for position in range(begin + 1, end):
-                key, column = keys[position], index[position]
-                slot = position
-                while slot > begin and keys[slot - 1] > key:
-                    keys[slot], index[slot] = keys[slot - 1], index[slot - 1]
-                    slot -= 1
-                keys[slot], index[slot] = key, column
-        else:
-            order = np.argsort(keys[begin:end], kind="mergesort")
-            keys[begin:end] = keys[begin:end][order]
-            index[begin:end] = index[begin:end][order]
-        begin = end
-
-
-@_compiled
-def rank_rows(values: FloatPanel, bits: _Keys, out: FloatPanel) -> None:
-    """Percentile ranks of each row of ``values`` into ``out``: average rank / present count.
-
-    The same ranks as ``_crosssection._rank_block``: ``((first + last) / 2 + 1) / count``
-    over each run of equal values, NaN where the value is NaN. ``bits`` is
-    ``values`` viewed as uint64 (C-contiguous).
-    """
-    n_cols = values.shape[1]
-    keys = np.empty(n_cols, dtype=np.uint64)
-    index = np.empty(n_cols, dtype=np.int64)
-    spare_keys = np.empty(n_cols, dtype=np.uint64)
-    spare_index = np.empty(n_cols, dtype=np.int64)
-    for row in range(values.shape[0]):
-        out[row, :] = np.nan
-        count = _order_keys(values[row], bits[row], keys, index)
-        _radix_prefix(keys, index, count, spare_keys, spare_index)
-        _order_groups(keys, index, count)
-        present = float(count)
-        begin = 0
-        while begin < count:
-            end = begin + 1
-            while end < count and keys[end] == keys[begin]:
-                end += 1
-            ranked = (float(begin) + float(end - 1)) / 2.0 + 1.0
-            ranked = ranked / present
-            for position in range(begin, end):
-                out[row, index[position]] = ranked
-            begin = end
-
-
-@_compiled
+@compiled
 def ts_rank_rows(values: FloatPanel, window: int, begin: int, end: int, out: FloatPanel) -> None:
     """ts_rank of output rows ``begin:end`` (all >= window - 1) into ``out``.
 
@@ -194,7 +62,7 @@ def ts_rank_rows(values: FloatPanel, window: int, begin: int, end: int, out: Flo
                 out[row, column] = (doubled[column] + 2.0) / scale
 
 
-@_compiled
+@compiled
 def _accumulate(
     row: FloatPanel,
     reference: FloatPanel,
@@ -217,7 +85,7 @@ def _accumulate(
             second[column] += deviation * deviation
 
 
-@_compiled
+@compiled
 def _window_total(running: FloatPanel, ring: FloatPanel, total: FloatPanel, subtract: bool) -> None:
     """``total`` = running sum minus the one a window ago (in ``ring``); ``ring`` takes the new."""
     for column in range(running.shape[0]):
@@ -226,7 +94,7 @@ def _window_total(running: FloatPanel, ring: FloatPanel, total: FloatPanel, subt
         ring[column] = value
 
 
-@_compiled
+@compiled
 def _finish(
     total: FloatPanel,
     total_squares: FloatPanel,
@@ -254,7 +122,7 @@ def _finish(
         target[column] = np.nan if gaps[column] > 0 else result
 
 
-@_compiled
+@compiled
 def window_moments(
     values: FloatPanel,
     window: int,

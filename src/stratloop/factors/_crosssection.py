@@ -125,7 +125,7 @@ def _rank_pairwise(values: FloatPanel) -> FloatPanel:
 
 def _rank_compiled(values: FloatPanel) -> FloatPanel:
     """The same ranks from the compiled radix-sort kernel (large panels only)."""
-    from stratloop.factors._compiled import rank_rows  # noqa: PLC0415 - numba loads on demand
+    from stratloop.factors._radix_rank import rank_rows  # noqa: PLC0415 - numba on demand
 
     values = np.ascontiguousarray(values)
     out = np.empty_like(values)
