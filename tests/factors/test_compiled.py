@@ -100,6 +100,30 @@ class TestTsRankCompiled:
         np.testing.assert_array_equal(out, expected)
 
 
+    def test_matches_pandas_with_ties_and_gaps(self):
+        """Rounded prices (many ties) with gaps rank like pandas' rolling rank."""
+        rng = np.random.default_rng(4)
+        values = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.02, (300, 40)), axis=0)))
+        values[rng.random(values.shape) < 0.02] = np.nan
+        out = np.full(values.shape, np.nan)
+        _ts_rank_compiled(values, 7, [(6, 150), (150, 300)], 2, out)
+        expected = pd.DataFrame(values).rolling(7, min_periods=7).rank(pct=True).to_numpy()
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=0.0)
+
+    @settings(max_examples=40, deadline=None)
+    @given(finite, st.integers(1, 6), st.integers(1, 40))
+    def test_no_look_ahead(self, values, window, keep):
+        """Truncating the panel's future leaves every earlier rank unchanged."""
+        keep = min(keep, values.shape[0])
+        full = np.full(values.shape, np.nan)
+        cut = np.full((keep, values.shape[1]), np.nan)
+        if window <= values.shape[0]:
+            _ts_rank_compiled(values, window, [(window - 1, values.shape[0])], 2, full)
+        if window <= keep:
+            _ts_rank_compiled(values[:keep], window, [(window - 1, keep)], 2, cut)
+        np.testing.assert_array_equal(cut, full[:keep])
+
+
 class TestPathChoice:
     def test_numba_loads_only_for_large_panels(self):
         """A small panel is evaluated without importing numba; a large one uses it."""
