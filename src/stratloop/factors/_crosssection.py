@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stratloop._types import FloatPanel
-from stratloop.factors._rows import COMPILED_SIZE
+from stratloop.factors._rows import COMPILED_SIZE, compiled_input
 
 __all__ = ["demean", "rank", "scale", "zscore"]
 
@@ -127,7 +127,7 @@ def _rank_compiled(values: FloatPanel) -> FloatPanel:
     """The same ranks from the compiled radix-sort kernel (large panels only)."""
     from stratloop.factors._radix_rank import rank_rows  # noqa: PLC0415 - numba on demand
 
-    values = np.ascontiguousarray(values)
+    values = compiled_input(values)
     out = np.empty_like(values)
     rank_rows(values, values.view(np.uint64), out)
     return out

@@ -14,7 +14,15 @@ import numpy as np
 
 from stratloop._types import FloatPanel
 
-__all__ = ["COMPILED_SIZE", "cumsum_rows", "segment_rows", "segments", "shifted", "window_sums"]
+__all__ = [
+    "COMPILED_SIZE",
+    "compiled_input",
+    "cumsum_rows",
+    "segment_rows",
+    "segments",
+    "shifted",
+    "window_sums",
+]
 
 _WIDE = 64
 """From this many assets on, a loop over rows beats ``np.cumsum(axis=0)``."""
@@ -28,6 +36,18 @@ or, on a machine without its on-disk cache yet, its compilation (seconds).
 
 SEGMENT_VALUES = 1 << 15
 """Running sums restart every block of about this many values, so rounding cannot drift."""
+
+
+def compiled_input(values: FloatPanel) -> FloatPanel:
+    """A C-contiguous, read-only view (a copy only if not contiguous) for a compiled kernel.
+
+    numba compiles one version per array type and read-only is a type of its
+    own; passing every input read-only (cached values are) means one version
+    per kernel, which halves the first compilation on a machine.
+    """
+    view = np.ascontiguousarray(values).view()
+    view.flags.writeable = False
+    return view
 
 
 def cumsum_rows(values: FloatPanel) -> FloatPanel:

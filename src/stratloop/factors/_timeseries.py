@@ -17,6 +17,7 @@ import numpy as np
 from stratloop._types import BoolPanel, FloatPanel
 from stratloop.factors._rows import (
     COMPILED_SIZE,
+    compiled_input,
     segment_rows,
     segments,
     shifted,
@@ -142,7 +143,7 @@ def _moments_compiled(values: FloatPanel, window: int, *, squares: bool) -> Floa
     """
     from stratloop.factors._compiled import window_moments  # noqa: PLC0415 - numba on demand
 
-    values = np.ascontiguousarray(values)
+    values = compiled_input(values)
     n_cols = values.shape[1]
     out = np.empty(values.shape)
     out[: window - 1] = np.nan
@@ -318,7 +319,7 @@ def _ts_rank_compiled(
     """ts_rank's row blocks through the compiled kernel, on threads (it releases the GIL)."""
     from stratloop.factors._compiled import ts_rank_rows  # noqa: PLC0415 - numba on demand
 
-    values = np.ascontiguousarray(values)
+    values = compiled_input(values)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(lambda job: ts_rank_rows(values, window, job[0], job[1], out), jobs))
 
