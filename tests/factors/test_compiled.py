@@ -41,6 +41,15 @@ class TestRankCompiled:
         expected = pd.DataFrame(values).rank(axis=1, pct=True).to_numpy()
         np.testing.assert_array_equal(_rank_compiled(values), expected)
 
+    def test_close_values_beside_an_outlier(self):
+        """An outlier widens the radix prefix so close values share one run (heapsort finish)."""
+        rng = np.random.default_rng(6)
+        base = np.append(1.0 + np.arange(300) * np.finfo(float).eps, [1e300, -1e300, np.nan])
+        values = np.stack([rng.permutation(base) for _ in range(4)])
+        expected = pd.DataFrame(values).rank(axis=1, pct=True).to_numpy()
+        np.testing.assert_array_equal(_rank_compiled(values), expected)
+        np.testing.assert_array_equal(_rank_compiled(values), _rank_block(values))
+
     def test_read_only_input(self):
         """A read-only (cached) panel is ranked without being written."""
         values = np.random.default_rng(1).normal(size=(4, 50))
