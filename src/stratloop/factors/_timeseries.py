@@ -46,6 +46,9 @@ _RELATIVE_ZERO = 1e-14
 _CACHE_VALUES = 65_536
 """Values per row block of ts_rank: three such float64 blocks stay in a core's L2 cache."""
 
+_BYTE_WINDOW = 128
+"""ts_rank's doubled count, at most 2 * (window - 1), fits a uint8 up to this window."""
+
 _PARALLEL_SIZE = 1_000_000
 """From this many values on, ts_rank's row blocks run on several threads."""
 
@@ -295,18 +298,22 @@ def _rank_rows(
     """ts_rank for output rows ``begin:end`` (all >= window - 1), written into ``out``.
 
     ``[x > e] + [x >= e]`` is 2 below, 1 tied, 0 above, so one small integer
-    sum gives twice the average rank minus one.
+    sum gives twice the average rank minus one. The sum is kept in bytes
+    while it fits (windows up to ``_BYTE_WINDOW``): byte additions move a
+    quarter of the memory of int32 ones.
     """
     current = values[begin:end]
-    doubled = np.zeros(current.shape, dtype=np.int32)
+    counter = np.uint8 if window <= _BYTE_WINDOW else np.int32
+    doubled = np.zeros(current.shape, dtype=counter)
     missing = absent[begin:end].copy()
     scratch = np.empty(current.shape, dtype=bool)
+    as_bytes = scratch.view(np.uint8)
     for lag in range(1, window):
         earlier = values[begin - lag : end - lag]
         np.greater(current, earlier, out=scratch)
-        doubled += scratch
+        doubled += as_bytes
         np.greater_equal(current, earlier, out=scratch)
-        doubled += scratch
+        doubled += as_bytes
         np.logical_or(missing, absent[begin - lag : end - lag], out=missing)
     ranked = (doubled + 2.0) / (2.0 * window)
     np.copyto(ranked, np.nan, where=missing)
