@@ -92,32 +92,41 @@ def _rank_block(values: FloatPanel) -> FloatPanel:
 def _rank_pairwise(values: FloatPanel) -> FloatPanel:
     """The same ranks by comparing every pair of assets: faster than sorting narrow rows.
 
-    ``[x_i > x_j] + [x_i >= x_j]`` is 2 above, 1 tied (x_i itself included),
-    so the sum over present x_j is twice the average rank minus one; NaN
-    compares false, so absent assets count for nothing. Each block of dates
-    is transposed so that every comparison runs over a long contiguous run of
-    dates (a row of 20 assets makes numpy's inner loops too short to pay).
+    ``[x_i > x_j] + [x_i >= x_j]`` is 2 above, 1 tied, so the sum over present
+    x_j (x_i itself counting 1), plus 1, is twice the average rank. Each pair
+    is compared once: for j after i, ``more = [x_j > x_i] + [x_j >= x_i]`` is
+    added to x_j's count and ``2 - more`` to x_i's (NaN compares false, so an
+    absent x_j adds 0 to x_j and is left out of x_i's count of present
+    partners). Each block of dates is transposed so that every comparison
+    runs over a long contiguous run of dates (a row of 20 assets makes
+    numpy's inner loops too short to pay).
     """
     n_rows, n_cols = values.shape
     out = np.empty_like(values)
     step = max(1, _PAIRWISE_BLOCK // n_cols)
     doubled = np.empty((n_cols, min(step, n_rows)), dtype=np.uint8)
     scratch = np.empty(doubled.shape, dtype=bool)
+    scratch_more = np.empty(doubled.shape, dtype=np.uint8)
     for begin in range(0, n_rows, step):
         block = values[begin : begin + step].T.copy()
         width = block.shape[1]
-        counts, flags = doubled[:, :width], scratch[:, :width]
+        counts, flags, more = doubled[:, :width], scratch[:, :width], scratch_more[:, :width]
         as_bytes = flags.view(np.uint8)
-        counts.fill(1)
-        for column in range(n_cols):
-            np.greater(block, block[column], out=flags)
-            counts += as_bytes
-            np.greater_equal(block, block[column], out=flags)
-            counts += as_bytes
         missing = np.isnan(block)
-        present = (n_cols - np.count_nonzero(missing, axis=0)) * 2.0
+        present = n_cols - np.count_nonzero(missing, axis=0)
+        later = present.astype(np.uint8)
+        counts.fill(2)
+        for column in range(n_cols - 1):
+            rest = slice(column + 1, n_cols)
+            np.greater(block[rest], block[column], out=flags[rest])
+            np.greater_equal(block[rest], block[column], out=more[rest].view(bool))
+            more[rest] += as_bytes[rest]
+            counts[rest] += more[rest]
+            later -= ~missing[column]
+            counts[column] += 2 * later
+            counts[column] -= more[rest].sum(axis=0, dtype=np.uint8)
         with np.errstate(all="ignore"):
-            np.divide(counts, present, out=block)
+            np.divide(counts, present * 2.0, out=block)
         np.copyto(block, np.nan, where=missing)
         out[begin : begin + width] = block.T
     return out
