@@ -133,12 +133,24 @@ def _rank_pairwise(values: FloatPanel) -> FloatPanel:
 
 
 def _rank_compiled(values: FloatPanel) -> FloatPanel:
-    """The same ranks from the compiled radix-sort kernel (large panels only)."""
+    """The same ranks from the compiled radix-sort kernel (large panels only).
+
+    Row blocks are written straight into the result, on threads (the kernel
+    releases the GIL): no per-block arrays to allocate and copy.
+    """
     from stratloop.factors._radix_rank import rank_rows  # noqa: PLC0415 - numba on demand
 
     values = compiled_input(values)
+    bits = values.view(np.uint64)
     out = np.empty_like(values)
-    rank_rows(values, values.view(np.uint64), out)
+
+    def run(begin: int) -> None:
+        end = begin + _BLOCK_ROWS
+        rank_rows(values[begin:end], bits[begin:end], out[begin:end])
+
+    workers = min(os.cpu_count() or 1, 8)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(run, range(0, values.shape[0], _BLOCK_ROWS)))
     return out
 
 
@@ -151,7 +163,7 @@ def rank(values: FloatPanel) -> FloatPanel:
     if values.shape[1] <= _PAIRWISE_COLUMNS:
         return _rank_pairwise(values)
     if values.size >= COMPILED_SIZE:
-        return _by_row_blocks(_rank_compiled, values)
+        return _rank_compiled(values)
     return _by_row_blocks(_rank_block, values)
 
 

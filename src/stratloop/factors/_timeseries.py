@@ -339,9 +339,10 @@ def ts_rank(values: FloatPanel, window: int) -> FloatPanel:
     fit in cache, on several threads for large panels (numpy releases the GIL).
     """
     n_rows = values.shape[0]
-    out = np.full(values.shape, np.nan)
     if window > n_rows:
-        return out
+        return np.full(values.shape, np.nan)
+    out = np.empty(values.shape)
+    out[: window - 1] = np.nan
     block = max(1, _CACHE_VALUES // max(values.shape[1], 1))
     starts = range(window - 1, n_rows, block)
     jobs = [(begin, min(begin + block, n_rows)) for begin in starts]
