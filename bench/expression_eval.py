@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 import tracemalloc
@@ -95,6 +96,33 @@ NOTES = (
     "  numba's import (~0.3 s) included. Panels under 1M values (the sp500-20 loop",
     "  of `make run`, size a) never import numba (tested in a subprocess), which is",
     "  why size a keeps the numpy kernels.",
+    "- Cached mutation, profiled per node (serial, size a, medians): the child",
+    "  recomputes ts_mean(21) 1.3 ms, its rank 2.8 ms (1.7 ms of ranking plus ~500",
+    "  page faults for its output and block copy) and the two infix nodes; typecheck",
+    "  and graph building take 0.04 ms, cache lookups are dict hits. What is left",
+    "  above the kernels is fresh memory: the cached path needs new pages for the two",
+    "  arrays it keeps (~650 faults, ~1.3 ms), the uncached path ~870. Size b: warm",
+    "  ~17.5 ms = ts_mean 2.4 + rank 10.1 + ~4.4 ms of fresh pages for the infix",
+    "  result. The cut is bounded by the expression itself: the child keeps one of",
+    "  the two ranks, the most expensive kernel, so it can save at most",
+    "  pct_change + ts_std + rank + ts_rank of the uncached run.",
+    "- Tried and not kept: a pool in the cache of dropped result buffers (reused",
+    "  when the reference count showed nobody held them) for infix outputs. It",
+    "  only moves which allocation gets recycled memory: holding the parent's",
+    "  result until the child's `-` node made ts_mean(21) and its rank take fresh",
+    "  pages instead (in a profiling script: size a faults 649 -> 906, cut 0.55 ->",
+    "  0.49). Smaller pairwise",
+    "  rank blocks (2^15, 2^16 values) cut a few faults but cost more per block.",
+    "- Measurement: both mutation paths alternate which runs first in each round",
+    "  (a dropped cache frees its arrays right before the next path), 9+ rounds,",
+    "  medians; per-run times and minor faults are in the JSON record. In this",
+    "  run the uncached child takes no page faults on size a (the parent's freed",
+    "  arrays are recycled) while the cached child takes 649 in every run (the two",
+    "  arrays it keeps need new pages): that, ~1.3 ms, is the gap to the target on",
+    "  a. On c the cached child takes ~150-170 ms when it follows the uncached path",
+    "  and 520-660 ms in the rounds where it runs first, right after a dropped cache",
+    "  returned its 120 MB arrays (the fresh-memory spike above); the median sits on",
+    "  the 0.5 line. Target not met on a and b (0.44, 0.43), borderline on c.",
 )
 
 
@@ -144,23 +172,37 @@ def panel_for(size: str) -> Panel:
     return synthetic_panel(n_assets, n_dates, seed=7)
 
 
-def mutation_ms(panel: Panel, repeat: int) -> tuple[float, float, float, float]:
-    """The mutated candidate's time without and with a cache warmed by its parent.
+def mutation_runs(panel: Panel, repeat: int) -> dict[str, list[float]]:
+    """Per-run times (ms) and minor page faults of the mutated candidate, without and with a cache.
 
-    Both are measured the same way (a fresh cache, the parent evaluated, then
-    the child timed); returns the uncached and cached medians, then bests.
+    Both paths are measured the same way: a fresh cache (or none), the parent
+    evaluated, then the child timed. The two paths alternate which goes first
+    in each round, so the memory freed by the previous round (a dropped cache
+    returns its arrays to the system) does not always land on the same path;
+    the first round is a warm-up and is dropped.
     """
     parent, child = parse(EXPRESSION), parse(MUTATED)
-    cold: list[float] = []
-    warm: list[float] = []
-    for _ in range(repeat + 1):
-        for samples, cache in ((cold, None), (warm, EvalCache(max_bytes=2**31))):
+    runs: dict[str, list[float]] = {
+        "cold_ms": [],
+        "warm_ms": [],
+        "cold_faults": [],
+        "warm_faults": [],
+    }
+    for round_ in range(repeat + 1):
+        for cached in (False, True) if round_ % 2 == 0 else (True, False):
+            cache = EvalCache(max_bytes=2**31) if cached else None
             evaluate(parent, panel, cache=cache)
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             start = time.perf_counter()
             evaluate(child, panel, cache=cache)
-            samples.append((time.perf_counter() - start) * 1000.0)
-    cold, warm = cold[1:], warm[1:]
-    return statistics.median(cold), statistics.median(warm), min(cold), min(warm)
+            elapsed = (time.perf_counter() - start) * 1000.0
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+            del cache
+            if round_:
+                name = "warm" if cached else "cold"
+                runs[f"{name}_ms"].append(round(elapsed, 2))
+                runs[f"{name}_faults"].append(faults)
+    return runs
 
 
 def peak_mb(panel: Panel) -> float:
@@ -185,7 +227,9 @@ def run_size(size: str) -> dict[str, object]:
     pandas_ms, pandas_best = timed(lambda: pandas_typical(frame), max(1, repeat // 3))
     dsl_cpu = cpu_ms(lambda: evaluate(EXPRESSION, panel), repeat)
     pandas_cpu = cpu_ms(lambda: pandas_typical(frame), max(1, repeat // 3))
-    cold_ms, warm_ms, cold_best, warm_best = mutation_ms(panel, max(repeat, 7))
+    runs = mutation_runs(panel, max(repeat, 9))
+    cold_ms, warm_ms = statistics.median(runs["cold_ms"]), statistics.median(runs["warm_ms"])
+    cold_best, warm_best = min(runs["cold_ms"]), min(runs["warm_ms"])
     return {
         "size": size,
         "shape": f"{panel.shape[0]} x {panel.shape[1]}",
@@ -202,6 +246,9 @@ def run_size(size: str) -> dict[str, object]:
         "mutation_cached_ms": round(warm_ms, 2),
         "cache_cut": round(1.0 - warm_ms / cold_ms, 2),
         "cache_cut_best": round(1.0 - warm_best / cold_best, 2),
+        "mutation_faults_uncached": statistics.median(runs["cold_faults"]),
+        "mutation_faults_cached": statistics.median(runs["warm_faults"]),
+        "mutation_runs": runs,
         "peak_mb": round(peak_mb(panel), 1),
         "same_nan_mask_as_pandas": same_nan,
         "max_abs_diff_vs_pandas": max_diff,
@@ -240,7 +287,7 @@ def write(rows: list[dict[str, object]], info: dict[str, object]) -> None:
     header = (
         "| size | shape | DSL ms (best) | pandas ms (best) | target ms | x pandas (best) "
         "| DSL / pandas CPU ms | mutation ms | mutation cached ms | cache cut (best) | peak MB "
-        "| max diff vs pandas |"
+        "| max diff vs pandas | mutation faults (uncached / cached) |"
     )
     lines = [
         "# expression_eval: one expression, DSL evaluator vs pandas",
@@ -250,7 +297,7 @@ def write(rows: list[dict[str, object]], info: dict[str, object]) -> None:
         "Machine: " + ", ".join(f"{key} {value}" for key, value in info.items()),
         "",
         header,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r['size']} | {r['shape']} | {r['dsl_ms']} ({r['dsl_best_ms']}) "
@@ -258,7 +305,8 @@ def write(rows: list[dict[str, object]], info: dict[str, object]) -> None:
         f"| {r['x_pandas']} ({r['x_pandas_best']}) | {r['dsl_cpu_ms']} / {r['pandas_cpu_ms']} "
         f"| {r['mutation_uncached_ms']} | {r['mutation_cached_ms']} "
         f"| {r['cache_cut']} ({r['cache_cut_best']}) | {r['peak_mb']} "
-        f"| {r['max_abs_diff_vs_pandas']:.1e} |"
+        f"| {r['max_abs_diff_vs_pandas']:.1e} "
+        f"| {r['mutation_faults_uncached']} / {r['mutation_faults_cached']} |"
         for r in rows
     ]
     lines += [
