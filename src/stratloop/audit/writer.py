@@ -40,6 +40,7 @@ from typing import Any, Self
 
 from filelock import FileLock, Timeout
 
+from stratloop._fsync import fsync_dir
 from stratloop.audit import _capture
 from stratloop.audit._files import TrailFiles, archive_name, iter_lines
 from stratloop.audit.processors import (
@@ -572,7 +573,7 @@ class AuditTrail:
             os.close(fd)
         tmp.rename(final)
         plain.unlink()
-        _fsync_dir(plain.parent)
+        fsync_dir(plain.parent)
 
     def _apply_retention(self) -> None:
         archives = list(TrailFiles.of(self.path).archives)
@@ -638,14 +639,6 @@ def _first_and_last(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] |
             )
         parsed.append(obj)
     return parsed[0], parsed[1]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_error(path: Path, exc: OSError, action: str) -> AuditWriteError:

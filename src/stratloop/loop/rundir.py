@@ -23,6 +23,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from stratloop._fsync import fsync_dir
 from stratloop.errors import RunError
 
 __all__ = ["RunDir", "atomic_write_json", "list_run_ids", "new_run_id", "utc_now"]
@@ -66,15 +67,7 @@ def atomic_write_json(path: Path, payload: Any, *, durable: bool = True) -> None
             os.fsync(handle.fileno())
     tmp.replace(path)
     if durable:
-        _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(path.parent)
 
 
 @dataclass(frozen=True, slots=True)
