@@ -49,10 +49,14 @@ import numpy as np
 from _machine import describe
 from loop_overhead import audit_ratio
 
-from stratloop.audit import AuditTrail, build_record
+from stratloop.audit import AuditTrail
 from stratloop.audit._canonical import canonical_json, digest
-from stratloop.audit.drills import _outcome_of
-from stratloop.audit.samples import SAMPLE_FLAGS, sample_record
+from stratloop.audit.samples import (
+    SAMPLE_FLAGS,
+    rebuild_record,
+    sample_outcome,
+    sample_record,
+)
 from stratloop.audit.testing import sample_snapshot
 from stratloop.config.models import AuditConfig
 
@@ -73,23 +77,18 @@ def _inputs(count: int) -> Any:
         sample_record(i, run_id="b", instance_id="b", config_snapshot=snap, config_hash=snap_hash)
         for i in range(count)
     ]
-    return snap, snap_hash, samples, [_outcome_of(s) for s in samples]
+    return snap, snap_hash, samples, [sample_outcome(s) for s in samples]
 
 
 def _build(sample: Any, outcome: Any, snap: Any, snap_hash: str) -> Any:
-    return build_record(
-        iteration_num=sample.iteration_num,
+    return rebuild_record(
+        sample,
+        outcome,
         run_id="b",
         instance_id="b",
-        outcome=outcome,
-        status="success",
-        metrics=sample.outcome["metrics"],
-        timings={"generate_ms": 1.5, "backtest_ms": 12.0, "total_ms": 14.0},
         config_snapshot=snap,
         config_hash=snap_hash,
         flags=SAMPLE_FLAGS,
-        champion=False,
-        llm_usage=sample.llm_usage,
     )
 
 

@@ -17,8 +17,7 @@ from typing import Any
 
 from stratloop.audit._canonical import GENESIS_HASH, canonical_json, digest
 from stratloop.audit._files import TrailFiles, iter_lines, read_retention
-from stratloop.audit.record import build_record
-from stratloop.audit.samples import sample_record
+from stratloop.audit.samples import rebuild_record, sample_outcome, sample_record
 from stratloop.audit.verify import verify_trail
 from stratloop.audit.writer import AuditTrail
 from stratloop.config.models import AuditConfig
@@ -347,24 +346,19 @@ def overhead_drill(
         )
         for i in range(iterations)
     ]
-    outcomes = [_outcome_of(record) for record in samples]
+    outcomes = [sample_outcome(record) for record in samples]
     times: list[float] = []
     with AuditTrail(config, run_id="overhead", instance_id="drill", path=live) as trail:
         for sample, outcome in zip(samples, outcomes, strict=True):
             started = time.perf_counter_ns()
-            record = build_record(
-                iteration_num=sample.iteration_num,
+            record = rebuild_record(
+                sample,
+                outcome,
                 run_id="overhead",
                 instance_id="drill",
-                outcome=outcome,
-                status="success",
-                metrics=sample.outcome["metrics"],
-                timings={"generate_ms": 1.5, "backtest_ms": 12.0, "total_ms": 14.0},
                 config_snapshot=snap,
                 config_hash=snap_hash,
                 flags=flags,
-                champion=False,
-                llm_usage=sample.llm_usage,
             )
             trail.append(record)
             times.append((time.perf_counter_ns() - started) / 1000.0)
@@ -381,24 +375,4 @@ def overhead_drill(
         max_us=max(times),
         mean_us=sum(times) / len(times),
         bytes_per_record=size / iterations,
-    )
-
-
-def _outcome_of(record: Any) -> Any:
-    """The generation outcome a sample record was built from, rebuilt from its fields."""
-    from stratloop.generation.decision import Decision  # noqa: PLC0415
-    from stratloop.generation.outcome import GenerationOutcome  # noqa: PLC0415
-    from stratloop.spec import Candidate, Strategy, TopN  # noqa: PLC0415
-
-    decision = Decision(**record.decision)
-    candidate = Candidate(
-        Strategy(expression=record.outcome["expression"], portfolio=TopN(n=5)),
-        method=decision.method,
-    )
-    return GenerationOutcome(
-        implementation="strategy_pattern",
-        decision=decision,
-        strategy_selected=record.strategy_selected,
-        method_used=decision.method,
-        candidate=candidate,
     )

@@ -15,11 +15,11 @@ from typing import Any
 
 from stratloop.audit.record import AuditRecord, build_record
 from stratloop.generation.context import iteration_rng
-from stratloop.generation.decision import decide
+from stratloop.generation.decision import Decision, decide
 from stratloop.generation.outcome import GenerationOutcome
 from stratloop.spec import Candidate, Strategy, TopN
 
-__all__ = ["SAMPLE_FLAGS", "sample_record"]
+__all__ = ["SAMPLE_FLAGS", "rebuild_record", "sample_outcome", "sample_record"]
 
 SAMPLE_FLAGS: Mapping[str, Any] = {
     "phase1_enabled": True,
@@ -94,4 +94,47 @@ def sample_record(
             if decision.method == "llm"
             else None
         ),
+    )
+
+
+def sample_outcome(record: AuditRecord) -> GenerationOutcome:
+    """The generation outcome a sample record was built from, rebuilt from its fields."""
+    decision = Decision(**record.decision)
+    candidate = Candidate(
+        Strategy(expression=record.outcome["expression"], portfolio=TopN(n=5)),
+        method=decision.method,
+    )
+    return GenerationOutcome(
+        implementation="strategy_pattern",
+        decision=decision,
+        strategy_selected=record.strategy_selected,
+        method_used=decision.method,
+        candidate=candidate,
+    )
+
+
+def rebuild_record(
+    sample: AuditRecord,
+    outcome: GenerationOutcome,
+    *,
+    run_id: str,
+    instance_id: str,
+    config_snapshot: Mapping[str, Any],
+    config_hash: str,
+    flags: Mapping[str, Any],
+) -> AuditRecord:
+    """Build a sample's record again: the unit of work overhead measurements time."""
+    return build_record(
+        iteration_num=sample.iteration_num,
+        run_id=run_id,
+        instance_id=instance_id,
+        outcome=outcome,
+        status="success",
+        metrics=sample.outcome["metrics"],
+        timings={"generate_ms": 1.5, "backtest_ms": 12.0, "total_ms": 14.0},
+        config_snapshot=config_snapshot,
+        config_hash=config_hash,
+        flags=flags,
+        champion=False,
+        llm_usage=sample.llm_usage,
     )
