@@ -2,8 +2,9 @@
 
 Most documents are valid, and most values already have the exact type their
 field stores (an ``int`` for an int field, a ``str`` for a string field). The
-accept path handles that case with one closure call per field, specialised by
-kind and bounds, and builds each frozen model directly. Anything else (a value
+accept path handles that case with checks specialised by kind and bounds (run
+inline, kind by kind, when a section gives every field) and builds each frozen
+model directly. Anything else (a value
 of another type, out of range, an unknown or missing key) raises
 :class:`Reject` at once, and the caller runs the full check, which decides and
 lists every issue. A value that is not of the exact type goes through the
@@ -42,8 +43,12 @@ class Reject(Exception):
     """
 
 
-def compile_section(spec: FieldSpec) -> _Accept:
+def compile_section(spec: FieldSpec) -> _Accept:  # noqa: C901 - its accept closure, see there
     """The accept function of a section: ``dict -> model``, or :class:`Reject`.
+
+    A document that gives every field (in any order) is checked kind by kind
+    in local loops, with no call per field unless a value needs the field's
+    full accept function; a partial one goes field by field.
 
     Args:
         spec: a ``model`` field (the root or a section).
@@ -56,29 +61,92 @@ def compile_section(spec: FieldSpec) -> _Accept:
         name: MISSING if child.required else child.default for name, child in spec.children.items()
     }
     required = frozenset(name for name, child in spec.children.items() if child.required)
+    every = set(spec.children)
+    size = len(every)
+    ranged, strings, literals, others = _groups(spec, plan)
 
-    def accept(data: Any) -> Any:
+    def accept(data: Any) -> Any:  # noqa: C901 - one frame per section: a call per fill measured 5 % slower
         if type(data) is not dict:
             if isinstance(data, model):
                 return data
             raise Reject
-        values = template.copy()
         # Every key is in the template, so assigning keeps the model's field order.
-        try:
-            for key, value in data.items():
-                values[key] = plan[key](value)
-        except KeyError:
-            raise Reject from None
-        if required and not data.keys() >= required:
-            raise Reject
+        values = template.copy()
+        if len(data) == size:
+            # A missing field here means an unknown key took its place: KeyError.
+            try:
+                for key, cls, low, high, full in ranged:
+                    value = data[key]
+                    values[key] = (
+                        value if type(value) is cls and low <= value <= high else full(value)
+                    )
+                for key, shortest, full in strings:
+                    value = data[key]
+                    values[key] = (
+                        value if type(value) is str and len(value) >= shortest else full(value)
+                    )
+                for key, cls, allowed, full in literals:
+                    value = data[key]
+                    values[key] = value if type(value) is cls and value in allowed else full(value)
+                for key, full in others:
+                    values[key] = full(data[key])
+            except KeyError:
+                raise Reject from None
+            fields_set = every.copy()
+        else:
+            try:
+                for key, value in data.items():
+                    values[key] = plan[key](value)
+            except KeyError:
+                raise Reject from None
+            if required and not data.keys() >= required:
+                raise Reject
+            fields_set = set(data)
         instance = _new(model)
         _set_dict(instance, values)
-        _set_fields_set(instance, set(data))
+        _set_fields_set(instance, fields_set)
         _set_extra(instance, None)
         _set_private(instance, None)
         return instance
 
     return accept
+
+
+def _groups(spec: FieldSpec, plan: dict[str, _Accept]) -> tuple[Any, Any, Any, Any]:
+    """A section's fields grouped by the inline check that accepts their usual values.
+
+    Each entry ends with the field's full accept function, which decides every
+    value the inline check does not take as it is (``None``, an int for a
+    float field, a value of another type, ...).
+
+    Returns:
+        ``(key, class, low, high, full)`` for bool, int, float and date fields;
+        ``(key, shortest, full)`` for strings without a pattern; ``(key, class,
+        allowed, full)`` for literals of one class; ``(key, full)`` for the rest.
+    """
+    ranged: list[tuple[str, type, Any, Any, _Accept]] = []
+    strings: list[tuple[str, int, _Accept]] = []
+    literals: list[tuple[str, type, frozenset[Any], _Accept]] = []
+    others: list[tuple[str, _Accept]] = []
+    for name, child in spec.children.items():
+        full = plan[name]
+        closed = _float_range(child) if child.kind == "float" else None
+        classes = {v.__class__ for v in child.literals} if child.kind == "literal" else set()
+        if child.kind == "bool":
+            ranged.append((name, bool, False, True, full))
+        elif child.kind == "int":
+            ranged.append((name, int, *_int_range(child), full))
+        elif child.kind == "date":
+            ranged.append((name, dt.date, dt.date.min, dt.date.max, full))
+        elif closed is not None:
+            ranged.append((name, float, *closed, full))
+        elif child.kind == "str" and child.pattern is None:
+            strings.append((name, child.min_length or 0, full))
+        elif len(classes) == 1:
+            literals.append((name, classes.pop(), frozenset(child.literals), full))
+        else:
+            others.append((name, full))
+    return tuple(ranged), tuple(strings), tuple(literals), tuple(others)
 
 
 def _accept(spec: FieldSpec) -> _Accept:
@@ -122,9 +190,8 @@ def _bool(spec: FieldSpec, general: _Accept) -> _Accept:
     return accept
 
 
-def _int(spec: FieldSpec, general: _Accept) -> _Accept:
-    """Exact ints within the integer range the bounds allow (exact for huge integers)."""
-    nullable = spec.nullable
+def _int_range(spec: FieldSpec) -> tuple[float, float]:
+    """The closed range of integers the bounds allow (exact for huge integers)."""
     ge, gt, le, lt = spec.bounds
     lows = [-math.inf]
     highs = [math.inf]
@@ -136,7 +203,13 @@ def _int(spec: FieldSpec, general: _Accept) -> _Accept:
         highs.append(math.floor(le))
     if lt is not None:
         highs.append(math.ceil(lt) - 1)
-    low, high = max(lows), min(highs)
+    return max(lows), min(highs)
+
+
+def _int(spec: FieldSpec, general: _Accept) -> _Accept:
+    """Exact ints within the integer range the bounds allow."""
+    nullable = spec.nullable
+    low, high = _int_range(spec)
 
     def accept(value: Any) -> Any:
         if type(value) is int and low <= value <= high:

@@ -8,7 +8,7 @@ the test suite proves it on a shared case list and with Hypothesis. Every
 problem is collected, not just the first.
 
 A valid document takes the accept path (:mod:`stratloop.config._accept`):
-one specialised closure call per field and the frozen models built directly.
+checks specialised per field and the frozen models built directly.
 Anything that path does not take as it is goes through the full check below,
 which decides the verdict and lists every issue. A plan per section is compiled
 once (field name, checker, default). Both paths build the models the way
