@@ -69,12 +69,33 @@ class _Node:
         return hash(self.text)
 
 
+class _Leaf(_Node):
+    """Derived properties of nodes without children (numbers and fields)."""
+
+    __slots__ = ()
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        """No children."""
+        return ()
+
+    @cached_property
+    def size(self) -> int:
+        """Number of nodes."""
+        return 1
+
+    @cached_property
+    def depth(self) -> int:
+        """Nesting depth (a leaf is 1)."""
+        return 1
+
+
 def _child_text(child: Expr, needs_parens: bool) -> str:
     return f"({child.text})" if needs_parens else child.text
 
 
 @dataclass(frozen=True, eq=False)
-class Number(_Node):
+class Number(_Leaf):
     """A finite number literal; -0.0 is normalised to 0.0."""
 
     value: float
@@ -92,34 +113,19 @@ class Number(_Node):
         """Negative numbers print with a leading minus, like a negation."""
         return NEG_PRECEDENCE if self.value < 0 else ATOM_PRECEDENCE
 
-    @property
-    def children(self) -> tuple[Expr, ...]:
-        """No children."""
-        return ()
-
-    @cached_property
-    def size(self) -> int:
-        """Number of nodes."""
-        return 1
-
-    @cached_property
-    def depth(self) -> int:
-        """Nesting depth (a leaf is 1)."""
-        return 1
-
     @cached_property
     def fields(self) -> frozenset[str]:
-        """Panel fields used."""
+        """Panel fields used: none."""
         return frozenset()
 
     @cached_property
     def lookback(self) -> int:
-        """Rows needed before the first defined value."""
+        """A constant needs no earlier rows."""
         return 0
 
 
 @dataclass(frozen=True, eq=False)
-class Field(_Node):
+class Field(_Leaf):
     """A panel field such as ``close`` or the derived ``returns``."""
 
     name: str
@@ -129,21 +135,6 @@ class Field(_Node):
     def precedence(self) -> int:
         """Atoms never need parentheses."""
         return ATOM_PRECEDENCE
-
-    @property
-    def children(self) -> tuple[Expr, ...]:
-        """No children."""
-        return ()
-
-    @cached_property
-    def size(self) -> int:
-        """Number of nodes."""
-        return 1
-
-    @cached_property
-    def depth(self) -> int:
-        """Nesting depth (a leaf is 1)."""
-        return 1
 
     @cached_property
     def fields(self) -> frozenset[str]:
