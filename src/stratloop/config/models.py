@@ -113,6 +113,13 @@ class LoopConfig(BaseModel):
     batch_size: Annotated[int, Field(ge=1, le=1024)] = 4
     """Candidates generated from one champion snapshot; independent of ``workers``."""
     eval_timeout_s: PositiveSeconds = 120.0
+    eval_cache_mb: Annotated[int, Field(ge=0, le=1_048_576)] = 256
+    """Memory (MiB) each worker may keep for evaluated subexpressions; 0 turns the cache off.
+
+    Size it in panels: one dates x assets panel takes ``8 * dates * assets``
+    bytes and a candidate leaves a few. The default holds ~190 panels of the
+    embedded data but only two of a 5,000 x 3,000 panel.
+    """
     champion_metric: Literal["sharpe", "sortino", "calmar", "annual_return", "deflated_sharpe"] = (
         "sharpe"
     )

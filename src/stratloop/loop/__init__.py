@@ -20,7 +20,7 @@ from stratloop.loop.champion import (
     candidate_from_record,
 )
 from stratloop.loop.counters import LoopCounters
-from stratloop.loop.evaluation import CACHE_BYTES, backtest_evaluator, load_run_panel
+from stratloop.loop.evaluation import backtest_evaluator, evaluation_cache, load_run_panel
 from stratloop.loop.history import (
     HistoryRead,
     HistoryWriter,
@@ -52,7 +52,6 @@ from stratloop.loop.workers import (
 )
 
 __all__ = [
-    "CACHE_BYTES",
     "FEEDBACK_SIZE",
     "TRADES_METRIC",
     "AuditLoggingReport",
@@ -90,6 +89,7 @@ __all__ = [
     "cut_torn_tail",
     "describe_run",
     "dumps_record",
+    "evaluation_cache",
     "jsonable",
     "list_run_ids",
     "load_run_panel",

@@ -8,17 +8,19 @@ per worker and the factor-evaluation cache is shared by that worker's candidates
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stratloop.backtest.panel import Panel
 from stratloop.config.models import StratloopConfig
 from stratloop.loop.workers import Evaluator
 from stratloop.spec import Strategy
 
-__all__ = ["CACHE_BYTES", "backtest_evaluator", "load_run_panel"]
+if TYPE_CHECKING:
+    from stratloop.factors.cache import EvalCache
 
-CACHE_BYTES = 256 * 1024 * 1024
-"""Memory each worker may spend memoising factor panels."""
+__all__ = ["backtest_evaluator", "evaluation_cache", "load_run_panel"]
+
+_MIB = 1024 * 1024
 
 
 def load_run_panel(config: StratloopConfig) -> Panel:
@@ -31,17 +33,23 @@ def load_run_panel(config: StratloopConfig) -> Panel:
     )
 
 
+def evaluation_cache(config: StratloopConfig) -> EvalCache:
+    """A worker's cache of evaluated subexpressions, bounded by ``loop.eval_cache_mb``."""
+    from stratloop.factors.cache import EvalCache  # noqa: PLC0415 - loaded in the worker
+
+    return EvalCache(config.loop.eval_cache_mb * _MIB)
+
+
 def backtest_evaluator(config: StratloopConfig) -> Evaluator:
     """Load the panel once and return ``(strategy, n_trials) -> (train, test)`` metrics.
 
     Args:
-        config: the run's configuration (``data`` and ``backtest`` sections).
+        config: the run's configuration (``data``, ``backtest`` and ``loop.eval_cache_mb``).
     """
     from stratloop.backtest import evaluate_strategy  # noqa: PLC0415 - loaded in the worker
-    from stratloop.factors.cache import EvalCache  # noqa: PLC0415 - loaded in the worker
 
     panel = load_run_panel(config)
-    cache = EvalCache(CACHE_BYTES)
+    cache = evaluation_cache(config)
     backtest = config.backtest
 
     def evaluate(strategy: Strategy, n_trials: int) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
