@@ -29,6 +29,7 @@ operator never has to read a traceback to fix a configuration::
     │   └── LLMBudgetExhaustedError    the run's token or cost budget is spent
     ├── GenerationError                a generation strategy could not produce a candidate
     ├── EvaluationTimeoutError         a candidate's evaluation ran past loop.eval_timeout_s
+    ├── EvaluationWorkerError          a worker process died while evaluating a candidate
     ├── RunError                       a run directory is missing, locked or inconsistent
     └── AuditError                     the audit trail
         ├── AuditWriteError            a record could not be made durable (disk full, read-only)
@@ -54,6 +55,7 @@ __all__ = [
     "DataError",
     "EnvironmentNotFoundError",
     "EvaluationTimeoutError",
+    "EvaluationWorkerError",
     "ExpressionError",
     "ExpressionLimitError",
     "ExpressionSyntaxError",
@@ -274,6 +276,10 @@ class GenerationError(StratloopError):
 
 class EvaluationTimeoutError(StratloopError):
     """A candidate's evaluation ran past ``loop.eval_timeout_s`` and was stopped."""
+
+
+class EvaluationWorkerError(StratloopError):
+    """A worker process died (a crash, a signal, out of memory) while evaluating a candidate."""
 
 
 class RunError(StratloopError):

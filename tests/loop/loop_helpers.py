@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -58,6 +59,8 @@ def _hash_evaluate(
         raise BacktestError(f"cannot backtest {text!r}")
     if "die" in text:
         os._exit(3)
+    if "oom" in text:
+        os.kill(os.getpid(), signal.SIGKILL)
     return _metrics(strategy, "train"), _metrics(strategy, "test")
 
 

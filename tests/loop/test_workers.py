@@ -50,8 +50,20 @@ class TestEvaluationPool:
         with EvaluationPool(hash_evaluator, loop_config(tmp_path), workers=1, timeout_s=30) as pool:
             results = pool.evaluate(tasks)
             assert pool.restarts == 1
-        assert results[0].error_type == "BacktestError"
+        assert results[0].error_type == "EvaluationWorkerError"
         assert "exit code 3" in (results[0].error_message or "")
+        assert "loop.workers" in (results[0].error_message or "")
+        assert results[1].ok
+
+    def test_a_worker_killed_by_a_signal_names_the_signal(self, tmp_path):
+        """A SIGKILL (what the out-of-memory killer sends) is named, not shown as a number."""
+        tasks = [_task(0, "oom(close)"), _task(1)]
+        with EvaluationPool(hash_evaluator, loop_config(tmp_path), workers=1, timeout_s=30) as pool:
+            results = pool.evaluate(tasks)
+        assert results[0].error_type == "EvaluationWorkerError"
+        assert "killed by SIGKILL, as the out-of-memory killer does" in (
+            results[0].error_message or ""
+        )
         assert results[1].ok
 
     def test_an_evaluator_that_cannot_start_stops_the_pool(self, tmp_path):

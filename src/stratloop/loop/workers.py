@@ -23,7 +23,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Literal, Self, TypeAlias
 
 from stratloop.config.models import StratloopConfig
-from stratloop.errors import BacktestError, EvaluationTimeoutError, RunError
+from stratloop.errors import EvaluationTimeoutError, EvaluationWorkerError, RunError
 from stratloop.spec import Strategy
 
 __all__ = ["EvalResult", "EvalTask", "EvaluationPool", "Evaluator", "EvaluatorFactory"]
@@ -254,9 +254,10 @@ class EvaluationPool:
             self.close()
             raise RunError(f"an evaluation worker exited while starting (exit code {code})")
         task = worker.task
-        error = BacktestError(
+        error = EvaluationWorkerError(
             f"the evaluation worker died while evaluating iteration {task.iteration} "
-            f"(exit code {code}); it was replaced"
+            f"({_exit_cause(code)}); it was replaced. If this repeats, look for memory: "
+            "lower loop.workers or loop.eval_cache_mb"
         )
         results[worker.index] = EvalResult(
             task.iteration,
@@ -279,6 +280,20 @@ class EvaluationPool:
         for worker in self._workers:
             _stop(worker, kill=worker.state != "idle")
         self._workers = []
+
+
+def _exit_cause(code: int | None) -> str:
+    """How a worker process ended: its exit code, or the signal that killed it."""
+    if code is None:
+        return "it did not report an exit code"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = ", as the out-of-memory killer does" if -code == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {code}"
 
 
 def _stop(worker: _Worker, *, kill: bool) -> None:
