@@ -25,8 +25,10 @@ __all__ = [
     "archive_name",
     "discover_trails",
     "iter_lines",
+    "read_content",
     "read_head",
     "read_retention",
+    "unpack",
 ]
 
 _ARCHIVE = re.compile(r"^(?P<stem>.+)\.(?P<seq>\d{12})\.jsonl(?P<gz>\.gz)?$")
@@ -118,17 +120,40 @@ class RawLine:
     terminated: bool
 
 
+def unpack(path: Path, stored: bytes) -> bytes:
+    """The content of ``path`` from its bytes on disk, ``stored`` (gunzipped for ``.gz``).
+
+    Raises:
+        AuditFormatError: a ``.gz`` file does not decompress.
+    """
+    if path.suffix != ".gz":
+        return stored
+    try:
+        return gzip.decompress(stored)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise AuditFormatError(f"cannot read audit file {path}: {exc}") from exc
+
+
+def read_content(path: Path) -> bytes:
+    """The lines of a plain or gzipped file as one block of bytes.
+
+    Raises:
+        AuditFormatError: the file cannot be read or decompressed.
+    """
+    try:
+        stored = path.read_bytes()
+    except OSError as exc:
+        raise AuditFormatError(f"cannot read audit file {path}: {exc}") from exc
+    return unpack(path, stored)
+
+
 def iter_lines(path: Path) -> Iterator[RawLine]:
     """Every line of a plain or gzipped file, numbered from 1; an unterminated tail is marked.
 
     Raises:
         AuditFormatError: the file cannot be read or decompressed.
     """
-    try:
-        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise AuditFormatError(f"cannot read audit file {path}: {exc}") from exc
-    parts = data.split(b"\n")
+    parts = read_content(path).split(b"\n")
     tail = parts.pop()
     for number, text in enumerate(parts, start=1):
         yield RawLine(path, number, text, terminated=True)

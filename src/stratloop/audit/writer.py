@@ -42,7 +42,7 @@ from filelock import FileLock, Timeout
 
 from stratloop._fsync import fsync_dir
 from stratloop.audit import _capture
-from stratloop.audit._files import TrailFiles, archive_name, iter_lines
+from stratloop.audit._files import TrailFiles, archive_name, iter_lines, read_content
 from stratloop.audit.processors import (
     Chainer,
     ChainHead,
@@ -325,8 +325,9 @@ class AuditTrail:
 
     def _recover(self) -> RecoveryReport:
         recompressed = self._finish_compressions() if self.config.compress else ()
-        torn = self._move_torn_tail()
-        first, last = _first_and_last(self.path)
+        data = self._read_live()
+        torn = self._move_torn_tail(data)
+        first, last = _first_and_last(self.path, data)
         if last is None:
             last = self._last_archived()
         if last is not None:
@@ -345,13 +346,17 @@ class AuditTrail:
                 done.append(archive)
         return tuple(done)
 
-    def _move_torn_tail(self) -> TornLine | None:
+    def _read_live(self) -> bytes:
+        """The live file as it is at open (empty when there is none), read once for recovery."""
         try:
-            data = self.path.read_bytes()
+            return self.path.read_bytes()
         except FileNotFoundError:
-            return None
+            return b""
         except OSError as exc:
             raise _write_error(self.path, exc, "read the audit trail") from exc
+
+    def _move_torn_tail(self, data: bytes) -> TornLine | None:
+        """Move an unterminated last line of the live file (``data``) aside."""
         end = data.rfind(b"\n") + 1
         if end == len(data):
             return None
@@ -372,7 +377,8 @@ class AuditTrail:
     def _last_archived(self) -> dict[str, Any] | None:
         files = TrailFiles.of(self.path)
         if files.archives:
-            return _first_and_last(files.archives[-1])[1]
+            archive = files.archives[-1]
+            return _first_and_last(archive, read_content(archive))[1]
         if files.retention_log.exists():
             entries = [json.loads(raw.text) for raw in iter_lines(files.retention_log)]
             if entries:
@@ -615,30 +621,54 @@ class AuditTrail:
             raise self._failure from exc
 
 
-def _first_and_last(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The first and last complete records of a file, checked against the schema."""
-    if not path.exists():
+def _first_and_last(path: Path, data: bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The first and last complete records of ``data`` (the lines of ``path``), schema-checked.
+
+    Only the two edge lines are parsed: recovery scans the live file once, however long it is.
+    """
+    edges = _edge_lines(data)
+    if edges is None:
         return None, None
-    lines = [raw for raw in iter_lines(path) if raw.terminated and raw.text.strip()]
-    if not lines:
-        return None, None
-    parsed = []
-    for raw in (lines[0], lines[-1]):
-        try:
-            obj = json.loads(raw.text)
-        except ValueError as exc:
-            raise AuditFormatError(
-                f"{raw.path}:{raw.line_no}: the trail's record is not JSON ({exc}); run "
-                "`stratloop audit verify` and move the damaged file aside before writing again"
-            ) from exc
-        problem = schema_problem(obj)
-        if problem:
-            raise AuditFormatError(
-                f"{raw.path}:{raw.line_no}: the trail's record is invalid ({problem}); run "
-                "`stratloop audit verify` and move the damaged file aside before writing again"
-            )
-        parsed.append(obj)
-    return parsed[0], parsed[1]
+    first, last = (_parse_edge(path, line_no, text) for line_no, text in edges)
+    return first, last
+
+
+def _edge_lines(data: bytes) -> tuple[tuple[int, bytes], tuple[int, bytes]] | None:
+    """``(line number, text)`` of the first and last non-blank terminated lines, or None."""
+    end = data.rfind(b"\n")
+    start, number = 0, 1
+    while start <= end:
+        stop = data.index(b"\n", start)
+        if data[start:stop].strip():
+            first = (number, data[start:stop])
+            break
+        start, number = stop + 1, number + 1
+    else:
+        return None
+    stop = end
+    while True:
+        start = data.rfind(b"\n", 0, stop) + 1
+        if data[start:stop].strip():
+            return first, (data.count(b"\n", 0, start) + 1, data[start:stop])
+        stop = start - 1
+
+
+def _parse_edge(path: Path, line_no: int, text: bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise AuditFormatError(
+            f"{path}:{line_no}: the trail's record is not JSON ({exc}); run "
+            "`stratloop audit verify` and move the damaged file aside before writing again"
+        ) from exc
+    problem = schema_problem(obj)
+    if problem:
+        raise AuditFormatError(
+            f"{path}:{line_no}: the trail's record is invalid ({problem}); run "
+            "`stratloop audit verify` and move the damaged file aside before writing again"
+        )
+    result: dict[str, Any] = obj
+    return result
 
 
 def _write_error(path: Path, exc: OSError, action: str) -> AuditWriteError:
