@@ -1,10 +1,12 @@
 """The Phase 4 audit trail: one tamper-evident, schema-versioned record per iteration.
 
 Build a record with :func:`build_record`, write it with :class:`AuditTrail`,
-check a trail with :func:`verify_trail`, and render it with
-:func:`render_report`. ``stratloop audit …`` exposes all of it.
+check a trail with :func:`verify_trail` (or keep checking a growing one with
+:class:`TrailFollower`), and render it with :func:`render_report`.
+``stratloop audit …`` exposes all of it.
 """
 
+from stratloop.audit.follow import FollowReport, TrailFollower
 from stratloop.audit.processors import (
     REDACTED,
     Chainer,
@@ -52,6 +54,7 @@ __all__ = [
     "ChainHead",
     "Chainer",
     "Clock",
+    "FollowReport",
     "OutcomeStatus",
     "Processor",
     "ProcessorChain",
@@ -62,6 +65,7 @@ __all__ = [
     "ShareTest",
     "Stamper",
     "TornLine",
+    "TrailFollower",
     "TrailReport",
     "VerifyReport",
     "ViolationReport",
