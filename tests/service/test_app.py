@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,6 +86,35 @@ class TestHealth:
         assert body["metrics"]["silent_fallback_count"]["value"] == 0.0
         assert body["metrics"]["behavioral_equivalence"]["verdict"] == "ok"
         assert body["last_iteration_at"] is not None
+
+    def test_audit_figures_refresh_incrementally(self, server: tuple[str, Path, Path]) -> None:
+        """Later /health refreshes verify only new audit records, and every record renders."""
+        url, flags, _root = server
+        write_flags(flags, ALL_ON)
+
+        def figures() -> dict[str, dict[str, object]]:
+            metrics: dict[str, dict[str, object]] = httpx.get(url + "/health", timeout=10).json()[
+                "metrics"
+            ]
+            return metrics
+
+        def records(found: dict[str, dict[str, object]]) -> int:
+            match = re.search(r" in (\d+) records", str(found["violation_count"]["detail"]))
+            return int(match[1]) if match else -1
+
+        first = wait_for(lambda: records(figures()) + 1, what="a first audit refresh") - 1
+
+        def after_first() -> dict[str, dict[str, object]] | None:
+            found = figures()
+            return found if records(found) > first else None
+
+        later = wait_for(after_first, timeout=30, what="an audit refresh after the first")
+        assert later["violation_count"]["value"] == 0.0
+        assert re.fullmatch(
+            r"0 violations, 0 chain breaks in \d+ records", str(later["violation_count"]["detail"])
+        )
+        assert later["audit_completeness"]["value"] == 1.0
+        assert later["html_report_success"]["value"] == 1.0
 
 
 class TestMetrics:

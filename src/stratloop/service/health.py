@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeAlias
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import StratloopError
 from stratloop.flags import Flags
-from stratloop.service.measure import Measurement, measure_audit, measure_history, measure_probes
+from stratloop.service.measure import AuditGauge, Measurement, measure_history, measure_probes
 from stratloop.service.runtime import LoopService, ServiceState
 from stratloop.service.thresholds import THRESHOLDS, Threshold, Verdict
 
@@ -170,7 +170,8 @@ class Monitor:
     The configuration probes run once (the configuration is fixed for the
     run); the audit-trail measurements are refreshed when iterations were
     committed since, at most every few seconds while the loop runs, and at
-    once when it has stopped.
+    once when it has stopped. One :class:`AuditGauge` serves the process, so
+    each refresh verifies only what the trail gained since the last one.
 
     Args:
         service: the running service.
@@ -182,6 +183,7 @@ class Monitor:
         self._base = base
         self._probes: dict[str, Measurement] | None = None
         self._audit: tuple[int, float, dict[str, Measurement]] | None = None
+        self._gauge: AuditGauge | None = None
         self._memory_base: int | None = None
         self._first_seen: float | None = None
         self._lock = threading.Lock()
@@ -263,10 +265,19 @@ class Monitor:
             cached[0] == state.iteration or (running and now - cached[1] < _AUDIT_REFRESH_S)
         ):
             return cached[2]
-        found = measure_audit(self.service.audit_path, state.run_id, audited)
+        found = self._gauge_of(state.run_id).measure(audited)
         with self._lock:
             self._audit = (state.iteration, now, found)
         return found
+
+    def _gauge_of(self, run_id: str) -> AuditGauge:
+        """The process's gauge for the service's audit path and this run."""
+        path = self.service.audit_path
+        with self._lock:
+            gauge = self._gauge
+            if gauge is None or gauge.audit_path != path or gauge.run_id != run_id:
+                gauge = self._gauge = AuditGauge(path, run_id)
+            return gauge
 
 
 def _checks(flags_error: str | None, state: ServiceState) -> tuple[Check, ...]:

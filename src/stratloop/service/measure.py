@@ -5,8 +5,10 @@ the metric names of :mod:`stratloop.service.thresholds`:
 
 - :func:`measure_history`: a run's committed history records (adherence,
   silent fallbacks, validation errors, strategy selection, error rates).
-- :func:`measure_audit`: the audit trail (completeness against the history,
-  violations and chain breaks, disk use, whether the HTML report renders).
+- :class:`AuditGauge` / :func:`measure_audit`: the audit trail
+  (completeness against the history, violations and chain breaks, disk use,
+  whether the HTML report renders). The service keeps one gauge, which
+  verifies only what the trail gained since its last measurement.
 - :func:`measure_probes`: live measurements on the environment's
   configuration on this machine (conflict detection, the Phase 2 checks,
   validation, strategy and audit overheads, shadow-mode equivalence).
@@ -19,16 +21,21 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stratloop.config.models import GenerationConfig, StratloopConfig
 from stratloop.flags import Flags
 
+if TYPE_CHECKING:
+    from stratloop.audit import FollowReport, TrailReport
+
 __all__ = [
     "EXPECTED_STRATEGY",
+    "AuditGauge",
     "Measurement",
     "measure_audit",
     "measure_history",
@@ -47,6 +54,14 @@ _HOUR_S = 3600.0
 _DAY_S = 86400.0
 _PROBE_ITERATIONS = 200
 _SHADOW_ITERATIONS = 100
+_REPORT_CHUNK = 2000
+"""Records per render of the report check (bounds the records held at once)."""
+_AUDIT_METRICS = (
+    "audit_completeness",
+    "violation_count",
+    "disk_usage_bytes_per_day",
+    "html_report_success",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,54 +146,117 @@ def _error_ratio(records: Iterable[Mapping[str, Any]]) -> Measurement:
 
 
 def measure_audit(audit_path: Path, run_id: str, audited: int) -> dict[str, Measurement]:
-    """The audit-trail metrics for run ``run_id``.
+    """The audit-trail metrics for run ``run_id``, measured once (a fresh :class:`AuditGauge`).
 
     Args:
         audit_path: the live audit file (its rotated archives are found next to it).
         run_id: the run whose records are counted.
         audited: that run's committed iterations with Phase 4 on.
     """
-    from stratloop.audit import verify_trail  # noqa: PLC0415
-    from stratloop.errors import AuditFormatError  # noqa: PLC0415
-
-    names = ("audit_completeness", "violation_count", "disk_usage_bytes_per_day")
-    try:
-        report = verify_trail(audit_path, keep_records=True)
-    except AuditFormatError as exc:
-        if audited:
-            missing = f"{audited} audited iterations but no trail: {exc}"
-            return {
-                "audit_completeness": Measurement("audit_completeness", 0.0, missing),
-                **{n: Measurement(n, None, missing) for n in names[1:]},
-                "html_report_success": Measurement("html_report_success", None, missing),
-            }
-        reason = f"no audit trail at {audit_path} (Phase 4 has not written yet)"
-        return {n: Measurement(n, None, reason) for n in (*names, "html_report_success")}
-    mine = {r.get("iteration_num") for r in report.records if r.get("run_id") == run_id}
-    return {
-        "audit_completeness": _share(
-            "audit_completeness", min(len(mine), audited), audited, "audited iterations on record"
-        ),
-        "violation_count": Measurement(
-            "violation_count",
-            float(report.violations.count + len(report.breaks)),
-            f"{report.violations.count} violations, {len(report.breaks)} chain breaks in "
-            f"{report.record_count} records",
-        ),
-        "disk_usage_bytes_per_day": _disk_rate(report.trails, report.records),
-        "html_report_success": _report_renders(audit_path),
-    }
+    return AuditGauge(audit_path, run_id).measure(audited)
 
 
-def _disk_rate(trails: Sequence[Any], records: Sequence[Mapping[str, Any]]) -> Measurement:
+class AuditGauge:
+    """The audit-trail metrics of one run, kept current by one incremental verifier.
+
+    Each :meth:`measure` verifies only the records appended since the last
+    one (a :class:`~stratloop.audit.TrailFollower`), with the same verdict a
+    full verify would give, and keeps aggregates rather than records, so a
+    service that runs for days pays for what is new, not for the whole trail.
+    Measurements are serialised (one at a time, whatever thread asks).
+
+    Args:
+        audit_path: the live audit file (its rotated archives are found next to it).
+        run_id: the run whose records are counted.
+    """
+
+    def __init__(self, audit_path: Path, run_id: str) -> None:
+        from stratloop.audit import TrailFollower  # noqa: PLC0415
+
+        self.audit_path = audit_path
+        self.run_id = run_id
+        self._follower = TrailFollower(audit_path, run_id=run_id)
+        self._report = _ReportCheck(audit_path)
+        self._measured = False
+        self._lock = threading.Lock()
+
+    def measure(self, audited: int) -> dict[str, Measurement]:
+        """Refresh the verifier and measure.
+
+        Args:
+            audited: the run's committed iterations with Phase 4 on.
+        """
+        from stratloop.errors import AuditFormatError  # noqa: PLC0415
+
+        with self._lock:
+            self._report.begin()
+            try:
+                followed = self._follower.refresh(self._report.add)
+            except AuditFormatError as exc:
+                return _no_trail(self.audit_path, audited, exc)
+            html = self._report.finish(followed)
+            restarted = self._measured and followed.from_scratch is not None
+            self._measured = True
+        return {
+            "audit_completeness": _share(
+                "audit_completeness",
+                min(followed.run_iterations, audited),
+                audited,
+                "audited iterations on record",
+            ),
+            "violation_count": _violations(followed, restarted=restarted),
+            "disk_usage_bytes_per_day": _disk_rate(
+                followed.verify.trails, followed.first_timestamp, followed.last_timestamp
+            ),
+            "html_report_success": html,
+        }
+
+
+def _no_trail(audit_path: Path, audited: int, exc: Exception) -> dict[str, Measurement]:
+    if audited:
+        missing = f"{audited} audited iterations but no trail: {exc}"
+        return {
+            "audit_completeness": Measurement("audit_completeness", 0.0, missing),
+            **{n: Measurement(n, None, missing) for n in _AUDIT_METRICS[1:]},
+        }
+    reason = f"no audit trail at {audit_path} (Phase 4 has not written yet)"
+    return {n: Measurement(n, None, reason) for n in _AUDIT_METRICS}
+
+
+def _violations(followed: FollowReport, *, restarted: bool) -> Measurement:
+    """Violations and chain breaks, plus changes to verified bytes the writer never makes.
+
+    ``restarted``: this measurement verified the trail from scratch again (the detail says why).
+    """
+    report = followed.verify
+    rewrites = followed.rewrites
+    detail = (
+        f"{report.violations.count} violations, {len(report.breaks)} chain breaks in "
+        f"{report.record_count} records"
+    )
+    if rewrites:
+        detail += (
+            f"; {len(rewrites)} changes to already-verified audit bytes seen by this "
+            f"process (latest: {rewrites[-1]})"
+        )
+    if restarted:
+        detail += f"; verified again from the first record ({followed.from_scratch})"
+    return Measurement(
+        "violation_count",
+        float(report.violations.count + len(report.breaks) + len(rewrites)),
+        detail,
+    )
+
+
+def _disk_rate(trails: Sequence[TrailReport], first: str | None, last: str | None) -> Measurement:
     name = "disk_usage_bytes_per_day"
     size = sum(f.stat().st_size for trail in trails for f in trail.files if f.exists())
-    stamps = sorted(str(r["timestamp"]) for r in records if r.get("timestamp"))
-    if not stamps:
+    if first is None or last is None:
         return Measurement(name, None, "no timestamped records")
-    first = dt.datetime.fromisoformat(stamps[0])
-    last = dt.datetime.fromisoformat(stamps[-1])
-    span = max((last - first).total_seconds(), _HOUR_S)
+    span = max(
+        (dt.datetime.fromisoformat(last) - dt.datetime.fromisoformat(first)).total_seconds(),
+        _HOUR_S,
+    )
     return Measurement(
         name,
         size * _DAY_S / span,
@@ -186,20 +264,92 @@ def _disk_rate(trails: Sequence[Any], records: Sequence[Mapping[str, Any]]) -> M
     )
 
 
-def _report_renders(audit_path: Path) -> Measurement:
-    from stratloop.audit.report import write_report  # noqa: PLC0415
-    from stratloop.errors import StratloopError  # noqa: PLC0415
+class _ReportCheck:
+    """Whether the HTML report renders: every record goes through the real report code once.
 
-    name = "html_report_success"
-    with tempfile.TemporaryDirectory(prefix="stratloop-health-") as directory:
-        output = Path(directory) / "report.html"
+    Re-rendering the whole report every few seconds would re-read every
+    record of a multi-day trail. The report is built record by record (summary
+    counts, charts, segments, violations), so each record is rendered through
+    :func:`~stratloop.audit.report.build_report` and
+    :func:`~stratloop.audit.report.render_report` in the measurement it
+    arrives in (in chunks of ``_REPORT_CHUNK``), and the trail's integrity
+    sections (breaks, torn lines, retention) whenever they change. A failure
+    stays failed until the trail is verified from scratch: the full report
+    would keep failing on that record.
+    """
+
+    def __init__(self, audit_path: Path) -> None:
+        self._audit_path = audit_path
+        self._failure: str | None = None
+        self._pending: list[Mapping[str, Any]] = []
+        self._sections: tuple[Any, ...] | None = None
+        self._records = self._renders = self._size = 0
+        self._new_failure: str | None = None
+        self._new_records = self._new_renders = 0
+
+    def begin(self) -> None:
+        """Start a measurement."""
+        self._pending = []
+        self._new_failure = None
+        self._new_records = self._new_renders = 0
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        """Take one newly verified record; render when a chunk is full."""
+        self._pending.append(record)
+        if len(self._pending) >= _REPORT_CHUNK:
+            self._render(())
+
+    def finish(self, followed: FollowReport) -> Measurement:
+        """Render what is left with the integrity sections; the metric for the whole trail."""
+        trails = followed.verify.trails
+        sections = tuple((t.breaks, t.torn, t.retention) for t in trails)
+        if self._pending or followed.from_scratch or sections != self._sections:
+            self._render(trails)
+            self._sections = sections
+        if followed.from_scratch:
+            self._failure = self._new_failure
+            self._records, self._renders = self._new_records, self._new_renders
+        else:
+            self._failure = self._failure or self._new_failure
+            self._records += self._new_records
+            self._renders += self._new_renders
+        name = "html_report_success"
+        if self._failure is not None:
+            return Measurement(name, 0.0, f"the report failed: {self._failure}")
+        return Measurement(
+            name,
+            1.0,
+            f"every record rendered through the report ({self._records} records in "
+            f"{self._renders} renders; the last {self._size} bytes)",
+        )
+
+    def _render(self, trails: tuple[TrailReport, ...]) -> None:
+        from stratloop.audit import VerifyReport, ViolationReport  # noqa: PLC0415
+        from stratloop.audit.report import build_report, render_report  # noqa: PLC0415
+
+        records, self._pending = tuple(self._pending), []
+        verified = VerifyReport(trails, ViolationReport((), ()), records)
         try:
-            write_report([audit_path], output)
-        except (StratloopError, OSError) as exc:
-            return Measurement(name, 0.0, f"the report failed: {type(exc).__name__}: {exc}")
-        if output.stat().st_size == 0:
-            return Measurement(name, 0.0, "the report is empty")
-        return Measurement(name, 1.0, f"report rendered ({output.stat().st_size} bytes)")
+            html = render_report(
+                build_report(
+                    verified, title="stratloop audit report", sources=[str(self._audit_path)]
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure of the report code is this metric's
+            seqs = (
+                f"seqs {records[0].get('seq')}-{records[-1].get('seq')}"
+                if records
+                else "no records"
+            )
+            self._new_failure = self._new_failure or (
+                f"{type(exc).__name__}: {exc} (rendering {seqs})"
+            )
+            return
+        if not html:
+            self._new_failure = self._new_failure or "the report is empty"
+        self._new_records += len(records)
+        self._new_renders += 1
+        self._size = len(html)
 
 
 def measure_probes(
