@@ -181,6 +181,30 @@ class TestFsyncPolicies:
         assert _open_fds() <= before
         assert verify_trail(path).ok
 
+    @pytest.mark.parametrize("fsync", ["always", "never"])
+    def test_rotation_never_leaves_a_stale_descriptor_to_close(self, tmp_path, monkeypatch, fsync):
+        """After a rotation, close() closes the writer's own files, not one another part opened.
+
+        A file another thread opens while the writer rotates takes the number
+        the old live file had; the writer must not close it later.
+        """
+        others: list[int] = []
+        original = AuditTrail._open
+
+        def open_after_someone_else(self: AuditTrail, path: Path, *, append: bool = True) -> int:
+            others.append(os.open(tmp_path / f"other-{len(others)}", os.O_WRONLY | os.O_CREAT))
+            return original(self, path, append=append)
+
+        monkeypatch.setattr(AuditTrail, "_open", open_after_someone_else)
+        path = tmp_path / "learning_audit.jsonl"
+        config = AuditConfig(path=str(path), fsync=fsync, rotate_max_bytes=6_000)
+        write_sample_trail(path, 12, config=config)
+        assert len(others) > 2
+        for fd in others:
+            os.fstat(fd)
+            os.close(fd)
+        assert verify_trail(path).ok
+
     def test_disk_full_under_batch_stops_with_the_error_and_no_partial_line(self, tmp_path):
         """ENOSPC on a real 64 KiB tmpfs under fsync=batch: AuditWriteError, file ends cleanly."""
         mount = tmp_path / "tiny"

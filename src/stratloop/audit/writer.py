@@ -562,6 +562,8 @@ class AuditTrail:
         if self._flusher is not None:
             self._retired.append(self._sync_fd)
             self._sync_fd = self._dup(self._fd)
+        else:
+            self._sync_fd = self._fd
         self._size = 0
         self._file_first_seq = None
         self._file_day = None
