@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stratloop._templates import template
 from stratloop.audit import _svg
 from stratloop.audit._canonical import canonical_json
 from stratloop.audit.verify import VerifyReport, verify_trail
@@ -328,15 +329,7 @@ def _phases(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
 
 def render_report(data: ReportData) -> str:
     """The report as one HTML document."""
-    from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415
-
-    env = Environment(
-        loader=PackageLoader("stratloop.audit", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return env.get_template("report.html.j2").render(data=data)
+    return template("stratloop.audit", "report.html.j2").render(data=data)
 
 
 def write_report(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from stratloop._templates import template
 from stratloop.service.health import PHASE_KEYS
 
 __all__ = ["format_value", "render_dashboard"]
@@ -33,19 +34,11 @@ def format_value(value: float | None, unit: str) -> str:
 
 def render_dashboard(payload: dict[str, Any]) -> str:
     """The dashboard for one ``/health`` payload."""
-    from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415
-
-    env = Environment(
-        loader=PackageLoader("stratloop.service", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
     metrics = [
         {**m, "shown": format_value(m["value"], m["unit"])} for m in payload["metrics"].values()
     ]
     generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    return env.get_template("dashboard.html.j2").render(
+    return template("stratloop.service", "dashboard.html.j2").render(
         payload=payload,
         metrics=metrics,
         phase_keys=PHASE_KEYS,
