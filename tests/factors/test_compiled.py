@@ -9,8 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from stratloop.factors import _timeseries as timeseries
 from stratloop.factors._crosssection import _rank_block, _rank_compiled
-from stratloop.factors._timeseries import _moments_compiled, _ts_rank_compiled, ts_mean, ts_rank
+from stratloop.factors._timeseries import (
+    _moments_compiled,
+    _ts_rank_compiled,
+    pct_change,
+    ts_mean,
+    ts_rank,
+)
 from stratloop.factors._timeseries import ts_std as numpy_ts_std
 
 ELEMENTS = st.sampled_from([np.nan, -np.inf, -1.5, -0.0, 0.0, 1e-300, 0.25, 2.0, 7.0, np.inf])
@@ -69,6 +76,20 @@ class TestMomentsCompiled:
             _moments_compiled(values, window, squares=True), numpy_ts_std(values, window)
         )
 
+    def test_the_embedded_data_gets_the_numpy_numbers(self, monkeypatch):
+        """On 8,313 x 20 (many segments, NaN gaps) the compiled path, used there, changes no bit."""
+        from stratloop.data import load_dataset  # noqa: PLC0415 - loads pandas
+
+        returns = pct_change(load_dataset("sp500-20").close, 1)
+        assert returns.size >= timeseries._COMPILED_MOMENTS
+        compiled = [kernel(returns, w) for kernel in (ts_mean, numpy_ts_std) for w in (20, 252)]
+        monkeypatch.setattr(timeseries, "_COMPILED_MOMENTS", 10**12)
+        plain = [kernel(returns, w) for kernel in (ts_mean, numpy_ts_std) for w in (20, 252)]
+        for ours, theirs in zip(compiled, plain, strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+        assert np.isnan(plain[1]).any()
+        assert np.isfinite(plain[1]).mean() > 0.5
+
     def test_matches_pandas_across_segments_and_strips(self):
         """A long, wide panel (several segments and column strips) equals pandas rolling."""
         rng = np.random.default_rng(8)
@@ -107,7 +128,6 @@ class TestTsRankCompiled:
         if window <= values.shape[0]:
             _ts_rank_compiled(values, window, [(window - 1, values.shape[0])], 2, out)
         np.testing.assert_array_equal(out, expected)
-
 
     def test_matches_pandas_with_ties_and_gaps(self):
         """Rounded prices (many ties) with gaps rank like pandas' rolling rank."""

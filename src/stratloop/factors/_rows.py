@@ -30,8 +30,9 @@ _WIDE = 64
 COMPILED_SIZE = 1_000_000
 """From this many panel values on, kernels use the compiled (numba) versions.
 
-Below it numpy is fast enough and a run never pays numba's import (~0.4 s)
-or, on a machine without its on-disk cache yet, its compilation (seconds).
+Below it numpy is fast enough to skip numba's import (~0.4 s per process)
+and, on a machine without its on-disk cache yet, its compilation (seconds).
+The rolling moments switch earlier (``_timeseries._COMPILED_MOMENTS``).
 """
 
 SEGMENT_VALUES = 1 << 15
