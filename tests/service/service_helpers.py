@@ -1,7 +1,9 @@
-"""A small real environment (two years of the embedded data) and a real server process."""
+"""A small real environment (two years of the embedded data), a real server process, records."""
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import socket
 import subprocess
@@ -13,6 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from stratloop.flags import Flags
+from stratloop.generation.decision import decide
+from stratloop.generation.outcome import Fallback, GenerationOutcome
+from stratloop.loop.history import dumps_record
+from stratloop.loop.record import Generated, build_record
+from stratloop.loop.workers import EvalResult
+from stratloop.spec import Candidate, Lineage, Strategy, TopN
 
 ALL_ON = {
     "ENABLE_GENERATION_REFACTORING": "true",
@@ -123,3 +133,86 @@ def serving(root: Path, flags_file: Path, *, iterations: int) -> Iterator[str]:
             process.wait()
         if process.stdout:
             process.stdout.close()
+
+
+def history_record(i: int, **over: Any) -> dict[str, Any]:
+    """A minimal committed record, an adherent Phase 3 factor-graph iteration; ``over`` wins."""
+    record: dict[str, Any] = {
+        "iteration": i,
+        "implementation": "strategy_pattern",
+        "decision": {
+            "method": "factor_graph",
+            "rule": "use_factor_graph_true",
+            "use_factor_graph": True,
+            "innovation_rate": 0.0,
+            "draw": 0.5,
+            "reason": "configured",
+        },
+        "strategy_selected": "FactorGraphStrategy",
+        "method_used": "factor_graph",
+        "fallback": None,
+        "generation_error": None,
+        "candidate": None,
+        "status": "evaluated",
+        "error": None,
+        "audited": True,
+    }
+    record.update(over)
+    return record
+
+
+_METRICS = {"sharpe": 0.81, "annual_return": 0.12, "max_drawdown": 0.3, "n_trades": 320}
+
+
+@functools.cache
+def _committed_lines() -> tuple[str, ...]:
+    """History lines built by the loop's own ``build_record``, one per kind of iteration."""
+    flags = Flags(source="test").as_dict()
+    candidate = Candidate(
+        Strategy(expression="rank(ts_mean(returns, 20))", portfolio=TopN(n=5)),
+        "factor_graph",
+        Lineage(operator="sample", params={"factor": "momentum", "n": 20}),
+    )
+    decision = decide(True, 0.0, 0.42)
+    made = GenerationOutcome(
+        "strategy_pattern", decision, "FactorGraphStrategy", "factor_graph", candidate
+    )
+    failed = GenerationOutcome(
+        "procedural",
+        decide(None, 50.0, 0.1),
+        "procedural",
+        None,
+        None,
+        Fallback("explicit", "llm", "factor_graph", "configured", "LLMUnavailableError"),
+        "FactorGraphError",
+        "no valid child after 25 attempts",
+    )
+    ok = EvalResult(0, _METRICS, _METRICS, 0.01)
+    cases = (
+        (Generated(0, 0, "", flags, True, made), ok),
+        (Generated(0, 0, "", flags, True, made, ("ExpressionError", "bad window")), None),
+        (Generated(0, 0, "", flags, False, failed), None),
+        (
+            Generated(0, 0, "", flags, True, made),
+            EvalResult(0, None, None, 0.2, "BacktestError", "x"),
+        ),
+    )
+    return tuple(dumps_record(build_record(generated, result)) for generated, result in cases)
+
+
+def committed_records(count: int) -> Iterator[dict[str, Any]]:
+    """``count`` records as the loop hands them to its progress hook, each a new mapping.
+
+    Built by the loop's own ``build_record``, serialised and parsed back as
+    the runner does, cycling through an evaluated iteration, a failed
+    validation, a failed generation (Phase 1-2, explicit fallback, not
+    audited) and a failed evaluation. Each record is a new dict with its own
+    iteration, batch and timestamp; its nested values are shared between
+    records of a kind, which keeps a run of 200,000 records quick to make.
+    """
+    templates = [json.loads(line) for line in _committed_lines()]
+    for i in range(count):
+        record = dict(templates[i % len(templates)])
+        record["iteration"], record["batch"] = i, i // 8
+        record["timestamp"] = f"2026-01-01T00:00:00.{i:06d}+00:00"
+        yield record

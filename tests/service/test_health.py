@@ -2,36 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from service_helpers import history_record
 
 from stratloop.config.models import GenerationConfig
 from stratloop.service import Check, Measurement, evaluate, measure_history, overall_status, p99
-
-
-def _record(i: int, **over: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "iteration": i,
-        "implementation": "strategy_pattern",
-        "decision": {
-            "method": "factor_graph",
-            "rule": "use_factor_graph_true",
-            "use_factor_graph": True,
-            "innovation_rate": 0.0,
-            "draw": 0.5,
-            "reason": "configured",
-        },
-        "strategy_selected": "FactorGraphStrategy",
-        "method_used": "factor_graph",
-        "fallback": None,
-        "generation_error": None,
-        "candidate": None,
-        "status": "evaluated",
-        "error": None,
-        "audited": True,
-    }
-    record.update(over)
-    return record
-
 
 GEN = GenerationConfig(use_factor_graph=True, innovation_rate=0)
 
@@ -60,7 +34,7 @@ class TestStatus:
 class TestMeasureHistory:
     def test_clean_records(self) -> None:
         """Adherent factor-graph records give 100% adherence and selection accuracy."""
-        found = measure_history([_record(i) for i in range(4)], GEN)
+        found = measure_history([history_record(i) for i in range(4)], GEN)
         assert found["config_priority_adherence"].value == 1.0
         assert found["silent_fallback_count"].value == 0.0
         assert found["strategy_selection_accuracy"].value == 1.0
@@ -69,8 +43,8 @@ class TestMeasureHistory:
     def test_wrong_selection_and_validation_errors(self) -> None:
         """A wrong strategy name and a validation failure are counted."""
         records = [
-            _record(0),
-            _record(1, strategy_selected="LLMStrategy", status="validation_failed"),
+            history_record(0),
+            history_record(1, strategy_selected="LLMStrategy", status="validation_failed"),
         ]
         found = measure_history(records, GEN)
         assert found["strategy_selection_accuracy"].value == 0.5
@@ -80,10 +54,10 @@ class TestMeasureHistory:
         """Phase 3 error rate over the Phase 1-2 rate of the same run."""
         failed = {"status": "evaluation_failed", "error": {"stage": "evaluation", "type": "X"}}
         records = [
-            _record(0, implementation="procedural", **failed),
-            _record(1, implementation="procedural"),
-            _record(2, **failed),
-            _record(3, **failed),
+            history_record(0, implementation="procedural", **failed),
+            history_record(1, implementation="procedural"),
+            history_record(2, **failed),
+            history_record(3, **failed),
         ]
         found = measure_history(records, GEN)
         assert found["error_rate_vs_baseline"].value == 2.0

@@ -19,9 +19,9 @@ from stratloop.service.health import (
     p99,
 )
 from stratloop.service.measure import (
-    EXPECTED_STRATEGY,
     Measurement,
     measure_audit,
+    measure_counts,
     measure_history,
     measure_probes,
 )
@@ -33,6 +33,7 @@ from stratloop.service.runtime import (
     TimedAuditSink,
     resident_bytes,
 )
+from stratloop.service.tally import EXPECTED_STRATEGY, HistoryCounts, HistoryTally
 from stratloop.service.thresholds import (
     THRESHOLDS,
     Comparison,
@@ -53,6 +54,8 @@ __all__ = [
     "Check",
     "Comparison",
     "HealthSnapshot",
+    "HistoryCounts",
+    "HistoryTally",
     "LoopService",
     "Measurement",
     "MetricFigure",
@@ -69,6 +72,7 @@ __all__ = [
     "format_value",
     "health_payload",
     "measure_audit",
+    "measure_counts",
     "measure_history",
     "measure_probes",
     "overall_status",

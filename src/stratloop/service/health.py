@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeAlias
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import StratloopError
 from stratloop.flags import Flags
-from stratloop.service.measure import AuditGauge, Measurement, measure_history, measure_probes
+from stratloop.service.measure import AuditGauge, Measurement, measure_counts, measure_probes
 from stratloop.service.runtime import LoopService, ServiceState
 from stratloop.service.thresholds import THRESHOLDS, Threshold, Verdict
 
@@ -212,7 +212,7 @@ class Monitor:
         )
 
     def _measure(self, state: ServiceState) -> dict[str, Measurement]:
-        found = measure_history(state.records, self.service.config.generation)
+        found = measure_counts(state.history)
         with self._lock:
             probes = dict(self._probes or {})
         found.update(probes)
@@ -256,7 +256,7 @@ class Monitor:
         )
 
     def _audit_figures(self, state: ServiceState) -> dict[str, Measurement]:
-        audited = sum(bool(r.get("audited")) for r in state.records)
+        audited = state.history.audited
         now = time.monotonic()
         with self._lock:
             cached = self._audit

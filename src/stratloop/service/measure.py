@@ -3,8 +3,10 @@
 Three kinds of source, each returning :class:`Measurement` objects keyed by
 the metric names of :mod:`stratloop.service.thresholds`:
 
-- :func:`measure_history`: a run's committed history records (adherence,
-  silent fallbacks, validation errors, strategy selection, error rates).
+- :func:`measure_counts`: a run's committed history, folded into a
+  :class:`~stratloop.service.tally.HistoryTally` (adherence, silent
+  fallbacks, validation errors, strategy selection, error rates);
+  :func:`measure_history` folds a history file's records the same way.
 - :class:`AuditGauge` / :func:`measure_audit`: the audit trail
   (completeness against the history, violations and chain breaks, disk use,
   whether the HTML report renders). The service keeps one gauge, which
@@ -29,27 +31,20 @@ from typing import TYPE_CHECKING, Any
 
 from stratloop.config.models import GenerationConfig, StratloopConfig
 from stratloop.flags import Flags
+from stratloop.service.tally import HistoryCounts, HistoryTally
 
 if TYPE_CHECKING:
     from stratloop.audit import FollowReport, TrailReport
 
 __all__ = [
-    "EXPECTED_STRATEGY",
     "AuditGauge",
     "Measurement",
     "measure_audit",
+    "measure_counts",
     "measure_history",
     "measure_probes",
 ]
 
-EXPECTED_STRATEGY: Mapping[bool | None, str] = {
-    True: "FactorGraphStrategy",
-    False: "LLMStrategy",
-    None: "MixedStrategy",
-}
-"""The strategy the factory must select for each ``use_factor_graph`` value."""
-
-_FAILED = frozenset({"generation_failed", "evaluation_failed", "evaluation_timeout"})
 _HOUR_S = 3600.0
 _DAY_S = 86400.0
 _PROBE_ITERATIONS = 200
@@ -80,56 +75,61 @@ def _share(name: str, part: int, whole: int, what: str) -> Measurement:
 
 
 def measure_history(
-    records: Sequence[Mapping[str, Any]], generation: GenerationConfig
+    records: Iterable[Mapping[str, Any]], generation: GenerationConfig
 ) -> dict[str, Measurement]:
-    """The history-based metrics of one run.
+    """The history-based metrics of one run, from its records (a one-shot check).
+
+    The records go through a :class:`~stratloop.service.tally.HistoryTally`,
+    as the service folds them while the run commits them, so both give the
+    same figures from the same code.
 
     Args:
         records: the run's committed history records, in order.
         generation: the run's generation configuration (adherence is measured against it).
     """
-    from stratloop.loop.counters import LoopCounters  # noqa: PLC0415 - numpy-heavy
-
-    counters = LoopCounters(generation)
+    tally = HistoryTally(generation)
     for record in records:
-        counters.add(record)
-    snap = counters.snapshot()
-    total = len(records)
+        tally.add(record)
+    return measure_counts(tally.counts())
+
+
+def measure_counts(counts: HistoryCounts) -> dict[str, Measurement]:
+    """The history-based metrics from a run's tally (what the service measures on request).
+
+    Args:
+        counts: the run's committed history, folded.
+    """
+    total = counts.iterations
     found: dict[str, Measurement] = {}
     found["config_priority_adherence"] = _share(
-        "config_priority_adherence", snap["adherent"], total, "iterations followed the priority"
+        "config_priority_adherence", counts.adherent, total, "iterations followed the priority"
     )
     found["silent_fallback_count"] = Measurement(
         "silent_fallback_count",
-        float(snap["silent_fallbacks"]) if total else None,
-        f"{snap['silent_fallbacks']} silent fallbacks in {total} iterations",
+        float(counts.silent_fallbacks) if total else None,
+        f"{counts.silent_fallbacks} silent fallbacks in {total} iterations",
     )
     found["validation_error_rate"] = _share(
         "validation_error_rate",
-        snap["validation_errors"],
+        counts.validation_errors,
         total,
         "iterations failed candidate validation",
     )
-    pattern = [r for r in records if r.get("implementation") == "strategy_pattern"]
-    right = sum(
-        r.get("strategy_selected") == EXPECTED_STRATEGY[r["decision"]["use_factor_graph"]]
-        for r in pattern
-    )
     found["strategy_selection_accuracy"] = _share(
-        "strategy_selection_accuracy", right, len(pattern), "strategy-pattern selections correct"
+        "strategy_selection_accuracy",
+        counts.pattern_correct,
+        counts.pattern_iterations,
+        "strategy-pattern selections correct",
     )
-    found["error_rate_vs_baseline"] = _error_ratio(records)
+    found["error_rate_vs_baseline"] = _error_ratio(counts)
     return found
 
 
-def _error_ratio(records: Iterable[Mapping[str, Any]]) -> Measurement:
-    counts = {"strategy_pattern": [0, 0], "procedural": [0, 0]}
-    for record in records:
-        pair = counts.get(str(record.get("implementation")))
-        if pair is not None:
-            pair[0] += record.get("status") in _FAILED
-            pair[1] += 1
-    (new_err, new_n), (old_err, old_n) = counts["strategy_pattern"], counts["procedural"]
+def _error_ratio(counts: HistoryCounts) -> Measurement:
+    new_n = counts.implementations.get("strategy_pattern", 0)
+    old_n = counts.implementations.get("procedural", 0)
+    new_err = counts.implementation_failures.get("strategy_pattern", 0)
+    old_err = counts.implementation_failures.get("procedural", 0)
     name = "error_rate_vs_baseline"
     if new_n == 0 or old_n == 0:
         return Measurement(

@@ -10,7 +10,6 @@ every alert threshold as ``stratloop_alert_threshold{metric=...}``.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -84,8 +83,7 @@ class _SnapshotCollector(Collector):
         iterations = CounterMetricFamily(
             PREFIX + "iterations", "Iterations committed by the run", labels=["status"]
         )
-        statuses = Counter(str(r.get("status")) for r in state.records)
-        for name, count in sorted(statuses.items()):
+        for name, count in state.history.statuses.items():
             iterations.add_metric([name], float(count))
         yield iterations
         errors = CounterMetricFamily(
@@ -93,12 +91,7 @@ class _SnapshotCollector(Collector):
             "Iterations that did not produce an evaluation, by stage and error",
             labels=["stage", "type"],
         )
-        kinds = Counter(
-            (str(r["error"].get("stage")), str(r["error"].get("type")))
-            for r in state.records
-            if r.get("error")
-        )
-        for (stage, kind), count in sorted(kinds.items()):
+        for (stage, kind), count in state.history.errors.items():
             errors.add_metric([stage, kind], float(count))
         yield errors
         audit_errors = CounterMetricFamily(
@@ -109,9 +102,7 @@ class _SnapshotCollector(Collector):
         selected = CounterMetricFamily(
             PREFIX + "strategy_selected", "Iterations by the strategy selected", labels=["strategy"]
         )
-        for name, count in sorted(
-            Counter(str(r.get("strategy_selected")) for r in state.records).items()
-        ):
+        for name, count in state.history.strategies.items():
             selected.add_metric([name], float(count))
         yield selected
         last = GaugeMetricFamily(

@@ -4,10 +4,11 @@
 :class:`~stratloop.loop.LoopRunner`) in a daemon thread. The runner re-reads
 the flag source before every iteration, so a flags-file edit rolls the
 running loop back without a restart. The service watches the run through the
-runner's progress hook (committed records) and times every audit write
-through a wrapper around the run's audit sink; :meth:`LoopService.state`
-returns a frozen :class:`ServiceState` for ``/health``, ``/metrics`` and
-the dashboard.
+runner's progress hook, folding each committed record into a
+:class:`~stratloop.service.tally.HistoryTally` (bounded counts, not the
+records: a run may commit millions), and times every audit write through a
+wrapper around the run's audit sink; :meth:`LoopService.state` returns a
+frozen :class:`ServiceState` for ``/health``, ``/metrics`` and the dashboard.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from stratloop.flags import FlagSource
 from stratloop.generation.outcome import GenerationOutcome
 from stratloop.llm.budget import Usage
 from stratloop.loop.runner import AuditSink, LoopParts, LoopRunner
+from stratloop.service.tally import HistoryCounts, HistoryTally
 
 __all__ = ["LoopService", "PartsFactory", "ServiceState", "TimedAuditSink", "resident_bytes"]
 
@@ -95,10 +97,8 @@ class ServiceState:
         status: ``starting``, ``running``, or how the run ended (``completed``,
             ``interrupted``, ``budget_exhausted``, ``failed``).
         error: the message of the error that stopped the run, if any.
-        iteration: committed iterations.
         total: iterations the run is configured for.
-        last_iteration_at: UTC timestamp of the last committed iteration.
-        records: the committed history records, in order.
+        history: the committed history records so far, folded into counts.
         audit_write_ms: recent audit write times.
         audit_write_errors: audit writes that failed.
         memory_now: resident bytes now.
@@ -108,14 +108,22 @@ class ServiceState:
     run_id: str
     status: str
     error: str | None
-    iteration: int
     total: int
-    last_iteration_at: str | None
-    records: tuple[Mapping[str, Any], ...] = field(repr=False)
+    history: HistoryCounts = field(repr=False)
     audit_write_ms: tuple[float, ...] = field(repr=False)
     audit_write_errors: tuple[str, ...]
     memory_now: int | None
     started_at: str
+
+    @property
+    def iteration(self) -> int:
+        """Committed iterations."""
+        return self.history.iterations
+
+    @property
+    def last_iteration_at(self) -> str | None:
+        """UTC timestamp of the last committed iteration."""
+        return self.history.last_timestamp
 
 
 class LoopService:
@@ -144,10 +152,9 @@ class LoopService:
         self.run_id = new_run_id()
         self._make_parts = make_parts or _real_parts(self.audit_path)
         self._lock = threading.Lock()
-        self._records: list[Mapping[str, Any]] = []
+        self._tally = HistoryTally(config.generation)
         self._status = "starting"
         self._error: str | None = None
-        self._last: str | None = None
         self._started_at = utc_now()
         self._sink: TimedAuditSink | None = None
         self._runner: LoopRunner | None = None
@@ -204,11 +211,10 @@ class LoopService:
         """Progress hook: the run starts."""
 
     def committed(self, record: Mapping[str, Any], best: float | None) -> None:
-        """Progress hook: keep the committed record and note the time."""
+        """Progress hook: fold the committed record into the tally (the record is not kept)."""
         del best
         with self._lock:
-            self._records.append(record)
-            self._last = str(record.get("timestamp"))
+            self._tally.add(record)
 
     def end(self) -> None:
         """Progress hook: the run stopped."""
@@ -221,10 +227,8 @@ class LoopService:
                 run_id=self.run_id,
                 status=self._status,
                 error=self._error,
-                iteration=len(self._records),
                 total=self.config.loop.iterations,
-                last_iteration_at=self._last,
-                records=tuple(self._records),
+                history=self._tally.counts(),
                 audit_write_ms=writes,
                 audit_write_errors=errors,
                 memory_now=resident_bytes(),

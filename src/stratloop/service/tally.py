@@ -1,0 +1,160 @@
+"""A run's committed history folded into bounded counts: what the history metrics read.
+
+A service runs the loop for days at tens of iterations a second. Keeping
+every committed record would grow its memory without bound and make every
+``/health`` or ``/metrics`` request walk the whole run. Instead each record
+is folded once, as it is committed, into counts keyed by a handful of names
+(statuses, strategies, implementations, error kinds), and a request reads a
+frozen :class:`HistoryCounts`, whose size is the number of distinct names.
+:func:`~stratloop.service.measure.measure_history` folds a history file's
+records through the same :class:`HistoryTally`, so each metric has one
+implementation whichever way the records arrive.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from stratloop.config.models import GenerationConfig
+
+if TYPE_CHECKING:
+    from stratloop.loop.counters import LoopCounters
+
+__all__ = ["EXPECTED_STRATEGY", "HistoryCounts", "HistoryTally"]
+
+EXPECTED_STRATEGY: Mapping[bool | None, str] = MappingProxyType(
+    {True: "FactorGraphStrategy", False: "LLMStrategy", None: "MixedStrategy"}
+)
+"""The strategy the factory must select for each ``use_factor_graph`` value."""
+
+_FAILED = frozenset({"generation_failed", "evaluation_failed", "evaluation_timeout"})
+"""Statuses that count as errors in the error rate against the Phase 1-2 baseline."""
+
+_K = TypeVar("_K", str, tuple[str, str])
+
+
+def _frozen(counts: Counter[_K]) -> Mapping[_K, int]:
+    return MappingProxyType(dict(sorted(counts.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryCounts:
+    """The tally at one moment; its mappings are read-only and sorted by key.
+
+    Args:
+        iterations: committed records folded.
+        adherent: iterations that followed the configuration's priority
+            (:class:`~stratloop.loop.LoopCounters`).
+        silent_fallbacks: iterations that fell back without being configured to.
+        validation_errors: iterations whose candidate failed validation.
+        audited: iterations committed with Phase 4 on.
+        last_timestamp: the ``timestamp`` of the last record, as text; None before the first.
+        statuses: iterations by ``status``.
+        errors: iterations with an ``error``, by its (stage, type).
+        strategies: iterations by ``strategy_selected``.
+        pattern_iterations: strategy-pattern iterations.
+        pattern_correct: those that selected the strategy their ``use_factor_graph`` names.
+        implementations: iterations by ``implementation``.
+        implementation_failures: iterations that failed (generation failed,
+            evaluation failed or timed out), by ``implementation``.
+    """
+
+    iterations: int
+    adherent: int
+    silent_fallbacks: int
+    validation_errors: int
+    audited: int
+    last_timestamp: str | None
+    statuses: Mapping[str, int]
+    errors: Mapping[tuple[str, str], int]
+    strategies: Mapping[str, int]
+    pattern_iterations: int
+    pattern_correct: int
+    implementations: Mapping[str, int]
+    implementation_failures: Mapping[str, int]
+
+
+class HistoryTally:
+    """Folds committed history records, one at a time, into :class:`HistoryCounts`.
+
+    Memory is bounded by the number of distinct statuses, strategies,
+    implementations and error kinds, never by the number of records. Not
+    thread-safe: the service folds and snapshots under its own lock.
+
+    Args:
+        generation: the run's generation configuration (adherence is measured against it).
+    """
+
+    __slots__ = (
+        "_counters",
+        "_errors",
+        "_failures",
+        "_implementations",
+        "_last",
+        "_pattern",
+        "_pattern_correct",
+        "_statuses",
+        "_strategies",
+    )
+
+    def __init__(self, generation: GenerationConfig) -> None:
+        from stratloop.loop.counters import LoopCounters  # noqa: PLC0415 - numpy-heavy
+
+        self._counters: LoopCounters = LoopCounters(generation)
+        self._statuses: Counter[str] = Counter()
+        self._errors: Counter[tuple[str, str]] = Counter()
+        self._strategies: Counter[str] = Counter()
+        self._implementations: Counter[str] = Counter()
+        self._failures: Counter[str] = Counter()
+        self._pattern = 0
+        self._pattern_correct = 0
+        self._last: str | None = None
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        """Fold one committed record (as the loop commits it, or as its history file holds it).
+
+        Raises:
+            KeyError: the record lacks a key every committed record has
+                (``status``, ``decision``, ...): it is not a history record.
+        """
+        implementation = record.get("implementation")
+        expected = (
+            EXPECTED_STRATEGY[record["decision"]["use_factor_graph"]]
+            if implementation == "strategy_pattern"
+            else None
+        )
+        self._counters.add(record)
+        if expected is not None:
+            self._pattern += 1
+            self._pattern_correct += record.get("strategy_selected") == expected
+        error = record.get("error")
+        if error:
+            self._errors[str(error.get("stage")), str(error.get("type"))] += 1
+        self._statuses[str(record.get("status"))] += 1
+        self._strategies[str(record.get("strategy_selected"))] += 1
+        self._implementations[str(implementation)] += 1
+        self._failures[str(implementation)] += record.get("status") in _FAILED
+        self._last = str(record.get("timestamp"))
+
+    def counts(self) -> HistoryCounts:
+        """The counts now, frozen (a copy of a few small mappings, whatever the run's length)."""
+        snap = self._counters.snapshot()
+        return HistoryCounts(
+            iterations=snap["iterations"],
+            adherent=snap["adherent"],
+            silent_fallbacks=snap["silent_fallbacks"],
+            validation_errors=snap["validation_errors"],
+            audited=snap["audit_records"],
+            last_timestamp=self._last,
+            statuses=_frozen(self._statuses),
+            errors=_frozen(self._errors),
+            strategies=_frozen(self._strategies),
+            pattern_iterations=self._pattern,
+            pattern_correct=self._pattern_correct,
+            implementations=_frozen(self._implementations),
+            implementation_failures=_frozen(self._failures),
+        )

@@ -1,0 +1,58 @@
+"""The loop service keeps counts, not records: its memory does not grow with the run."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import tracemalloc
+
+from service_helpers import committed_records
+
+from stratloop.config.models import StratloopConfig
+from stratloop.flags import Flags
+from stratloop.service import LoopService, ServiceState
+from stratloop.service.checks import FixedFlags
+
+_SMALL, _LARGE = 20_000, 200_000
+_SLACK = 64 * 1024
+"""Bytes of noise allowed; keeping the 180,000 extra records would take over 100 MB."""
+
+
+def _traced() -> int:
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
+def _state(service: LoopService) -> tuple[ServiceState, int]:
+    """The service's state and the bytes state() allocated at its peak."""
+    before = _traced()
+    tracemalloc.reset_peak()
+    state = service.state()
+    return state, tracemalloc.get_traced_memory()[1] - before
+
+
+class TestLoopService:
+    def test_memory_stays_bounded_over_a_long_run(self) -> None:
+        """200,000 committed records leave the service (and state()) where 20,000 did."""
+        config = StratloopConfig.model_validate(
+            {"version": 1, "generation": {"use_factor_graph": True, "innovation_rate": 0}}
+        )
+        service = LoopService(config, FixedFlags(Flags(source="test")))
+        records = committed_records(_LARGE)
+        tracemalloc.start()
+        try:
+            for record in itertools.islice(records, _SMALL):
+                service.committed(record, None)
+            small = _traced()
+            early, early_cost = _state(service)
+            del early
+            for record in records:
+                service.committed(record, None)
+            large = _traced()
+            state, late_cost = _state(service)
+        finally:
+            tracemalloc.stop()
+        assert state.iteration == _LARGE
+        assert state.history.statuses["evaluated"] == _LARGE // 4
+        assert large - small < _SLACK, f"the service kept {large - small} more bytes"
+        assert late_cost - early_cost < _SLACK, f"state() cost {early_cost}, then {late_cost}"
