@@ -6,6 +6,7 @@ from service_helpers import history_record
 
 from stratloop.config.models import GenerationConfig
 from stratloop.service import Check, Measurement, evaluate, measure_history, overall_status, p99
+from stratloop.service.health import _audit_overhead
 
 GEN = GenerationConfig(use_factor_graph=True, innovation_rate=0)
 
@@ -29,6 +30,29 @@ class TestStatus:
         """p99 of 1..100 is 99; of nothing is None."""
         assert p99([float(i) for i in range(1, 101)]) == 99.0
         assert p99([]) is None
+
+
+class TestAuditOverhead:
+    def test_the_run_judges_itself_from_a_hundred_writes(self) -> None:
+        writes = [0.1] * 98 + [7.0, 9.0]
+        probe = {"audit_overhead_ms": Measurement("audit_overhead_ms", 0.2, "p99 of a drill")}
+        got = _audit_overhead(writes, probe)
+        assert got.value == 7.0
+        assert got.detail == "p99 of the last 100 audit writes of this run"
+
+    def test_before_that_the_probe_stands_in_and_says_so(self) -> None:
+        probe = {"audit_overhead_ms": Measurement("audit_overhead_ms", 0.2, "p99 of a drill")}
+        got = _audit_overhead([0.1, 30.0], probe)
+        assert got.value == 0.2
+        assert got.detail == "p99 of a drill; this run has 2 audit writes, a p99 needs 100"
+
+    def test_without_a_probe_a_few_writes_are_not_judged(self) -> None:
+        got = _audit_overhead([0.1, 30.0], {})
+        assert got.value is None
+        assert got.detail == (
+            "this run has 2 audit writes, a p99 needs 100 (the slowest took 30.000 ms)"
+        )
+        assert evaluate({"audit_overhead_ms": got})[0].verdict == "no_data"
 
 
 class TestMeasureHistory:
