@@ -10,6 +10,7 @@ from stratloop.loop.history import (
     comparable,
     cut_torn_tail,
     dumps_record,
+    iter_history,
     read_history,
 )
 
@@ -109,3 +110,40 @@ class TestRecords:
         }
         assert comparable(record, across_implementations=True) == {"iteration": 1, "decision": {}}
         assert json.loads(dumps_record(record)) == record
+
+
+class TestIterHistory:
+    """The streaming reader yields what read_history returns, and refuses what it refuses."""
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.integers(0, 6),
+        st.sampled_from([b"", b'{"iteration": 9', b"not json\n", b'{"no": 1}']),
+    )
+    def test_same_records_as_the_whole_file_read(self, tmp_path_factory, count, tail):
+        path = tmp_path_factory.mktemp("history") / "history.jsonl"
+        lines = b"".join(
+            json.dumps({"iteration": i, "x": i * 1.5}).encode() + b"\n" for i in range(count)
+        )
+        path.write_bytes(lines + tail)
+        whole = read_history(path)
+        assert list(iter_history(path)) == list(whole.records)
+        assert (whole.torn is None) == (tail == b"")
+        if whole.torn is not None:
+            assert whole.torn.offset == len(lines)
+            assert whole.torn.text == tail
+
+    def test_a_damaged_middle_line_stops_the_stream_with_its_number(self, tmp_path):
+        path = tmp_path / "history.jsonl"
+        path.write_bytes(b'{"iteration": 0}\nbroken\n{"iteration": 1}\n')
+        with pytest.raises(RunError, match="line 2 is corrupt"):
+            list(iter_history(path))
+
+    def test_out_of_order_iterations_are_refused(self, tmp_path):
+        path = tmp_path / "history.jsonl"
+        path.write_bytes(b'{"iteration": 0}\n{"iteration": 2}\n')
+        with pytest.raises(RunError, match="line 2 holds iteration 2 but iteration 1"):
+            list(iter_history(path))
+
+    def test_a_missing_file_has_no_records(self, tmp_path):
+        assert list(iter_history(tmp_path / "history.jsonl")) == []

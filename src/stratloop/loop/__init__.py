@@ -28,6 +28,7 @@ from stratloop.loop.history import (
     comparable,
     cut_torn_tail,
     dumps_record,
+    iter_history,
     read_history,
 )
 from stratloop.loop.inspect import RunInfo, describe_run
@@ -90,6 +91,7 @@ __all__ = [
     "describe_run",
     "dumps_record",
     "evaluation_cache",
+    "iter_history",
     "jsonable",
     "list_run_ids",
     "load_run_panel",

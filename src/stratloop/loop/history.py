@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Self
@@ -24,6 +24,7 @@ __all__ = [
     "comparable",
     "cut_torn_tail",
     "dumps_record",
+    "iter_history",
     "read_history",
 ]
 
@@ -80,47 +81,72 @@ def read_history(path: Path) -> HistoryRead:
         RunError: a line other than the last is unusable, or the iterations are
             not 0, 1, 2, ... in order.
     """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return HistoryRead((), None)
     records: list[dict[str, Any]] = []
-    offset = 0
-    torn: TornLine | None = None
-    lines = data.split(b"\n")
-    for number, raw in enumerate(lines, start=1):
-        is_last = number == len(lines)
-        if is_last and not raw:
-            break
-        problem = _line_problem(raw, complete=not is_last)
-        if problem is None:
-            record = json.loads(raw)
-            expected = len(records)
-            if record.get("iteration") != expected:
+    for item in _scan(path):
+        if isinstance(item, TornLine):
+            return HistoryRead(tuple(records), item)
+        records.append(item)
+    return HistoryRead(tuple(records), None)
+
+
+def iter_history(path: Path) -> Iterator[dict[str, Any]]:
+    """The committed records of ``history.jsonl`` one at a time, for reading a long run.
+
+    Checked as :func:`read_history` checks them; a torn last line (a live run
+    writing it) is not a committed record and is not yielded.
+
+    Raises:
+        RunError: as :func:`read_history`.
+    """
+    for item in _scan(path):
+        if isinstance(item, TornLine):
+            return
+        yield item
+
+
+def _scan(path: Path) -> Iterator[dict[str, Any] | TornLine]:
+    """Each record in order, then the torn tail if the file has one."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        offset, number = 0, 0
+        line = handle.readline()
+        while line:
+            number += 1
+            following = handle.readline()
+            complete = line.endswith(b"\n")
+            record, problem = _parse(line[:-1] if complete else line, complete=complete)
+            if record is not None:
+                if record["iteration"] != number - 1:
+                    raise RunError(
+                        f"{path} line {number} holds iteration {record['iteration']!r} "
+                        f"but iteration {number - 1} was expected; the history is inconsistent"
+                    )
+                yield record
+            elif not following:
+                yield TornLine(offset, line, problem)
+                return
+            else:
                 raise RunError(
-                    f"{path} line {number} holds iteration {record.get('iteration')!r} "
-                    f"but iteration {expected} was expected; the history is inconsistent"
+                    f"{path} line {number} is corrupt ({problem}); the history is damaged"
                 )
-            records.append(record)
-        elif is_last or (number == len(lines) - 1 and not lines[-1]):
-            torn = TornLine(offset, data[offset:], problem)
-            break
-        else:
-            raise RunError(f"{path} line {number} is corrupt ({problem}); the history is damaged")
-        offset += len(raw) + 1
-    return HistoryRead(tuple(records), torn)
+            offset += len(line)
+            line = following
 
 
-def _line_problem(raw: bytes, *, complete: bool) -> str | None:
+def _parse(raw: bytes, *, complete: bool) -> tuple[dict[str, Any] | None, str]:
+    """The record on one line, or None and why the line is unusable."""
     if not complete:
-        return "the last line has no newline: it was being written when the process stopped"
+        return None, "the last line has no newline: it was being written when the process stopped"
     try:
         record = json.loads(raw)
     except ValueError as exc:
-        return f"not valid JSON: {exc}"
+        return None, f"not valid JSON: {exc}"
     if not isinstance(record, dict) or not isinstance(record.get("iteration"), int):
-        return "not a history record (no integer 'iteration')"
-    return None
+        return None, "not a history record (no integer 'iteration')"
+    return record, ""
 
 
 def cut_torn_tail(path: Path, torn: TornLine) -> Path:

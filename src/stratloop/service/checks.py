@@ -24,8 +24,9 @@ from stratloop.environments import Environment
 from stratloop.errors import RunError
 from stratloop.flags import Flags
 from stratloop.service.health import Check, MetricFigure, Monitor, Status, evaluate, overall_status
-from stratloop.service.measure import Measurement, measure_audit, measure_history, measure_probes
+from stratloop.service.measure import Measurement, measure_audit, measure_counts, measure_probes
 from stratloop.service.runtime import LoopService, PartsFactory
+from stratloop.service.tally import HistoryTally
 from stratloop.service.thresholds import phase_thresholds
 
 __all__ = [
@@ -157,7 +158,7 @@ def health_check(
     Raises:
         RunError: the environment has no run yet (the message says what to run).
     """
-    from stratloop.loop import list_run_ids, open_run, read_history  # noqa: PLC0415
+    from stratloop.loop import iter_history, list_run_ids, open_run  # noqa: PLC0415
 
     runs_dir = env.runs_dir
     ids = list_run_ids(runs_dir)
@@ -169,23 +170,26 @@ def health_check(
         )
     run_id = ids[-1]
     rundir, config = open_run(runs_dir, run_id)
-    records = read_history(rundir.history).records
-    if not records:
+    tally = HistoryTally(config.generation)
+    latest: Mapping[str, Any] | None = None
+    for latest in iter_history(rundir.history):
+        tally.add(latest)
+    if latest is None:
         raise RunError(
             f"run {run_id} in {runs_dir} has committed no iteration yet; let it run, "
             "then check again"
         )
+    counts = tally.counts()
     run = rundir.read_json(rundir.run)
-    measurements = measure_history(records, config.generation)
-    audited = sum(bool(r.get("audited")) for r in records)
-    measurements.update(measure_audit(Path(config.audit.path), run_id, audited))
-    flags = _recorded_flags(records[-1])
+    measurements = measure_counts(counts)
+    measurements.update(measure_audit(Path(config.audit.path), run_id, counts.audited))
+    flags = _recorded_flags(latest)
     measurements.update(measure_probes(config, base, flags, {1, phase}))
     facts: dict[str, Any] = {
         "run": {
             "run_id": run_id,
             "status": run.get("status"),
-            "iterations": len(records),
+            "iterations": counts.iterations,
             "total": run.get("total"),
             "path": str(rundir.root),
         }
@@ -195,7 +199,7 @@ def health_check(
         measurements.update(found)
     figures = evaluate(measurements, phase_thresholds(phase))
     checks = (
-        _flags_check(phase, records[-1].get("flags"), f"run {run_id}'s latest iteration"),
+        _flags_check(phase, latest.get("flags"), f"run {run_id}'s latest iteration"),
         Check(
             "loop",
             run.get("status") != "failed",
