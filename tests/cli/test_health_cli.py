@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -128,6 +129,23 @@ class TestHealthCheck:
         assert first["service"]["reachable"] is False
         for metric in first["metrics"]:
             assert {"value", "target", "alert_threshold", "verdict"} <= set(metric)
+
+    def test_an_edited_history_record_is_named(self, soaked: Path, tmp_path: Path) -> None:
+        """A history line stripped of a key every record has is an error naming its iteration."""
+        root = tmp_path / "copy"
+        shutil.copytree(soaked, root)
+        (history,) = root.glob("runs/t/*/history.jsonl")
+        lines = history.read_text().splitlines()
+        record = json.loads(lines[3])
+        del record["status"]
+        lines[3] = json.dumps(record)
+        history.write_text("\n".join(lines) + "\n")
+        done = _script(root, "phase4_health_check.py", "--environment", "t", "--output", "x.json")
+        assert done.returncode != 0
+        assert "iteration 3 is not a complete history record (KeyError: 'status')" in (
+            done.stdout + done.stderr
+        )
+        assert "Traceback" not in done.stderr
 
     def test_phase3_check_fails_when_phase_was_off(self, tmp_path: Path) -> None:
         """A run made with Phase 3 off fails the Phase 3 check, saying which phase was off."""

@@ -173,7 +173,14 @@ def health_check(
     tally = HistoryTally(config.generation)
     latest: Mapping[str, Any] | None = None
     for latest in iter_history(rundir.history):
-        tally.add(latest)
+        try:
+            tally.add(latest)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise RunError(
+                f"{rundir.history} iteration {latest.get('iteration')} is not a complete "
+                f"history record ({type(exc).__name__}: {exc}); was the file edited? "
+                "restore it from a backup or check a run this version wrote"
+            ) from exc
     if latest is None:
         raise RunError(
             f"run {run_id} in {runs_dir} has committed no iteration yet; let it run, "
