@@ -26,8 +26,17 @@ class TestDailyValidation:
     def test_keeps_the_days_report_under_logs(self, workdir):
         """Without --output the report goes to logs/shadow/ENV/DATE.json, with the day's seed."""
         result = CliRunner().invoke(
-            app, ["shadow", "daily-validation", "--environment", "staging",
-                  "--date", "2024-06-03", "--iterations", "30"],
+            app,
+            [
+                "shadow",
+                "daily-validation",
+                "--environment",
+                "staging",
+                "--date",
+                "2024-06-03",
+                "--iterations",
+                "30",
+            ],
         )
         assert result.exit_code == 0, result.output
         report = json.loads((workdir / "logs/shadow/staging/2024-06-03.json").read_text())
@@ -39,7 +48,8 @@ class TestDailyValidation:
         """--date takes YYYY-MM-DD only, so a day is never guessed."""
         del workdir
         result = CliRunner().invoke(
-            app, ["shadow", "daily-validation", "--environment", "staging", "--date", "03/06/2024"],
+            app,
+            ["shadow", "daily-validation", "--environment", "staging", "--date", "03/06/2024"],
         )
         assert result.exit_code == 2
         assert "Traceback" not in result.output
@@ -49,15 +59,30 @@ class TestProduction:
     def test_guide_command_runs_as_written_and_stops_at_the_cap(self, workdir):
         """`production_shadow_mode.py --percentage 10 --duration-hours 24` ends at its cap."""
         done = subprocess.run(
-            [sys.executable, str(ROOT / "scripts/production_shadow_mode.py"), "--percentage", "10",
-             "--duration-hours", "24", "--max-iterations", "60",
-             "--output", "prod_shadow_10pct.json"],
-            cwd=workdir, capture_output=True, text=True, check=False, timeout=120,
+            [
+                sys.executable,
+                str(ROOT / "scripts/production_shadow_mode.py"),
+                "--percentage",
+                "10",
+                "--duration-hours",
+                "24",
+                "--max-iterations",
+                "60",
+                "--output",
+                "prod_shadow_10pct.json",
+            ],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
         )
         assert done.returncode == 0, done.stdout + done.stderr
         report = json.loads((workdir / "prod_shadow_10pct.json").read_text())
         assert (report["stopped_by"], report["total"], report["equivalence"]) == (
-            "max_iterations", 60, 1.0,
+            "max_iterations",
+            60,
+            1.0,
         )
         assert report["environment"] == "production"
         assert "scripted loopback" in " ".join(done.stdout.split())
@@ -66,8 +91,17 @@ class TestProduction:
         """--duration-hours 0 stops before the first iteration; nothing compared never passes."""
         out = workdir / "p.json"
         result = CliRunner().invoke(
-            app, ["shadow", "production", "--percentage", "50", "--duration-hours", "0",
-                  "--output", str(out)],
+            app,
+            [
+                "shadow",
+                "production",
+                "--percentage",
+                "50",
+                "--duration-hours",
+                "0",
+                "--output",
+                str(out),
+            ],
         )
         assert result.exit_code == 1, result.output
         assert "no iteration was compared" in result.output
@@ -78,7 +112,88 @@ class TestProduction:
         """A 0% rollout shadows nothing: a usage error, not a vacuous pass."""
         del workdir
         result = CliRunner().invoke(
-            app, ["shadow", "production", "--percentage", "0", "--duration-hours", "1"],
+            app,
+            ["shadow", "production", "--percentage", "0", "--duration-hours", "1"],
         )
         assert result.exit_code == 2
         assert "--percentage" in result.output
+
+
+def _generate(workdir, *options):
+    result = CliRunner().invoke(
+        app,
+        [
+            "shadow",
+            "generate-logs",
+            "--phase1-2",
+            "old.json",
+            "--phase3",
+            "new.json",
+            "--iterations",
+            "10",
+            *options,
+        ],
+    )
+    old = json.loads((workdir / "old.json").read_text()) if result.exit_code == 0 else None
+    new = json.loads((workdir / "new.json").read_text()) if result.exit_code == 0 else None
+    return result, old, new
+
+
+class TestChampion:
+    def test_reference_is_the_default_and_both_logs_record_it(self, workdir):
+        """Without --champion both logs name the reference champion by strategy id."""
+        result, old, new = _generate(workdir)
+        assert result.exit_code == 0, result.output
+        assert old["champion"] == new["champion"]
+        assert old["champion"]["source"] == "reference"
+        assert len(old["champion"]["strategy_id"]) == 16
+        assert old["champion"]["strategy_id"] in " ".join(result.output.split())
+
+    def test_the_champion_changes_the_factor_graph_candidates(self, workdir):
+        """Same seed: mutating the reference gives other candidates than sampling (none)."""
+        _result, _old, mutated = _generate(workdir, "--champion", "reference")
+        result, old, sampled = _generate(workdir, "--champion", "none")
+        assert result.exit_code == 0, result.output
+        assert old["champion"] == {
+            "source": "none",
+            "strategy_id": None,
+            "expression": None,
+            "run_id": None,
+        }
+        ids = {r["candidate_id"] for r in mutated["records"]}
+        assert ids.isdisjoint(r["candidate_id"] for r in sampled["records"])
+
+    def test_latest_run_without_runs_names_the_runs_dir(self, workdir):
+        """--champion latest-run with no run: exit 1 naming the environment's runs dir."""
+        result, _old, _new = _generate(workdir, "--champion", "latest-run")
+        assert result.exit_code == 1
+        text = " ".join(result.output.split())
+        assert "runs/local holds none" in text
+        assert "Traceback" not in result.output
+
+    def test_latest_run_records_the_runs_champion(self, workdir):
+        """The latest run's champion.json is mutated, and its run id recorded."""
+        from stratloop.loop.champion import ChampionTracker  # noqa: PLC0415
+        from stratloop.loop.rundir import RunDir, atomic_write_json  # noqa: PLC0415
+
+        rundir = RunDir.create(workdir / "runs/local", "20240102T000000Z-bbbbbb")
+        atomic_write_json(rundir.config, {"config": {}})
+        tracker = ChampionTracker("sharpe", 1)
+        spec = {"expression": "-ts_std(returns, 20)", "portfolio": {"kind": "top_n", "n": 5}}
+        tracker.offer(4, {"spec": spec, "method": "llm"}, {"sharpe": 1.0, "n_trades": 3}, {})
+        atomic_write_json(rundir.champion, tracker.as_dict())
+        result, _old, new = _generate(workdir, "--champion", "latest-run")
+        assert result.exit_code == 0, result.output
+        assert new["champion"] == {
+            "source": "latest-run",
+            "strategy_id": tracker.as_dict()["candidate_id"],
+            "expression": "-ts_std(returns, 20)",
+            "run_id": "20240102T000000Z-bbbbbb",
+        }
+
+    def test_an_unknown_champion_is_a_usage_error(self, workdir):
+        """--champion best: exit 2, the valid choices listed, no traceback."""
+        result, _old, _new = _generate(workdir, "--champion", "best")
+        assert result.exit_code == 2
+        assert all(name in result.output for name in ("none", "reference", "latest-run"))
+        assert "Traceback" not in result.output

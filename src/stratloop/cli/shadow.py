@@ -13,6 +13,13 @@ and compares their decision, method and candidate per iteration.
   stable-hash rollout buckets, until ``--duration-hours`` of wall-clock time
   or ``--max-iterations`` observed iterations, whichever comes first.
 
+Every command that runs the generators takes ``--champion``: ``reference``
+(the default: the factor library's reference strategy), ``latest-run`` (the
+champion of the environment's latest run) or ``none``. With a champion, each
+factor-graph iteration mutates it on both sides, as the real loop does after
+its first batch; ``none`` compares fresh sampling only. The outputs record the
+champion's source and strategy id.
+
 Each exits 0 only when the equivalence reaches ``--threshold`` (1 otherwise).
 """
 
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -46,20 +54,41 @@ Threshold = Annotated[
 ]
 
 
+class Champion(str, Enum):
+    """Which champion both sides mutate on factor-graph iterations."""
+
+    none = "none"
+    reference = "reference"
+    latest_run = "latest-run"
+
+
+ChampionOption = Annotated[
+    Champion,
+    typer.Option(
+        "--champion",
+        help="reference: mutate the factor library's reference strategy; latest-run: mutate "
+        "the champion of the environment's latest run; none: sample fresh factors only.",
+    ),
+]
+
+
 def _session(
     environment: str,
     endpoint: Endpoint,
     iterations: Callable[[StratloopConfig], Iterable[int]],
+    champion: Champion,
     *,
     overrides: dict[str, Any] | None = None,
     max_iterations: int | None = None,
     duration_s: float | None = None,
 ) -> tuple[ShadowSession, dict[str, Any]]:
     """Run a session on the real generators; return it and the metadata its outputs carry."""
-    from stratloop.shadow import run_session  # noqa: PLC0415 - keep --help fast
+    from stratloop.shadow import choose_champion, run_session  # noqa: PLC0415 - keep --help fast
 
     with generators(environment, endpoint, overrides) as made:
         console.print(made.note)
+        chosen = choose_champion(champion.value, made.factor_graph, Path(made.config.loop.runs_dir))
+        console.print(f"champion: {chosen.describe()}")
         session = run_session(
             made.config,
             made.llm,
@@ -67,6 +96,7 @@ def _session(
             iterations(made.config),
             max_iterations=max_iterations,
             duration_s=duration_s,
+            champion=chosen.snapshot,
         )
     if session.internal_errors:
         shown = "; ".join(f"{e.operation}: {e.error}" for e in session.internal_errors[:5])
@@ -76,6 +106,7 @@ def _session(
         "environment": environment,
         "seed": made.config.loop.seed,
         "generators": made.note,
+        "champion": chosen.as_dict(),
         "iterations": len(session.observed),
         "llm_calls": session.llm_calls,
         "elapsed_s": round(session.elapsed_s, 3),
@@ -97,8 +128,12 @@ def _report(
     for column in ("iterations", "matched", "mismatched", "ignored", "equivalence", "threshold"):
         table.add_column(column)
     table.add_row(
-        str(comparison.total), str(comparison.matched), str(len(comparison.mismatches)),
-        str(comparison.ignored), f"{comparison.equivalence:.2%}", f"{threshold:.2%}",
+        str(comparison.total),
+        str(comparison.matched),
+        str(len(comparison.mismatches)),
+        str(comparison.ignored),
+        f"{comparison.equivalence:.2%}",
+        f"{threshold:.2%}",
     )
     console.print(table)
     for mismatch in comparison.mismatches[:10]:
@@ -120,11 +155,12 @@ def generate_logs(
     iterations: Iterations = 100,
     environment: EnvironmentOption = "local",
     llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+    champion: ChampionOption = Champion.reference,
 ) -> None:
     """Run both paths on the same seeded iterations and write one log each."""
     from stratloop.shadow import write_log  # noqa: PLC0415
 
-    session, meta = _session(environment, llm_endpoint, _first(iterations))
+    session, meta = _session(environment, llm_endpoint, _first(iterations), champion)
     write_log(phase1_2, session.control, {**meta, "implementation": "procedural"})
     write_log(phase3, session.candidate, {**meta, "implementation": "strategy_pattern"})
     console.print(
@@ -156,11 +192,12 @@ def run(
     environment: EnvironmentOption = "local",
     threshold: Threshold = 0.95,
     llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+    champion: ChampionOption = Champion.reference,
 ) -> None:
     """Run shadow mode, write the Phase 3 log, and compare it with the live Phase 1-2 path."""
     from stratloop.shadow import write_log  # noqa: PLC0415
 
-    session, meta = _session(environment, llm_endpoint, _first(iterations))
+    session, meta = _session(environment, llm_endpoint, _first(iterations), champion)
     write_log(output, session.candidate, {**meta, "implementation": "strategy_pattern"})
     console.print(f"wrote {len(session.candidate)} records to {output}")
     _report(session.compare(), threshold, None, meta)
@@ -183,6 +220,7 @@ def daily_validation(
         ),
     ] = None,
     llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+    champion: ChampionOption = Champion.reference,
 ) -> None:
     """Validate equivalence on the day's own seeded sample and keep the day's report."""
     from stratloop.environments import load_environment  # noqa: PLC0415
@@ -194,7 +232,7 @@ def daily_validation(
     seed = daily_seed(base.loop.seed, day)
     target = output or Path("logs") / "shadow" / environment / f"{day.isoformat()}.json"
     session, meta = _session(
-        environment, llm_endpoint, _first(iterations), overrides={"loop.seed": seed}
+        environment, llm_endpoint, _first(iterations), champion, overrides={"loop.seed": seed}
     )
     meta.update(date=day.isoformat(), run_seed=base.loop.seed)
     console.print(f"{day.isoformat()}: seed {seed} (from run seed {base.loop.seed} and the date)")
@@ -227,6 +265,7 @@ def production(
     environment: EnvironmentOption = "production",
     threshold: Threshold = 0.95,
     llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+    champion: ChampionOption = Champion.reference,
 ) -> None:
     """Shadow the iterations a percentage rollout selects, for a duration or an iteration cap."""
     from stratloop.flags import in_rollout, instance_id  # noqa: PLC0415
@@ -238,6 +277,7 @@ def production(
         environment,
         llm_endpoint,
         lambda config: rollout_iterations(config.loop.seed, percentage),
+        champion,
         max_iterations=max_iterations or None,
         duration_s=duration_hours * 3600.0,
     )

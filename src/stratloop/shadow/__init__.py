@@ -3,9 +3,19 @@
 Control and candidate run with the same seed on the same iterations; results
 are frozen, mismatches are kept apart from ignored differences, an LLM
 question both sides ask is sent once, and internal failures go to one
-``raised(operation, error)`` hook.
+``raised(operation, error)`` hook. A champion chosen explicitly
+(:func:`choose_champion`) makes factor-graph iterations on both sides mutate
+it, as the real loop does, instead of sampling fresh factors.
 """
 
+from stratloop.shadow.champion import (
+    CHAMPION_SOURCES,
+    ChampionSource,
+    ShadowChampion,
+    choose_champion,
+    latest_run_champion,
+    reference_champion,
+)
 from stratloop.shadow.compare import Comparison, Mismatch, compare_records
 from stratloop.shadow.experiment import (
     Behaviour,
@@ -27,24 +37,30 @@ from stratloop.shadow.session import (
 from stratloop.shadow.shared import SharedProposals
 
 __all__ = [
+    "CHAMPION_SOURCES",
     "COMPARED_FIELDS",
     "IGNORED_FIELDS",
     "ROLLOUT_FLAG",
     "SCHEMA_VERSION",
     "Behaviour",
+    "ChampionSource",
     "Comparison",
     "InternalError",
     "Mismatch",
     "Observation",
     "Result",
+    "ShadowChampion",
     "ShadowExperiment",
     "ShadowRecord",
     "ShadowSession",
     "SharedProposals",
     "StopReason",
+    "choose_champion",
     "compare_records",
     "daily_seed",
+    "latest_run_champion",
     "read_log",
+    "reference_champion",
     "rollout_iterations",
     "run_session",
     "write_log",

@@ -1,7 +1,8 @@
 """Shadow mode as an experiment: control (procedural) against candidate (strategy pattern).
 
-Both run on their own context built from the same configuration, seed and
-iteration, so they see the same random stream, and an LLM question both sides
+Both run on their own context built from the same configuration, seed,
+iteration and champion (the same object), so they see the same random stream
+and a factor-graph iteration mutates the same parent, and an LLM question both sides
 ask is sent once (:class:`~stratloop.shadow.shared.SharedProposals`). Their outputs are frozen
 :class:`Observation` objects; a generator's exception is part of an
 observation. Failures of the experiment's own machinery (building a context,
@@ -18,7 +19,7 @@ from typing import TypeAlias
 
 from stratloop.config.models import StratloopConfig
 from stratloop.generation.base import CandidateSource
-from stratloop.generation.context import GenerationContext
+from stratloop.generation.context import ChampionSnapshot, GenerationContext
 from stratloop.generation.factory import StrategyFactory
 from stratloop.generation.outcome import GenerationOutcome
 from stratloop.generation.pattern import generate_with_strategy
@@ -84,6 +85,9 @@ class ShadowExperiment:
             (``generate_with_strategy`` with a :class:`StrategyFactory` given
             the shared generators). Tests inject a deliberately different path
             here to prove mismatches are caught.
+        champion: the champion every context of both sides carries, so a
+            factor-graph iteration mutates it as the real loop does after its
+            first batch; None samples fresh factors instead.
     """
 
     config: StratloopConfig
@@ -91,6 +95,7 @@ class ShadowExperiment:
     factor_graph: CandidateSource
     raised: Callable[[str, Exception], None] | None = None
     candidate: Behaviour | None = None
+    champion: ChampionSnapshot | None = None
     internal_errors: list[InternalError] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -132,7 +137,7 @@ class ShadowExperiment:
         behaviour: Behaviour,
     ) -> Observation:
         try:
-            ctx = GenerationContext.create(self.config, iteration)
+            ctx = GenerationContext.create(self.config, iteration, champion=self.champion)
         except Exception as exc:  # noqa: BLE001 - every internal failure goes to the hook
             self._raised(f"{name}.context", exc)
             return Observation(name, None, f"{type(exc).__name__}: {exc}")

@@ -20,6 +20,7 @@ from typing import Literal, TypeAlias
 from stratloop.config.models import StratloopConfig
 from stratloop.flags.rollout import bucket
 from stratloop.generation.base import CandidateSource
+from stratloop.generation.context import ChampionSnapshot
 from stratloop.shadow.compare import Comparison, compare_records
 from stratloop.shadow.experiment import InternalError, ShadowExperiment
 from stratloop.shadow.record import ShadowRecord
@@ -76,6 +77,7 @@ def run_session(
     max_iterations: int | None = None,
     duration_s: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    champion: ChampionSnapshot | None = None,
 ) -> ShadowSession:
     """Observe control and candidate on ``iterations`` until one of the bounds is reached.
 
@@ -89,6 +91,8 @@ def run_session(
         duration_s: stop once this many seconds have passed (checked before
             each iteration); None for no time bound.
         clock: seconds, monotonic (injectable so tests need not wait).
+        champion: the champion both sides mutate on factor-graph iterations;
+            None samples fresh factors.
 
     Raises:
         ValueError: a bound is negative.
@@ -97,7 +101,7 @@ def run_session(
         raise ValueError(f"max_iterations must be >= 0 (or None) but got {max_iterations}")
     if duration_s is not None and duration_s < 0:
         raise ValueError(f"duration_s must be >= 0 (or None) but got {duration_s}")
-    experiment = ShadowExperiment(config, llm, factor_graph)
+    experiment = ShadowExperiment(config, llm, factor_graph, champion=champion)
     control: list[ShadowRecord] = []
     candidate: list[ShadowRecord] = []
     observed: list[int] = []
