@@ -191,6 +191,24 @@ class TestChampion:
             "run_id": "20240102T000000Z-bbbbbb",
         }
 
+    def test_logs_of_different_champions_are_not_compared(self, workdir):
+        """`shadow compare` refuses logs whose factor graphs mutated different champions."""
+        _generate(workdir, "--champion", "reference")
+        (workdir / "reference.json").write_text((workdir / "new.json").read_text())
+        result, _old, _new = _generate(workdir, "--champion", "none")
+        assert result.exit_code == 0, result.output
+        runner = CliRunner()
+        same = runner.invoke(app, ["shadow", "compare", "--old", "old.json", "--new", "new.json"])
+        assert same.exit_code == 0, same.output
+        mixed = runner.invoke(
+            app, ["shadow", "compare", "--old", "old.json", "--new", "reference.json"]
+        )
+        text = " ".join(mixed.output.split())
+        assert mixed.exit_code == 2
+        assert "mutated the champion reference (" in text
+        assert "mutated none (no champion)" in text
+        assert "Traceback" not in mixed.output
+
     def test_an_unknown_champion_is_a_usage_error(self, workdir):
         """--champion best: exit 2, the valid choices listed, no traceback."""
         result, _old, _new = _generate(workdir, "--champion", "best")
