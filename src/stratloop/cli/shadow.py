@@ -178,21 +178,9 @@ def compare(
     output: OutputOption = None,
 ) -> None:
     """Share of iterations whose decision, method and candidate id match."""
-    from stratloop.errors import ConfigFileError  # noqa: PLC0415
-    from stratloop.shadow import compare_records, log_champion, read_log  # noqa: PLC0415
+    from stratloop.shadow import compare_logs  # noqa: PLC0415
 
-    champions = log_champion(old), log_champion(new)
-    if champions[0].get("strategy_id") != champions[1].get("strategy_id"):
-        mutated = [
-            f"{c.get('source')} ({c.get('strategy_id') or 'no champion'})" for c in champions
-        ]
-        raise ConfigFileError(
-            str(new),
-            f"its factor-graph iterations mutated the champion {mutated[1]} but those of "
-            f"{old} mutated {mutated[0]}, so their candidates cannot match",
-            "write both logs in one `generate-logs` run, or with the same --champion",
-        )
-    comparison = compare_records(read_log(old), read_log(new))
+    comparison = compare_logs(old, new)
     _report(comparison, threshold, output, {"old": str(old), "new": str(new)})
 
 

@@ -24,7 +24,7 @@ from stratloop.shadow.experiment import (
     Result,
     ShadowExperiment,
 )
-from stratloop.shadow.log import SCHEMA_VERSION, log_champion, read_log, write_log
+from stratloop.shadow.log import SCHEMA_VERSION, compare_logs, read_log, write_log
 from stratloop.shadow.record import COMPARED_FIELDS, IGNORED_FIELDS, ShadowRecord
 from stratloop.shadow.session import (
     ROLLOUT_FLAG,
@@ -56,10 +56,10 @@ __all__ = [
     "SharedProposals",
     "StopReason",
     "choose_champion",
+    "compare_logs",
     "compare_records",
     "daily_seed",
     "latest_run_champion",
-    "log_champion",
     "read_log",
     "reference_champion",
     "rollout_iterations",

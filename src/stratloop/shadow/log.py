@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from stratloop.errors import ConfigFileError
+from stratloop.shadow.compare import Comparison, compare_records
 from stratloop.shadow.record import ShadowRecord
 
-__all__ = ["SCHEMA_VERSION", "log_champion", "read_log", "write_log"]
+__all__ = ["SCHEMA_VERSION", "compare_logs", "read_log", "write_log"]
 
 SCHEMA_VERSION = 1
 _NO_CHAMPION = {"source": "none", "strategy_id": None}
@@ -36,22 +37,43 @@ def read_log(path: Path) -> tuple[ShadowRecord, ...]:
     Raises:
         ConfigFileError: the file is missing, not JSON, or not a shadow log.
     """
-    document = _document(path)
+    return _records(path, _document(path))
+
+
+def compare_logs(old: Path, new: Path) -> Comparison:
+    """Compare a control log with a candidate log, each read once.
+
+    Logs whose factor graphs mutated different champions are refused: their
+    candidates differ by design, and a mismatch would read as non-equivalence.
+    A log written before champions were recorded sampled, so it counts as none.
+
+    Raises:
+        ConfigFileError: as :func:`read_log`, or the two champions differ.
+    """
+    documents = _document(old), _document(new)
+    champions = [_champion(path, doc) for path, doc in zip((old, new), documents, strict=True)]
+    if champions[0].get("strategy_id") != champions[1].get("strategy_id"):
+        mutated = [
+            f"{c.get('source')} ({c.get('strategy_id') or 'no champion'})" for c in champions
+        ]
+        raise ConfigFileError(
+            str(new),
+            f"its factor-graph iterations mutated the champion {mutated[1]} but those of "
+            f"{old} mutated {mutated[0]}, so their candidates cannot match",
+            "write both logs in one `generate-logs` run, or with the same --champion",
+        )
+    return compare_records(_records(old, documents[0]), _records(new, documents[1]))
+
+
+def _records(path: Path, document: Mapping[str, Any]) -> tuple[ShadowRecord, ...]:
     try:
         return tuple(ShadowRecord.from_dict(item) for item in document["records"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigFileError(str(path), f"a record is malformed ({exc})", _FIX) from None
 
 
-def log_champion(path: Path) -> Mapping[str, Any]:
-    """The champion a log's factor-graph iterations mutated (``source`` none: they sampled).
-
-    Logs written before champions were recorded sampled, so they read as none.
-
-    Raises:
-        ConfigFileError: as :func:`read_log`, or the champion entry is not a mapping.
-    """
-    champion = _document(path).get("champion", _NO_CHAMPION)
+def _champion(path: Path, document: Mapping[str, Any]) -> Mapping[str, Any]:
+    champion = document.get("champion", _NO_CHAMPION)
     if not isinstance(champion, dict):
         raise ConfigFileError(str(path), f"its champion entry is {champion!r}, not a mapping", _FIX)
     return champion
