@@ -51,12 +51,7 @@ from loop_overhead import audit_ratio
 
 from stratloop.audit import AuditTrail
 from stratloop.audit._canonical import canonical_json, digest
-from stratloop.audit.samples import (
-    SAMPLE_FLAGS,
-    rebuild_record,
-    sample_outcome,
-    sample_record,
-)
+from stratloop.audit.samples import rebuild_record, sample_iteration, sample_record
 from stratloop.audit.testing import sample_snapshot
 from stratloop.config.models import AuditConfig
 
@@ -77,18 +72,12 @@ def _inputs(count: int) -> Any:
         sample_record(i, run_id="b", instance_id="b", config_snapshot=snap, config_hash=snap_hash)
         for i in range(count)
     ]
-    return snap, snap_hash, samples, [sample_outcome(s) for s in samples]
+    return snap, snap_hash, [sample_iteration(s) for s in samples]
 
 
-def _build(sample: Any, outcome: Any, snap: Any, snap_hash: str) -> Any:
+def _build(iteration: Any, snap: Any, snap_hash: str) -> Any:
     return rebuild_record(
-        sample,
-        outcome,
-        run_id="b",
-        instance_id="b",
-        config_snapshot=snap,
-        config_hash=snap_hash,
-        flags=SAMPLE_FLAGS,
+        iteration, run_id="b", instance_id="b", config_snapshot=snap, config_hash=snap_hash
     )
 
 
@@ -99,13 +88,13 @@ def _evict() -> None:
 
 def _timed(inputs: Any, step: Callable[[Any], None], *, cold: bool) -> dict[str, float]:
     """Wall and thread-CPU microseconds of ``step`` per record: p50 and p99 of one run."""
-    snap, snap_hash, samples, outcomes = inputs
+    snap, snap_hash, iterations = inputs
     wall, cpu = [], []
-    for sample, outcome in zip(samples, outcomes, strict=True):
+    for iteration in iterations:
         if cold:
             _evict()
         start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
-        step(_build(sample, outcome, snap, snap_hash))
+        step(_build(iteration, snap, snap_hash))
         cpu.append((time.thread_time_ns() - start_cpu) / 1000)
         wall.append((time.perf_counter_ns() - start) / 1000)
     return {

@@ -142,7 +142,7 @@ class TestHealthCheck:
         history.write_text("\n".join(lines) + "\n")
         done = _script(root, "phase4_health_check.py", "--environment", "t", "--output", "x.json")
         assert done.returncode != 0
-        assert "iteration 3 is not a complete history record (KeyError: 'status')" in (
+        assert "line 4 is corrupt (history record 3 lacks the key 'status'" in (
             done.stdout + done.stderr
         )
         assert "Traceback" not in done.stderr

@@ -48,7 +48,7 @@ class TestRunCommand:
         assert len(run_dirs) == 1
         assert f"run directory: runs/{run_dirs[0].name}" in result.output.replace("\n", "")
         records = read_history(run_dirs[0] / "history.jsonl").records
-        assert {r["method_used"] for r in records} == {"factor_graph"}
+        assert {r.outcome.method_used for r in records} == {"factor_graph"}
         assert (workdir / "audit" / "learning_audit.jsonl").is_file()
 
     def test_phase4_off_writes_no_audit_trail(self, workdir, monkeypatch):
@@ -98,7 +98,7 @@ class TestRunCommand:
         )
         assert result.exit_code == 0, result.output
         records = read_history(workdir / "runs" / run_id / "history.jsonl").records
-        assert [r["iteration"] for r in records] == list(range(8))
+        assert [r.iteration_num for r in records] == list(range(8))
 
     def test_a_bad_flags_file_is_an_error_naming_the_value(self, workdir):
         """A flags file with a non-boolean value stops the run before it starts."""

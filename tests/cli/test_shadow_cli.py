@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stratloop.cli import app
+from stratloop.iteration import candidate_from_json
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -180,7 +181,8 @@ class TestChampion:
         atomic_write_json(rundir.config, {"config": {}})
         tracker = ChampionTracker("sharpe", 1)
         spec = {"expression": "-ts_std(returns, 20)", "portfolio": {"kind": "top_n", "n": 5}}
-        tracker.offer(4, {"spec": spec, "method": "llm"}, {"sharpe": 1.0, "n_trades": 3}, {})
+        candidate = candidate_from_json({"spec": spec, "method": "llm"})
+        tracker.offer(4, candidate, {"sharpe": 1.0, "n_trades": 3}, {})
         atomic_write_json(rundir.champion, tracker.as_dict())
         result, _old, new = _generate(workdir, "--champion", "latest-run")
         assert result.exit_code == 0, result.output

@@ -18,14 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from iteration_records import record_at
 from stratloop.audit import (
     GUIDE_REQUIRED_FIELDS,
     REDACTED,
     AuditTrail,
-    build_record,
+    audit_record,
     capture_records,
     record_violation,
-    sample_record,
     schema_problem,
     verify_trail,
 )
@@ -34,11 +34,28 @@ from stratloop.audit.query import query_trail
 from stratloop.audit.report import write_report
 from stratloop.audit.testing import StepClock, sample_snapshot, write_sample_trail
 from stratloop.config.models import AuditConfig
-from stratloop.errors import AuditFormatError, AuditWriteError
+from stratloop.errors import AuditWriteError
 from stratloop.generation.decision import decide
 from stratloop.generation.outcome import Fallback, GenerationOutcome
+from stratloop.iteration import IterationRecord, StageError, Timings
+from stratloop.spec import Candidate, Strategy, TopN
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _audited(outcome, snap, *, error="LLMUnavailableError", train=None):
+    """The audit projection of an iteration whose generation produced ``outcome``."""
+    record = IterationRecord.build(
+        iteration_num=0,
+        batch=0,
+        timestamp="t",
+        flags={},
+        outcome=outcome,
+        status="generation_failed",
+        error=StageError("generation", error, outcome.error_message or ""),
+        timings=Timings(generate_s=0.001, validate_s=0.0),
+    )
+    return audit_record(record, run_id="r", instance_id="i", config_snapshot=snap, config_hash="h")
 
 
 def _lines(path: Path) -> list[dict]:
@@ -72,48 +89,40 @@ class TestAuditRecord:
     def test_non_finite_metrics_become_null(self):
         """JSON has no NaN: a NaN metric is written as null, not as invalid JSON."""
         snap = sample_snapshot()
-        decision = decide(None, 20.0, 0.9)
+        candidate = Candidate(Strategy(expression="rank(returns)", portfolio=TopN(n=5)), "llm")
         outcome = GenerationOutcome(
-            "procedural",
-            decision,
-            "procedural",
-            None,
-            None,
-            error_type="LLMUnavailableError",
-            error_message="down",
+            "procedural", decide(None, 20.0, 0.1), "procedural", "llm", candidate
         )
-        record = build_record(
+        record = IterationRecord.build(
             iteration_num=0,
-            run_id="r",
-            instance_id="i",
-            outcome=outcome,
-            status="failed",
-            metrics={"train": {"sharpe": float("nan")}},
-            timings={"total_ms": 1.0},
-            config_snapshot=snap,
-            config_hash="h",
+            batch=0,
+            timestamp="t",
             flags={},
-            champion=False,
+            outcome=outcome,
+            status="evaluated",
+            train={"sharpe": float("nan")},
+            test={"sharpe": float("inf")},
+            timings=Timings(generate_s=0.001, validate_s=0.0, evaluate_s=float("nan")),
         )
-        assert record.outcome["metrics"] == {"train": {"sharpe": None}}
-        assert record.outcome["error_type"] == "LLMUnavailableError"
+        audited = audit_record(
+            record, run_id="r", instance_id="i", config_snapshot=snap, config_hash="h"
+        )
+        assert audited.outcome["metrics"] == {"train": {"sharpe": None}, "test": {"sharpe": None}}
+        assert audited.timings["backtest_ms"] is None
+        assert audited.outcome["status"] == "success"
 
     def test_success_without_candidate_is_rejected(self):
         """A record cannot claim success for an iteration that produced nothing."""
         outcome = GenerationOutcome("procedural", decide(True, 0.0, 0.5), "procedural", None, None)
-        with pytest.raises(AuditFormatError, match="no candidate"):
-            build_record(
+        with pytest.raises(ValueError, match="no candidate"):
+            IterationRecord.build(
                 iteration_num=0,
-                run_id="r",
-                instance_id="i",
-                outcome=outcome,
-                status="success",
-                metrics=None,
-                timings={},
-                config_snapshot={},
-                config_hash="h",
+                batch=0,
+                timestamp="t",
                 flags={},
-                champion=False,
+                outcome=outcome,
+                status="evaluated",
+                timings=Timings(generate_s=0.0, validate_s=0.0),
             )
 
 
@@ -122,28 +131,32 @@ class TestRedaction:
         """The key in the variable llm.api_key_env names is redacted wherever it appears."""
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-123456")
         snap = sample_snapshot()
-        decision = decide(None, 20.0, 0.1)
+        candidate = Candidate(
+            Strategy(expression="rank(returns)", portfolio=TopN(n=5)), "factor_graph"
+        )
         outcome = GenerationOutcome(
             "procedural",
-            decision,
+            decide(None, 20.0, 0.1),
             "procedural",
-            None,
-            None,
+            "factor_graph",
+            candidate,
+            fallback=Fallback("explicit", "llm", "factor_graph", "configured", "LLMError"),
             error_type="LLMError",
             error_message="auth failed for sk-test-SECRET-123456",
         )
-        record = build_record(
+        iteration = IterationRecord.build(
             iteration_num=0,
-            run_id="r",
-            instance_id="i",
-            outcome=outcome,
-            status="failed",
-            metrics={"token": "abc", "max_tokens": 5},
-            timings={},
-            config_snapshot=snap,
-            config_hash="h",
+            batch=0,
+            timestamp="t",
             flags={},
-            champion=False,
+            outcome=outcome,
+            status="evaluated",
+            train={"token": "abc", "max_tokens": 5},
+            test={},
+            timings=Timings(generate_s=0.0, validate_s=0.0, evaluate_s=0.0),
+        )
+        record = audit_record(
+            iteration, run_id="r", instance_id="i", config_snapshot=snap, config_hash="h"
         )
         path = tmp_path / "a.jsonl"
         with AuditTrail(AuditConfig(path=str(path)), run_id="r", instance_id="i") as trail:
@@ -151,7 +164,10 @@ class TestRedaction:
         text = path.read_text()
         assert "SECRET" not in text
         assert written["outcome"]["error_message"] == f"auth failed for {REDACTED}"
-        assert written["outcome"]["metrics"] == {"token": REDACTED, "max_tokens": 5}
+        assert written["outcome"]["metrics"] == {
+            "train": {"token": REDACTED, "max_tokens": 5},
+            "test": {},
+        }
 
 
 class TestHashChain:
@@ -275,24 +291,11 @@ class TestViolations:
             decision,
             "procedural",
             "factor_graph",
-            sample_record(
-                0, run_id="r", instance_id="i", config_snapshot=sample_snapshot(), config_hash="h"
-            ).outcome
-            and None,
+            None,
+            error_type="LLMUnavailableError",
+            error_message="down",
         )
-        record = build_record(
-            iteration_num=0,
-            run_id="r",
-            instance_id="i",
-            outcome=outcome,
-            status="failed",
-            metrics=None,
-            timings={},
-            config_snapshot=snap,
-            config_hash="h",
-            flags={},
-            champion=False,
-        )
+        record = _audited(outcome, snap)
         with AuditTrail(
             AuditConfig(path=str(tmp_path / "a.jsonl")), run_id="r", instance_id="i"
         ) as trail:
@@ -310,20 +313,10 @@ class TestViolations:
             None,
             None,
             fallback=Fallback("silent", "llm", "factor_graph", "down", "LLMError"),
+            error_type="LLMError",
+            error_message="down",
         )
-        record = build_record(
-            iteration_num=0,
-            run_id="r",
-            instance_id="i",
-            outcome=outcome,
-            status="failed",
-            metrics=None,
-            timings={},
-            config_snapshot=snap,
-            config_hash="h",
-            flags={},
-            champion=False,
-        )
+        record = _audited(outcome, snap)
         assert "silent fallback" in record_violation(record.body())
 
 
@@ -418,7 +411,7 @@ class TestBackfill:
         )
         run_audit = RunAudit(config, run_id="run-1", instance_id="inst-1", path=trail_path)
         try:
-            assert run_audit.backfill([{"iteration": 9, "audited": True}]) == 0
+            assert run_audit.backfill([record_at(9, audited=True)]) == 0
         finally:
             run_audit.close()
 

@@ -1,12 +1,14 @@
-from stratloop.loop.champion import ChampionTracker, candidate_from_record
+from stratloop.iteration import candidate_from_json, candidate_json
+from stratloop.loop.champion import ChampionTracker
 from stratloop.spec import Strategy, TopN
 
 SPEC = Strategy(expression="rank(close)", portfolio=TopN(n=2)).model_dump(mode="json")
-CANDIDATE = {
+RECORDED = {
     "spec": SPEC,
     "method": "factor_graph",
     "lineage": {"parents": ["a"], "operator": "mutate", "params": {"w": 3}},
 }
+CANDIDATE = candidate_from_json(RECORDED)
 
 
 class TestChampionTracker:
@@ -49,7 +51,8 @@ class TestChampionTracker:
 
     def test_a_recorded_candidate_rebuilds_exactly(self):
         """The history's candidate object gives back the same strategy id and lineage."""
-        candidate = candidate_from_record(CANDIDATE)
+        candidate = candidate_from_json(RECORDED)
         assert candidate.strategy.model_dump(mode="json") == SPEC
         assert candidate.lineage.parents == ("a",)
         assert candidate.lineage.params == {"w": 3}
+        assert candidate_from_json(candidate_json(candidate)) == candidate

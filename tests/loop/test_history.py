@@ -1,24 +1,20 @@
+import dataclasses
 import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from iteration_records import line_at, record_at
 from stratloop.errors import RunError
-from stratloop.loop.history import (
-    HistoryWriter,
-    comparable,
-    cut_torn_tail,
-    dumps_record,
-    iter_history,
-    read_history,
-)
+from stratloop.iteration import IterationRecord
+from stratloop.loop.history import HistoryWriter, cut_torn_tail, iter_history, read_history
 
 
 def _write(path, count):
     with HistoryWriter(path) as writer:
         for i in range(count):
-            writer.append(dumps_record({"iteration": i, "timestamp": f"t{i}", "x": [i, "é"]}))
+            writer.append(record_at(i, kind=i % 4))
 
 
 class TestReadHistory:
@@ -27,7 +23,7 @@ class TestReadHistory:
         path = tmp_path / "history.jsonl"
         _write(path, 5)
         read = read_history(path)
-        assert [r["iteration"] for r in read.records] == [0, 1, 2, 3, 4]
+        assert [r.iteration_num for r in read.records] == [0, 1, 2, 3, 4]
         assert read.torn is None
 
     def test_a_missing_file_is_an_empty_history(self, tmp_path):
@@ -47,7 +43,7 @@ class TestReadHistory:
         path.write_bytes(data[:cut])
         read = read_history(path)
         complete = data[:cut].count(b"\n")
-        assert [r["iteration"] for r in read.records] == list(range(complete))
+        assert [r.iteration_num for r in read.records] == list(range(complete))
         if cut == 0 or data[cut - 1 : cut] == b"\n":
             assert read.torn is None
         else:
@@ -59,12 +55,12 @@ class TestReadHistory:
         path = tmp_path / "history.jsonl"
         _write(path, 3)
         good = path.read_bytes()
-        path.write_bytes(good + b'{"iteration": 3, "x"')
+        path.write_bytes(good + b'{"iteration_num": 3, "x"')
         torn = read_history(path).torn
         assert torn is not None
         aside = cut_torn_tail(path, torn)
         assert path.read_bytes() == good
-        assert aside.read_bytes() == b'{"iteration": 3, "x"'
+        assert aside.read_bytes() == b'{"iteration_num": 3, "x"'
 
     def test_a_corrupt_line_in_the_middle_is_an_error(self, tmp_path):
         """Only the last line may be torn; damage elsewhere stops the run."""
@@ -79,37 +75,94 @@ class TestReadHistory:
     def test_out_of_order_iterations_are_an_error(self, tmp_path):
         """A history whose iterations skip is inconsistent."""
         path = tmp_path / "history.jsonl"
-        path.write_text('{"iteration": 0}\n{"iteration": 2}\n')
+        path.write_bytes(line_at(0) + line_at(2))
         with pytest.raises(RunError, match="iteration 1 was expected"):
             read_history(path)
 
 
 class TestRecords:
-    def test_dumps_is_strict_json(self):
-        """NaN is refused: history lines are strict JSON."""
-        with pytest.raises(ValueError):
-            dumps_record({"iteration": 0, "x": float("nan")})
+    def test_a_line_is_strict_json_and_reads_back_equal(self):
+        """Every kind of record survives its own history line, key for key."""
+        for kind in range(4):
+            record = record_at(3, kind)
+            line = record.to_json()
+            assert "NaN" not in line
+            assert IterationRecord.from_json(line) == record
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        kind=st.integers(0, 3),
+        metrics=st.dictionaries(
+            st.text(min_size=1, max_size=8),
+            st.one_of(st.none(), st.integers(-(10**12), 10**12), st.floats()),
+            max_size=6,
+        ),
+        params=st.dictionaries(
+            st.text(max_size=5),
+            st.one_of(
+                st.integers(), st.floats(allow_nan=False), st.lists(st.integers(), max_size=3)
+            ),
+            max_size=3,
+        ),
+    )
+    def test_any_built_record_reads_back_equal(self, kind, metrics, params):
+        """What the loop builds is exactly what its line reads back as (so resume equals live)."""
+        base = record_at(7, kind)
+        outcome = base.outcome
+        if outcome.candidate is not None:
+            lineage = dataclasses.replace(outcome.candidate.lineage, params=params)
+            candidate = dataclasses.replace(outcome.candidate, lineage=lineage)
+            outcome = dataclasses.replace(outcome, candidate=candidate)
+        record = IterationRecord.build(
+            iteration_num=7,
+            batch=0,
+            timestamp="t",
+            flags=base.flags,
+            outcome=outcome,
+            status=base.status,
+            timings=base.timings,
+            error=base.error,
+            train=metrics if base.evaluated else None,
+            test=metrics if base.evaluated else None,
+        ).with_champion(base.evaluated)
+        assert IterationRecord.from_json(record.to_json()) == record
 
     def test_comparable_drops_only_volatile_keys(self):
         """Timestamps and timings are ignored; across implementations the path names too."""
-        record = {
-            "iteration": 1,
-            "timestamp": "t",
-            "timings": {},
-            "implementation": "p",
-            "strategy_selected": "s",
-            "flags": {},
-            "decision": {},
+        record = record_at(1)
+        whole = record.as_dict()
+        assert record.comparable() == {
+            k: v for k, v in whole.items() if k not in ("timestamp", "timings")
         }
-        assert comparable(record) == {
-            "iteration": 1,
-            "implementation": "p",
-            "strategy_selected": "s",
-            "flags": {},
-            "decision": {},
+        assert set(record.comparable(across_implementations=True)) == set(whole) - {
+            "timestamp",
+            "timings",
+            "implementation",
+            "strategy_selected",
+            "flags",
         }
-        assert comparable(record, across_implementations=True) == {"iteration": 1, "decision": {}}
-        assert json.loads(dumps_record(record)) == record
+
+    def test_a_record_from_before_the_rename_still_reads(self):
+        """An unversioned line that says ``iteration`` is the same record (runs from before)."""
+        record = record_at(5)
+        old = record.as_dict()
+        del old["schema_version"]
+        old["iteration"] = old.pop("iteration_num")
+        assert IterationRecord.from_json(json.dumps(old)) == record
+
+    def test_a_missing_key_is_named(self):
+        """A line without a key every record has says which, not a KeyError."""
+        data = record_at(2).as_dict()
+        del data["status"]
+        with pytest.raises(RunError, match="history record 2 lacks the key 'status'"):
+            IterationRecord.from_json(json.dumps(data))
+
+    def test_an_unknown_schema_is_refused(self):
+        """A newer stratloop's line is not guessed at."""
+        data = record_at(0).as_dict()
+        data["schema_version"] = 99
+        with pytest.raises(RunError, match="schema_version 99"):
+            IterationRecord.from_json(json.dumps(data))
 
 
 class TestIterHistory:
@@ -118,13 +171,11 @@ class TestIterHistory:
     @settings(max_examples=60, deadline=None)
     @given(
         st.integers(0, 6),
-        st.sampled_from([b"", b'{"iteration": 9', b"not json\n", b'{"no": 1}']),
+        st.sampled_from([b"", b'{"iteration_num": 9', b"not json\n", b'{"no": 1}']),
     )
     def test_same_records_as_the_whole_file_read(self, tmp_path_factory, count, tail):
         path = tmp_path_factory.mktemp("history") / "history.jsonl"
-        lines = b"".join(
-            json.dumps({"iteration": i, "x": i * 1.5}).encode() + b"\n" for i in range(count)
-        )
+        lines = b"".join(line_at(i, kind=i % 4) for i in range(count))
         path.write_bytes(lines + tail)
         whole = read_history(path)
         assert list(iter_history(path)) == list(whole.records)
@@ -135,13 +186,13 @@ class TestIterHistory:
 
     def test_a_damaged_middle_line_stops_the_stream_with_its_number(self, tmp_path):
         path = tmp_path / "history.jsonl"
-        path.write_bytes(b'{"iteration": 0}\nbroken\n{"iteration": 1}\n')
+        path.write_bytes(line_at(0) + b"broken\n" + line_at(1))
         with pytest.raises(RunError, match="line 2 is corrupt"):
             list(iter_history(path))
 
     def test_out_of_order_iterations_are_refused(self, tmp_path):
         path = tmp_path / "history.jsonl"
-        path.write_bytes(b'{"iteration": 0}\n{"iteration": 2}\n')
+        path.write_bytes(line_at(0) + line_at(2))
         with pytest.raises(RunError, match="line 2 holds iteration 2 but iteration 1"):
             list(iter_history(path))
 

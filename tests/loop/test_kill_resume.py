@@ -10,7 +10,7 @@ import time
 import pytest
 
 from stratloop.audit import iter_records, verify_trail
-from stratloop.loop.history import comparable, read_history
+from stratloop.loop.history import read_history
 
 CONFIG = """\
 version: 1
@@ -103,7 +103,7 @@ class TestKillAndResume:
         assert done.returncode == 0, done.stderr
 
         resumed = read_history(run_dir / "history.jsonl").records
-        assert [comparable(r) for r in resumed] == [comparable(r) for r in expected]
+        assert [r.comparable() for r in resumed] == [r.comparable() for r in expected]
         assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
         audit = tmp_path / "cut.jsonl"
         iterations = [r["iteration_num"] for _f, _l, r in iter_records(audit)]

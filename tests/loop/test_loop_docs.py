@@ -16,6 +16,6 @@ class TestDocs:
         )
         summary = LoopRunner.create(loop_config(tmp_path, iterations=4), lambda _u: parts).run()
         text = (DOCS / "loop.md").read_text() + (DOCS / "generation.md").read_text()
-        record = read_history(summary.path / "history.jsonl").records[0]
+        record = read_history(summary.path / "history.jsonl").records[0].as_dict()
         missing = [key for key in [*summary.metrics, *record] if f"`{key}`" not in text]
         assert missing == []

@@ -2,6 +2,7 @@ import io
 
 from rich.console import Console
 
+from iteration_records import record_at
 from stratloop.loop.progress import RichProgress
 
 
@@ -11,8 +12,8 @@ class TestRichProgress:
         out = io.StringIO()
         progress = RichProgress(Console(file=out, width=160, force_terminal=False), "sharpe")
         progress.begin(10, 2)
-        progress.committed({"method_used": "factor_graph", "status": "evaluated"}, 1.23456)
-        progress.committed({"method_used": None, "status": "generation_failed"}, 1.23456)
+        progress.committed(record_at(0, kind=0), 1.23456)
+        progress.committed(record_at(1, kind=2), 1.23456)
         progress.end()
         text = out.getvalue()
         assert "4/10" in text

@@ -12,7 +12,7 @@ from stratloop.flags import DotenvFlagSource, EnvFlagSource
 from stratloop.generation.sources import FunctionSource
 from stratloop.llm.budget import TokenBudget
 from stratloop.loop.audit import RunAudit
-from stratloop.loop.history import comparable, read_history
+from stratloop.loop.history import read_history
 from stratloop.loop.rundir import RunDir
 from stratloop.loop.runner import LoopParts, LoopRunner, open_run
 from stratloop.spec import Candidate, Strategy, TopN
@@ -42,11 +42,19 @@ def _parts(flags=None, **kwargs):
 def _run(config, run_id, **kwargs):
     runner = LoopRunner.create(config, lambda _usage: _parts(**kwargs), run_id=run_id)
     summary = runner.run()
-    return summary, list(read_history(summary.path / "history.jsonl").records)
+    return summary, _history(summary.path / "history.jsonl")
+
+
+def _history(path):
+    """The history's lines as JSON objects: what the file says, key for key."""
+    return [record.as_dict() for record in read_history(path).records]
 
 
 def _comparable(records, *, across=False):
-    return [comparable(r, across_implementations=across) for r in records]
+    dropped = {"timestamp", "timings"} | (
+        {"implementation", "strategy_selected", "flags"} if across else set()
+    )
+    return [{k: v for k, v in r.items() if k not in dropped} for r in records]
 
 
 class TestLoopRunner:
@@ -54,7 +62,7 @@ class TestLoopRunner:
         """A completed run leaves config, flags, history, champion, metrics and run files."""
         summary, records = _run(loop_config(tmp_path), "r1")
         assert summary.status == "completed"
-        assert [r["iteration"] for r in records] == list(range(12))
+        assert [r["iteration_num"] for r in records] == list(range(12))
         for name in ("config.json", "flags.jsonl", "champion.json", "metrics.json", "run.json"):
             assert (summary.path / name).is_file(), name
         run = json.loads((summary.path / "run.json").read_text())
@@ -62,15 +70,15 @@ class TestLoopRunner:
         assert run["iterations"] == 12
         champion = json.loads((summary.path / "champion.json").read_text())
         assert champion == summary.champion
-        assert champion["iteration"] == max(r["iteration"] for r in records if r["champion"])
+        assert champion["iteration"] == max(r["iteration_num"] for r in records if r["champion"])
 
     def test_the_champion_is_the_best_eligible_train_score(self, tmp_path):
         """The champion has the highest train Sharpe among results with enough trades."""
         summary, records = _run(loop_config(tmp_path, min_trades=10), "r1")
         eligible = [r for r in records if r["train"] and r["train"]["n_trades"] >= 10]
-        best = max(eligible, key=lambda r: (r["train"]["sharpe"], -r["iteration"]))
+        best = max(eligible, key=lambda r: (r["train"]["sharpe"], -r["iteration_num"]))
         assert summary.champion is not None
-        assert summary.champion["iteration"] == best["iteration"]
+        assert summary.champion["iteration"] == best["iteration_num"]
         assert summary.champion["test"] == best["test"]
 
     def test_results_do_not_depend_on_the_worker_count(self, tmp_path):
@@ -182,7 +190,7 @@ class TestResume:
         assert "torn last line" in runner.notes[0]
         assert runner.state.next_iteration == 6
         summary = runner.run()
-        resumed = read_history(summary.path / "history.jsonl").records
+        resumed = _history(summary.path / "history.jsonl")
         assert summary.status == "completed"
         assert _comparable(resumed) == _comparable(expected)
         assert (summary.path / "history.jsonl.torn-").parent.exists()
@@ -220,7 +228,7 @@ class TestStopping:
         summary = runner.run()
         assert summary.status == "interrupted"
         assert summary.iterations == 8
-        assert len(read_history(summary.path / "history.jsonl").records) == 8
+        assert len(_history(summary.path / "history.jsonl")) == 8
 
     def test_a_spent_budget_stops_the_run_with_a_clear_message(self, tmp_path):
         """on_budget_exhausted: stop ends the run once the tokens are spent."""
@@ -265,7 +273,7 @@ class TestStopping:
             config, lambda _u: _parts(llm=FunctionSource(spend), budget=budget), run_id="g"
         )
         summary = runner.run()
-        records = read_history(summary.path / "history.jsonl").records
+        records = _history(summary.path / "history.jsonl")
         assert summary.status == "completed"
         assert [r["method_used"] for r in records[:4]] == ["llm"] * 4
         later = records[4:]
@@ -300,12 +308,12 @@ class TestFlagsAtIterationBoundaries:
             run_id="flags",
         )
         summary = runner.run()
-        records = read_history(summary.path / "history.jsonl").records
+        records = _history(summary.path / "history.jsonl")
         assert [r["implementation"] for r in records] == ["strategy_pattern"] * 7 + [
             "procedural"
         ] * 5
         changes = (summary.path / "flags.jsonl").read_text().splitlines()
-        assert [json.loads(line)["iteration"] for line in changes] == [0, 7]
+        assert [json.loads(line)["iteration_num"] for line in changes] == [0, 7]
 
 
 class TestLLMShare:
@@ -333,11 +341,11 @@ class _FailingAudit:
         self.fail_at = fail_at
         self.writes = 0
 
-    def write(self, record, outcome):
+    def write(self, record):
         if self.writes == self.fail_at:
             raise AuditWriteError("disk full")
         self.writes += 1
-        self.inner.write(record, outcome)
+        self.inner.write(record)
 
     def backfill(self, records):
         return self.inner.backfill(records)

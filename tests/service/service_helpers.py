@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import socket
 import subprocess
@@ -16,13 +14,8 @@ from typing import Any
 
 import httpx
 
-from stratloop.flags import Flags
-from stratloop.generation.decision import decide
-from stratloop.generation.outcome import Fallback, GenerationOutcome
-from stratloop.loop.history import dumps_record
-from stratloop.loop.record import Generated, build_record
-from stratloop.loop.workers import EvalResult
-from stratloop.spec import Candidate, Lineage, Strategy, TopN
+from iteration_records import record_at
+from stratloop.iteration import IterationRecord
 
 ALL_ON = {
     "ENABLE_GENERATION_REFACTORING": "true",
@@ -135,14 +128,17 @@ def serving(root: Path, flags_file: Path, *, iterations: int) -> Iterator[str]:
             process.stdout.close()
 
 
-def history_record(i: int, **over: Any) -> dict[str, Any]:
+def history_record(i: int, **over: Any) -> IterationRecord:
     """A minimal committed record, an adherent Phase 3 factor-graph iteration; ``over`` wins."""
     record: dict[str, Any] = {
-        "iteration": i,
+        "iteration_num": i,
+        "batch": 0,
+        "timestamp": f"t{i}",
+        "flags": {},
         "implementation": "strategy_pattern",
         "decision": {
             "method": "factor_graph",
-            "rule": "use_factor_graph_true",
+            "rule": "explicit_factor_graph",
             "use_factor_graph": True,
             "innovation_rate": 0.0,
             "draw": 0.5,
@@ -152,67 +148,36 @@ def history_record(i: int, **over: Any) -> dict[str, Any]:
         "method_used": "factor_graph",
         "fallback": None,
         "generation_error": None,
-        "candidate": None,
+        "candidate": {
+            "id": "x",
+            "method": "factor_graph",
+            "spec": {"expression": "rank(returns)", "portfolio": {"kind": "top_n", "n": 5}},
+            "lineage": {"parents": [], "operator": "seed", "params": {}},
+        },
         "status": "evaluated",
         "error": None,
+        "train": None,
+        "test": None,
+        "champion": False,
         "audited": True,
+        "budget_mode": None,
+        "llm_usage": None,
+        "timings": {"generate_s": 0.0, "validate_s": 0.0, "evaluate_s": None},
+        "schema_version": 2,
     }
     record.update(over)
-    return record
+    if record["status"] != "evaluated" and record["error"] is None:
+        record["error"] = {"stage": "validation", "type": "ExpressionError", "message": "m"}
+    return IterationRecord.from_dict(record)
 
 
-_METRICS = {"sharpe": 0.81, "annual_return": 0.12, "max_drawdown": 0.3, "n_trades": 320}
+def committed_records(count: int) -> Iterator[IterationRecord]:
+    """``count`` records as the loop hands them to its progress hook.
 
-
-@functools.cache
-def _committed_lines() -> tuple[str, ...]:
-    """History lines built by the loop's own ``build_record``, one per kind of iteration."""
-    flags = Flags(source="test").as_dict()
-    candidate = Candidate(
-        Strategy(expression="rank(ts_mean(returns, 20))", portfolio=TopN(n=5)),
-        "factor_graph",
-        Lineage(operator="sample", params={"factor": "momentum", "n": 20}),
-    )
-    decision = decide(True, 0.0, 0.42)
-    made = GenerationOutcome(
-        "strategy_pattern", decision, "FactorGraphStrategy", "factor_graph", candidate
-    )
-    failed = GenerationOutcome(
-        "procedural",
-        decide(None, 50.0, 0.1),
-        "procedural",
-        None,
-        None,
-        Fallback("explicit", "llm", "factor_graph", "configured", "LLMUnavailableError"),
-        "FactorGraphError",
-        "no valid child after 25 attempts",
-    )
-    ok = EvalResult(0, _METRICS, _METRICS, 0.01)
-    cases = (
-        (Generated(0, 0, "", flags, True, made), ok),
-        (Generated(0, 0, "", flags, True, made, ("ExpressionError", "bad window")), None),
-        (Generated(0, 0, "", flags, False, failed), None),
-        (
-            Generated(0, 0, "", flags, True, made),
-            EvalResult(0, None, None, 0.2, "BacktestError", "x"),
-        ),
-    )
-    return tuple(dumps_record(build_record(generated, result)) for generated, result in cases)
-
-
-def committed_records(count: int) -> Iterator[dict[str, Any]]:
-    """``count`` records as the loop hands them to its progress hook, each a new mapping.
-
-    Built by the loop's own ``build_record``, serialised and parsed back as
-    the runner does, cycling through an evaluated iteration, a failed
-    validation, a failed generation (Phase 1-2, explicit fallback, not
-    audited) and a failed evaluation. Each record is a new dict with its own
-    iteration, batch and timestamp; its nested values are shared between
-    records of a kind, which keeps a run of 200,000 records quick to make.
+    Built by the loop's own code, cycling through an evaluated iteration, a
+    failed validation, a failed generation (Phase 1-2, explicit fallback, not
+    audited) and a failed evaluation, each with its own iteration, batch and
+    timestamp.
     """
-    templates = [json.loads(line) for line in _committed_lines()]
     for i in range(count):
-        record = dict(templates[i % len(templates)])
-        record["iteration"], record["batch"] = i, i // 8
-        record["timestamp"] = f"2026-01-01T00:00:00.{i:06d}+00:00"
-        yield record
+        yield record_at(i, kind=i % 4)

@@ -76,7 +76,10 @@ class TestMeasureHistory:
 
     def test_error_ratio_against_procedural(self) -> None:
         """Phase 3 error rate over the Phase 1-2 rate of the same run."""
-        failed = {"status": "evaluation_failed", "error": {"stage": "evaluation", "type": "X"}}
+        failed = {
+            "status": "evaluation_failed",
+            "error": {"stage": "evaluation", "type": "X", "message": "m"},
+        }
         records = [
             history_record(0, implementation="procedural", **failed),
             history_record(1, implementation="procedural"),

@@ -12,6 +12,7 @@ from stratloop.factors import FactorGraphGenerator, Limits, default_library
 from stratloop.factors.mutations import MUTATION_OPERATORS
 from stratloop.generation.context import GenerationContext
 from stratloop.generation.testing import config_with, drawing_source
+from stratloop.iteration import candidate_from_json
 from stratloop.llm import LLMClient, Reply, ScriptedOpenAIServer
 from stratloop.llm.proposer import LLMProposer
 from stratloop.loop.audit_logging import scripted_specs
@@ -180,9 +181,8 @@ class TestLatestRunChampion:
             atomic_write_json(rundir.config, {"config": {}})
             tracker = ChampionTracker("sharpe", 1)
             spec = {"expression": expression, "portfolio": {"kind": "top_n", "n": 5}}
-            tracker.offer(
-                3, {"spec": spec, "method": "llm"}, {"sharpe": 1.5, "n_trades": 9}, {"sharpe": 0.5}
-            )
+            candidate = candidate_from_json({"spec": spec, "method": "llm"})
+            tracker.offer(3, candidate, {"sharpe": 1.5, "n_trades": 9}, {"sharpe": 0.5})
             atomic_write_json(rundir.champion, tracker.as_dict())
             written.append(tracker.as_dict())
         run_id, snapshot = latest_run_champion(tmp_path)

@@ -1,6 +1,6 @@
 """The Phase 4 audit trail: one tamper-evident, schema-versioned record per iteration.
 
-Build a record with :func:`build_record`, write it with :class:`AuditTrail`,
+Project an iteration with :func:`audit_record`, write it with :class:`AuditTrail`,
 check a trail with :func:`verify_trail` (or keep checking a growing one with
 :class:`TrailFollower`), and render it with :func:`render_report`.
 ``stratloop audit …`` exposes all of it.
@@ -27,7 +27,7 @@ from stratloop.audit.record import (
     SCHEMA_VERSION,
     AuditRecord,
     OutcomeStatus,
-    build_record,
+    audit_record,
     schema_problem,
 )
 from stratloop.audit.samples import sample_record
@@ -69,7 +69,7 @@ __all__ = [
     "TrailReport",
     "VerifyReport",
     "ViolationReport",
-    "build_record",
+    "audit_record",
     "capture_records",
     "detect_violations",
     "flag_violation",

@@ -17,7 +17,7 @@ from typing import Any
 
 from stratloop.audit._canonical import GENESIS_HASH, canonical_json, digest
 from stratloop.audit._files import TrailFiles, iter_lines, read_retention
-from stratloop.audit.samples import rebuild_record, sample_outcome, sample_record
+from stratloop.audit.samples import rebuild_record, sample_iteration, sample_record
 from stratloop.audit.verify import verify_trail
 from stratloop.audit.writer import AuditTrail
 from stratloop.config.models import AuditConfig
@@ -332,7 +332,7 @@ def overhead_drill(
     snapshot: Mapping[str, Any],
     flags: Mapping[str, Any],
 ) -> OverheadResult:
-    """Time ``build_record`` + ``append`` per record through the real writer in ``directory``."""
+    """Time ``audit_record`` + ``append`` per record through the real writer in ``directory``."""
     snap, snap_hash = _snapshot_pair(snapshot)
     live = directory / "overhead.jsonl"
     samples = [
@@ -346,19 +346,17 @@ def overhead_drill(
         )
         for i in range(iterations)
     ]
-    outcomes = [sample_outcome(record) for record in samples]
+    inputs = [sample_iteration(record) for record in samples]
     times: list[float] = []
     with AuditTrail(config, run_id="overhead", instance_id="drill", path=live) as trail:
-        for sample, outcome in zip(samples, outcomes, strict=True):
+        for iteration in inputs:
             started = time.perf_counter_ns()
             record = rebuild_record(
-                sample,
-                outcome,
+                iteration,
                 run_id="overhead",
                 instance_id="drill",
                 config_snapshot=snap,
                 config_hash=snap_hash,
-                flags=flags,
             )
             trail.append(record)
             times.append((time.perf_counter_ns() - started) / 1000.0)

@@ -1,7 +1,7 @@
 """The schema-versioned audit record: one JSON object per iteration.
 
-A record is built by the loop from frozen inputs with :func:`build_record`;
-the trail's processors then stamp it (``timestamp``), flag violations
+A record is the audit projection of the loop's typed iteration record
+(:func:`audit_record`); the trail's processors then stamp it (``timestamp``), flag violations
 (``violation``, ``violation_reason``), redact it and chain it (``seq``,
 ``prev_hash``, ``hash``). :func:`schema_problem` is the one schema check that
 the writer's tests, ``verify`` and the guide's completeness check share.
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from stratloop.errors import AuditFormatError
-from stratloop.generation.outcome import Fallback, GenerationOutcome
+from stratloop.generation.outcome import Fallback
+from stratloop.iteration import IterationRecord
 
 __all__ = [
     "GUIDE_REQUIRED_FIELDS",
@@ -23,7 +24,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AuditRecord",
     "OutcomeStatus",
-    "build_record",
+    "audit_record",
     "schema_problem",
 ]
 
@@ -142,70 +143,49 @@ class AuditRecord:
         }
 
 
-def build_record(
+_STATUS: Mapping[str, OutcomeStatus] = {"evaluated": "success", "evaluation_timeout": "timeout"}
+"""The audit outcome of an iteration status; every other status is ``failed``."""
+
+
+def audit_record(
+    record: IterationRecord,
     *,
-    iteration_num: int,
     run_id: str,
     instance_id: str,
-    outcome: GenerationOutcome,
-    status: OutcomeStatus,
-    metrics: Mapping[str, Any] | None,
-    timings: Mapping[str, float],
     config_snapshot: Mapping[str, Any],
     config_hash: str,
-    flags: Mapping[str, Any],
-    champion: bool,
-    error_type: str | None = None,
-    error_message: str | None = None,
-    llm_usage: Mapping[str, Any] | None = None,
 ) -> AuditRecord:
-    """Build one iteration's record from frozen inputs.
+    """The audit projection of one committed iteration.
 
     Args:
-        iteration_num: the loop's iteration number (>= 0).
+        record: the iteration, with the champion rule's verdict.
         run_id: the run id.
         instance_id: the instance id.
-        outcome: what generation decided, selected and produced.
-        status: ``success``, ``failed`` or ``timeout`` for the whole iteration.
-        metrics: e.g. ``{"train": {...}, "test": {...}}``; None when nothing was measured.
-        timings: milliseconds, e.g. ``generate_ms``, ``backtest_ms``, ``total_ms``.
-        config_snapshot: the redacted snapshot; never mutate it afterwards
-            (the trail caches its serialisation by identity).
+        config_snapshot: the redacted snapshot in force; never mutate it
+            afterwards (the trail caches its serialisation by identity).
         config_hash: the configuration's stable hash.
-        flags: the effective flags of this iteration.
-        champion: True when this iteration's candidate became the champion.
-        error_type: the error class when the iteration failed after generation;
-            defaults to the generation outcome's.
-        error_message: its message; defaults to the generation outcome's.
-        llm_usage: token counts when the LLM was asked.
 
     Returns:
-        The record; JSON has no NaN, so a non-finite number in ``metrics``,
-        ``timings`` or ``llm_usage`` is written as null ("no value").
+        The record; JSON has no NaN, so a non-finite number in the metrics,
+        timings or usage is written as null ("no value").
 
     Raises:
         AuditFormatError: a value that cannot be a record field (the message names it).
     """
-    if status not in _STATUSES:
-        raise AuditFormatError(
-            f"audit outcome status must be one of {sorted(_STATUSES)} but got {status!r}"
-        )
-    if isinstance(iteration_num, bool) or not isinstance(iteration_num, int) or iteration_num < 0:
-        raise AuditFormatError(f"audit iteration_num must be an int >= 0 but got {iteration_num!r}")
-    if status == "success" and outcome.candidate is None:
-        raise AuditFormatError(
-            "audit outcome status is 'success' but the generation outcome has no candidate; "
-            "use status 'failed' with the error"
-        )
+    outcome = record.outcome
     candidate = outcome.candidate
     decision = outcome.decision
+    error = record.error
+    usage = record.llm_usage
+    timings = record.timings
+    metrics = None if record.train is None else {"train": record.train, "test": record.test}
     return AuditRecord(
-        iteration_num=iteration_num,
+        iteration_num=record.iteration_num,
         run_id=run_id,
         instance_id=instance_id,
         config_snapshot=config_snapshot,
         config_hash=config_hash,
-        flags=flags,
+        flags=record.flags,
         implementation=outcome.implementation,
         decision={
             "use_factor_graph": decision.use_factor_graph,
@@ -219,18 +199,31 @@ def build_record(
         generation_method_used=outcome.method_used,
         fallback=_fallback(outcome.fallback),
         outcome={
-            "status": status,
-            "error_type": error_type if error_type is not None else outcome.error_type,
-            "error_message": (
-                error_message if error_message is not None else outcome.error_message
-            ),
+            "status": _STATUS.get(record.status, "failed"),
+            "error_type": outcome.error_type if error is None else error.type,
+            "error_message": outcome.error_message if error is None else error.message,
             "candidate_id": None if candidate is None else candidate.candidate_id,
             "expression": None if candidate is None else candidate.strategy.expression,
             "metrics": None if metrics is None else _finite(metrics, "metrics"),
-            "champion": champion,
+            "champion": record.champion,
         },
-        timings=_finite(timings, "timings"),
-        llm_usage=None if llm_usage is None else _finite(llm_usage, "llm_usage"),
+        timings=_finite(
+            {
+                "generate_ms": timings.generate_s * 1e3,
+                "validate_ms": timings.validate_s * 1e3,
+                "backtest_ms": None if timings.evaluate_s is None else timings.evaluate_s * 1e3,
+            },
+            "timings",
+        ),
+        llm_usage=None
+        if usage is None
+        else {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "tokens": usage.tokens,
+            "cost": usage.cost if math.isfinite(usage.cost) else None,
+            "calls": usage.calls,
+        },
     )
 
 

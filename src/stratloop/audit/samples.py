@@ -4,7 +4,7 @@ The rotation drill writes 10,000 records and the overhead benchmark times
 thousands of appends; running the learning loop for each would measure the
 backtest, not the audit trail. Samples go through the real decision rule
 (:func:`~stratloop.generation.decision.decide` on the iteration's own draw)
-and the real :func:`~stratloop.audit.record.build_record`, so they are
+and the real :func:`~stratloop.audit.record.audit_record`, so they are
 indistinguishable in shape from the loop's records and free of violations.
 """
 
@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stratloop.audit.record import AuditRecord, build_record
+from stratloop.audit.record import AuditRecord, audit_record
 from stratloop.generation.context import iteration_rng
 from stratloop.generation.decision import Decision, decide
 from stratloop.generation.outcome import GenerationOutcome
+from stratloop.iteration import IterationRecord, Timings
+from stratloop.llm.budget import Usage
 from stratloop.spec import Candidate, Strategy, TopN
 
-__all__ = ["SAMPLE_FLAGS", "rebuild_record", "sample_outcome", "sample_record"]
+__all__ = ["SAMPLE_FLAGS", "rebuild_record", "sample_iteration", "sample_record"]
 
 SAMPLE_FLAGS: Mapping[str, Any] = {
     "phase1_enabled": True,
@@ -29,6 +31,9 @@ SAMPLE_FLAGS: Mapping[str, Any] = {
     "effective_phase": 4,
 }
 """All phases on: the strategy-pattern implementation."""
+
+_TIMINGS = Timings(generate_s=0.0015, validate_s=0.0, evaluate_s=0.012)
+_LLM_USAGE = Usage(prompt_tokens=800, completion_tokens=120, calls=1)
 
 _EXPRESSIONS = (
     "rank(ts_mean(returns, 20))",
@@ -63,78 +68,76 @@ def sample_record(
     draw = float(iteration_rng(seed, iteration_num).random())
     decision = decide(generation["use_factor_graph"], generation["innovation_rate"], draw)
     expression = _EXPRESSIONS[iteration_num % len(_EXPRESSIONS)]
-    candidate = Candidate(
-        Strategy(expression=expression, portfolio=TopN(n=5)), method=decision.method
-    )
-    outcome = GenerationOutcome(
-        implementation="strategy_pattern",
-        decision=decision,
-        strategy_selected="MixedStrategy",
-        method_used=decision.method,
-        candidate=candidate,
-    )
     sharpe = round(0.5 + (iteration_num % 97) / 100.0, 4)
-    return build_record(
+    iteration = IterationRecord.build(
         iteration_num=iteration_num,
+        batch=0,
+        timestamp="",
+        flags=flags,
+        outcome=GenerationOutcome(
+            implementation="strategy_pattern",
+            decision=decision,
+            strategy_selected="MixedStrategy",
+            method_used=decision.method,
+            candidate=Candidate(
+                Strategy(expression=expression, portfolio=TopN(n=5)), method=decision.method
+            ),
+        ),
+        status="evaluated",
+        train={"sharpe": sharpe, "annual_return": 0.08, "max_drawdown": -0.2},
+        test={"sharpe": sharpe - 0.2, "annual_return": 0.05, "max_drawdown": -0.25},
+        timings=_TIMINGS,
+        llm_usage=_LLM_USAGE if decision.method == "llm" else None,
+    ).with_champion(iteration_num % 13 == 0)
+    return rebuild_record(
+        iteration,
         run_id=run_id,
         instance_id=instance_id,
-        outcome=outcome,
-        status="success",
-        metrics={
-            "train": {"sharpe": sharpe, "annual_return": 0.08, "max_drawdown": -0.2},
-            "test": {"sharpe": sharpe - 0.2, "annual_return": 0.05, "max_drawdown": -0.25},
-        },
-        timings={"generate_ms": 1.5, "backtest_ms": 12.0, "total_ms": 14.0},
         config_snapshot=config_snapshot,
         config_hash=config_hash,
-        flags=flags,
-        champion=iteration_num % 13 == 0,
-        llm_usage=(
-            {"prompt_tokens": 800, "completion_tokens": 120, "total_tokens": 920}
-            if decision.method == "llm"
-            else None
-        ),
     )
 
 
-def sample_outcome(record: AuditRecord) -> GenerationOutcome:
-    """The generation outcome a sample record was built from, rebuilt from its fields."""
+def sample_iteration(record: AuditRecord) -> IterationRecord:
+    """The iteration record a sample audit record projects, rebuilt from its fields."""
     decision = Decision(**record.decision)
-    candidate = Candidate(
-        Strategy(expression=record.outcome["expression"], portfolio=TopN(n=5)),
-        method=decision.method,
-    )
-    return GenerationOutcome(
-        implementation="strategy_pattern",
-        decision=decision,
-        strategy_selected=record.strategy_selected,
-        method_used=decision.method,
-        candidate=candidate,
+    metrics = record.outcome["metrics"]
+    return IterationRecord(
+        iteration_num=record.iteration_num,
+        batch=0,
+        timestamp="",
+        flags=record.flags,
+        outcome=GenerationOutcome(
+            implementation="strategy_pattern",
+            decision=decision,
+            strategy_selected=record.strategy_selected,
+            method_used=decision.method,
+            candidate=Candidate(
+                Strategy(expression=record.outcome["expression"], portfolio=TopN(n=5)),
+                method=decision.method,
+            ),
+        ),
+        status="evaluated",
+        timings=_TIMINGS,
+        train=metrics["train"],
+        test=metrics["test"],
+        llm_usage=_LLM_USAGE if record.llm_usage is not None else None,
     )
 
 
 def rebuild_record(
-    sample: AuditRecord,
-    outcome: GenerationOutcome,
+    iteration: IterationRecord,
     *,
     run_id: str,
     instance_id: str,
     config_snapshot: Mapping[str, Any],
     config_hash: str,
-    flags: Mapping[str, Any],
 ) -> AuditRecord:
-    """Build a sample's record again: the unit of work overhead measurements time."""
-    return build_record(
-        iteration_num=sample.iteration_num,
+    """Project a sample iteration to its audit record: the unit of work overhead drills time."""
+    return audit_record(
+        iteration,
         run_id=run_id,
         instance_id=instance_id,
-        outcome=outcome,
-        status="success",
-        metrics=sample.outcome["metrics"],
-        timings={"generate_ms": 1.5, "backtest_ms": 12.0, "total_ms": 14.0},
         config_snapshot=config_snapshot,
         config_hash=config_hash,
-        flags=flags,
-        champion=False,
-        llm_usage=sample.llm_usage,
     )

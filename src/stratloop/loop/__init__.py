@@ -13,27 +13,20 @@ from stratloop.loop.audit_logging import (
     run_audit_logging,
     scripted_specs,
 )
-from stratloop.loop.champion import (
-    TRADES_METRIC,
-    ChampionTracker,
-    Eligibility,
-    candidate_from_record,
-)
+from stratloop.loop.champion import TRADES_METRIC, ChampionTracker, Eligibility
 from stratloop.loop.counters import LoopCounters
 from stratloop.loop.evaluation import backtest_evaluator, evaluation_cache, load_run_panel
 from stratloop.loop.history import (
     HistoryRead,
     HistoryWriter,
     TornLine,
-    comparable,
     cut_torn_tail,
-    dumps_record,
     iter_history,
     read_history,
 )
 from stratloop.loop.inspect import RunInfo, describe_run
 from stratloop.loop.progress import RichProgress
-from stratloop.loop.record import Generated, Status, build_record, jsonable, outcome_from_record
+from stratloop.loop.record import Generated
 from stratloop.loop.rundir import RunDir, atomic_write_json, list_run_ids, new_run_id, utc_now
 from stratloop.loop.runner import (
     AuditSink,
@@ -78,26 +71,19 @@ __all__ = [
     "RunDir",
     "RunInfo",
     "RunSummary",
-    "Status",
     "TornLine",
     "atomic_write_json",
     "backtest_evaluator",
     "build_parts",
-    "build_record",
-    "candidate_from_record",
     "check_trail",
-    "comparable",
     "cut_torn_tail",
     "describe_run",
-    "dumps_record",
     "evaluation_cache",
     "iter_history",
-    "jsonable",
     "list_run_ids",
     "load_run_panel",
     "new_run_id",
     "open_run",
-    "outcome_from_record",
     "read_history",
     "report_rows",
     "run_audit_logging",

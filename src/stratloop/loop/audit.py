@@ -15,16 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stratloop.audit import AuditTrail, build_record, iter_records
-from stratloop.audit.record import OutcomeStatus
+from stratloop.audit import AuditTrail, audit_record, iter_records
 from stratloop.config import config_hash, snapshot
 from stratloop.config.models import StratloopConfig
-from stratloop.generation.outcome import GenerationOutcome
-from stratloop.loop.record import outcome_from_record
+from stratloop.iteration import IterationRecord
 
 __all__ = ["RunAudit"]
-
-_STATUS: Mapping[str, OutcomeStatus] = {"evaluated": "success", "evaluation_timeout": "timeout"}
 
 
 class RunAudit:
@@ -67,38 +63,20 @@ class RunAudit:
             )
         return self._trail
 
-    def write(self, record: Mapping[str, Any], outcome: GenerationOutcome) -> None:
-        """Append the audit record of one committed history ``record``."""
-        error = record.get("error") or {}
-        metrics = (
-            None if record["train"] is None else {"train": record["train"], "test": record["test"]}
-        )
-        timings = record["timings"]
-        evaluate = timings.get("evaluate_s")
+    def write(self, record: IterationRecord) -> None:
+        """Append the audit record of one committed iteration."""
+        fallback_mode = record.budget_mode is not None
         self._open().append(
-            build_record(
-                iteration_num=record["iteration"],
+            audit_record(
+                record,
                 run_id=self.run_id,
                 instance_id=self.instance_id,
-                outcome=outcome,
-                status=_STATUS.get(record["status"], "failed"),
-                metrics=metrics,
-                timings={
-                    "generate_ms": timings["generate_s"] * 1e3,
-                    "validate_ms": timings["validate_s"] * 1e3,
-                    "backtest_ms": float("nan") if evaluate is None else evaluate * 1e3,
-                },
-                config_snapshot=self._snapshot_for(record),
-                config_hash=self._hash_for(record),
-                flags=record["flags"],
-                champion=bool(record["champion"]),
-                error_type=error.get("type"),
-                error_message=error.get("message"),
-                llm_usage=record.get("llm_usage"),
+                config_snapshot=self._fg_snapshot if fallback_mode else self._snapshot,
+                config_hash=self._fg_hash if fallback_mode else self._hash,
             )
         )
 
-    def backfill(self, records: Sequence[Mapping[str, Any]]) -> int:
+    def backfill(self, records: Sequence[IterationRecord]) -> int:
         """Write the records of audited iterations the trail lacks; returns how many.
 
         Only the tail can be missing (history is committed before the audit
@@ -106,7 +84,7 @@ class RunAudit:
         last iteration and stops at the first file that has any of its
         records: a run's records are appended in iteration order.
         """
-        if not any(r.get("audited") for r in records):
+        if not any(r.audited for r in records):
             return 0
         self._open()
         last = -1
@@ -117,9 +95,9 @@ class RunAudit:
             if entry.get("run_id") == self.run_id:
                 last = max(last, int(entry.get("iteration_num", -1)))
                 found_in = file
-        missing = [r for r in records if r["iteration"] > last and r.get("audited")]
+        missing = [r for r in records if r.iteration_num > last and r.audited]
         for record in missing:
-            self.write(record, outcome_from_record(record))
+            self.write(record)
         return len(missing)
 
     def close(self) -> None:
@@ -127,12 +105,6 @@ class RunAudit:
         if self._trail is not None:
             self._trail.close()
             self._trail = None
-
-    def _snapshot_for(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
-        return self._snapshot if record.get("budget_mode") is None else self._fg_snapshot
-
-    def _hash_for(self, record: Mapping[str, Any]) -> str:
-        return self._hash if record.get("budget_mode") is None else self._fg_hash
 
 
 def _factor_graph_only(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from types import MappingProxyType
 from typing import Any
 
 from stratloop.generation.context import ChampionSnapshot
-from stratloop.spec import Candidate, Lineage, Strategy
+from stratloop.spec import Candidate
 
-__all__ = ["TRADES_METRIC", "ChampionTracker", "Eligibility", "candidate_from_record"]
+__all__ = ["TRADES_METRIC", "ChampionTracker", "Eligibility"]
 
 TRADES_METRIC = "n_trades"
 """The train-period metric holding the number of trades ``loop.min_trades`` is compared to."""
@@ -35,20 +35,6 @@ class Eligibility:
     def eligible(self) -> bool:
         """True when the result has a score to compete with."""
         return self.score is not None
-
-
-def candidate_from_record(candidate: Mapping[str, Any]) -> Candidate:
-    """Rebuild the :class:`~stratloop.spec.Candidate` a history record describes."""
-    lineage = candidate.get("lineage") or {}
-    return Candidate(
-        strategy=Strategy.model_validate(candidate["spec"], strict=False),
-        method=candidate["method"],
-        lineage=Lineage(
-            parents=tuple(lineage.get("parents", ())),
-            operator=lineage.get("operator", "seed"),
-            params=dict(lineage.get("params", {})),
-        ),
-    )
 
 
 class ChampionTracker:
@@ -100,15 +86,15 @@ class ChampionTracker:
     def offer(
         self,
         iteration: int,
-        candidate: Mapping[str, Any],
+        candidate: Candidate,
         train: Mapping[str, Any],
         test: Mapping[str, Any],
     ) -> bool:
-        """Offer one evaluated candidate (as recorded in history); True if it becomes champion.
+        """Offer one evaluated candidate; True if it becomes champion.
 
         Args:
             iteration: the candidate's iteration.
-            candidate: the record's ``candidate`` object (spec, method, lineage).
+            candidate: the candidate, as its history record holds it.
             train: train-period metrics.
             test: test-period metrics.
         """
@@ -118,7 +104,7 @@ class ChampionTracker:
         self._score = score
         self._updates += 1
         self._snapshot = ChampionSnapshot(
-            candidate=candidate_from_record(candidate),
+            candidate=candidate,
             metrics=MappingProxyType(_numbers(train)),
             test_metrics=MappingProxyType(_numbers(test)),
             iteration=iteration,

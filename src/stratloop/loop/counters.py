@@ -1,4 +1,4 @@
-"""The loop's counters, accumulated from history records (so a resume rebuilds them).
+"""The loop's counters, accumulated from iteration records (so a resume rebuilds them).
 
 The generation side (configuration-priority adherence, silent and explicit
 fallbacks, the LLM share against ``innovation_rate``, strategy-selection
@@ -10,14 +10,13 @@ champion updates and the LLM usage.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from stratloop.config.models import GenerationConfig
 from stratloop.generation.counters import GenerationCounters
+from stratloop.iteration import IterationRecord
 from stratloop.llm.budget import Usage
-from stratloop.loop.record import outcome_from_record
 
 __all__ = ["LoopCounters"]
 
@@ -47,24 +46,25 @@ class LoopCounters:
     llm_calls: int = 0
     llm_cost: float = 0.0
 
-    def add(self, record: Mapping[str, Any]) -> None:
+    def add(self, record: IterationRecord) -> None:
         """Count one committed record."""
         generation = self.generation
-        if record.get("budget_mode") == FACTOR_GRAPH_ONLY:
+        if record.budget_mode == FACTOR_GRAPH_ONLY:
             generation = generation.model_copy(update={"use_factor_graph": True})
-        self.outcomes.record(outcome_from_record(record), generation)
-        status = record["status"]
+        self.outcomes.record(record.outcome, generation)
+        status = record.status
         self.validation_errors += status == "validation_failed"
         self.evaluations += status == "evaluated"
         self.evaluation_failures += status == "evaluation_failed"
         self.evaluation_timeouts += status == "evaluation_timeout"
-        self.audit_records += bool(record.get("audited"))
-        self.champion_updates += bool(record.get("champion"))
-        usage = record.get("llm_usage") or {}
-        self.llm_prompt_tokens += int(usage.get("prompt_tokens", 0))
-        self.llm_completion_tokens += int(usage.get("completion_tokens", 0))
-        self.llm_calls += int(usage.get("calls", 0))
-        self.llm_cost += float(usage.get("cost", 0.0))
+        self.audit_records += record.audited
+        self.champion_updates += record.champion
+        usage = record.llm_usage
+        if usage is not None:
+            self.llm_prompt_tokens += usage.prompt_tokens
+            self.llm_completion_tokens += usage.completion_tokens
+            self.llm_calls += usage.calls
+            self.llm_cost += usage.cost
 
     def usage(self) -> Usage:
         """The LLM usage recorded so far, to restore the run's budget on resume."""

@@ -10,48 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import IO, Self
 
 from stratloop.errors import RunError
+from stratloop.iteration import IterationRecord
 
 __all__ = [
     "HistoryRead",
     "HistoryWriter",
     "TornLine",
-    "comparable",
     "cut_torn_tail",
-    "dumps_record",
     "iter_history",
     "read_history",
 ]
-
-VOLATILE_KEYS = ("timestamp", "timings")
-"""Keys that differ between two runs of the same seed and configuration."""
-
-IMPLEMENTATION_KEYS = ("implementation", "strategy_selected", "flags")
-"""Keys that name the code path; they differ between implementations by design."""
-
-
-def dumps_record(record: Mapping[str, Any]) -> str:
-    """One history line (no newline): compact, key-sorted, strict JSON (no NaN)."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def comparable(
-    record: Mapping[str, Any], *, across_implementations: bool = False
-) -> dict[str, Any]:
-    """The record without the keys that legitimately differ between equivalent runs.
-
-    Args:
-        record: one history record.
-        across_implementations: also drop the keys naming the code path, to
-            compare the procedural and strategy-pattern implementations.
-    """
-    dropped = VOLATILE_KEYS + (IMPLEMENTATION_KEYS if across_implementations else ())
-    return {key: value for key, value in record.items() if key not in dropped}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +44,7 @@ class TornLine:
 class HistoryRead:
     """The committed records of a history file and its torn tail, if any."""
 
-    records: tuple[dict[str, Any], ...]
+    records: tuple[IterationRecord, ...]
     torn: TornLine | None
 
 
@@ -81,7 +55,7 @@ def read_history(path: Path) -> HistoryRead:
         RunError: a line other than the last is unusable, or the iterations are
             not 0, 1, 2, ... in order.
     """
-    records: list[dict[str, Any]] = []
+    records: list[IterationRecord] = []
     for item in _scan(path):
         if isinstance(item, TornLine):
             return HistoryRead(tuple(records), item)
@@ -89,7 +63,7 @@ def read_history(path: Path) -> HistoryRead:
     return HistoryRead(tuple(records), None)
 
 
-def iter_history(path: Path) -> Iterator[dict[str, Any]]:
+def iter_history(path: Path) -> Iterator[IterationRecord]:
     """The committed records of ``history.jsonl`` one at a time, for reading a long run.
 
     Checked as :func:`read_history` checks them; a torn last line (a live run
@@ -104,7 +78,7 @@ def iter_history(path: Path) -> Iterator[dict[str, Any]]:
         yield item
 
 
-def _scan(path: Path) -> Iterator[dict[str, Any] | TornLine]:
+def _scan(path: Path) -> Iterator[IterationRecord | TornLine]:
     """Each record in order, then the torn tail if the file has one."""
     try:
         handle = path.open("rb")
@@ -119,9 +93,9 @@ def _scan(path: Path) -> Iterator[dict[str, Any] | TornLine]:
             complete = line.endswith(b"\n")
             record, problem = _parse(line[:-1] if complete else line, complete=complete)
             if record is not None:
-                if record["iteration"] != number - 1:
+                if record.iteration_num != number - 1:
                     raise RunError(
-                        f"{path} line {number} holds iteration {record['iteration']!r} "
+                        f"{path} line {number} holds iteration {record.iteration_num!r} "
                         f"but iteration {number - 1} was expected; the history is inconsistent"
                     )
                 yield record
@@ -136,17 +110,20 @@ def _scan(path: Path) -> Iterator[dict[str, Any] | TornLine]:
             line = following
 
 
-def _parse(raw: bytes, *, complete: bool) -> tuple[dict[str, Any] | None, str]:
+def _parse(raw: bytes, *, complete: bool) -> tuple[IterationRecord | None, str]:
     """The record on one line, or None and why the line is unusable."""
     if not complete:
         return None, "the last line has no newline: it was being written when the process stopped"
     try:
-        record = json.loads(raw)
+        data = json.loads(raw)
     except ValueError as exc:
         return None, f"not valid JSON: {exc}"
-    if not isinstance(record, dict) or not isinstance(record.get("iteration"), int):
-        return None, "not a history record (no integer 'iteration')"
-    return record, ""
+    if not isinstance(data, dict):
+        return None, "not a history record (not a JSON object)"
+    try:
+        return IterationRecord.from_dict(data), ""
+    except RunError as exc:
+        return None, str(exc)
 
 
 def cut_torn_tail(path: Path, torn: TornLine) -> Path:
@@ -184,10 +161,10 @@ class HistoryWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def append(self, line: str) -> None:
-        """Write one serialised record (see :func:`dumps_record`) and flush it to the OS."""
+    def append(self, record: IterationRecord) -> None:
+        """Write one record's line and flush it to the OS."""
         try:
-            self._handle.write(line + "\n")
+            self._handle.write(record.to_json() + "\n")
             self._handle.flush()
         except OSError as exc:
             raise RunError(f"cannot append to {self._path}: {exc.strerror}") from exc

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -15,6 +12,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from stratloop.iteration import IterationRecord
 
 __all__ = ["RichProgress"]
 
@@ -57,7 +56,7 @@ class RichProgress:
             rate="",
         )
 
-    def committed(self, record: Mapping[str, Any], best: float | None) -> None:
+    def committed(self, record: IterationRecord, best: float | None) -> None:
         """Advance by one committed iteration."""
         if self._task is None:
             return
@@ -66,7 +65,7 @@ class RichProgress:
         self._progress.update(
             self._task,
             advance=1,
-            method=record.get("method_used") or record["status"],
+            method=record.outcome.method_used or record.status,
             best="-" if best is None else f"{best:.3f}",
             rate="" if speed is None else f"{speed:.1f} it/s",
         )

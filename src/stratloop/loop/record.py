@@ -1,33 +1,21 @@
-"""One iteration's history record, built from its generation outcome and evaluation.
+"""One iteration in flight: generated and validated, waiting for its evaluation.
 
-The record is plain JSON data (see ``docs/loop.md`` for every key). It is the
-only thing the loop's state is rebuilt from on resume, so everything a later
-iteration depends on must be in it.
+:meth:`Generated.record` turns it, with its evaluation, into the iteration's
+one typed :class:`~stratloop.iteration.IterationRecord`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
-from stratloop.generation.decision import Decision
-from stratloop.generation.outcome import Fallback, GenerationOutcome
-from stratloop.loop.champion import candidate_from_record
+from stratloop.generation.outcome import GenerationOutcome
+from stratloop.iteration import IterationRecord, StageError, Status, Timings
+from stratloop.llm.budget import Usage
 from stratloop.loop.workers import EvalResult
-from stratloop.spec import Candidate
 
-__all__ = ["Generated", "Status", "build_record", "jsonable", "outcome_from_record"]
-
-Status: TypeAlias = Literal[
-    "evaluated",
-    "generation_failed",
-    "validation_failed",
-    "evaluation_failed",
-    "evaluation_timeout",
-]
-"""How far an iteration got."""
+__all__ = ["Generated"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +23,8 @@ class Generated:
     """One iteration after generation and validation, waiting for its evaluation.
 
     Args:
-        iteration: the iteration number.
-        batch: the batch number (``iteration // loop.batch_size``).
+        iteration_num: the iteration number.
+        batch: the batch number (``iteration_num // loop.batch_size``).
         timestamp: when generation started (UTC, ISO 8601).
         flags: the flags in force (``Flags.as_dict()``).
         audit: whether Phase 4 was in force, i.e. this iteration gets an audit record.
@@ -49,14 +37,14 @@ class Generated:
         validate_s: seconds spent validating.
     """
 
-    iteration: int
+    iteration_num: int
     batch: int
     timestamp: str
     flags: Mapping[str, Any]
     audit: bool
     outcome: GenerationOutcome
     validation_error: tuple[str, str] | None = None
-    llm_usage: Mapping[str, Any] | None = None
+    llm_usage: Usage | None = None
     budget_mode: str | None = None
     generate_s: float = 0.0
     validate_s: float = 0.0
@@ -66,141 +54,50 @@ class Generated:
         """True when the candidate exists and passed validation."""
         return self.outcome.candidate is not None and self.validation_error is None
 
+    def record(self, result: EvalResult | None) -> IterationRecord:
+        """The iteration's record, before the champion rule has seen it.
 
-def jsonable(value: Any) -> Any:
-    """``value`` as strict JSON: NaN/inf become None, tuples lists, numpy scalars Python."""
-    if isinstance(value, bool) or value is None or isinstance(value, str | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
-    item = getattr(value, "item", None)
-    if callable(item):
-        return jsonable(item())
-    return str(value)
+        Args:
+            result: its evaluation, or None when it was not evaluable.
+        """
+        status, error = self._status(result)
+        evaluated = status == "evaluated" and result is not None
+        return IterationRecord.build(
+            iteration_num=self.iteration_num,
+            batch=self.batch,
+            timestamp=self.timestamp,
+            flags=self.flags,
+            outcome=self.outcome,
+            status=status,
+            error=error,
+            train=result.train if evaluated and result is not None else None,
+            test=result.test if evaluated and result is not None else None,
+            audited=self.audit,
+            budget_mode=self.budget_mode,
+            llm_usage=self.llm_usage,
+            timings=Timings(
+                generate_s=self.generate_s,
+                validate_s=self.validate_s,
+                evaluate_s=None if result is None else result.seconds,
+            ),
+        )
 
-
-def _candidate(candidate: Candidate) -> dict[str, Any]:
-    return {
-        "id": candidate.candidate_id,
-        "method": candidate.method,
-        "spec": candidate.strategy.model_dump(mode="json"),
-        "lineage": {
-            "parents": list(candidate.lineage.parents),
-            "operator": candidate.lineage.operator,
-            "params": jsonable(candidate.lineage.params),
-        },
-    }
-
-
-def _status(
-    generated: Generated, result: EvalResult | None
-) -> tuple[Status, dict[str, str] | None]:
-    outcome = generated.outcome
-    if outcome.candidate is None:
-        return "generation_failed", {
-            "stage": "generation",
-            "type": outcome.error_type or "GenerationError",
-            "message": outcome.error_message or "",
-        }
-    if generated.validation_error is not None:
-        kind, message = generated.validation_error
-        return "validation_failed", {"stage": "validation", "type": kind, "message": message}
-    assert result is not None
-    if result.error_type is None:
-        return "evaluated", None
-    status: Status = (
-        "evaluation_timeout"
-        if result.error_type == "EvaluationTimeoutError"
-        else "evaluation_failed"
-    )
-    return status, {
-        "stage": "evaluation",
-        "type": result.error_type,
-        "message": result.error_message or "",
-    }
-
-
-def build_record(generated: Generated, result: EvalResult | None) -> dict[str, Any]:
-    """The history record of one iteration, before the champion rule has seen it.
-
-    Args:
-        generated: the iteration's generation and validation.
-        result: its evaluation, or None when it was not evaluable.
-    """
-    outcome = generated.outcome
-    decision = outcome.decision
-    fallback = outcome.fallback
-    status, error = _status(generated, result)
-    evaluated = result is not None and result.error_type is None
-    return {
-        "iteration": generated.iteration,
-        "batch": generated.batch,
-        "timestamp": generated.timestamp,
-        "flags": jsonable(generated.flags),
-        "implementation": outcome.implementation,
-        "decision": {
-            "method": decision.method,
-            "rule": decision.rule,
-            "use_factor_graph": decision.use_factor_graph,
-            "innovation_rate": decision.innovation_rate,
-            "draw": decision.draw,
-            "reason": decision.reason,
-        },
-        "strategy_selected": outcome.strategy_selected,
-        "method_used": outcome.method_used,
-        "fallback": None
-        if fallback is None
-        else {
-            "kind": fallback.kind,
-            "from_method": fallback.from_method,
-            "to_method": fallback.to_method,
-            "reason": fallback.reason,
-            "error_type": fallback.error_type,
-        },
-        "generation_error": None
-        if outcome.error_type is None
-        else {"type": outcome.error_type, "message": outcome.error_message or ""},
-        "candidate": None if outcome.candidate is None else _candidate(outcome.candidate),
-        "status": status,
-        "error": error,
-        "train": jsonable(result.train) if evaluated and result is not None else None,
-        "test": jsonable(result.test) if evaluated and result is not None else None,
-        "champion": False,
-        "audited": generated.audit,
-        "budget_mode": generated.budget_mode,
-        "llm_usage": None if generated.llm_usage is None else jsonable(generated.llm_usage),
-        "timings": {
-            "generate_s": generated.generate_s,
-            "validate_s": generated.validate_s,
-            "evaluate_s": None if result is None else result.seconds,
-        },
-    }
-
-
-def outcome_from_record(record: Mapping[str, Any]) -> GenerationOutcome:
-    """The generation outcome a history record describes (the inverse of :func:`build_record`)."""
-    decision = record["decision"]
-    fallback = record.get("fallback")
-    error = record.get("generation_error") or {}
-    candidate = record.get("candidate")
-    return GenerationOutcome(
-        implementation=record["implementation"],
-        decision=Decision(
-            method=decision["method"],
-            rule=decision["rule"],
-            use_factor_graph=decision["use_factor_graph"],
-            innovation_rate=decision["innovation_rate"],
-            draw=decision["draw"],
-            reason=decision["reason"],
-        ),
-        strategy_selected=record["strategy_selected"],
-        method_used=record.get("method_used"),
-        candidate=None if candidate is None else candidate_from_record(candidate),
-        fallback=None if fallback is None else Fallback(**fallback),
-        error_type=error.get("type"),
-        error_message=error.get("message"),
-    )
+    def _status(self, result: EvalResult | None) -> tuple[Status, StageError | None]:
+        outcome = self.outcome
+        if outcome.candidate is None:
+            return "generation_failed", StageError(
+                "generation", outcome.error_type or "GenerationError", outcome.error_message or ""
+            )
+        if self.validation_error is not None:
+            kind, message = self.validation_error
+            return "validation_failed", StageError("validation", kind, message)
+        if result is None:
+            raise AssertionError("an evaluable iteration was committed without its evaluation")
+        if result.error_type is None:
+            return "evaluated", None
+        status: Status = (
+            "evaluation_timeout"
+            if result.error_type == "EvaluationTimeoutError"
+            else "evaluation_failed"
+        )
+        return status, StageError("evaluation", result.error_type, result.error_message or "")

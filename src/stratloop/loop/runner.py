@@ -32,10 +32,11 @@ from stratloop.generation.base import CandidateSource
 from stratloop.generation.context import ChampionSnapshot, Feedback, GenerationContext
 from stratloop.generation.dispatch import generate_iteration
 from stratloop.generation.outcome import GenerationOutcome
+from stratloop.iteration import IterationRecord
 from stratloop.llm.budget import TokenBudget, Usage
 from stratloop.loop.counters import FACTOR_GRAPH_ONLY
-from stratloop.loop.history import HistoryWriter, cut_torn_tail, dumps_record, read_history
-from stratloop.loop.record import Generated, build_record
+from stratloop.loop.history import HistoryWriter, cut_torn_tail, read_history
+from stratloop.loop.record import Generated
 from stratloop.loop.rundir import RunDir, atomic_write_json, new_run_id, utc_now
 from stratloop.loop.state import LoopState
 from stratloop.loop.workers import EvalResult, EvalTask, EvaluationPool, EvaluatorFactory
@@ -54,11 +55,11 @@ __all__ = [
 class AuditSink(Protocol):
     """Where Phase 4 audit records go; called once per committed, audited iteration."""
 
-    def write(self, record: Mapping[str, Any], outcome: GenerationOutcome) -> None:
-        """Append the audit record of one iteration (its history record and outcome)."""
+    def write(self, record: IterationRecord) -> None:
+        """Append the audit record of one committed iteration."""
         ...
 
-    def backfill(self, records: Sequence[Mapping[str, Any]]) -> int:
+    def backfill(self, records: Sequence[IterationRecord]) -> int:
         """On resume: write the records of committed, audited iterations the trail lacks."""
         ...
 
@@ -74,7 +75,7 @@ class ProgressSink(Protocol):
         """The run starts (or resumes) with ``done`` of ``total`` iterations committed."""
         ...
 
-    def committed(self, record: Mapping[str, Any], best: float | None) -> None:
+    def committed(self, record: IterationRecord, best: float | None) -> None:
         """One iteration was committed; ``best`` is the champion's score."""
         ...
 
@@ -343,7 +344,7 @@ class LoopRunner:
             generated, budget_stop = self._generate(batch, start, end)
             results = self._evaluate(pool, generated)
             for item in generated:
-                self._commit(history, item, results.get(item.iteration), progress)
+                self._commit(history, item.record(results.get(item.iteration_num)), progress)
             history.sync()
             self._pool_restarts = pool.restarts
             self._write_batch_files()
@@ -379,7 +380,7 @@ class LoopRunner:
             t2 = time.perf_counter()
             generated.append(
                 Generated(
-                    iteration=iteration,
+                    iteration_num=iteration,
                     batch=batch,
                     timestamp=timestamp,
                     flags=flags.as_dict(),
@@ -405,24 +406,19 @@ class LoopRunner:
 
     def _evaluate(self, pool: EvaluationPool, generated: list[Generated]) -> dict[int, EvalResult]:
         tasks = [
-            EvalTask(item.iteration, item.outcome.candidate.strategy, item.iteration + 1)
+            EvalTask(item.iteration_num, item.outcome.candidate.strategy, item.iteration_num + 1)
             for item in generated
             if item.evaluable and item.outcome.candidate is not None
         ]
         return {result.iteration: result for result in pool.evaluate(tasks)}
 
     def _commit(
-        self,
-        history: HistoryWriter,
-        item: Generated,
-        result: EvalResult | None,
-        progress: ProgressSink | None,
+        self, history: HistoryWriter, record: IterationRecord, progress: ProgressSink | None
     ) -> None:
-        record = json.loads(dumps_record(build_record(item, result)))
-        record["champion"] = self.state.apply(record)
-        history.append(dumps_record(record))
-        if item.audit and self.parts.audit is not None:
-            self.parts.audit.write(record, item.outcome)
+        record = record.with_champion(self.state.apply(record))
+        history.append(record)
+        if record.audited and self.parts.audit is not None:
+            self.parts.audit.write(record)
         if progress is not None:
             progress.committed(record, self.state.champion.score)
 
@@ -432,7 +428,7 @@ class LoopRunner:
             return
         self._last_flags = current
         line = json.dumps(
-            {"iteration": iteration, "timestamp": utc_now(), "flags": current}, sort_keys=True
+            {"iteration_num": iteration, "timestamp": utc_now(), "flags": current}, sort_keys=True
         )
         with self.rundir.flags.open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
@@ -466,16 +462,15 @@ def _budget_reason(budget: TokenBudget) -> str:
     return "the LLM budget is spent"
 
 
-def _usage_delta(before: Usage, after: Usage) -> dict[str, Any] | None:
+def _usage_delta(before: Usage, after: Usage) -> Usage | None:
     if after.calls == before.calls and after.tokens == before.tokens:
         return None
-    return {
-        "prompt_tokens": after.prompt_tokens - before.prompt_tokens,
-        "completion_tokens": after.completion_tokens - before.completion_tokens,
-        "tokens": after.tokens - before.tokens,
-        "cost": after.cost - before.cost,
-        "calls": after.calls - before.calls,
-    }
+    return Usage(
+        prompt_tokens=after.prompt_tokens - before.prompt_tokens,
+        completion_tokens=after.completion_tokens - before.completion_tokens,
+        cost=after.cost - before.cost,
+        calls=after.calls - before.calls,
+    )
 
 
 @contextmanager

@@ -1,19 +1,19 @@
 """The loop's state as a pure function of the committed history.
 
 The live loop and a resume both build the state the same way: by applying
-history records, in order, exactly as they read back from ``history.jsonl``.
+iteration records, in order, exactly as they read back from ``history.jsonl``.
 That is what makes a resumed run identical to an uninterrupted one.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import RunError
 from stratloop.generation.context import ChampionSnapshot, Feedback
+from stratloop.iteration import IterationRecord
 from stratloop.llm.budget import Usage
 from stratloop.loop.champion import ChampionTracker
 from stratloop.loop.counters import LoopCounters
@@ -39,7 +39,7 @@ class LoopState:
         self.budget_mode: str | None = None
 
     @classmethod
-    def replay(cls, config: StratloopConfig, records: Iterable[Mapping[str, Any]]) -> LoopState:
+    def replay(cls, config: StratloopConfig, records: Iterable[IterationRecord]) -> LoopState:
         """The state after ``records``; each record's champion flag must match the rule.
 
         Raises:
@@ -49,10 +49,9 @@ class LoopState:
         state = cls(config)
         for record in records:
             became = state.apply(record)
-            if became != bool(record.get("champion")):
+            if became != record.champion:
                 raise RunError(
-                    f"history iteration {record['iteration']} says "
-                    f"champion={record.get('champion')} "
+                    f"history iteration {record.iteration_num} says champion={record.champion} "
                     f"but the champion rule gives {became}; the history does not match the run's "
                     "configuration"
                 )
@@ -72,35 +71,33 @@ class LoopState:
         """The current champion."""
         return self.champion.snapshot
 
-    def apply(self, record: Mapping[str, Any]) -> bool:
+    def apply(self, record: IterationRecord) -> bool:
         """Apply one committed record; returns whether it became the champion."""
-        if record["iteration"] != self.next_iteration:
+        if record.iteration_num != self.next_iteration:
             raise RunError(
-                f"history iteration {record['iteration']} follows iteration "
+                f"history iteration {record.iteration_num} follows iteration "
                 f"{self.next_iteration - 1}; the history is inconsistent"
             )
         became = False
-        if record["status"] == "evaluated":
+        if record.evaluated and record.candidate is not None:
             became = self.champion.offer(
-                record["iteration"], record["candidate"], record["train"], record["test"]
+                record.iteration_num, record.candidate, record.train or {}, record.test or {}
             )
-        self.counters.add({**record, "champion": became})
+        self.counters.add(record.with_champion(became))
         self._feedback.append(_feedback(record, self.champion.metric))
-        if record.get("budget_mode"):
-            self.budget_mode = record["budget_mode"]
+        if record.budget_mode:
+            self.budget_mode = record.budget_mode
         self.next_iteration += 1
         return became
 
 
-def _feedback(record: Mapping[str, Any], metric: str) -> Feedback:
-    candidate = record.get("candidate") or {}
-    error = record.get("error")
-    train = record.get("train") or {}
-    score = train.get(metric)
+def _feedback(record: IterationRecord, metric: str) -> Feedback:
+    score = (record.train or {}).get(metric)
+    error = record.error
     return Feedback(
-        iteration=record["iteration"],
-        expression=(candidate.get("spec") or {}).get("expression", ""),
-        method=record.get("method_used") or record["decision"]["method"],
+        iteration=record.iteration_num,
+        expression="" if record.candidate is None else record.candidate.strategy.expression,
+        method=record.method,
         score=float(score) if isinstance(score, int | float) else None,
-        error=None if error is None else f"{error['type']}: {error['message']}",
+        error=None if error is None else f"{error.type}: {error.message}",
     )

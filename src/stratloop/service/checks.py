@@ -23,6 +23,7 @@ from stratloop.config.models import StratloopConfig
 from stratloop.environments import Environment
 from stratloop.errors import RunError
 from stratloop.flags import Flags
+from stratloop.iteration import IterationRecord
 from stratloop.service.health import Check, MetricFigure, Monitor, Status, evaluate, overall_status
 from stratloop.service.measure import Measurement, measure_audit, measure_counts, measure_probes
 from stratloop.service.runtime import LoopService, PartsFactory
@@ -171,16 +172,9 @@ def health_check(
     run_id = ids[-1]
     rundir, config = open_run(runs_dir, run_id)
     tally = HistoryTally(config.generation)
-    latest: Mapping[str, Any] | None = None
+    latest: IterationRecord | None = None
     for latest in iter_history(rundir.history):
-        try:
-            tally.add(latest)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise RunError(
-                f"{rundir.history} iteration {latest.get('iteration')} is not a complete "
-                f"history record ({type(exc).__name__}: {exc}); was the file edited? "
-                "restore it from a backup or check a run this version wrote"
-            ) from exc
+        tally.add(latest)
     if latest is None:
         raise RunError(
             f"run {run_id} in {runs_dir} has committed no iteration yet; let it run, "
@@ -206,7 +200,7 @@ def health_check(
         measurements.update(found)
     figures = evaluate(measurements, phase_thresholds(phase))
     checks = (
-        _flags_check(phase, latest.get("flags"), f"run {run_id}'s latest iteration"),
+        _flags_check(phase, latest.flags, f"run {run_id}'s latest iteration"),
         Check(
             "loop",
             run.get("status") != "failed",
@@ -226,10 +220,10 @@ def health_check(
     )
 
 
-def _recorded_flags(record: Mapping[str, Any]) -> Flags:
+def _recorded_flags(record: IterationRecord) -> Flags:
     from stratloop.flags import FLAG_VARIABLES  # noqa: PLC0415
 
-    stored = record.get("flags") or {}
+    stored = record.flags
     master, phase1, phase2, phase3, phase4 = (bool(stored.get(v, True)) for v in FLAG_VARIABLES)
     return Flags(master, phase1, phase2, phase3, phase4, source="the run's latest record")
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from stratloop.config.models import GenerationConfig, StratloopConfig
 from stratloop.flags import Flags
+from stratloop.iteration import IterationRecord
 from stratloop.service.tally import HistoryCounts, HistoryTally
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def _share(name: str, part: int, whole: int, what: str) -> Measurement:
 
 
 def measure_history(
-    records: Iterable[Mapping[str, Any]], generation: GenerationConfig
+    records: Iterable[IterationRecord], generation: GenerationConfig
 ) -> dict[str, Measurement]:
     """The history-based metrics of one run, from its records (a one-shot check).
 

@@ -18,15 +18,14 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import StratloopError
 from stratloop.flags import FlagSource
-from stratloop.generation.outcome import GenerationOutcome
+from stratloop.iteration import IterationRecord
 from stratloop.llm.budget import Usage
 from stratloop.loop.runner import AuditSink, LoopParts, LoopRunner
 from stratloop.service.tally import HistoryCounts, HistoryTally
@@ -61,11 +60,11 @@ class TimedAuditSink:
         self._ms: deque[float] = deque(maxlen=_WRITE_SAMPLES)
         self._errors: list[str] = []
 
-    def write(self, record: Mapping[str, Any], outcome: GenerationOutcome) -> None:
+    def write(self, record: IterationRecord) -> None:
         """Write through, timing the call; a failure is counted and re-raised."""
         start = time.perf_counter()
         try:
-            self._inner.write(record, outcome)
+            self._inner.write(record)
         except Exception as exc:
             with self._lock:
                 self._errors.append(f"{type(exc).__name__}: {exc}")
@@ -74,7 +73,7 @@ class TimedAuditSink:
         with self._lock:
             self._ms.append(elapsed)
 
-    def backfill(self, records: Sequence[Mapping[str, Any]]) -> int:
+    def backfill(self, records: Sequence[IterationRecord]) -> int:
         """Delegate a resume's backfill."""
         return self._inner.backfill(records)
 
@@ -210,7 +209,7 @@ class LoopService:
     def begin(self, total: int, done: int) -> None:
         """Progress hook: the run starts."""
 
-    def committed(self, record: Mapping[str, Any], best: float | None) -> None:
+    def committed(self, record: IterationRecord, best: float | None) -> None:
         """Progress hook: fold the committed record into the tally (the record is not kept)."""
         del best
         with self._lock:

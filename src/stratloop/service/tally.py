@@ -17,12 +17,11 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
 from stratloop.config.models import GenerationConfig
-
-if TYPE_CHECKING:
-    from stratloop.loop.counters import LoopCounters
+from stratloop.iteration import IterationRecord
+from stratloop.loop.counters import LoopCounters
 
 __all__ = ["EXPECTED_STRATEGY", "HistoryCounts", "HistoryTally"]
 
@@ -102,8 +101,6 @@ class HistoryTally:
     )
 
     def __init__(self, generation: GenerationConfig) -> None:
-        from stratloop.loop.counters import LoopCounters  # noqa: PLC0415 - numpy-heavy
-
         self._counters: LoopCounters = LoopCounters(generation)
         self._statuses: Counter[str] = Counter()
         self._errors: Counter[tuple[str, str]] = Counter()
@@ -114,31 +111,22 @@ class HistoryTally:
         self._pattern_correct = 0
         self._last: str | None = None
 
-    def add(self, record: Mapping[str, Any]) -> None:
-        """Fold one committed record (as the loop commits it, or as its history file holds it).
-
-        Raises:
-            KeyError: the record lacks a key every committed record has
-                (``status``, ``decision``, ...): it is not a history record.
-        """
-        implementation = record.get("implementation")
-        expected = (
-            EXPECTED_STRATEGY[record["decision"]["use_factor_graph"]]
-            if implementation == "strategy_pattern"
-            else None
-        )
+    def add(self, record: IterationRecord) -> None:
+        """Fold one committed record (as the loop commits it, or as its history file holds it)."""
+        outcome = record.outcome
+        implementation = outcome.implementation
         self._counters.add(record)
-        if expected is not None:
+        if implementation == "strategy_pattern":
             self._pattern += 1
-            self._pattern_correct += record.get("strategy_selected") == expected
-        error = record.get("error")
-        if error:
-            self._errors[str(error.get("stage")), str(error.get("type"))] += 1
-        self._statuses[str(record.get("status"))] += 1
-        self._strategies[str(record.get("strategy_selected"))] += 1
-        self._implementations[str(implementation)] += 1
-        self._failures[str(implementation)] += record.get("status") in _FAILED
-        self._last = str(record.get("timestamp"))
+            expected = EXPECTED_STRATEGY[outcome.decision.use_factor_graph]
+            self._pattern_correct += outcome.strategy_selected == expected
+        if record.error is not None:
+            self._errors[record.error.stage, record.error.type] += 1
+        self._statuses[record.status] += 1
+        self._strategies[outcome.strategy_selected] += 1
+        self._implementations[implementation] += 1
+        self._failures[implementation] += record.status in _FAILED
+        self._last = record.timestamp
 
     def counts(self) -> HistoryCounts:
         """The counts now, frozen (a copy of a few small mappings, whatever the run's length)."""

@@ -23,7 +23,7 @@ from stratloop.errors import GenerationError, RunError
 from stratloop.factors.generator import FactorGraphGenerator
 from stratloop.generation.base import CandidateSource
 from stratloop.generation.context import ChampionSnapshot
-from stratloop.loop.champion import candidate_from_record
+from stratloop.iteration import candidate_from_json
 from stratloop.loop.rundir import RunDir, list_run_ids
 from stratloop.spec import Candidate, Lineage, Strategy
 
@@ -133,7 +133,7 @@ def latest_run_champion(runs_dir: Path) -> tuple[str, ChampionSnapshot]:
     payload = rundir.read_json(rundir.champion)
     try:
         snapshot = ChampionSnapshot(
-            candidate=candidate_from_record(payload),
+            candidate=candidate_from_json(payload),
             metrics=MappingProxyType(dict(payload.get("train", {}))),
             test_metrics=MappingProxyType(dict(payload.get("test", {}))),
             iteration=int(payload.get("iteration", 0)),

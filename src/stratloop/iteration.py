@@ -1,0 +1,434 @@
+"""The typed record of one iteration: the loop's currency from commit to audit line.
+
+The loop builds one :class:`IterationRecord` per iteration. The history line
+(:meth:`IterationRecord.to_json`), the audit record, the loop's counters, the
+service's tally and the health checks are all projections of it; nothing
+downstream reads a loose dict. :meth:`IterationRecord.from_json` reads every
+history line stratloop has written: schema 2 names the iteration
+``iteration_num`` (as the audit trail does), schema 1 (no ``schema_version``)
+named it ``iteration``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias, cast
+
+from pydantic import ValidationError
+
+from stratloop.errors import RunError
+from stratloop.generation.decision import Decision
+from stratloop.generation.outcome import Fallback, GenerationOutcome
+from stratloop.llm.budget import Usage
+from stratloop.spec import Candidate, Lineage, Strategy
+
+__all__ = [
+    "HISTORY_SCHEMA",
+    "IterationRecord",
+    "Metrics",
+    "StageError",
+    "Status",
+    "Timings",
+    "candidate_from_json",
+    "candidate_json",
+    "jsonable",
+]
+
+HISTORY_SCHEMA = 2
+"""Version of the history line; 1 was the unversioned line that said ``iteration``."""
+
+Status: TypeAlias = Literal[
+    "evaluated",
+    "generation_failed",
+    "validation_failed",
+    "evaluation_failed",
+    "evaluation_timeout",
+]
+"""How far an iteration got."""
+
+_VOLATILE = ("timestamp", "timings")
+"""Keys that differ between two runs of the same seed and configuration."""
+
+_IMPLEMENTATION = ("implementation", "strategy_selected", "flags")
+"""Keys that name the code path; they differ between implementations by design."""
+
+Stage: TypeAlias = Literal["generation", "validation", "evaluation"]
+
+Metrics: TypeAlias = Mapping[str, Any]
+"""One period's metrics: finite numbers, counts as ints, None where undefined."""
+
+
+
+@dataclass(frozen=True, slots=True)
+class StageError:
+    """Why an iteration stopped: the stage, the error class and its message."""
+
+    stage: Stage
+    type: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Seconds spent per stage; ``evaluate_s`` is None when nothing was evaluated."""
+
+    generate_s: float
+    validate_s: float
+    evaluate_s: float | None = None
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as strict JSON: NaN/inf become None, tuples lists, numpy scalars Python."""
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    item = getattr(value, "item", None)
+    if callable(item):
+        return jsonable(item())
+    return str(value)
+
+
+def candidate_json(candidate: Candidate) -> dict[str, Any]:
+    """The JSON form of a candidate in history lines, ``champion.json`` and shadow logs."""
+    return {
+        "id": candidate.candidate_id,
+        "method": candidate.method,
+        "spec": candidate.strategy.model_dump(mode="json"),
+        "lineage": {
+            "parents": list(candidate.lineage.parents),
+            "operator": candidate.lineage.operator,
+            "params": jsonable(candidate.lineage.params),
+        },
+    }
+
+
+def candidate_from_json(data: Mapping[str, Any]) -> Candidate:
+    """The :class:`~stratloop.spec.Candidate` that :func:`candidate_json` wrote."""
+    lineage = data.get("lineage") or {}
+    return Candidate(
+        strategy=Strategy.model_validate(data["spec"], strict=False),
+        method=data["method"],
+        lineage=Lineage(
+            parents=tuple(lineage.get("parents", ())),
+            operator=lineage.get("operator", "seed"),
+            params=dict(lineage.get("params", {})),
+        ),
+    )
+
+
+def _normalised(candidate: Candidate | None) -> Candidate | None:
+    """The candidate as it reads back from JSON (lineage params as JSON data)."""
+    if candidate is None:
+        return None
+    params = jsonable(candidate.lineage.params)
+    if params == candidate.lineage.params:
+        return candidate
+    return replace(candidate, lineage=replace(candidate.lineage, params=params))
+
+
+def _metrics(metrics: Mapping[str, Any] | None) -> Metrics | None:
+    return None if metrics is None else MappingProxyType(jsonable(metrics))
+
+
+@dataclass(frozen=True, slots=True)
+class IterationRecord:
+    """One committed iteration: what was decided, produced, measured and kept.
+
+    Args:
+        iteration_num: the iteration number, from 0.
+        batch: the batch number (``iteration_num // loop.batch_size``).
+        timestamp: when generation started (UTC, ISO 8601).
+        flags: the flags in force (``Flags.as_dict()``).
+        outcome: the generation outcome (decision, selection, candidate, fallback).
+        status: how far the iteration got.
+        error: why it stopped short of an evaluation, if it did.
+        train: train-period metrics when evaluated.
+        test: test-period metrics when evaluated.
+        champion: whether the candidate became the champion.
+        audited: whether Phase 4 was in force (the iteration has an audit record).
+        budget_mode: ``factor_graph_only`` once the LLM budget is spent and
+            the run goes on without it (a configured, recorded decision).
+        llm_usage: the tokens and cost this iteration's generation spent, if any.
+        timings: seconds per stage.
+    """
+
+    iteration_num: int
+    batch: int
+    timestamp: str
+    flags: Mapping[str, Any]
+    outcome: GenerationOutcome
+    status: Status
+    timings: Timings
+    error: StageError | None = None
+    train: Metrics | None = None
+    test: Metrics | None = None
+    champion: bool = False
+    audited: bool = False
+    budget_mode: str | None = None
+    llm_usage: Usage | None = None
+
+    def __post_init__(self) -> None:
+        if self.status == "evaluated":
+            if self.outcome.candidate is None or self.error is not None:
+                raise ValueError(
+                    f"iteration {self.iteration_num} is 'evaluated' but has no candidate or has "
+                    "an error; an evaluated iteration has a candidate and no error"
+                )
+        elif self.error is None:
+            raise ValueError(
+                f"iteration {self.iteration_num} is {self.status!r} but records no error; "
+                "an iteration that stopped short says why"
+            )
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        iteration_num: int,
+        batch: int,
+        timestamp: str,
+        flags: Mapping[str, Any],
+        outcome: GenerationOutcome,
+        status: Status,
+        timings: Timings,
+        error: StageError | None = None,
+        train: Mapping[str, Any] | None = None,
+        test: Mapping[str, Any] | None = None,
+        audited: bool = False,
+        budget_mode: str | None = None,
+        llm_usage: Usage | None = None,
+    ) -> IterationRecord:
+        """A record whose values are exactly what its history line reads back as.
+
+        Metrics lose non-finite numbers (JSON has none) and the candidate's
+        lineage parameters become JSON data, so the live loop and a resumed one
+        see the same record.
+        """
+        candidate = _normalised(outcome.candidate)
+        if candidate is not outcome.candidate:
+            outcome = replace(outcome, candidate=candidate)
+        return cls(
+            iteration_num=iteration_num,
+            batch=batch,
+            timestamp=timestamp,
+            flags=MappingProxyType(jsonable(flags)),
+            outcome=outcome,
+            status=status,
+            timings=timings,
+            error=error,
+            train=_metrics(train),
+            test=_metrics(test),
+            audited=audited,
+            budget_mode=budget_mode,
+            llm_usage=llm_usage,
+        )
+
+    @property
+    def candidate(self) -> Candidate | None:
+        """The candidate generation produced, if any."""
+        return self.outcome.candidate
+
+    @property
+    def decision(self) -> Decision:
+        """The decision the rule made, with its draw."""
+        return self.outcome.decision
+
+    @property
+    def evaluated(self) -> bool:
+        """True when the candidate was backtested and has metrics."""
+        return self.status == "evaluated"
+
+    @property
+    def method(self) -> str:
+        """The generator that ran, or the one decided when none produced a candidate."""
+        return self.outcome.method_used or self.outcome.decision.method
+
+    def with_champion(self, champion: bool) -> IterationRecord:
+        """This record with the champion rule's verdict."""
+        return self if champion == self.champion else replace(self, champion=champion)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The history line's content, key for key."""
+        outcome = self.outcome
+        decision = outcome.decision
+        fallback = outcome.fallback
+        error = self.error
+        usage = self.llm_usage
+        return {
+            "schema_version": HISTORY_SCHEMA,
+            "iteration_num": self.iteration_num,
+            "batch": self.batch,
+            "timestamp": self.timestamp,
+            "flags": dict(self.flags),
+            "implementation": outcome.implementation,
+            "decision": {
+                "method": decision.method,
+                "rule": decision.rule,
+                "use_factor_graph": decision.use_factor_graph,
+                "innovation_rate": decision.innovation_rate,
+                "draw": decision.draw,
+                "reason": decision.reason,
+            },
+            "strategy_selected": outcome.strategy_selected,
+            "method_used": outcome.method_used,
+            "fallback": None
+            if fallback is None
+            else {
+                "kind": fallback.kind,
+                "from_method": fallback.from_method,
+                "to_method": fallback.to_method,
+                "reason": fallback.reason,
+                "error_type": fallback.error_type,
+            },
+            "generation_error": None
+            if outcome.error_type is None
+            else {"type": outcome.error_type, "message": outcome.error_message or ""},
+            "candidate": None if outcome.candidate is None else candidate_json(outcome.candidate),
+            "status": self.status,
+            "error": None
+            if error is None
+            else {"stage": error.stage, "type": error.type, "message": error.message},
+            "train": None if self.train is None else dict(self.train),
+            "test": None if self.test is None else dict(self.test),
+            "champion": self.champion,
+            "audited": self.audited,
+            "budget_mode": self.budget_mode,
+            "llm_usage": None
+            if usage is None
+            else {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "tokens": usage.tokens,
+                "cost": usage.cost,
+                "calls": usage.calls,
+            },
+            "timings": {
+                "generate_s": self.timings.generate_s,
+                "validate_s": self.timings.validate_s,
+                "evaluate_s": self.timings.evaluate_s,
+            },
+        }
+
+    def comparable(self, *, across_implementations: bool = False) -> dict[str, Any]:
+        """The record without what legitimately differs between equivalent runs.
+
+        Args:
+            across_implementations: also drop what names the code path, to
+                compare the procedural and strategy-pattern paths.
+        """
+        dropped = _VOLATILE + (_IMPLEMENTATION if across_implementations else ())
+        return {key: value for key, value in self.as_dict().items() if key not in dropped}
+
+    def to_json(self) -> str:
+        """One history line (no newline): compact, key-sorted, strict JSON (no NaN)."""
+        return json.dumps(
+            self.as_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False
+        )
+
+    @classmethod
+    def from_json(cls, line: str | bytes) -> IterationRecord:
+        """Read one history line, of this schema or the unversioned one before it.
+
+        Raises:
+            RunError: the line is not JSON, not a history record, or lacks a
+                key every record has (the message names it).
+        """
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            raise RunError(f"a history line is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise RunError(f"a history line must be a JSON object, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IterationRecord:
+        """The record a parsed history line describes (see :meth:`from_json`)."""
+        version = data.get("schema_version", 1)
+        if version not in (1, HISTORY_SCHEMA):
+            raise RunError(
+                f"history schema_version {version!r} is not one this stratloop reads "
+                f"(1 or {HISTORY_SCHEMA}); upgrade stratloop to read this run"
+            )
+        key = "iteration_num" if version == HISTORY_SCHEMA else "iteration"
+        where = f"history record {data.get(key, '?')}"
+        try:
+            return _parse(data, key)
+        except KeyError as exc:
+            raise RunError(
+                f"{where} lacks the key {exc.args[0]!r} every record has; the line was "
+                "edited or is not a stratloop history record"
+            ) from exc
+        except (TypeError, ValueError, ValidationError) as exc:
+            raise RunError(f"{where} is malformed: {exc}") from exc
+
+
+def _parse(data: Mapping[str, Any], key: str) -> IterationRecord:
+    decision = data["decision"]
+    fallback = data["fallback"]
+    generation_error = data["generation_error"] or {}
+    candidate = data["candidate"]
+    error = data["error"]
+    usage = data["llm_usage"]
+    timings = data["timings"]
+    outcome = GenerationOutcome(
+        implementation=data["implementation"],
+        decision=Decision(
+            method=decision["method"],
+            rule=decision["rule"],
+            use_factor_graph=decision["use_factor_graph"],
+            innovation_rate=decision["innovation_rate"],
+            draw=decision["draw"],
+            reason=decision["reason"],
+        ),
+        strategy_selected=data["strategy_selected"],
+        method_used=data["method_used"],
+        candidate=None if candidate is None else candidate_from_json(candidate),
+        fallback=None if fallback is None else Fallback(**fallback),
+        error_type=generation_error.get("type"),
+        error_message=generation_error.get("message"),
+    )
+    return IterationRecord(
+        iteration_num=_int(data[key], key),
+        batch=_int(data["batch"], "batch"),
+        timestamp=str(data["timestamp"]),
+        flags=MappingProxyType(dict(data["flags"])),
+        outcome=outcome,
+        status=cast("Status", data["status"]),
+        timings=Timings(
+            generate_s=timings["generate_s"],
+            validate_s=timings["validate_s"],
+            evaluate_s=timings.get("evaluate_s"),
+        ),
+        error=None
+        if error is None
+        else StageError(stage=error["stage"], type=error["type"], message=error["message"]),
+        train=None if data["train"] is None else MappingProxyType(dict(data["train"])),
+        test=None if data["test"] is None else MappingProxyType(dict(data["test"])),
+        champion=bool(data["champion"]),
+        audited=bool(data["audited"]),
+        budget_mode=data["budget_mode"],
+        llm_usage=None
+        if usage is None
+        else Usage(
+            prompt_tokens=int(usage["prompt_tokens"]),
+            completion_tokens=int(usage["completion_tokens"]),
+            cost=float(usage["cost"]),
+            calls=int(usage["calls"]),
+        ),
+    )
+
+
+def _int(value: object, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{key} must be an integer, got {value!r}")
+    return value
