@@ -177,19 +177,43 @@ def require_llm(config: StratloopConfig, llm: CandidateSource | None) -> None:
         )
 
 
-def _decide(ctx: GenerationContext, serves: bool | None, name: str) -> Decision:
-    """Check the context's configuration is the one ``name`` serves, then decide."""
-    generation = ctx.config.generation
-    if generation.use_factor_graph is not serves:
-        raise GenerationError(
-            f"{name} serves `generation.use_factor_graph` = {serves} but the iteration's "
-            f"configuration has {generation.use_factor_graph}; select the strategy again with "
-            "StrategyFactory.create(config) whenever the configuration changes"
-        )
-    return decide(generation.use_factor_graph, generation.innovation_rate, ctx.rng.random())
+class _Strategy:
+    """What every deciding strategy shares: its name, ``decide`` and ``generate``.
+
+    ``decide`` refuses a configuration the strategy does not serve (a stale
+    strategy after a configuration change), then applies the priority rule.
+    """
+
+    __slots__ = ()
+    _serves: bool | None
+
+    @property
+    def name(self) -> str:
+        """The class name, recorded as ``strategy_selected``."""
+        return type(self).__name__
+
+    def decide(self, ctx: GenerationContext) -> Decision:
+        """Take the iteration's first draw and apply the priority rule."""
+        generation = ctx.config.generation
+        if generation.use_factor_graph is not self._serves:
+            raise GenerationError(
+                f"{self.name} serves `generation.use_factor_graph` = {self._serves} but the "
+                f"iteration's configuration has {generation.use_factor_graph}; select the "
+                "strategy again with StrategyFactory.create(config) whenever the "
+                "configuration changes"
+            )
+        return decide(generation.use_factor_graph, generation.innovation_rate, ctx.rng.random())
+
+    def produce(self, ctx: GenerationContext, decision: Decision) -> Candidate:
+        """Ask the generator ``decision`` names (each strategy says which it has)."""
+        raise NotImplementedError
+
+    def generate(self, ctx: GenerationContext) -> Candidate:
+        """Decide, then produce."""
+        return self.produce(ctx, self.decide(ctx))
 
 
-class FactorGraphStrategy:
+class FactorGraphStrategy(_Strategy):
     """``use_factor_graph: true``: always mutate with the factor graph.
 
     Args:
@@ -197,35 +221,23 @@ class FactorGraphStrategy:
     """
 
     __slots__ = ("_factor_graph",)
+    _serves = True
 
     def __init__(self, factor_graph: CandidateSource) -> None:
         self._factor_graph = factor_graph
-
-    @property
-    def name(self) -> str:
-        """``FactorGraphStrategy``."""
-        return "FactorGraphStrategy"
 
     @property
     def factor_graph(self) -> CandidateSource:
         """The injected factor-graph generator."""
         return self._factor_graph
 
-    def decide(self, ctx: GenerationContext) -> Decision:
-        """Take the first draw; the decision is always the factor graph."""
-        return _decide(ctx, True, self.name)
-
     def produce(self, ctx: GenerationContext, decision: Decision) -> Candidate:
         """Ask the factor graph; ``decision`` is always the factor graph here."""
         del decision
         return self._factor_graph.propose(ctx)
 
-    def generate(self, ctx: GenerationContext) -> Candidate:
-        """Decide, then produce."""
-        return self.produce(ctx, self.decide(ctx))
 
-
-class LLMStrategy:
+class LLMStrategy(_Strategy):
     """``use_factor_graph: false``: always ask the LLM.
 
     Args:
@@ -233,35 +245,23 @@ class LLMStrategy:
     """
 
     __slots__ = ("_llm",)
+    _serves = False
 
     def __init__(self, llm: CandidateSource) -> None:
         self._llm = llm
-
-    @property
-    def name(self) -> str:
-        """``LLMStrategy``."""
-        return "LLMStrategy"
 
     @property
     def llm(self) -> CandidateSource:
         """The injected LLM proposer."""
         return self._llm
 
-    def decide(self, ctx: GenerationContext) -> Decision:
-        """Take the first draw; the decision is always the LLM."""
-        return _decide(ctx, False, self.name)
-
     def produce(self, ctx: GenerationContext, decision: Decision) -> Candidate:
         """Ask the LLM; ``decision`` is always the LLM here."""
         del decision
         return self._llm.propose(ctx)
 
-    def generate(self, ctx: GenerationContext) -> Candidate:
-        """Decide, then produce."""
-        return self.produce(ctx, self.decide(ctx))
 
-
-class MixedStrategy(Sources):
+class MixedStrategy(Sources, _Strategy):
     """``use_factor_graph: null``: the LLM iff ``u * 100 < innovation_rate``.
 
     Args:
@@ -270,15 +270,7 @@ class MixedStrategy(Sources):
     """
 
     __slots__ = ()
-
-    @property
-    def name(self) -> str:
-        """``MixedStrategy``."""
-        return "MixedStrategy"
-
-    def decide(self, ctx: GenerationContext) -> Decision:
-        """Take the first draw and compare it with ``innovation_rate``."""
-        return _decide(ctx, None, self.name)
+    _serves = None
 
     def produce(self, ctx: GenerationContext, decision: Decision) -> Candidate:
         """Ask the generator ``decision`` names.
@@ -293,10 +285,6 @@ class MixedStrategy(Sources):
                 "`generation.innovation_rate` > 0"
             )
         return super().produce(ctx, decision)
-
-    def generate(self, ctx: GenerationContext) -> Candidate:
-        """Decide, then produce."""
-        return self.produce(ctx, self.decide(ctx))
 
 
 class FunctionStrategy:

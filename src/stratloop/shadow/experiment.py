@@ -151,12 +151,12 @@ class ShadowExperiment:
             ctx = GenerationContext.create(self.config, iteration, champion=self.champion)
         except Exception as exc:  # noqa: BLE001 - every internal failure goes to the hook
             self._raised(f"{name}.context", exc)
-            return Observation(name, None, f"{type(exc).__name__}: {exc}")
+            return Observation(name, None, _described(exc))
         start = time.perf_counter()
         try:
             outcome = self._run(side, ctx)
         except Exception as exc:  # noqa: BLE001 - the behaviour's exception is observed
-            return Observation(name, None, f"{type(exc).__name__}: {exc}")
+            return Observation(name, None, _described(exc))
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         return Observation(name, ShadowRecord.of(iteration, outcome, elapsed_ms))
 
@@ -164,9 +164,11 @@ class ShadowExperiment:
         if self.raised is not None:
             self.raised(operation, error)
         else:
-            self.internal_errors.append(
-                InternalError(operation, f"{type(error).__name__}: {error}")
-            )
+            self.internal_errors.append(InternalError(operation, _described(error)))
+
+
+def _described(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def _compare(iteration: int, control: Observation, candidate: Observation) -> Result:
