@@ -26,7 +26,7 @@ from stratloop._types import GenerationMethod
 from stratloop.errors import ConfigError, GenerationError, StratloopError
 from stratloop.flags.model import Flags
 from stratloop.generation.context import GenerationContext
-from stratloop.generation.decision import Rule, decide
+from stratloop.generation.decision import Decision, Rule, decide
 from stratloop.generation.outcome import Fallback, GenerationOutcome, Implementation
 from stratloop.generation.strategies import (
     CandidateSource,
@@ -132,40 +132,56 @@ def generate(
         rule=rule,
         llm_enabled=config.llm.enabled,
     )
-
-    def outcome(
-        used: GenerationMethod | None,
-        candidate: Candidate | None,
-        fallback: Fallback | None = None,
-        error: StratloopError | None = None,
-    ) -> GenerationOutcome:
-        return GenerationOutcome(
-            implementation=implementation,
-            decision=decision,
-            strategy_selected=selected,
-            method_used=used,
-            candidate=None if candidate is None else _checked(candidate, used),
-            fallback=fallback,
-            error_type=None if error is None else type(error).__name__,
-            error_message=None if error is None else str(error),
-        )
-
     try:
         candidate = produce(ctx, decision)
     except ConfigError:
         raise
     except StratloopError as exc:
         if decision.method != "llm" or on_failure == "fail":
-            return outcome(None, None, error=exc)
+            return _failed(implementation, decision, selected, None, exc)
         fallback = _fallback(on_failure, exc)
         try:
             rescued = sources.factor_graph.propose(ctx)
         except ConfigError:
             raise
         except StratloopError as second:
-            return outcome(None, None, fallback, second)
-        return outcome("factor_graph", rescued, fallback, exc)
-    return outcome(decision.method, candidate)
+            return _failed(implementation, decision, selected, fallback, second)
+        return GenerationOutcome(
+            implementation=implementation,
+            decision=decision,
+            strategy_selected=selected,
+            method_used="factor_graph",
+            candidate=_checked(rescued, "factor_graph"),
+            fallback=fallback,
+            error_type=type(exc).__name__,
+            error_message=str(exc),
+        )
+    return GenerationOutcome(
+        implementation=implementation,
+        decision=decision,
+        strategy_selected=selected,
+        method_used=decision.method,
+        candidate=_checked(candidate, decision.method),
+    )
+
+
+def _failed(
+    implementation: Implementation,
+    decision: Decision,
+    selected: str,
+    fallback: Fallback | None,
+    error: StratloopError,
+) -> GenerationOutcome:
+    return GenerationOutcome(
+        implementation=implementation,
+        decision=decision,
+        strategy_selected=selected,
+        method_used=None,
+        candidate=None,
+        fallback=fallback,
+        error_type=type(error).__name__,
+        error_message=str(error),
+    )
 
 
 def _fallback(on_failure: FailurePolicy, exc: StratloopError) -> Fallback:
@@ -186,7 +202,7 @@ def _fallback(on_failure: FailurePolicy, exc: StratloopError) -> Fallback:
     )
 
 
-def _checked(candidate: Candidate, method: GenerationMethod | None) -> Candidate:
+def _checked(candidate: Candidate, method: GenerationMethod) -> Candidate:
     if candidate.method != method:
         raise GenerationError(
             f"the {method} generator returned a candidate marked {candidate.method!r}; "
