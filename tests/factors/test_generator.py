@@ -2,8 +2,8 @@ import numpy as np
 
 from stratloop.config.models import GenerationConfig, StratloopConfig
 from stratloop.factors import FactorGraphGenerator, Limits, default_library, parse
-from stratloop.generation.base import CandidateSource
 from stratloop.generation.context import ChampionSnapshot, GenerationContext
+from stratloop.generation.strategies import CandidateSource
 from stratloop.spec import Candidate, Strategy, TopN
 
 CONFIG = StratloopConfig(

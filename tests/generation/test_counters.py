@@ -5,14 +5,12 @@ import json
 import pytest
 
 from stratloop.errors import LLMUnavailableError
+from stratloop.flags import Flags
 from stratloop.generation import (
     GenerationContext,
     GenerationCounters,
-    StrategyFactory,
     adheres,
-    generate_legacy,
-    generate_procedural,
-    generate_with_strategy,
+    generate_iteration,
 )
 from stratloop.generation.testing import config_with, drawing_source, failing_source
 
@@ -21,16 +19,18 @@ LLM = drawing_source("llm")
 DOWN = failing_source(lambda: LLMUnavailableError("down"))
 
 
+FLAGS = {
+    "legacy": Flags(master=False),
+    "procedural": Flags(phase3=False),
+    "strategy_pattern": Flags(),
+}
+
+
 def _run(path, config, n, llm=LLM):
     counters = GenerationCounters()
     for iteration in range(n):
         ctx = GenerationContext.create(config, iteration)
-        if path == "legacy":
-            outcome = generate_legacy(ctx, llm=llm, factor_graph=FG)
-        elif path == "procedural":
-            outcome = generate_procedural(ctx, llm=llm, factor_graph=FG)
-        else:
-            outcome = generate_with_strategy(ctx, StrategyFactory(llm, FG))
+        outcome = generate_iteration(ctx, FLAGS[path], llm=llm, factor_graph=FG)
         counters.record(outcome, config.generation)
     return counters.snapshot()
 
@@ -62,7 +62,8 @@ class TestGenerationCounters:
     def test_legacy_ignoring_use_factor_graph_is_not_adherent(self):
         """A legacy LLM pick while the configuration mandates the factor graph is a violation."""
         config = config_with(True, 100.0)
-        outcome = generate_legacy(GenerationContext.create(config, 0), llm=LLM, factor_graph=FG)
+        ctx = GenerationContext.create(config, 0)
+        outcome = generate_iteration(ctx, FLAGS["legacy"], llm=LLM, factor_graph=FG)
         assert not adheres(outcome, config.generation)
 
     def test_explicit_fallbacks_and_failures_are_adherent(self):

@@ -23,10 +23,10 @@ from stratloop.generation import (
     GenerationStrategy,
     LLMStrategy,
     MixedStrategy,
+    Sources,
     StrategyFactory,
+    generate,
     generate_iteration,
-    generate_procedural,
-    generate_with_strategy,
     iteration_rng,
 )
 from stratloop.generation.testing import config_with, drawing_source, failing_source
@@ -47,6 +47,17 @@ PHASE_1_TO_3 = {
 
 def _ctx(use_factor_graph, rate=50.0, iteration=0, **kwargs):
     return GenerationContext.create(config_with(use_factor_graph, rate, **kwargs), iteration)
+
+
+def _procedural(ctx, llm):
+    """Phase 1-2: the priority rule calling the generators directly."""
+    return generate(ctx, "priority", Sources(llm, FG), ctx.config.generation.on_llm_failure)
+
+
+def _with_strategy(ctx, llm):
+    """Phase 3: the priority rule through the strategy the factory selects."""
+    factory = StrategyFactory(llm, FG)
+    return generate(ctx, "priority", factory, ctx.config.generation.on_llm_failure)
 
 
 def _comparable(outcome):
@@ -79,7 +90,7 @@ class TestStrategySelection:
     def test_selection_is_logged_with_the_strategy_name(self, caplog):
         """Every selection is logged with the strategy's name and the deciding fields."""
         with caplog.at_level(logging.INFO, logger=SELECTION_LOGGER):
-            generate_with_strategy(_ctx(False, 0.0), StrategyFactory(LLM, FG))
+            _with_strategy(_ctx(False, 0.0), LLM)
         (record,) = caplog.records
         assert record.strategy == "LLMStrategy"
         assert record.use_factor_graph is False
@@ -153,23 +164,21 @@ class TestBehaviouralEquivalence:
         """Same seed and configuration: identical decisions and candidates on both paths."""
         config = config_with(value, rate, on_llm_failure=policy, seed=seed)
         llm = EMPTY if failing else LLM
-        old = generate_procedural(GenerationContext.create(config, iteration), llm=llm,
-                                  factor_graph=FG)
-        new = generate_with_strategy(GenerationContext.create(config, iteration),
-                                     StrategyFactory(llm, FG))
+        old = _procedural(GenerationContext.create(config, iteration), llm)
+        new = _with_strategy(GenerationContext.create(config, iteration), llm)
         assert _comparable(old) == _comparable(new)
 
     def test_llm_failure_with_fail_policy_records_a_failed_iteration(self):
         """on_llm_failure: fail -> no candidate, the typed error recorded, no fallback."""
         down = failing_source(lambda: LLMUnavailableError("down"))
-        outcome = generate_with_strategy(_ctx(False, 0.0), StrategyFactory(down, FG))
+        outcome = _with_strategy(_ctx(False, 0.0), down)
         assert (outcome.candidate, outcome.fallback) == (None, None)
         assert outcome.error_type == "LLMUnavailableError"
 
     def test_llm_failure_with_fallback_policy_is_explicit_and_recorded(self):
         """on_llm_failure: fallback_to_factor_graph -> an explicit, recorded fallback."""
         ctx = _ctx(False, 0.0, on_llm_failure="fallback_to_factor_graph")
-        outcome = generate_with_strategy(ctx, StrategyFactory(EMPTY, FG))
+        outcome = _with_strategy(ctx, EMPTY)
         assert outcome.method_used == "factor_graph"
         assert outcome.fallback is not None
         assert outcome.fallback.kind == "explicit"

@@ -18,12 +18,8 @@ from typer.testing import CliRunner
 
 from stratloop.cli import app
 from stratloop.factors import FactorGraphGenerator, Limits, default_library
-from stratloop.generation import (
-    GenerationContext,
-    StrategyFactory,
-    generate_procedural,
-    generate_with_strategy,
-)
+from stratloop.flags import Flags
+from stratloop.generation import GenerationContext, StrategyFactory, generate, generate_iteration
 from stratloop.generation.testing import config_with
 from stratloop.llm import LLMClient, Reply, ScriptedOpenAIServer, Status
 from stratloop.llm.proposer import LLMProposer
@@ -137,7 +133,7 @@ class TestMismatchDetection:
             config,
             None,
             _factor_graph(),
-            candidate=lambda ctx: generate_with_strategy(ctx, other),
+            candidate=lambda ctx: generate(ctx, "priority", other, "fail"),
         )
         results = _run(experiment, 20)
         assert sum(not r.matched for r in results) >= 10
@@ -151,7 +147,7 @@ class TestMismatchDetection:
 
         def candidate(ctx):
             ctx = GenerationContext.create(shifted, ctx.iteration)
-            return generate_procedural(ctx, llm=llm, factor_graph=factor_graph)
+            return generate_iteration(ctx, Flags(phase3=False), llm=llm, factor_graph=factor_graph)
 
         experiment = ShadowExperiment(config, _llm(config), _factor_graph(), candidate=candidate)
         results = _run(experiment, 40)

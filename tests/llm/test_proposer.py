@@ -18,8 +18,8 @@ from stratloop.errors import (
     LLMUnavailableError,
 )
 from stratloop.factors import FactorTemplate, Limits, ParamRange, default_library
-from stratloop.generation.base import CandidateSource
 from stratloop.generation.context import ChampionSnapshot, Feedback, GenerationContext
+from stratloop.generation.strategies import CandidateSource
 from stratloop.llm.budget import TokenBudget
 from stratloop.llm.client import LLMClient
 from stratloop.llm.prompts import Universe

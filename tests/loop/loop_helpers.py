@@ -15,7 +15,7 @@ from typing import Any
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import BacktestError
 from stratloop.generation.context import GenerationContext
-from stratloop.generation.sources import FunctionSource
+from stratloop.generation.strategies import FunctionSource
 from stratloop.loop.workers import Evaluator
 from stratloop.spec import Candidate, Lineage, Strategy, TopN
 

@@ -9,7 +9,7 @@ from loop_helpers import factor_graph_source, hash_evaluator, llm_source, loop_c
 from stratloop.audit import iter_records, verify_trail
 from stratloop.errors import AuditWriteError, ExpressionTypeError, LLMUnavailableError, RunError
 from stratloop.flags import DotenvFlagSource, EnvFlagSource
-from stratloop.generation.sources import FunctionSource
+from stratloop.generation.strategies import FunctionSource
 from stratloop.llm.budget import TokenBudget
 from stratloop.loop.audit import RunAudit
 from stratloop.loop.history import read_history

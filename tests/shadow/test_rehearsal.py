@@ -8,7 +8,8 @@ import pytest
 from stratloop.environments import load_environment
 from stratloop.errors import ConfigConflictError, LLMUnavailableError
 from stratloop.factors import FactorGraphGenerator
-from stratloop.generation import GenerationContext, StrategyFactory, generate_with_strategy
+from stratloop.flags import Flags
+from stratloop.generation import GenerationContext, StrategyFactory, generate_iteration
 from stratloop.llm.proposer import LLMProposer
 from stratloop.shadow.rehearsal import real_generators
 
@@ -29,10 +30,13 @@ class TestRealGenerators:
             assert made.config.llm.base_url.startswith("http://127.0.0.1:")
             assert made.config.llm.base_url != "http://127.0.0.1:11434/v1"
             assert "scripted loopback" in made.note
-            factory = StrategyFactory(made.llm, made.factor_graph)
             methods = {
-                generate_with_strategy(GenerationContext.create(made.config, i), factory)
-                .method_used
+                generate_iteration(
+                    GenerationContext.create(made.config, i),
+                    Flags(),
+                    llm=made.llm,
+                    factor_graph=made.factor_graph,
+                ).method_used
                 for i in range(12)
             }
         assert methods == {"llm", "factor_graph"}

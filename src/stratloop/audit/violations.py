@@ -3,8 +3,10 @@
 The same checker flags records when the trail writes them and when
 ``verify`` re-reads them, so a record's ``violation`` field can itself be
 checked. Per record: the decision is recomputed with
-:func:`~stratloop.generation.decision.decide` (Phase 1+) or
-:func:`~stratloop.generation.decision.decide_legacy` (Phase 0) and compared.
+:func:`~stratloop.generation.decision.decide`, with the rule of the
+implementation that ran (``legacy`` for Phase 0, ``priority`` otherwise), and
+compared; the implementation the recorded flags select is
+:func:`~stratloop.generation.generate.implementation_for`, as at generation.
 Per run: a binomial test of the LLM share against ``innovation_rate`` in each
 configuration segment (``config_hash``).
 """
@@ -15,7 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stratloop.generation.decision import Decision, decide, decide_legacy
+from stratloop.generation.decision import DRAW_RULES, Decision, decide
+from stratloop.generation.generate import implementation_for
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -29,8 +32,6 @@ __all__ = [
 
 DEFAULT_ALPHA = 1e-3
 """Significance level of the run-level share test (two-sided)."""
-
-_DRAW_RULES = frozenset({"innovation_draw", "legacy_draw"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +103,12 @@ def record_violation(record: Mapping[str, Any]) -> str | None:
             )
     decision = record["decision"]
     legacy = record.get("implementation") == "legacy"
-    expected = (
-        decide_legacy(bool(llm.get("enabled")), generation["innovation_rate"], decision["draw"])
-        if legacy
-        else decide(generation["use_factor_graph"], generation["innovation_rate"], decision["draw"])
+    expected = decide(
+        generation["use_factor_graph"],
+        generation["innovation_rate"],
+        decision["draw"],
+        rule="legacy" if legacy else "priority",
+        llm_enabled=bool(llm.get("enabled")),
     )
     problem = _implementation_mismatch(record) or _decision_mismatch(
         decision, expected, legacy=legacy
@@ -120,10 +123,7 @@ def _implementation_mismatch(record: Mapping[str, Any]) -> str | None:
     flags = record.get("flags") or {}
     if "phase1_enabled" not in flags or "phase3_enabled" not in flags:
         return None
-    if not flags["phase1_enabled"]:
-        expected = "legacy"
-    else:
-        expected = "strategy_pattern" if flags["phase3_enabled"] else "procedural"
+    expected = implementation_for(bool(flags["phase1_enabled"]), bool(flags["phase3_enabled"]))
     ran = record.get("implementation")
     if ran != expected:
         return f"the flags select the {expected} implementation but {ran} ran"
@@ -199,7 +199,7 @@ class _Segments:
 
     def add(self, record: Mapping[str, Any]) -> None:
         decision = record["decision"]
-        if decision["rule"] not in _DRAW_RULES:
+        if decision["rule"] not in DRAW_RULES:
             return
         snapshot = record.get("config_snapshot") or {}
         llm_enabled = bool((snapshot.get("llm") or {}).get("enabled", True))

@@ -1,50 +1,43 @@
 """Generation: decide between the LLM and the factor graph, and produce a candidate.
 
-Three implementations share one outcome type: the Phase 0 legacy path, the
-Phase 1-2 procedural path and the Phase 3 strategy pattern.
-:func:`generate_iteration` picks one from the flags. For the same seed and
-configuration the procedural and strategy-pattern paths make the same
-decisions and produce the same candidates, bit for bit.
+One path, :func:`generate`, decides and calls the decided generator; the flags
+select its behaviour as data (the rule, the failure policy, whether the Phase
+3 strategies carry the call). :func:`generate_iteration` is the loop's entry
+point: it maps the flags to that behaviour. For the same seed and
+configuration every flag state with the priority rule makes the same
+decisions and produces the same candidates, bit for bit.
 """
 
-from stratloop.generation.base import CandidateSource, DecidingStrategy, GenerationStrategy
 from stratloop.generation.context import (
     ChampionSnapshot,
     Feedback,
     GenerationContext,
     iteration_rng,
 )
-from stratloop.generation.counters import (
-    GenerationCounters,
-    GenerationCountersSnapshot,
-    adheres,
-    mandated_method,
-)
-from stratloop.generation.decision import Decision, DecisionRule, decide, decide_legacy
-from stratloop.generation.dispatch import generate_iteration, implementation_for
-from stratloop.generation.factory import SELECTION_LOGGER, StrategyFactory
-from stratloop.generation.legacy import generate_legacy
-from stratloop.generation.outcome import Fallback, FallbackKind, GenerationOutcome, Implementation
-from stratloop.generation.pattern import generate_with_strategy
-from stratloop.generation.procedural import generate_procedural
-from stratloop.generation.sources import FunctionSource
+from stratloop.generation.counters import GenerationCounters, GenerationCountersSnapshot, adheres
+from stratloop.generation.decision import Decision, decide
+from stratloop.generation.generate import generate, generate_iteration
+from stratloop.generation.outcome import Fallback, GenerationOutcome
 from stratloop.generation.strategies import (
+    SELECTION_LOGGER,
+    CandidateSource,
     FactorGraphStrategy,
+    FunctionSource,
     FunctionStrategy,
+    GenerationStrategy,
     LLMStrategy,
     MixedStrategy,
+    Sources,
+    StrategyFactory,
 )
 
 __all__ = [
     "SELECTION_LOGGER",
     "CandidateSource",
     "ChampionSnapshot",
-    "DecidingStrategy",
     "Decision",
-    "DecisionRule",
     "FactorGraphStrategy",
     "Fallback",
-    "FallbackKind",
     "Feedback",
     "FunctionSource",
     "FunctionStrategy",
@@ -53,18 +46,13 @@ __all__ = [
     "GenerationCountersSnapshot",
     "GenerationOutcome",
     "GenerationStrategy",
-    "Implementation",
     "LLMStrategy",
     "MixedStrategy",
+    "Sources",
     "StrategyFactory",
     "adheres",
     "decide",
-    "decide_legacy",
+    "generate",
     "generate_iteration",
-    "generate_legacy",
-    "generate_procedural",
-    "generate_with_strategy",
-    "implementation_for",
     "iteration_rng",
-    "mandated_method",
 ]

@@ -18,10 +18,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from stratloop.config.models import StratloopConfig
-from stratloop.generation.base import CandidateSource, DecidingStrategy, GenerationStrategy
 from stratloop.generation.context import GenerationContext
-from stratloop.generation.factory import SELECTION_LOGGER, StrategyFactory
-from stratloop.generation.strategies import FactorGraphStrategy, LLMStrategy, MixedStrategy
+from stratloop.generation.strategies import (
+    SELECTION_LOGGER,
+    CandidateSource,
+    DecidingStrategy,
+    FactorGraphStrategy,
+    GenerationStrategy,
+    LLMStrategy,
+    MixedStrategy,
+    StrategyFactory,
+)
 from stratloop.spec import Candidate
 
 __all__ = [

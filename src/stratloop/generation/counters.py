@@ -3,8 +3,9 @@
 Definitions (what each number in :meth:`GenerationCountersSnapshot.as_dict` means):
 
 - ``iterations``: outcomes recorded.
-- ``mandated method``: what the Phase 1 rule makes of the configuration and
-  the iteration's draw (:func:`mandated_method`), whichever implementation ran.
+- ``mandated method``: what the Phase 1 priority rule
+  (:func:`~stratloop.generation.decision.decide`) makes of the configuration
+  and the iteration's draw, whichever implementation ran.
 - ``adherent``: the iteration attempted its mandated method first, and any
   switch away from it was an explicit fallback the user configured
   (``on_llm_failure: fallback_to_factor_graph``). A failed iteration that
@@ -34,27 +35,21 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from stratloop._types import GenerationMethod
 from stratloop.config.models import GenerationConfig
-from stratloop.generation.decision import decide
+from stratloop.generation.decision import DRAW_RULES, decide
 from stratloop.generation.outcome import GenerationOutcome
 
-__all__ = ["GenerationCounters", "GenerationCountersSnapshot", "adheres", "mandated_method"]
+__all__ = ["GenerationCounters", "GenerationCountersSnapshot", "adheres"]
 
 _Z_999 = 3.2905267314919255
 """Two-sided 99.9% standard normal quantile."""
 
-_DRAW_RULES = frozenset({"innovation_draw", "legacy_draw"})
-
-
-def mandated_method(generation: GenerationConfig, draw: float) -> GenerationMethod:
-    """The method the Phase 1 priority rule mandates for ``generation`` and ``draw``."""
-    return decide(generation.use_factor_graph, generation.innovation_rate, draw).method
-
 
 def adheres(outcome: GenerationOutcome, generation: GenerationConfig) -> bool:
     """True when ``outcome`` followed the configuration's priority (see the module docstring)."""
-    if outcome.decision.method != mandated_method(generation, outcome.decision.draw):
+    decision = outcome.decision
+    mandated = decide(generation.use_factor_graph, generation.innovation_rate, decision.draw)
+    if decision.method != mandated.method:
         return False
     return outcome.fallback is None or outcome.fallback.kind == "explicit"
 
@@ -187,7 +182,7 @@ class GenerationCounters:
         self._iterations += 1
         self._adherent += adheres(outcome, generation)
         self._llm += decision.method == "llm"
-        if decision.rule in _DRAW_RULES:
+        if decision.rule in DRAW_RULES:
             self._draw_iterations += 1
             self._draw_llm += decision.method == "llm"
             self._expected_sum += decision.innovation_rate / 100.0

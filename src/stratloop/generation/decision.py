@@ -1,10 +1,15 @@
-"""The priority rule: which generator an iteration must use, and why.
+"""The decision rule: which generator an iteration must use, and why.
 
-Phase 1+ rule: ``use_factor_graph`` true -> factor graph, false -> LLM, null
--> the iteration's first draw ``u``: LLM iff ``u * 100 < innovation_rate``.
-Phase 0 (legacy) rule: LLM iff the LLM is enabled and ``u * 100 <
-innovation_rate``; ``use_factor_graph`` is ignored. Both are pure functions of
-their inputs so the audit trail can recompute every decision afterwards.
+One function, :func:`decide`, holds both rules the flags can select:
+
+- ``priority`` (Phase 1+): ``use_factor_graph`` true -> factor graph, false ->
+  LLM, null -> the iteration's first draw ``u``: LLM iff ``u * 100 <
+  innovation_rate``.
+- ``legacy`` (Phase 0): LLM iff the LLM is enabled and ``u * 100 <
+  innovation_rate``; ``use_factor_graph`` is ignored.
+
+It is a pure function of its inputs, so the generation path, the counters and
+the audit trail's violation check all call it and can never disagree.
 """
 
 from __future__ import annotations
@@ -14,11 +19,18 @@ from typing import Literal, TypeAlias
 
 from stratloop._types import GenerationMethod
 
-__all__ = ["Decision", "DecisionRule", "decide", "decide_legacy"]
+__all__ = ["DRAW_RULES", "Decision", "DecisionRule", "Rule", "decide"]
+
+Rule: TypeAlias = Literal["priority", "legacy"]
+"""Which rule decides: Phase 1+ priority, or Phase 0 legacy."""
 
 DecisionRule: TypeAlias = Literal[
     "explicit_factor_graph", "explicit_llm", "innovation_draw", "legacy_draw"
 ]
+"""The branch of the rule that decided, as recorded."""
+
+DRAW_RULES: frozenset[DecisionRule] = frozenset({"innovation_draw", "legacy_draw"})
+"""The branches decided by the draw (the ones whose LLM share follows ``innovation_rate``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +45,30 @@ class Decision:
     reason: str
 
 
-def decide(use_factor_graph: bool | None, innovation_rate: float, draw: float) -> Decision:
-    """Apply the Phase 1+ priority rule to one draw ``u`` in ``[0, 1)``."""
+def decide(
+    use_factor_graph: bool | None,
+    innovation_rate: float,
+    draw: float,
+    *,
+    rule: Rule = "priority",
+    llm_enabled: bool = True,
+) -> Decision:
+    """Apply ``rule`` to the configuration's fields and one draw ``u`` in ``[0, 1)``.
+
+    Args:
+        use_factor_graph: ``generation.use_factor_graph`` (ignored by ``legacy``).
+        innovation_rate: ``generation.innovation_rate``, in percent.
+        draw: the iteration's first draw.
+        rule: ``priority`` (Phase 1+) or ``legacy`` (Phase 0).
+        llm_enabled: ``llm.enabled`` (read by ``legacy`` only).
+    """
+    if rule == "legacy":
+        if not llm_enabled:
+            return Decision(
+                "factor_graph", "legacy_draw", None, innovation_rate, draw,
+                "legacy: the LLM is disabled, so the factor graph runs",
+            )
+        return _by_draw("legacy_draw", innovation_rate, draw)
     if use_factor_graph is True:
         return Decision(
             "factor_graph", "explicit_factor_graph", True, innovation_rate, draw,
@@ -45,29 +79,17 @@ def decide(use_factor_graph: bool | None, innovation_rate: float, draw: float) -
             "llm", "explicit_llm", False, innovation_rate, draw,
             "use_factor_graph is false: the LLM is mandated",
         )
-    return _draw_rule("innovation_draw", None, innovation_rate, draw)
+    return _by_draw("innovation_draw", innovation_rate, draw)
 
 
-def decide_legacy(llm_enabled: bool, innovation_rate: float, draw: float) -> Decision:
-    """Apply the Phase 0 rule; ``use_factor_graph`` plays no part in it."""
-    if not llm_enabled:
-        return Decision(
-            "factor_graph", "legacy_draw", None, innovation_rate, draw,
-            "legacy: the LLM is disabled, so the factor graph runs",
-        )
-    return _draw_rule("legacy_draw", None, innovation_rate, draw)
-
-
-def _draw_rule(
-    rule: DecisionRule, use_factor_graph: bool | None, innovation_rate: float, draw: float
-) -> Decision:
+def _by_draw(rule: DecisionRule, innovation_rate: float, draw: float) -> Decision:
     scaled = draw * 100.0
     if scaled < innovation_rate:
         return Decision(
-            "llm", rule, use_factor_graph, innovation_rate, draw,
+            "llm", rule, None, innovation_rate, draw,
             f"draw {scaled:.4f} < innovation_rate {innovation_rate:g}: LLM",
         )
     return Decision(
-        "factor_graph", rule, use_factor_graph, innovation_rate, draw,
+        "factor_graph", rule, None, innovation_rate, draw,
         f"draw {scaled:.4f} >= innovation_rate {innovation_rate:g}: factor graph",
     )

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from stratloop.config.models import StratloopConfig
-from stratloop.generation.base import CandidateSource
 from stratloop.generation.context import GenerationContext
-from stratloop.generation.factory import StrategyFactory
+from stratloop.generation.strategies import CandidateSource, StrategyFactory
 from stratloop.spec import Candidate
 
 __all__ = [

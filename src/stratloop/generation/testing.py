@@ -1,6 +1,6 @@
 """Deterministic candidate sources for tests, benchmarks and shadow runs.
 
-They speak the real :class:`~stratloop.generation.base.CandidateSource`
+They speak the real :class:`~stratloop.generation.strategies.CandidateSource`
 protocol and continue the iteration's generator after the decision's draw, so
 two implementations given the same seed see the same stream and produce the
 same candidates when they are equivalent, and different ones when they are not.
@@ -15,7 +15,7 @@ from stratloop._types import GenerationMethod
 from stratloop.config.models import GenerationConfig, LLMConfig, StratloopConfig
 from stratloop.errors import StratloopError
 from stratloop.generation.context import GenerationContext
-from stratloop.generation.sources import FunctionSource
+from stratloop.generation.strategies import FunctionSource
 from stratloop.spec import Candidate, Lineage, Strategy, TopN
 
 __all__ = ["config_with", "constant_source", "drawing_source", "failing_source"]

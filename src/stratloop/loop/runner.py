@@ -28,10 +28,10 @@ from stratloop.config import REDACTED, config_hash, snapshot
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import RunError, StratloopError
 from stratloop.flags import Flags, FlagSource
-from stratloop.generation.base import CandidateSource
 from stratloop.generation.context import ChampionSnapshot, Feedback, GenerationContext
-from stratloop.generation.dispatch import generate_iteration
+from stratloop.generation.generate import generate_iteration
 from stratloop.generation.outcome import GenerationOutcome
+from stratloop.generation.strategies import CandidateSource
 from stratloop.iteration import IterationRecord
 from stratloop.llm.budget import TokenBudget, Usage
 from stratloop.loop.counters import FACTOR_GRAPH_ONLY

@@ -1,7 +1,8 @@
-"""Shadow mode: the procedural path and the strategy pattern, side by side.
+"""Shadow mode: two flag states of the one generation path, side by side.
 
-Control and candidate run with the same seed on the same iterations; results
-are frozen, mismatches are kept apart from ignored differences, an LLM
+The control runs with Phase 3 off (the procedural path), the candidate with
+it on (the strategy pattern), with the same seed on the same iterations;
+results are frozen, mismatches are kept apart from ignored differences, an LLM
 question both sides ask is sent once, and internal failures go to one
 ``raised(operation, error)`` hook. A champion chosen explicitly
 (:func:`choose_champion`) makes factor-graph iterations on both sides mutate
@@ -18,6 +19,8 @@ from stratloop.shadow.champion import (
 )
 from stratloop.shadow.compare import Comparison, Mismatch, compare_records
 from stratloop.shadow.experiment import (
+    CANDIDATE_FLAGS,
+    CONTROL_FLAGS,
     Behaviour,
     InternalError,
     Observation,
@@ -37,8 +40,10 @@ from stratloop.shadow.session import (
 from stratloop.shadow.shared import SharedProposals
 
 __all__ = [
+    "CANDIDATE_FLAGS",
     "CHAMPION_SOURCES",
     "COMPARED_FIELDS",
+    "CONTROL_FLAGS",
     "IGNORED_FIELDS",
     "ROLLOUT_FLAG",
     "SCHEMA_VERSION",

@@ -21,8 +21,8 @@ from typing import Any, Literal, TypeAlias, get_args
 
 from stratloop.errors import GenerationError, RunError
 from stratloop.factors.generator import FactorGraphGenerator
-from stratloop.generation.base import CandidateSource
 from stratloop.generation.context import ChampionSnapshot
+from stratloop.generation.strategies import CandidateSource
 from stratloop.iteration import candidate_from_json
 from stratloop.loop.rundir import RunDir, list_run_ids
 from stratloop.spec import Candidate, Lineage, Strategy

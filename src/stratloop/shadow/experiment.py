@@ -1,13 +1,17 @@
-"""Shadow mode as an experiment: control (procedural) against candidate (strategy pattern).
+"""Shadow mode as an experiment: two flag states of the one generation path, side by side.
 
-Both run on their own context built from the same configuration, seed,
-iteration and champion (the same object), so they see the same random stream
-and a factor-graph iteration mutates the same parent, and an LLM question both sides
-ask is sent once (:class:`~stratloop.shadow.shared.SharedProposals`). Their outputs are frozen
-:class:`Observation` objects; a generator's exception is part of an
-observation. Failures of the experiment's own machinery (building a context,
-comparing, publishing) go to one ``raised(operation, error)`` hook that
-records them; nothing is logged and forgotten.
+The control runs with Phase 3 off (:data:`CONTROL_FLAGS`, the procedural
+path), the candidate with it on (:data:`CANDIDATE_FLAGS`, the strategy
+pattern), both through :func:`~stratloop.generation.generate_iteration`. Each
+runs on its own context built from the same configuration, seed, iteration
+and champion (the same object), so they see the same random stream and a
+factor-graph iteration mutates the same parent, and an LLM question both
+sides ask is sent once (:class:`~stratloop.shadow.shared.SharedProposals`).
+Their outputs are frozen :class:`Observation` objects; a generator's
+exception is part of an observation. Failures of the experiment's own
+machinery (building a context, comparing, publishing) go to one
+``raised(operation, error)`` hook that records them; nothing is logged and
+forgotten.
 """
 
 from __future__ import annotations
@@ -18,19 +22,32 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from stratloop.config.models import StratloopConfig
-from stratloop.generation.base import CandidateSource
+from stratloop.flags.model import Flags
 from stratloop.generation.context import ChampionSnapshot, GenerationContext
-from stratloop.generation.factory import StrategyFactory
+from stratloop.generation.generate import generate_iteration
 from stratloop.generation.outcome import GenerationOutcome
-from stratloop.generation.pattern import generate_with_strategy
-from stratloop.generation.procedural import generate_procedural
+from stratloop.generation.strategies import CandidateSource
 from stratloop.shadow.record import ShadowRecord
 from stratloop.shadow.shared import SharedProposals
 
-__all__ = ["Behaviour", "InternalError", "Observation", "Result", "ShadowExperiment"]
+__all__ = [
+    "CANDIDATE_FLAGS",
+    "CONTROL_FLAGS",
+    "Behaviour",
+    "InternalError",
+    "Observation",
+    "Result",
+    "ShadowExperiment",
+]
 
 Behaviour: TypeAlias = Callable[[GenerationContext], GenerationOutcome]
 """One side of the experiment: decide and generate one iteration."""
+
+CONTROL_FLAGS = Flags(phase3=False)
+"""The control's flag state: Phase 1-2, the procedural path."""
+
+CANDIDATE_FLAGS = Flags()
+"""The candidate's flag state: Phase 1-3, the strategy pattern."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +98,10 @@ class ShadowExperiment:
         factor_graph: the factor-graph generator given to both sides.
         raised: called with (operation, error) when the experiment itself
             fails; the default records into :attr:`internal_errors`.
-        candidate: the candidate side; None runs the strategy pattern
-            (``generate_with_strategy`` with a :class:`StrategyFactory` given
-            the shared generators). Tests inject a deliberately different path
-            here to prove mismatches are caught.
+        control: the control side: a flag state of the generation path, or a
+            behaviour.
+        candidate: the candidate side, likewise. Tests inject a deliberately
+            different behaviour here to prove mismatches are caught.
         champion: the champion every context of both sides carries, so a
             factor-graph iteration mutates it as the real loop does after its
             first batch; None samples fresh factors instead.
@@ -94,13 +111,13 @@ class ShadowExperiment:
     llm: CandidateSource | None
     factor_graph: CandidateSource
     raised: Callable[[str, Exception], None] | None = None
-    candidate: Behaviour | None = None
+    control: Flags | Behaviour = CONTROL_FLAGS
+    candidate: Flags | Behaviour = CANDIDATE_FLAGS
     champion: ChampionSnapshot | None = None
     internal_errors: list[InternalError] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._shared = None if self.llm is None else SharedProposals(self.llm)
-        self._factory = StrategyFactory(self._shared, self.factor_graph)
 
     @property
     def shared_llm(self) -> CandidateSource | None:
@@ -114,8 +131,8 @@ class ShadowExperiment:
 
     def run(self, iteration: int) -> Result | None:
         """Observe both sides on ``iteration``; None when the experiment itself failed."""
-        control = self._observe("control", iteration, self._control)
-        candidate = self._observe("candidate", iteration, self.candidate or self._candidate)
+        control = self._observe("control", iteration, self.control)
+        candidate = self._observe("candidate", iteration, self.candidate)
         if self._shared is not None:
             self._shared.forget()
         try:
@@ -124,28 +141,22 @@ class ShadowExperiment:
             self._raised("compare", exc)
             return None
 
-    def _control(self, ctx: GenerationContext) -> GenerationOutcome:
-        return generate_procedural(ctx, llm=self._shared, factor_graph=self.factor_graph)
+    def _run(self, side: Flags | Behaviour, ctx: GenerationContext) -> GenerationOutcome:
+        if isinstance(side, Flags):
+            return generate_iteration(ctx, side, llm=self._shared, factor_graph=self.factor_graph)
+        return side(ctx)
 
-    def _candidate(self, ctx: GenerationContext) -> GenerationOutcome:
-        return generate_with_strategy(ctx, self._factory)
-
-    def _observe(
-        self,
-        name: str,
-        iteration: int,
-        behaviour: Behaviour,
-    ) -> Observation:
+    def _observe(self, name: str, iteration: int, side: Flags | Behaviour) -> Observation:
         try:
             ctx = GenerationContext.create(self.config, iteration, champion=self.champion)
         except Exception as exc:  # noqa: BLE001 - every internal failure goes to the hook
             self._raised(f"{name}.context", exc)
-            return Observation(name, None, f"{type(exc).__name__}: {exc}")
+            return Observation(name, None, _described(exc))
         start = time.perf_counter()
         try:
-            outcome = behaviour(ctx)
+            outcome = self._run(side, ctx)
         except Exception as exc:  # noqa: BLE001 - the behaviour's exception is observed
-            return Observation(name, None, f"{type(exc).__name__}: {exc}")
+            return Observation(name, None, _described(exc))
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         return Observation(name, ShadowRecord.of(iteration, outcome, elapsed_ms))
 
@@ -153,9 +164,11 @@ class ShadowExperiment:
         if self.raised is not None:
             self.raised(operation, error)
         else:
-            self.internal_errors.append(
-                InternalError(operation, f"{type(error).__name__}: {error}")
-            )
+            self.internal_errors.append(InternalError(operation, _described(error)))
+
+
+def _described(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def _compare(iteration: int, control: Observation, candidate: Observation) -> Result:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from stratloop.config.models import StratloopConfig
-from stratloop.generation.base import CandidateSource
+from stratloop.generation.strategies import CandidateSource
 
 __all__ = ["ConfigLoader", "Generators", "LLMEndpoint", "real_generators"]
 

@@ -19,8 +19,8 @@ from typing import Literal, TypeAlias
 
 from stratloop.config.models import StratloopConfig
 from stratloop.flags.rollout import bucket
-from stratloop.generation.base import CandidateSource
 from stratloop.generation.context import ChampionSnapshot
+from stratloop.generation.strategies import CandidateSource
 from stratloop.shadow.compare import Comparison, compare_records
 from stratloop.shadow.experiment import InternalError, ShadowExperiment
 from stratloop.shadow.record import ShadowRecord

@@ -14,15 +14,15 @@ from __future__ import annotations
 import json
 from collections.abc import Hashable
 
-from stratloop.generation.base import CandidateSource
 from stratloop.generation.context import GenerationContext
+from stratloop.generation.strategies import CandidateSource
 from stratloop.spec import Candidate
 
 __all__ = ["SharedProposals"]
 
 
 class SharedProposals:
-    """A :class:`~stratloop.generation.base.CandidateSource` that answers a repeated question once.
+    """A :class:`~stratloop.generation.CandidateSource` that answers a repeated question once.
 
     Args:
         inner: the source asked for each new question.
