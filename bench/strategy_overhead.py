@@ -18,8 +18,8 @@ from pathlib import Path
 
 from _machine import describe
 
+from stratloop.acceptance.strategy_overhead import LatencySummary, measure_strategy_overhead
 from stratloop.generation.base import CandidateSource
-from stratloop.generation.overhead import LatencySummary, measure_strategy_overhead
 from stratloop.generation.testing import config_with, drawing_source
 
 SELECTION_TARGET_US = 5.0

@@ -14,7 +14,7 @@ from stratloop.generation.context import GenerationContext
 from stratloop.generation.testing import config_with, drawing_source
 from stratloop.llm import LLMClient, Reply, ScriptedOpenAIServer
 from stratloop.llm.proposer import LLMProposer
-from stratloop.loop.audit_logging import scripted_specs
+from stratloop.llm.scripted_server import scripted_specs
 from stratloop.loop.champion import ChampionTracker
 from stratloop.loop.rundir import RunDir, atomic_write_json
 from stratloop.shadow import (

@@ -1,4 +1,8 @@
-"""The ``stratloop`` command line; each command group lives in its own module."""
+"""The ``stratloop`` command line; each command group lives in its own module.
+
+Commands other packages contribute (the deployment guide's checks and drills)
+are added through the ``stratloop.cli`` entry points, see :mod:`stratloop.cli._plugins`.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,14 @@ from stratloop.cli import (
     _version,
     audit,
     backtest,
-    check,
-    check_phase3,
     config,
     flags,
-    health,
     run,
     serve,
     shadow,
 )
 from stratloop.cli._app import app
+from stratloop.cli._plugins import register_commands
 
 __all__ = ["app", "main"]
 
@@ -25,15 +27,13 @@ _GROUPS = (
     _version,
     audit,
     backtest,
-    check,
-    check_phase3,
     config,
     flags,
-    health,
     run,
     serve,
     shadow,
 )
+register_commands(app)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

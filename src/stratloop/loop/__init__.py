@@ -5,14 +5,6 @@ See ``docs/loop.md`` for the run directory, the history record and resume.
 
 from stratloop.loop.assemble import build_parts
 from stratloop.loop.audit import RunAudit
-from stratloop.loop.audit_logging import (
-    AuditLoggingReport,
-    Check,
-    check_trail,
-    report_rows,
-    run_audit_logging,
-    scripted_specs,
-)
 from stratloop.loop.champion import (
     TRADES_METRIC,
     ChampionTracker,
@@ -55,10 +47,8 @@ from stratloop.loop.workers import (
 __all__ = [
     "FEEDBACK_SIZE",
     "TRADES_METRIC",
-    "AuditLoggingReport",
     "AuditSink",
     "ChampionTracker",
-    "Check",
     "Eligibility",
     "EvalResult",
     "EvalTask",
@@ -85,7 +75,6 @@ __all__ = [
     "build_parts",
     "build_record",
     "candidate_from_record",
-    "check_trail",
     "comparable",
     "cut_torn_tail",
     "describe_run",
@@ -99,8 +88,5 @@ __all__ = [
     "open_run",
     "outcome_from_record",
     "read_history",
-    "report_rows",
-    "run_audit_logging",
-    "scripted_specs",
     "utc_now",
 ]

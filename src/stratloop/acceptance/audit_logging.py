@@ -10,16 +10,20 @@ OpenAI-compatible server serving valid specs, and the report says so.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stratloop.audit import GUIDE_REQUIRED_FIELDS, iter_records, verify_trail
 from stratloop.config import llm_required
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import StratloopError
 from stratloop.flags import FlagSource
+from stratloop.llm.scripted_server import Reply, ScriptedOpenAIServer, scripted_specs
+from stratloop.loop.assemble import parts_factory
+from stratloop.loop.rundir import new_run_id
+from stratloop.loop.runner import LoopRunner
 
 __all__ = [
     "AuditLoggingReport",
@@ -27,10 +31,7 @@ __all__ = [
     "check_trail",
     "report_rows",
     "run_audit_logging",
-    "scripted_specs",
 ]
-
-_WINDOWS = (5, 10, 20, 40, 60, 120)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,28 +60,12 @@ class AuditLoggingReport:
         return all(check.passed for check in self.checks)
 
 
-def scripted_specs(count: int) -> list[str]:
-    """``count`` valid strategy specs as reply texts, cycling through windows and sizes."""
-    replies = []
-    for index in range(count):
-        window = _WINDOWS[index % len(_WINDOWS)]
-        spec = {
-            "expression": f"rank(ts_mean(returns, {window})) - rank(ts_std(returns, 60))",
-            "portfolio": {"kind": "top_n", "n": 3 + index % 5, "rebalance_days": 21},
-            "rationale": "scripted reply for the audit logging check",
-        }
-        replies.append(json.dumps(spec))
-    return replies
-
-
 def check_trail(path: Path, run_id: str, expected: int) -> tuple[int, tuple[Check, ...]]:
     """Check the audit trail at ``path`` for the records of ``run_id``.
 
     Returns:
         The number of this run's records, and the checks.
     """
-    from stratloop.audit import GUIDE_REQUIRED_FIELDS, iter_records, verify_trail  # noqa: PLC0415
-
     report = verify_trail(path)
     breaks = report.breaks
     first = breaks[0] if breaks else None
@@ -158,11 +143,6 @@ def run_audit_logging(
     Raises:
         StratloopError: Phase 4 is not in force, or the run failed.
     """
-    from stratloop.llm.scripted_server import Reply, ScriptedOpenAIServer  # noqa: PLC0415
-    from stratloop.loop.assemble import parts_factory  # noqa: PLC0415
-    from stratloop.loop.rundir import new_run_id  # noqa: PLC0415
-    from stratloop.loop.runner import LoopRunner  # noqa: PLC0415
-
     active = flags.current()
     if not active.audit_trail:
         raise StratloopError(

@@ -1,7 +1,9 @@
 """Drills that prove the audit trail works: injected violations, rotation, overhead.
 
 Each drill works in a directory it is given (a temporary one from the CLI),
-never on the operator's trail.
+never on the operator's trail. The records written are sample records
+(:func:`~stratloop.audit.testing.sample_record`): the drills measure the
+trail, not the loop.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from typing import Any
 
 from stratloop.audit._canonical import GENESIS_HASH, canonical_json, digest
 from stratloop.audit._files import TrailFiles, iter_lines, read_retention
-from stratloop.audit.samples import rebuild_record, sample_outcome, sample_record
+from stratloop.audit.record import AuditRecord, build_record
+from stratloop.audit.testing import sample_record
 from stratloop.audit.verify import verify_trail
 from stratloop.audit.writer import AuditTrail
 from stratloop.config.models import AuditConfig
 from stratloop.errors import AuditFormatError
+from stratloop.generation.decision import Decision
+from stratloop.generation.outcome import GenerationOutcome
+from stratloop.spec import Candidate, Strategy, TopN
 
 __all__ = [
     "INJECTIONS",
@@ -30,8 +36,10 @@ __all__ = [
     "RotationResult",
     "inject",
     "overhead_drill",
+    "rebuild_record",
     "rechain",
     "rotation_drill",
+    "sample_outcome",
     "violation_drill",
 ]
 
@@ -375,4 +383,47 @@ def overhead_drill(
         max_us=max(times),
         mean_us=sum(times) / len(times),
         bytes_per_record=size / iterations,
+    )
+
+
+def sample_outcome(record: AuditRecord) -> GenerationOutcome:
+    """The generation outcome a sample record was built from, rebuilt from its fields."""
+    decision = Decision(**record.decision)
+    candidate = Candidate(
+        Strategy(expression=record.outcome["expression"], portfolio=TopN(n=5)),
+        method=decision.method,
+    )
+    return GenerationOutcome(
+        implementation="strategy_pattern",
+        decision=decision,
+        strategy_selected=record.strategy_selected,
+        method_used=decision.method,
+        candidate=candidate,
+    )
+
+
+def rebuild_record(
+    sample: AuditRecord,
+    outcome: GenerationOutcome,
+    *,
+    run_id: str,
+    instance_id: str,
+    config_snapshot: Mapping[str, Any],
+    config_hash: str,
+    flags: Mapping[str, Any],
+) -> AuditRecord:
+    """Build a sample's record again: the unit of work overhead measurements time."""
+    return build_record(
+        iteration_num=sample.iteration_num,
+        run_id=run_id,
+        instance_id=instance_id,
+        outcome=outcome,
+        status="success",
+        metrics=sample.outcome["metrics"],
+        timings={"generate_ms": 1.5, "backtest_ms": 12.0, "total_ms": 14.0},
+        config_snapshot=config_snapshot,
+        config_hash=config_hash,
+        flags=flags,
+        champion=False,
+        llm_usage=sample.llm_usage,
     )
