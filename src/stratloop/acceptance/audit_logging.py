@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stratloop.acceptance.results import CheckResult
 from stratloop.audit import GUIDE_REQUIRED_FIELDS, iter_records, verify_trail
 from stratloop.config import llm_required
 from stratloop.config.models import StratloopConfig
@@ -27,20 +28,10 @@ from stratloop.loop.runner import LoopRunner
 
 __all__ = [
     "AuditLoggingReport",
-    "Check",
     "check_trail",
     "report_rows",
     "run_audit_logging",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One named check and its result."""
-
-    name: str
-    passed: bool
-    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +42,7 @@ class AuditLoggingReport:
     run_status: str
     output: Path
     records: int
-    checks: tuple[Check, ...]
+    checks: tuple[CheckResult, ...]
     llm_note: str | None
 
     @property
@@ -60,7 +51,7 @@ class AuditLoggingReport:
         return all(check.passed for check in self.checks)
 
 
-def check_trail(path: Path, run_id: str, expected: int) -> tuple[int, tuple[Check, ...]]:
+def check_trail(path: Path, run_id: str, expected: int) -> tuple[int, tuple[CheckResult, ...]]:
     """Check the audit trail at ``path`` for the records of ``run_id``.
 
     Returns:
@@ -85,38 +76,38 @@ def check_trail(path: Path, run_id: str, expected: int) -> tuple[int, tuple[Chec
     ]
     iterations = [r.get("iteration_num") for r in records]
     checks = (
-        Check(
+        CheckResult(
             "record count",
             len(records) == expected,
             f"{len(records)} records of run {run_id}, expected {expected}",
         ),
-        Check(
+        CheckResult(
             "one record per iteration",
             iterations == list(range(expected)),
             "iterations 0.." + str(expected - 1) + " in order"
             if iterations == list(range(expected))
             else f"iterations found: {iterations[:10]}{'...' if len(iterations) > 10 else ''}",
         ),
-        Check(
+        CheckResult(
             "parseable and valid",
             first is None,
             f"{report.record_count} records parse, match the schema and chain"
             if first is None
             else str(first),
         ),
-        Check(
+        CheckResult(
             "required fields",
             not missing,
             ", ".join(GUIDE_REQUIRED_FIELDS) if not missing else f"missing: {missing[:5]}",
         ),
-        Check(
+        CheckResult(
             "timestamps monotonic",
             not backwards,
             "every timestamp >= the one before"
             if not backwards
             else f"record {backwards[0]} goes back in time",
         ),
-        Check(
+        CheckResult(
             "config snapshot in each record",
             not no_snapshot,
             "present in every record" if not no_snapshot else f"missing in {no_snapshot[:5]}",

@@ -27,7 +27,7 @@ from stratloop.flags import Flags
 __all__ = [
     "DICT_PATH",
     "PYDANTIC_PATH",
-    "CheckResult",
+    "CaseResult",
     "backward_compatibility_checks",
     "edge_case_checks",
     "validation_checks",
@@ -43,8 +43,8 @@ _USE_FG = "generation.use_factor_graph"
 
 
 @dataclass(frozen=True, slots=True)
-class CheckResult:
-    """One check's outcome.
+class CaseResult:
+    """One case's outcome on both validation paths.
 
     Args:
         name: what was checked.
@@ -239,7 +239,7 @@ def _outcome(doc: dict[str, Any], flags: Flags) -> tuple[bool, str, StratloopCon
     return True, "accepted", config
 
 
-def _run(case: Case, base: dict[str, Any]) -> CheckResult:
+def _run(case: Case, base: dict[str, Any]) -> CaseResult:
     """Validate ``base`` changed by ``case`` on both paths and judge the verdicts."""
     name, mutate, must_name = case
     valid = must_name is None
@@ -257,32 +257,32 @@ def _run(case: Case, base: dict[str, Any]) -> CheckResult:
         passed, detail = False, "the two paths built different configurations"
     if passed and must_name is not None and must_name not in msg2:
         passed, detail = False, f"the error does not name {must_name}: {msg2}"
-    return CheckResult(name, expected, observed, passed, detail)
+    return CaseResult(name, expected, observed, passed, detail)
 
 
 def validation_checks(
     kind: Literal["valid_configs", "invalid_configs"], base: dict[str, Any]
-) -> list[CheckResult]:
+) -> list[CaseResult]:
     """The guide's Test 1 (valid) or Test 2 (invalid) cases, and more."""
     if kind == "valid_configs":
         return [*(_run(case, base) for case in _VALID), _round_trip(base)]
     return [_run(case, base) for case in _INVALID]
 
 
-def _round_trip(base: dict[str, Any]) -> CheckResult:
+def _round_trip(base: dict[str, Any]) -> CaseResult:
     name = "model serialises and deserialises (dict and JSON)"
     ok, message, config = _outcome(copy.deepcopy(base), PYDANTIC_PATH)
     if config is None:
-        return CheckResult(name, "round trip equal", "base rejected", False, message)
+        return CaseResult(name, "round trip equal", "base rejected", False, message)
     again = StratloopConfig.model_validate(config.model_dump())
     from_json = StratloopConfig.model_validate_json(config.model_dump_json(), strict=False)
     passed = ok and again == config and from_json == config
-    return CheckResult(name, "round trip equal", "equal" if passed else "different", passed)
+    return CaseResult(name, "round trip equal", "equal" if passed else "different", passed)
 
 
-def backward_compatibility_checks(base: dict[str, Any]) -> list[CheckResult]:
+def backward_compatibility_checks(base: dict[str, Any]) -> list[CaseResult]:
     """The guide's Test 3: legacy dicts, mixed dict / model usage, plain dict callers."""
-    results: list[CheckResult] = []
+    results: list[CaseResult] = []
     legacy = {
         "use_factor_graph": None,
         "llm": {**dict(base.get("llm") or {}), **_LOCAL_LLM, "innovation_rate": 0.2},
@@ -300,7 +300,7 @@ def backward_compatibility_checks(base: dict[str, Any]) -> list[CheckResult]:
     warned = [w for w in caught if issubclass(w.category, StratloopDeprecationWarning)]
     ok = converted is not None and converted.generation.innovation_rate == 20.0
     results.append(
-        CheckResult(
+        CaseResult(
             "legacy v0 dict -> model (fraction 0.2 -> 20%)",
             "accepted, 20%",
             f"{'accepted' if ok else 'rejected'}",
@@ -309,7 +309,7 @@ def backward_compatibility_checks(base: dict[str, Any]) -> list[CheckResult]:
         )
     )
     results.append(
-        CheckResult(
+        CaseResult(
             "legacy conversion warns exactly once",
             "1 warning",
             f"{len(warned)} warning(s)",
@@ -323,7 +323,7 @@ def backward_compatibility_checks(base: dict[str, Any]) -> list[CheckResult]:
     )
     ok2, message, model = _outcome(copy.deepcopy(base), PYDANTIC_PATH)
     results.append(
-        CheckResult(
+        CaseResult(
             "existing code passing a plain dict",
             "accepted",
             "accepted" if ok2 else "rejected",
@@ -339,7 +339,7 @@ def backward_compatibility_checks(base: dict[str, Any]) -> list[CheckResult]:
         ok3, message3, mixed_model = _outcome(mixed, PYDANTIC_PATH)
         same = ok3 and mixed_model == model
         results.append(
-            CheckResult(
+            CaseResult(
                 "mixed dict / Pydantic sections",
                 "same model",
                 "same model" if same else "different",
@@ -350,7 +350,7 @@ def backward_compatibility_checks(base: dict[str, Any]) -> list[CheckResult]:
         via_dict = validate_dict(model.model_dump())
         same_hash = config_hash(via_dict) == config_hash(model)
         results.append(
-            CheckResult(
+            CaseResult(
                 "Phase 1 dict path builds the same model (same hash)",
                 "same hash",
                 "same hash" if same_hash else "different",
@@ -359,25 +359,25 @@ def backward_compatibility_checks(base: dict[str, Any]) -> list[CheckResult]:
         )
         dumped = validate_config(model.model_dump(), flags=PYDANTIC_PATH) == model
         results.append(
-            CheckResult(
+            CaseResult(
                 "model -> dict -> model", "equal", "equal" if dumped else "different", dumped
             )
         )
     return results
 
 
-def _expect_reject(name: str, doc: dict[str, Any], must_name: str) -> CheckResult:
+def _expect_reject(name: str, doc: dict[str, Any], must_name: str) -> CaseResult:
     ok, message, _ = _outcome(doc, PYDANTIC_PATH)
     passed = not ok and must_name in message
-    return CheckResult(name, "rejected", "accepted" if ok else "rejected", passed, message)
+    return CaseResult(name, "rejected", "accepted" if ok else "rejected", passed, message)
 
 
-def edge_case_checks(base: dict[str, Any]) -> list[CheckResult]:
+def edge_case_checks(base: dict[str, Any]) -> list[CaseResult]:
     """The guide's Test 4: boundaries, optional None values, extra fields, int vs float."""
     stored = _stored_rate(base, 50)
     return [
         *(_run(case, base) for case in _EDGE),
-        CheckResult(
+        CaseResult(
             "int 50 is stored as float 50.0 on both paths",
             "50.0 (float)",
             repr(stored),

@@ -1,6 +1,6 @@
 """``stratloop audit``: verify, report on and query the Phase 4 audit trail.
 
-Exit codes: 0 clean, 1 violations, breaks or a failed drill, 2 unusable input
+Exit codes: 0 clean, 1 violations or breaks, 2 unusable input
 (a missing or unreadable trail, an unknown environment).
 """
 

@@ -14,6 +14,7 @@ from stratloop.acceptance.cli.check import check_app
 
 __all__ = ["register"]
 
+
 def register(app: typer.Typer) -> None:
     """Add the guide's command groups to ``app`` and its drills to ``app``'s ``audit`` group.
 

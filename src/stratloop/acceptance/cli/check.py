@@ -19,7 +19,7 @@ from stratloop.cli._app import EXIT_INVALID, console, handle_errors
 from stratloop.cli._options import EnvironmentOption
 
 if TYPE_CHECKING:
-    from stratloop.acceptance.config_cases import CheckResult
+    from stratloop.acceptance.config_cases import CaseResult
 
 __all__ = ["check_app"]
 
@@ -48,7 +48,7 @@ def _base(environment: str) -> dict[str, Any]:
     return load_environment(environment).config_document()
 
 
-def _report(title: str, environment: str, results: list[CheckResult], output: Path | None) -> None:
+def _report(title: str, environment: str, results: list[CaseResult], output: Path | None) -> None:
     from rich.table import Table  # noqa: PLC0415
 
     table = Table(title=f"{title} ({environment})", show_lines=False)
