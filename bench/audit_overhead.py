@@ -49,10 +49,10 @@ import numpy as np
 from _machine import describe
 from loop_overhead import audit_ratio
 
+from stratloop.acceptance.audit_drills import rebuild_record, sample_iteration
 from stratloop.audit import AuditTrail
 from stratloop.audit._canonical import canonical_json, digest
-from stratloop.audit.samples import rebuild_record, sample_iteration, sample_record
-from stratloop.audit.testing import sample_snapshot
+from stratloop.audit.testing import sample_record, sample_snapshot
 from stratloop.config.models import AuditConfig
 
 N = int(os.environ.get("BENCH_N", "2000"))

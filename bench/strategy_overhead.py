@@ -18,7 +18,7 @@ from pathlib import Path
 
 from _machine import describe
 
-from stratloop.generation.overhead import LatencySummary, measure_strategy_overhead
+from stratloop.acceptance.strategy_overhead import LatencySummary, measure_strategy_overhead
 from stratloop.generation.strategies import CandidateSource
 from stratloop.generation.testing import config_with, drawing_source
 

@@ -9,6 +9,8 @@ import pytest
 
 PACKAGES = [
     "stratloop",
+    "stratloop.acceptance",
+    "stratloop.acceptance.cli",
     "stratloop.audit",
     "stratloop.backtest",
     "stratloop.cli",

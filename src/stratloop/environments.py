@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stratloop.config._yaml import YamlProblem, load_yaml
-from stratloop.config.loader import load_config
+from stratloop.config.loader import load_config, read_document
 from stratloop.config.models import StratloopConfig
-from stratloop.config.overrides import Layer
+from stratloop.config.overrides import Layer, apply_layer
 from stratloop.errors import ConfigFileError, EnvironmentNotFoundError
 from stratloop.flags import Flags
 
@@ -79,6 +79,19 @@ class Environment:
                 "audit.path": str(self.audit_path),
             },
         )
+
+    def config_document(self, path: Path | None = None) -> dict[str, Any]:
+        """The configuration file's document with this environment's locations applied.
+
+        Args:
+            path: the configuration file (default: the environment's).
+
+        Raises:
+            ConfigFileError: the file cannot be read or is not safe YAML.
+        """
+        document = read_document(self.config_path if path is None else path)
+        apply_layer(document, self.layer())
+        return document
 
     def load_config(
         self,

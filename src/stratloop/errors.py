@@ -31,6 +31,7 @@ operator never has to read a traceback to fix a configuration::
     ├── EvaluationTimeoutError         a candidate's evaluation ran past loop.eval_timeout_s
     ├── EvaluationWorkerError          a worker process died while evaluating a candidate
     ├── RunError                       a run directory is missing, locked or inconsistent
+    ├── PluginError                    an installed entry point (commands, probes) fails to load
     └── AuditError                     the audit trail
         ├── AuditWriteError            a record could not be made durable (disk full, read-only)
         └── AuditFormatError           a file or line is not a valid audit record
@@ -71,6 +72,7 @@ __all__ = [
     "LLMGenerationError",
     "LLMUnavailableError",
     "MutationError",
+    "PluginError",
     "RunError",
     "SpecError",
     "StratloopError",
@@ -284,6 +286,10 @@ class EvaluationWorkerError(StratloopError):
 
 class RunError(StratloopError):
     """A run directory is missing, locked by another process, or inconsistent."""
+
+
+class PluginError(StratloopError):
+    """An entry point of one of stratloop's groups failed to load or to register."""
 
 
 class AuditError(StratloopError):

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iteration_records import record_at
+from stratloop.acceptance.audit_drills import INJECTIONS, inject, rechain, violation_drill
 from stratloop.audit import (
     GUIDE_REQUIRED_FIELDS,
     REDACTED,
@@ -29,7 +30,6 @@ from stratloop.audit import (
     schema_problem,
     verify_trail,
 )
-from stratloop.audit.drills import INJECTIONS, inject, rechain, violation_drill
 from stratloop.audit.query import query_trail
 from stratloop.audit.report import write_report
 from stratloop.audit.testing import StepClock, sample_snapshot, write_sample_trail

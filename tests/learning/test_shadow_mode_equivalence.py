@@ -23,7 +23,7 @@ from stratloop.generation import GenerationContext, StrategyFactory, generate, g
 from stratloop.generation.testing import config_with
 from stratloop.llm import LLMClient, Reply, ScriptedOpenAIServer, Status
 from stratloop.llm.proposer import LLMProposer
-from stratloop.loop.audit_logging import scripted_specs
+from stratloop.llm.scripted_server import scripted_specs
 from stratloop.shadow import (
     ShadowExperiment,
     ShadowRecord,

@@ -31,6 +31,17 @@ def _history(root: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
+PROBED = (
+    "config_conflict_detection_rate",
+    "false_positive_rate",
+    "validation_overhead_ms",
+    "config_migration_success",
+    "backward_compatibility",
+    "behavioral_equivalence",
+    "strategy_overhead_ms",
+)
+"""The metrics the service reports from its injected health probes."""
+
 COMBINATIONS = [
     ({}, (True, True, True, True), 4),
     ({"PHASE4_AUDIT_TRAIL": "false"}, (True, True, True, False), 3),
@@ -86,6 +97,8 @@ class TestHealth:
         assert body["metrics"]["silent_fallback_count"]["value"] == 0.0
         assert body["metrics"]["behavioral_equivalence"]["verdict"] == "ok"
         assert body["last_iteration_at"] is not None
+        probed = [name for name in PROBED if body["metrics"][name]["value"] is None]
+        assert probed == [], "the health_probes entry point's metrics are measured"
 
     def test_audit_figures_refresh_incrementally(self, server: tuple[str, Path, Path]) -> None:
         """Later /health refreshes verify only new audit records, and every record renders."""

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from service_helpers import committed_records, history_record
 
+from stratloop.acceptance.health import FixedFlags
 from stratloop.config.models import GenerationConfig, StratloopConfig
 from stratloop.errors import RunError
 from stratloop.flags import Flags
@@ -28,7 +29,6 @@ from stratloop.service import (
     measure_history,
     render_metrics,
 )
-from stratloop.service.checks import FixedFlags
 
 # The record-walking implementation the tally replaced, kept as the oracle.
 

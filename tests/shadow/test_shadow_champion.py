@@ -15,7 +15,7 @@ from stratloop.generation.testing import config_with, drawing_source
 from stratloop.iteration import candidate_from_json
 from stratloop.llm import LLMClient, Reply, ScriptedOpenAIServer
 from stratloop.llm.proposer import LLMProposer
-from stratloop.loop.audit_logging import scripted_specs
+from stratloop.llm.scripted_server import scripted_specs
 from stratloop.loop.champion import ChampionTracker
 from stratloop.loop.rundir import RunDir, atomic_write_json
 from stratloop.shadow import (

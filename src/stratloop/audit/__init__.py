@@ -30,8 +30,7 @@ from stratloop.audit.record import (
     audit_record,
     schema_problem,
 )
-from stratloop.audit.samples import sample_record
-from stratloop.audit.testing import capture_records
+from stratloop.audit.testing import capture_records, sample_record
 from stratloop.audit.verify import Break, TrailReport, VerifyReport, iter_records, verify_trail
 from stratloop.audit.violations import (
     RecordViolation,

@@ -1,23 +1,30 @@
-"""The ``stratloop`` command line; each command group lives in its own module."""
+"""The ``stratloop`` command line; each command group lives in its own module.
+
+Commands other packages contribute (the deployment guide's checks and drills)
+are added through the ``stratloop.cli`` entry points (see
+:mod:`stratloop.cli._plugins`) the first time :data:`app` is used, not when
+this package is imported: those commands import this package themselves.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
+import typer
+
 from stratloop.cli import (
+    _app,
+    _plugins,
     _version,
     audit,
     backtest,
-    check,
-    check_phase3,
     config,
     flags,
-    health,
     run,
     serve,
     shadow,
 )
-from stratloop.cli._app import app
 
 __all__ = ["app", "main"]
 
@@ -25,17 +32,28 @@ _GROUPS = (
     _version,
     audit,
     backtest,
-    check,
-    check_phase3,
     config,
     flags,
-    health,
     run,
     serve,
     shadow,
 )
 
 
+@functools.cache
+def _plugged_app() -> typer.Typer:
+    """The root app with every entry point's commands added (once)."""
+    _plugins.register_commands(_app.app)
+    return _app.app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``app``: the root typer app, complete with the entry points' commands."""
+    if name == "app":
+        return _plugged_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI on ``argv`` (default: the process arguments); exits the process."""
-    app(args=None if argv is None else list(argv), prog_name="stratloop")
+    _plugged_app()(args=None if argv is None else list(argv), prog_name="stratloop")

@@ -1,6 +1,6 @@
-"""``stratloop audit``: verify, report, query and drill the Phase 4 audit trail.
+"""``stratloop audit``: verify, report on and query the Phase 4 audit trail.
 
-Exit codes: 0 clean, 1 violations, breaks or a failed drill, 2 unusable input
+Exit codes: 0 clean, 1 violations or breaks, 2 unusable input
 (a missing or unreadable trail, an unknown environment).
 """
 
@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,9 +19,8 @@ from stratloop.cli._options import EnvironmentOption
 if TYPE_CHECKING:
     from stratloop.audit.report import ReportData
     from stratloop.audit.verify import VerifyReport
-    from stratloop.config.models import StratloopConfig
 
-__all__ = ["audit_app"]
+__all__ = ["audit_app", "existing_trail", "print_verify", "trail_path"]
 
 audit_app = typer.Typer(
     name="audit", help="Verify, report on and query the audit trail.", no_args_is_help=True
@@ -36,14 +34,8 @@ AuditFileOption = Annotated[
 DateOption = Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"])]
 
 
-def _environment_config(name: str) -> tuple[Path, StratloopConfig]:
-    from stratloop.environments import load_environment  # noqa: PLC0415
-
-    environment = load_environment(name)
-    return environment.audit_path, environment.load_config()
-
-
-def _audit_path(audit_file: Path | None, environment: str) -> Path:
+def trail_path(audit_file: Path | None, environment: str) -> Path:
+    """``audit_file`` when given, else the environment's audit path."""
     if audit_file is not None:
         return audit_file
     from stratloop.environments import load_environment  # noqa: PLC0415
@@ -51,7 +43,8 @@ def _audit_path(audit_file: Path | None, environment: str) -> Path:
     return load_environment(environment).audit_path
 
 
-def _existing(path: Path) -> Path:
+def existing_trail(path: Path) -> Path:
+    """``path``, or exit 2 saying the trail does not exist yet."""
     if not path.exists():
         fail(
             f"no audit trail at {path}: it does not exist yet (run the loop with "
@@ -61,7 +54,8 @@ def _existing(path: Path) -> Path:
     return path
 
 
-def _print_verify(report: VerifyReport) -> None:
+def print_verify(report: VerifyReport) -> None:
+    """Print a verification: each trail, its breaks, the violations and the LLM-share tests."""
     for trail in report.trails:
         span = (
             f"seqs {trail.first_seq}-{trail.last_seq}" if trail.first_seq is not None else "empty"
@@ -103,51 +97,10 @@ def verify(
     """Check schema, seq contiguity, the hash chain across rotated files, and violations."""
     from stratloop.audit.verify import verify_trail  # noqa: PLC0415
 
-    report = verify_trail(_existing(path))
-    _print_verify(report)
+    report = verify_trail(existing_trail(path))
+    print_verify(report)
     if not report.ok:
         raise typer.Exit(EXIT_INVALID)
-
-
-@audit_app.command("check-records")
-@handle_errors
-def check_records(
-    audit_file: AuditFileOption = None, environment: EnvironmentOption = "local"
-) -> None:
-    """The guide's completeness check: every required field in every record, then verify."""
-    from stratloop.audit.record import GUIDE_REQUIRED_FIELDS  # noqa: PLC0415
-    from stratloop.audit.verify import iter_records, verify_trail  # noqa: PLC0415
-
-    path = _existing(_audit_path(audit_file, environment))
-    missing: dict[str, int] = dict.fromkeys(GUIDE_REQUIRED_FIELDS, 0)
-    total = failed_iterations = 0
-    for _, _, record in iter_records(path):
-        total += 1
-        for name in GUIDE_REQUIRED_FIELDS:
-            value = record.get(name)
-            if name == "generation_method_used" and value is None:
-                failed = (record.get("outcome") or {}).get("status") in ("failed", "timeout")
-                failed_iterations += failed
-                missing[name] += not failed
-            elif name == "decision":
-                missing[name] += not isinstance(value, dict) or "use_factor_graph" not in value
-            elif name == "config_snapshot":
-                missing[name] += not value
-            elif value is None:
-                missing[name] += 1
-    for name in GUIDE_REQUIRED_FIELDS:
-        state = "[green]ok[/]" if missing[name] == 0 else f"[red]missing in {missing[name]}[/]"
-        console.print(f"  {name:<24} {total - missing[name]}/{total} {state}")
-    if failed_iterations:
-        console.print(
-            f"  ({failed_iterations} failed iteration(s) used no generator: "
-            "generation_method_used is null by design and the error is recorded)"
-        )
-    report = verify_trail(path)
-    _print_verify(report)
-    if total == 0 or any(missing.values()) or not report.ok:
-        raise typer.Exit(EXIT_INVALID)
-    console.print(f"[green]all {total} records complete; violation false for all[/]")
 
 
 def _report_exit(data: ReportData, output: Path) -> None:
@@ -175,7 +128,7 @@ def report(
     """Write a self-contained HTML report (optionally one UTC day or a date range)."""
     from stratloop.audit.report import write_report  # noqa: PLC0415
 
-    paths = audit_file or [_audit_path(None, environment)]
+    paths = audit_file or [trail_path(None, environment)]
     first, last = date or start_date, date or end_date
     start = first.date() if first is not None else None
     end = last.date() if last is not None else None
@@ -196,7 +149,7 @@ def daily_report(
 
     day = date.date()
     target = output or Path(f"audit_report_{environment}_{day.isoformat()}.html")
-    paths = audit_file or [_audit_path(None, environment)]
+    paths = audit_file or [trail_path(None, environment)]
     data = write_report(
         paths, target, start=day, end=day, title=f"Daily audit report {day} ({environment})"
     )
@@ -215,7 +168,7 @@ def final_report(
     """The date-range report over every archive and instance, with the per-phase summary."""
     from stratloop.audit.report import write_report  # noqa: PLC0415
 
-    paths = audit_file or [_audit_path(None, environment)]
+    paths = audit_file or [trail_path(None, environment)]
     data = write_report(
         paths,
         output,
@@ -225,113 +178,6 @@ def final_report(
         title=f"Final audit report {start_date.date()} to {end_date.date()} ({environment})",
     )
     _report_exit(data, output)
-
-
-@audit_app.command("violations")
-@handle_errors
-def violations(
-    audit_file: AuditFileOption = None, environment: EnvironmentOption = "local"
-) -> None:
-    """Count violations in the trail, then prove detection on injected copies."""
-    from stratloop.audit.drills import violation_drill  # noqa: PLC0415
-    from stratloop.audit.verify import verify_trail  # noqa: PLC0415
-
-    path = _existing(_audit_path(audit_file, environment))
-    report = verify_trail(path, keep_records=True)
-    _print_verify(report)
-    with tempfile.TemporaryDirectory(prefix="stratloop-violation-drill-") as tmp:
-        results = violation_drill([dict(r) for r in report.records], Path(tmp))
-    console.print("detection drill (each injected into a re-chained temporary copy):")
-    for result in results:
-        mark = "[green]caught[/]" if result.caught else "[red]MISSED[/]"
-        console.print(f"  {mark} {result.name}: {result.detail}")
-    if not report.ok or not all(result.caught for result in results):
-        raise typer.Exit(EXIT_INVALID)
-    console.print(f"[green]0 violations in {path}; every injected violation was caught[/]")
-
-
-@audit_app.command("overhead")
-@handle_errors
-def overhead(
-    output: Annotated[Path, typer.Option("--output")],
-    iterations: Annotated[int, typer.Option("--iterations", min=10)] = 1000,
-    environment: EnvironmentOption = "local",
-) -> None:
-    """Time build -> durable write per record with the environment's audit settings."""
-    from stratloop.audit.drills import overhead_drill  # noqa: PLC0415
-    from stratloop.config import snapshot  # noqa: PLC0415
-    from stratloop.flags import EnvFlagSource  # noqa: PLC0415
-
-    _, config = _environment_config(environment)
-    with tempfile.TemporaryDirectory(prefix="stratloop-audit-overhead-") as tmp:
-        result = overhead_drill(
-            iterations,
-            config.audit,
-            Path(tmp),
-            snapshot=snapshot(config),
-            flags=EnvFlagSource().current().as_dict(),
-        )
-    payload: dict[str, Any] = {"environment": environment, **result.as_dict()}
-    output.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    console.print(
-        f"audit overhead per record (fsync {result.fsync}): p50 {result.p50_us:.1f} µs, "
-        f"p95 {result.p95_us:.1f} µs, p99 {result.p99_us:.1f} µs, max {result.max_us:.1f} µs "
-        f"(budget {result.budget_ms:g} ms); {result.bytes_per_record:.0f} bytes/record = "
-        f"{result.gb_per_day_at_1000_per_hour:.3f} GB/day at 1,000 iterations/hour (budget 1)"
-    )
-    console.print(f"wrote {output}")
-    if not result.ok:
-        raise typer.Exit(EXIT_INVALID)
-
-
-@audit_app.command("rotation-drill")
-@handle_errors
-def rotation_drill(
-    iterations: Annotated[int, typer.Option("--iterations", min=1)] = 10000,
-    environment: EnvironmentOption = "local",
-    rotate_max_bytes: Annotated[int, typer.Option("--rotate-max-bytes", min=1024)] = 262144,
-    retention_files: Annotated[int, typer.Option("--retention-files", min=1)] = 20,
-) -> None:
-    """Write records through the real writer with a small rotate size in a temporary directory."""
-    from stratloop.audit.drills import rotation_drill as drill  # noqa: PLC0415
-    from stratloop.config import snapshot  # noqa: PLC0415
-
-    _, config = _environment_config(environment)
-    audit = config.audit.model_copy(
-        update={"rotate_max_bytes": rotate_max_bytes, "retention_files": retention_files}
-    )
-    with tempfile.TemporaryDirectory(prefix="stratloop-rotation-drill-") as tmp:
-        result = drill(
-            iterations, audit, Path(tmp), snapshot=snapshot(config), seed=config.loop.seed
-        )
-        files = [f"{f.name} ({f.stat().st_size} bytes on disk)" for f in result.files]
-    console.print(
-        f"wrote {result.iterations} records (fsync {audit.fsync}, rotate_max_bytes "
-        f"{rotate_max_bytes}, compress {audit.compress}, retention_files {retention_files})"
-    )
-    console.print(
-        f"files kept: {len(files)}; largest uncompressed file {result.max_file_bytes} bytes"
-    )
-    for name in files[:3] + (["…"] if len(files) > 4 else []) + files[-1:]:
-        console.print(f"  {name}")
-    console.print(
-        f"archives compressed: {result.compressed} of {len(files) - 1}; "
-        f"retention deleted {len(result.retention_entries)} archive(s) holding "
-        f"{result.deleted_by_retention} records, each deletion recorded with its seq range and "
-        "last hash in the retention log"
-    )
-    console.print(
-        f"accounting: {result.in_files} records in kept files + {result.deleted_by_retention} "
-        f"deleted by the configured retention = {result.in_files + result.deleted_by_retention} "
-        f"of {result.iterations}; missing {len(result.missing)}, duplicated {result.duplicates}. "
-        "Nothing was lost: retention removes only whole archives, by configuration, and the "
-        "retention log accounts for every seq it removed."
-    )
-    for problem in result.verify_problems[:5]:
-        console.print(f"  [red]{problem}[/]")
-    if not result.ok:
-        raise typer.Exit(EXIT_INVALID)
-    console.print("[green]rotation, compression, retention and the hash chain are as configured[/]")
 
 
 @audit_app.command("query")
@@ -347,7 +193,7 @@ def query(
 
     if fmt not in ("table", "csv", "json"):
         fail(f"--format must be table, csv or json but got {fmt!r}", EXIT_UNUSABLE)
-    paths = [_existing(p) for p in (audit_file or [_audit_path(None, environment)])]
+    paths = [existing_trail(p) for p in (audit_file or [trail_path(None, environment)])]
     result = query_trail(paths, sql)
     if fmt == "json":
         rows = [dict(zip(result.columns, row, strict=True)) for row in result.rows]

@@ -10,11 +10,13 @@ import typer
 
 from stratloop.cli._app import app, err_console, handle_errors
 from stratloop.cli._options import EnvironmentOption
+from stratloop.cli._plugins import PROBES_GROUP, load_group
 
 if TYPE_CHECKING:
     from stratloop.config.models import StratloopConfig
     from stratloop.environments import Environment
     from stratloop.flags import FlagSource
+    from stratloop.service import Measurement, ProbeProvider
 
 __all__ = ["serve"]
 
@@ -29,13 +31,27 @@ def flag_source(flags_file: Path | None) -> FlagSource:
 def effective_config(
     env: Environment, config: Path | None, flags: FlagSource, overrides: dict[str, Any]
 ) -> tuple[StratloopConfig, dict[str, Any]]:
-    """The effective configuration and its document (for the Phase 2 probes)."""
-    from stratloop.config import load_config, read_document  # noqa: PLC0415
-    from stratloop.config.checks import base_document  # noqa: PLC0415
+    """The effective configuration and its document (what the health probes take)."""
+    from stratloop.config import load_config  # noqa: PLC0415
 
     path = config or env.config_path
     effective = load_config(path, flags=flags.current(), overrides=overrides, layers=[env.layer()])
-    return effective, base_document(read_document(path), env.layer())
+    return effective, env.config_document(path)
+
+
+def health_probes(config: StratloopConfig, document: dict[str, Any]) -> ProbeProvider | None:
+    """The installed ``stratloop.health_probes``, bound to this configuration (None: none)."""
+    probes = [probe for _, probe in load_group(PROBES_GROUP)]
+    if not probes:
+        return None
+
+    def measure() -> dict[str, Measurement]:
+        found: dict[str, Measurement] = {}
+        for probe in probes:
+            found.update(probe(config, document))
+        return found
+
+    return measure
 
 
 def default_port(service_url: str) -> int:
@@ -85,7 +101,7 @@ def serve(
     overrides = {} if iterations is None else {"loop.iterations": iterations}
     effective, base = effective_config(env, config, flags, overrides)
     service = LoopService(effective, flags, audit_path=Path(effective.audit.path))
-    monitor = Monitor(service, base)
+    monitor = Monitor(service, health_probes(effective, base))
     bound = default_port(env.service_url) if port is None else port
     err_console.print(
         f"serving run {service.run_id} on http://{host}:{bound} (environment {environment}); "

@@ -35,7 +35,13 @@ import typer
 
 from stratloop.cli._app import app, console, fail, handle_errors
 from stratloop.cli._options import EnvironmentOption
-from stratloop.cli._phase3 import Endpoint, LLMEndpointOption, OutputOption, generators, write_json
+from stratloop.cli.rehearsal import (
+    Endpoint,
+    LLMEndpointOption,
+    OutputOption,
+    generators,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from stratloop.config.models import StratloopConfig

@@ -38,9 +38,11 @@ __all__ = [
     "ScriptedOpenAIServer",
     "Status",
     "main",
+    "scripted_specs",
 ]
 
 _MAX_BODY = 8 * 1024 * 1024
+_WINDOWS = (5, 10, 20, 40, 60, 120)
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +339,24 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _error(message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "scripted", "code": None}}
+
+
+def scripted_specs(count: int) -> list[str]:
+    """``count`` valid strategy specs as reply texts, cycling through windows and sizes.
+
+    What a scripted server serves when a rehearsal needs an LLM that always
+    proposes a valid strategy (the shadow rehearsal, the guide's audit check).
+    """
+    replies = []
+    for index in range(count):
+        window = _WINDOWS[index % len(_WINDOWS)]
+        spec = {
+            "expression": f"rank(ts_mean(returns, {window})) - rank(ts_std(returns, 60))",
+            "portfolio": {"kind": "top_n", "n": 3 + index % 5, "rebalance_days": 21},
+            "rationale": "scripted reply for the audit logging check",
+        }
+        replies.append(json.dumps(spec))
+    return replies
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,14 +5,6 @@ See ``docs/loop.md`` for the run directory, the history record and resume.
 
 from stratloop.loop.assemble import build_parts
 from stratloop.loop.audit import RunAudit
-from stratloop.loop.audit_logging import (
-    AuditLoggingReport,
-    Check,
-    check_trail,
-    report_rows,
-    run_audit_logging,
-    scripted_specs,
-)
 from stratloop.loop.champion import TRADES_METRIC, ChampionTracker, Eligibility
 from stratloop.loop.counters import LoopCounters
 from stratloop.loop.evaluation import backtest_evaluator, evaluation_cache, load_run_panel
@@ -48,10 +40,8 @@ from stratloop.loop.workers import (
 __all__ = [
     "FEEDBACK_SIZE",
     "TRADES_METRIC",
-    "AuditLoggingReport",
     "AuditSink",
     "ChampionTracker",
-    "Check",
     "Eligibility",
     "EvalResult",
     "EvalTask",
@@ -75,7 +65,6 @@ __all__ = [
     "atomic_write_json",
     "backtest_evaluator",
     "build_parts",
-    "check_trail",
     "cut_torn_tail",
     "describe_run",
     "evaluation_cache",
@@ -85,8 +74,5 @@ __all__ = [
     "new_run_id",
     "open_run",
     "read_history",
-    "report_rows",
-    "run_audit_logging",
-    "scripted_specs",
     "utc_now",
 ]

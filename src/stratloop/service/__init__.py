@@ -1,4 +1,4 @@
-"""The service side: the loop as a service, /health, /metrics, the dashboard, health checks.
+"""The service side: the loop as a service, /health, /metrics and the dashboard.
 
 See ``docs/operations.md`` for the endpoints, the status rules and the
 thresholds table.
@@ -12,6 +12,7 @@ from stratloop.service.health import (
     HealthSnapshot,
     MetricFigure,
     Monitor,
+    ProbeProvider,
     Status,
     evaluate,
     health_payload,
@@ -23,7 +24,7 @@ from stratloop.service.measure import (
     measure_audit,
     measure_counts,
     measure_history,
-    measure_probes,
+    share,
 )
 from stratloop.service.metrics import CONTENT_TYPE, PREFIX, render_metrics
 from stratloop.service.runtime import (
@@ -61,6 +62,7 @@ __all__ = [
     "MetricFigure",
     "Monitor",
     "PartsFactory",
+    "ProbeProvider",
     "ServiceState",
     "Severity",
     "Status",
@@ -74,12 +76,12 @@ __all__ = [
     "measure_audit",
     "measure_counts",
     "measure_history",
-    "measure_probes",
     "overall_status",
     "p99",
     "phase_thresholds",
     "render_dashboard",
     "render_metrics",
     "resident_bytes",
+    "share",
     "threshold",
 ]

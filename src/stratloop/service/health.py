@@ -15,14 +15,13 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
-from stratloop.config.models import StratloopConfig
 from stratloop.errors import StratloopError
 from stratloop.flags import Flags
-from stratloop.service.measure import AuditGauge, Measurement, measure_counts, measure_probes
+from stratloop.service.measure import AuditGauge, Measurement, measure_counts
 from stratloop.service.runtime import LoopService, ServiceState
 from stratloop.service.thresholds import THRESHOLDS, Threshold, Verdict
 
@@ -33,6 +32,7 @@ __all__ = [
     "HealthSnapshot",
     "MetricFigure",
     "Monitor",
+    "ProbeProvider",
     "Status",
     "evaluate",
     "health_payload",
@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 Status: TypeAlias = Literal["healthy", "degraded", "unhealthy"]
+ProbeProvider: TypeAlias = Callable[[], Mapping[str, Measurement]]
+"""Measures what the run's own history and trail cannot (configuration probes), once per run."""
 PHASE_KEYS = ("phase1_enabled", "phase2_enabled", "phase3_enabled", "phase4_enabled")
 _AUDIT_REFRESH_S = 5.0
 _WARMUP_S = 60.0
@@ -189,20 +191,21 @@ def _audit_overhead(writes: Sequence[float], probes: Mapping[str, Measurement]) 
 class Monitor:
     """Measures a :class:`LoopService`'s run against the thresholds, on request.
 
-    The configuration probes run once (the configuration is fixed for the
-    run); the audit-trail measurements are refreshed when iterations were
+    The probes, when a provider is given, run once (the configuration is
+    fixed for the run); the audit-trail measurements are refreshed when iterations were
     committed since, at most every few seconds while the loop runs, and at
     once when it has stopped. One :class:`AuditGauge` serves the process, so
     each refresh verifies only what the trail gained since the last one.
 
     Args:
         service: the running service.
-        base: the configuration document (for the Phase 2 probes).
+        probes: measures the configuration probes (None: no probes, their
+            metrics show ``no_data``).
     """
 
-    def __init__(self, service: LoopService, base: dict[str, Any]) -> None:
+    def __init__(self, service: LoopService, probes: ProbeProvider | None = None) -> None:
         self.service = service
-        self._base = base
+        self._provider = probes
         self._probes: dict[str, Measurement] | None = None
         self._audit: tuple[int, float, dict[str, Measurement]] | None = None
         self._gauge: AuditGauge | None = None
@@ -211,9 +214,10 @@ class Monitor:
         self._lock = threading.Lock()
 
     def probe(self) -> None:
-        """Run the configuration probes now (the service does this at start)."""
-        config: StratloopConfig = self.service.config
-        found = measure_probes(config, self._base, Flags(source="probe"), (1, 2, 3))
+        """Run the probes now, if there is a provider (the service does this at start)."""
+        if self._provider is None:
+            return
+        found = dict(self._provider())
         with self._lock:
             self._probes = found
 

@@ -1,6 +1,6 @@
-"""Measure the guide's monitored metrics from real data: a run's history, its audit trail, probes.
+"""Measure the monitored metrics of a live run: its history and its audit trail.
 
-Three kinds of source, each returning :class:`Measurement` objects keyed by
+Two kinds of source, each returning :class:`Measurement` objects keyed by
 the metric names of :mod:`stratloop.service.thresholds`:
 
 - :func:`measure_counts`: a run's committed history, folded into a
@@ -11,9 +11,6 @@ the metric names of :mod:`stratloop.service.thresholds`:
   (completeness against the history, violations and chain breaks, disk use,
   whether the HTML report renders). The service keeps one gauge, which
   verifies only what the trail gained since its last measurement.
-- :func:`measure_probes`: live measurements on the environment's
-  configuration on this machine (conflict detection, the Phase 2 checks,
-  validation, strategy and audit overheads, shadow-mode equivalence).
 
 A metric with nothing to measure is ``None`` with a detail saying why; no
 number is ever made up.
@@ -22,15 +19,13 @@ number is ever made up.
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stratloop.config.models import GenerationConfig, StratloopConfig
-from stratloop.flags import Flags
+from stratloop.config.models import GenerationConfig
 from stratloop.iteration import IterationRecord
 from stratloop.service.tally import HistoryCounts, HistoryTally
 
@@ -43,13 +38,11 @@ __all__ = [
     "measure_audit",
     "measure_counts",
     "measure_history",
-    "measure_probes",
+    "share",
 ]
 
 _HOUR_S = 3600.0
 _DAY_S = 86400.0
-_PROBE_ITERATIONS = 200
-_SHADOW_ITERATIONS = 100
 _REPORT_CHUNK = 2000
 """Records per render of the report check (bounds the records held at once)."""
 _AUDIT_METRICS = (
@@ -69,7 +62,8 @@ class Measurement:
     detail: str
 
 
-def _share(name: str, part: int, whole: int, what: str) -> Measurement:
+def share(name: str, part: int, whole: int, what: str) -> Measurement:
+    """``part`` of ``whole`` as a fraction; not measured (None) while ``whole`` is 0."""
     if whole == 0:
         return Measurement(name, None, f"no {what} yet")
     return Measurement(name, part / whole, f"{part}/{whole} {what}")
@@ -102,7 +96,7 @@ def measure_counts(counts: HistoryCounts) -> dict[str, Measurement]:
     """
     total = counts.iterations
     found: dict[str, Measurement] = {}
-    found["config_priority_adherence"] = _share(
+    found["config_priority_adherence"] = share(
         "config_priority_adherence", counts.adherent, total, "iterations followed the priority"
     )
     found["silent_fallback_count"] = Measurement(
@@ -110,13 +104,13 @@ def measure_counts(counts: HistoryCounts) -> dict[str, Measurement]:
         float(counts.silent_fallbacks) if total else None,
         f"{counts.silent_fallbacks} silent fallbacks in {total} iterations",
     )
-    found["validation_error_rate"] = _share(
+    found["validation_error_rate"] = share(
         "validation_error_rate",
         counts.validation_errors,
         total,
         "iterations failed candidate validation",
     )
-    found["strategy_selection_accuracy"] = _share(
+    found["strategy_selection_accuracy"] = share(
         "strategy_selection_accuracy",
         counts.pattern_correct,
         counts.pattern_iterations,
@@ -199,7 +193,7 @@ class AuditGauge:
             restarted = self._measured and followed.from_scratch is not None
             self._measured = True
         return {
-            "audit_completeness": _share(
+            "audit_completeness": share(
                 "audit_completeness",
                 min(followed.run_iterations, audited),
                 audited,
@@ -351,137 +345,3 @@ class _ReportCheck:
         self._new_records += len(records)
         self._new_renders += 1
         self._size = len(html)
-
-
-def measure_probes(
-    config: StratloopConfig, base: dict[str, Any], flags: Flags, phases: Iterable[int]
-) -> dict[str, Measurement]:
-    """Live measurements on the environment's configuration, for the given phases.
-
-    Args:
-        config: the effective configuration.
-        base: its document (as the Phase 2 checks take it).
-        flags: the flags in force (recorded with the audit overhead drill).
-        phases: which phases' probes to run (1-4).
-    """
-    wanted = set(phases)
-    found: dict[str, Measurement] = {}
-    if 1 in wanted:
-        found["config_conflict_detection_rate"] = _conflicts(base)
-    if 2 in wanted:
-        found.update(_phase2(base))
-    if 3 in wanted:
-        found.update(_phase3(config))
-    if 4 in wanted:
-        found["audit_overhead_ms"] = _audit_overhead(config, flags)
-    return found
-
-
-def _conflicts(base: dict[str, Any]) -> Measurement:
-    from stratloop.config import validate_config  # noqa: PLC0415
-    from stratloop.config.checks import PYDANTIC_PATH  # noqa: PLC0415
-    from stratloop.errors import ConfigConflictError  # noqa: PLC0415
-
-    llm_off = {**dict(base.get("llm") or {}), "enabled": False}
-    cases = (
-        {"generation": {**base["generation"], "use_factor_graph": True, "innovation_rate": 100}},
-        {"generation": {**base["generation"], "use_factor_graph": False}, "llm": llm_off},
-        {
-            "generation": {**base["generation"], "use_factor_graph": None, "innovation_rate": 50},
-            "llm": llm_off,
-        },
-    )
-    detected = 0
-    for case in cases:
-        try:
-            validate_config({**base, **case}, flags=PYDANTIC_PATH, source="conflict probe")
-        except ConfigConflictError:
-            detected += 1
-    return _share(
-        "config_conflict_detection_rate", detected, len(cases), "known conflicts rejected"
-    )
-
-
-def _phase2(base: dict[str, Any]) -> dict[str, Measurement]:
-    from stratloop.config.checks import (  # noqa: PLC0415
-        backward_compatibility_checks,
-        measure_overhead,
-        validation_checks,
-    )
-
-    valid = validation_checks("valid_configs", base)
-    rejected = sum(not r.passed for r in valid)
-    compat = backward_compatibility_checks(base)
-    legacy = [r for r in compat if "legacy" in r.name]
-    overhead = measure_overhead(base, _PROBE_ITERATIONS)
-    return {
-        "false_positive_rate": _share(
-            "false_positive_rate", rejected, len(valid), "valid configurations rejected"
-        ),
-        "validation_overhead_ms": Measurement(
-            "validation_overhead_ms",
-            float(overhead["p99_us"]) / 1000.0,
-            f"p99 of {_PROBE_ITERATIONS} validations (Pydantic path); "
-            f"p50 {overhead['p50_us']:.1f} us",
-        ),
-        "config_migration_success": _share(
-            "config_migration_success",
-            sum(r.passed for r in legacy),
-            len(legacy),
-            "legacy conversion checks passed",
-        ),
-        "backward_compatibility": _share(
-            "backward_compatibility",
-            sum(r.passed for r in compat),
-            len(compat),
-            "backward-compatibility checks passed",
-        ),
-    }
-
-
-def _phase3(config: StratloopConfig) -> dict[str, Measurement]:
-    from stratloop.generation.overhead import measure_strategy_overhead  # noqa: PLC0415
-    from stratloop.generation.testing import drawing_source  # noqa: PLC0415
-    from stratloop.shadow import ShadowExperiment  # noqa: PLC0415
-
-    llm, factor_graph = drawing_source("llm"), drawing_source("factor_graph")
-    experiment = ShadowExperiment(config, llm, factor_graph)
-    results = [experiment.run(i) for i in range(_SHADOW_ITERATIONS)]
-    matched = sum(r is not None and r.matched for r in results)
-    overhead = measure_strategy_overhead(
-        config, _PROBE_ITERATIONS, llm=llm, factor_graph=factor_graph
-    )
-    p99 = overhead.invocation_overhead.p99_us
-    errors = len(experiment.internal_errors)
-    return {
-        "behavioral_equivalence": _share(
-            "behavioral_equivalence",
-            matched,
-            len(results),
-            f"shadow iterations matched ({errors} internal errors)",
-        ),
-        "strategy_overhead_ms": Measurement(
-            "strategy_overhead_ms",
-            p99 / 1000.0,
-            f"p99 invocation overhead of {overhead.strategy} over {_PROBE_ITERATIONS} calls",
-        ),
-    }
-
-
-def _audit_overhead(config: StratloopConfig, flags: Flags) -> Measurement:
-    from stratloop.audit.drills import overhead_drill  # noqa: PLC0415
-    from stratloop.config import snapshot  # noqa: PLC0415
-
-    with tempfile.TemporaryDirectory(prefix="stratloop-health-") as directory:
-        result = overhead_drill(
-            _PROBE_ITERATIONS,
-            config.audit,
-            Path(directory),
-            snapshot=snapshot(config),
-            flags=flags.as_dict(),
-        )
-    return Measurement(
-        "audit_overhead_ms",
-        result.p99_us / 1000.0,
-        f"p99 of {_PROBE_ITERATIONS} real audit writes (fsync {result.fsync}) on this machine",
-    )

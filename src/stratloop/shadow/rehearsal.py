@@ -67,9 +67,12 @@ def real_generators(
     """
     from stratloop.flags import EnvFlagSource, instance_id  # noqa: PLC0415 - heavy imports
     from stratloop.llm.budget import Usage  # noqa: PLC0415
-    from stratloop.llm.scripted_server import Reply, ScriptedOpenAIServer  # noqa: PLC0415
+    from stratloop.llm.scripted_server import (  # noqa: PLC0415
+        Reply,
+        ScriptedOpenAIServer,
+        scripted_specs,
+    )
     from stratloop.loop.assemble import build_parts  # noqa: PLC0415
-    from stratloop.loop.audit_logging import scripted_specs  # noqa: PLC0415
 
     server = None
     try:

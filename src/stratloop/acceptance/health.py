@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stratloop.acceptance.probes import measure_probes, service_probes
 from stratloop.config.models import StratloopConfig
 from stratloop.environments import Environment
 from stratloop.errors import RunError
-from stratloop.flags import Flags
+from stratloop.flags import FLAG_VARIABLES, Flags
 from stratloop.iteration import IterationRecord
+from stratloop.loop import iter_history, list_run_ids, open_run
 from stratloop.service.health import Check, MetricFigure, Monitor, Status, evaluate, overall_status
-from stratloop.service.measure import Measurement, measure_audit, measure_counts, measure_probes
+from stratloop.service.measure import Measurement, measure_audit, measure_counts
 from stratloop.service.runtime import LoopService, PartsFactory
 from stratloop.service.tally import HistoryTally
 from stratloop.service.thresholds import phase_thresholds
@@ -120,7 +122,7 @@ def _flags_check(phase: int, flags: Mapping[str, Any] | None, where: str) -> Che
 
 
 def _service(url: str) -> tuple[dict[str, Any], dict[str, Measurement]]:
-    import httpx  # noqa: PLC0415
+    import httpx  # noqa: PLC0415 - a development dependency, needed only to ask a service
 
     target = url.rstrip("/") + "/health"
     try:
@@ -159,8 +161,6 @@ def health_check(
     Raises:
         RunError: the environment has no run yet (the message says what to run).
     """
-    from stratloop.loop import iter_history, list_run_ids, open_run  # noqa: PLC0415
-
     runs_dir = env.runs_dir
     ids = list_run_ids(runs_dir)
     if not ids:
@@ -221,8 +221,6 @@ def health_check(
 
 
 def _recorded_flags(record: IterationRecord) -> Flags:
-    from stratloop.flags import FLAG_VARIABLES  # noqa: PLC0415
-
     stored = record.flags
     master, phase1, phase2, phase3, phase4 = (bool(stored.get(v, True)) for v in FLAG_VARIABLES)
     return Flags(master, phase1, phase2, phase3, phase4, source="the run's latest record")
@@ -254,7 +252,7 @@ def production_validation(
     loop = config.loop.model_copy(update={"iterations": max_iterations or MAX_SOAK_ITERATIONS})
     soak_config = config.model_copy(update={"loop": loop})
     service = LoopService(soak_config, FixedFlags(flags), make_parts=make_parts)
-    monitor = Monitor(service, base)
+    monitor = Monitor(service, lambda: service_probes(service.config, base))
     monitor.probe()
     started = time.monotonic()
     deadline = started + duration_hours * 3600.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stratloop.config.checks import (
+from stratloop.acceptance.config_cases import (
     backward_compatibility_checks,
     edge_case_checks,
     validation_checks,

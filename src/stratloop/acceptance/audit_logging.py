@@ -10,36 +10,28 @@ OpenAI-compatible server serving valid specs, and the report says so.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stratloop.acceptance.results import CheckResult
+from stratloop.audit import GUIDE_REQUIRED_FIELDS, iter_records, verify_trail
 from stratloop.config import llm_required
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import StratloopError
 from stratloop.flags import FlagSource
+from stratloop.llm.scripted_server import Reply, ScriptedOpenAIServer, scripted_specs
+from stratloop.loop.assemble import parts_factory
+from stratloop.loop.rundir import new_run_id
+from stratloop.loop.runner import LoopRunner
 
 __all__ = [
     "AuditLoggingReport",
-    "Check",
     "check_trail",
     "report_rows",
     "run_audit_logging",
-    "scripted_specs",
 ]
-
-_WINDOWS = (5, 10, 20, 40, 60, 120)
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One named check and its result."""
-
-    name: str
-    passed: bool
-    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +42,7 @@ class AuditLoggingReport:
     run_status: str
     output: Path
     records: int
-    checks: tuple[Check, ...]
+    checks: tuple[CheckResult, ...]
     llm_note: str | None
 
     @property
@@ -59,28 +51,12 @@ class AuditLoggingReport:
         return all(check.passed for check in self.checks)
 
 
-def scripted_specs(count: int) -> list[str]:
-    """``count`` valid strategy specs as reply texts, cycling through windows and sizes."""
-    replies = []
-    for index in range(count):
-        window = _WINDOWS[index % len(_WINDOWS)]
-        spec = {
-            "expression": f"rank(ts_mean(returns, {window})) - rank(ts_std(returns, 60))",
-            "portfolio": {"kind": "top_n", "n": 3 + index % 5, "rebalance_days": 21},
-            "rationale": "scripted reply for the audit logging check",
-        }
-        replies.append(json.dumps(spec))
-    return replies
-
-
-def check_trail(path: Path, run_id: str, expected: int) -> tuple[int, tuple[Check, ...]]:
+def check_trail(path: Path, run_id: str, expected: int) -> tuple[int, tuple[CheckResult, ...]]:
     """Check the audit trail at ``path`` for the records of ``run_id``.
 
     Returns:
         The number of this run's records, and the checks.
     """
-    from stratloop.audit import GUIDE_REQUIRED_FIELDS, iter_records, verify_trail  # noqa: PLC0415
-
     report = verify_trail(path)
     breaks = report.breaks
     first = breaks[0] if breaks else None
@@ -100,38 +76,38 @@ def check_trail(path: Path, run_id: str, expected: int) -> tuple[int, tuple[Chec
     ]
     iterations = [r.get("iteration_num") for r in records]
     checks = (
-        Check(
+        CheckResult(
             "record count",
             len(records) == expected,
             f"{len(records)} records of run {run_id}, expected {expected}",
         ),
-        Check(
+        CheckResult(
             "one record per iteration",
             iterations == list(range(expected)),
             "iterations 0.." + str(expected - 1) + " in order"
             if iterations == list(range(expected))
             else f"iterations found: {iterations[:10]}{'...' if len(iterations) > 10 else ''}",
         ),
-        Check(
+        CheckResult(
             "parseable and valid",
             first is None,
             f"{report.record_count} records parse, match the schema and chain"
             if first is None
             else str(first),
         ),
-        Check(
+        CheckResult(
             "required fields",
             not missing,
             ", ".join(GUIDE_REQUIRED_FIELDS) if not missing else f"missing: {missing[:5]}",
         ),
-        Check(
+        CheckResult(
             "timestamps monotonic",
             not backwards,
             "every timestamp >= the one before"
             if not backwards
             else f"record {backwards[0]} goes back in time",
         ),
-        Check(
+        CheckResult(
             "config snapshot in each record",
             not no_snapshot,
             "present in every record" if not no_snapshot else f"missing in {no_snapshot[:5]}",
@@ -158,11 +134,6 @@ def run_audit_logging(
     Raises:
         StratloopError: Phase 4 is not in force, or the run failed.
     """
-    from stratloop.llm.scripted_server import Reply, ScriptedOpenAIServer  # noqa: PLC0415
-    from stratloop.loop.assemble import parts_factory  # noqa: PLC0415
-    from stratloop.loop.rundir import new_run_id  # noqa: PLC0415
-    from stratloop.loop.runner import LoopRunner  # noqa: PLC0415
-
     active = flags.current()
     if not active.audit_trail:
         raise StratloopError(

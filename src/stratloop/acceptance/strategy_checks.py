@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from stratloop.acceptance.results import CheckResult
 from stratloop.config.models import StratloopConfig
 from stratloop.generation.context import GenerationContext
 from stratloop.generation.strategies import (
@@ -33,7 +34,6 @@ from stratloop.spec import Candidate
 
 __all__ = [
     "CheckReport",
-    "CheckResult",
     "check_strategy_factory",
     "check_strategy_selection",
     "config_for_case",
@@ -48,15 +48,6 @@ _CASES: tuple[tuple[bool | None, type[DecidingStrategy]], ...] = (
 _LEAK_ITERATIONS = 1000
 _LEAK_BUDGET_BYTES = 64 * 1024
 """Python memory the strategy layer may keep after 1000 iterations (the generators' excluded)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """One check: its name, whether it passed, and what was observed."""
-
-    name: str
-    passed: bool
-    detail: str
 
 
 @dataclass(frozen=True, slots=True)

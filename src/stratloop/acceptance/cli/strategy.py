@@ -18,14 +18,19 @@ import typer
 
 from stratloop.cli._app import console, fail, handle_errors
 from stratloop.cli._options import EnvironmentOption
-from stratloop.cli._phase3 import Endpoint, LLMEndpointOption, OutputOption, generators, write_json
-from stratloop.cli.check import check_app
+from stratloop.cli.rehearsal import (
+    Endpoint,
+    LLMEndpointOption,
+    OutputOption,
+    generators,
+    write_json,
+)
 
 if TYPE_CHECKING:
-    from stratloop.generation.checks import CheckReport
+    from stratloop.acceptance.strategy_checks import CheckReport
     from stratloop.shadow.rehearsal import Generators
 
-__all__ = ["strategy_factory", "strategy_overhead", "strategy_selection"]
+__all__ = ["register"]
 
 
 def _show(report: CheckReport, made: Generators, environment: str, output: Path | None) -> None:
@@ -61,34 +66,28 @@ def _run_check(
     _show(report, made, environment, output)
 
 
-@check_app.command("strategy-selection")
-@handle_errors
 def strategy_selection(
     environment: EnvironmentOption = "local",
     output: OutputOption = None,
     llm_endpoint: LLMEndpointOption = Endpoint.scripted,
 ) -> None:
     """Phase 3: use_factor_graph true/false/null select FactorGraph/LLM/Mixed, logged."""
-    from stratloop.generation.checks import check_strategy_selection  # noqa: PLC0415
+    from stratloop.acceptance.strategy_checks import check_strategy_selection  # noqa: PLC0415
 
     _run_check(check_strategy_selection, environment, llm_endpoint, output)
 
 
-@check_app.command("strategy-factory")
-@handle_errors
 def strategy_factory(
     environment: EnvironmentOption = "local",
     output: OutputOption = None,
     llm_endpoint: LLMEndpointOption = Endpoint.scripted,
 ) -> None:
     """Phase 3: right instances, injected generators, immutable context, lifecycle."""
-    from stratloop.generation.checks import check_strategy_factory  # noqa: PLC0415
+    from stratloop.acceptance.strategy_checks import check_strategy_factory  # noqa: PLC0415
 
     _run_check(check_strategy_factory, environment, llm_endpoint, output)
 
 
-@check_app.command("strategy-overhead")
-@handle_errors
 def strategy_overhead(
     iterations: Annotated[int, typer.Option("--iterations", "-n", min=1)] = 1000,
     environment: EnvironmentOption = "local",
@@ -98,7 +97,7 @@ def strategy_overhead(
     """Phase 3: selection and invocation overhead percentiles against the guide's budgets."""
     from rich.table import Table  # noqa: PLC0415
 
-    from stratloop.generation.overhead import measure_strategy_overhead  # noqa: PLC0415
+    from stratloop.acceptance.strategy_overhead import measure_strategy_overhead  # noqa: PLC0415
 
     with generators(environment, llm_endpoint) as made:
         report = measure_strategy_overhead(
@@ -129,3 +128,10 @@ def strategy_overhead(
     if not report.passed:
         fail("strategy-pattern overhead is over the guide's budget")
     console.print(f"{iterations} iterations: within the guide's budgets")
+
+
+def register(check_app: typer.Typer) -> None:
+    """Add these commands to the ``check`` group."""
+    check_app.command("strategy-selection")(handle_errors(strategy_selection))
+    check_app.command("strategy-factory")(handle_errors(strategy_factory))
+    check_app.command("strategy-overhead")(handle_errors(strategy_overhead))

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
+from stratloop.acceptance.strategy_overhead import LatencySummary, measure_strategy_overhead
 from stratloop.generation import FunctionSource
-from stratloop.generation.overhead import LatencySummary, measure_strategy_overhead
 from stratloop.generation.testing import config_with, drawing_source
 
 LLM = drawing_source("llm")

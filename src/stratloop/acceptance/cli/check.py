@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stratloop.cli._app import EXIT_INVALID, app, console, handle_errors
+from stratloop.cli._app import EXIT_INVALID, console, handle_errors
 from stratloop.cli._options import EnvironmentOption
 
 if TYPE_CHECKING:
-    from stratloop.config.checks import CheckResult
+    from stratloop.acceptance.config_cases import CaseResult
 
 __all__ = ["check_app"]
 
@@ -28,7 +28,6 @@ check_app = typer.Typer(
     help="Run the deployment guide's checks (Phases 2-4) and health checks.",
     no_args_is_help=True,
 )
-app.add_typer(check_app)
 
 OutputOption = Annotated[
     Path | None, typer.Option("--output", help="Also write the results as JSON to this file.")
@@ -43,15 +42,13 @@ class TestCase(str, Enum):
 
 
 def _base(environment: str) -> dict[str, Any]:
-    from stratloop.config import read_document  # noqa: PLC0415 - keep --help fast
-    from stratloop.config.checks import base_document  # noqa: PLC0415
-    from stratloop.environments import load_environment  # noqa: PLC0415
+    """The environment's configuration document: the base every check changes."""
+    from stratloop.environments import load_environment  # noqa: PLC0415 - keep --help fast
 
-    env = load_environment(environment)
-    return base_document(read_document(env.config_path), env.layer())
+    return load_environment(environment).config_document()
 
 
-def _report(title: str, environment: str, results: list[CheckResult], output: Path | None) -> None:
+def _report(title: str, environment: str, results: list[CaseResult], output: Path | None) -> None:
     from rich.table import Table  # noqa: PLC0415
 
     table = Table(title=f"{title} ({environment})", show_lines=False)
@@ -88,7 +85,7 @@ def pydantic_validation(
     output: OutputOption = None,
 ) -> None:
     """Valid configurations are accepted; invalid ones are rejected with clear errors."""
-    from stratloop.config.checks import validation_checks  # noqa: PLC0415
+    from stratloop.acceptance.config_cases import validation_checks  # noqa: PLC0415
 
     results = validation_checks(test_case.value, _base(environment))
     _report(f"pydantic validation: {test_case.value}", environment, results, output)
@@ -100,7 +97,7 @@ def backward_compatibility(
     environment: EnvironmentOption = "local", output: OutputOption = None
 ) -> None:
     """Legacy dict configs, mixed dict / model use and plain-dict callers still work."""
-    from stratloop.config.checks import backward_compatibility_checks  # noqa: PLC0415
+    from stratloop.acceptance.config_cases import backward_compatibility_checks  # noqa: PLC0415
 
     results = backward_compatibility_checks(_base(environment))
     _report("backward compatibility", environment, results, output)
@@ -112,7 +109,7 @@ def validation_edge_cases(
     environment: EnvironmentOption = "local", output: OutputOption = None
 ) -> None:
     """Boundaries, optional None values, extra fields and int vs float."""
-    from stratloop.config.checks import edge_case_checks  # noqa: PLC0415
+    from stratloop.acceptance.config_cases import edge_case_checks  # noqa: PLC0415
 
     results = edge_case_checks(_base(environment))
     _report("validation edge cases", environment, results, output)
@@ -130,7 +127,7 @@ def validation_overhead(
     """Time configuration validation on both paths against the guide's 1 ms budget."""
     from rich.table import Table  # noqa: PLC0415
 
-    from stratloop.config.checks import measure_overhead  # noqa: PLC0415
+    from stratloop.acceptance.validation_overhead import measure_overhead  # noqa: PLC0415
 
     report = measure_overhead(_base(environment), iterations)
     report["environment"] = environment

@@ -20,12 +20,11 @@ import typer
 
 from stratloop.cli._app import EXIT_INVALID, console, handle_errors
 from stratloop.cli._options import EnvironmentOption
-from stratloop.cli.check import check_app
 
 if TYPE_CHECKING:
-    from stratloop.service.checks import CheckReport
+    from stratloop.acceptance.health import CheckReport
 
-__all__ = ["health", "production_validation"]
+__all__ = ["register"]
 
 OutputsOption = Annotated[
     list[Path] | None,
@@ -75,14 +74,11 @@ def _outputs(output: list[Path] | None, more: list[Path] | None) -> list[Path]:
 
 def health(phase: int, environment: str, outputs: list[Path], *, service: bool) -> None:
     """Run the phase's health check on ``environment`` and emit the report."""
-    from stratloop.config import read_document  # noqa: PLC0415
-    from stratloop.config.checks import base_document  # noqa: PLC0415
+    from stratloop.acceptance.health import health_check  # noqa: PLC0415
     from stratloop.environments import load_environment  # noqa: PLC0415
-    from stratloop.service.checks import health_check  # noqa: PLC0415
 
     env = load_environment(environment)
-    base = base_document(read_document(env.config_path), env.layer())
-    _emit(health_check(phase, env, base, service=service), outputs)
+    _emit(health_check(phase, env, env.config_document(), service=service), outputs)
 
 
 ServiceOption = Annotated[
@@ -94,8 +90,6 @@ ServiceOption = Annotated[
 ]
 
 
-@check_app.command("phase2-health")
-@handle_errors
 def phase2_health(
     environment: EnvironmentOption = "local",
     output: OutputsOption = None,
@@ -106,8 +100,6 @@ def phase2_health(
     health(2, environment, _outputs(output, more), service=service)
 
 
-@check_app.command("phase3-health")
-@handle_errors
 def phase3_health(
     environment: EnvironmentOption = "local",
     output: OutputsOption = None,
@@ -118,8 +110,6 @@ def phase3_health(
     health(3, environment, _outputs(output, more), service=service)
 
 
-@check_app.command("phase4-health")
-@handle_errors
 def phase4_health(
     environment: EnvironmentOption = "local",
     output: OutputsOption = None,
@@ -130,8 +120,6 @@ def phase4_health(
     health(4, environment, _outputs(output, more), service=service)
 
 
-@check_app.command("production-validation")
-@handle_errors
 def production_validation(
     phase: Annotated[int, typer.Option("--phase", min=2, max=4, help="The phase validated.")],
     duration_hours: Annotated[
@@ -148,14 +136,12 @@ def production_validation(
     ] = None,
 ) -> None:
     """Soak the loop with the phase's flags, then judge the phase's success criteria."""
-    from stratloop.config import read_document  # noqa: PLC0415
-    from stratloop.config.checks import base_document  # noqa: PLC0415
+    from stratloop.acceptance.health import phase_flags  # noqa: PLC0415
+    from stratloop.acceptance.health import production_validation as soak  # noqa: PLC0415
     from stratloop.environments import load_environment  # noqa: PLC0415
-    from stratloop.service.checks import phase_flags  # noqa: PLC0415
-    from stratloop.service.checks import production_validation as soak  # noqa: PLC0415
 
     env = load_environment(environment)
-    base = base_document(read_document(env.config_path), env.layer())
+    base = env.config_document()
     config = env.load_config(flags=phase_flags(phase))
     console.print(
         f"soaking phase {phase} on {environment} for up to {duration_hours:g} h"
@@ -170,3 +156,11 @@ def production_validation(
         max_iterations=max_iterations,
     )
     _emit(report, _outputs(output, more))
+
+
+def register(check_app: typer.Typer) -> None:
+    """Add these commands to the ``check`` group."""
+    check_app.command("phase2-health")(handle_errors(phase2_health))
+    check_app.command("phase3-health")(handle_errors(phase3_health))
+    check_app.command("phase4-health")(handle_errors(phase4_health))
+    check_app.command("production-validation")(handle_errors(production_validation))

@@ -1,4 +1,4 @@
-"""Options and helpers the Phase 3 check and shadow commands share."""
+"""Options and helpers of the commands that run the real generators (shadow, strategy checks)."""
 
 from __future__ import annotations
 

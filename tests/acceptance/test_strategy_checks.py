@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from stratloop.generation import FunctionSource
-from stratloop.generation.checks import (
+from stratloop.acceptance.strategy_checks import (
     check_strategy_factory,
     check_strategy_selection,
     config_for_case,
 )
+from stratloop.generation import FunctionSource
 from stratloop.generation.testing import config_with, drawing_source
 from stratloop.spec import Candidate, Strategy, TopN
 
