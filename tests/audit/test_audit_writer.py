@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stratloop.audit import AuditTrail, render, sample_record, verify_trail
+from stratloop.audit import AuditTrail, _appender, render, sample_record, verify_trail
 from stratloop.audit._canonical import canonical_json, digest
 from stratloop.audit._files import read_head, read_retention
 from stratloop.audit.testing import StepClock, sample_snapshot, write_sample_trail
@@ -189,13 +189,13 @@ class TestFsyncPolicies:
         the old live file had; the writer must not close it later.
         """
         others: list[int] = []
-        original = AuditTrail._open
+        original = _appender._open
 
-        def open_after_someone_else(self: AuditTrail, path: Path, *, append: bool = True) -> int:
+        def open_after_someone_else(path: Path, *, append: bool = True) -> int:
             others.append(os.open(tmp_path / f"other-{len(others)}", os.O_WRONLY | os.O_CREAT))
-            return original(self, path, append=append)
+            return original(path, append=append)
 
-        monkeypatch.setattr(AuditTrail, "_open", open_after_someone_else)
+        monkeypatch.setattr(_appender, "_open", open_after_someone_else)
         path = tmp_path / "learning_audit.jsonl"
         config = AuditConfig(path=str(path), fsync=fsync, rotate_max_bytes=6_000)
         write_sample_trail(path, 12, config=config)
