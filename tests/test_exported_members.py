@@ -20,6 +20,7 @@ PACKAGES = [
     "stratloop.generation",
     "stratloop.llm",
     "stratloop.loop",
+    "stratloop.report",
     "stratloop.service",
     "stratloop.shadow",
     "stratloop.spec",

@@ -31,12 +31,12 @@ from stratloop.audit import (
 )
 from stratloop.audit.drills import INJECTIONS, inject, rechain, violation_drill
 from stratloop.audit.query import query_trail
-from stratloop.audit.report import write_report
 from stratloop.audit.testing import StepClock, sample_snapshot, write_sample_trail
 from stratloop.config.models import AuditConfig
 from stratloop.errors import AuditFormatError, AuditWriteError
 from stratloop.generation.decision import decide
 from stratloop.generation.outcome import Fallback, GenerationOutcome
+from stratloop.report.audit import write_report
 
 REPO = Path(__file__).resolve().parents[2]
 
