@@ -45,9 +45,9 @@ from _machine import describe
 from stratloop.audit import AuditTrail, sample_record, verify_trail
 from stratloop.audit._canonical import canonical_json, digest
 from stratloop.audit._files import TrailFiles
-from stratloop.audit.report import write_report
 from stratloop.audit.testing import StepClock, sample_snapshot
 from stratloop.config.models import AuditConfig
+from stratloop.report.audit import write_report
 from stratloop.service.measure import AuditGauge
 
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "20000,100000").split(",")]

@@ -22,6 +22,7 @@ PACKAGES = [
     "stratloop.generation",
     "stratloop.llm",
     "stratloop.loop",
+    "stratloop.report",
     "stratloop.service",
     "stratloop.shadow",
     "stratloop.spec",

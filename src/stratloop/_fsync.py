@@ -1,11 +1,11 @@
-"""Durability helper shared by the writers (audit trail, run directories)."""
+"""Durability helpers shared by the writers (audit trail, run directories)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-__all__ = ["fsync_dir"]
+__all__ = ["fsync_dir", "write_synced"]
 
 
 def fsync_dir(directory: Path) -> None:
@@ -15,3 +15,15 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_synced(path: Path, data: bytes, *, append: bool = False) -> None:
+    """Write (or append) ``data`` to ``path`` and fsync it before returning.
+
+    Raises:
+        OSError: the file could not be written or synced.
+    """
+    with path.open("ab" if append else "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())

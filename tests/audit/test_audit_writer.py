@@ -1,8 +1,7 @@
-"""AuditTrail and render: the canonical line, fsync policies, daily rotation, retention."""
+"""AuditTrail and render: the canonical line, and the appender's fsync policies and group commit."""
 
 from __future__ import annotations
 
-import datetime as dt
 import errno
 import json
 import os
@@ -16,12 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stratloop.audit import AuditTrail, render, sample_record, verify_trail
+from stratloop.audit import AuditTrail, _appender, render, sample_record, verify_trail
 from stratloop.audit._canonical import canonical_json, digest
-from stratloop.audit._files import read_head, read_retention
-from stratloop.audit.testing import StepClock, sample_snapshot, write_sample_trail
+from stratloop.audit._files import read_head
+from stratloop.audit.testing import sample_snapshot, write_sample_trail
 from stratloop.config.models import AuditConfig
-from stratloop.errors import AuditFormatError, AuditWriteError
+from stratloop.errors import AuditWriteError
 
 _JSON_LEAF = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
 _JSON = st.recursive(
@@ -189,13 +188,13 @@ class TestFsyncPolicies:
         the old live file had; the writer must not close it later.
         """
         others: list[int] = []
-        original = AuditTrail._open
+        original = _appender._open
 
-        def open_after_someone_else(self: AuditTrail, path: Path, *, append: bool = True) -> int:
+        def open_after_someone_else(path: Path, *, append: bool = True) -> int:
             others.append(os.open(tmp_path / f"other-{len(others)}", os.O_WRONLY | os.O_CREAT))
-            return original(self, path, append=append)
+            return original(path, append=append)
 
-        monkeypatch.setattr(AuditTrail, "_open", open_after_someone_else)
+        monkeypatch.setattr(_appender, "_open", open_after_someone_else)
         path = tmp_path / "learning_audit.jsonl"
         config = AuditConfig(path=str(path), fsync=fsync, rotate_max_bytes=6_000)
         write_sample_trail(path, 12, config=config)
@@ -225,96 +224,3 @@ class TestFsyncPolicies:
             assert not [t for t in threading.enumerate() if t.name == "audit-group-commit"]
         finally:
             subprocess.run(["umount", str(mount)], check=True)
-
-
-class TestDailyRotation:
-    def test_each_file_holds_one_utc_day_and_is_named_for_its_first_seq(self, tmp_path):
-        """Crossing midnight UTC rotates; the archive is named for its first record's seq."""
-        path = tmp_path / "learning_audit.jsonl"
-        clock = StepClock(dt.datetime(2025, 11, 11, 21, 30, tzinfo=dt.UTC), dt.timedelta(hours=1))
-        config = AuditConfig(path=str(path), fsync="never", compress=False)
-        write_sample_trail(path, 6, config=config, clock=clock)
-        archive = tmp_path / "learning_audit.000000000000.jsonl"
-        days = [json.loads(line)["timestamp"][:10] for line in archive.read_text().splitlines()]
-        assert days == ["2025-11-11", "2025-11-11"]
-        live = [json.loads(line) for line in path.read_text().splitlines()]
-        assert [r["seq"] for r in live] == [2, 3, 4, 5]
-        assert {r["timestamp"][:10] for r in live} == {"2025-11-12"}
-        assert verify_trail(path).ok
-
-
-class TestRetention:
-    def _rotated(self, path: Path, **audit: Any) -> AuditConfig:
-        config = AuditConfig(path=str(path), fsync="never", rotate_max_bytes=6_000, **audit)
-        write_sample_trail(path, 12, config=config)
-        return config
-
-    def test_archives_older_than_retention_days_are_deleted_and_logged(self, tmp_path):
-        """At the next rotation, archives past retention_days go, each logged with its seqs."""
-        path = tmp_path / "learning_audit.jsonl"
-        config = self._rotated(path, retention_days=1)
-        old = sorted(tmp_path.glob("learning_audit.*.jsonl.gz"))
-        assert old
-        stale = time.time() - 3 * 86_400
-        for archive in old:
-            os.utime(archive, (stale, stale))
-        write_sample_trail(path, 12, config=config, start=12)
-        assert not any(archive.exists() for archive in old)
-        entries = read_retention(tmp_path / "learning_audit.retention.jsonl")
-        assert [entry["file"] for entry in entries] == [archive.name for archive in old]
-        assert {entry["reason"] for entry in entries} == {"retention_days=1"}
-        assert entries[0]["first_seq"] == 0
-        report = verify_trail(path)
-        assert report.ok, report.breaks
-        assert report.trails[0].records + report.trails[0].retained_records == 24
-
-    def test_fresh_archives_survive_age_retention(self, tmp_path):
-        """Archives younger than retention_days are kept."""
-        path = tmp_path / "learning_audit.jsonl"
-        self._rotated(path, retention_days=1)
-        assert sorted(tmp_path.glob("learning_audit.*.jsonl.gz"))
-        assert not (tmp_path / "learning_audit.retention.jsonl").exists()
-
-    def test_retention_files_keeps_the_newest_archives(self, tmp_path):
-        """Beyond retention_files, the oldest archives are deleted first."""
-        path = tmp_path / "learning_audit.jsonl"
-        config = AuditConfig(
-            path=str(path), fsync="never", rotate_max_bytes=6_000, retention_files=2
-        )
-        write_sample_trail(path, 30, config=config)
-        kept = sorted(tmp_path.glob("learning_audit.*.jsonl.gz"))
-        entries = read_retention(tmp_path / "learning_audit.retention.jsonl")
-        assert len(kept) == 2
-        assert {entry["reason"] for entry in entries} == {"retention_files=2"}
-        assert max(entry["last_seq"] for entry in entries) < min(
-            int(archive.name.split(".")[1]) for archive in kept
-        )
-        assert verify_trail(path).ok
-
-
-class TestRecovery:
-    def test_resumes_after_the_last_record_past_blank_lines_and_a_torn_tail(self, tmp_path):
-        """One read of the live file finds the chain head and moves the torn tail aside."""
-        path = tmp_path / "learning_audit.jsonl"
-        written = write_sample_trail(path, 3)
-        with path.open("ab") as handle:
-            handle.write(b"\n  \n" + b'{"seq": 3, "tor')
-        with _trail(path, fsync="never")[0] as trail:
-            assert trail.recovery.resumed_seq == 3
-            assert trail.recovery.torn is not None
-            assert trail.recovery.torn.size == len(b'{"seq": 3, "tor')
-            assert trail.head == (2, written[2]["hash"])
-        assert path.read_bytes().endswith(b"\n  \n")
-
-    @pytest.mark.parametrize(
-        ("line", "problem"),
-        [(b'{"seq": 3}', "is invalid"), (b"{not json", "is not JSON")],
-    )
-    def test_a_damaged_last_record_is_named_by_its_line(self, tmp_path, line, problem):
-        """The error names the file and line of the damaged record, blank lines counted."""
-        path = tmp_path / "learning_audit.jsonl"
-        write_sample_trail(path, 3)
-        with path.open("ab") as handle:
-            handle.write(line + b"\n\n")
-        with pytest.raises(AuditFormatError, match=f"{path}:4: the trail's record {problem}"):
-            _trail(path, fsync="never")

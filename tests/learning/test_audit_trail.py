@@ -31,13 +31,13 @@ from stratloop.audit import (
     verify_trail,
 )
 from stratloop.audit.query import query_trail
-from stratloop.audit.report import write_report
 from stratloop.audit.testing import StepClock, sample_snapshot, write_sample_trail
 from stratloop.config.models import AuditConfig
 from stratloop.errors import AuditWriteError
 from stratloop.generation.decision import decide
 from stratloop.generation.outcome import Fallback, GenerationOutcome
 from stratloop.iteration import IterationRecord, StageError, Timings
+from stratloop.report.audit import write_report
 from stratloop.spec import Candidate, Strategy, TopN
 
 REPO = Path(__file__).resolve().parents[2]

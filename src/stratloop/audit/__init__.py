@@ -2,10 +2,12 @@
 
 Project an iteration with :func:`audit_record`, write it with :class:`AuditTrail`,
 check a trail with :func:`verify_trail` (or keep checking a growing one with
-:class:`TrailFollower`), and render it with :func:`render_report`.
-``stratloop audit …`` exposes all of it.
+:class:`TrailFollower`). The HTML report on a trail lives with the other
+presentation code, in :mod:`stratloop.report`. ``stratloop audit …``
+exposes all of it.
 """
 
+from stratloop.audit._canonical import canonical_json
 from stratloop.audit.follow import FollowReport, TrailFollower
 from stratloop.audit.processors import (
     REDACTED,
@@ -69,6 +71,7 @@ __all__ = [
     "VerifyReport",
     "ViolationReport",
     "audit_record",
+    "canonical_json",
     "capture_records",
     "detect_violations",
     "flag_violation",

@@ -67,6 +67,11 @@ class TrailFiles:
         return self.live.with_name(self.live.name + ".head")
 
     @property
+    def lock(self) -> Path:
+        """The lock file the writer holds while the trail is open."""
+        return self.live.with_name(self.live.name + ".lock")
+
+    @property
     def torn_files(self) -> tuple[Path, ...]:
         """Torn tails moved aside at start, oldest first."""
         return tuple(sorted(self.live.parent.glob(self.live.name + ".*.torn")))

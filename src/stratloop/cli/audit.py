@@ -17,8 +17,8 @@ from stratloop.cli._app import EXIT_INVALID, EXIT_UNUSABLE, app, console, fail, 
 from stratloop.cli._options import EnvironmentOption
 
 if TYPE_CHECKING:
-    from stratloop.audit.report import ReportData
     from stratloop.audit.verify import VerifyReport
+    from stratloop.report.audit import ReportData
 
 __all__ = ["audit_app", "existing_trail", "print_verify", "trail_path"]
 
@@ -126,7 +126,7 @@ def report(
     end_date: DateOption = None,
 ) -> None:
     """Write a self-contained HTML report (optionally one UTC day or a date range)."""
-    from stratloop.audit.report import write_report  # noqa: PLC0415
+    from stratloop.report.audit import write_report  # noqa: PLC0415
 
     paths = audit_file or [trail_path(None, environment)]
     first, last = date or start_date, date or end_date
@@ -145,7 +145,7 @@ def daily_report(
     audit_file: Annotated[list[Path] | None, typer.Option("--audit-file")] = None,
 ) -> None:
     """One UTC day of the environment's trail, every archive and instance merged."""
-    from stratloop.audit.report import write_report  # noqa: PLC0415
+    from stratloop.report.audit import write_report  # noqa: PLC0415
 
     day = date.date()
     target = output or Path(f"audit_report_{environment}_{day.isoformat()}.html")
@@ -166,7 +166,7 @@ def final_report(
     audit_file: Annotated[list[Path] | None, typer.Option("--audit-file")] = None,
 ) -> None:
     """The date-range report over every archive and instance, with the per-phase summary."""
-    from stratloop.audit.report import write_report  # noqa: PLC0415
+    from stratloop.report.audit import write_report  # noqa: PLC0415
 
     paths = audit_file or [trail_path(None, environment)]
     data = write_report(

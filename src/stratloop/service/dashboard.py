@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from stratloop._templates import template
+from stratloop.report.templating import template
 from stratloop.service.health import PHASE_KEYS
 
 __all__ = ["format_value", "render_dashboard"]

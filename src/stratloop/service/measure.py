@@ -265,8 +265,8 @@ class _ReportCheck:
     Re-rendering the whole report every few seconds would re-read every
     record of a multi-day trail. The report is built record by record (summary
     counts, charts, segments, violations), so each record is rendered through
-    :func:`~stratloop.audit.report.build_report` and
-    :func:`~stratloop.audit.report.render_report` in the measurement it
+    :func:`~stratloop.report.audit.build_report` and
+    :func:`~stratloop.report.audit.render_report` in the measurement it
     arrives in (in chunks of ``_REPORT_CHUNK``), and the trail's integrity
     sections (breaks, torn lines, retention) whenever they change. A failure
     stays failed until the trail is verified from scratch: the full report
@@ -320,7 +320,7 @@ class _ReportCheck:
 
     def _render(self, trails: tuple[TrailReport, ...]) -> None:
         from stratloop.audit import VerifyReport, ViolationReport  # noqa: PLC0415
-        from stratloop.audit.report import build_report, render_report  # noqa: PLC0415
+        from stratloop.report.audit import build_report, render_report  # noqa: PLC0415
 
         records, self._pending = tuple(self._pending), []
         verified = VerifyReport(trails, ViolationReport((), ()), records)

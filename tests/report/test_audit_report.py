@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from stratloop.audit.report import write_report
 from stratloop.audit.testing import write_sample_trail
+from stratloop.report.audit import write_report
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -1,4 +1,4 @@
-"""The package's Jinja templates, compiled once per process.
+"""The Jinja templates of the HTML pages, compiled once per process.
 
 Building an environment and compiling a template costs 10-30 ms; the audit
 report and the dashboard are rendered on every service refresh and request,

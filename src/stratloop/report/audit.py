@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stratloop._templates import template
-from stratloop.audit import _svg
-from stratloop.audit._canonical import canonical_json
-from stratloop.audit.verify import VerifyReport, verify_trail
-from stratloop.audit.violations import detect_violations
+from stratloop.audit import VerifyReport, canonical_json, detect_violations, verify_trail
+from stratloop.report import _svg
+from stratloop.report.templating import template
 
 __all__ = ["ReportData", "build_report", "render_report", "write_report"]
 
@@ -329,7 +327,7 @@ def _phases(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
 
 def render_report(data: ReportData) -> str:
     """The report as one HTML document."""
-    return template("stratloop.audit", "report.html.j2").render(data=data)
+    return template("stratloop.report", "audit.html.j2").render(data=data)
 
 
 def write_report(

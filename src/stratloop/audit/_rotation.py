@@ -1,0 +1,155 @@
+"""Rotation of the live file into archives, their compression, and retention.
+
+The live file becomes the archive ``NAME.<first seq>.jsonl`` when the next
+line would take it past ``rotate_max_bytes`` or (with ``rotate_daily``) the
+next record's UTC day differs from its first; with ``compress`` the archive
+is gzipped. Retention by count (``retention_files``) and age
+(``retention_days``) deletes archives only after recording what each held
+in ``NAME.retention.jsonl``: a configured, audited decision.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+from stratloop._fsync import fsync_dir, write_synced
+from stratloop.audit._files import TrailFiles, archive_name, iter_lines
+from stratloop.audit._write_error import write_error
+from stratloop.audit.processors import Clock, format_timestamp
+from stratloop.config.models import AuditConfig
+
+__all__ = ["Rotation", "compress", "finish_compressions"]
+
+
+class Rotation:
+    """Decides when the live file at ``path`` rotates, archives it, and applies retention.
+
+    Args:
+        path: the live file.
+        config: the ``audit`` section.
+        clock: the time source for retention's age and its log.
+        first: ``(seq, timestamp)`` of the live file's first record, None when it has none.
+    """
+
+    def __init__(
+        self, path: Path, config: AuditConfig, clock: Clock, first: tuple[int, str] | None
+    ) -> None:
+        self._path = path
+        self._config = config
+        self._clock = clock
+        self._first_seq: int | None = None
+        self._day: str | None = None
+        if first is not None:
+            self.started(*first)
+
+    def started(self, seq: int, timestamp: str) -> None:
+        """Note a record written to the live file (only its first one counts)."""
+        if self._first_seq is None:
+            self._first_seq = seq
+            self._day = timestamp[:10]
+
+    def due(self, size: int, timestamp: str, line_size: int) -> bool:
+        """Whether a line of ``line_size`` bytes stamped ``timestamp`` starts a new file.
+
+        ``size`` is the live file's size now; an empty file never rotates.
+        """
+        if size == 0:
+            return False
+        if size + line_size > self._config.rotate_max_bytes:
+            return True
+        return self._config.rotate_daily and timestamp[:10] != self._day
+
+    def archive(self) -> None:
+        """Rename the (closed) live file to its archive name and compress it if configured.
+
+        Raises:
+            AuditWriteError: the file could not be renamed or compressed.
+        """
+        assert self._first_seq is not None
+        name = archive_name(self._path.stem, self._first_seq, compressed=False)
+        plain = self._path.with_name(name)
+        try:
+            self._path.rename(plain)
+            if self._config.compress:
+                compress(plain)
+        except OSError as exc:
+            raise write_error(self._path, exc, "rotate the audit trail") from exc
+        self._first_seq = None
+        self._day = None
+
+    def retain(self) -> None:
+        """Delete the archives beyond ``retention_files`` or older than ``retention_days``.
+
+        Raises:
+            AuditWriteError: the retention log could not be written or an archive deleted.
+        """
+        archives = list(TrailFiles.of(self._path).archives)
+        now = self._clock().timestamp()
+        max_age = self._config.retention_days * 86_400
+        doomed: list[tuple[Path, str]] = []
+        excess = len(archives) - self._config.retention_files
+        for index, archive in enumerate(archives):
+            if index < excess:
+                doomed.append((archive, f"retention_files={self._config.retention_files}"))
+            elif now - archive.stat().st_mtime > max_age:
+                doomed.append((archive, f"retention_days={self._config.retention_days}"))
+        for archive, reason in doomed:
+            self._delete(archive, reason)
+
+    def _delete(self, archive: Path, reason: str) -> None:
+        """Log what ``archive`` held to the retention log, durably, then delete it."""
+        lines = [raw for raw in iter_lines(archive) if raw.terminated]
+        first, last = json.loads(lines[0].text), json.loads(lines[-1].text)
+        entry = {
+            "file": archive.name,
+            "first_seq": first["seq"],
+            "last_seq": last["seq"],
+            "last_hash": last["hash"],
+            "records": len(lines),
+            "first_timestamp": first["timestamp"],
+            "last_timestamp": last["timestamp"],
+            "reason": reason,
+            "deleted_at": format_timestamp(self._clock()),
+        }
+        log = TrailFiles.of(self._path).retention_log
+        try:
+            write_synced(log, (json.dumps(entry, sort_keys=True) + "\n").encode(), append=True)
+            archive.unlink()
+        except OSError as exc:
+            raise write_error(log, exc, "apply audit retention") from exc
+
+
+def compress(plain: Path) -> None:
+    """Replace the archive ``plain`` by ``plain.gz``, durably (through a synced ``.gz.tmp``).
+
+    Raises:
+        OSError: the archive could not be read, compressed or replaced.
+    """
+    final = plain.with_name(plain.name + ".gz")
+    tmp = plain.with_name(plain.name + ".gz.tmp")
+    packed = io.BytesIO()
+    with gzip.GzipFile(filename=str(tmp), fileobj=packed, mode="wb", mtime=0) as gz:
+        gz.write(plain.read_bytes())
+    write_synced(tmp, packed.getvalue())
+    tmp.rename(final)
+    plain.unlink()
+    fsync_dir(plain.parent)
+
+
+def finish_compressions(path: Path) -> tuple[Path, ...]:
+    """Finish compressions a crash interrupted in the trail of ``path``; return the archives.
+
+    A leftover ``.gz.tmp`` is dropped (its plain archive is still there) and
+    every plain archive is compressed.
+    """
+    done = []
+    for leftover in path.parent.glob(f"{path.stem}.*.jsonl.gz.tmp"):
+        leftover.unlink()
+    for archive in TrailFiles.of(path).archives:
+        if archive.suffix != ".gz":
+            compress(archive)
+            done.append(archive)
+    return tuple(done)
