@@ -18,9 +18,9 @@ import numpy.typing as npt
 from stratloop._types import FloatPanel
 from stratloop.backtest.engine import run_backtest
 from stratloop.backtest.metrics import Metrics
-from stratloop.backtest.panel import Panel
 from stratloop.backtest.split import split_index
 from stratloop.config.models import BacktestConfig
+from stratloop.data.panel import Panel
 from stratloop.errors import BacktestError
 from stratloop.spec import Strategy
 

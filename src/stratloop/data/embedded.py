@@ -11,7 +11,7 @@ import functools
 from importlib import resources
 from types import MappingProxyType
 
-from stratloop.backtest.panel import Panel
+from stratloop.data.panel import Panel
 from stratloop.errors import DataError
 
 __all__ = ["DATASETS", "dataset_licence", "load_dataset"]

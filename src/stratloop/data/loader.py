@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from stratloop.backtest.panel import Panel
 from stratloop.data._validate import check_dates, check_values
 from stratloop.data.embedded import DATASETS, load_dataset
+from stratloop.data.panel import Panel
 from stratloop.errors import DataError
 
 if TYPE_CHECKING:
