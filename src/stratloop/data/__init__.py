@@ -6,8 +6,9 @@
 """
 
 from stratloop.data.embedded import DATASETS, dataset_licence, load_dataset
+from stratloop.data.frame import Layout, panel_from_frame
 from stratloop.data.history import require_history
-from stratloop.data.loader import Layout, load_panel, panel_from_frame
+from stratloop.data.loader import load_panel
 from stratloop.data.panel import Panel
 from stratloop.data.returns import simple_returns
 from stratloop.data.synthetic import synthetic_panel
