@@ -13,7 +13,8 @@ from stratloop.audit._canonical import canonical_json, digest
 from stratloop.audit.processors import Clock, utc_now
 from stratloop.audit.samples import sample_record
 from stratloop.audit.writer import AuditTrail
-from stratloop.config.models import AuditConfig
+from stratloop.config import snapshot
+from stratloop.config.models import AuditConfig, StratloopConfig
 
 __all__ = ["StepClock", "capture_records", "sample_snapshot", "write_sample_trail"]
 
@@ -63,9 +64,6 @@ class StepClock:
 
 def sample_snapshot(rate: float = 20.0, use_factor_graph: bool | None = None) -> dict[str, Any]:
     """The redacted snapshot of a valid configuration with the given decision fields."""
-    from stratloop.config import snapshot  # noqa: PLC0415
-    from stratloop.config.models import StratloopConfig  # noqa: PLC0415
-
     config = StratloopConfig.model_validate(
         {
             "version": 1,

@@ -19,7 +19,7 @@ Percentage rollouts: in the environment and in dotenv files,
 (see :mod:`stratloop.flags.rollout`); in a flagd file, flagd's own
 ``fractional`` targeting does the same.
 
-OpenFeature pulls in grpc, so it is imported only by the functions that use it.
+The flagd provider pulls in grpc, so only :func:`flagd_file_source` imports it.
 """
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, Self
+
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import ErrorCode
+from openfeature.provider import ProviderStatus
 
 from stratloop.errors import FlagSourceError
 from stratloop.flags._dotenv import parse_dotenv
@@ -173,8 +178,6 @@ class OpenFeatureFlagSource:
         watched_file: Path | None = None,
         on_close: Any = None,
     ) -> None:
-        from openfeature.evaluation_context import EvaluationContext  # noqa: PLC0415
-
         self._client = client
         self._key = instance_id() if targeting_key is None else targeting_key
         self._context = EvaluationContext(targeting_key=self._key)
@@ -190,9 +193,6 @@ class OpenFeatureFlagSource:
             FlagSourceError: the provider is not ready or in error, or a flag is not boolean.
             FlagError: an unknown flag name in the watched file.
         """
-        from openfeature.exception import ErrorCode  # noqa: PLC0415
-        from openfeature.provider import ProviderStatus  # noqa: PLC0415
-
         self._check_file()
         status = self._client.get_provider_status()
         if status != ProviderStatus.READY:
@@ -289,9 +289,8 @@ def flagd_file_source(
     Raises:
         FlagSourceError: the file is missing, not flagd JSON, or names an unknown flag.
     """
-    from openfeature import api  # noqa: PLC0415
-    from openfeature.contrib.provider.flagd import FlagdProvider  # noqa: PLC0415
-    from openfeature.contrib.provider.flagd.config import ResolverType  # noqa: PLC0415
+    from openfeature.contrib.provider.flagd import FlagdProvider  # noqa: PLC0415 - grpc
+    from openfeature.contrib.provider.flagd.config import ResolverType  # noqa: PLC0415 - grpc
 
     path = Path(path)
     check_known(_flagd_flag_names(path), str(path))

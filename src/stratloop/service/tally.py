@@ -17,12 +17,10 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from stratloop.config.models import GenerationConfig
-
-if TYPE_CHECKING:
-    from stratloop.loop.counters import LoopCounters
+from stratloop.loop.counters import LoopCounters
 
 __all__ = ["EXPECTED_STRATEGY", "HistoryCounts", "HistoryTally"]
 
@@ -102,8 +100,6 @@ class HistoryTally:
     )
 
     def __init__(self, generation: GenerationConfig) -> None:
-        from stratloop.loop.counters import LoopCounters  # noqa: PLC0415 - numpy-heavy
-
         self._counters: LoopCounters = LoopCounters(generation)
         self._statuses: Counter[str] = Counter()
         self._errors: Counter[tuple[str, str]] = Counter()
