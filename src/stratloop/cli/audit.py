@@ -6,16 +6,20 @@ Exit codes: 0 clean, 1 violations, breaks or a failed drill, 2 unusable input
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
 from stratloop.cli._app import EXIT_INVALID, EXIT_UNUSABLE, app, console, fail, handle_errors
 from stratloop.cli._options import EnvironmentOption
+from stratloop.flags import EnvFlagSource
 
 if TYPE_CHECKING:
     from stratloop.audit.report import ReportData
@@ -37,7 +41,9 @@ DateOption = Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"])]
 
 
 def _environment_config(name: str) -> tuple[Path, StratloopConfig]:
-    from stratloop.environments import load_environment  # noqa: PLC0415
+    from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
+        load_environment,
+    )
 
     environment = load_environment(name)
     return environment.audit_path, environment.load_config()
@@ -46,7 +52,9 @@ def _environment_config(name: str) -> tuple[Path, StratloopConfig]:
 def _audit_path(audit_file: Path | None, environment: str) -> Path:
     if audit_file is not None:
         return audit_file
-    from stratloop.environments import load_environment  # noqa: PLC0415
+    from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
+        load_environment,
+    )
 
     return load_environment(environment).audit_path
 
@@ -101,7 +109,7 @@ def verify(
     path: Annotated[Path, typer.Argument(help="An audit file or a directory of trails.")],
 ) -> None:
     """Check schema, seq contiguity, the hash chain across rotated files, and violations."""
-    from stratloop.audit.verify import verify_trail  # noqa: PLC0415
+    from stratloop.audit.verify import verify_trail  # noqa: PLC0415 - numpy; keep --help fast
 
     report = verify_trail(_existing(path))
     _print_verify(report)
@@ -115,8 +123,13 @@ def check_records(
     audit_file: AuditFileOption = None, environment: EnvironmentOption = "local"
 ) -> None:
     """The guide's completeness check: every required field in every record, then verify."""
-    from stratloop.audit.record import GUIDE_REQUIRED_FIELDS  # noqa: PLC0415
-    from stratloop.audit.verify import iter_records, verify_trail  # noqa: PLC0415
+    from stratloop.audit.record import (  # noqa: PLC0415 - numpy; keep --help fast
+        GUIDE_REQUIRED_FIELDS,
+    )
+    from stratloop.audit.verify import (  # noqa: PLC0415 - numpy; keep --help fast
+        iter_records,
+        verify_trail,
+    )
 
     path = _existing(_audit_path(audit_file, environment))
     missing: dict[str, int] = dict.fromkeys(GUIDE_REQUIRED_FIELDS, 0)
@@ -173,7 +186,7 @@ def report(
     end_date: DateOption = None,
 ) -> None:
     """Write a self-contained HTML report (optionally one UTC day or a date range)."""
-    from stratloop.audit.report import write_report  # noqa: PLC0415
+    from stratloop.audit.report import write_report  # noqa: PLC0415 - numpy; keep --help fast
 
     paths = audit_file or [_audit_path(None, environment)]
     first, last = date or start_date, date or end_date
@@ -192,7 +205,7 @@ def daily_report(
     audit_file: Annotated[list[Path] | None, typer.Option("--audit-file")] = None,
 ) -> None:
     """One UTC day of the environment's trail, every archive and instance merged."""
-    from stratloop.audit.report import write_report  # noqa: PLC0415
+    from stratloop.audit.report import write_report  # noqa: PLC0415 - numpy; keep --help fast
 
     day = date.date()
     target = output or Path(f"audit_report_{environment}_{day.isoformat()}.html")
@@ -213,7 +226,7 @@ def final_report(
     audit_file: Annotated[list[Path] | None, typer.Option("--audit-file")] = None,
 ) -> None:
     """The date-range report over every archive and instance, with the per-phase summary."""
-    from stratloop.audit.report import write_report  # noqa: PLC0415
+    from stratloop.audit.report import write_report  # noqa: PLC0415 - numpy; keep --help fast
 
     paths = audit_file or [_audit_path(None, environment)]
     data = write_report(
@@ -233,8 +246,8 @@ def violations(
     audit_file: AuditFileOption = None, environment: EnvironmentOption = "local"
 ) -> None:
     """Count violations in the trail, then prove detection on injected copies."""
-    from stratloop.audit.drills import violation_drill  # noqa: PLC0415
-    from stratloop.audit.verify import verify_trail  # noqa: PLC0415
+    from stratloop.audit.drills import violation_drill  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.audit.verify import verify_trail  # noqa: PLC0415 - numpy; keep --help fast
 
     path = _existing(_audit_path(audit_file, environment))
     report = verify_trail(path, keep_records=True)
@@ -258,9 +271,8 @@ def overhead(
     environment: EnvironmentOption = "local",
 ) -> None:
     """Time build -> durable write per record with the environment's audit settings."""
-    from stratloop.audit.drills import overhead_drill  # noqa: PLC0415
-    from stratloop.config import snapshot  # noqa: PLC0415
-    from stratloop.flags import EnvFlagSource  # noqa: PLC0415
+    from stratloop.audit.drills import overhead_drill  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.config import snapshot  # noqa: PLC0415 - pydantic; keep --help fast
 
     _, config = _environment_config(environment)
     with tempfile.TemporaryDirectory(prefix="stratloop-audit-overhead-") as tmp:
@@ -293,8 +305,10 @@ def rotation_drill(
     retention_files: Annotated[int, typer.Option("--retention-files", min=1)] = 20,
 ) -> None:
     """Write records through the real writer with a small rotate size in a temporary directory."""
-    from stratloop.audit.drills import rotation_drill as drill  # noqa: PLC0415
-    from stratloop.config import snapshot  # noqa: PLC0415
+    from stratloop.audit.drills import (  # noqa: PLC0415 - numpy; keep --help fast
+        rotation_drill as drill,
+    )
+    from stratloop.config import snapshot  # noqa: PLC0415 - pydantic; keep --help fast
 
     _, config = _environment_config(environment)
     audit = config.audit.model_copy(
@@ -343,7 +357,7 @@ def query(
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
 ) -> None:
     """Run SQL with DuckDB over every archive (current and gzipped) as a view named `audit`."""
-    from stratloop.audit.query import query_trail  # noqa: PLC0415
+    from stratloop.audit.query import query_trail  # noqa: PLC0415 - numpy; keep --help fast
 
     if fmt not in ("table", "csv", "json"):
         fail(f"--format must be table, csv or json but got {fmt!r}", EXIT_UNUSABLE)
@@ -354,14 +368,10 @@ def query(
         console.print_json(json.dumps(rows, default=str))
         return
     if fmt == "csv":
-        import csv  # noqa: PLC0415
-        import sys  # noqa: PLC0415
-
         writer = csv.writer(sys.stdout)
         writer.writerow(result.columns)
         writer.writerows(result.rows)
         return
-    from rich.table import Table  # noqa: PLC0415
 
     table = Table(*result.columns)
     for row in result.rows:
