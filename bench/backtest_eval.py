@@ -24,8 +24,8 @@ import pandas as pd
 from _machine import describe
 from _memory import peak_rss_mb
 
-from stratloop.backtest import Panel, run_backtest
-from stratloop.data import load_dataset, synthetic_panel
+from stratloop.backtest import run_backtest
+from stratloop.data import Panel, load_dataset, synthetic_panel
 from stratloop.factors import evaluate
 from stratloop.spec import TopN
 

@@ -31,8 +31,7 @@ import numpy as np
 import pandas as pd
 from _memory import peak_rss_mb
 
-from stratloop.backtest import Panel
-from stratloop.data import load_dataset, synthetic_panel
+from stratloop.data import Panel, load_dataset, synthetic_panel
 from stratloop.factors import EvalCache, Expr, Limits, default_library, evaluate, mutate, parse
 from stratloop.spec import Strategy, TopN
 

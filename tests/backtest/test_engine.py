@@ -9,8 +9,8 @@ from backtest_oracle import oracle_backtest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stratloop.backtest import Panel, run_backtest
-from stratloop.data import synthetic_panel
+from stratloop.backtest import run_backtest
+from stratloop.data import Panel, synthetic_panel
 from stratloop.errors import BacktestError
 from stratloop.spec import Exits, LongShort, Strategy, Threshold, TopN
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from stratloop.backtest.panel import Panel
+from stratloop.data.panel import Panel
 from stratloop.factors import INFIX, OPERATORS, Binary, Call, Expr, Field, Neg, Not, Number
 
 WINDOW_OPS = sorted(

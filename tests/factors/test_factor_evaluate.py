@@ -6,7 +6,7 @@ from factor_strategies import panels, random_panel, typed_exprs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stratloop.backtest.panel import Panel
+from stratloop.data.panel import Panel
 from stratloop.errors import ExpressionTypeError
 from stratloop.factors import EvalCache, evaluate, parse
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stratloop.backtest.panel import Panel
+from stratloop.data.panel import Panel
 from stratloop.factors import OPERATORS, evaluate
 from stratloop.factors._crosssection import _rank_block as _rank_block_for_test
 from stratloop.factors.ops import Operator, Param, build_table

@@ -20,7 +20,8 @@ from stratloop.audit._canonical import canonical_json, digest
 from stratloop.audit.processors import Clock, utc_now
 from stratloop.audit.record import AuditRecord, audit_record
 from stratloop.audit.writer import AuditTrail
-from stratloop.config.models import AuditConfig
+from stratloop.config import snapshot
+from stratloop.config.models import AuditConfig, StratloopConfig
 from stratloop.generation.context import iteration_rng
 from stratloop.generation.decision import decide
 from stratloop.generation.outcome import GenerationOutcome
@@ -162,9 +163,6 @@ class StepClock:
 
 def sample_snapshot(rate: float = 20.0, use_factor_graph: bool | None = None) -> dict[str, Any]:
     """The redacted snapshot of a valid configuration with the given decision fields."""
-    from stratloop.config import snapshot  # noqa: PLC0415
-    from stratloop.config.models import StratloopConfig  # noqa: PLC0415
-
     config = StratloopConfig.model_validate(
         {
             "version": 1,

@@ -13,7 +13,6 @@ from stratloop.backtest.deflated import deflated_sharpe, expected_max_sharpe, pr
 from stratloop.backtest.engine import BacktestResult, run_backtest
 from stratloop.backtest.evaluate import Evaluation, evaluate_signal, evaluate_strategy
 from stratloop.backtest.metrics import METRIC_NAMES, Metrics, compute_metrics
-from stratloop.backtest.panel import Panel
 from stratloop.backtest.portfolio import target_weights
 from stratloop.backtest.specfile import SPEC_SUFFIXES, dump_strategy, load_strategy
 from stratloop.backtest.split import MIN_SEGMENT_DAYS, split_index
@@ -25,7 +24,6 @@ __all__ = [
     "BacktestResult",
     "Evaluation",
     "Metrics",
-    "Panel",
     "compute_metrics",
     "deflated_sharpe",
     "dump_strategy",

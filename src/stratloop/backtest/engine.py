@@ -38,7 +38,7 @@ import numpy.typing as npt
 from stratloop._types import FloatPanel
 from stratloop.backtest._simulate import Book, simulate
 from stratloop.backtest.metrics import Metrics, compute_metrics
-from stratloop.backtest.panel import Panel
+from stratloop.data.panel import Panel
 from stratloop.errors import BacktestError
 from stratloop.spec import Exits, LongShort, PortfolioRule, Strategy, Threshold, TopN
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,14 +18,12 @@ import numpy.typing as npt
 from stratloop._types import FloatPanel
 from stratloop.backtest.engine import run_backtest
 from stratloop.backtest.metrics import Metrics
-from stratloop.backtest.panel import Panel
 from stratloop.backtest.split import split_index
 from stratloop.config.models import BacktestConfig
+from stratloop.data.panel import Panel
 from stratloop.errors import BacktestError
+from stratloop.factors import EvalCache, evaluate
 from stratloop.spec import Strategy
-
-if TYPE_CHECKING:
-    from stratloop.factors import EvalCache
 
 __all__ = ["Evaluation", "evaluate_signal", "evaluate_strategy"]
 
@@ -80,8 +78,6 @@ def evaluate_strategy(
         ExpressionError: the expression does not parse or type-check.
         BacktestError: the split is outside the data or the signal never has a value in train.
     """
-    from stratloop.factors import evaluate  # noqa: PLC0415 - keeps the CLI start light
-
     signal = evaluate(strategy.expression, panel, cache=cache)
     return evaluate_signal(signal, strategy, panel, config, n_trials=n_trials)
 

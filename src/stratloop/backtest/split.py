@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from stratloop.backtest.panel import Panel
 from stratloop.config.models import BacktestConfig
+from stratloop.data.panel import Panel
 from stratloop.errors import BacktestError
 
 __all__ = ["MIN_SEGMENT_DAYS", "split_index"]

@@ -6,12 +6,15 @@ Exit codes: 0 clean, 1 violations or breaks, 2 unusable input
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 
 from stratloop.cli._app import EXIT_INVALID, EXIT_UNUSABLE, app, console, fail, handle_errors
 from stratloop.cli._options import EnvironmentOption
@@ -38,7 +41,9 @@ def trail_path(audit_file: Path | None, environment: str) -> Path:
     """``audit_file`` when given, else the environment's audit path."""
     if audit_file is not None:
         return audit_file
-    from stratloop.environments import load_environment  # noqa: PLC0415
+    from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
+        load_environment,
+    )
 
     return load_environment(environment).audit_path
 
@@ -95,7 +100,7 @@ def verify(
     path: Annotated[Path, typer.Argument(help="An audit file or a directory of trails.")],
 ) -> None:
     """Check schema, seq contiguity, the hash chain across rotated files, and violations."""
-    from stratloop.audit.verify import verify_trail  # noqa: PLC0415
+    from stratloop.audit.verify import verify_trail  # noqa: PLC0415 - numpy; keep --help fast
 
     report = verify_trail(existing_trail(path))
     print_verify(report)
@@ -126,7 +131,7 @@ def report(
     end_date: DateOption = None,
 ) -> None:
     """Write a self-contained HTML report (optionally one UTC day or a date range)."""
-    from stratloop.report.audit import write_report  # noqa: PLC0415
+    from stratloop.report.audit import write_report  # noqa: PLC0415 - numpy; keep --help fast
 
     paths = audit_file or [trail_path(None, environment)]
     first, last = date or start_date, date or end_date
@@ -145,7 +150,7 @@ def daily_report(
     audit_file: Annotated[list[Path] | None, typer.Option("--audit-file")] = None,
 ) -> None:
     """One UTC day of the environment's trail, every archive and instance merged."""
-    from stratloop.report.audit import write_report  # noqa: PLC0415
+    from stratloop.report.audit import write_report  # noqa: PLC0415 - numpy; keep --help fast
 
     day = date.date()
     target = output or Path(f"audit_report_{environment}_{day.isoformat()}.html")
@@ -166,7 +171,7 @@ def final_report(
     audit_file: Annotated[list[Path] | None, typer.Option("--audit-file")] = None,
 ) -> None:
     """The date-range report over every archive and instance, with the per-phase summary."""
-    from stratloop.report.audit import write_report  # noqa: PLC0415
+    from stratloop.report.audit import write_report  # noqa: PLC0415 - numpy; keep --help fast
 
     paths = audit_file or [trail_path(None, environment)]
     data = write_report(
@@ -189,7 +194,7 @@ def query(
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
 ) -> None:
     """Run SQL with DuckDB over every archive (current and gzipped) as a view named `audit`."""
-    from stratloop.audit.query import query_trail  # noqa: PLC0415
+    from stratloop.audit.query import query_trail  # noqa: PLC0415 - numpy; keep --help fast
 
     if fmt not in ("table", "csv", "json"):
         fail(f"--format must be table, csv or json but got {fmt!r}", EXIT_UNUSABLE)
@@ -200,14 +205,10 @@ def query(
         console.print_json(json.dumps(rows, default=str))
         return
     if fmt == "csv":
-        import csv  # noqa: PLC0415
-        import sys  # noqa: PLC0415
-
         writer = csv.writer(sys.stdout)
         writer.writerow(result.columns)
         writer.writerows(result.rows)
         return
-    from rich.table import Table  # noqa: PLC0415
 
     table = Table(*result.columns)
     for row in result.rows:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 
 from stratloop.cli._app import EXIT_UNUSABLE, app, console, fail, handle_errors
 
@@ -60,9 +61,9 @@ def backtest(
     An expression gets a top-5, 21-day portfolio unless --top-n / --long-short /
     --rebalance say otherwise; those options also override a spec file's rule.
     """
-    from stratloop.backtest import evaluate_strategy  # noqa: PLC0415 - heavy imports
-    from stratloop.config.models import BacktestConfig  # noqa: PLC0415
-    from stratloop.data import load_panel  # noqa: PLC0415
+    from stratloop.backtest import evaluate_strategy  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.config.models import BacktestConfig  # noqa: PLC0415 - pydantic; keep --help fast
+    from stratloop.data import load_panel  # noqa: PLC0415 - numpy; keep --help fast
 
     strategy = _strategy(spec_or_expr, top_n, long_short, rebalance)
     config = BacktestConfig(
@@ -87,10 +88,12 @@ def backtest(
 @app.command()
 def factors() -> None:
     """List the factor library's templates and the DSL's operators."""
-    from rich.markdown import Markdown  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
+    from rich.markdown import Markdown  # noqa: PLC0415 - markdown-it; keep --help fast
 
-    from stratloop.factors import default_library, dsl_reference  # noqa: PLC0415
+    from stratloop.factors import (  # noqa: PLC0415 - numpy; keep --help fast
+        default_library,
+        dsl_reference,
+    )
 
     table = Table(title="Factor library")
     for column in ("name", "template", "parameters", "description"):
@@ -108,8 +111,11 @@ def factors() -> None:
 def _strategy(
     spec_or_expr: str, top_n: int | None, long_short: float | None, rebalance: int | None
 ) -> Strategy:
-    from stratloop.backtest import SPEC_SUFFIXES, load_strategy  # noqa: PLC0415
-    from stratloop.spec import LongShort, Strategy, TopN  # noqa: PLC0415
+    from stratloop.backtest import (  # noqa: PLC0415 - numpy; keep --help fast
+        SPEC_SUFFIXES,
+        load_strategy,
+    )
+    from stratloop.spec import LongShort, Strategy, TopN  # noqa: PLC0415 - numpy; keep --help fast
 
     if top_n is not None and long_short is not None:
         fail("--top-n and --long-short choose different portfolio rules; give only one")
@@ -141,9 +147,7 @@ def _date(text: str) -> dt.date:
 
 
 def _table(strategy: Strategy, data: str, evaluation: Evaluation) -> None:
-    from rich.table import Table  # noqa: PLC0415
-
-    from stratloop.backtest import METRIC_NAMES  # noqa: PLC0415
+    from stratloop.backtest import METRIC_NAMES  # noqa: PLC0415 - numpy; keep --help fast
 
     train, test = evaluation.train.as_dict(), evaluation.test.as_dict()
     rule = ", ".join(f"{k}={v}" for k, v in strategy.portfolio.model_dump(mode="json").items())

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 
 from stratloop.cli._app import (
     EXIT_INVALID,
@@ -23,6 +24,12 @@ from stratloop.cli._app import (
     handle_errors,
 )
 from stratloop.cli._options import EnvironmentOption
+from stratloop.errors import (
+    ConfigConflictError,
+    ConfigConflictsError,
+    ConfigValidationError,
+)
+from stratloop.flags import EnvFlagSource
 
 if TYPE_CHECKING:
     from stratloop.config.models import StratloopConfig
@@ -45,7 +52,7 @@ SetOption = Annotated[
 
 
 def _overrides(assignments: list[str] | None) -> dict[str, object]:
-    from stratloop.config import parse_assignment  # noqa: PLC0415 - keep --help fast
+    from stratloop.config import parse_assignment  # noqa: PLC0415 - pydantic; keep --help fast
 
     result: dict[str, object] = {}
     for text in assignments or []:
@@ -58,12 +65,6 @@ def _overrides(assignments: list[str] | None) -> dict[str, object]:
 
 
 def _print_config_error(error: ConfigError) -> None:
-    from stratloop.errors import (  # noqa: PLC0415
-        ConfigConflictError,
-        ConfigConflictsError,
-        ConfigValidationError,
-    )
-
     if isinstance(error, ConfigValidationError):
         err_console.print(f"[bold red]invalid configuration[/] ({len(error.issues)} error(s)):")
         for issue in error.issues:
@@ -89,8 +90,10 @@ def _print_config_error(error: ConfigError) -> None:
 def _load(
     file: Path | None, environment: str | None, overrides: dict[str, object], flags: Flags
 ) -> StratloopConfig:
-    from stratloop.config import load_config  # noqa: PLC0415
-    from stratloop.environments import load_environment  # noqa: PLC0415
+    from stratloop.config import load_config  # noqa: PLC0415 - pydantic; keep --help fast
+    from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
+        load_environment,
+    )
 
     if environment is not None and file is None:
         return load_environment(environment).load_config(flags=flags, overrides=overrides)
@@ -99,8 +102,6 @@ def _load(
 
 
 def _flags() -> Flags:
-    from stratloop.flags import EnvFlagSource  # noqa: PLC0415
-
     return EnvFlagSource().current()
 
 
@@ -111,8 +112,6 @@ def validate(
     set_: SetOption = None,
 ) -> None:
     """Validate FILE (with STRATLOOP_ overrides and --set) and list every problem."""
-    from stratloop.errors import ConfigConflictError, ConfigValidationError  # noqa: PLC0415
-
     flags = _flags()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -148,8 +147,7 @@ def show(
     set_: SetOption = None,
 ) -> None:
     """Print the effective configuration, secrets redacted."""
-    from stratloop.config import config_hash, snapshot  # noqa: PLC0415
-    from stratloop.errors import ConfigConflictError, ConfigValidationError  # noqa: PLC0415
+    from stratloop.config import config_hash, snapshot  # noqa: PLC0415 - pydantic; keep --help fast
 
     try:
         config = _load(file, environment, _overrides(set_), _flags())
@@ -162,7 +160,6 @@ def show(
             json.dumps({"config": data, "config_hash": config_hash(data)}, indent=2, sort_keys=True)
         )
         return
-    from rich.table import Table  # noqa: PLC0415
 
     table = Table(title=f"effective configuration ({environment})", show_lines=False)
     table.add_column("field")

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from stratloop.cli._app import app, console, handle_errors
+from stratloop.flags import FLAG_VARIABLES, open_flag_source
 
 __all__ = ["flags"]
 
@@ -28,8 +30,6 @@ def flags(
     ] = None,
 ) -> None:
     """Show the feature flags and the effective phase."""
-    from stratloop.flags import FLAG_VARIABLES, open_flag_source  # noqa: PLC0415
-
     source = open_flag_source(flags_file)
     current = source.current()
     close = getattr(source, "close", None)
@@ -39,7 +39,6 @@ def flags(
     if as_json:
         typer.echo(json.dumps(data, indent=2, sort_keys=True))
         return
-    from rich.table import Table  # noqa: PLC0415
 
     table = Table(title=f"feature flags (from {current.source})")
     table.add_column("variable")

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
 from stratloop.cli._app import app, console, err_console, handle_errors
+from stratloop.errors import RunError
+from stratloop.flags import DotenvFlagSource, EnvFlagSource
 
 if TYPE_CHECKING:
     from stratloop.config.models import StratloopConfig
@@ -33,8 +36,6 @@ RunsDirOption = Annotated[
 
 
 def _flag_source(flags_file: Path | None) -> FlagSource:
-    from stratloop.flags import DotenvFlagSource, EnvFlagSource  # noqa: PLC0415
-
     return EnvFlagSource() if flags_file is None else DotenvFlagSource(flags_file)
 
 
@@ -45,8 +46,10 @@ def _load(
     overrides: Mapping[str, Any],
 ) -> StratloopConfig:
     """The effective configuration: file (or an environment's), env overrides, CLI options."""
-    from stratloop.config import load_config  # noqa: PLC0415
-    from stratloop.environments import load_environment  # noqa: PLC0415
+    from stratloop.config import load_config  # noqa: PLC0415 - pydantic; keep --help fast
+    from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
+        load_environment,
+    )
 
     active = flags.current()
     if environment is None:
@@ -89,7 +92,7 @@ def run(
     With no --config and no --environment, the built-in default configuration
     runs factor-graph-only on the embedded dataset: no LLM, no network.
     """
-    from stratloop.loop.progress import RichProgress  # noqa: PLC0415
+    from stratloop.loop.progress import RichProgress  # noqa: PLC0415 - numpy; keep --help fast
 
     flags = _flag_source(flags_file)
     options = {
@@ -113,9 +116,9 @@ def run(
 
 
 def _start(config: StratloopConfig, flags: FlagSource, audit_path: Path | None) -> Any:
-    from stratloop.loop.assemble import parts_factory  # noqa: PLC0415
-    from stratloop.loop.rundir import new_run_id  # noqa: PLC0415
-    from stratloop.loop.runner import LoopRunner  # noqa: PLC0415
+    from stratloop.loop.assemble import parts_factory  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.loop.rundir import new_run_id  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.loop.runner import LoopRunner  # noqa: PLC0415 - numpy; keep --help fast
 
     run_id = new_run_id()
     make = parts_factory(config, flags=flags, run_id=run_id, audit_path=audit_path)
@@ -130,9 +133,11 @@ def _resume(
     workers: int | None,
     seed: int | None,
 ) -> Any:
-    from stratloop.errors import RunError  # noqa: PLC0415
-    from stratloop.loop.assemble import parts_factory  # noqa: PLC0415
-    from stratloop.loop.runner import LoopRunner, open_run  # noqa: PLC0415
+    from stratloop.loop.assemble import parts_factory  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.loop.runner import (  # noqa: PLC0415 - numpy; keep --help fast
+        LoopRunner,
+        open_run,
+    )
 
     rundir, stored = open_run(Path(base.loop.runs_dir), run_id)
     if seed is not None and seed != stored.loop.seed:
@@ -154,8 +159,6 @@ def _resume(
 
 def _report(summary: RunSummary) -> None:
     """Print how the run ended, the champion with train and test metrics, and the directory."""
-    from rich.table import Table  # noqa: PLC0415
-
     console.print(
         f"run {summary.run_id}: {summary.status}, {summary.iterations}/{summary.total} "
         f"iterations. {summary.message}"
@@ -200,10 +203,8 @@ def runs(
     runs_dir: RunsDirOption = None,
 ) -> None:
     """List runs: id, status, iterations and best metric."""
-    from rich.table import Table  # noqa: PLC0415
-
-    from stratloop.loop.inspect import describe_run  # noqa: PLC0415
-    from stratloop.loop.rundir import list_run_ids  # noqa: PLC0415
+    from stratloop.loop.inspect import describe_run  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.loop.rundir import list_run_ids  # noqa: PLC0415 - numpy; keep --help fast
 
     directory = _runs_dir(config, environment, runs_dir)
     ids = list_run_ids(directory)
@@ -228,7 +229,7 @@ def show(
     runs_dir: RunsDirOption = None,
 ) -> None:
     """Summarise one run: status, configuration, counters and champion."""
-    from stratloop.loop.inspect import describe_run  # noqa: PLC0415
+    from stratloop.loop.inspect import describe_run  # noqa: PLC0415 - numpy; keep --help fast
 
     info = describe_run(_runs_dir(config, environment, runs_dir), run_id)
     console.print(f"run {run_id}: {info.status}, {info.iterations}/{info.total} iterations")

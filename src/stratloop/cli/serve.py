@@ -11,6 +11,7 @@ import typer
 from stratloop.cli._app import app, err_console, handle_errors
 from stratloop.cli._options import EnvironmentOption
 from stratloop.cli._plugins import PROBES_GROUP, load_group
+from stratloop.flags import DotenvFlagSource, EnvFlagSource
 
 if TYPE_CHECKING:
     from stratloop.config.models import StratloopConfig
@@ -23,8 +24,6 @@ __all__ = ["serve"]
 
 def flag_source(flags_file: Path | None) -> FlagSource:
     """The environment's flags, or a dotenv flags file re-read when it changes."""
-    from stratloop.flags import DotenvFlagSource, EnvFlagSource  # noqa: PLC0415
-
     return EnvFlagSource() if flags_file is None else DotenvFlagSource(flags_file)
 
 
@@ -32,7 +31,7 @@ def effective_config(
     env: Environment, config: Path | None, flags: FlagSource, overrides: dict[str, Any]
 ) -> tuple[StratloopConfig, dict[str, Any]]:
     """The effective configuration and its document (what the health probes take)."""
-    from stratloop.config import load_config  # noqa: PLC0415
+    from stratloop.config import load_config  # noqa: PLC0415 - pydantic; keep --help fast
 
     path = config or env.config_path
     effective = load_config(path, flags=flags.current(), overrides=overrides, layers=[env.layer()])
@@ -91,10 +90,16 @@ def serve(
     --flags-file), so a rollback needs no restart. Ctrl-C stops the loop after
     its current batch and then the server.
     """
-    import uvicorn  # noqa: PLC0415
+    import uvicorn  # noqa: PLC0415 - uvicorn; keep --help fast
 
-    from stratloop.environments import load_environment  # noqa: PLC0415
-    from stratloop.service import LoopService, Monitor, create_app  # noqa: PLC0415
+    from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
+        load_environment,
+    )
+    from stratloop.service import (  # noqa: PLC0415 - numpy; keep --help fast
+        LoopService,
+        Monitor,
+        create_app,
+    )
 
     env = load_environment(environment)
     flags = flag_source(flags_file)

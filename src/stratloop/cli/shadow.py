@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
 from stratloop.cli._app import app, console, fail, handle_errors
 from stratloop.cli._options import EnvironmentOption
@@ -42,6 +43,7 @@ from stratloop.cli.rehearsal import (
     generators,
     write_json,
 )
+from stratloop.flags import EnvFlagSource, in_rollout, instance_id
 
 if TYPE_CHECKING:
     from stratloop.config.models import StratloopConfig
@@ -89,7 +91,10 @@ def _session(
     duration_s: float | None = None,
 ) -> tuple[ShadowSession, dict[str, Any]]:
     """Run a session on the real generators; return it and the metadata its outputs carry."""
-    from stratloop.shadow import choose_champion, run_session  # noqa: PLC0415 - keep --help fast
+    from stratloop.shadow import (  # noqa: PLC0415 - numpy; keep --help fast
+        choose_champion,
+        run_session,
+    )
 
     with generators(environment, endpoint, overrides) as made:
         console.print(made.note)
@@ -128,8 +133,6 @@ def _first(count: int) -> Callable[[StratloopConfig], Iterable[int]]:
 def _report(
     comparison: Comparison, threshold: float, output: Path | None, extra: dict[str, Any]
 ) -> None:
-    from rich.table import Table  # noqa: PLC0415
-
     table = Table(title="Shadow mode: behavioural equivalence")
     for column in ("iterations", "matched", "mismatched", "ignored", "equivalence", "threshold"):
         table.add_column(column)
@@ -164,7 +167,7 @@ def generate_logs(
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Run both paths on the same seeded iterations and write one log each."""
-    from stratloop.shadow import write_log  # noqa: PLC0415
+    from stratloop.shadow import write_log  # noqa: PLC0415 - numpy; keep --help fast
 
     session, meta = _session(environment, llm_endpoint, _first(iterations), champion)
     write_log(phase1_2, session.control, {**meta, "implementation": "procedural"})
@@ -184,7 +187,7 @@ def compare(
     output: OutputOption = None,
 ) -> None:
     """Share of iterations whose decision, method and candidate id match."""
-    from stratloop.shadow import compare_logs  # noqa: PLC0415
+    from stratloop.shadow import compare_logs  # noqa: PLC0415 - numpy; keep --help fast
 
     comparison = compare_logs(old, new)
     _report(comparison, threshold, output, {"old": str(old), "new": str(new)})
@@ -201,7 +204,7 @@ def run(
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Run shadow mode, write the Phase 3 log, and compare it with the live Phase 1-2 path."""
-    from stratloop.shadow import write_log  # noqa: PLC0415
+    from stratloop.shadow import write_log  # noqa: PLC0415 - numpy; keep --help fast
 
     session, meta = _session(environment, llm_endpoint, _first(iterations), champion)
     write_log(output, session.candidate, {**meta, "implementation": "strategy_pattern"})
@@ -229,9 +232,10 @@ def daily_validation(
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Validate equivalence on the day's own seeded sample and keep the day's report."""
-    from stratloop.environments import load_environment  # noqa: PLC0415
-    from stratloop.flags import EnvFlagSource  # noqa: PLC0415
-    from stratloop.shadow import daily_seed  # noqa: PLC0415
+    from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
+        load_environment,
+    )
+    from stratloop.shadow import daily_seed  # noqa: PLC0415 - numpy; keep --help fast
 
     day = date.date()
     base = load_environment(environment).load_config(flags=EnvFlagSource().current())
@@ -274,8 +278,10 @@ def production(
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Shadow the iterations a percentage rollout selects, for a duration or an iteration cap."""
-    from stratloop.flags import in_rollout, instance_id  # noqa: PLC0415
-    from stratloop.shadow import ROLLOUT_FLAG, rollout_iterations  # noqa: PLC0415
+    from stratloop.shadow import (  # noqa: PLC0415 - numpy; keep --help fast
+        ROLLOUT_FLAG,
+        rollout_iterations,
+    )
 
     if percentage <= 0.0:
         raise typer.BadParameter("must be above 0", param_hint="--percentage")

@@ -1,4 +1,4 @@
-"""Price data: packaged datasets, file loaders, synthetic panels, validation.
+"""Price data: the ``Panel`` type, packaged datasets, file loaders, synthetic panels, validation.
 
 >>> panel = load_dataset("sp500-20")
 >>> panel.shape
@@ -6,14 +6,17 @@
 """
 
 from stratloop.data.embedded import DATASETS, dataset_licence, load_dataset
+from stratloop.data.frame import Layout, panel_from_frame
 from stratloop.data.history import require_history
-from stratloop.data.loader import Layout, load_panel, panel_from_frame
+from stratloop.data.loader import load_panel
+from stratloop.data.panel import Panel
 from stratloop.data.returns import simple_returns
 from stratloop.data.synthetic import synthetic_panel
 
 __all__ = [
     "DATASETS",
     "Layout",
+    "Panel",
     "dataset_licence",
     "load_dataset",
     "load_panel",

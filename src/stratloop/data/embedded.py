@@ -11,7 +11,8 @@ import functools
 from importlib import resources
 from types import MappingProxyType
 
-from stratloop.backtest.panel import Panel
+from stratloop.data.frame import panel_from_frame
+from stratloop.data.panel import Panel
 from stratloop.errors import DataError
 
 __all__ = ["DATASETS", "dataset_licence", "load_dataset"]
@@ -34,10 +35,8 @@ def load_dataset(name: str = "sp500-20") -> Panel:
     Raises:
         DataError: the name is unknown; the message lists the known names.
     """
-    from stratloop.data.loader import panel_from_frame  # noqa: PLC0415 - loader imports us
-
     data_file, _ = _entry(name)
-    import pandas as pd  # noqa: PLC0415 - heavy import kept off the CLI start path
+    import pandas as pd  # noqa: PLC0415 - pandas is loaded only to read files
 
     with resources.as_file(resources.files("stratloop.data") / "datasets" / data_file) as path:
         frame = pd.read_csv(path)

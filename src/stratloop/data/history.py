@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stratloop.backtest.panel import Panel
+from stratloop.data.panel import Panel
 from stratloop.errors import DataError
 
 __all__ = ["require_history"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stratloop.backtest.panel import Panel
+from stratloop.data.panel import Panel
 from stratloop.errors import DataError
 
 __all__ = ["synthetic_panel"]

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from stratloop._types import FloatPanel
-from stratloop.backtest.panel import Panel
+from stratloop.data.panel import Panel
 
 __all__ = ["CacheStats", "EvalCache"]
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from stratloop._types import FloatPanel
-from stratloop.backtest.panel import Panel
+from stratloop.data.panel import Panel
 from stratloop.factors import _elementwise as ew
 from stratloop.factors._elementwise import Value
 from stratloop.factors._timeseries import pct_change
@@ -195,7 +195,7 @@ def evaluate(expr: Expr | str, panel: Panel, *, cache: EvalCache | None = None) 
             numeric signal on this panel's fields.
 
     >>> import numpy as np
-    >>> from stratloop.backtest.panel import Panel
+    >>> from stratloop.data import Panel
     >>> dates = np.arange("2024-01-01", "2024-01-04", dtype="datetime64[D]")
     >>> panel = Panel(dates, ("A", "B"), {"close": np.array([[1.0, 4.0], [2.0, 2.0], [3.0, 1.0]])})
     >>> evaluate("rank(delta(close, 1))", panel)

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
 from stratloop.factors.library import FactorLibrary
 from stratloop.factors.limits import Limits
 from stratloop.factors.mutations import mutate
-from stratloop.generation.context import GenerationContext
 from stratloop.spec import Candidate, Lineage, Strategy, TopN
 
 __all__ = ["FactorGraphGenerator"]
+
+
+class _Champion(Protocol):
+    @property
+    def candidate(self) -> Candidate: ...
+
+
+class _Context(Protocol):
+    """What the generator reads of an iteration's context.
+
+    ``stratloop.generation.GenerationContext`` satisfies it; spelling it out
+    here keeps the factor layer free of the generation layer above it.
+    """
+
+    @property
+    def rng(self) -> np.random.Generator: ...
+
+    @property
+    def champion(self) -> _Champion | None: ...
+
+    @property
+    def extras(self) -> Mapping[str, Any]: ...
 
 
 class FactorGraphGenerator:
@@ -48,7 +74,7 @@ class FactorGraphGenerator:
             n=max(1, (n_assets or 20) // 4), rebalance_days=21
         )
 
-    def propose(self, ctx: GenerationContext) -> Candidate:
+    def propose(self, ctx: _Context) -> Candidate:
         """One candidate for this iteration (method ``factor_graph``)."""
         if ctx.champion is None:
             draw = self.library.draw(ctx.rng, fields=self.fields, limits=self.limits)

@@ -19,7 +19,8 @@ Percentage rollouts: in the environment and in dotenv files,
 (see :mod:`stratloop.flags.rollout`); in a flagd file, flagd's own
 ``fractional`` targeting does the same.
 
-OpenFeature pulls in grpc, so it is imported only by the functions that use it.
+OpenFeature (and grpc, for flagd) is imported only by the code that uses it: most
+runs read flags from the environment and must not pay for it.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ class OpenFeatureFlagSource:
         watched_file: Path | None = None,
         on_close: Any = None,
     ) -> None:
-        from openfeature.evaluation_context import EvaluationContext  # noqa: PLC0415
+        from openfeature.evaluation_context import EvaluationContext  # noqa: PLC0415 - openfeature
 
         self._client = client
         self._key = instance_id() if targeting_key is None else targeting_key
@@ -190,8 +191,8 @@ class OpenFeatureFlagSource:
             FlagSourceError: the provider is not ready or in error, or a flag is not boolean.
             FlagError: an unknown flag name in the watched file.
         """
-        from openfeature.exception import ErrorCode  # noqa: PLC0415
-        from openfeature.provider import ProviderStatus  # noqa: PLC0415
+        from openfeature.exception import ErrorCode  # noqa: PLC0415 - openfeature
+        from openfeature.provider import ProviderStatus  # noqa: PLC0415 - openfeature
 
         self._check_file()
         status = self._client.get_provider_status()
@@ -289,9 +290,9 @@ def flagd_file_source(
     Raises:
         FlagSourceError: the file is missing, not flagd JSON, or names an unknown flag.
     """
-    from openfeature import api  # noqa: PLC0415
-    from openfeature.contrib.provider.flagd import FlagdProvider  # noqa: PLC0415
-    from openfeature.contrib.provider.flagd.config import ResolverType  # noqa: PLC0415
+    from openfeature import api  # noqa: PLC0415 - openfeature
+    from openfeature.contrib.provider.flagd import FlagdProvider  # noqa: PLC0415 - grpc
+    from openfeature.contrib.provider.flagd.config import ResolverType  # noqa: PLC0415 - grpc
 
     path = Path(path)
     check_known(_flagd_flag_names(path), str(path))

@@ -15,15 +15,12 @@ True
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, Self, TypeAlias
 
@@ -37,7 +34,6 @@ __all__ = [
     "ScriptStep",
     "ScriptedOpenAIServer",
     "Status",
-    "main",
     "scripted_specs",
 ]
 
@@ -357,41 +353,4 @@ def scripted_specs(count: int) -> list[str]:
         }
         replies.append(json.dumps(spec))
     return replies
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Serve a script file until interrupted: ``python -m stratloop.llm FILE``.
-
-    Args:
-        argv: ``FILE [--host HOST] [--port PORT]``; defaults to the process arguments.
-    """
-    from stratloop.errors import StratloopError  # noqa: PLC0415 - only the command needs it
-    from stratloop.llm._script_file import load_script  # noqa: PLC0415 - imports this module
-
-    parser = argparse.ArgumentParser(
-        prog="python -m stratloop.llm",
-        description="Serve scripted OpenAI-compatible replies on loopback (staging rehearsals).",
-    )
-    parser.add_argument("script", type=Path, help="YAML file with model, cycle and steps")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8089)
-    args = parser.parse_args(argv)
-    try:
-        settings, steps = load_script(args.script)
-    except StratloopError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
-    server = ScriptedOpenAIServer(
-        steps, model=settings.model, host=args.host, port=args.port, cycle=settings.cycle
-    )
-    sys.stdout.write(f"serving {len(steps)} scripted steps at {server.base_url}\n")
-    sys.stdout.flush()
-    server.start()
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        server.stop()
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from stratloop.backtest.panel import Panel
 from stratloop.config.models import StratloopConfig
+from stratloop.data.panel import Panel
 from stratloop.loop.workers import Evaluator
 from stratloop.spec import Strategy
 

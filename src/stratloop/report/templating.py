@@ -8,10 +8,8 @@ so each template is compiled on first use and kept.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from jinja2 import Template
+from jinja2 import Environment, PackageLoader, Template, select_autoescape
 
 __all__ = ["template"]
 
@@ -19,8 +17,6 @@ __all__ = ["template"]
 @functools.cache
 def template(package: str, name: str) -> Template:
     """Template ``name`` from ``package``'s ``templates`` folder (autoescaped HTML)."""
-    from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415
-
     env = Environment(
         loader=PackageLoader(package, "templates"),
         autoescape=select_autoescape(["html", "j2"]),

@@ -27,6 +27,8 @@ from stratloop.errors import StratloopError
 from stratloop.flags import FlagSource
 from stratloop.iteration import IterationRecord
 from stratloop.llm.budget import Usage
+from stratloop.loop.assemble import parts_factory
+from stratloop.loop.rundir import new_run_id, utc_now
 from stratloop.loop.runner import AuditSink, LoopParts, LoopRunner
 from stratloop.service.tally import HistoryCounts, HistoryTally
 
@@ -143,8 +145,6 @@ class LoopService:
         make_parts: PartsFactory | None = None,
         audit_path: Path | None = None,
     ) -> None:
-        from stratloop.loop.rundir import new_run_id, utc_now  # noqa: PLC0415
-
         self.config = config
         self.flags = flags
         self.audit_path = Path(config.audit.path) if audit_path is None else audit_path
@@ -237,8 +237,6 @@ class LoopService:
 
 def _real_parts(audit_path: Path) -> PartsFactory:
     def make(config: StratloopConfig, flags: FlagSource, run_id: str, spent: Usage) -> LoopParts:
-        from stratloop.loop.assemble import parts_factory  # noqa: PLC0415
-
         return parts_factory(config, flags=flags, run_id=run_id, audit_path=audit_path)(spent)
 
     return make
