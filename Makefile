@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BROWSER := /usr/bin/chromium
 
 .PHONY: test check run bench clean
 
@@ -16,7 +17,17 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: check
+# The browser tests drive Debian's chromium; install it when we can (root with apt), else say how.
+$(BROWSER):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "the browser tests need Debian's chromium at $(BROWSER): sudo apt-get install chromium" >&2; \
+		exit 1; \
+	fi
+
+test: check $(BROWSER)
 	$(BIN)/pytest
 
 run: $(STAMP)
