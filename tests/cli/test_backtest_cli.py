@@ -93,6 +93,21 @@ class TestBacktestCommand:
         assert "did you mean ts_mean" in err
         assert "Traceback" not in err
 
+    @pytest.mark.parametrize(
+        ("expression", "message"),
+        [
+            ("", "`expression`: String should have at least 1 character"),
+            ("returns+" * 600 + "returns", "`expression`: String should have at most 4000"),
+        ],
+    )
+    def test_an_empty_or_huge_expression_is_a_clear_error(self, capsys, expression, message):
+        """The message names the field and the limit, with no pydantic URL or traceback."""
+        code, out, err = _run(capsys, expression)
+        assert code == 1
+        assert message in out + err
+        assert "errors.pydantic.dev" not in out + err
+        assert "Traceback" not in out + err
+
     def test_two_rules(self, capsys):
         """--top-n and --long-short together are refused."""
         code, _, err = _run(capsys, MOMENTUM, "--top-n", "3", "--long-short", "0.2")

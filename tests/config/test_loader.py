@@ -34,6 +34,8 @@ class TestReadDocument:
             ("# nothing\n", "it is empty"),
             ("a: [\n", "not valid YAML"),
             ("a: &a [1]\nb: *b\n", "not valid YAML"),
+            ("a: " + "[" * 600 + "]" * 600 + "\n", "nesting deeper than 64 levels"),
+            ("a:\n" + "".join(f"{'  ' * i}k{i}:\n" for i in range(1, 80)), "nesting deeper"),
         ],
     )
     def test_hostile_and_broken_files(self, tmp_path, text, message):

@@ -64,6 +64,9 @@ class TestWide:
             ("Date,A\n01/02/2020,1\n", "not an ISO 8601 date"),
             ("Date\n2020-01-02\n", "no asset columns"),
             ("Date,A\n", "no rows"),
+            ("Date,A\n2020-01-02,1\n2020-01-03,1e308\n", "close of A on 2020-01-03 is above"),
+            ("Date,A,A\n2020-01-02,1,2\n", "the header repeats the column.s. A"),
+            ("Date,A,B,A,B\n2020-01-02,1,2,3,4\n", "repeats the column.s. A, B"),
         ],
     )
     def test_errors_name_file_and_problem(self, tmp_path, text, message):

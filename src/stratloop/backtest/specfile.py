@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from stratloop.errors import SpecError
 from stratloop.spec import Strategy
 
-__all__ = ["SPEC_SUFFIXES", "dump_strategy", "load_strategy"]
+__all__ = ["SPEC_SUFFIXES", "dump_strategy", "load_strategy", "strategy_from_data"]
 
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -34,7 +34,19 @@ def load_strategy(path: str | Path) -> Strategy:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"{file}: cannot read the spec file: {exc.strerror}") from exc
-    data = _parse(text, file)
+    return strategy_from_data(_parse(text, file), str(file))
+
+
+def strategy_from_data(data: Any, where: str) -> Strategy:
+    """Validate a spec given as plain data (a parsed file, or an expression with a rule).
+
+    Args:
+        data: the spec's mapping.
+        where: what the message names (the file, ``the expression``).
+
+    Raises:
+        SpecError: naming every bad field with pydantic's short reason, never its URL.
+    """
     try:
         return Strategy.model_validate(data)
     except ValidationError as exc:
@@ -42,7 +54,7 @@ def load_strategy(path: str | Path) -> Strategy:
             f"`{'.'.join(str(p) for p in error['loc']) or '(top level)'}`: {error['msg']}"
             for error in exc.errors()
         )
-        raise SpecError(f"{file}: invalid strategy spec: {problems}") from exc
+        raise SpecError(f"{where}: invalid strategy spec: {problems}") from exc
 
 
 def dump_strategy(strategy: Strategy, path: str | Path) -> None:
@@ -69,3 +81,5 @@ def _parse(text: str, file: Path) -> Any:
         return yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise SpecError(f"{file}: not valid {file.suffix.lstrip('.').upper()}: {exc}") from exc
+    except RecursionError as exc:
+        raise SpecError(f"{file}: nested too deeply to be a strategy spec") from exc

@@ -111,11 +111,12 @@ def factors() -> None:
 def _strategy(
     spec_or_expr: str, top_n: int | None, long_short: float | None, rebalance: int | None
 ) -> Strategy:
-    from stratloop.backtest import (  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.backtest.specfile import (  # noqa: PLC0415 - numpy; keep --help fast
         SPEC_SUFFIXES,
         load_strategy,
+        strategy_from_data,
     )
-    from stratloop.spec import LongShort, Strategy, TopN  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.spec import LongShort, TopN  # noqa: PLC0415 - numpy; keep --help fast
 
     if top_n is not None and long_short is not None:
         fail("--top-n and --long-short choose different portfolio rules; give only one")
@@ -124,7 +125,10 @@ def _strategy(
             fail(f"spec file {spec_or_expr} does not exist", EXIT_UNUSABLE)
         strategy = load_strategy(spec_or_expr)
     else:
-        strategy = Strategy(expression=spec_or_expr, portfolio=TopN(n=_DEFAULT_TOP_N))
+        default = {"kind": "top_n", "n": _DEFAULT_TOP_N}
+        strategy = strategy_from_data(
+            {"expression": spec_or_expr, "portfolio": default}, "the expression"
+        )
     days = rebalance if rebalance is not None else strategy.portfolio.rebalance_days
     if top_n is not None:
         rule: TopN | LongShort = TopN(n=top_n, rebalance_days=days)

@@ -61,6 +61,7 @@ class _Loader(
     _Resolver,
 ):
     def __init__(self, stream: str) -> None:
+        self._depth = 0
         yaml.reader.Reader.__init__(self, stream)
         yaml.scanner.Scanner.__init__(self)
         yaml.parser.Parser.__init__(self)
@@ -77,8 +78,22 @@ class _Loader(
                 f"explicit tag {tag!r} at line {mark.line + 1}, column {mark.column + 1}",
                 "remove the tag: configuration files hold plain values only",
             )
-        return super().compose_node(parent, index)
+        if self._depth >= _MAX_DEPTH:
+            mark = event.start_mark
+            raise YamlProblem(
+                f"nesting deeper than {_MAX_DEPTH} levels at line {mark.line + 1}, "
+                f"column {mark.column + 1}",
+                "flatten the document: a stratloop file is a few levels deep",
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
+
+_MAX_DEPTH = 64
+"""Deepest nesting accepted; a configuration or spec needs a handful of levels."""
 
 _INT_BASES = {"0o": 8, "0x": 16}
 

@@ -10,7 +10,6 @@ from stratloop.errors import DataError
 
 __all__ = ["check_dates", "check_values"]
 
-_PRICE_FIELDS = ("open", "high", "low", "close")
 _SHOWN = 5
 
 
@@ -48,7 +47,7 @@ def check_values(
     *,
     source: str,
 ) -> None:
-    """Reject non-positive prices, negative volumes, infinities and assets without any price.
+    """Reject non-positive, infinite or implausibly large values and assets without any price.
 
     Args:
         fields: field name -> dates x assets float array (NaN = no value).
@@ -59,12 +58,17 @@ def check_values(
     for name, values in fields.items():
         bad = np.isinf(values)
         if bad.any():
-            _raise_cell(source, name, "is infinite", bad, dates, assets)
+            _raise_cell(source, name, "is infinite", "values must be finite", bad, dates, assets)
         floor_ok = values >= 0 if name == "volume" else values > 0
         bad = ~floor_ok & ~np.isnan(values)
         if bad.any():
             what = "is negative" if name == "volume" else "is not positive"
-            _raise_cell(source, name, what, bad, dates, assets)
+            rule = "volumes must be >= 0" if name == "volume" else "prices must be > 0"
+            _raise_cell(source, name, what, rule, bad, dates, assets)
+        bad = values > _CEILING
+        if bad.any():
+            rule = "a value that large is a data error: check the file's units"
+            _raise_cell(source, name, f"is above {_CEILING:.0e}", rule, bad, dates, assets)
     close = fields["close"]
     empty = np.isnan(close).all(axis=0)
     if empty.any():
@@ -77,18 +81,22 @@ def check_values(
         )
 
 
+_CEILING = 1e15
+"""Larger prices or volumes are data errors (and overflow returns and their squares)."""
+
+
 def _raise_cell(
     source: str,
     field: str,
     problem: str,
+    rule: str,
     bad: npt.NDArray[np.bool_],
     dates: npt.NDArray[np.datetime64],
     assets: tuple[str, ...],
 ) -> None:
     row, col = (int(i[0]) for i in np.nonzero(bad))
     count = int(bad.sum())
-    kind = "prices must be > 0" if field in _PRICE_FIELDS else "volumes must be >= 0"
     raise DataError(
         f"{source}: {field} of {assets[col]} on {dates[row]} {problem} "
-        f"({count} such value(s) in total); {kind}, leave a cell empty for 'no price'"
+        f"({count} such value(s) in total); {rule}, leave a cell empty for 'no price'"
     )

@@ -7,6 +7,7 @@ layouts a file may have are described in :mod:`stratloop.data.frame`.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,10 +70,22 @@ def _read(path: Path) -> pd.DataFrame:
         if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
         if name.endswith((".csv", ".csv.gz")):
+            _unique_header(path, pd.read_csv(path, nrows=1, header=None).iloc[0].tolist())
             return pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"{path}: cannot read the file: {exc}") from exc
     raise DataError(f"{path}: unknown file type; use one of {', '.join(_SUFFIXES)}")
+
+
+def _unique_header(path: Path, names: list[object]) -> None:
+    """Refuse repeated column names, which pandas would silently rename (``A`` and ``A.1``)."""
+    counts = Counter(str(name) for name in names)
+    repeated = sorted(name for name, count in counts.items() if count > 1)
+    if repeated:
+        raise DataError(
+            f"{path}: the header repeats the column(s) {', '.join(repeated)}; each asset "
+            "or field must appear once (merge or rename the columns)"
+        )
 
 
 def _date_range(
