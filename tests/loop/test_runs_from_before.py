@@ -1,5 +1,6 @@
 """A run from before the typed iteration record (history schema 1) reads, resumes and verifies."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -56,3 +57,43 @@ class TestRunsFromBefore:
         verified = CliRunner().invoke(app, ["audit", "verify", "audit/learning_audit.jsonl"])
         assert verified.exit_code == 0, verified.output
         assert "9 records" in verified.output
+
+
+class TestStoredPaths:
+    def test_a_relative_audit_path_is_stored_resolved_and_resume_elsewhere_keeps_one_trail(
+        self, tmp_path, monkeypatch
+    ):
+        """Resuming from another directory appends to the same trail, not a second one."""
+        for key, value in ALL_ON.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("STRATLOOP_DATA__START_DATE", "2018-01-02")
+        work = tmp_path / "work"
+        work.mkdir()
+        (work / "c.yaml").write_text(
+            "version: 1\ngeneration: {use_factor_graph: true, innovation_rate: 0}\n"
+            "loop: {runs_dir: runs, batch_size: 2}\naudit: {path: audit/trail.jsonl}\n"
+        )
+        monkeypatch.chdir(work)
+        started = CliRunner().invoke(
+            app, ["run", "--no-progress", "--config", "c.yaml", "--iterations", "2"]
+        )
+        assert started.exit_code == 0, started.output
+        (run_dir,) = (work / "runs").iterdir()
+        stored = json.loads((run_dir / "config.json").read_text())["config"]
+        assert stored["audit"]["path"] == str(work / "audit" / "trail.jsonl")
+        assert stored["loop"]["runs_dir"] == str(work / "runs")
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        monkeypatch.chdir(elsewhere)
+        resumed = CliRunner().invoke(
+            app,
+            [
+                "run", "--no-progress", "--runs-dir", str(work / "runs"),
+                "--resume", run_dir.name, "--iterations", "4",
+            ],
+        )
+        assert resumed.exit_code == 0, resumed.output
+        assert not (elsewhere / "audit").exists()
+        verified = CliRunner().invoke(app, ["audit", "verify", str(work / "audit")])
+        assert verified.exit_code == 0, verified.output
+        assert "4 records" in verified.output

@@ -24,7 +24,7 @@ from stratloop.flags import FlagSource
 from stratloop.llm.scripted_server import Reply, ScriptedOpenAIServer, scripted_specs
 from stratloop.loop.assemble import parts_factory
 from stratloop.loop.rundir import new_run_id
-from stratloop.loop.runner import LoopRunner
+from stratloop.loop.runner import LoopRunner, absolute_paths
 
 __all__ = [
     "AuditLoggingReport",
@@ -156,6 +156,7 @@ def run_audit_logging(
             f"({server.base_url}) serving valid strategy specs"
         )
     try:
+        config = absolute_paths(config, Path.cwd())
         run_id = new_run_id()
         runner = LoopRunner.create(
             config,

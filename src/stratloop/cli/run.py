@@ -110,7 +110,7 @@ def run(
         runner = _resume(effective, resume, flags, iterations, workers, seed)
     for note in runner.notes:
         err_console.print(f"[yellow]note:[/] {note}")
-    err_console.print(f"run {runner.rundir.run_id} in {runner.rundir.root}")
+    err_console.print(f"run {runner.rundir.run_id} in {_shown(runner.rundir.root)}")
     sink = RichProgress(err_console, runner.config.loop.champion_metric) if progress else None
     _report(runner.run(sink))
 
@@ -118,8 +118,14 @@ def run(
 def _start(config: StratloopConfig, flags: FlagSource, audit_path: Path | None) -> Any:
     from stratloop.loop.assemble import parts_factory  # noqa: PLC0415 - numpy; keep --help fast
     from stratloop.loop.rundir import new_run_id  # noqa: PLC0415 - numpy; keep --help fast
-    from stratloop.loop.runner import LoopRunner  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.loop.runner import (  # noqa: PLC0415 - numpy; keep --help fast
+        LoopRunner,
+        absolute_paths,
+    )
 
+    config = absolute_paths(config, Path.cwd())
+    if audit_path is not None:
+        audit_path = Path(config.audit.path)
     run_id = new_run_id()
     make = parts_factory(config, flags=flags, run_id=run_id, audit_path=audit_path)
     return LoopRunner.create(config, make, run_id=run_id)
@@ -157,6 +163,11 @@ def _resume(
     return LoopRunner.resume(rundir, config, make)
 
 
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies below it (shorter to read)."""
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
 def _report(summary: RunSummary) -> None:
     """Print how the run ended, the champion with train and test metrics, and the directory."""
     console.print(
@@ -180,7 +191,7 @@ def _report(summary: RunSummary) -> None:
         console.print(f"resume with: stratloop run --resume {summary.run_id}")
     if summary.status == "budget_exhausted":
         console.print(f"resume with a larger budget: stratloop run --resume {summary.run_id}")
-    console.print(f"run directory: {summary.path}")
+    console.print(f"run directory: {_shown(summary.path)}")
 
 
 def _fmt(value: Any) -> str:

@@ -26,6 +26,7 @@ from filelock import BaseFileLock
 
 from stratloop.config import REDACTED, config_hash, snapshot
 from stratloop.config.models import StratloopConfig
+from stratloop.data import DATASETS
 from stratloop.errors import RunError, StratloopError
 from stratloop.flags import Flags, FlagSource
 from stratloop.generation.context import ChampionSnapshot, Feedback, GenerationContext
@@ -48,6 +49,7 @@ __all__ = [
     "LoopRunner",
     "ProgressSink",
     "RunSummary",
+    "absolute_paths",
     "open_run",
 ]
 
@@ -142,6 +144,35 @@ def open_run(runs_dir: Path, run_id: str) -> tuple[RunDir, StratloopConfig]:
     return rundir, config
 
 
+def absolute_paths(config: StratloopConfig, base: Path) -> StratloopConfig:
+    """``config`` with every file location resolved against ``base``.
+
+    A run stores its configuration once; a relative ``audit.path`` stored as
+    written would make a resume from another directory start a second trail.
+    Packaged dataset names (``sp500-20``) are names, not paths, and stay.
+    """
+
+    def resolve(path: str) -> str:
+        return str((base / path).resolve())
+
+    generation = config.generation
+    if generation.user_factors is not None:
+        generation = generation.model_copy(
+            update={"user_factors": resolve(generation.user_factors)}
+        )
+    data = config.data
+    if data.source not in DATASETS:
+        data = data.model_copy(update={"source": resolve(data.source)})
+    return config.model_copy(
+        update={
+            "generation": generation,
+            "data": data,
+            "loop": config.loop.model_copy(update={"runs_dir": resolve(config.loop.runs_dir)}),
+            "audit": config.audit.model_copy(update={"path": resolve(config.audit.path)}),
+        }
+    )
+
+
 def _config_payload(config: StratloopConfig) -> dict[str, Any]:
     data = snapshot(config)
     return {"config": data, "config_hash": config_hash(data)}
@@ -187,10 +218,12 @@ class LoopRunner:
         """Start a new run: make and lock its directory, write ``config.json`` and ``run.json``.
 
         Args:
-            config: the effective configuration; fixed for the whole run.
+            config: the effective configuration, fixed for the whole run; its
+                file locations are stored resolved (:func:`absolute_paths`).
             make_parts: builds the parts, given the LLM usage already spent (none).
             run_id: the run id (default: a new sortable one).
         """
+        config = absolute_paths(config, Path.cwd())
         rundir = RunDir.create(Path(config.loop.runs_dir), run_id or new_run_id())
         lock = rundir.lock()
         atomic_write_json(rundir.config, {"run_id": rundir.run_id, **_config_payload(config)})

@@ -29,7 +29,7 @@ from stratloop.iteration import IterationRecord
 from stratloop.llm.budget import Usage
 from stratloop.loop.assemble import parts_factory
 from stratloop.loop.rundir import new_run_id, utc_now
-from stratloop.loop.runner import AuditSink, LoopParts, LoopRunner
+from stratloop.loop.runner import AuditSink, LoopParts, LoopRunner, absolute_paths
 from stratloop.service.tally import HistoryCounts, HistoryTally
 
 __all__ = ["LoopService", "PartsFactory", "ServiceState", "TimedAuditSink", "resident_bytes"]
@@ -145,9 +145,9 @@ class LoopService:
         make_parts: PartsFactory | None = None,
         audit_path: Path | None = None,
     ) -> None:
-        self.config = config
+        self.config = absolute_paths(config, Path.cwd())
         self.flags = flags
-        self.audit_path = Path(config.audit.path) if audit_path is None else audit_path
+        self.audit_path = Path(self.config.audit.path) if audit_path is None else audit_path
         self.run_id = new_run_id()
         self._make_parts = make_parts or _real_parts(self.audit_path)
         self._lock = threading.Lock()
