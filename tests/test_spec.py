@@ -11,7 +11,7 @@ from stratloop.spec import Candidate, Exits, LongShort, Strategy, Threshold, Top
 
 
 def _strategy(**changes: object) -> Strategy:
-    base: dict[str, object] = {"expression": "rank(close)", "portfolio": TopN(n=3)}
+    base: dict[str, object] = {"expression": "rank(returns)", "portfolio": TopN(n=3)}
     base.update(changes)
     return Strategy.model_validate(base)
 
@@ -62,7 +62,7 @@ class TestStrategyShape:
     def test_bad_portfolio_rules_are_rejected(self, portfolio):
         """Strings for numbers, bools, out-of-range values, NaN, unknown kinds and keys fail."""
         with pytest.raises(ValidationError):
-            Strategy.model_validate({"expression": "rank(close)", "portfolio": portfolio})
+            Strategy.model_validate({"expression": "rank(returns)", "portfolio": portfolio})
 
     def test_rules_round_trip_through_json(self):
         """Each rule kind survives dump and validate unchanged."""
