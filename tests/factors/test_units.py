@@ -242,6 +242,7 @@ class TestMutationsRespectUnits:
         _mutations_stay_unit_valid(parent, other, seeds, rule, operator, depth)
 
     @pytest.mark.slow
+    @pytest.mark.timeout(900)
     @settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(templates, templates, _SEEDS, rules, _OPERATORS)
     def test_ten_thousand_mutations_are_unit_valid(self, parent, other, seeds, rule, operator):
