@@ -9,6 +9,7 @@ from stratloop.data import Panel
 from stratloop.errors import ExpressionTypeError, FactorTemplateError, MutationError
 from stratloop.factors import (
     EVALUATION_LIMITS,
+    FIELD_UNITS,
     MUTATION_OPERATORS,
     OPERATORS,
     Limits,
@@ -21,6 +22,7 @@ from stratloop.factors import (
     parse,
     typecheck,
 )
+from stratloop.factors import FIELDS as ALL_FIELDS
 from stratloop.spec import LongShort, Strategy, Threshold, TopN
 
 LIBRARY = default_library()
@@ -160,6 +162,10 @@ class TestDerivation:
     def test_unit(self, text, unit):
         """Each operator derives its unit by its rule in the operator table."""
         assert unit_of(text) == unit
+
+    def test_every_field_has_a_unit(self):
+        """The field table and the unit table name the same fields."""
+        assert set(FIELD_UNITS) == set(ALL_FIELDS)
 
     def test_every_operator_has_a_rule(self):
         """The table names a rule for every operator (a derivation test covers each one)."""
