@@ -47,7 +47,7 @@ PHASE4_ON = {
     "PHASE4_AUDIT_TRAIL": "true",
 }
 PHASE4_OFF = {**PHASE4_ON, "PHASE4_AUDIT_TRAIL": "false"}
-CANDIDATE = Candidate(Strategy(expression="rank(close)", portfolio=TopN(n=5)), "factor_graph")
+CANDIDATE = Candidate(Strategy(expression="rank(returns)", portfolio=TopN(n=5)), "factor_graph")
 METRICS = {"sharpe": 1.0, "n_trades": 50, "annual_return": 0.1}
 
 

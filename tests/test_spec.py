@@ -11,7 +11,7 @@ from stratloop.spec import Candidate, Exits, LongShort, Strategy, Threshold, Top
 
 
 def _strategy(**changes: object) -> Strategy:
-    base: dict[str, object] = {"expression": "rank(close)", "portfolio": TopN(n=3)}
+    base: dict[str, object] = {"expression": "rank(returns)", "portfolio": TopN(n=3)}
     base.update(changes)
     return Strategy.model_validate(base)
 
@@ -26,9 +26,9 @@ class TestStrategyIdentity:
         """model_copy(update=...) — how mutations build children — never keeps the parent's id."""
         parent = _strategy()
         assert parent.strategy_id()
-        child = parent.model_copy(update={"expression": "rank(returns)"})
+        child = parent.model_copy(update={"expression": "rank(-returns)"})
         assert child.strategy_id() != parent.strategy_id()
-        assert child.strategy_id() == _strategy(expression="rank(returns)").strategy_id()
+        assert child.strategy_id() == _strategy(expression="rank(-returns)").strategy_id()
 
     @given(st.integers(1, 999), st.integers(1, 252))
     def test_every_field_takes_part_in_the_id(self, n, days):
@@ -62,7 +62,7 @@ class TestStrategyShape:
     def test_bad_portfolio_rules_are_rejected(self, portfolio):
         """Strings for numbers, bools, out-of-range values, NaN, unknown kinds and keys fail."""
         with pytest.raises(ValidationError):
-            Strategy.model_validate({"expression": "rank(close)", "portfolio": portfolio})
+            Strategy.model_validate({"expression": "rank(returns)", "portfolio": portfolio})
 
     def test_rules_round_trip_through_json(self):
         """Each rule kind survives dump and validate unchanged."""

@@ -48,7 +48,7 @@ class TestVerifyBreaks:
     def test_edited_record_is_a_hash_mismatch_at_its_line(self, trail):
         """Changing a field without rehashing names the line and says it was edited."""
         records = _read(trail)
-        records[2]["outcome"]["expression"] = "rank(close)"
+        records[2]["outcome"]["expression"] = "rank(returns)"
         _write(trail, records)
         first = verify_trail(trail).trails[0].first_break
         assert first is not None

@@ -84,7 +84,7 @@ class TestSemantics:
     def test_strategy_and_rule_are_equivalent(self):
         """A Strategy gives the same result as its rule and exits passed separately."""
         exits = Exits(stop_loss=0.05)
-        strategy = Strategy(expression="close", portfolio=TopN(n=3), exits=exits)
+        strategy = Strategy(expression="returns", portfolio=TopN(n=3), exits=exits)
         a = run_backtest(SIGNAL, PANEL, strategy, cost_bps=10)
         b = run_backtest(SIGNAL, PANEL, TopN(n=3), exits=exits, cost_bps=10)
         assert np.array_equal(a.returns, b.returns)
@@ -172,7 +172,7 @@ class TestInputChecks:
 
     def test_exits_twice(self):
         """Exits passed besides a Strategy's own are ambiguous."""
-        strategy = Strategy(expression="close", portfolio=TopN(n=3))
+        strategy = Strategy(expression="returns", portfolio=TopN(n=3))
         with pytest.raises(BacktestError, match="exits"):
             run_backtest(SIGNAL, PANEL, strategy, exits=Exits(), cost_bps=10)
 

@@ -74,7 +74,7 @@ class TestBacktestCommand:
     def test_bad_spec_names_field(self, capsys, tmp_path):
         """An invalid spec file is exit 1 naming the file and the field."""
         path = tmp_path / "spec.yaml"
-        path.write_text(yaml.safe_dump({"expression": "close", "portfolio": {"kind": "top_n"}}))
+        path.write_text(yaml.safe_dump({"expression": "returns", "portfolio": {"kind": "top_n"}}))
         code, _, err = _run(capsys, str(path))
         assert code == 1
         assert "portfolio.top_n.n" in err

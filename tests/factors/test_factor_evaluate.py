@@ -125,7 +125,7 @@ class TestEvalCache:
         """An infix root is computed afresh from cached operands and stays the caller's own."""
         panel = random_panel(5, 60, 4)
         cache = EvalCache(max_bytes=10_000_000)
-        text = "rank(close) - ts_mean(close, 3)"
+        text = "ts_rank(close, 5) - ts_zscore(close, 3)"
         first = evaluate(text, panel, cache=cache)
         entries = cache.stats().entries
         second = evaluate(text, panel, cache=cache)

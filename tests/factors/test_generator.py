@@ -39,7 +39,7 @@ class TestFactorGraphGenerator:
     def test_same_seed_same_candidates(self):
         """The same seed and iteration give bit-identical candidates."""
         champion = ChampionSnapshot(
-            Candidate(Strategy(expression="rank(close)", portfolio=TopN(n=5)), "factor_graph"),
+            Candidate(Strategy(expression="rank(returns)", portfolio=TopN(n=5)), "factor_graph"),
             {"sharpe": 1.0},
         )
         for iteration in range(5):

@@ -13,17 +13,17 @@ class TestGraph:
 
     def test_topological_order(self):
         """Children come before their parents, each once."""
-        expr = parse("rank(ts_mean(close, 3)) + ts_mean(close, 3)")
+        expr = parse("rank(ts_mean(returns, 3)) + ts_mean(returns, 3)")
         order = [node.text for node in ExprGraph.build(expr).topological()]
-        assert order.index("close") < order.index("ts_mean(close, 3)") < order.index(expr.text)
+        assert order.index("returns") < order.index("ts_mean(returns, 3)") < order.index(expr.text)
         assert len(order) == len(set(order))
 
     def test_replace_at_path(self):
         """A subtree is replaced by path, the rest kept."""
-        expr = parse("rank(ts_mean(close, 3)) - 1")
+        expr = parse("rank(ts_mean(returns, 3)) - 1")
         paths = dict(subtrees(expr))
         assert paths[(0, 0, 1)] == Number(3)
-        assert str(replace_at(expr, (0, 0, 1), Number(7))) == "rank(ts_mean(close, 7)) - 1"
+        assert str(replace_at(expr, (0, 0, 1), Number(7))) == "rank(ts_mean(returns, 7)) - 1"
         assert replace_at(expr, (), Number(1)) == Number(1)
 
     def test_negated_literal_folds(self):

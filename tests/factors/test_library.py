@@ -77,14 +77,14 @@ class TestTemplates:
     def test_invalid_at_range_end(self):
         """A template that breaks at an end of its range is rejected up front."""
         with pytest.raises(FactorTemplateError, match="must be >= 2"):
-            FactorTemplate("bad", "ts_std(close, {n})", {"n": ParamRange(1, 10, 5)})
+            FactorTemplate("bad", "ts_std(returns, {n})", {"n": ParamRange(1, 10, 5)})
 
     def test_with_templates_rejects_duplicates(self):
         """A user factor cannot silently replace a built-in one."""
         library = default_library()
-        extra = FactorTemplate("mine", "rank(close)")
+        extra = FactorTemplate("mine", "rank(returns)")
         assert "mine" in library.with_templates([extra])
         with pytest.raises(FactorTemplateError, match="already taken"):
-            library.with_templates([FactorTemplate("trend", "rank(close)")])
+            library.with_templates([FactorTemplate("trend", "rank(returns)")])
         with pytest.raises(ValueError, match="at least one"):
             FactorLibrary([])

@@ -98,7 +98,7 @@ class TestMutate:
 
     def test_portfolio_moves_keep_the_expression(self):
         """Portfolio mutations change the rule or exits, never the signal."""
-        parent = Strategy(expression="rank(close)", portfolio=TopN(n=5))
+        parent = Strategy(expression="rank(returns)", portfolio=TopN(n=5))
         for seed in range(20):
             child, lineage = run(parent, seed, operator="portfolio", n_assets=20)
             assert child.expression == parent.expression
@@ -108,7 +108,7 @@ class TestMutate:
 
     def test_errors(self):
         """Unknown operators, missing partners and impossible moves are explicit errors."""
-        parent = Strategy(expression="close", portfolio=TopN(n=3))
+        parent = Strategy(expression="returns", portfolio=TopN(n=3))
         with pytest.raises(MutationError, match="did you mean crossover"):
             run(parent, 0, operator="crosover")
         with pytest.raises(MutationError, match="second parent"):

@@ -12,7 +12,7 @@ factors:
     params:
       n: {low: 20, high: 120, default: 60}
   plain:
-    expression: "rank(close)"
+    expression: "rank(returns)"
 """
 
 
@@ -41,17 +41,18 @@ class TestLoadUserFactors:
             ("version: 1\nfactors:\n  x:\n    expresion: 'close'\n", "did you mean expression"),
             ("version: 1\nfactors:\n  x:\n    expression: 'ts_mean(close, {n})'\n",
              "without a range"),
-            ("version: 1\nfactors:\n  x:\n    expression: 'close'\n  x:\n    expression: 'close'\n",
+            ("version: 1\nfactors:\n  x:\n    expression: 'returns'\n"
+             "  x:\n    expression: 'returns'\n",
              "duplicate key"),
             ("version: 2\nfactors: {}\n", "'version' must be 1"),
             ("factors: [\n", "not valid YAML"),
-            ("version: 1\nfactors:\n  x:\n    expression: 'ts_std(close, {n})'\n"
+            ("version: 1\nfactors:\n  x:\n    expression: 'ts_std(returns, {n})'\n"
              "    params: {n: {low: 1, high: 5}}\n", "'x'.*must be >= 2"),
-            ("version: 1\nfactors:\n  x:\n    expression: 'ts_std(close, {n})'\n"
+            ("version: 1\nfactors:\n  x:\n    expression: 'ts_std(returns, {n})'\n"
              "    params: {n: {low: 2, high: 5, default: 9}}\n", "low <= default <= high"),
-            ("version: 1\nfactors:\n  x:\n    expression: 'close'\n"
+            ("version: 1\nfactors:\n  x:\n    expression: 'returns'\n"
              "    code: 'import os'\n", "unknown key 'code'"),
-            ("version: 1\nfactors:\n  Bad-Name:\n    expression: 'close'\n", "must match"),
+            ("version: 1\nfactors:\n  Bad-Name:\n    expression: 'returns'\n", "must match"),
             ("!!python/object:os.system 'x'\n", "not valid YAML"),
         ],
     )

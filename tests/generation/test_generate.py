@@ -117,7 +117,8 @@ class TestPriorityRuleCalledDirectly:
 
     def test_mislabelled_candidate_is_a_generation_error(self):
         """A source returning another method's candidate is a programming error."""
-        wrong = constant_source(Candidate(Strategy(expression="close", portfolio=TopN(n=1)), "llm"))
+        fixed = Candidate(Strategy(expression="returns", portfolio=TopN(n=1)), "llm")
+        wrong = constant_source(fixed)
         with pytest.raises(GenerationError, match="marked 'llm'"):
             _procedural(_ctx(True, 0.0), LLM, wrong)
 

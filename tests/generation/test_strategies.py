@@ -95,7 +95,7 @@ class TestMixedStrategy:
 class TestFunctionStrategy:
     def test_calls_handler_and_is_a_generation_strategy(self):
         """FunctionStrategy injects behaviour through the protocol."""
-        fixed = Candidate(Strategy(expression="close", portfolio=TopN(n=1)), "llm")
+        fixed = Candidate(Strategy(expression="returns", portfolio=TopN(n=1)), "llm")
         strategy = FunctionStrategy(lambda _ctx: fixed)
         assert isinstance(strategy, GenerationStrategy)
         assert strategy.generate(_ctx(None)) is fixed

@@ -134,7 +134,7 @@ class TestStrategyFactory:
 
     def test_function_strategy_injects_behaviour_without_patching(self):
         """FunctionStrategy is a GenerationStrategy backed by a plain callable."""
-        fixed = Candidate(Strategy(expression="rank(close)", portfolio=TopN(n=3)), "llm")
+        fixed = Candidate(Strategy(expression="rank(returns)", portfolio=TopN(n=3)), "llm")
         strategy = FunctionStrategy(lambda _ctx: fixed)
         assert isinstance(strategy, GenerationStrategy)
         assert strategy.generate(_ctx(None)) is fixed

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from stratloop.errors import LLMGenerationError
 from stratloop.llm._extract import ReplyBounds, extract_object
 
-SPEC = {"expression": "rank(close)", "portfolio": {"kind": "top_n", "n": 5}}
+SPEC = {"expression": "rank(returns)", "portfolio": {"kind": "top_n", "n": 5}}
 BOUNDS = ReplyBounds()
 
 
@@ -33,12 +33,12 @@ class TestExtractObject:
 
     def test_yaml_fence(self) -> None:
         """A ```yaml block is read with safe_load."""
-        text = "```yaml\nexpression: rank(close)\nportfolio:\n  kind: top_n\n  n: 5\n```"
+        text = "```yaml\nexpression: rank(returns)\nportfolio:\n  kind: top_n\n  n: 5\n```"
         assert _extract(text) == SPEC
 
     def test_plain_yaml_mapping(self) -> None:
         """A reply that is a plain YAML mapping with an expression is accepted."""
-        assert _extract("expression: rank(close)\nportfolio: {kind: top_n, n: 5}") == SPEC
+        assert _extract("expression: rank(returns)\nportfolio: {kind: top_n, n: 5}") == SPEC
 
     def test_prose_without_spec(self) -> None:
         """Prose with no object is LLMGenerationError saying what to send."""
@@ -65,7 +65,7 @@ class TestExtractObject:
     def test_cut_off_reply(self) -> None:
         """An unbalanced object (a truncated reply) says it looks cut off."""
         with pytest.raises(LLMGenerationError, match="cut off"):
-            _extract('{"expression": "rank(close)", "portfolio": {"kind"')
+            _extract('{"expression": "rank(returns)", "portfolio": {"kind"')
 
     def test_json_error_is_chained(self) -> None:
         """A JSON syntax error is chained as the cause."""
@@ -83,7 +83,7 @@ class TestExtractObject:
     def test_duplicate_keys(self) -> None:
         """A key given twice is rejected rather than last-one-wins."""
         with pytest.raises(LLMGenerationError, match="duplicate key 'expression'"):
-            _extract('{"expression": "close", "expression": "rank(close)"}')
+            _extract('{"expression": "close", "expression": "rank(returns)"}')
 
     def test_too_long(self) -> None:
         """A reply over the size bound is refused before parsing."""

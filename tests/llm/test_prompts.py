@@ -10,7 +10,7 @@ from stratloop.llm.prompts import PromptSettings, Universe, build_messages, repa
 from stratloop.spec import Candidate, LongShort, Strategy, TopN
 
 UNIVERSE = Universe(("AAPL", "MSFT", "T", "BRK.B"), "1990-01-02", "2022-12-30", 8000)
-EXAMPLE = Strategy(expression="rank(close)", portfolio=TopN(n=3))
+EXAMPLE = Strategy(expression="rank(returns)", portfolio=TopN(n=3))
 SETTINGS = PromptSettings(
     reference="GRAMMAR: expr := call | field\nOPERATORS: rank(x), ts_mean(x, n)",
     fields=frozenset({"close", "returns"}),
@@ -57,6 +57,13 @@ class TestBuildMessages:
         example = system.content.split("```json\n")[-1].split("\n```")[0]
         assert Strategy.model_validate(json.loads(example)) == EXAMPLE
 
+    def test_system_states_the_unit_rule(self) -> None:
+        """The system message tells the LLM that signals and cross sections must be scale-free."""
+        system, _ = build_messages(_ctx(anonymize=False), SETTINGS)
+        assert "must be scale-free" in system.content
+        assert "rank(close) is rejected" in system.content
+        assert "future splits" in system.content
+
     def test_user_shows_champion_and_feedback(self) -> None:
         """The user message holds the champion's spec and metrics and recent results."""
         _, user = build_messages(_ctx(anonymize=False), SETTINGS)
@@ -89,16 +96,16 @@ class TestBuildMessages:
 
     def test_feedback_is_bounded(self) -> None:
         """Only the most recent max_feedback results are shown."""
-        many = tuple(Feedback(i, f"rank(delay(close, {i}))", "llm", 0.1) for i in range(1, 30))
+        many = tuple(Feedback(i, f"rank(delay(returns, {i}))", "llm", 0.1) for i in range(1, 30))
         settings = dataclasses.replace(SETTINGS, max_feedback=3)
         _, user = build_messages(_ctx(anonymize=False, feedback=many), settings)
-        assert "delay(close, 29)" in user.content
-        assert "delay(close, 27)" in user.content
-        assert "delay(close, 26)" not in user.content
+        assert "delay(returns, 29)" in user.content
+        assert "delay(returns, 27)" in user.content
+        assert "delay(returns, 26)" not in user.content
 
     def test_no_template_injection(self) -> None:
         """Template markers inside shown data are shown verbatim, not substituted."""
-        feedback = (Feedback(1, "rank(close) $reference ${fields} {{ x }}", "llm", 0.0),)
+        feedback = (Feedback(1, "rank(returns) $reference ${fields} {{ x }}", "llm", 0.0),)
         _, user = build_messages(_ctx(anonymize=False, feedback=feedback), SETTINGS)
         assert "$reference ${fields} {{ x }}" in user.content
 

@@ -47,7 +47,7 @@ GOOD = json.dumps(
 UNKNOWN_OP = json.dumps({"expression": "rank(ts_meen(close, 20))",
                          "portfolio": {"kind": "top_n", "n": 5}})
 CHAMPION = ChampionSnapshot(
-    Candidate(Strategy(expression="rank(close)", portfolio=TopN(n=3)), "factor_graph"),
+    Candidate(Strategy(expression="rank(returns)", portfolio=TopN(n=3)), "factor_graph"),
     MappingProxyType({"sharpe": 0.9}),
 )
 
@@ -123,7 +123,7 @@ class TestPropose:
         system, user = server.completion_requests[0].messages
         assert "ts_mean(x: panel, n: int >= 1)" in system["content"]
         assert "- returns" in system["content"]
-        assert "rank(close)" in user["content"]
+        assert "rank(returns)" in user["content"]
         assert "rank(delta(close, 5)) -> score 0.3" in user["content"]
 
     def test_prompt_describes_the_users_own_factors(self, make_proposer, server, config) -> None:
@@ -147,7 +147,7 @@ class TestPropose:
         config = make_config(anonymize=True)
         server.extend([Reply(GOOD)])
         universe = Universe(("AAPL", "XOM"), "1990-01-02", "2022-12-30", 8000)
-        feedback = (Feedback(1, "rank(close)", "llm", None, "bad on XOM 2008-10-10"),)
+        feedback = (Feedback(1, "rank(returns)", "llm", None, "bad on XOM 2008-10-10"),)
         make_proposer(config, universe=universe).propose(_ctx(config, feedback=feedback))
         sent = json.dumps(server.completion_requests[0].body)
         for secret in ("AAPL", "XOM", "1990-01-02", "2022-12-30", "2008-10-10"):

@@ -37,19 +37,19 @@ class TestParseReply:
 
     def test_rationale_is_kept_apart(self) -> None:
         """An optional rationale is returned, not part of the strategy."""
-        parsed = _parse(_spec("rank(close)", rationale="momentum"))
+        parsed = _parse(_spec("rank(returns)", rationale="momentum"))
         assert parsed.rationale == "momentum"
 
     def test_rationale_control_characters(self) -> None:
         """Terminal escape sequences in the rationale are neutralised before it is stored."""
-        parsed = _parse(_spec("rank(close)", rationale="a\x1b[2Jb\nc"))
+        parsed = _parse(_spec("rank(returns)", rationale="a\x1b[2Jb\nc"))
         assert parsed.rationale == "a [2Jb\nc"
 
     @pytest.mark.parametrize("rationale", [3, ["a"], "x" * 2001])
     def test_bad_rationale(self, rationale) -> None:
         """A rationale that is not a short string is rejected."""
         with pytest.raises(LLMGenerationError, match="rationale"):
-            _parse(_spec("rank(close)", rationale=rationale))
+            _parse(_spec("rank(returns)", rationale=rationale))
 
     def test_unknown_operator(self) -> None:
         """An unknown operator is LLMGenerationError with the DSL's error chained."""
@@ -72,13 +72,13 @@ class TestParseReply:
     def test_wrong_shape(self) -> None:
         """A spec without a portfolio names the missing field; pydantic's error is chained."""
         with pytest.raises(LLMGenerationError, match="`portfolio`") as caught:
-            _parse('{"expression": "rank(close)"}')
+            _parse('{"expression": "rank(returns)"}')
         assert isinstance(caught.value.__cause__, ValidationError)
 
     def test_extra_key(self) -> None:
         """Unknown keys are rejected, not ignored."""
         with pytest.raises(LLMGenerationError, match="`code`"):
-            _parse(_spec("rank(close)", code="print(1)"))
+            _parse(_spec("rank(returns)", code="print(1)"))
 
     def test_expression_too_long(self) -> None:
         """An expression over the bound is refused before it is parsed."""
@@ -89,7 +89,7 @@ class TestParseReply:
     def test_custom_bounds(self) -> None:
         """The bounds are configurable."""
         with pytest.raises(LLMGenerationError, match="5 accepted"):
-            parse_reply(_spec("rank(close)"), fields=FIELDS, limits=LIMITS,
+            parse_reply(_spec("rank(returns)"), fields=FIELDS, limits=LIMITS,
                         bounds=ReplyBounds(max_expression_chars=5))
 
 

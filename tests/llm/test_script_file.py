@@ -23,7 +23,7 @@ cycle: true
 steps:
   - status: 429
     retry_after: 2
-  - reply: '{"expression": "rank(close)"}'
+  - reply: '{"expression": "rank(returns)"}'
     prompt_tokens: 3
   - empty: true
   - no_choices: true
@@ -42,7 +42,7 @@ class TestLoadScript:
         assert (settings.model, settings.cycle) == ("rehearsal", True)
         assert isinstance(steps[0], Status)
         assert dict(steps[0].headers) == {"Retry-After": "2"}
-        assert steps[1] == Reply('{"expression": "rank(close)"}', 3, 50)
+        assert steps[1] == Reply('{"expression": "rank(returns)"}', 3, 50)
         assert steps[2:] == (Reply(""), NoChoices(), Hang(1.5), Malformed("{oops"), Disconnect())
 
     @pytest.mark.parametrize(

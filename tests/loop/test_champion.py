@@ -2,7 +2,7 @@ from stratloop.iteration import candidate_from_json, candidate_json
 from stratloop.loop.champion import ChampionTracker
 from stratloop.spec import Strategy, TopN
 
-SPEC = Strategy(expression="rank(close)", portfolio=TopN(n=2)).model_dump(mode="json")
+SPEC = Strategy(expression="rank(returns)", portfolio=TopN(n=2)).model_dump(mode="json")
 RECORDED = {
     "spec": SPEC,
     "method": "factor_graph",

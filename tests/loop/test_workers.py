@@ -8,14 +8,14 @@ from stratloop.loop.workers import EvalTask, EvaluationPool
 from stratloop.spec import Strategy, TopN
 
 
-def _task(iteration, expression="rank(close)"):
+def _task(iteration, expression="rank(returns)"):
     return EvalTask(iteration, Strategy(expression=expression, portfolio=TopN(n=2)), iteration + 1)
 
 
 class TestEvaluationPool:
     def test_results_come_back_in_task_order(self, tmp_path):
         """Results are returned in task order whatever worker finished first."""
-        tasks = [_task(i, f"rank(ts_mean(close, {i + 2}))") for i in range(6)]
+        tasks = [_task(i, f"rank(ts_mean(returns, {i + 2}))") for i in range(6)]
         with EvaluationPool(hash_evaluator, loop_config(tmp_path), workers=2, timeout_s=30) as pool:
             results = pool.evaluate(tasks)
         assert [r.iteration for r in results] == list(range(6))

@@ -174,7 +174,7 @@ class TestLatestRunChampion:
         """champion.json of the newest run becomes the snapshot, metrics included."""
         written = []
         for run_id, expression in (
-            ("20240101T000000Z-aaaaaa", "rank(close)"),
+            ("20240101T000000Z-aaaaaa", "rank(returns)"),
             ("20240102T000000Z-bbbbbb", "-ts_std(returns, 20)"),
         ):
             rundir = RunDir.create(tmp_path, run_id)

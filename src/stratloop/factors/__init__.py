@@ -22,14 +22,24 @@ from stratloop.factors.library import (
 from stratloop.factors.limits import EVALUATION_LIMITS, Limits
 from stratloop.factors.mutations import MUTATION_OPERATORS, mutate
 from stratloop.factors.nodes import Binary, Call, Expr, Field, Neg, Not, Number
-from stratloop.factors.ops import FIELDS, INFIX, OPERATORS, InfixOperator, Operator, Param
+from stratloop.factors.ops import (
+    FIELD_UNITS,
+    FIELDS,
+    INFIX,
+    OPERATORS,
+    InfixOperator,
+    Operator,
+    Param,
+)
 from stratloop.factors.reference import dsl_reference
 from stratloop.factors.typecheck import ExprType, available_fields, infer_type, typecheck
+from stratloop.factors.units import Unit
 from stratloop.factors.user import load_user_factors
 
 __all__ = [
     "EVALUATION_LIMITS",
     "FIELDS",
+    "FIELD_UNITS",
     "INFIX",
     "MUTATION_OPERATORS",
     "OPERATORS",
@@ -53,6 +63,7 @@ __all__ = [
     "Operator",
     "Param",
     "ParamRange",
+    "Unit",
     "available_fields",
     "check_strategy",
     "default_library",

@@ -204,7 +204,7 @@ def evaluate(expr: Expr | str, panel: Panel, *, cache: EvalCache | None = None) 
            [1. , 0.5]])
     """
     tree = parse(expr, limits=EVALUATION_LIMITS) if isinstance(expr, str) else expr
-    typecheck(tree, fields=frozenset(panel.fields), limits=EVALUATION_LIMITS)
+    typecheck(tree, fields=frozenset(panel.fields), limits=EVALUATION_LIMITS, units=False)
     evaluator = _Evaluator(panel, cache, ExprGraph.build(tree))
     workers = min(os.cpu_count() or 1, 4)
     with np.errstate(all="ignore"):

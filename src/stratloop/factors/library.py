@@ -151,6 +151,7 @@ class FactorLibrary:
             msg = "a factor library needs at least one template"
             raise ValueError(msg)
         self._templates = MappingProxyType(by_name)
+        self._usable: dict[tuple[frozenset[str], Limits], tuple[FactorTemplate, ...]] = {}
 
     @property
     def templates(self) -> tuple[FactorTemplate, ...]:
@@ -192,15 +193,22 @@ class FactorLibrary:
         return self.get(name).instantiate(params, fields=fields, limits=limits)
 
     def usable(self, fields: frozenset[str], limits: Limits) -> tuple[FactorTemplate, ...]:
-        """Templates whose default instance fits these fields and limits."""
-        found = []
-        for template in self.templates:
-            try:
-                template.instantiate(fields=fields, limits=limits)
-            except (ExpressionError, FactorTemplateError):
-                continue
-            found.append(template)
-        return tuple(found)
+        """Templates whose default instance fits these fields and limits.
+
+        Remembered per (fields, limits): the library is immutable and every
+        factor draw of a mutation asks again.
+        """
+        key = (frozenset(fields), limits)
+        if key not in self._usable:
+            found = []
+            for template in self.templates:
+                try:
+                    template.instantiate(fields=fields, limits=limits)
+                except (ExpressionError, FactorTemplateError):
+                    continue
+                found.append(template)
+            self._usable[key] = tuple(found)
+        return self._usable[key]
 
     def draw(
         self,

@@ -4,6 +4,11 @@ Operators: ``parameter`` (one window, within its range), ``operator_swap``
 (a function or infix operator for another of the same signature); both
 rewrite a node of the DAG, so every use of a shared subexpression changes
 together.
+Every choice respects units: a swap keeps its node's unit (or another
+scale-free one), a library factor (scale-free) replaces only a scale-free
+subtree or a level where a scale-free input is required (repairing a parent
+recorded before the unit rules), and a crossover donor has the unit its place
+needs. The child is type-checked with the unit rules before it is returned.
 ``add_factor`` (rank-weighted sum with a library factor), ``remove_factor``
 (drop one term of a sum), ``replace_subtree`` (a subtree becomes a library
 factor), ``crossover`` (a subtree from a second parent) and ``portfolio``
@@ -28,6 +33,7 @@ from stratloop.factors.limits import EVALUATION_LIMITS, Limits
 from stratloop.factors.nodes import Binary, Call, Expr, Number
 from stratloop.factors.ops import OPERATORS
 from stratloop.factors.typecheck import available_fields, infer_type, typecheck
+from stratloop.factors.units import DIMENSIONLESS, Unit
 from stratloop.spec import Exits, Lineage, LongShort, Strategy, Threshold, TopN
 
 __all__ = ["MUTATION_OPERATORS", "mutate"]
@@ -57,16 +63,37 @@ _Result = tuple[Expr | Strategy, dict[str, Any]] | None
 """A new expression (or whole strategy for portfolio moves) and its lineage params."""
 
 
-def _numeric_panels(expr: Expr, ctx: _Context) -> list[tuple[Path, Expr]]:
-    """Subtrees that are numeric panels: the places a factor can go."""
+def _unit(node: Expr, ctx: _Context) -> Unit | None:
+    """The unit of a numeric panel subtree; None for conditions, constants and invalid trees."""
+    try:
+        kind = infer_type(node, fields=ctx.fields, limits=EVALUATION_LIMITS)
+    except ExpressionError:
+        return None
+    return kind.unit if kind.value == "num" and kind.panel else None
+
+
+def _interchangeable(unit: Unit, other: Unit) -> bool:
+    """Units one may stand in for the other without changing any unit rule's outcome."""
+    return unit == other or (unit.scale_free and other.scale_free)
+
+
+def _places(expr: Expr, ctx: _Context) -> list[tuple[Path, Expr, Unit]]:
+    """Numeric panel subtrees, each with the unit a replacement must have.
+
+    That is the subtree's own unit, except for the signal itself and inputs
+    of cross-sectional operators, which must be scale-free whatever they are.
+    """
+    nodes = dict(subtrees(expr))
     found = []
-    for path, node in subtrees(expr):
-        try:
-            kind = infer_type(node, fields=ctx.fields, limits=EVALUATION_LIMITS)
-        except ExpressionError:
+    for path, node in nodes.items():
+        unit = _unit(node, ctx)
+        if unit is None:
             continue
-        if kind.value == "num" and kind.panel:
-            found.append((path, node))
+        parent = nodes.get(path[:-1]) if path else None
+        required = not path or (
+            isinstance(parent, Call) and OPERATORS[parent.name].category == "cross_section"
+        )
+        found.append((path, node, DIMENSIONLESS if required else unit))
     return found
 
 
@@ -106,7 +133,7 @@ def _parameter(expr: Expr, ctx: _Context) -> _Result:
 
 
 def _operator_swap(expr: Expr, ctx: _Context) -> _Result:
-    options: list[tuple[Path, Expr, tuple[str, ...]]] = []
+    options: list[tuple[Path, Call | Binary, tuple[str, ...]]] = []
     for path, node in _distinct(expr):
         if isinstance(node, Call):
             operator = OPERATORS[node.name]
@@ -117,26 +144,44 @@ def _operator_swap(expr: Expr, ctx: _Context) -> _Result:
                 and other.category == operator.category
                 and other.name != node.name
             )
-            if same:
-                options.append((path, node, same))
         elif isinstance(node, Binary):
             group = next((g for g in _SWAP_GROUPS if node.op in g), ())
             same = tuple(symbol for symbol in group if symbol != node.op)
-            if same:
-                options.append((path, node, same))
+        else:
+            continue
+        same = _unit_preserving(node, same, ctx)
+        if same:
+            options.append((path, node, same))
     if not options:
         return None
     path, node, choices = options[ctx.pick(len(options))]
     chosen = choices[ctx.pick(len(choices))]
-    if isinstance(node, Call):
-        replacement: Expr = Call(chosen, node.args)
-        old = node.name
-    else:
-        assert isinstance(node, Binary)
-        replacement = Binary(chosen, node.left, node.right)
-        old = node.op
+    old = node.name if isinstance(node, Call) else node.op
     params = {"path": _path_text(path), "old": old, "new": chosen}
-    return replace_all(expr, node, replacement), params
+    return replace_all(expr, node, _swapped(node, chosen)), params
+
+
+def _swapped(node: Call | Binary, name: str) -> Expr:
+    """``node`` with its function or infix operator replaced by ``name``."""
+    if isinstance(node, Call):
+        return Call(name, node.args)
+    return Binary(name, node.left, node.right)
+
+
+def _unit_preserving(node: Call | Binary, names: tuple[str, ...], ctx: _Context) -> tuple[str, ...]:
+    """The swaps of ``node`` whose result has a unit interchangeable with its own.
+
+    Conditions and constants have no unit to keep; their swaps all stay.
+    """
+    unit = _unit(node, ctx)
+    if unit is None:
+        return names
+    kept = []
+    for name in names:
+        swapped = _unit(_swapped(node, name), ctx)
+        if swapped is not None and _interchangeable(unit, swapped):
+            kept.append(name)
+    return tuple(kept)
 
 
 def _draw_factor(ctx: _Context) -> tuple[Expr, dict[str, Any]]:
@@ -184,7 +229,7 @@ def _remove_factor(expr: Expr, ctx: _Context) -> _Result:
 
 
 def _replace_subtree(expr: Expr, ctx: _Context) -> _Result:
-    places = _numeric_panels(expr, ctx)
+    places = [(path, node) for path, node, unit in _places(expr, ctx) if unit.scale_free]
     if not places:
         return None
     path, old = places[ctx.pick(len(places))]
@@ -197,12 +242,18 @@ def _crossover(expr: Expr, ctx: _Context) -> _Result:
     if ctx.other is None:
         return None
     donor_expr = parse(ctx.other.expression, limits=EVALUATION_LIMITS)
-    places = _numeric_panels(expr, ctx)
-    donors = _numeric_panels(donor_expr, ctx)
-    if not places or not donors:
+    places = _places(expr, ctx)
+    if not places:
         return None
-    path, old = places[ctx.pick(len(places))]
-    _, donor = donors[ctx.pick(len(donors))]
+    path, old, needed = places[ctx.pick(len(places))]
+    donors = [
+        node
+        for _, node in subtrees(donor_expr)
+        if (unit := _unit(node, ctx)) is not None and _interchangeable(needed, unit)
+    ]
+    if not donors:
+        return None
+    donor = donors[ctx.pick(len(donors))]
     params = {"path": _path_text(path), "old": old.text, "donor": donor.text}
     return replace_at(expr, path, donor), params
 

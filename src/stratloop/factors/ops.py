@@ -1,7 +1,7 @@
 """The operator table: every function and infix operator of the DSL.
 
 Each entry has a signature (argument kinds), a lookback rule, a vectorised
-numpy kernel and its NaN semantics. The parser, the type checker, the
+numpy kernel, its NaN semantics and its unit rule. The parser, the type checker, the
 evaluator, the mutations and the generated reference all read this one table;
 a duplicate name is an error when the module is imported.
 """
@@ -16,9 +16,11 @@ from typing import Any, Literal, TypeAlias
 from stratloop.factors import _crosssection as cs
 from stratloop.factors import _elementwise as ew
 from stratloop.factors import _timeseries as ts
+from stratloop.factors.units import DIMENSIONLESS, PRICE, VOLUME, InfixRule, Unit, UnitRule
 
 __all__ = [
     "FIELDS",
+    "FIELD_UNITS",
     "INFIX",
     "OPERATORS",
     "ArgKind",
@@ -49,6 +51,18 @@ FIELDS: Mapping[str, str] = MappingProxyType(
     }
 )
 """Every field name the grammar knows; a panel provides some of them."""
+
+FIELD_UNITS: Mapping[str, Unit] = MappingProxyType(
+    {
+        "close": PRICE,
+        "open": PRICE,
+        "high": PRICE,
+        "low": PRICE,
+        "volume": VOLUME,
+        "returns": DIMENSIONLESS,
+    }
+)
+"""The unit of every field (see ``stratloop.factors.units``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +98,7 @@ class Operator:
         kernel: the numpy implementation; takes the evaluated arguments.
         summary: one line on what it computes.
         nan: what happens with NaN inputs.
+        unit: how its output unit follows from its numeric arguments' units.
     """
 
     name: str
@@ -93,6 +108,7 @@ class Operator:
     kernel: Callable[..., Any]
     summary: str
     nan: str
+    unit: UnitRule
 
     @property
     def signature(self) -> str:
@@ -128,7 +144,7 @@ class Operator:
 
 @dataclass(frozen=True, slots=True)
 class InfixOperator:
-    """An infix (or prefix) operator: symbol, precedence, operand and result kinds."""
+    """An infix operator: symbol, precedence, operand and result kinds, unit rule."""
 
     symbol: str
     precedence: int
@@ -136,6 +152,7 @@ class InfixOperator:
     result: Literal["num", "bool"]
     kernel: Callable[..., Any]
     summary: str
+    unit: InfixRule
 
 
 def build_table(operators: Iterable[Operator]) -> Mapping[str, Operator]:
@@ -165,59 +182,61 @@ def _n(minimum: int) -> Param:
 OPERATORS: Mapping[str, Operator] = build_table(
     [
         Operator("delay", "time_series", (_X, _n(0)), "lag", ts.delay,
-                 "value n rows earlier", _SAME),
+                 "value n rows earlier", _SAME, "same"),
         Operator("delta", "time_series", (_X, _n(1)), "lag", ts.delta,
-                 "x - delay(x, n)", _SAME),
+                 "x - delay(x, n)", _SAME, "difference"),
         Operator("pct_change", "time_series", (_X, _n(1)), "lag", ts.pct_change,
-                 "x / delay(x, n) - 1", _SAME + "; NaN when the earlier value is 0"),
+                 "x / delay(x, n) - 1", _SAME + "; NaN when the earlier value is 0", "ratio"),
         Operator("ts_mean", "time_series", (_X, _n(1)), "window", ts.ts_mean,
-                 "mean of the last n rows", _STRICT),
+                 "mean of the last n rows", _STRICT, "same"),
         Operator("ts_std", "time_series", (_X, _n(2)), "window", ts.ts_std,
-                 "sample standard deviation (ddof 1) of the last n rows", _STRICT),
+                 "sample standard deviation (ddof 1) of the last n rows", _STRICT, "difference"),
         Operator("ts_sum", "time_series", (_X, _n(1)), "window", ts.ts_sum,
-                 "sum of the last n rows", _STRICT),
+                 "sum of the last n rows", _STRICT, "same"),
         Operator("ts_min", "time_series", (_X, _n(1)), "window", ts.ts_min,
-                 "minimum of the last n rows", _STRICT),
+                 "minimum of the last n rows", _STRICT, "same"),
         Operator("ts_max", "time_series", (_X, _n(1)), "window", ts.ts_max,
-                 "maximum of the last n rows", _STRICT),
+                 "maximum of the last n rows", _STRICT, "same"),
         Operator("ts_rank", "time_series", (_X, _n(2)), "window", ts.ts_rank,
                  "percentile rank (0, 1] of today's value among the last n, ties averaged",
-                 _STRICT),
+                 _STRICT, "rank"),
         Operator("ts_zscore", "time_series", (_X, _n(2)), "window", ts.ts_zscore,
                  "(x - ts_mean(x, n)) / ts_std(x, n)",
-                 _STRICT + "; NaN when the window is constant"),
+                 _STRICT + "; NaN when the window is constant", "dimensionless"),
         Operator("ts_corr", "time_series", (_X, _Y, _n(2)), "window", ts.ts_corr,
                  "Pearson correlation of x and y over the last n rows",
-                 _STRICT + " (in x or y); NaN when either is constant"),
+                 _STRICT + " (in x or y); NaN when either is constant", "dimensionless"),
         Operator("ema", "time_series", (_X, _n(1)), "window", ts.ema,
                  "exponential moving average, alpha = 2 / (n + 1), started at a run's first value",
-                 "a NaN ends the run; NaN until a run of n values"),
+                 "a NaN ends the run; NaN until a run of n values", "same"),
         Operator("decay_linear", "time_series", (_X, _n(1)), "window", ts.decay_linear,
-                 "weighted mean of the last n rows, weights n (today) down to 1", _STRICT),
+                 "weighted mean of the last n rows, weights n (today) down to 1", _STRICT, "same"),
         Operator("rank", "cross_section", (_X,), "none", cs.rank,
-                 "percentile rank (0, 1] across assets, ties averaged", _ROW),
+                 "percentile rank (0, 1] across assets, ties averaged", _ROW, "rank"),
         Operator("zscore", "cross_section", (_X,), "none", cs.zscore,
                  "(x - row mean) / row std (ddof 1)",
-                 _ROW + "; NaN rows with fewer than 2 values or no spread"),
+                 _ROW + "; NaN rows with fewer than 2 values or no spread", "dimensionless"),
         Operator("demean", "cross_section", (_X,), "none", cs.demean,
-                 "x - row mean", _ROW),
+                 "x - row mean", _ROW, "same"),
         Operator("scale", "cross_section", (_X,), "none", cs.scale,
-                 "x / row sum of |x|: absolute values sum to 1", _ROW + "; NaN if the sum is 0"),
-        Operator("abs", "element_wise", (_A,), "none", ew.abs_, "absolute value", _SAME),
-        Operator("sign", "element_wise", (_A,), "none", ew.sign, "-1, 0 or 1", _SAME),
+                 "x / row sum of |x|: absolute values sum to 1", _ROW + "; NaN if the sum is 0",
+                 "dimensionless"),
+        Operator("abs", "element_wise", (_A,), "none", ew.abs_, "absolute value", _SAME, "same"),
+        Operator("sign", "element_wise", (_A,), "none", ew.sign, "-1, 0 or 1", _SAME,
+                 "dimensionless"),
         Operator("log", "element_wise", (_A,), "none", ew.log,
-                 "natural logarithm", _SAME + "; NaN for x <= 0"),
+                 "natural logarithm", _SAME + "; NaN for x <= 0", "log"),
         Operator("sqrt", "element_wise", (_A,), "none", ew.sqrt,
-                 "square root", _SAME + "; NaN for x < 0"),
+                 "square root", _SAME + "; NaN for x < 0", "sqrt"),
         Operator("clip", "element_wise", (_A, Param("lower", "const"), Param("upper", "const")),
                  "none", ew.clip, "x limited to [lower, upper] (number literals, lower <= upper)",
-                 _SAME),
+                 _SAME, "same"),
         Operator("where", "element_wise", (Param("cond", "bool"), _A, _B), "none", ew.where,
-                 "a where cond holds, else b", "NaN where cond is undefined"),
+                 "a where cond holds, else b", "NaN where cond is undefined", "common"),
         Operator("min", "element_wise", (_A, _B), "none", ew.minimum,
-                 "element-wise minimum", "NaN if either is NaN"),
+                 "element-wise minimum", "NaN if either is NaN", "common"),
         Operator("max", "element_wise", (_A, _B), "none", ew.maximum,
-                 "element-wise maximum", "NaN if either is NaN"),
+                 "element-wise maximum", "NaN if either is NaN", "common"),
     ]
 )
 """Every DSL function by name."""
@@ -226,18 +245,20 @@ INFIX: Mapping[str, InfixOperator] = MappingProxyType(
     {
         op.symbol: op
         for op in (
-            InfixOperator("or", 1, "bool", "bool", ew.or_, "either condition holds"),
-            InfixOperator("and", 2, "bool", "bool", ew.and_, "both conditions hold"),
-            InfixOperator("<", 4, "num", "bool", ew.less, "less than"),
-            InfixOperator("<=", 4, "num", "bool", ew.less_equal, "less than or equal"),
-            InfixOperator(">", 4, "num", "bool", ew.greater, "greater than"),
-            InfixOperator(">=", 4, "num", "bool", ew.greater_equal, "greater than or equal"),
-            InfixOperator("==", 4, "num", "bool", ew.equal, "equal"),
-            InfixOperator("!=", 4, "num", "bool", ew.not_equal, "not equal"),
-            InfixOperator("+", 5, "num", "num", ew.add, "addition"),
-            InfixOperator("-", 5, "num", "num", ew.subtract, "subtraction"),
-            InfixOperator("*", 6, "num", "num", ew.multiply, "multiplication; inf becomes NaN"),
-            InfixOperator("/", 6, "num", "num", ew.divide, "division; x / 0 is NaN"),
+            InfixOperator("or", 1, "bool", "bool", ew.or_, "either condition holds", "logic"),
+            InfixOperator("and", 2, "bool", "bool", ew.and_, "both conditions hold", "logic"),
+            InfixOperator("<", 4, "num", "bool", ew.less, "less than", "compare"),
+            InfixOperator("<=", 4, "num", "bool", ew.less_equal, "less than or equal", "compare"),
+            InfixOperator(">", 4, "num", "bool", ew.greater, "greater than", "compare"),
+            InfixOperator(">=", 4, "num", "bool", ew.greater_equal, "greater than or equal",
+                          "compare"),
+            InfixOperator("==", 4, "num", "bool", ew.equal, "equal", "compare"),
+            InfixOperator("!=", 4, "num", "bool", ew.not_equal, "not equal", "compare"),
+            InfixOperator("+", 5, "num", "num", ew.add, "addition", "sum"),
+            InfixOperator("-", 5, "num", "num", ew.subtract, "subtraction", "difference"),
+            InfixOperator("*", 6, "num", "num", ew.multiply, "multiplication; inf becomes NaN",
+                          "product"),
+            InfixOperator("/", 6, "num", "num", ew.divide, "division; x / 0 is NaN", "quotient"),
         )
     }
 )

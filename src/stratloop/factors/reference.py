@@ -7,7 +7,8 @@ always describe exactly what the parser accepts.
 from __future__ import annotations
 
 from stratloop.factors.library import FactorLibrary, default_library
-from stratloop.factors.ops import FIELDS, INFIX, OPERATORS, Category
+from stratloop.factors.ops import FIELD_UNITS, FIELDS, INFIX, OPERATORS, Category
+from stratloop.factors.units import RULE_SUMMARIES
 
 __all__ = ["dsl_reference"]
 
@@ -28,6 +29,21 @@ primary := NUMBER | FIELD | NAME "(" [expr ("," expr)*] ")" | "(" expr ")"
 
 
 _RULE = "|---|---|---|---|"
+_OPERATOR_RULE = "|---|---|---|---|---|"
+
+_UNITS = """\
+Every expression has a unit: `price` (close, open, high, low), `volume`, their
+products and ratios (`close * volume` is dollar volume, `close / delay(close, 20)`
+is dimensionless), `rank`, or a log level (`log(close)`). `+`, `-`, comparisons,
+`min`, `max` and `where` need operands of one unit (a number literal fits any);
+`*` and `/` multiply and divide units.
+
+Cross-sectional operators and the portfolio selection (the whole expression)
+compare values across assets, so they accept only scale-free units:
+dimensionless numbers (returns, ratios of same-unit series such as
+`close / ts_mean(close, 20)`) and ranks. A price or volume level is refused
+(`rank(close)` is a unit error): back-adjusted levels encode future splits and
+dividends, and are not comparable across stocks."""
 
 
 def _lookback(rule: str) -> str:
@@ -63,12 +79,21 @@ def dsl_reference(library: FactorLibrary | None = None) -> str:
         "",
         "## Fields",
         "",
-        *[f"- `{name}`: {text}" for name, text in FIELDS.items()],
+        *[
+            f"- `{name}` ({FIELD_UNITS[name].describe()}): {text}"
+            for name, text in FIELDS.items()
+        ],
+        "",
+        "## Units",
+        "",
+        _UNITS,
     ]
     for category, title in _TITLES.items():
-        lines += ["", f"## {title}", "", "| signature | lookback | computes | NaN |", _RULE]
+        header = "| signature | lookback | unit | computes | NaN |"
+        lines += ["", f"## {title}", "", header, _OPERATOR_RULE]
         lines += [
-            f"| `{op.signature}` | {_lookback(op.lookback)} | {op.summary} | {op.nan} |"
+            f"| `{op.signature}` | {_lookback(op.lookback)} | {RULE_SUMMARIES[op.unit]} "
+            f"| {op.summary} | {op.nan} |"
             for op in OPERATORS.values()
             if op.category == category
         ]

@@ -9,7 +9,7 @@ The file is a mapping with ``steps`` (a list) and optional ``model`` and
     steps:
       - status: 429
         retry_after: 1
-      - reply: '{"expression": "rank(close)", "portfolio": {"kind": "top_n", "n": 5}}'
+      - reply: '{"expression": "rank(returns)", "portfolio": {"kind": "top_n", "n": 5}}'
       - hang: 90
 """
 

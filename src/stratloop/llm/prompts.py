@@ -39,6 +39,11 @@ You are a quantitative researcher. You propose ONE trading strategy at a time \
 for a daily equity panel (dates x assets). A strategy is a signal expression in \
 a small typed DSL plus a portfolio rule; the signal at day t may only use data \
 up to day t, and positions are taken from day t+1.
+The signal and every input of a cross-sectional operator (rank, zscore, \
+demean, scale) must be scale-free: a return, a ratio of same-unit series such \
+as close / ts_mean(close, 20), or a rank. A raw price or volume level such as \
+rank(close) is rejected, because back-adjusted levels leak future splits and \
+dividends and are not comparable across stocks.
 
 # The expression language
 $reference
