@@ -108,6 +108,13 @@ class TestBacktestCommand:
         assert "errors.pydantic.dev" not in out + err
         assert "Traceback" not in out + err
 
+    def test_a_price_level_across_stocks_is_refused(self, capsys):
+        """The leak through back-adjusted levels is a unit error here too, not a backtest."""
+        code, out, err = _run(capsys, "rank(-close)")
+        assert code == 1
+        assert "unit error" in out + err
+        assert "close / delay(close, 20)" in out + err
+
     def test_two_rules(self, capsys):
         """--top-n and --long-short together are refused."""
         code, _, err = _run(capsys, MOMENTUM, "--top-n", "3", "--long-short", "0.2")
@@ -138,7 +145,7 @@ class TestBacktestCommand:
         """The installed entry point runs as a real process."""
         command = Path(sys.executable).with_name("stratloop")
         done = subprocess.run(
-            [str(command), "backtest", "close", "--top-n", "2", "--json"],
+            [str(command), "backtest", "pct_change(close, 20)", "--top-n", "2", "--json"],
             capture_output=True,
             text=True,
             check=False,

@@ -64,6 +64,7 @@ def backtest(
     from stratloop.backtest import evaluate_strategy  # noqa: PLC0415 - numpy; keep --help fast
     from stratloop.config.models import BacktestConfig  # noqa: PLC0415 - pydantic; keep --help fast
     from stratloop.data import load_panel  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.factors import Limits, check_strategy  # noqa: PLC0415 - numpy; keep --help fast
 
     strategy = _strategy(spec_or_expr, top_n, long_short, rebalance)
     config = BacktestConfig(
@@ -72,6 +73,7 @@ def backtest(
         split_date=None if split_date is None else _date(split_date),
     )
     panel = load_panel(data)
+    check_strategy(strategy, fields=frozenset(panel.fields), limits=Limits())
     evaluation = evaluate_strategy(strategy, panel, config)
     if as_json:
         payload = {
