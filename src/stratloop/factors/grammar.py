@@ -151,27 +151,23 @@ class _Parser:
                 suggestion="simplify it or raise the limit",
             )
         if built.depth > self.limits.max_depth:
-            raise ExpressionLimitError(
-                f"expression is nested deeper than {self.limits.max_depth} "
-                "(generation.max_expression_depth)",
-                expression=self.text,
-                position=token.position,
-                token=token.text,
-                suggestion="flatten it or raise the limit",
-            )
+            raise self.too_deep(token)
         return built
+
+    def too_deep(self, token: Token) -> ExpressionLimitError:
+        """The depth-limit error at ``token``."""
+        return ExpressionLimitError(
+            f"expression is nested deeper than {self.limits.max_depth} "
+            "(generation.max_expression_depth)",
+            expression=self.text,
+            position=token.position,
+            token=token.text,
+            suggestion="flatten it or raise the limit",
+        )
 
     def expression(self, min_precedence: int, nesting: int) -> Expr:
         if nesting > self.limits.max_depth + _SPARE_PARENTHESES:
-            token = self.peek()
-            raise ExpressionLimitError(
-                f"expression is nested deeper than {self.limits.max_depth} "
-                "(generation.max_expression_depth)",
-                expression=self.text,
-                position=token.position,
-                token=token.text,
-                suggestion="flatten it or raise the limit",
-            )
+            raise self.too_deep(self.peek())
         left = self.prefix(nesting)
         while True:
             token = self.peek()
