@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias, cast
+from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -35,6 +35,7 @@ __all__ = [
     "Timings",
     "candidate_from_json",
     "candidate_json",
+    "fields_json",
     "jsonable",
 ]
 
@@ -81,11 +82,17 @@ class Timings:
     evaluate_s: float | None = None
 
 
-_DECISION = tuple(f.name for f in fields(Decision))
-_FALLBACK = tuple(f.name for f in fields(Fallback))
-_STAGE_ERROR = tuple(f.name for f in fields(StageError))
-_TIMINGS = tuple(f.name for f in fields(Timings))
-"""Field names of the dataclasses a history line holds as JSON objects, key for key."""
+_D = TypeVar("_D", Decision, StageError)
+
+_KEYS: Mapping[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in fields(cls)) for cls in (Decision, Fallback, StageError, Timings)
+}
+"""Field names of the dataclasses a history line (and an audit body) holds as JSON objects."""
+
+
+def fields_json(value: Decision | Fallback | StageError | Timings) -> dict[str, Any]:
+    """One of the record's small dataclasses as a JSON object, key for field."""
+    return {key: getattr(value, key) for key in _KEYS[type(value)]}
 
 
 def jsonable(value: Any) -> Any:
@@ -276,16 +283,16 @@ class IterationRecord:
             "timestamp": self.timestamp,
             "flags": dict(self.flags),
             "implementation": outcome.implementation,
-            "decision": _plain(outcome.decision, _DECISION),
+            "decision": fields_json(outcome.decision),
             "strategy_selected": outcome.strategy_selected,
             "method_used": outcome.method_used,
-            "fallback": None if fallback is None else _plain(fallback, _FALLBACK),
+            "fallback": None if fallback is None else fields_json(fallback),
             "generation_error": None
             if outcome.error_type is None
             else {"type": outcome.error_type, "message": outcome.error_message or ""},
             "candidate": None if outcome.candidate is None else candidate_json(outcome.candidate),
             "status": self.status,
-            "error": None if error is None else _plain(error, _STAGE_ERROR),
+            "error": None if error is None else fields_json(error),
             "train": None if self.train is None else dict(self.train),
             "test": None if self.test is None else dict(self.test),
             "champion": self.champion,
@@ -300,7 +307,7 @@ class IterationRecord:
                 "cost": usage.cost,
                 "calls": usage.calls,
             },
-            "timings": _plain(self.timings, _TIMINGS),
+            "timings": fields_json(self.timings),
         }
 
     def comparable(self, *, across_implementations: bool = False) -> dict[str, Any]:
@@ -367,7 +374,7 @@ def _parse(data: Mapping[str, Any], key: str) -> IterationRecord:
     timings = data["timings"]
     outcome = GenerationOutcome(
         implementation=data["implementation"],
-        decision=Decision(**{key: decision[key] for key in _DECISION}),
+        decision=_from_fields(Decision, decision),
         strategy_selected=data["strategy_selected"],
         method_used=data["method_used"],
         candidate=None if candidate is None else candidate_from_json(candidate),
@@ -387,7 +394,7 @@ def _parse(data: Mapping[str, Any], key: str) -> IterationRecord:
             validate_s=timings["validate_s"],
             evaluate_s=timings.get("evaluate_s"),
         ),
-        error=None if error is None else StageError(**{key: error[key] for key in _STAGE_ERROR}),
+        error=None if error is None else _from_fields(StageError, error),
         train=None if data["train"] is None else MappingProxyType(dict(data["train"])),
         test=None if data["test"] is None else MappingProxyType(dict(data["test"])),
         champion=bool(data["champion"]),
@@ -404,9 +411,9 @@ def _parse(data: Mapping[str, Any], key: str) -> IterationRecord:
     )
 
 
-def _plain(value: object, keys: tuple[str, ...]) -> dict[str, Any]:
-    """A dataclass's fields (``keys``) as a JSON-ready dict."""
-    return {key: getattr(value, key) for key in keys}
+def _from_fields(cls: type[_D], data: Mapping[str, Any]) -> _D:
+    """The inverse of :func:`fields_json`; a missing key raises ``KeyError``."""
+    return cls(**{key: data[key] for key in _KEYS[cls]})
 
 
 def _int(value: object, key: str) -> int:

@@ -95,12 +95,10 @@ class HistoryTally:
         "_last",
         "_pattern",
         "_pattern_correct",
-        "_statuses",
     )
 
     def __init__(self, generation: GenerationConfig) -> None:
         self._counters: LoopCounters = LoopCounters(generation)
-        self._statuses: Counter[str] = Counter()
         self._errors: Counter[tuple[str, str]] = Counter()
         self._failures: Counter[str] = Counter()
         self._pattern = 0
@@ -118,7 +116,6 @@ class HistoryTally:
             self._pattern_correct += outcome.strategy_selected == expected
         if record.error is not None:
             self._errors[record.error.stage, record.error.type] += 1
-        self._statuses[record.status] += 1
         self._failures[implementation] += record.status in _FAILED
         self._last = record.timestamp
 
@@ -130,10 +127,10 @@ class HistoryTally:
             iterations=outcomes.iterations,
             adherent=outcomes.adherent,
             silent_fallbacks=outcomes.silent_fallbacks,
-            validation_errors=loop.validation_errors,
+            validation_errors=loop.statuses["validation_failed"],
             audited=loop.audit_records,
             last_timestamp=self._last,
-            statuses=_frozen(self._statuses),
+            statuses=_frozen(loop.statuses),
             errors=_frozen(self._errors),
             strategies=outcomes.strategy_selected,
             pattern_iterations=self._pattern,
