@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias, cast
+from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -35,6 +35,7 @@ __all__ = [
     "Timings",
     "candidate_from_json",
     "candidate_json",
+    "fields_json",
     "jsonable",
 ]
 
@@ -79,6 +80,19 @@ class Timings:
     generate_s: float
     validate_s: float
     evaluate_s: float | None = None
+
+
+_D = TypeVar("_D", Decision, StageError)
+
+_KEYS: Mapping[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in fields(cls)) for cls in (Decision, Fallback, StageError, Timings)
+}
+"""Field names of the dataclasses a history line (and an audit body) holds as JSON objects."""
+
+
+def fields_json(value: Decision | Fallback | StageError | Timings) -> dict[str, Any]:
+    """One of the record's small dataclasses as a JSON object, key for field."""
+    return {key: getattr(value, key) for key in _KEYS[type(value)]}
 
 
 def jsonable(value: Any) -> Any:
@@ -259,7 +273,6 @@ class IterationRecord:
     def as_dict(self) -> dict[str, Any]:
         """The history line's content, key for key."""
         outcome = self.outcome
-        decision = outcome.decision
         fallback = outcome.fallback
         error = self.error
         usage = self.llm_usage
@@ -270,33 +283,16 @@ class IterationRecord:
             "timestamp": self.timestamp,
             "flags": dict(self.flags),
             "implementation": outcome.implementation,
-            "decision": {
-                "method": decision.method,
-                "rule": decision.rule,
-                "use_factor_graph": decision.use_factor_graph,
-                "innovation_rate": decision.innovation_rate,
-                "draw": decision.draw,
-                "reason": decision.reason,
-            },
+            "decision": fields_json(outcome.decision),
             "strategy_selected": outcome.strategy_selected,
             "method_used": outcome.method_used,
-            "fallback": None
-            if fallback is None
-            else {
-                "kind": fallback.kind,
-                "from_method": fallback.from_method,
-                "to_method": fallback.to_method,
-                "reason": fallback.reason,
-                "error_type": fallback.error_type,
-            },
+            "fallback": None if fallback is None else fields_json(fallback),
             "generation_error": None
             if outcome.error_type is None
             else {"type": outcome.error_type, "message": outcome.error_message or ""},
             "candidate": None if outcome.candidate is None else candidate_json(outcome.candidate),
             "status": self.status,
-            "error": None
-            if error is None
-            else {"stage": error.stage, "type": error.type, "message": error.message},
+            "error": None if error is None else fields_json(error),
             "train": None if self.train is None else dict(self.train),
             "test": None if self.test is None else dict(self.test),
             "champion": self.champion,
@@ -311,11 +307,7 @@ class IterationRecord:
                 "cost": usage.cost,
                 "calls": usage.calls,
             },
-            "timings": {
-                "generate_s": self.timings.generate_s,
-                "validate_s": self.timings.validate_s,
-                "evaluate_s": self.timings.evaluate_s,
-            },
+            "timings": fields_json(self.timings),
         }
 
     def comparable(self, *, across_implementations: bool = False) -> dict[str, Any]:
@@ -382,14 +374,7 @@ def _parse(data: Mapping[str, Any], key: str) -> IterationRecord:
     timings = data["timings"]
     outcome = GenerationOutcome(
         implementation=data["implementation"],
-        decision=Decision(
-            method=decision["method"],
-            rule=decision["rule"],
-            use_factor_graph=decision["use_factor_graph"],
-            innovation_rate=decision["innovation_rate"],
-            draw=decision["draw"],
-            reason=decision["reason"],
-        ),
+        decision=_from_fields(Decision, decision),
         strategy_selected=data["strategy_selected"],
         method_used=data["method_used"],
         candidate=None if candidate is None else candidate_from_json(candidate),
@@ -409,9 +394,7 @@ def _parse(data: Mapping[str, Any], key: str) -> IterationRecord:
             validate_s=timings["validate_s"],
             evaluate_s=timings.get("evaluate_s"),
         ),
-        error=None
-        if error is None
-        else StageError(stage=error["stage"], type=error["type"], message=error["message"]),
+        error=None if error is None else _from_fields(StageError, error),
         train=None if data["train"] is None else MappingProxyType(dict(data["train"])),
         test=None if data["test"] is None else MappingProxyType(dict(data["test"])),
         champion=bool(data["champion"]),
@@ -426,6 +409,11 @@ def _parse(data: Mapping[str, Any], key: str) -> IterationRecord:
             calls=int(usage["calls"]),
         ),
     )
+
+
+def _from_fields(cls: type[_D], data: Mapping[str, Any]) -> _D:
+    """The inverse of :func:`fields_json`; a missing key raises ``KeyError``."""
+    return cls(**{key: data[key] for key in _KEYS[cls]})
 
 
 def _int(value: object, key: str) -> int:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from stratloop.errors import AuditFormatError
-from stratloop.generation.outcome import Fallback
-from stratloop.iteration import IterationRecord
+from stratloop.iteration import IterationRecord, fields_json
 
 __all__ = [
     "GUIDE_REQUIRED_FIELDS",
@@ -174,7 +173,6 @@ def audit_record(
     """
     outcome = record.outcome
     candidate = outcome.candidate
-    decision = outcome.decision
     error = record.error
     usage = record.llm_usage
     timings = record.timings
@@ -187,17 +185,10 @@ def audit_record(
         config_hash=config_hash,
         flags=record.flags,
         implementation=outcome.implementation,
-        decision={
-            "use_factor_graph": decision.use_factor_graph,
-            "innovation_rate": decision.innovation_rate,
-            "draw": decision.draw,
-            "rule": decision.rule,
-            "method": decision.method,
-            "reason": decision.reason,
-        },
+        decision=fields_json(outcome.decision),
         strategy_selected=outcome.strategy_selected,
         generation_method_used=outcome.method_used,
-        fallback=_fallback(outcome.fallback),
+        fallback=None if outcome.fallback is None else fields_json(outcome.fallback),
         outcome={
             "status": _STATUS.get(record.status, "failed"),
             "error_type": outcome.error_type if error is None else error.type,
@@ -225,18 +216,6 @@ def audit_record(
             "calls": usage.calls,
         },
     )
-
-
-def _fallback(fallback: Fallback | None) -> dict[str, Any] | None:
-    if fallback is None:
-        return None
-    return {
-        "kind": fallback.kind,
-        "from_method": fallback.from_method,
-        "to_method": fallback.to_method,
-        "reason": fallback.reason,
-        "error_type": fallback.error_type,
-    }
 
 
 def _finite(mapping: Mapping[str, Any], path: str) -> dict[str, Any]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-__all__ = ["EnvironmentOption"]
+__all__ = ["EnvironmentOption", "FlagsFileOption"]
 
 EnvironmentOption = Annotated[
     str,
@@ -17,3 +18,9 @@ EnvironmentOption = Annotated[
     ),
 ]
 """``--environment NAME`` (default ``local`` when the parameter defaults to it)."""
+
+FlagsFileOption = Annotated[
+    Path | None,
+    typer.Option("--flags-file", help="Dotenv file of feature flags, re-read every iteration."),
+]
+"""``--flags-file PATH`` for the commands that run the loop."""

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["backtest", "factors"]
 
 _DEFAULT_TOP_N = 5
-_DEFAULT_REBALANCE = 21
 
 
 @app.command()

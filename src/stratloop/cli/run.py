@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from stratloop.cli._app import app, console, err_console, handle_errors
+from stratloop.cli._options import FlagsFileOption
 from stratloop.errors import RunError
 from stratloop.flags import DotenvFlagSource, EnvFlagSource
 
@@ -72,10 +73,7 @@ def run(
     workers: Annotated[
         int | None, typer.Option("--workers", "-w", help="Evaluation processes.")
     ] = None,
-    flags_file: Annotated[
-        Path | None,
-        typer.Option("--flags-file", help="Dotenv file of feature flags, re-read every iteration."),
-    ] = None,
+    flags_file: FlagsFileOption = None,
     resume: Annotated[
         str | None, typer.Option("--resume", help="Continue this run from its last iteration.")
     ] = None,

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import typer
 
 from stratloop.cli._app import app, err_console, handle_errors
-from stratloop.cli._options import EnvironmentOption
+from stratloop.cli._options import EnvironmentOption, FlagsFileOption
 from stratloop.cli._plugins import PROBES_GROUP, load_group
 from stratloop.flags import DotenvFlagSource, EnvFlagSource
 
@@ -69,10 +69,7 @@ def serve(
         Path | None,
         typer.Option("--config", "-c", help="Configuration YAML (default: the environment's)."),
     ] = None,
-    flags_file: Annotated[
-        Path | None,
-        typer.Option("--flags-file", help="Dotenv file of feature flags, re-read every iteration."),
-    ] = None,
+    flags_file: FlagsFileOption = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[
         int | None,

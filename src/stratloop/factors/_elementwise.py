@@ -7,6 +7,7 @@ comparison. Infinities (division by zero, ``log(0)``) become NaN.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeAlias
 
 import numpy as np
@@ -19,19 +20,14 @@ __all__ = [
     "add",
     "and_",
     "clip",
+    "comparison",
     "divide",
-    "equal",
-    "greater",
-    "greater_equal",
-    "less",
-    "less_equal",
     "log",
     "maximum",
     "minimum",
     "multiply",
     "negate",
     "not_",
-    "not_equal",
     "or_",
     "sign",
     "sqrt",
@@ -86,40 +82,15 @@ def negate(operand: Value) -> Value:
     return _plain(np.negative(operand))
 
 
-def _compare(result: FloatPanel | np.bool_ | bool, left: Value, right: Value) -> Value:
-    """Booleans as 1.0 / 0.0, NaN where either side is NaN."""
-    undefined = np.isnan(left) | np.isnan(right)
-    return _plain(np.where(undefined, np.nan, np.asarray(result, dtype=np.float64)))
+def comparison(ufunc: np.ufunc) -> Callable[[Value, Value], Value]:
+    """The comparison ``ufunc`` (``np.less``...) as 1.0 / 0.0, NaN where either side is NaN."""
 
+    def compare(left: Value, right: Value) -> Value:
+        undefined = np.isnan(left) | np.isnan(right)
+        result = np.asarray(ufunc(left, right), dtype=np.float64)
+        return _plain(np.where(undefined, np.nan, result))
 
-def less(left: Value, right: Value) -> Value:
-    """``left < right``."""
-    return _compare(np.less(left, right), left, right)
-
-
-def less_equal(left: Value, right: Value) -> Value:
-    """``left <= right``."""
-    return _compare(np.less_equal(left, right), left, right)
-
-
-def greater(left: Value, right: Value) -> Value:
-    """``left > right``."""
-    return _compare(np.greater(left, right), left, right)
-
-
-def greater_equal(left: Value, right: Value) -> Value:
-    """``left >= right``."""
-    return _compare(np.greater_equal(left, right), left, right)
-
-
-def equal(left: Value, right: Value) -> Value:
-    """``left == right``."""
-    return _compare(np.equal(left, right), left, right)
-
-
-def not_equal(left: Value, right: Value) -> Value:
-    """``left != right``."""
-    return _compare(np.not_equal(left, right), left, right)
+    return compare
 
 
 def and_(left: Value, right: Value) -> Value:

@@ -142,36 +142,36 @@ class _Parser:
         """Count a new node and check the limits at its position."""
         self.nodes += 1
         if self.nodes > self.limits.max_nodes:
-            raise ExpressionLimitError(
-                f"expression has more than {self.limits.max_nodes} nodes "
-                "(generation.max_expression_nodes)",
-                expression=self.text,
-                position=token.position,
-                token=token.text,
-                suggestion="simplify it or raise the limit",
+            raise self.over_limit(
+                f"has more than {self.limits.max_nodes} nodes (generation.max_expression_nodes)",
+                token,
+                "simplify it",
             )
         if built.depth > self.limits.max_depth:
-            raise ExpressionLimitError(
-                f"expression is nested deeper than {self.limits.max_depth} "
-                "(generation.max_expression_depth)",
-                expression=self.text,
-                position=token.position,
-                token=token.text,
-                suggestion="flatten it or raise the limit",
-            )
+            raise self.too_deep(token)
         return built
+
+    def too_deep(self, token: Token) -> ExpressionLimitError:
+        """The depth-limit error at ``token``."""
+        return self.over_limit(
+            f"is nested deeper than {self.limits.max_depth} (generation.max_expression_depth)",
+            token,
+            "flatten it",
+        )
+
+    def over_limit(self, what: str, token: Token, fix: str) -> ExpressionLimitError:
+        """The expression ``what`` at ``token``; ``fix`` it or raise the limit."""
+        return ExpressionLimitError(
+            f"expression {what}",
+            expression=self.text,
+            position=token.position,
+            token=token.text,
+            suggestion=f"{fix} or raise the limit",
+        )
 
     def expression(self, min_precedence: int, nesting: int) -> Expr:
         if nesting > self.limits.max_depth + _SPARE_PARENTHESES:
-            token = self.peek()
-            raise ExpressionLimitError(
-                f"expression is nested deeper than {self.limits.max_depth} "
-                "(generation.max_expression_depth)",
-                expression=self.text,
-                position=token.position,
-                token=token.text,
-                suggestion="flatten it or raise the limit",
-            )
+            raise self.too_deep(self.peek())
         left = self.prefix(nesting)
         while True:
             token = self.peek()

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
+import numpy as np
+
 from stratloop.factors import _crosssection as cs
 from stratloop.factors import _elementwise as ew
 from stratloop.factors import _timeseries as ts
@@ -247,13 +249,22 @@ INFIX: Mapping[str, InfixOperator] = MappingProxyType(
         for op in (
             InfixOperator("or", 1, "bool", "bool", ew.or_, "either condition holds", "logic"),
             InfixOperator("and", 2, "bool", "bool", ew.and_, "both conditions hold", "logic"),
-            InfixOperator("<", 4, "num", "bool", ew.less, "less than", "compare"),
-            InfixOperator("<=", 4, "num", "bool", ew.less_equal, "less than or equal", "compare"),
-            InfixOperator(">", 4, "num", "bool", ew.greater, "greater than", "compare"),
-            InfixOperator(">=", 4, "num", "bool", ew.greater_equal, "greater than or equal",
-                          "compare"),
-            InfixOperator("==", 4, "num", "bool", ew.equal, "equal", "compare"),
-            InfixOperator("!=", 4, "num", "bool", ew.not_equal, "not equal", "compare"),
+            InfixOperator("<", 4, "num", "bool", ew.comparison(np.less), "less than", "compare"),
+            InfixOperator(
+                "<=", 4, "num", "bool", ew.comparison(np.less_equal), "less than or equal",
+                "compare",
+            ),
+            InfixOperator(
+                ">", 4, "num", "bool", ew.comparison(np.greater), "greater than", "compare"
+            ),
+            InfixOperator(
+                ">=", 4, "num", "bool", ew.comparison(np.greater_equal), "greater than or equal",
+                "compare",
+            ),
+            InfixOperator("==", 4, "num", "bool", ew.comparison(np.equal), "equal", "compare"),
+            InfixOperator(
+                "!=", 4, "num", "bool", ew.comparison(np.not_equal), "not equal", "compare"
+            ),
             InfixOperator("+", 5, "num", "num", ew.add, "addition", "sum"),
             InfixOperator("-", 5, "num", "num", ew.subtract, "subtraction", "difference"),
             InfixOperator("*", 6, "num", "num", ew.multiply, "multiplication; inf becomes NaN",

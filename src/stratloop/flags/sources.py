@@ -54,6 +54,14 @@ _LOOKALIKE_PREFIXES = ("PHASE", "ENABLE_GENERATION")
 _domains = itertools.count()
 
 
+def _stat(path: Path, fix: str) -> os.stat_result:
+    """``path``'s status, or the :class:`FlagSourceError` that says how to ``fix`` it."""
+    try:
+        return path.stat()
+    except OSError as exc:
+        raise FlagSourceError(str(path), f"cannot read the file ({exc.strerror})", fix) from exc
+
+
 class FlagSource(Protocol):
     """Anything that can say what the flags are now."""
 
@@ -126,14 +134,7 @@ class DotenvFlagSource:
             return self._flags
 
     def _stat(self) -> tuple[int, int, int]:
-        try:
-            info = self.path.stat()
-        except OSError as exc:
-            raise FlagSourceError(
-                str(self.path),
-                f"cannot read the file ({exc.strerror})",
-                "check the --flags-file path",
-            ) from exc
+        info = _stat(self.path, "check the --flags-file path")
         return (info.st_mtime_ns, info.st_size, info.st_ino)
 
     def _read(self) -> Flags:
@@ -242,14 +243,7 @@ class OpenFeatureFlagSource:
     def _check_file(self) -> None:
         if self._watched is None:
             return
-        try:
-            info = self._watched.stat()
-        except OSError as exc:
-            raise FlagSourceError(
-                str(self._watched),
-                f"cannot read the file ({exc.strerror})",
-                "check the flags file path",
-            ) from exc
+        info = _stat(self._watched, "check the flags file path")
         stamp = (info.st_mtime_ns, info.st_size)
         if stamp == self._stamp:
             return

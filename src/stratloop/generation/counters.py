@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -137,83 +137,58 @@ class GenerationCountersSnapshot:
         }
 
 
+@dataclass(slots=True)
 class GenerationCounters:
-    """Accumulates outcomes; :meth:`snapshot` returns the frozen view.
+    """Accumulates outcomes; :meth:`snapshot` returns the frozen view (same field names).
 
     Not thread-safe: record from the thread that commits iterations.
     """
 
-    __slots__ = (
-        "_adherent",
-        "_decision_rules",
-        "_draw_iterations",
-        "_draw_llm",
-        "_expected_sum",
-        "_explicit",
-        "_failures",
-        "_fallbacks",
-        "_implementations",
-        "_iterations",
-        "_llm",
-        "_methods",
-        "_selected",
-        "_silent",
-    )
-
-    def __init__(self) -> None:
-        self._iterations = 0
-        self._adherent = 0
-        self._silent = 0
-        self._explicit = 0
-        self._llm = 0
-        self._draw_iterations = 0
-        self._draw_llm = 0
-        self._expected_sum = 0.0
-        self._failures: Counter[str] = Counter()
-        self._fallbacks: Counter[str] = Counter()
-        self._selected: Counter[str] = Counter()
-        self._decision_rules: Counter[str] = Counter()
-        self._implementations: Counter[str] = Counter()
-        self._methods: Counter[str] = Counter()
+    iterations: int = 0
+    adherent: int = 0
+    silent_fallbacks: int = 0
+    explicit_fallbacks: int = 0
+    llm_decisions: int = 0
+    draw_iterations: int = 0
+    draw_llm_decisions: int = 0
+    expected_llm_share_sum: float = 0.0
+    failures_by_error: Counter[str] = field(default_factory=Counter)
+    fallbacks_by_error: Counter[str] = field(default_factory=Counter)
+    strategy_selected: Counter[str] = field(default_factory=Counter)
+    decision_rules: Counter[str] = field(default_factory=Counter)
+    implementations: Counter[str] = field(default_factory=Counter)
+    methods_used: Counter[str] = field(default_factory=Counter)
 
     def record(self, outcome: GenerationOutcome, generation: GenerationConfig) -> None:
         """Count one outcome produced under the ``generation`` configuration."""
         decision = outcome.decision
-        self._iterations += 1
-        self._adherent += adheres(outcome, generation)
-        self._llm += decision.method == "llm"
+        self.iterations += 1
+        self.adherent += adheres(outcome, generation)
+        self.llm_decisions += decision.method == "llm"
         if decision.rule in DRAW_RULES:
-            self._draw_iterations += 1
-            self._draw_llm += decision.method == "llm"
-            self._expected_sum += decision.innovation_rate / 100.0
+            self.draw_iterations += 1
+            self.draw_llm_decisions += decision.method == "llm"
+            self.expected_llm_share_sum += decision.innovation_rate / 100.0
         if outcome.fallback is not None:
             if outcome.fallback.kind == "silent":
-                self._silent += 1
+                self.silent_fallbacks += 1
             else:
-                self._explicit += 1
-            self._fallbacks[outcome.fallback.error_type or "unknown"] += 1
+                self.explicit_fallbacks += 1
+            self.fallbacks_by_error[outcome.fallback.error_type or "unknown"] += 1
         if outcome.candidate is None:
-            self._failures[outcome.error_type or "unknown"] += 1
-        self._selected[outcome.strategy_selected] += 1
-        self._decision_rules[decision.rule] += 1
-        self._implementations[outcome.implementation] += 1
-        self._methods[outcome.method_used or "none"] += 1
+            self.failures_by_error[outcome.error_type or "unknown"] += 1
+        self.strategy_selected[outcome.strategy_selected] += 1
+        self.decision_rules[decision.rule] += 1
+        self.implementations[outcome.implementation] += 1
+        self.methods_used[outcome.method_used or "none"] += 1
 
     def snapshot(self) -> GenerationCountersSnapshot:
         """The counters now, frozen."""
-        return GenerationCountersSnapshot(
-            iterations=self._iterations,
-            adherent=self._adherent,
-            silent_fallbacks=self._silent,
-            explicit_fallbacks=self._explicit,
-            llm_decisions=self._llm,
-            draw_iterations=self._draw_iterations,
-            draw_llm_decisions=self._draw_llm,
-            expected_llm_share_sum=self._expected_sum,
-            failures_by_error=_frozen(self._failures),
-            fallbacks_by_error=_frozen(self._fallbacks),
-            strategy_selected=_frozen(self._selected),
-            decision_rules=_frozen(self._decision_rules),
-            implementations=_frozen(self._implementations),
-            methods_used=_frozen(self._methods),
-        )
+        values: dict[str, Any] = {name: getattr(self, name) for name in _FIELDS}
+        for name, value in values.items():
+            if isinstance(value, Counter):
+                values[name] = _frozen(value)
+        return GenerationCountersSnapshot(**values)
+
+
+_FIELDS = tuple(f.name for f in fields(GenerationCounters))

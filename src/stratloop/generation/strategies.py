@@ -213,52 +213,50 @@ class _Strategy:
         return self.produce(ctx, self.decide(ctx))
 
 
-class FactorGraphStrategy(_Strategy):
+class _OneSource(_Strategy):
+    """A strategy that always asks the one generator it was given."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: CandidateSource) -> None:
+        self._source = source
+
+    def produce(self, ctx: GenerationContext, decision: Decision) -> Candidate:
+        """Ask the generator; ``decision`` always names it here."""
+        del decision
+        return self._source.propose(ctx)
+
+
+class FactorGraphStrategy(_OneSource):
     """``use_factor_graph: true``: always mutate with the factor graph.
 
     Args:
-        factor_graph: the factor-graph generator.
+        source: the factor-graph generator.
     """
 
-    __slots__ = ("_factor_graph",)
+    __slots__ = ()
     _serves = True
-
-    def __init__(self, factor_graph: CandidateSource) -> None:
-        self._factor_graph = factor_graph
 
     @property
     def factor_graph(self) -> CandidateSource:
         """The injected factor-graph generator."""
-        return self._factor_graph
-
-    def produce(self, ctx: GenerationContext, decision: Decision) -> Candidate:
-        """Ask the factor graph; ``decision`` is always the factor graph here."""
-        del decision
-        return self._factor_graph.propose(ctx)
+        return self._source
 
 
-class LLMStrategy(_Strategy):
+class LLMStrategy(_OneSource):
     """``use_factor_graph: false``: always ask the LLM.
 
     Args:
-        llm: the LLM proposer.
+        source: the LLM proposer.
     """
 
-    __slots__ = ("_llm",)
+    __slots__ = ()
     _serves = False
-
-    def __init__(self, llm: CandidateSource) -> None:
-        self._llm = llm
 
     @property
     def llm(self) -> CandidateSource:
         """The injected LLM proposer."""
-        return self._llm
-
-    def produce(self, ctx: GenerationContext, decision: Decision) -> Candidate:
-        """Ask the LLM; ``decision`` is always the LLM here."""
-        del decision
-        return self._llm.propose(ctx)
+        return self._source
 
 
 class MixedStrategy(Sources, _Strategy):

@@ -41,16 +41,14 @@ class Usage:
         """All tokens, prompt and completion."""
         return self.prompt_tokens + self.completion_tokens
 
-    def plus(
-        self, prompt_tokens: int, completion_tokens: int, cost: float, *, estimated: bool
-    ) -> Usage:
-        """This usage with one more call added."""
+    def __add__(self, other: Usage) -> Usage:
+        """Both usages together."""
         return Usage(
-            prompt_tokens=self.prompt_tokens + prompt_tokens,
-            completion_tokens=self.completion_tokens + completion_tokens,
-            cost=self.cost + cost,
-            calls=self.calls + 1,
-            estimated_calls=self.estimated_calls + int(estimated),
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cost=self.cost + other.cost,
+            calls=self.calls + other.calls,
+            estimated_calls=self.estimated_calls + other.estimated_calls,
         )
 
 
@@ -122,9 +120,7 @@ class TokenBudget:
         tokens = prompt_tokens + completion_tokens
         cost = 0.0 if self.cost_per_1k_tokens is None else tokens * self.cost_per_1k_tokens / 1000
         with self._lock:
-            self._usage = self._usage.plus(
-                prompt_tokens, completion_tokens, cost, estimated=estimated
-            )
+            self._usage += Usage(prompt_tokens, completion_tokens, cost, 1, int(estimated))
             return self._usage
 
     def __repr__(self) -> str:

@@ -67,8 +67,8 @@ def build_parts(
     llm = None
     if config.llm.enabled and config.llm.base_url is not None:
         from stratloop.llm.client import LLMClient  # noqa: PLC0415 - openai loads only when used
-        from stratloop.llm.prompts import Universe  # noqa: PLC0415
-        from stratloop.llm.proposer import LLMProposer  # noqa: PLC0415
+        from stratloop.llm.prompts import Universe  # noqa: PLC0415 - stratloop.llm loads openai
+        from stratloop.llm.proposer import LLMProposer  # noqa: PLC0415 - stratloop.llm loads openai
 
         universe = Universe(
             assets=panel.assets,

@@ -70,6 +70,18 @@ def atomic_write_json(path: Path, payload: Any, *, durable: bool = True) -> None
         fsync_dir(path.parent)
 
 
+class _Member:
+    """A file of the run directory: ``run_dir.config`` is ``run_dir.root / "config.json"``."""
+
+    __slots__ = ("filename",)
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+
+    def __get__(self, run_dir: RunDir, owner: type[RunDir] | None = None) -> Path:
+        return run_dir.root / self.filename
+
+
 @dataclass(frozen=True, slots=True)
 class RunDir:
     """The files of one run. Creating one does not touch the disk; see :meth:`create`.
@@ -85,40 +97,13 @@ class RunDir:
         """The directory's name."""
         return self.root.name
 
-    @property
-    def config(self) -> Path:
-        """``config.json``."""
-        return self.root / "config.json"
-
-    @property
-    def flags(self) -> Path:
-        """``flags.jsonl``."""
-        return self.root / "flags.jsonl"
-
-    @property
-    def history(self) -> Path:
-        """``history.jsonl``."""
-        return self.root / "history.jsonl"
-
-    @property
-    def champion(self) -> Path:
-        """``champion.json``."""
-        return self.root / "champion.json"
-
-    @property
-    def metrics(self) -> Path:
-        """``metrics.json``."""
-        return self.root / "metrics.json"
-
-    @property
-    def run(self) -> Path:
-        """``run.json``."""
-        return self.root / "run.json"
-
-    @property
-    def lock_path(self) -> Path:
-        """``.lock``."""
-        return self.root / ".lock"
+    config = _Member("config.json")
+    flags = _Member("flags.jsonl")
+    history = _Member("history.jsonl")
+    champion = _Member("champion.json")
+    metrics = _Member("metrics.json")
+    run = _Member("run.json")
+    lock_path = _Member(".lock")
 
     @classmethod
     def create(cls, runs_dir: Path, run_id: str) -> RunDir:

@@ -64,7 +64,7 @@ class LoopState:
 
     def usage(self) -> Usage:
         """The LLM usage the committed iterations spent."""
-        return self.counters.usage()
+        return self.counters.llm_usage
 
     @property
     def snapshot(self) -> ChampionSnapshot | None:

@@ -23,14 +23,20 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from stratloop.audit import (
+    FollowReport,
+    TrailFollower,
+    TrailReport,
+    VerifyReport,
+    ViolationReport,
+)
 from stratloop.config.models import GenerationConfig
+from stratloop.errors import AuditFormatError
 from stratloop.iteration import IterationRecord
+from stratloop.report.audit import build_report, render_report
 from stratloop.service.tally import HistoryCounts, HistoryTally
-
-if TYPE_CHECKING:
-    from stratloop.audit import FollowReport, TrailReport
 
 __all__ = [
     "AuditGauge",
@@ -166,8 +172,6 @@ class AuditGauge:
     """
 
     def __init__(self, audit_path: Path, run_id: str) -> None:
-        from stratloop.audit import TrailFollower  # noqa: PLC0415
-
         self.audit_path = audit_path
         self.run_id = run_id
         self._follower = TrailFollower(audit_path, run_id=run_id)
@@ -181,8 +185,6 @@ class AuditGauge:
         Args:
             audited: the run's committed iterations with Phase 4 on.
         """
-        from stratloop.errors import AuditFormatError  # noqa: PLC0415
-
         with self._lock:
             self._report.begin()
             try:
@@ -319,9 +321,6 @@ class _ReportCheck:
         )
 
     def _render(self, trails: tuple[TrailReport, ...]) -> None:
-        from stratloop.audit import VerifyReport, ViolationReport  # noqa: PLC0415
-        from stratloop.report.audit import build_report, render_report  # noqa: PLC0415
-
         records, self._pending = tuple(self._pending), []
         verified = VerifyReport(trails, ViolationReport((), ()), records)
         try:

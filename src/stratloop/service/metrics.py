@@ -10,7 +10,7 @@ every alert threshold as ``stratloop_alert_threshold{metric=...}``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -80,36 +80,58 @@ class _SnapshotCollector(Collector):
 
     def _run(self) -> Iterator[Metric]:
         state = self._snapshot.state
-        iterations = CounterMetricFamily(
-            PREFIX + "iterations", "Iterations committed by the run", labels=["status"]
+        history = state.history
+        yield _family(
+            CounterMetricFamily,
+            "iterations",
+            "Iterations committed by the run",
+            _by_name(history.statuses),
+            ["status"],
         )
-        for name, count in state.history.statuses.items():
-            iterations.add_metric([name], float(count))
-        yield iterations
-        errors = CounterMetricFamily(
-            PREFIX + "errors",
+        yield _family(
+            CounterMetricFamily,
+            "errors",
             "Iterations that did not produce an evaluation, by stage and error",
-            labels=["stage", "type"],
+            history.errors.items(),
+            ["stage", "type"],
         )
-        for (stage, kind), count in state.history.errors.items():
-            errors.add_metric([stage, kind], float(count))
-        yield errors
-        audit_errors = CounterMetricFamily(
-            PREFIX + "audit_write_errors", "Audit writes that failed"
+        yield _family(
+            CounterMetricFamily,
+            "audit_write_errors",
+            "Audit writes that failed",
+            [((), len(state.audit_write_errors))],
         )
-        audit_errors.add_metric([], float(len(state.audit_write_errors)))
-        yield audit_errors
-        selected = CounterMetricFamily(
-            PREFIX + "strategy_selected", "Iterations by the strategy selected", labels=["strategy"]
+        yield _family(
+            CounterMetricFamily,
+            "strategy_selected",
+            "Iterations by the strategy selected",
+            _by_name(history.strategies),
+            ["strategy"],
         )
-        for name, count in state.history.strategies.items():
-            selected.add_metric([name], float(count))
-        yield selected
-        last = GaugeMetricFamily(
-            PREFIX + "iterations_expected", "Iterations the run is configured for"
+        yield _family(
+            GaugeMetricFamily,
+            "iterations_expected",
+            "Iterations the run is configured for",
+            [((), state.total)],
         )
-        last.add_metric([], float(state.total))
-        yield last
+
+
+def _by_name(counts: Mapping[str, int]) -> Iterator[tuple[tuple[str], int]]:
+    return (((name,), count) for name, count in counts.items())
+
+
+def _family(
+    kind: type[CounterMetricFamily | GaugeMetricFamily],
+    name: str,
+    documentation: str,
+    samples: Iterable[tuple[Sequence[str], float]],
+    labels: Sequence[str] = (),
+) -> Metric:
+    """The family ``stratloop_<name>`` with one sample per label values."""
+    family = kind(PREFIX + name, documentation, labels=list(labels))
+    for values, value in samples:
+        family.add_metric(list(values), float(value))
+    return family
 
 
 def render_metrics(snapshot: HealthSnapshot) -> bytes:

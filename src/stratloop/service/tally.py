@@ -92,20 +92,14 @@ class HistoryTally:
         "_counters",
         "_errors",
         "_failures",
-        "_implementations",
         "_last",
         "_pattern",
         "_pattern_correct",
-        "_statuses",
-        "_strategies",
     )
 
     def __init__(self, generation: GenerationConfig) -> None:
         self._counters: LoopCounters = LoopCounters(generation)
-        self._statuses: Counter[str] = Counter()
         self._errors: Counter[tuple[str, str]] = Counter()
-        self._strategies: Counter[str] = Counter()
-        self._implementations: Counter[str] = Counter()
         self._failures: Counter[str] = Counter()
         self._pattern = 0
         self._pattern_correct = 0
@@ -122,27 +116,25 @@ class HistoryTally:
             self._pattern_correct += outcome.strategy_selected == expected
         if record.error is not None:
             self._errors[record.error.stage, record.error.type] += 1
-        self._statuses[record.status] += 1
-        self._strategies[outcome.strategy_selected] += 1
-        self._implementations[implementation] += 1
         self._failures[implementation] += record.status in _FAILED
         self._last = record.timestamp
 
     def counts(self) -> HistoryCounts:
         """The counts now, frozen (a copy of a few small mappings, whatever the run's length)."""
-        snap = self._counters.snapshot()
+        loop = self._counters
+        outcomes = loop.outcomes.snapshot()
         return HistoryCounts(
-            iterations=snap["iterations"],
-            adherent=snap["adherent"],
-            silent_fallbacks=snap["silent_fallbacks"],
-            validation_errors=snap["validation_errors"],
-            audited=snap["audit_records"],
+            iterations=outcomes.iterations,
+            adherent=outcomes.adherent,
+            silent_fallbacks=outcomes.silent_fallbacks,
+            validation_errors=loop.statuses["validation_failed"],
+            audited=loop.audit_records,
             last_timestamp=self._last,
-            statuses=_frozen(self._statuses),
+            statuses=_frozen(loop.statuses),
             errors=_frozen(self._errors),
-            strategies=_frozen(self._strategies),
+            strategies=outcomes.strategy_selected,
             pattern_iterations=self._pattern,
             pattern_correct=self._pattern_correct,
-            implementations=_frozen(self._implementations),
+            implementations=outcomes.implementations,
             implementation_failures=_frozen(self._failures),
         )
