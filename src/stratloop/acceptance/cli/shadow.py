@@ -34,27 +34,26 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from stratloop.cli._app import app, console, fail, handle_errors
-from stratloop.cli._options import EnvironmentOption
-from stratloop.cli.rehearsal import (
+from stratloop.acceptance.cli.rehearsal import (
     Endpoint,
     LLMEndpointOption,
     OutputOption,
     generators,
     write_json,
 )
+from stratloop.cli._app import console, fail, handle_errors
+from stratloop.cli._options import EnvironmentOption
 from stratloop.flags import EnvFlagSource, in_rollout, instance_id
 
 if TYPE_CHECKING:
+    from stratloop.acceptance.shadow import Comparison, ShadowSession
     from stratloop.config.models import StratloopConfig
-    from stratloop.shadow import Comparison, ShadowSession
 
-__all__ = ["shadow"]
+__all__ = ["shadow_app"]
 
-shadow = typer.Typer(
+shadow_app = typer.Typer(
     name="shadow", help="Shadow mode: Phase 1-2 against Phase 3.", no_args_is_help=True
 )
-app.add_typer(shadow)
 
 Iterations = Annotated[int, typer.Option("--iterations", "-n", min=1, help="Iterations to run.")]
 Threshold = Annotated[
@@ -91,7 +90,7 @@ def _session(
     duration_s: float | None = None,
 ) -> tuple[ShadowSession, dict[str, Any]]:
     """Run a session on the real generators; return it and the metadata its outputs carry."""
-    from stratloop.shadow import (  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.acceptance.shadow import (  # noqa: PLC0415 - numpy; keep --help fast
         choose_champion,
         run_session,
     )
@@ -156,7 +155,7 @@ def _report(
     console.print(f"equivalence {comparison.equivalence:.2%} >= {threshold:.2%}")
 
 
-@shadow.command("generate-logs")
+@shadow_app.command("generate-logs")
 @handle_errors
 def generate_logs(
     phase1_2: Annotated[Path, typer.Option("--phase1-2", help="Write the Phase 1-2 log here.")],
@@ -167,7 +166,7 @@ def generate_logs(
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Run both paths on the same seeded iterations and write one log each."""
-    from stratloop.shadow import write_log  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.acceptance.shadow import write_log  # noqa: PLC0415 - numpy; keep --help fast
 
     session, meta = _session(environment, llm_endpoint, _first(iterations), champion)
     write_log(phase1_2, session.control, {**meta, "implementation": "procedural"})
@@ -178,7 +177,7 @@ def generate_logs(
     )
 
 
-@shadow.command("compare")
+@shadow_app.command("compare")
 @handle_errors
 def compare(
     old: Annotated[Path, typer.Option("--old", help="The Phase 1-2 (control) log.")],
@@ -187,13 +186,13 @@ def compare(
     output: OutputOption = None,
 ) -> None:
     """Share of iterations whose decision, method and candidate id match."""
-    from stratloop.shadow import compare_logs  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.acceptance.shadow import compare_logs  # noqa: PLC0415 - numpy; keep --help fast
 
     comparison = compare_logs(old, new)
     _report(comparison, threshold, output, {"old": str(old), "new": str(new)})
 
 
-@shadow.command("run")
+@shadow_app.command("run")
 @handle_errors
 def run(
     output: Annotated[Path, typer.Option("--output", "-o", help="Write the Phase 3 log here.")],
@@ -204,7 +203,7 @@ def run(
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Run shadow mode, write the Phase 3 log, and compare it with the live Phase 1-2 path."""
-    from stratloop.shadow import write_log  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.acceptance.shadow import write_log  # noqa: PLC0415 - numpy; keep --help fast
 
     session, meta = _session(environment, llm_endpoint, _first(iterations), champion)
     write_log(output, session.candidate, {**meta, "implementation": "strategy_pattern"})
@@ -212,7 +211,7 @@ def run(
     _report(session.compare(), threshold, None, meta)
 
 
-@shadow.command("daily-validation")
+@shadow_app.command("daily-validation")
 @handle_errors
 def daily_validation(
     date: Annotated[
@@ -232,10 +231,10 @@ def daily_validation(
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Validate equivalence on the day's own seeded sample and keep the day's report."""
+    from stratloop.acceptance.shadow import daily_seed  # noqa: PLC0415 - numpy; keep --help fast
     from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
         load_environment,
     )
-    from stratloop.shadow import daily_seed  # noqa: PLC0415 - numpy; keep --help fast
 
     day = date.date()
     base = load_environment(environment).load_config(flags=EnvFlagSource().current())
@@ -249,7 +248,7 @@ def daily_validation(
     _report(session.compare(), threshold, target, meta)
 
 
-@shadow.command("production")
+@shadow_app.command("production")
 @handle_errors
 def production(
     percentage: Annotated[
@@ -278,7 +277,7 @@ def production(
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Shadow the iterations a percentage rollout selects, for a duration or an iteration cap."""
-    from stratloop.shadow import (  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.acceptance.shadow import (  # noqa: PLC0415 - numpy; keep --help fast
         ROLLOUT_FLAG,
         rollout_iterations,
     )
