@@ -15,7 +15,7 @@ from stratloop.cli._app import console
 from stratloop.flags import EnvFlagSource
 
 if TYPE_CHECKING:
-    from stratloop.acceptance.shadow.rehearsal import Generators
+    from stratloop.acceptance.rehearsal import Generators
     from stratloop.config.models import StratloopConfig
 
 __all__ = ["Endpoint", "LLMEndpointOption", "OutputOption", "generators", "write_json"]
@@ -51,7 +51,7 @@ def generators(
         endpoint: which endpoint the LLM proposer asks.
         overrides: extra configuration overrides (dotted field paths).
     """
-    from stratloop.acceptance.shadow.rehearsal import (  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.acceptance.rehearsal import (  # noqa: PLC0415 - numpy; keep --help fast
         real_generators,
     )
     from stratloop.environments import load_environment  # noqa: PLC0415 - pydantic; --help fast

@@ -28,7 +28,7 @@ from stratloop.cli._app import console, fail, handle_errors
 from stratloop.cli._options import EnvironmentOption
 
 if TYPE_CHECKING:
-    from stratloop.acceptance.shadow.rehearsal import Generators
+    from stratloop.acceptance.rehearsal import Generators
     from stratloop.acceptance.strategy_checks import CheckReport
 
 __all__ = ["register"]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from stratloop.acceptance.shadow.rehearsal import real_generators
+from stratloop.acceptance.rehearsal import real_generators
 from stratloop.environments import load_environment
 from stratloop.errors import ConfigConflictError, LLMUnavailableError
 from stratloop.factors import FactorGraphGenerator
@@ -13,7 +13,7 @@ from stratloop.flags import Flags
 from stratloop.generation import GenerationContext, StrategyFactory, generate_iteration
 from stratloop.llm.proposer import LLMProposer
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _loader(name):
