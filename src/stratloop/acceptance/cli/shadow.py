@@ -34,13 +34,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from stratloop.acceptance.cli.rehearsal import (
-    Endpoint,
-    LLMEndpointOption,
-    OutputOption,
-    generators,
-    write_json,
-)
+from stratloop.acceptance.cli import rehearsal
 from stratloop.cli._app import console, fail, handle_errors
 from stratloop.cli._options import EnvironmentOption
 from stratloop.flags import EnvFlagSource, in_rollout, instance_id
@@ -81,7 +75,7 @@ ChampionOption = Annotated[
 
 def _session(
     environment: str,
-    endpoint: Endpoint,
+    endpoint: rehearsal.Endpoint,
     iterations: Callable[[StratloopConfig], Iterable[int]],
     champion: Champion,
     *,
@@ -95,7 +89,7 @@ def _session(
         run_session,
     )
 
-    with generators(environment, endpoint, overrides) as made:
+    with rehearsal.generators(environment, endpoint, overrides) as made:
         console.print(made.note)
         chosen = choose_champion(champion.value, made.factor_graph, Path(made.config.loop.runs_dir))
         console.print(f"champion: {chosen.describe()}")
@@ -147,7 +141,8 @@ def _report(
     for mismatch in comparison.mismatches[:10]:
         console.print(f"iteration {mismatch.iteration}: differs in {', '.join(mismatch.fields)}")
     passed = comparison.passes(threshold)
-    write_json(output, {**extra, "threshold": threshold, "passed": passed, **comparison.as_dict()})
+    report = {**extra, "threshold": threshold, "passed": passed, **comparison.as_dict()}
+    rehearsal.write_json(output, report)
     if comparison.total == 0:
         fail("no iteration was compared, so equivalence is unproven; run more iterations")
     if not passed:
@@ -162,7 +157,7 @@ def generate_logs(
     phase3: Annotated[Path, typer.Option("--phase3", help="Write the Phase 3 log here.")],
     iterations: Iterations = 100,
     environment: EnvironmentOption = "local",
-    llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+    llm_endpoint: rehearsal.LLMEndpointOption = rehearsal.Endpoint.scripted,
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Run both paths on the same seeded iterations and write one log each."""
@@ -183,7 +178,7 @@ def compare(
     old: Annotated[Path, typer.Option("--old", help="The Phase 1-2 (control) log.")],
     new: Annotated[Path, typer.Option("--new", help="The Phase 3 (candidate) log.")],
     threshold: Threshold = 0.95,
-    output: OutputOption = None,
+    output: rehearsal.OutputOption = None,
 ) -> None:
     """Share of iterations whose decision, method and candidate id match."""
     from stratloop.acceptance.shadow import compare_logs  # noqa: PLC0415 - numpy; keep --help fast
@@ -199,7 +194,7 @@ def run(
     iterations: Iterations = 100,
     environment: EnvironmentOption = "local",
     threshold: Threshold = 0.95,
-    llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+    llm_endpoint: rehearsal.LLMEndpointOption = rehearsal.Endpoint.scripted,
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Run shadow mode, write the Phase 3 log, and compare it with the live Phase 1-2 path."""
@@ -227,7 +222,7 @@ def daily_validation(
             "--output", "-o", help="The day's report (default logs/shadow/ENV/DATE.json)."
         ),
     ] = None,
-    llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+    llm_endpoint: rehearsal.LLMEndpointOption = rehearsal.Endpoint.scripted,
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Validate equivalence on the day's own seeded sample and keep the day's report."""
@@ -261,7 +256,7 @@ def production(
         float,
         typer.Option("--duration-hours", min=0.0, help="Wall-clock bound on the run, hours."),
     ],
-    output: OutputOption = None,
+    output: rehearsal.OutputOption = None,
     max_iterations: Annotated[
         int,
         typer.Option(
@@ -273,7 +268,7 @@ def production(
     ] = 500,
     environment: EnvironmentOption = "production",
     threshold: Threshold = 0.95,
-    llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+    llm_endpoint: rehearsal.LLMEndpointOption = rehearsal.Endpoint.scripted,
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Shadow the iterations a percentage rollout selects, for a duration or an iteration cap."""
