@@ -42,10 +42,11 @@ from typing import Any
 
 from _machine import describe
 
-from stratloop.audit import AuditTrail, sample_record, verify_trail
+from stratloop.acceptance.audit_samples import sample_record, sample_snapshot
+from stratloop.audit import AuditTrail, verify_trail
 from stratloop.audit._canonical import canonical_json, digest
 from stratloop.audit._files import TrailFiles
-from stratloop.audit.testing import StepClock, sample_snapshot
+from stratloop.audit.testing import StepClock
 from stratloop.config.models import AuditConfig
 from stratloop.report.audit import write_report
 from stratloop.service.measure import AuditGauge

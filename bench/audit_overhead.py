@@ -49,10 +49,9 @@ import numpy as np
 from _machine import describe
 from loop_overhead import audit_ratio
 
-from stratloop.acceptance.audit_drills import rebuild_record, sample_iteration
-from stratloop.audit import AuditTrail
+from stratloop.acceptance.audit_samples import sample_iteration, sample_snapshot
+from stratloop.audit import AuditTrail, audit_record
 from stratloop.audit._canonical import canonical_json, digest
-from stratloop.audit.testing import sample_record, sample_snapshot
 from stratloop.config.models import AuditConfig
 
 N = int(os.environ.get("BENCH_N", "2000"))
@@ -68,15 +67,11 @@ _EVICT = np.ones(4_000_000)
 def _inputs(count: int) -> Any:
     snap = sample_snapshot()
     snap_hash = digest(canonical_json(snap))
-    samples = [
-        sample_record(i, run_id="b", instance_id="b", config_snapshot=snap, config_hash=snap_hash)
-        for i in range(count)
-    ]
-    return snap, snap_hash, [sample_iteration(s) for s in samples]
+    return snap, snap_hash, [sample_iteration(i, config_snapshot=snap) for i in range(count)]
 
 
 def _build(iteration: Any, snap: Any, snap_hash: str) -> Any:
-    return rebuild_record(
+    return audit_record(
         iteration, run_id="b", instance_id="b", config_snapshot=snap, config_hash=snap_hash
     )
 

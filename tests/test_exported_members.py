@@ -11,6 +11,7 @@ PACKAGES = [
     "stratloop",
     "stratloop.acceptance",
     "stratloop.acceptance.cli",
+    "stratloop.acceptance.shadow",
     "stratloop.audit",
     "stratloop.backtest",
     "stratloop.cli",
@@ -24,7 +25,6 @@ PACKAGES = [
     "stratloop.loop",
     "stratloop.report",
     "stratloop.service",
-    "stratloop.shadow",
     "stratloop.spec",
 ]
 

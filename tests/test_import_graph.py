@@ -44,7 +44,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("stratloop.audit",),
     ("stratloop.report",),
     ("stratloop.loop",),
-    ("stratloop.shadow",),
     ("stratloop",),
     ("stratloop.service",),
     ("stratloop.cli",),

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from stratloop.acceptance.audit_samples import write_sample_trail
 from stratloop.audit import iter_records, verify_trail
 from stratloop.audit._canonical import canonical_json, digest
-from stratloop.audit.testing import write_sample_trail
 from stratloop.config.models import AuditConfig
 from stratloop.errors import AuditFormatError
 

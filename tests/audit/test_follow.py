@@ -17,10 +17,11 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from stratloop.acceptance.audit_drills import inject, rechain
-from stratloop.audit import AuditTrail, TrailFollower, follow, sample_record, verify_trail
+from stratloop.acceptance.audit_samples import sample_record, sample_snapshot, write_sample_trail
+from stratloop.audit import AuditTrail, TrailFollower, follow, verify_trail
 from stratloop.audit._canonical import canonical_json, digest
 from stratloop.audit._files import TrailFiles, archive_name, read_content
-from stratloop.audit.testing import StepClock, sample_snapshot, write_sample_trail
+from stratloop.audit.testing import StepClock
 from stratloop.config.models import AuditConfig
 from stratloop.errors import AuditFormatError
 

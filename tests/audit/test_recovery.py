@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from stratloop.acceptance.audit_samples import write_sample_trail
 from stratloop.audit import AuditTrail
-from stratloop.audit.testing import write_sample_trail
 from stratloop.config.models import AuditConfig
 from stratloop.errors import AuditFormatError
 

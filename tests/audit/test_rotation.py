@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from stratloop.acceptance.audit_samples import write_sample_trail
 from stratloop.audit import verify_trail
 from stratloop.audit._files import read_retention
-from stratloop.audit.testing import StepClock, write_sample_trail
+from stratloop.audit.testing import StepClock
 from stratloop.config.models import AuditConfig
 
 

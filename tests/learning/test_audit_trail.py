@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from iteration_records import record_at
 from stratloop.acceptance.audit_drills import INJECTIONS, inject, rechain, violation_drill
+from stratloop.acceptance.audit_samples import sample_snapshot, write_sample_trail
 from stratloop.audit import (
     GUIDE_REQUIRED_FIELDS,
     REDACTED,
@@ -31,7 +32,7 @@ from stratloop.audit import (
     verify_trail,
 )
 from stratloop.audit.query import query_trail
-from stratloop.audit.testing import StepClock, sample_snapshot, write_sample_trail
+from stratloop.audit.testing import StepClock
 from stratloop.config.models import AuditConfig
 from stratloop.errors import AuditWriteError
 from stratloop.generation.decision import decide
@@ -448,8 +449,8 @@ class TestIntegration:
         code = f"""
 import sys
 from pathlib import Path
-from stratloop.audit import AuditTrail, sample_record
-from stratloop.audit.testing import sample_snapshot
+from stratloop.acceptance.audit_samples import sample_record, sample_snapshot
+from stratloop.audit import AuditTrail
 from stratloop.audit._canonical import canonical_json, digest
 from stratloop.config.models import AuditConfig
 snap = sample_snapshot()

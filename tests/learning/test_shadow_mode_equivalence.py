@@ -16,6 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from stratloop.acceptance.shadow import (
+    ShadowExperiment,
+    ShadowRecord,
+    compare_records,
+    read_log,
+    write_log,
+)
 from stratloop.cli import app
 from stratloop.factors import FactorGraphGenerator, Limits, default_library
 from stratloop.flags import Flags
@@ -24,13 +31,6 @@ from stratloop.generation.testing import config_with
 from stratloop.llm import LLMClient, Reply, ScriptedOpenAIServer, Status
 from stratloop.llm.proposer import LLMProposer
 from stratloop.llm.scripted_server import scripted_specs
-from stratloop.shadow import (
-    ShadowExperiment,
-    ShadowRecord,
-    compare_records,
-    read_log,
-    write_log,
-)
 
 FIELDS = frozenset({"close"})
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from stratloop.audit.testing import write_sample_trail
+from stratloop.acceptance.audit_samples import write_sample_trail
 from stratloop.report.audit import write_report
 
 CHROMIUM = "/usr/bin/chromium"

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from stratloop.acceptance.audit_drills import rechain
-from stratloop.audit import AuditTrail, sample_record
+from stratloop.acceptance.audit_samples import sample_record, sample_snapshot, write_sample_trail
+from stratloop.audit import AuditTrail
 from stratloop.audit._canonical import canonical_json, digest
-from stratloop.audit.testing import StepClock, sample_snapshot, write_sample_trail
+from stratloop.audit.testing import StepClock
 from stratloop.config.models import AuditConfig
 from stratloop.report.audit import write_report
 from stratloop.service.measure import AuditGauge, measure_audit

@@ -11,9 +11,12 @@ health probes through ``stratloop.health_probes``
 Modules: :mod:`~stratloop.acceptance.config_cases` and
 :mod:`~stratloop.acceptance.validation_overhead` (Phase 2),
 :mod:`~stratloop.acceptance.strategy_checks` and
-:mod:`~stratloop.acceptance.strategy_overhead` (Phase 3),
-:mod:`~stratloop.acceptance.audit_logging` and
-:mod:`~stratloop.acceptance.audit_drills` (Phase 4),
+:mod:`~stratloop.acceptance.strategy_overhead`,
+:mod:`~stratloop.acceptance.shadow` (Phase 3, shadow mode) and
+:mod:`~stratloop.acceptance.rehearsal` (the real generators they inject),
+:mod:`~stratloop.acceptance.audit_logging`,
+:mod:`~stratloop.acceptance.audit_drills` and
+:mod:`~stratloop.acceptance.audit_samples` (Phase 4),
 :mod:`~stratloop.acceptance.probes` and :mod:`~stratloop.acceptance.health`
 (health checks and production validation).
 """

@@ -2,7 +2,7 @@
 
 Each drill works in a directory it is given (a temporary one from the CLI),
 never on the operator's trail. The records written are sample records
-(:func:`~stratloop.audit.testing.sample_record`): the drills measure the
+(:mod:`stratloop.acceptance.audit_samples`): the drills measure the
 trail, not the loop.
 """
 
@@ -17,18 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stratloop.acceptance.audit_samples import sample_iteration, sample_record
 from stratloop.audit._canonical import GENESIS_HASH, canonical_json, digest
 from stratloop.audit._files import TrailFiles, iter_lines, read_retention
-from stratloop.audit.record import AuditRecord, audit_record
-from stratloop.audit.testing import SAMPLE_LLM_USAGE, SAMPLE_TIMINGS, sample_record
+from stratloop.audit.record import audit_record
 from stratloop.audit.verify import verify_trail
 from stratloop.audit.writer import AuditTrail
 from stratloop.config.models import AuditConfig
 from stratloop.errors import AuditFormatError
-from stratloop.generation.decision import Decision
-from stratloop.generation.outcome import GenerationOutcome
-from stratloop.iteration import IterationRecord
-from stratloop.spec import Candidate, Strategy, TopN
 
 __all__ = [
     "INJECTIONS",
@@ -37,10 +33,8 @@ __all__ = [
     "RotationResult",
     "inject",
     "overhead_drill",
-    "rebuild_record",
     "rechain",
     "rotation_drill",
-    "sample_iteration",
     "violation_drill",
 ]
 
@@ -344,23 +338,12 @@ def overhead_drill(
     """Time ``audit_record`` + ``append`` per record through the real writer in ``directory``."""
     snap, snap_hash = _snapshot_pair(snapshot)
     live = directory / "overhead.jsonl"
-    samples = [
-        sample_record(
-            i,
-            run_id="overhead",
-            instance_id="drill",
-            config_snapshot=snap,
-            config_hash=snap_hash,
-            flags=flags,
-        )
-        for i in range(iterations)
-    ]
-    inputs = [sample_iteration(record) for record in samples]
+    inputs = [sample_iteration(i, config_snapshot=snap, flags=flags) for i in range(iterations)]
     times: list[float] = []
     with AuditTrail(config, run_id="overhead", instance_id="drill", path=live) as trail:
         for iteration in inputs:
             started = time.perf_counter_ns()
-            record = rebuild_record(
+            record = audit_record(
                 iteration,
                 run_id="overhead",
                 instance_id="drill",
@@ -382,49 +365,4 @@ def overhead_drill(
         max_us=max(times),
         mean_us=sum(times) / len(times),
         bytes_per_record=size / iterations,
-    )
-
-
-def sample_iteration(record: AuditRecord) -> IterationRecord:
-    """The iteration record a sample audit record projects, rebuilt from its fields."""
-    decision = Decision(**record.decision)
-    metrics = record.outcome["metrics"]
-    return IterationRecord(
-        iteration_num=record.iteration_num,
-        batch=0,
-        timestamp="",
-        flags=record.flags,
-        outcome=GenerationOutcome(
-            implementation="strategy_pattern",
-            decision=decision,
-            strategy_selected=record.strategy_selected,
-            method_used=decision.method,
-            candidate=Candidate(
-                Strategy(expression=record.outcome["expression"], portfolio=TopN(n=5)),
-                method=decision.method,
-            ),
-        ),
-        status="evaluated",
-        timings=SAMPLE_TIMINGS,
-        train=metrics["train"],
-        test=metrics["test"],
-        llm_usage=SAMPLE_LLM_USAGE if record.llm_usage is not None else None,
-    )
-
-
-def rebuild_record(
-    iteration: IterationRecord,
-    *,
-    run_id: str,
-    instance_id: str,
-    config_snapshot: Mapping[str, Any],
-    config_hash: str,
-) -> AuditRecord:
-    """Project a sample iteration to its audit record: the unit of work overhead drills time."""
-    return audit_record(
-        iteration,
-        run_id=run_id,
-        instance_id=instance_id,
-        config_snapshot=config_snapshot,
-        config_hash=config_hash,
     )

@@ -22,6 +22,7 @@ from stratloop.acceptance.config_cases import (
     backward_compatibility_checks,
     validation_checks,
 )
+from stratloop.acceptance.shadow import ShadowExperiment
 from stratloop.acceptance.strategy_overhead import measure_strategy_overhead
 from stratloop.acceptance.validation_overhead import measure_overhead
 from stratloop.config import snapshot, validate_config
@@ -30,7 +31,6 @@ from stratloop.errors import ConfigConflictError
 from stratloop.flags import Flags
 from stratloop.generation.testing import drawing_source
 from stratloop.service.measure import Measurement, share
-from stratloop.shadow import ShadowExperiment
 
 __all__ = ["measure_probes", "service_probes"]
 
@@ -133,7 +133,7 @@ def _phase3(config: StratloopConfig) -> dict[str, Measurement]:
     llm, factor_graph = drawing_source("llm"), drawing_source("factor_graph")
     experiment = ShadowExperiment(config, llm, factor_graph)
     results = [experiment.run(i) for i in range(_SHADOW_ITERATIONS)]
-    matched = sum(r is not None and r.matched for r in results)
+    matched = sum(r.matched for r in results)
     overhead = measure_strategy_overhead(
         config, _PROBE_ITERATIONS, llm=llm, factor_graph=factor_graph
     )

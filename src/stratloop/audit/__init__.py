@@ -32,7 +32,7 @@ from stratloop.audit.record import (
     audit_record,
     schema_problem,
 )
-from stratloop.audit.testing import capture_records, sample_record
+from stratloop.audit.testing import capture_records
 from stratloop.audit.verify import Break, TrailReport, VerifyReport, iter_records, verify_trail
 from stratloop.audit.violations import (
     RecordViolation,
@@ -79,7 +79,6 @@ __all__ = [
     "record_violation",
     "render",
     "run_chain",
-    "sample_record",
     "schema_problem",
     "share_tests",
     "verify_trail",

@@ -23,7 +23,6 @@ from stratloop.cli import (
     flags,
     run,
     serve,
-    shadow,
 )
 
 __all__ = ["app", "main"]
@@ -36,7 +35,6 @@ _GROUPS = (
     flags,
     run,
     serve,
-    shadow,
 )
 
 

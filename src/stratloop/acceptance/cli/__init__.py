@@ -1,7 +1,8 @@
 """The deployment guide's commands, added to ``stratloop`` by the ``stratloop.cli`` entry point.
 
 ``check`` (the Phase 2-4 checks, health checks and production validation),
-``loop check-audit-logging``, and the drills of the ``audit`` group. Command
+``loop check-audit-logging``, ``shadow`` (Phase 3 shadow mode), and the
+drills of the ``audit`` group. Command
 names and options are the guide's; ``scripts/*.py`` wrap them.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from stratloop.acceptance.cli import audit, health, loop, strategy
+from stratloop.acceptance.cli import audit, health, loop, shadow, strategy
 from stratloop.acceptance.cli.check import check_app
 
 __all__ = ["register"]
@@ -25,6 +26,7 @@ def register(app: typer.Typer) -> None:
     health.register(check_app)
     app.add_typer(check_app)
     app.add_typer(loop.loop_app)
+    app.add_typer(shadow.shadow_app)
     audit.register(_group(app, "audit"))
 
 

@@ -19,6 +19,7 @@ import typer
 from stratloop.cli._app import EXIT_INVALID, console, handle_errors
 from stratloop.cli._options import EnvironmentOption
 from stratloop.cli.audit import AuditFileOption, existing_trail, print_verify, trail_path
+from stratloop.flags import EnvFlagSource
 
 __all__ = ["register"]
 
@@ -35,8 +36,13 @@ def check_records(
     audit_file: AuditFileOption = None, environment: EnvironmentOption = "local"
 ) -> None:
     """The guide's completeness check: every required field in every record, then verify."""
-    from stratloop.audit.record import GUIDE_REQUIRED_FIELDS  # noqa: PLC0415
-    from stratloop.audit.verify import iter_records, verify_trail  # noqa: PLC0415
+    from stratloop.audit.record import (  # noqa: PLC0415 - numpy; keep --help fast
+        GUIDE_REQUIRED_FIELDS,
+    )
+    from stratloop.audit.verify import (  # noqa: PLC0415 - numpy; keep --help fast
+        iter_records,
+        verify_trail,
+    )
 
     path = existing_trail(trail_path(audit_file, environment))
     missing: dict[str, int] = dict.fromkeys(GUIDE_REQUIRED_FIELDS, 0)
@@ -74,8 +80,10 @@ def violations(
     audit_file: AuditFileOption = None, environment: EnvironmentOption = "local"
 ) -> None:
     """Count violations in the trail, then prove detection on injected copies."""
-    from stratloop.acceptance.audit_drills import violation_drill  # noqa: PLC0415
-    from stratloop.audit.verify import verify_trail  # noqa: PLC0415
+    from stratloop.acceptance.audit_drills import (  # noqa: PLC0415 - numpy; keep --help fast
+        violation_drill,
+    )
+    from stratloop.audit.verify import verify_trail  # noqa: PLC0415 - numpy; keep --help fast
 
     path = existing_trail(trail_path(audit_file, environment))
     report = verify_trail(path, keep_records=True)
@@ -97,10 +105,13 @@ def overhead(
     environment: EnvironmentOption = "local",
 ) -> None:
     """Time build -> durable write per record with the environment's audit settings."""
-    from stratloop.acceptance.audit_drills import overhead_drill  # noqa: PLC0415
-    from stratloop.config import snapshot  # noqa: PLC0415
-    from stratloop.environments import load_environment  # noqa: PLC0415
-    from stratloop.flags import EnvFlagSource  # noqa: PLC0415
+    from stratloop.acceptance.audit_drills import (  # noqa: PLC0415 - numpy; keep --help fast
+        overhead_drill,
+    )
+    from stratloop.config import snapshot  # noqa: PLC0415 - pydantic; keep --help fast
+    from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
+        load_environment,
+    )
 
     config = load_environment(environment).load_config()
     with tempfile.TemporaryDirectory(prefix="stratloop-audit-overhead-") as tmp:
@@ -131,9 +142,13 @@ def rotation_drill(
     retention_files: Annotated[int, typer.Option("--retention-files", min=1)] = 20,
 ) -> None:
     """Write records through the real writer with a small rotate size in a temporary directory."""
-    from stratloop.acceptance.audit_drills import rotation_drill as drill  # noqa: PLC0415
-    from stratloop.config import snapshot  # noqa: PLC0415
-    from stratloop.environments import load_environment  # noqa: PLC0415
+    from stratloop.acceptance.audit_drills import (  # noqa: PLC0415 - numpy; keep --help fast
+        rotation_drill as drill,
+    )
+    from stratloop.config import snapshot  # noqa: PLC0415 - pydantic; keep --help fast
+    from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
+        load_environment,
+    )
 
     config = load_environment(environment).load_config()
     audit = config.audit.model_copy(

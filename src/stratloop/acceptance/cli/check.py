@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
 from stratloop.cli._app import EXIT_INVALID, console, handle_errors
 from stratloop.cli._options import EnvironmentOption
@@ -49,8 +50,6 @@ def _base(environment: str) -> dict[str, Any]:
 
 
 def _report(title: str, environment: str, results: list[CaseResult], output: Path | None) -> None:
-    from rich.table import Table  # noqa: PLC0415
-
     table = Table(title=f"{title} ({environment})", show_lines=False)
     for column in ("check", "expected", "observed", "result"):
         table.add_column(column)
@@ -85,7 +84,9 @@ def pydantic_validation(
     output: OutputOption = None,
 ) -> None:
     """Valid configurations are accepted; invalid ones are rejected with clear errors."""
-    from stratloop.acceptance.config_cases import validation_checks  # noqa: PLC0415
+    from stratloop.acceptance.config_cases import (  # noqa: PLC0415 - pydantic; keep --help fast
+        validation_checks,
+    )
 
     results = validation_checks(test_case.value, _base(environment))
     _report(f"pydantic validation: {test_case.value}", environment, results, output)
@@ -97,7 +98,9 @@ def backward_compatibility(
     environment: EnvironmentOption = "local", output: OutputOption = None
 ) -> None:
     """Legacy dict configs, mixed dict / model use and plain-dict callers still work."""
-    from stratloop.acceptance.config_cases import backward_compatibility_checks  # noqa: PLC0415
+    from stratloop.acceptance.config_cases import (  # noqa: PLC0415 - pydantic; keep --help fast
+        backward_compatibility_checks,
+    )
 
     results = backward_compatibility_checks(_base(environment))
     _report("backward compatibility", environment, results, output)
@@ -109,7 +112,9 @@ def validation_edge_cases(
     environment: EnvironmentOption = "local", output: OutputOption = None
 ) -> None:
     """Boundaries, optional None values, extra fields and int vs float."""
-    from stratloop.acceptance.config_cases import edge_case_checks  # noqa: PLC0415
+    from stratloop.acceptance.config_cases import (  # noqa: PLC0415 - pydantic; keep --help fast
+        edge_case_checks,
+    )
 
     results = edge_case_checks(_base(environment))
     _report("validation edge cases", environment, results, output)
@@ -125,9 +130,9 @@ def validation_overhead(
     output: OutputOption = None,
 ) -> None:
     """Time configuration validation on both paths against the guide's 1 ms budget."""
-    from rich.table import Table  # noqa: PLC0415
-
-    from stratloop.acceptance.validation_overhead import measure_overhead  # noqa: PLC0415
+    from stratloop.acceptance.validation_overhead import (  # noqa: PLC0415 - pydantic; --help fast
+        measure_overhead,
+    )
 
     report = measure_overhead(_base(environment), iterations)
     report["environment"] = environment

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 
 from stratloop.cli._app import EXIT_INVALID, console, handle_errors
 from stratloop.cli._options import EnvironmentOption
@@ -37,9 +38,7 @@ MoreOutputs = Annotated[
 
 
 def _emit(report: CheckReport, outputs: list[Path]) -> None:
-    from rich.table import Table  # noqa: PLC0415
-
-    from stratloop.service import format_value  # noqa: PLC0415
+    from stratloop.service import format_value  # noqa: PLC0415 - fastapi; keep --help fast
 
     table = Table(title=f"{report.kind} ({report.environment}): {report.status}")
     for column in ("metric", "value", "target", "alert", "verdict"):
@@ -74,8 +73,12 @@ def _outputs(output: list[Path] | None, more: list[Path] | None) -> list[Path]:
 
 def health(phase: int, environment: str, outputs: list[Path], *, service: bool) -> None:
     """Run the phase's health check on ``environment`` and emit the report."""
-    from stratloop.acceptance.health import health_check  # noqa: PLC0415
-    from stratloop.environments import load_environment  # noqa: PLC0415
+    from stratloop.acceptance.health import (  # noqa: PLC0415 - fastapi; keep --help fast
+        health_check,
+    )
+    from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
+        load_environment,
+    )
 
     env = load_environment(environment)
     _emit(health_check(phase, env, env.config_document(), service=service), outputs)
@@ -136,9 +139,13 @@ def production_validation(
     ] = None,
 ) -> None:
     """Soak the loop with the phase's flags, then judge the phase's success criteria."""
-    from stratloop.acceptance.health import phase_flags  # noqa: PLC0415
-    from stratloop.acceptance.health import production_validation as soak  # noqa: PLC0415
-    from stratloop.environments import load_environment  # noqa: PLC0415
+    from stratloop.acceptance.health import phase_flags  # noqa: PLC0415 - fastapi; keep --help fast
+    from stratloop.acceptance.health import (  # noqa: PLC0415 - fastapi; keep --help fast
+        production_validation as soak,
+    )
+    from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
+        load_environment,
+    )
 
     env = load_environment(environment)
     base = env.config_document()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
 from stratloop.cli._app import console, handle_errors
 from stratloop.cli.serve import flag_source
@@ -33,11 +34,14 @@ def check_audit_logging(
     ] = None,
 ) -> None:
     """Run N real iterations with Phase 4 on, then check the audit trail has N valid records."""
-    from rich.table import Table  # noqa: PLC0415
-
-    from stratloop.acceptance.audit_logging import report_rows, run_audit_logging  # noqa: PLC0415
-    from stratloop.config import load_config  # noqa: PLC0415
-    from stratloop.environments import load_environment  # noqa: PLC0415
+    from stratloop.acceptance.audit_logging import (  # noqa: PLC0415 - numpy; keep --help fast
+        report_rows,
+        run_audit_logging,
+    )
+    from stratloop.config import load_config  # noqa: PLC0415 - pydantic; keep --help fast
+    from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
+        load_environment,
+    )
 
     flags = flag_source(flags_file)
     env = load_environment(environment)

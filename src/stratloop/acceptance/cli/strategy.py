@@ -15,27 +15,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 
-from stratloop.cli._app import console, fail, handle_errors
-from stratloop.cli._options import EnvironmentOption
-from stratloop.cli.rehearsal import (
+from stratloop.acceptance.cli.rehearsal import (
     Endpoint,
     LLMEndpointOption,
     OutputOption,
     generators,
     write_json,
 )
+from stratloop.cli._app import console, fail, handle_errors
+from stratloop.cli._options import EnvironmentOption
 
 if TYPE_CHECKING:
+    from stratloop.acceptance.rehearsal import Generators
     from stratloop.acceptance.strategy_checks import CheckReport
-    from stratloop.shadow.rehearsal import Generators
 
 __all__ = ["register"]
 
 
 def _show(report: CheckReport, made: Generators, environment: str, output: Path | None) -> None:
-    from rich.table import Table  # noqa: PLC0415
-
     table = Table(title=f"{report.title} ({environment})")
     table.add_column("check")
     table.add_column("result")
@@ -72,7 +71,9 @@ def strategy_selection(
     llm_endpoint: LLMEndpointOption = Endpoint.scripted,
 ) -> None:
     """Phase 3: use_factor_graph true/false/null select FactorGraph/LLM/Mixed, logged."""
-    from stratloop.acceptance.strategy_checks import check_strategy_selection  # noqa: PLC0415
+    from stratloop.acceptance.strategy_checks import (  # noqa: PLC0415 - numpy; keep --help fast
+        check_strategy_selection,
+    )
 
     _run_check(check_strategy_selection, environment, llm_endpoint, output)
 
@@ -83,7 +84,9 @@ def strategy_factory(
     llm_endpoint: LLMEndpointOption = Endpoint.scripted,
 ) -> None:
     """Phase 3: right instances, injected generators, immutable context, lifecycle."""
-    from stratloop.acceptance.strategy_checks import check_strategy_factory  # noqa: PLC0415
+    from stratloop.acceptance.strategy_checks import (  # noqa: PLC0415 - numpy; keep --help fast
+        check_strategy_factory,
+    )
 
     _run_check(check_strategy_factory, environment, llm_endpoint, output)
 
@@ -95,9 +98,9 @@ def strategy_overhead(
     llm_endpoint: LLMEndpointOption = Endpoint.scripted,
 ) -> None:
     """Phase 3: selection and invocation overhead percentiles against the guide's budgets."""
-    from rich.table import Table  # noqa: PLC0415
-
-    from stratloop.acceptance.strategy_overhead import measure_strategy_overhead  # noqa: PLC0415
+    from stratloop.acceptance.strategy_overhead import (  # noqa: PLC0415 - numpy; keep --help fast
+        measure_strategy_overhead,
+    )
 
     with generators(environment, llm_endpoint) as made:
         report = measure_strategy_overhead(

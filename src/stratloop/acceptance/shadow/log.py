@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from stratloop.acceptance.shadow.compare import Comparison, compare_records
+from stratloop.acceptance.shadow.record import ShadowRecord
 from stratloop.errors import ConfigFileError
-from stratloop.shadow.compare import Comparison, compare_records
-from stratloop.shadow.record import ShadowRecord
 
 __all__ = ["SCHEMA_VERSION", "compare_logs", "read_log", "write_log"]
 

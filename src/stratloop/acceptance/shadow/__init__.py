@@ -9,57 +9,35 @@ question both sides ask is sent once, and internal failures go to one
 it, as the real loop does, instead of sampling fresh factors.
 """
 
-from stratloop.shadow.champion import (
+from stratloop.acceptance.shadow.champion import (
     CHAMPION_SOURCES,
-    ChampionSource,
-    ShadowChampion,
     choose_champion,
     latest_run_champion,
     reference_champion,
 )
-from stratloop.shadow.compare import Comparison, Mismatch, compare_records
-from stratloop.shadow.experiment import (
-    CANDIDATE_FLAGS,
-    CONTROL_FLAGS,
-    Behaviour,
-    InternalError,
-    Observation,
-    Result,
-    ShadowExperiment,
-)
-from stratloop.shadow.log import SCHEMA_VERSION, compare_logs, read_log, write_log
-from stratloop.shadow.record import COMPARED_FIELDS, IGNORED_FIELDS, ShadowRecord
-from stratloop.shadow.session import (
+from stratloop.acceptance.shadow.compare import Comparison, compare_records
+from stratloop.acceptance.shadow.experiment import CANDIDATE_FLAGS, CONTROL_FLAGS, ShadowExperiment
+from stratloop.acceptance.shadow.log import compare_logs, read_log, write_log
+from stratloop.acceptance.shadow.record import ShadowRecord
+from stratloop.acceptance.shadow.session import (
     ROLLOUT_FLAG,
     ShadowSession,
-    StopReason,
     daily_seed,
     rollout_iterations,
     run_session,
 )
-from stratloop.shadow.shared import SharedProposals
+from stratloop.acceptance.shadow.shared import SharedProposals
 
 __all__ = [
     "CANDIDATE_FLAGS",
     "CHAMPION_SOURCES",
-    "COMPARED_FIELDS",
     "CONTROL_FLAGS",
-    "IGNORED_FIELDS",
     "ROLLOUT_FLAG",
-    "SCHEMA_VERSION",
-    "Behaviour",
-    "ChampionSource",
     "Comparison",
-    "InternalError",
-    "Mismatch",
-    "Observation",
-    "Result",
-    "ShadowChampion",
     "ShadowExperiment",
     "ShadowRecord",
     "ShadowSession",
     "SharedProposals",
-    "StopReason",
     "choose_champion",
     "compare_logs",
     "compare_records",

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from stratloop.acceptance.rehearsal import real_generators
 from stratloop.environments import load_environment
 from stratloop.errors import ConfigConflictError, LLMUnavailableError
 from stratloop.factors import FactorGraphGenerator
 from stratloop.flags import Flags
 from stratloop.generation import GenerationContext, StrategyFactory, generate_iteration
 from stratloop.llm.proposer import LLMProposer
-from stratloop.shadow.rehearsal import real_generators
 
 ROOT = Path(__file__).resolve().parents[2]
 

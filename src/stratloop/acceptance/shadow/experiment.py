@@ -6,12 +6,11 @@ pattern), both through :func:`~stratloop.generation.generate_iteration`. Each
 runs on its own context built from the same configuration, seed, iteration
 and champion (the same object), so they see the same random stream and a
 factor-graph iteration mutates the same parent, and an LLM question both
-sides ask is sent once (:class:`~stratloop.shadow.shared.SharedProposals`).
+sides ask is sent once (:class:`~stratloop.acceptance.shadow.SharedProposals`).
 Their outputs are frozen :class:`Observation` objects; a generator's
-exception is part of an observation. Failures of the experiment's own
-machinery (building a context, comparing, publishing) go to one
-``raised(operation, error)`` hook that records them; nothing is logged and
-forgotten.
+exception is part of an observation. A failure of the experiment's own
+machinery (building a context) goes to one ``raised(operation, error)`` hook
+that records it; nothing is logged and forgotten.
 """
 
 from __future__ import annotations
@@ -21,14 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from stratloop.acceptance.shadow.record import ShadowRecord
+from stratloop.acceptance.shadow.shared import SharedProposals
 from stratloop.config.models import StratloopConfig
 from stratloop.flags.model import Flags
 from stratloop.generation.context import ChampionSnapshot, GenerationContext
 from stratloop.generation.generate import generate_iteration
 from stratloop.generation.outcome import GenerationOutcome
 from stratloop.generation.strategies import CandidateSource
-from stratloop.shadow.record import ShadowRecord
-from stratloop.shadow.shared import SharedProposals
 
 __all__ = [
     "CANDIDATE_FLAGS",
@@ -66,8 +65,21 @@ class Result:
     iteration: int
     control: Observation
     candidate: Observation
-    mismatched_fields: tuple[str, ...]
-    ignored_fields: tuple[str, ...]
+
+    @property
+    def mismatched_fields(self) -> tuple[str, ...]:
+        """Compared fields that differ; ``exception`` when a side raised and they differ."""
+        before, after = self.control, self.candidate
+        if before.record is None or after.record is None:
+            same = before.exception is not None and before.exception == after.exception
+            return () if same else ("exception",)
+        return before.record.differences(after.record)[0]
+
+    @property
+    def ignored_fields(self) -> tuple[str, ...]:
+        """Ignored fields that differ (code-path name, timings)."""
+        before, after = self.control.record, self.candidate.record
+        return () if before is None or after is None else before.differences(after)[1]
 
     @property
     def matched(self) -> bool:
@@ -120,26 +132,17 @@ class ShadowExperiment:
         self._shared = None if self.llm is None else SharedProposals(self.llm)
 
     @property
-    def shared_llm(self) -> CandidateSource | None:
-        """The LLM source both sides use (an injected ``candidate`` should use it too)."""
-        return self._shared
-
-    @property
     def llm_calls(self) -> int:
         """Questions that reached the LLM (a question both sides ask counts once)."""
         return 0 if self._shared is None else self._shared.calls
 
-    def run(self, iteration: int) -> Result | None:
-        """Observe both sides on ``iteration``; None when the experiment itself failed."""
+    def run(self, iteration: int) -> Result:
+        """Observe both sides on ``iteration``."""
         control = self._observe("control", iteration, self.control)
         candidate = self._observe("candidate", iteration, self.candidate)
         if self._shared is not None:
             self._shared.forget()
-        try:
-            return _compare(iteration, control, candidate)
-        except Exception as exc:  # noqa: BLE001 - every internal failure goes to the hook
-            self._raised("compare", exc)
-            return None
+        return Result(iteration, control, candidate)
 
     def _run(self, side: Flags | Behaviour, ctx: GenerationContext) -> GenerationOutcome:
         if isinstance(side, Flags):
@@ -170,11 +173,3 @@ class ShadowExperiment:
 def _described(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
-
-def _compare(iteration: int, control: Observation, candidate: Observation) -> Result:
-    if control.record is None or candidate.record is None:
-        same = control.exception is not None and control.exception == candidate.exception
-        fields = () if same else ("exception",)
-        return Result(iteration, control, candidate, fields, ())
-    compared, ignored = control.record.differences(candidate.record)
-    return Result(iteration, control, candidate, compared, ignored)

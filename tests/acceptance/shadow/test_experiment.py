@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 
+from stratloop.acceptance.shadow import ShadowExperiment, compare_records, read_log, write_log
 from stratloop.errors import LLMUnavailableError
 from stratloop.generation.testing import config_with, drawing_source, failing_source
-from stratloop.shadow import ShadowExperiment, compare_records, read_log, write_log
 
 LLM = drawing_source("llm")
 FG = drawing_source("factor_graph")

@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from stratloop.config.models import StratloopConfig
+from stratloop.flags import EnvFlagSource, instance_id
 from stratloop.generation.strategies import CandidateSource
+from stratloop.llm.budget import Usage
+from stratloop.llm.scripted_server import Reply, ScriptedOpenAIServer, scripted_specs
+from stratloop.loop.assemble import build_parts
 
 __all__ = ["ConfigLoader", "Generators", "LLMEndpoint", "real_generators"]
 
@@ -65,15 +69,6 @@ def real_generators(
     Raises:
         StratloopError: the configuration or its data cannot be loaded.
     """
-    from stratloop.flags import EnvFlagSource, instance_id  # noqa: PLC0415 - heavy imports
-    from stratloop.llm.budget import Usage  # noqa: PLC0415
-    from stratloop.llm.scripted_server import (  # noqa: PLC0415
-        Reply,
-        ScriptedOpenAIServer,
-        scripted_specs,
-    )
-    from stratloop.loop.assemble import build_parts  # noqa: PLC0415
-
     server = None
     try:
         if llm_endpoint == "scripted":

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from stratloop.cli import app
 from stratloop.iteration import candidate_from_json
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

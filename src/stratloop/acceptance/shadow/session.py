@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
+from stratloop.acceptance.shadow.compare import Comparison, compare_records
+from stratloop.acceptance.shadow.experiment import InternalError, ShadowExperiment
+from stratloop.acceptance.shadow.record import ShadowRecord
 from stratloop.config.models import StratloopConfig
 from stratloop.flags.rollout import bucket
 from stratloop.generation.context import ChampionSnapshot
 from stratloop.generation.strategies import CandidateSource
-from stratloop.shadow.compare import Comparison, compare_records
-from stratloop.shadow.experiment import InternalError, ShadowExperiment
-from stratloop.shadow.record import ShadowRecord
 
 __all__ = [
     "ROLLOUT_FLAG",
@@ -116,8 +116,6 @@ def run_session(
             break
         observed.append(iteration)
         result = experiment.run(iteration)
-        if result is None:
-            continue
         if result.control.record is not None:
             control.append(result.control.record)
         if result.candidate.record is not None:

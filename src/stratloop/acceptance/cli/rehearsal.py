@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from stratloop.cli._app import console
+from stratloop.flags import EnvFlagSource
 
 if TYPE_CHECKING:
+    from stratloop.acceptance.rehearsal import Generators
     from stratloop.config.models import StratloopConfig
-    from stratloop.shadow.rehearsal import Generators
 
 __all__ = ["Endpoint", "LLMEndpointOption", "OutputOption", "generators", "write_json"]
 
@@ -50,9 +51,10 @@ def generators(
         endpoint: which endpoint the LLM proposer asks.
         overrides: extra configuration overrides (dotted field paths).
     """
-    from stratloop.environments import load_environment  # noqa: PLC0415 - keep --help fast
-    from stratloop.flags import EnvFlagSource  # noqa: PLC0415
-    from stratloop.shadow.rehearsal import real_generators  # noqa: PLC0415
+    from stratloop.acceptance.rehearsal import (  # noqa: PLC0415 - numpy; keep --help fast
+        real_generators,
+    )
+    from stratloop.environments import load_environment  # noqa: PLC0415 - pydantic; --help fast
 
     env = load_environment(environment)
     flags = EnvFlagSource().current()

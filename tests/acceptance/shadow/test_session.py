@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from stratloop.acceptance.shadow import daily_seed, rollout_iterations, run_session
 from stratloop.generation.testing import config_with, drawing_source
-from stratloop.shadow import daily_seed, rollout_iterations, run_session
 
 LLM = drawing_source("llm")
 FG = drawing_source("factor_graph")

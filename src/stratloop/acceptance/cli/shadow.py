@@ -34,27 +34,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from stratloop.cli._app import app, console, fail, handle_errors
+from stratloop.acceptance.cli import rehearsal
+from stratloop.cli._app import console, fail, handle_errors
 from stratloop.cli._options import EnvironmentOption
-from stratloop.cli.rehearsal import (
-    Endpoint,
-    LLMEndpointOption,
-    OutputOption,
-    generators,
-    write_json,
-)
 from stratloop.flags import EnvFlagSource, in_rollout, instance_id
 
 if TYPE_CHECKING:
+    from stratloop.acceptance.shadow import Comparison, ShadowSession
     from stratloop.config.models import StratloopConfig
-    from stratloop.shadow import Comparison, ShadowSession
 
-__all__ = ["shadow"]
+__all__ = ["shadow_app"]
 
-shadow = typer.Typer(
+shadow_app = typer.Typer(
     name="shadow", help="Shadow mode: Phase 1-2 against Phase 3.", no_args_is_help=True
 )
-app.add_typer(shadow)
 
 Iterations = Annotated[int, typer.Option("--iterations", "-n", min=1, help="Iterations to run.")]
 Threshold = Annotated[
@@ -82,7 +75,7 @@ ChampionOption = Annotated[
 
 def _session(
     environment: str,
-    endpoint: Endpoint,
+    endpoint: rehearsal.Endpoint,
     iterations: Callable[[StratloopConfig], Iterable[int]],
     champion: Champion,
     *,
@@ -91,12 +84,12 @@ def _session(
     duration_s: float | None = None,
 ) -> tuple[ShadowSession, dict[str, Any]]:
     """Run a session on the real generators; return it and the metadata its outputs carry."""
-    from stratloop.shadow import (  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.acceptance.shadow import (  # noqa: PLC0415 - numpy; keep --help fast
         choose_champion,
         run_session,
     )
 
-    with generators(environment, endpoint, overrides) as made:
+    with rehearsal.generators(environment, endpoint, overrides) as made:
         console.print(made.note)
         chosen = choose_champion(champion.value, made.factor_graph, Path(made.config.loop.runs_dir))
         console.print(f"champion: {chosen.describe()}")
@@ -148,7 +141,8 @@ def _report(
     for mismatch in comparison.mismatches[:10]:
         console.print(f"iteration {mismatch.iteration}: differs in {', '.join(mismatch.fields)}")
     passed = comparison.passes(threshold)
-    write_json(output, {**extra, "threshold": threshold, "passed": passed, **comparison.as_dict()})
+    report = {**extra, "threshold": threshold, "passed": passed, **comparison.as_dict()}
+    rehearsal.write_json(output, report)
     if comparison.total == 0:
         fail("no iteration was compared, so equivalence is unproven; run more iterations")
     if not passed:
@@ -156,18 +150,18 @@ def _report(
     console.print(f"equivalence {comparison.equivalence:.2%} >= {threshold:.2%}")
 
 
-@shadow.command("generate-logs")
+@shadow_app.command("generate-logs")
 @handle_errors
 def generate_logs(
     phase1_2: Annotated[Path, typer.Option("--phase1-2", help="Write the Phase 1-2 log here.")],
     phase3: Annotated[Path, typer.Option("--phase3", help="Write the Phase 3 log here.")],
     iterations: Iterations = 100,
     environment: EnvironmentOption = "local",
-    llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+    llm_endpoint: rehearsal.LLMEndpointOption = rehearsal.Endpoint.scripted,
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Run both paths on the same seeded iterations and write one log each."""
-    from stratloop.shadow import write_log  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.acceptance.shadow import write_log  # noqa: PLC0415 - numpy; keep --help fast
 
     session, meta = _session(environment, llm_endpoint, _first(iterations), champion)
     write_log(phase1_2, session.control, {**meta, "implementation": "procedural"})
@@ -178,33 +172,33 @@ def generate_logs(
     )
 
 
-@shadow.command("compare")
+@shadow_app.command("compare")
 @handle_errors
 def compare(
     old: Annotated[Path, typer.Option("--old", help="The Phase 1-2 (control) log.")],
     new: Annotated[Path, typer.Option("--new", help="The Phase 3 (candidate) log.")],
     threshold: Threshold = 0.95,
-    output: OutputOption = None,
+    output: rehearsal.OutputOption = None,
 ) -> None:
     """Share of iterations whose decision, method and candidate id match."""
-    from stratloop.shadow import compare_logs  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.acceptance.shadow import compare_logs  # noqa: PLC0415 - numpy; keep --help fast
 
     comparison = compare_logs(old, new)
     _report(comparison, threshold, output, {"old": str(old), "new": str(new)})
 
 
-@shadow.command("run")
+@shadow_app.command("run")
 @handle_errors
 def run(
     output: Annotated[Path, typer.Option("--output", "-o", help="Write the Phase 3 log here.")],
     iterations: Iterations = 100,
     environment: EnvironmentOption = "local",
     threshold: Threshold = 0.95,
-    llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+    llm_endpoint: rehearsal.LLMEndpointOption = rehearsal.Endpoint.scripted,
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Run shadow mode, write the Phase 3 log, and compare it with the live Phase 1-2 path."""
-    from stratloop.shadow import write_log  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.acceptance.shadow import write_log  # noqa: PLC0415 - numpy; keep --help fast
 
     session, meta = _session(environment, llm_endpoint, _first(iterations), champion)
     write_log(output, session.candidate, {**meta, "implementation": "strategy_pattern"})
@@ -212,7 +206,7 @@ def run(
     _report(session.compare(), threshold, None, meta)
 
 
-@shadow.command("daily-validation")
+@shadow_app.command("daily-validation")
 @handle_errors
 def daily_validation(
     date: Annotated[
@@ -228,14 +222,14 @@ def daily_validation(
             "--output", "-o", help="The day's report (default logs/shadow/ENV/DATE.json)."
         ),
     ] = None,
-    llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+    llm_endpoint: rehearsal.LLMEndpointOption = rehearsal.Endpoint.scripted,
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Validate equivalence on the day's own seeded sample and keep the day's report."""
+    from stratloop.acceptance.shadow import daily_seed  # noqa: PLC0415 - numpy; keep --help fast
     from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
         load_environment,
     )
-    from stratloop.shadow import daily_seed  # noqa: PLC0415 - numpy; keep --help fast
 
     day = date.date()
     base = load_environment(environment).load_config(flags=EnvFlagSource().current())
@@ -249,7 +243,7 @@ def daily_validation(
     _report(session.compare(), threshold, target, meta)
 
 
-@shadow.command("production")
+@shadow_app.command("production")
 @handle_errors
 def production(
     percentage: Annotated[
@@ -262,7 +256,7 @@ def production(
         float,
         typer.Option("--duration-hours", min=0.0, help="Wall-clock bound on the run, hours."),
     ],
-    output: OutputOption = None,
+    output: rehearsal.OutputOption = None,
     max_iterations: Annotated[
         int,
         typer.Option(
@@ -274,11 +268,11 @@ def production(
     ] = 500,
     environment: EnvironmentOption = "production",
     threshold: Threshold = 0.95,
-    llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+    llm_endpoint: rehearsal.LLMEndpointOption = rehearsal.Endpoint.scripted,
     champion: ChampionOption = Champion.reference,
 ) -> None:
     """Shadow the iterations a percentage rollout selects, for a duration or an iteration cap."""
-    from stratloop.shadow import (  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.acceptance.shadow import (  # noqa: PLC0415 - numpy; keep --help fast
         ROLLOUT_FLAG,
         rollout_iterations,
     )

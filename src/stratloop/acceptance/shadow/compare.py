@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stratloop.shadow.record import ShadowRecord
+from stratloop.acceptance.shadow.record import ShadowRecord
 
 __all__ = ["Comparison", "Mismatch", "compare_records"]
 

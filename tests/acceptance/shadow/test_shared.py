@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from stratloop.acceptance.shadow import SharedProposals
 from stratloop.errors import LLMUnavailableError
 from stratloop.generation import FunctionSource, GenerationContext
 from stratloop.generation.testing import config_with
-from stratloop.shadow import SharedProposals
 from stratloop.spec import Candidate, Strategy, TopN
 
 

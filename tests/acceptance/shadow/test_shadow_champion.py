@@ -7,6 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from stratloop.acceptance.shadow import (
+    CHAMPION_SOURCES,
+    ShadowExperiment,
+    choose_champion,
+    latest_run_champion,
+    reference_champion,
+    run_session,
+)
 from stratloop.errors import GenerationError, RunError
 from stratloop.factors import FactorGraphGenerator, Limits, default_library
 from stratloop.factors.mutations import MUTATION_OPERATORS
@@ -18,14 +26,6 @@ from stratloop.llm.proposer import LLMProposer
 from stratloop.llm.scripted_server import scripted_specs
 from stratloop.loop.champion import ChampionTracker
 from stratloop.loop.rundir import RunDir, atomic_write_json
-from stratloop.shadow import (
-    CHAMPION_SOURCES,
-    ShadowExperiment,
-    choose_champion,
-    latest_run_champion,
-    reference_champion,
-    run_session,
-)
 from stratloop.spec import Candidate
 
 FIELDS = frozenset({"close", "returns"})
