@@ -261,8 +261,8 @@ def factor_turnover(signal: FloatPanel, lag: int, n_quantiles: int) -> Series:
     if lag >= len(signal):
         return out
     buckets = _quantile_buckets(signal, np.isfinite(signal), n_quantiles)
-    top: BoolPanel = buckets == n_quantiles - 1
-    ranked: npt.NDArray[np.bool_] = (buckets >= 0).any(axis=1)
+    top = buckets == n_quantiles - 1
+    ranked = (buckets >= 0).sum(axis=1) > 0
     now, before = top[lag:], top[:-lag]
     size = now.sum(axis=1)
     new = (now & ~before).sum(axis=1)
