@@ -175,6 +175,24 @@ class TestAgainstPandasOracle:
         json.dumps(result.as_dict(), allow_nan=False)
 
 
+class TestStep:
+    def test_step_restricts_every_figure_to_those_rows(self):
+        """With step=h each figure is the daily one restricted to rows 0, h, 2h, ..."""
+        daily = analyze_factor(SIGNAL, CLOSE, horizon=HORIZON, decay_horizons=(1, 7))
+        every = analyze_factor(SIGNAL, CLOSE, horizon=HORIZON, decay_horizons=(1, 7), step=HORIZON)
+        rows = np.arange(0, len(CLOSE), HORIZON)
+        assert np.array_equal(every.rows, rows)
+        assert np.array_equal(every.ic, daily.ic[rows], equal_nan=True)
+        assert np.array_equal(every.rank_ic, daily.rank_ic[rows], equal_nan=True)
+        autocorrelation = rank_autocorrelation(SIGNAL, HORIZON)[rows]
+        assert every.rank_autocorrelation == pytest.approx(np.nanmean(autocorrelation), abs=1e-15)
+        turnover = factor_turnover(SIGNAL, HORIZON, QUANTILES)[rows]
+        assert every.turnover == pytest.approx(np.nanmean(turnover), abs=1e-15)
+        forward = forward_returns(CLOSE, 7)[rows]
+        decay = np.nanmean(daily_rank_ic(SIGNAL[rows], forward))
+        assert every.rank_ic_decay[1] == pytest.approx(decay, abs=1e-15)
+
+
 class TestProperties:
     @settings(max_examples=40, deadline=None)
     @given(
@@ -242,7 +260,7 @@ class TestChecks:
         """Mismatched shapes, horizons past the panel and fewer than 2 quantiles are errors."""
         with pytest.raises(BacktestError, match="same shape"):
             analyze_factor(SIGNAL[:-1], CLOSE, horizon=5)
-        with pytest.raises(BacktestError, match="horizon 260"):
+        with pytest.raises(BacktestError, match="horizon or step 260"):
             analyze_factor(SIGNAL, CLOSE, horizon=260)
         with pytest.raises(BacktestError, match="n_quantiles"):
             analyze_factor(SIGNAL, CLOSE, horizon=5, n_quantiles=1)

@@ -28,6 +28,11 @@ data up to t; ``close`` is the panel's close prices (NaN = no price).
 - Turnover at lag L: the share of the top quantile on day t (quantiles of the
   signal alone) that was not in the top quantile on day t - L.
 - IC decay: mean IC and mean RankIC for each horizon in ``decay_horizons``.
+- Measured days: every day by default (``step=1``, as alphalens does); with
+  ``step=h`` only rows ``0, h, 2h, ...`` (the rebalance days of a segment
+  starting at row 0), which makes the horizon-h forward returns of measured
+  days non-overlapping (an honest t-stat) and costs ``1/h`` of the work.
+  Every figure above is then the same definition restricted to those days.
 
 Degenerate cases: a summary of no measured day is all 0.0 (``n_days`` 0); a
 mean over no day is 0.0. :meth:`FactorAnalysis.as_dict` holds no NaN.
@@ -95,6 +100,7 @@ class FactorAnalysis:
 
     Args:
         horizon: the forward-return horizon in trading days.
+        rows: the panel rows measured (the days of the daily series).
         ic: daily Pearson IC (NaN on days not measured).
         rank_ic: daily RankIC.
         ic_summary: summary of ``ic``.
@@ -109,6 +115,7 @@ class FactorAnalysis:
     """
 
     horizon: int
+    rows: npt.NDArray[np.intp]
     ic: Series
     rank_ic: Series
     ic_summary: ICSummary
@@ -125,6 +132,7 @@ class FactorAnalysis:
         """JSON-safe summary figures (the daily series are left out; NaN never appears)."""
         return {
             "horizon": self.horizon,
+            "n_rows": len(self.rows),
             "ic": self.ic_summary.as_dict(),
             "rank_ic": self.rank_ic_summary.as_dict(),
             "quantile_returns": [float(x) for x in self.quantile_returns],
@@ -144,6 +152,7 @@ def analyze_factor(
     horizon: int,
     n_quantiles: int = 5,
     decay_horizons: Sequence[int] = DEFAULT_DECAY_HORIZONS,
+    step: int = 1,
 ) -> FactorAnalysis:
     """The full factor analysis of ``signal`` against ``close`` (definitions in the module).
 
@@ -153,26 +162,30 @@ def analyze_factor(
         horizon: forward-return horizon (the strategy's rebalance period).
         n_quantiles: number of quantiles (quintiles by default).
         decay_horizons: horizons of the IC decay.
+        step: measure every ``step``-th row from row 0 (1 = every day).
 
     Raises:
-        BacktestError: shapes differ, or a horizon or quantile count is out of range.
+        BacktestError: shapes differ, or a horizon, step or quantile count is out of range.
     """
-    _check(signal, close, horizon, n_quantiles, decay_horizons)
-    forward = forward_returns(close, horizon)
-    ic = daily_ic(signal, forward)
-    rank_ic = daily_rank_ic(signal, forward)
-    by_quantile, spread = quantile_returns(signal, forward, n_quantiles)
-    ic_decay, rank_ic_decay = _decay(signal, close, decay_horizons)
+    _check(signal, close, horizon, n_quantiles, (*decay_horizons, step))
+    rows = np.arange(0, len(signal), step)
+    measured = signal[rows]
+    forward = _forward_at(close, rows, horizon)
+    ic = daily_ic(measured, forward)
+    rank_ic = daily_rank_ic(measured, forward)
+    by_quantile, spread = quantile_returns(measured, forward, n_quantiles)
+    ic_decay, rank_ic_decay = _decay(measured, close, rows, decay_horizons)
     return FactorAnalysis(
         horizon=horizon,
+        rows=rows,
         ic=ic,
         rank_ic=rank_ic,
         ic_summary=summarize_ic(ic),
         rank_ic_summary=summarize_ic(rank_ic),
         quantile_returns=by_quantile,
         long_short=_mean(spread),
-        rank_autocorrelation=_mean(rank_autocorrelation(signal, horizon)),
-        turnover=_mean(factor_turnover(signal, horizon, n_quantiles)),
+        rank_autocorrelation=_mean(_autocorrelation_at(signal, rows, horizon)),
+        turnover=_mean(_turnover_at(signal, rows, horizon, n_quantiles)),
         decay_horizons=tuple(decay_horizons),
         ic_decay=ic_decay,
         rank_ic_decay=rank_ic_decay,
@@ -181,12 +194,7 @@ def analyze_factor(
 
 def forward_returns(close: FloatPanel, horizon: int) -> FloatPanel:
     """``close[t + horizon] / close[t] - 1``; NaN on the last ``horizon`` rows or with no price."""
-    out = np.full(close.shape, np.nan)
-    if horizon < len(close):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            np.divide(close[horizon:], close[:-horizon], out=out[:-horizon])
-        out[:-horizon] -= 1.0
-    return out
+    return _forward_at(close, np.arange(len(close)), horizon)
 
 
 def daily_ic(signal: FloatPanel, forward: FloatPanel) -> Series:
@@ -196,8 +204,7 @@ def daily_ic(signal: FloatPanel, forward: FloatPanel) -> Series:
 
 def daily_rank_ic(signal: FloatPanel, forward: FloatPanel) -> Series:
     """Per day, Spearman correlation (Pearson of average ranks) over the pairs."""
-    pairs = np.isfinite(signal) & np.isfinite(forward)
-    return _row_correlation(_ranks_where(signal, pairs), _ranks_where(forward, pairs))
+    return _rank_ic(signal, forward, _ranks_where(signal, np.isfinite(signal)))
 
 
 def summarize_ic(ic: Series) -> ICSummary:
@@ -244,12 +251,7 @@ def quantile_returns(
 
 def rank_autocorrelation(signal: FloatPanel, lag: int) -> Series:
     """Per day t, Spearman correlation of ``signal[t]`` and ``signal[t - lag]`` (NaN if t < lag)."""
-    out = np.full(len(signal), np.nan)
-    if lag < len(signal):
-        now, before = signal[lag:], signal[:-lag]
-        both = np.isfinite(now) & np.isfinite(before)
-        out[lag:] = _row_correlation(_ranks_where(now, both), _ranks_where(before, both))
-    return out
+    return _autocorrelation_at(signal, np.arange(len(signal)), lag)
 
 
 def factor_turnover(signal: FloatPanel, lag: int, n_quantiles: int) -> Series:
@@ -257,29 +259,78 @@ def factor_turnover(signal: FloatPanel, lag: int, n_quantiles: int) -> Series:
 
     NaN for t < lag and where either day has fewer than ``n_quantiles`` values.
     """
-    out = np.full(len(signal), np.nan)
-    if lag >= len(signal):
-        return out
-    buckets = _quantile_buckets(signal, np.isfinite(signal), n_quantiles)
-    top = buckets == n_quantiles - 1
-    ranked = (buckets >= 0).sum(axis=1) > 0
-    now, before = top[lag:], top[:-lag]
-    size = now.sum(axis=1)
-    new = (now & ~before).sum(axis=1)
-    valid = ranked[lag:] & ranked[:-lag] & (size > 0)
-    out[lag:][valid] = new[valid] / size[valid]
+    return _turnover_at(signal, np.arange(len(signal)), lag, n_quantiles)
+
+
+def _forward_at(close: FloatPanel, rows: npt.NDArray[np.intp], horizon: int) -> FloatPanel:
+    """Forward returns of the given rows (NaN where ``row + horizon`` is past the end)."""
+    out = np.full((len(rows), close.shape[1]), np.nan)
+    inside = rows + horizon < len(close)
+    start = rows[inside]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[inside] = close[start + horizon] / close[start] - 1.0
     return out
 
 
-def _decay(signal: FloatPanel, close: FloatPanel, horizons: Sequence[int]) -> tuple[Series, Series]:
-    """Mean IC and mean RankIC at each horizon."""
+def _autocorrelation_at(signal: FloatPanel, rows: npt.NDArray[np.intp], lag: int) -> Series:
+    """Rank autocorrelation at ``lag`` of the given rows (NaN for rows before ``lag``)."""
+    out = np.full(len(rows), np.nan)
+    later = rows >= lag
+    now, before = signal[rows[later]], signal[rows[later] - lag]
+    both = np.isfinite(now) & np.isfinite(before)
+    out[later] = _row_correlation(_ranks_where(now, both), _ranks_where(before, both))
+    return out
+
+
+def _turnover_at(
+    signal: FloatPanel, rows: npt.NDArray[np.intp], lag: int, n_quantiles: int
+) -> Series:
+    """Top-quantile turnover at ``lag`` of the given rows (NaN where undefined)."""
+    out = np.full(len(rows), np.nan)
+    later = rows >= lag
+    now_signal, before_signal = signal[rows[later]], signal[rows[later] - lag]
+    now = _quantile_buckets(now_signal, np.isfinite(now_signal), n_quantiles)
+    before = _quantile_buckets(before_signal, np.isfinite(before_signal), n_quantiles)
+    top_now, top_before = now == n_quantiles - 1, before == n_quantiles - 1
+    size = top_now.sum(axis=1)
+    new = (top_now & ~top_before).sum(axis=1)
+    valid = ((now >= 0).sum(axis=1) > 0) & ((before >= 0).sum(axis=1) > 0) & (size > 0)
+    out[np.flatnonzero(later)[valid]] = new[valid] / size[valid]
+    return out
+
+
+def _decay(
+    measured: FloatPanel,
+    close: FloatPanel,
+    rows: npt.NDArray[np.intp],
+    horizons: Sequence[int],
+) -> tuple[Series, Series]:
+    """Mean IC and mean RankIC of the measured rows at each horizon."""
     ic = np.zeros(len(horizons))
     rank_ic = np.zeros(len(horizons))
+    signal_ranks = _ranks_where(measured, np.isfinite(measured))
     for i, horizon in enumerate(horizons):
-        forward = forward_returns(close, horizon)
-        ic[i] = _mean(daily_ic(signal, forward))
-        rank_ic[i] = _mean(daily_rank_ic(signal, forward))
+        forward = _forward_at(close, rows, horizon)
+        ic[i] = _mean(daily_ic(measured, forward))
+        rank_ic[i] = _mean(_rank_ic(measured, forward, signal_ranks))
     return ic, rank_ic
+
+
+def _rank_ic(signal: FloatPanel, forward: FloatPanel, signal_ranks: FloatPanel) -> Series:
+    """Daily RankIC, given the signal's ranks among all its finite cells.
+
+    Those ranks serve every row whose pairs are all its finite cells (the usual
+    case, so each horizon of the decay ranks only its forward returns); the
+    other rows are ranked again among their pairs.
+    """
+    present = np.isfinite(signal)
+    pairs = present & np.isfinite(forward)
+    differ = (pairs != present).any(axis=1)
+    ranks = signal_ranks
+    if differ.any():
+        ranks = signal_ranks.copy()
+        ranks[differ] = _ranks_where(signal[differ], pairs[differ])
+    return _row_correlation(ranks, _ranks_where(forward, pairs))
 
 
 def _ranks_where(values: FloatPanel, keep: BoolPanel) -> FloatPanel:
@@ -307,17 +358,19 @@ def _row_correlation(x: FloatPanel, y: FloatPanel) -> Series:
     """Per row, Pearson correlation over the cells finite in both; NaN if not measured."""
     pairs = np.isfinite(x) & np.isfinite(y)
     count = pairs.sum(axis=1)
-    x0 = np.where(pairs, x, 0.0)
-    y0 = np.where(pairs, y, 0.0)
+    dx = np.where(pairs, x, 0.0)
+    dy = np.where(pairs, y, 0.0)
+    raw_xx = np.einsum("ij,ij->i", dx, dx)
+    raw_yy = np.einsum("ij,ij->i", dy, dy)
     with np.errstate(invalid="ignore", divide="ignore"):
-        dx = np.where(pairs, x0 - (x0.sum(axis=1) / count)[:, None], 0.0)
-        dy = np.where(pairs, y0 - (y0.sum(axis=1) / count)[:, None], 0.0)
+        dx -= (dx.sum(axis=1) / count)[:, None]
+        dy -= (dy.sum(axis=1) / count)[:, None]
+        dx *= pairs
+        dy *= pairs
         sxx = np.einsum("ij,ij->i", dx, dx)
         syy = np.einsum("ij,ij->i", dy, dy)
         corr = np.einsum("ij,ij->i", dx, dy) / np.sqrt(sxx * syy)
-    varies = (sxx > _CONSTANT * np.einsum("ij,ij->i", x0, x0)) & (
-        syy > _CONSTANT * np.einsum("ij,ij->i", y0, y0)
-    )
+    varies = (sxx > _CONSTANT * raw_xx) & (syy > _CONSTANT * raw_yy)
     measured = (count >= MIN_ASSETS) & varies
     return np.where(measured, np.clip(corr, -1.0, 1.0), np.nan)
 
@@ -333,17 +386,17 @@ def _check(
     close: FloatPanel,
     horizon: int,
     n_quantiles: int,
-    decay_horizons: Sequence[int],
+    positive: Sequence[int],
 ) -> None:
     if signal.shape != close.shape or signal.ndim != 2:
         raise BacktestError(
             f"signal and close must be 2-d of the same shape, got {signal.shape} and {close.shape}"
         )
-    for value in (horizon, *decay_horizons):
+    for value in (horizon, *positive):
         if not 1 <= value < len(close):
             raise BacktestError(
-                f"horizon {value} must be between 1 and {len(close) - 1} (the panel has "
-                f"{len(close)} dates)"
+                f"horizon or step {value} must be between 1 and {len(close) - 1} (the panel "
+                f"has {len(close)} dates)"
             )
     if n_quantiles < 2:
         raise BacktestError(f"n_quantiles must be >= 2, got {n_quantiles}")
