@@ -11,7 +11,8 @@ same run the factor analysis of its signal is timed three ways:
 - ``daily_no_decay``: the same without the decay (one horizon);
 - ``rebalance_days``: ``step=21``, measured on the rebalance days only
   (non-overlapping 21-day forward returns, so the IC t-stat is not inflated by
-  overlap), the decay over 1..20 included, on those days too.
+  overlap), the decay over 1..20 included, on those days too;
+- ``rebalance_days_no_decay``: the same without the decay.
 
 Target (issue 11): the analysis under 10% of a candidate's evaluation time.
 
@@ -69,11 +70,19 @@ def main() -> None:
         "rebalance_days": timed(
             lambda: analyze_factor(signal, close, horizon=HORIZON, step=HORIZON), 5
         ),
+        "rebalance_days_no_decay": timed(
+            lambda: analyze_factor(
+                signal, close, horizon=HORIZON, step=HORIZON, decay_horizons=(HORIZON,)
+            ),
+            5,
+        ),
     }
     candidate = rows["candidate_evaluation"]["median_ms"]
-    shares = {key: row["median_ms"] / candidate for key, row in rows.items() if key != "daily"}
-    shares["daily"] = rows["daily"]["median_ms"] / candidate
-    del shares["candidate_evaluation"]
+    shares = {
+        key: row["median_ms"] / candidate
+        for key, row in rows.items()
+        if key != "candidate_evaluation"
+    }
     result = {
         "benchmark": "factor_analysis",
         "machine": describe(),
@@ -110,6 +119,16 @@ def _markdown(result: dict[str, object]) -> str:
         "",
         "Times are medians after one warm-up call, all measured in the same run so that the",
         "shares hold under the machine's load (see the load average above).",
+        "",
+        "The 10% target is not met by any variant. Every measured day needs the signal and",
+        "the forward returns ranked among the day's pairs, plus a few passes for the",
+        "correlations and quantiles; the candidate's own evaluation ranks the panel about",
+        "twice (its expression) and gathers only the held columns for the backtest. So the",
+        "daily analysis at one horizon costs several evaluations, and the IC decay multiplies",
+        "that by its 20 horizons. Measuring the rebalance days only (``step=h``, which also",
+        "makes the forward returns non-overlapping and the IC t-stat honest) divides the",
+        "cost by h; without the decay that is about a third of an evaluation. The decay is",
+        "therefore best computed for the champion (or on demand), not for every candidate.",
         "",
     ]
     return "\n".join(lines)
