@@ -17,7 +17,7 @@ data up to t; ``close`` is the panel's close prices (NaN = no price).
   ``mean``, ``std`` (ddof=1), ``icir = mean / std``, ``t_stat = icir * sqrt(k)``
   and the share of days with ``c > 0``. With h > 1 consecutive forward returns
   overlap, the daily ICs are autocorrelated and this t-stat overstates the
-  evidence; the caller that wants independent days uses every h-th day.
+  evidence; ``step=h`` (below) measures independent days.
 - Quantiles: among a day's ``m`` pairs (days with ``m >= n_quantiles``), the
   asset of average signal rank ``r`` is in quantile ``floor((r - 1) q / m)``
   (0 = lowest signal). A quantile's mean return is the mean over days of its
