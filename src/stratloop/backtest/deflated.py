@@ -6,6 +6,18 @@ is the probability that the true Sharpe exceeds the Sharpe that the best of
 ``N`` independent *zero-skill* trials would reach by luck, corrected for the
 skewness and kurtosis of the returns (the probabilistic Sharpe ratio, PSR,
 against that benchmark). All Sharpe ratios here are per period (not annualised).
+
+Against a benchmark the same tests run on the *excess* returns ``s - b``
+(:func:`excess_deflated_sharpe`, :func:`excess_probabilistic_sharpe`): the
+question is whether the strategy beats what holding the benchmark gives for
+free, not whether it beats cash. There ``N`` is the number of *distinct*
+trials (a re-evaluated duplicate adds no selection) and ``V`` the observed
+variance of the trials' excess Sharpe ratios, floored at ``1 / (T - 1)``
+(:func:`trial_sharpe_variance`): that floor is the variance of the Sharpe
+estimator of one zero-skill series of ``T`` returns, so the selection bar is
+never set below what estimation noise alone produces. Without it, trials that
+are near-copies of each other (one mutation apart) would have a tiny observed
+variance and deflate almost nothing however many were tried.
 """
 
 from __future__ import annotations
@@ -16,7 +28,14 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["deflated_sharpe", "expected_max_sharpe", "probabilistic_sharpe"]
+__all__ = [
+    "deflated_sharpe",
+    "excess_deflated_sharpe",
+    "excess_probabilistic_sharpe",
+    "expected_max_sharpe",
+    "probabilistic_sharpe",
+    "trial_sharpe_variance",
+]
 
 _EULER_GAMMA = 0.5772156649015329
 _NORMAL = NormalDist()
@@ -85,17 +104,100 @@ def deflated_sharpe(
         A probability in [0, 1]; 0.0 when undefined (fewer than 3 returns or
         zero volatility: no evidence of skill).
     """
+    moments = _moments(returns)
+    if moments is None:
+        return 0.0
+    sharpe, skewness, kurtosis = moments
+    n_obs = len(returns)
+    variance = 1.0 / (n_obs - 1) if trial_sharpe_variance is None else trial_sharpe_variance
+    benchmark = expected_max_sharpe(n_trials, variance)
+    return probabilistic_sharpe(sharpe, benchmark, n_obs, skewness, kurtosis)
+
+
+def trial_sharpe_variance(trial_sharpes: npt.NDArray[np.float64], n_obs: int) -> float:
+    """Observed variance (ddof=1) of the trials' per-period Sharpe ratios, floored at 1/(T-1).
+
+    Args:
+        trial_sharpes: one per-period Sharpe ratio per distinct trial.
+        n_obs: ``T``, the number of returns each Sharpe was estimated from (>= 2).
+
+    Returns:
+        ``max(var(trial_sharpes, ddof=1), 1 / (n_obs - 1))``; the floor alone
+        with fewer than 2 trials (see the module docstring for why).
+    """
+    if n_obs < 2:
+        raise ValueError(f"n_obs must be >= 2, got {n_obs}")
+    floor = 1.0 / (n_obs - 1)
+    finite = trial_sharpes[np.isfinite(trial_sharpes)]
+    if len(finite) < 2:
+        return floor
+    return max(float(np.var(finite, ddof=1)), floor)
+
+
+def excess_probabilistic_sharpe(
+    strategy: npt.NDArray[np.float64], benchmark: npt.NDArray[np.float64]
+) -> float:
+    """PSR of the excess returns ``strategy - benchmark`` against 0: P(true excess Sharpe > 0).
+
+    Returns:
+        A probability in [0, 1]; 0.0 when undefined (fewer than 3 returns or
+        no tracking error).
+    """
+    excess = _excess(strategy, benchmark)
+    moments = _moments(excess)
+    if moments is None:
+        return 0.0
+    sharpe, skewness, kurtosis = moments
+    return probabilistic_sharpe(sharpe, 0.0, len(excess), skewness, kurtosis)
+
+
+def excess_deflated_sharpe(
+    strategy: npt.NDArray[np.float64],
+    benchmark: npt.NDArray[np.float64],
+    trial_sharpes: npt.NDArray[np.float64],
+) -> float:
+    """Deflated Sharpe of the excess returns over the benchmark.
+
+    Args:
+        strategy: the selected strategy's per-period returns.
+        benchmark: the benchmark's returns over the same periods.
+        trial_sharpes: per-period excess Sharpe ratio of each *distinct* trial
+            of the run (the selected one included): ``N = len(trial_sharpes)``
+            (at least 1) and ``V = trial_sharpe_variance(trial_sharpes, T)``.
+
+    Returns:
+        A probability in [0, 1]; 0.0 when undefined (fewer than 3 returns or
+        no tracking error).
+    """
+    excess = _excess(strategy, benchmark)
+    if len(excess) < 3:
+        return 0.0
+    variance = trial_sharpe_variance(trial_sharpes, len(excess))
+    return deflated_sharpe(excess, max(len(trial_sharpes), 1), trial_sharpe_variance=variance)
+
+
+def _excess(
+    strategy: npt.NDArray[np.float64], benchmark: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    if strategy.shape != benchmark.shape or strategy.ndim != 1:
+        raise ValueError(
+            f"strategy and benchmark returns must be 1-d of the same length, "
+            f"got shapes {strategy.shape} and {benchmark.shape}"
+        )
+    return strategy - benchmark
+
+
+def _moments(returns: npt.NDArray[np.float64]) -> tuple[float, float, float] | None:
+    """Per-period Sharpe (ddof=1), skewness and kurtosis; None if fewer than 3 or flat."""
     n_obs = len(returns)
     if n_obs < 3:
-        return 0.0
+        return None
     centred = returns - returns.mean()
     squared = centred * centred
     m2 = float(np.mean(squared))
     if m2 < _TINY_VARIANCE:
-        return 0.0
+        return None
     skewness = float(np.mean(squared * centred)) / m2**1.5
     kurtosis = float(np.mean(squared * squared)) / m2**2
     sharpe = float(returns.mean()) / float(np.std(returns, ddof=1))
-    variance = 1.0 / (n_obs - 1) if trial_sharpe_variance is None else trial_sharpe_variance
-    benchmark = expected_max_sharpe(n_trials, variance)
-    return probabilistic_sharpe(sharpe, benchmark, n_obs, skewness, kurtosis)
+    return sharpe, skewness, kurtosis

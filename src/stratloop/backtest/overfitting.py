@@ -1,0 +1,194 @@
+"""Probability of backtest overfitting by combinatorially symmetric cross-validation.
+
+Bailey, Borwein, López de Prado and Zhu (2015), "The probability of backtest
+overfitting". Given the daily returns of ``N`` trials (a ``T x N`` matrix):
+
+1. The rows are cut into ``S`` (even) contiguous blocks of ``T // S`` rows;
+   the earliest ``T mod S`` rows are dropped so the blocks are equal and the
+   most recent data is kept.
+2. For each way of choosing ``S / 2`` blocks as the in-sample set (the other
+   half is the out-of-sample set; ``C(S, S/2)`` combinations, each with its
+   complement), every trial's per-period Sharpe ratio (mean / std, ddof=1;
+   0.0 when the std is below 1e-12) is measured on both halves.
+3. The in-sample best trial ``n*`` (ties: the first) gets its relative rank
+   out of sample, ``w = r / (N + 1)`` with ``r`` its average rank (1 = worst)
+   among the ``N`` out-of-sample Sharpe ratios, and the logit
+   ``l = ln(w / (1 - w))``.
+4. PBO is the share of combinations with ``l <= 0``: how often the in-sample
+   winner is at or below the out-of-sample median.
+
+Pure-noise trials give a PBO near 0.5; a trial with real skill that wins in
+sample also wins out of sample and gives a PBO near 0. When ``C(S, S/2)``
+exceeds ``max_combinations`` a seeded sample of ``max_combinations``
+combinations is drawn uniformly (independently, so a combination may repeat)
+and the result says it was sampled.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["DEFAULT_BLOCKS", "DEFAULT_MAX_COMBINATIONS", "Overfitting", "backtest_overfitting"]
+
+DEFAULT_BLOCKS = 16
+"""The paper's choice: C(16, 8) = 12,870 combinations."""
+
+DEFAULT_MAX_COMBINATIONS = 20_000
+"""Above this many combinations a seeded sample of this size is used."""
+
+_TINY = 1e-12
+
+BoolMatrix = npt.NDArray[np.bool_]
+FloatMatrix = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Overfitting:
+    """The CSCV outcome (see the module docstring).
+
+    Args:
+        pbo: share of combinations whose logit is <= 0.
+        logits: one logit per combination evaluated.
+        n_blocks: ``S``.
+        n_trials: ``N``.
+        n_combinations: combinations evaluated.
+        n_possible: ``C(S, S/2)``.
+        sampled: true when the combinations are a seeded sample, not all.
+    """
+
+    pbo: float
+    logits: FloatMatrix
+    n_blocks: int
+    n_trials: int
+    n_combinations: int
+    n_possible: int
+    sampled: bool
+
+    def as_dict(self) -> dict[str, float | int | bool]:
+        """JSON-safe summary (the logits are finite: ``0 < w < 1``)."""
+        return {
+            "pbo": self.pbo,
+            "median_logit": float(np.median(self.logits)),
+            "n_blocks": self.n_blocks,
+            "n_trials": self.n_trials,
+            "n_combinations": self.n_combinations,
+            "n_possible": self.n_possible,
+            "sampled": self.sampled,
+        }
+
+
+def backtest_overfitting(
+    returns: FloatMatrix,
+    *,
+    n_blocks: int = DEFAULT_BLOCKS,
+    max_combinations: int = DEFAULT_MAX_COMBINATIONS,
+    seed: int = 0,
+) -> Overfitting:
+    """PBO of selecting the best of the trials' columns by in-sample Sharpe.
+
+    Args:
+        returns: ``T x N`` per-period returns, one column per trial (finite, N >= 2).
+        n_blocks: ``S``, even, at least 2; each block needs at least 2 rows.
+        max_combinations: cap on the combinations evaluated.
+        seed: seed of the sample drawn when the cap applies.
+
+    Raises:
+        ValueError: a shape, block count or cap out of range, or non-finite returns.
+    """
+    _check(returns, n_blocks, max_combinations)
+    n_rows, n_trials = returns.shape
+    size = n_rows // n_blocks
+    used = returns[n_rows - size * n_blocks :]
+    n_possible = math.comb(n_blocks, n_blocks // 2)
+    sampled = n_possible > max_combinations
+    train = _sampled_halves(n_blocks, max_combinations, seed) if sampled else _all_halves(n_blocks)
+    train_sharpe, test_sharpe = _half_sharpes(used, train, size)
+    best = np.argmax(train_sharpe, axis=1)
+    logits = _logits(test_sharpe, best)
+    return Overfitting(
+        pbo=float(np.mean(logits <= 0.0)),
+        logits=logits,
+        n_blocks=n_blocks,
+        n_trials=n_trials,
+        n_combinations=len(train),
+        n_possible=n_possible,
+        sampled=sampled,
+    )
+
+
+def _all_halves(n_blocks: int) -> BoolMatrix:
+    """Every choice of ``n_blocks / 2`` blocks, as a combinations x blocks mask."""
+    chosen = np.array(list(itertools.combinations(range(n_blocks), n_blocks // 2)))
+    mask = np.zeros((len(chosen), n_blocks), dtype=np.bool_)
+    np.put_along_axis(mask, chosen, True, axis=1)
+    return mask
+
+
+def _sampled_halves(n_blocks: int, count: int, seed: int) -> BoolMatrix:
+    """``count`` independent uniform choices of half the blocks."""
+    order = np.argsort(np.random.default_rng(seed).random((count, n_blocks)), axis=1)
+    mask = np.zeros((count, n_blocks), dtype=np.bool_)
+    np.put_along_axis(mask, order[:, : n_blocks // 2], True, axis=1)
+    return mask
+
+
+def _half_sharpes(
+    used: FloatMatrix, train: BoolMatrix, size: int
+) -> tuple[FloatMatrix, FloatMatrix]:
+    """Per combination and trial, the Sharpe ratio of the in-sample and out-of-sample halves.
+
+    Sums per block are combined by a matrix product; the returns are centred
+    on each trial's overall mean first so that the sums of squares do not
+    lose precision (the variance does not depend on the shift).
+    """
+    n_blocks = train.shape[1]
+    shift = used.mean(axis=0)
+    centred = (used - shift).reshape(n_blocks, size, -1)
+    sums = centred.sum(axis=1)
+    squares = (centred * centred).sum(axis=1)
+    n_half = size * (n_blocks // 2)
+    weights = train.astype(np.float64)
+    return (
+        _sharpe(weights @ sums, weights @ squares, shift, n_half),
+        _sharpe((1.0 - weights) @ sums, (1.0 - weights) @ squares, shift, n_half),
+    )
+
+
+def _sharpe(sums: FloatMatrix, squares: FloatMatrix, shift: FloatMatrix, count: int) -> FloatMatrix:
+    """Sharpe ratio (ddof=1) from sums of returns centred by ``shift``; 0.0 when flat."""
+    centred_mean = sums / count
+    variance = np.maximum((squares - count * centred_mean**2) / (count - 1), 0.0)
+    std = np.sqrt(variance)
+    mean = centred_mean + shift
+    return np.divide(mean, std, out=np.zeros_like(mean), where=std > _TINY)
+
+
+def _logits(test_sharpe: FloatMatrix, best: npt.NDArray[np.intp]) -> FloatMatrix:
+    """``ln(w / (1 - w))`` of the in-sample best's relative out-of-sample rank ``w``."""
+    n_trials = test_sharpe.shape[1]
+    chosen = np.take_along_axis(test_sharpe, best[:, None], axis=1)
+    below = (test_sharpe < chosen).sum(axis=1)
+    tied = (test_sharpe == chosen).sum(axis=1)
+    relative = (below + (tied + 1) / 2.0) / (n_trials + 1)
+    logits: FloatMatrix = np.log(relative / (1.0 - relative))
+    return logits
+
+
+def _check(returns: FloatMatrix, n_blocks: int, max_combinations: int) -> None:
+    if returns.ndim != 2 or returns.shape[1] < 2:
+        raise ValueError(f"returns must be T x N with N >= 2 trials, got shape {returns.shape}")
+    if n_blocks < 2 or n_blocks % 2:
+        raise ValueError(f"n_blocks must be even and >= 2, got {n_blocks}")
+    if returns.shape[0] < 2 * n_blocks:
+        raise ValueError(
+            f"{returns.shape[0]} rows cannot make {n_blocks} blocks of at least 2 rows"
+        )
+    if max_combinations < 1:
+        raise ValueError(f"max_combinations must be >= 1, got {max_combinations}")
+    if not np.isfinite(returns).all():
+        raise ValueError("returns must be finite (a trial with no return that day earns 0)")
