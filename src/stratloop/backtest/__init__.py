@@ -11,7 +11,13 @@
 
 from stratloop.backtest.deflated import deflated_sharpe, expected_max_sharpe, probabilistic_sharpe
 from stratloop.backtest.engine import BacktestResult, run_backtest
-from stratloop.backtest.evaluate import Evaluation, evaluate_signal, evaluate_strategy
+from stratloop.backtest.evaluate import (
+    Evaluation,
+    StrategyBacktest,
+    backtest_strategy,
+    evaluate_signal,
+    evaluate_strategy,
+)
 from stratloop.backtest.metrics import METRIC_NAMES, Metrics, compute_metrics
 from stratloop.backtest.portfolio import target_weights
 from stratloop.backtest.specfile import SPEC_SUFFIXES, dump_strategy, load_strategy
@@ -24,6 +30,8 @@ __all__ = [
     "BacktestResult",
     "Evaluation",
     "Metrics",
+    "StrategyBacktest",
+    "backtest_strategy",
     "compute_metrics",
     "deflated_sharpe",
     "dump_strategy",
