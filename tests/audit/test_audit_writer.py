@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stratloop.audit import AuditTrail, _appender, render, sample_record, verify_trail
+from stratloop.audit import AuditTrail, _appender, sample_record, verify_trail
 from stratloop.audit._canonical import canonical_json, digest
 from stratloop.audit._files import read_head
+from stratloop.audit.processors import render
 from stratloop.audit.testing import sample_snapshot, write_sample_trail
 from stratloop.config.models import AuditConfig
 from stratloop.errors import AuditWriteError

@@ -8,7 +8,8 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from stratloop.backtest import deflated_sharpe, expected_max_sharpe, probabilistic_sharpe
+from stratloop.backtest import deflated_sharpe
+from stratloop.backtest.deflated import expected_max_sharpe, probabilistic_sharpe
 
 
 class TestExpectedMaxSharpe:
