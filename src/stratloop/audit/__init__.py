@@ -9,7 +9,6 @@ exposes all of it.
 
 from stratloop.audit._canonical import canonical_json
 from stratloop.audit.follow import FollowReport, TrailFollower
-from stratloop.audit.processors import REDACTED
 from stratloop.audit.record import (
     GUIDE_REQUIRED_FIELDS,
     RECORD_FIELDS,
@@ -25,7 +24,6 @@ from stratloop.audit.writer import AuditTrail
 __all__ = [
     "GUIDE_REQUIRED_FIELDS",
     "RECORD_FIELDS",
-    "REDACTED",
     "AuditRecord",
     "AuditTrail",
     "FollowReport",

@@ -18,7 +18,7 @@ from stratloop.service.health import (
 from stratloop.service.measure import Measurement, measure_audit, measure_counts, share
 from stratloop.service.runtime import LoopService, PartsFactory
 from stratloop.service.tally import HistoryTally
-from stratloop.service.thresholds import THRESHOLDS, Threshold, phase_thresholds
+from stratloop.service.thresholds import THRESHOLDS, phase_thresholds
 
 __all__ = [
     "THRESHOLDS",
@@ -31,7 +31,6 @@ __all__ = [
     "Monitor",
     "PartsFactory",
     "ProbeProvider",
-    "Threshold",
     "create_app",
     "format_value",
     "judge_metrics",
