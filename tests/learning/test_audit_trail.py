@@ -22,7 +22,6 @@ from iteration_records import record_at
 from stratloop.acceptance.audit_drills import INJECTIONS, inject, rechain, violation_drill
 from stratloop.audit import (
     GUIDE_REQUIRED_FIELDS,
-    REDACTED,
     AuditTrail,
     audit_record,
     capture_records,
@@ -30,6 +29,7 @@ from stratloop.audit import (
     schema_problem,
     verify_trail,
 )
+from stratloop.audit.processors import REDACTED
 from stratloop.audit.query import query_trail
 from stratloop.audit.testing import StepClock, sample_snapshot, write_sample_trail
 from stratloop.config.models import AuditConfig
