@@ -36,7 +36,6 @@ __all__ = [
     "candidate_from_json",
     "candidate_json",
     "fields_json",
-    "jsonable",
 ]
 
 HISTORY_SCHEMA = 2
@@ -95,19 +94,19 @@ def fields_json(value: Decision | Fallback | StageError | Timings) -> dict[str, 
     return {key: getattr(value, key) for key in _KEYS[type(value)]}
 
 
-def jsonable(value: Any) -> Any:
+def _jsonable(value: Any) -> Any:
     """``value`` as strict JSON: NaN/inf become None, tuples lists, numpy scalars Python."""
     if isinstance(value, bool) or value is None or isinstance(value, str | int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
-        return {str(key): jsonable(item) for key, item in value.items()}
+        return {str(key): _jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
+        return [_jsonable(item) for item in value]
     item = getattr(value, "item", None)
     if callable(item):
-        return jsonable(item())
+        return _jsonable(item())
     return str(value)
 
 
@@ -120,7 +119,7 @@ def candidate_json(candidate: Candidate) -> dict[str, Any]:
         "lineage": {
             "parents": list(candidate.lineage.parents),
             "operator": candidate.lineage.operator,
-            "params": jsonable(candidate.lineage.params),
+            "params": _jsonable(candidate.lineage.params),
         },
     }
 
@@ -143,14 +142,14 @@ def _normalised(candidate: Candidate | None) -> Candidate | None:
     """The candidate as it reads back from JSON (lineage params as JSON data)."""
     if candidate is None:
         return None
-    params = jsonable(candidate.lineage.params)
+    params = _jsonable(candidate.lineage.params)
     if params == candidate.lineage.params:
         return candidate
     return replace(candidate, lineage=replace(candidate.lineage, params=params))
 
 
 def _metrics(metrics: Mapping[str, Any] | None) -> Metrics | None:
-    return None if metrics is None else MappingProxyType(jsonable(metrics))
+    return None if metrics is None else MappingProxyType(_jsonable(metrics))
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +233,7 @@ class IterationRecord:
             iteration_num=iteration_num,
             batch=batch,
             timestamp=timestamp,
-            flags=MappingProxyType(jsonable(flags)),
+            flags=MappingProxyType(_jsonable(flags)),
             outcome=outcome,
             status=status,
             timings=timings,

@@ -16,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stratloop.acceptance.audit_samples import sample_record, sample_snapshot, write_sample_trail
-from stratloop.audit import AuditTrail, _appender, render, verify_trail
+from stratloop.audit import AuditTrail, _appender, verify_trail
 from stratloop.audit._canonical import canonical_json, digest
 from stratloop.audit._files import read_head
+from stratloop.audit.processors import render
 from stratloop.config.models import AuditConfig
 from stratloop.errors import AuditWriteError
 

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from stratloop.backtest import METRIC_NAMES, compute_metrics
+from stratloop.backtest import METRIC_NAMES
+from stratloop.backtest.metrics import compute_metrics
 
 
 def _metrics(returns, **kwargs):

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from stratloop.backtest import deflated_sharpe, expected_max_sharpe, probabilistic_sharpe
+from stratloop.backtest import deflated_sharpe
 from stratloop.backtest.deflated import (
     excess_deflated_sharpe,
     excess_probabilistic_sharpe,
+    expected_max_sharpe,
+    probabilistic_sharpe,
     trial_sharpe_variance,
 )
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stratloop.backtest import evaluate_signal, evaluate_strategy
+from stratloop.backtest import evaluate_strategy
+from stratloop.backtest.evaluate import evaluate_signal
 from stratloop.config.models import BacktestConfig
 from stratloop.data import load_dataset, synthetic_panel
 from stratloop.errors import BacktestError, ExpressionError

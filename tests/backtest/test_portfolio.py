@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from stratloop.backtest import target_weights
+from stratloop.backtest.portfolio import target_weights
 from stratloop.errors import SpecError
 from stratloop.spec import LongShort, Threshold, TopN
 

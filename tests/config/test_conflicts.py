@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from stratloop.config import StratloopConfig, find_conflicts
-from stratloop.config.conflicts import check_conflicts
+from stratloop.config import StratloopConfig
+from stratloop.config.conflicts import check_conflicts, find_conflicts
 from stratloop.errors import ConfigConflictError, ConfigConflictsError
 
 _LLM = {"enabled": True, "base_url": "http://127.0.0.1:1/v1", "model": "m"}

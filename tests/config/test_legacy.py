@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from stratloop.config import StratloopDeprecationWarning, is_legacy, validate_config
+from stratloop.config import StratloopDeprecationWarning, validate_config
+from stratloop.config.legacy import is_legacy
 from stratloop.errors import ConfigValidationError
 from stratloop.flags import Flags
 

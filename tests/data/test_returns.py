@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stratloop.data import require_history, simple_returns, synthetic_panel
+from stratloop.data import require_history, synthetic_panel
+from stratloop.data.returns import simple_returns
 from stratloop.errors import DataError
 
 

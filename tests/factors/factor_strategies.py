@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from stratloop.data.panel import Panel
-from stratloop.factors import INFIX, OPERATORS, Binary, Call, Expr, Field, Neg, Not, Number
+from stratloop.factors import Binary, Call, Expr, Field, Neg, Not, Number
+from stratloop.factors.ops import INFIX, OPERATORS
 
 WINDOW_OPS = sorted(
     name for name, op in OPERATORS.items() if op.shape == ("panel", "window")

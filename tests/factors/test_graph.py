@@ -1,5 +1,5 @@
-from stratloop.factors import ExprGraph, Number, parse, replace_all, replace_at, subtrees
-from stratloop.factors.graph import with_children
+from stratloop.factors import Number, parse
+from stratloop.factors.graph import ExprGraph, replace_all, replace_at, subtrees, with_children
 
 
 class TestGraph:

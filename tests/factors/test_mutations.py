@@ -4,7 +4,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stratloop.errors import MutationError
-from stratloop.factors import MUTATION_OPERATORS, Limits, default_library, mutate, parse, typecheck
+from stratloop.factors import MUTATION_OPERATORS, Limits, default_library, mutate, parse
+from stratloop.factors.typecheck import typecheck
 from stratloop.spec import Exits, LongShort, Strategy, Threshold, TopN
 
 LIBRARY = default_library()

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from stratloop.data.panel import Panel
-from stratloop.factors import OPERATORS, evaluate
+from stratloop.factors import evaluate
 from stratloop.factors._crosssection import _rank_block as _rank_block_for_test
-from stratloop.factors.ops import Operator, Param, build_table
+from stratloop.factors.ops import OPERATORS, Operator, Param, build_table
 
 ROWS, COLS = 120, 7
 

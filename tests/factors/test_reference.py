@@ -1,6 +1,7 @@
 from pathlib import Path
 
-from stratloop.factors import OPERATORS, default_library, dsl_reference
+from stratloop.factors import default_library, dsl_reference
+from stratloop.factors.ops import OPERATORS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "factors.md"
 

@@ -2,7 +2,8 @@ import pytest
 
 from stratloop.config.models import GenerationConfig
 from stratloop.errors import ExpressionLimitError, ExpressionTypeError
-from stratloop.factors import Call, Field, Limits, Number, parse, typecheck
+from stratloop.factors import Call, Field, Limits, Number, parse
+from stratloop.factors.typecheck import typecheck
 
 CLOSE = frozenset({"close"})
 

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stratloop.errors import FlagError, FlagSourceError
-from stratloop.flags import parse_flag, parse_percent
+from stratloop.flags.parse import parse_flag, parse_percent
 
 _TRUE = ["true", "1", "yes", "on"]
 _FALSE = ["false", "0", "no", "off"]

@@ -6,12 +6,8 @@ import pytest
 
 from stratloop.errors import LLMUnavailableError
 from stratloop.flags import Flags
-from stratloop.generation import (
-    GenerationContext,
-    GenerationCounters,
-    adheres,
-    generate_iteration,
-)
+from stratloop.generation import GenerationContext, GenerationCounters, generate_iteration
+from stratloop.generation.counters import adheres
 from stratloop.generation.testing import config_with, drawing_source, failing_source
 
 FG = drawing_source("factor_graph")

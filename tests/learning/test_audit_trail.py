@@ -23,7 +23,6 @@ from stratloop.acceptance.audit_drills import INJECTIONS, inject, rechain, viola
 from stratloop.acceptance.audit_samples import sample_snapshot, write_sample_trail
 from stratloop.audit import (
     GUIDE_REQUIRED_FIELDS,
-    REDACTED,
     AuditTrail,
     audit_record,
     capture_records,
@@ -31,6 +30,7 @@ from stratloop.audit import (
     schema_problem,
     verify_trail,
 )
+from stratloop.audit.processors import REDACTED
 from stratloop.audit.query import query_trail
 from stratloop.audit.testing import StepClock
 from stratloop.config.models import AuditConfig

@@ -28,7 +28,7 @@ from stratloop.factors import FactorGraphGenerator, Limits, default_library
 from stratloop.flags import Flags
 from stratloop.generation import GenerationContext, StrategyFactory, generate, generate_iteration
 from stratloop.generation.testing import config_with
-from stratloop.llm import LLMClient, Reply, ScriptedOpenAIServer, Status
+from stratloop.llm import ErrorStatus, LLMClient, Reply, ScriptedOpenAIServer
 from stratloop.llm.proposer import LLMProposer
 from stratloop.llm.scripted_server import scripted_specs
 
@@ -86,7 +86,7 @@ class TestEquivalence:
 
     def test_failing_llm_fails_both_sides_the_same_way(self):
         """With on_llm_failure fail, a 500 from the endpoint is the same failure on both sides."""
-        with ScriptedOpenAIServer([Status(500)], cycle=True) as down:
+        with ScriptedOpenAIServer([ErrorStatus(500)], cycle=True) as down:
             results = _run(_experiment(down, False, 0.0), 5)
         assert all(r.matched for r in results)
         assert {r.control.record.error_type for r in results} == {"LLMUnavailableError"}
@@ -94,7 +94,7 @@ class TestEquivalence:
 
     def test_explicit_fallback_is_taken_identically(self):
         """fallback_to_factor_graph: both sides fall back to the same factor-graph candidate."""
-        with ScriptedOpenAIServer([Status(500)], cycle=True) as down:
+        with ScriptedOpenAIServer([ErrorStatus(500)], cycle=True) as down:
             experiment = _experiment(down, False, 0.0, on_llm_failure="fallback_to_factor_graph")
             results = _run(experiment, 5)
         assert all(r.matched for r in results)

@@ -24,12 +24,12 @@ from stratloop.llm.client import (
 )
 from stratloop.llm.scripted_server import (
     Disconnect,
+    ErrorStatus,
     Hang,
     Malformed,
     NoChoices,
     Reply,
     ScriptedOpenAIServer,
-    Status,
 )
 
 KEY = "sk-test-DO-NOT-LEAK-4f9a2c"
@@ -109,7 +109,7 @@ class TestComplete:
 class TestRetries:
     def test_429_then_success_honours_retry_after(self, make_client, server, make_config) -> None:
         """A 429 is retried after at least the Retry-After the server asked for."""
-        server.extend([Status(429, "slow down", {"Retry-After": "3"}), Reply("ok")])
+        server.extend([ErrorStatus(429, "slow down", {"Retry-After": "3"}), Reply("ok")])
         sleeps: list[float] = []
         completion = make_client(make_config(), sleeps).complete(ASK)
         assert completion.text == "ok"
@@ -119,14 +119,14 @@ class TestRetries:
 
     def test_retry_after_ms(self, make_client, server, make_config) -> None:
         """OpenAI's retry-after-ms header is honoured too."""
-        server.extend([Status(503, headers={"retry-after-ms": "2500"}), Reply("ok")])
+        server.extend([ErrorStatus(503, headers={"retry-after-ms": "2500"}), Reply("ok")])
         sleeps: list[float] = []
         make_client(make_config(), sleeps, retry=RetryPolicy(base_delay_s=0.01)).complete(ASK)
         assert sleeps == [2.5]
 
     def test_500_until_retries_run_out(self, make_client, server, make_config) -> None:
         """5xx is retried max_retries times with growing delays, then LLMUnavailableError."""
-        server.extend([Status(500, "boom")] * 4)
+        server.extend([ErrorStatus(500, "boom")] * 4)
         sleeps: list[float] = []
         with pytest.raises(LLMUnavailableError, match="after 4 attempts") as caught:
             make_client(make_config(max_retries=3), sleeps).complete(ASK)
@@ -144,7 +144,7 @@ class TestRetries:
         """The same jitter seed gives the same delays."""
         runs = []
         for _ in range(2):
-            server.extend([Status(502)] * 3)
+            server.extend([ErrorStatus(502)] * 3)
             sleeps: list[float] = []
             with pytest.raises(LLMUnavailableError):
                 make_client(make_config(), sleeps, retry=RetryPolicy(jitter_seed=7)).complete(ASK)
@@ -174,7 +174,7 @@ class TestRetries:
 
     def test_retry_after_over_cap_fails_at_once(self, make_client, server, make_config) -> None:
         """A Retry-After longer than the cap fails now instead of stalling the run."""
-        server.extend([Status(429, headers={"Retry-After": "3600"}), Reply("never")])
+        server.extend([ErrorStatus(429, headers={"Retry-After": "3600"}), Reply("never")])
         sleeps: list[float] = []
         with pytest.raises(LLMUnavailableError, match="3600s"):
             make_client(make_config(), sleeps).complete(ASK)
@@ -184,7 +184,7 @@ class TestRetries:
     @pytest.mark.parametrize("status", [400, 404, 422])
     def test_client_errors_are_not_retried(self, make_client, server, make_config, status) -> None:
         """A 4xx other than 408/409/429 is final: retrying cannot fix the request."""
-        server.extend([Status(status, "bad model")])
+        server.extend([ErrorStatus(status, "bad model")])
         with pytest.raises(LLMUnavailableError, match=f"HTTP {status}: bad model"):
             make_client(make_config()).complete(ASK)
         assert len(server.completion_requests) == 1
@@ -193,7 +193,7 @@ class TestRetries:
 class TestKeys:
     def test_401_names_the_variable_not_the_key(self, make_client, server, make_config) -> None:
         """401 is final; the message names llm.api_key_env and never the key, even if echoed."""
-        server.extend([Status(401, f"Incorrect API key provided: {KEY}")])
+        server.extend([ErrorStatus(401, f"Incorrect API key provided: {KEY}")])
         with pytest.raises(LLMUnavailableError, match="TEST_LLM_KEY") as caught:
             make_client(make_config()).complete(ASK)
         assert KEY not in str(caught.value)
@@ -203,7 +203,7 @@ class TestKeys:
 
     def test_key_never_in_errors_or_reprs(self, make_client, server, make_config) -> None:
         """The key is absent from retry errors, repr and describe()."""
-        server.extend([Status(500, f"echo {KEY}")] * 3)
+        server.extend([ErrorStatus(500, f"echo {KEY}")] * 3)
         client = make_client(make_config())
         with pytest.raises(LLMUnavailableError) as caught:
             client.complete(ASK)

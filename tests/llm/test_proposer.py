@@ -26,12 +26,12 @@ from stratloop.llm.prompts import Universe
 from stratloop.llm.proposer import LLMProposer
 from stratloop.llm.scripted_server import (
     Disconnect,
+    ErrorStatus,
     Hang,
     Malformed,
     NoChoices,
     Reply,
     ScriptedOpenAIServer,
-    Status,
 )
 from stratloop.spec import Candidate, Strategy, TopN
 
@@ -218,13 +218,13 @@ class TestRepair:
 class TestTransportFailures:
     def test_429_then_success(self, make_proposer, server, config) -> None:
         """A rate limit is waited out and the candidate still comes."""
-        server.extend([Status(429, headers={"Retry-After": "1"}), Reply(GOOD)])
+        server.extend([ErrorStatus(429, headers={"Retry-After": "1"}), Reply(GOOD)])
         candidate = make_proposer(config).propose(_ctx(config))
         assert candidate.lineage.params["http_attempts"] == 2
 
     def test_500_until_retries_run_out(self, make_proposer, server, config) -> None:
         """Persistent 5xx ends as LLMUnavailableError without the key."""
-        server.extend([Status(500)] * 3)
+        server.extend([ErrorStatus(500)] * 3)
         with pytest.raises(LLMUnavailableError) as caught:
             make_proposer(config).propose(_ctx(config))
         assert KEY not in str(caught.value)
@@ -309,7 +309,7 @@ _CHOICE_SHAPED = st.fixed_dictionaries(
 _STEPS = st.one_of(
     st.builds(Reply, st.text(max_size=200) | st.none()),
     st.builds(
-        Status,
+        ErrorStatus,
         st.sampled_from([400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503]),
         st.text(max_size=40),
         st.dictionaries(st.sampled_from(["Retry-After", "retry-after-ms"]),

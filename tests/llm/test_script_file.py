@@ -9,12 +9,12 @@ from stratloop.errors import ConfigFileError
 from stratloop.llm._script_file import load_script
 from stratloop.llm.scripted_server import (
     Disconnect,
+    ErrorStatus,
     Hang,
     Malformed,
     NoChoices,
     Reply,
     ScriptedOpenAIServer,
-    Status,
 )
 
 SCRIPT = """\
@@ -40,7 +40,7 @@ class TestLoadScript:
         path.write_text(SCRIPT)
         settings, steps = load_script(path)
         assert (settings.model, settings.cycle) == ("rehearsal", True)
-        assert isinstance(steps[0], Status)
+        assert isinstance(steps[0], ErrorStatus)
         assert dict(steps[0].headers) == {"Retry-After": "2"}
         assert steps[1] == Reply('{"expression": "rank(returns)"}', 3, 50)
         assert steps[2:] == (Reply(""), NoChoices(), Hang(1.5), Malformed("{oops"), Disconnect())

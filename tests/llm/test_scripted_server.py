@@ -3,7 +3,7 @@ import time
 import httpx
 import pytest
 
-from stratloop.llm.scripted_server import Hang, Reply, ScriptedOpenAIServer, Status
+from stratloop.llm.scripted_server import ErrorStatus, Hang, Reply, ScriptedOpenAIServer
 
 
 def _post(url: str, body: object, timeout: float = 5.0) -> tuple[int, dict]:
@@ -14,7 +14,7 @@ def _post(url: str, body: object, timeout: float = 5.0) -> tuple[int, dict]:
 class TestScriptedOpenAIServer:
     def test_serves_script_in_order(self, server: ScriptedOpenAIServer) -> None:
         """Completion requests get the scripted steps one after another."""
-        server.extend([Reply("first"), Status(503, "busy")])
+        server.extend([Reply("first"), ErrorStatus(503, "busy")])
         url = server.base_url + "/chat/completions"
         status, body = _post(url, {"model": "m", "messages": []})
         assert status == 200

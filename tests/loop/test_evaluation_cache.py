@@ -8,7 +8,7 @@ from stratloop.data import load_dataset
 from stratloop.errors import ConfigValidationError
 from stratloop.factors import evaluate
 from stratloop.flags import Flags
-from stratloop.loop import evaluation_cache
+from stratloop.loop.evaluation import evaluation_cache
 
 PHASE1 = Flags(phase2=False, phase3=False, phase4=False)
 PHASE2 = Flags()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from service_helpers import history_record
 
 from stratloop.config.models import GenerationConfig
-from stratloop.service import Check, Measurement, evaluate, measure_history, overall_status, p99
-from stratloop.service.health import _audit_overhead
+from stratloop.service import Check, Measurement, judge_metrics, overall_status
+from stratloop.service.health import _audit_overhead, p99
+from stratloop.service.measure import measure_history
 
 GEN = GenerationConfig(use_factor_graph=True, innovation_rate=0)
 
@@ -19,12 +20,13 @@ class TestStatus:
 
     def test_alert_is_degraded(self) -> None:
         """A metric over its alert threshold makes the status degraded."""
-        figures = evaluate({"silent_fallback_count": Measurement("silent_fallback_count", 1, "")})
+        measured = {"silent_fallback_count": Measurement("silent_fallback_count", 1, "")}
+        figures = judge_metrics(measured)
         assert overall_status([Check("flags", True, "", fatal=True)], figures) == "degraded"
 
     def test_no_data_is_healthy(self) -> None:
         """Metrics without data do not count against health."""
-        assert overall_status([], evaluate({})) == "healthy"
+        assert overall_status([], judge_metrics({})) == "healthy"
 
     def test_p99_nearest_rank(self) -> None:
         """p99 of 1..100 is 99; of nothing is None."""
@@ -52,7 +54,7 @@ class TestAuditOverhead:
         assert got.detail == (
             "this run has 2 audit writes, a p99 needs 100 (the slowest took 30.000 ms)"
         )
-        assert evaluate({"audit_overhead_ms": got})[0].verdict == "no_data"
+        assert judge_metrics({"audit_overhead_ms": got})[0].verdict == "no_data"
 
 
 class TestMeasureHistory:

@@ -11,7 +11,8 @@ from service_helpers import committed_records
 from stratloop.acceptance.health import FixedFlags
 from stratloop.config.models import StratloopConfig
 from stratloop.flags import Flags
-from stratloop.service import LoopService, ServiceState
+from stratloop.service import LoopService
+from stratloop.service.runtime import ServiceState
 
 _SMALL, _LARGE = 20_000, 200_000
 _SLACK = 64 * 1024

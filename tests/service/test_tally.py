@@ -19,16 +19,11 @@ from stratloop.errors import RunError
 from stratloop.flags import Flags
 from stratloop.iteration import IterationRecord
 from stratloop.loop.counters import LoopCounters
-from stratloop.service import (
-    EXPECTED_STRATEGY,
-    HealthSnapshot,
-    HistoryTally,
-    LoopService,
-    Measurement,
-    measure_counts,
-    measure_history,
-    render_metrics,
-)
+from stratloop.service import HistoryTally, LoopService, Measurement, measure_counts
+from stratloop.service.health import HealthSnapshot
+from stratloop.service.measure import measure_history
+from stratloop.service.metrics import render_metrics
+from stratloop.service.tally import EXPECTED_STRATEGY
 
 # The record-walking implementation the tally replaced, kept as the oracle.
 

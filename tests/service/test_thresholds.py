@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stratloop.service import THRESHOLDS, phase_thresholds, threshold
+from stratloop.service import THRESHOLDS, phase_thresholds
+from stratloop.service.thresholds import threshold
 
 GUIDE_METRICS = {
     # Phase 2, 3 and 4 "Metrics to Monitor" tables, as the guide names them.

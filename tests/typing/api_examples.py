@@ -7,8 +7,13 @@ stay true.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
+import stratloop
 from stratloop.backtest import Evaluation, Metrics, evaluate_strategy, run_backtest
 from stratloop.config import StratloopConfig, config_hash, default_config, load_config, snapshot
 from stratloop.data import load_dataset, synthetic_panel
@@ -110,3 +115,37 @@ def safe(text: str) -> Expr | None:
         return None
 
 
+def researcher_backtest(expression: str) -> tuple[float, npt.NDArray[np.float64]]:
+    """The top-level call: an expression on the embedded data, test Sharpe and daily returns."""
+    result: stratloop.StrategyBacktest = stratloop.backtest_strategy(expression)
+    return result.test.metrics.sharpe, result.test.returns
+
+
+def researcher_spec_backtest(panel: stratloop.Panel) -> stratloop.Metrics:
+    """A full spec on the researcher's own panel with the run configuration's costs and split."""
+    config = stratloop.load_config(None, environ={}, overrides={"backtest.cost_bps": 5.0})
+    spec = stratloop.Strategy(
+        expression="rank(ts_mean(returns, 20))", portfolio=stratloop.LongShort(quantile=0.2)
+    )
+    return stratloop.backtest_strategy(spec, panel, config.backtest).train.metrics
+
+
+def researcher_run(
+    runs_dir: Path, trail: Path, flags: Mapping[str, str]
+) -> tuple[str, list[stratloop.IterationRecord]]:
+    """Run four iterations, then read the run back: its status and every iteration, typed."""
+    config = stratloop.load_config(
+        None,
+        environ=flags,
+        overrides={"loop.iterations": 4, "loop.runs_dir": str(runs_dir), "audit.path": str(trail)},
+    )
+    summary: stratloop.RunSummary = stratloop.run(config, flags=EnvFlagSource(flags))
+    info: stratloop.RunInfo = stratloop.describe_run(runs_dir, summary.run_id)
+    records = stratloop.read_history(summary.path / "history.jsonl").records
+    return info.status, list(records)
+
+
+def researcher_verify(trail: Path) -> bool:
+    """Verify an audit trail: the hash chain, the schema and every recorded decision."""
+    report: stratloop.VerifyReport = stratloop.verify_trail(trail)
+    return report.ok

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import api_examples as examples
+import pytest
 
+import stratloop
+from stratloop.backtest import evaluate_strategy
 from stratloop.config import default_config
+from stratloop.data import synthetic_panel
+from stratloop.spec import Strategy, TopN
 
 
 class TestApiExamples:
@@ -32,3 +40,74 @@ class TestApiExamples:
         """A misspelt operator is a typed error, turned into None by the example."""
         assert examples.safe("ts_maen(close, 3)") is None
         assert examples.safe("ts_mean(close, 3)") is not None
+
+
+PHASE4 = {
+    "ENABLE_GENERATION_REFACTORING": "true",
+    "PHASE1_CONFIG_ENFORCEMENT": "true",
+    "PHASE2_PYDANTIC_VALIDATION": "true",
+    "PHASE3_STRATEGY_PATTERN": "true",
+    "PHASE4_AUDIT_TRAIL": "true",
+}
+
+
+class TestResearcherApi:
+    def test_importing_stratloop_loads_no_heavy_dependency(self):
+        """``import stratloop`` alone imports neither numpy, pandas, pydantic nor openai."""
+        code = (
+            "import sys, stratloop\n"
+            "heavy = {'numpy', 'pandas', 'pydantic', 'openai'}\n"
+            "print(sorted(heavy & {m.partition('.')[0] for m in sys.modules}))\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        assert out.strip() == "[]"
+
+    def test_every_top_level_name_resolves(self):
+        """Each name of ``stratloop.__all__`` loads from its module on first use."""
+        assert all(getattr(stratloop, name) is not None for name in stratloop.__all__)
+        with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+            _ = stratloop.nonexistent
+
+    def test_an_expression_backtests_with_daily_returns_for_train_and_test(self):
+        """Train ends where test begins; each segment has one return per date."""
+        result = stratloop.backtest_strategy("rank(ts_mean(returns, 20))")
+        for segment in (result.train, result.test):
+            assert len(segment.returns) == len(segment.dates) > 0
+        assert result.train.dates[-1] < result.test.dates[0]
+        assert result.evaluation.test == result.test.metrics
+        sharpe, returns = examples.researcher_backtest("rank(ts_mean(returns, 20))")
+        assert sharpe == result.test.metrics.sharpe
+        assert (returns == result.test.returns).all()
+
+    def test_the_research_call_reports_what_the_loop_records(self):
+        """Same spec, panel and configuration: the loop's evaluation and the research call agree."""
+        panel = synthetic_panel(20, 400, seed=3)
+        config = default_config().backtest
+        spec = Strategy(expression="rank(ts_mean(returns, 20))", portfolio=TopN(n=5))
+        assert stratloop.backtest_strategy(spec, panel, config).evaluation == evaluate_strategy(
+            spec, panel, config
+        )
+        assert math.isfinite(examples.researcher_spec_backtest(panel).sharpe)
+
+    def test_a_run_reads_back_typed_and_its_trail_verifies(self, tmp_path):
+        """Run, then describe, read and verify it through the top-level API."""
+        trail = tmp_path / "audit.jsonl"
+        status, records = examples.researcher_run(tmp_path / "runs", trail, PHASE4)
+        assert status == "completed"
+        assert [r.iteration_num for r in records] == [0, 1, 2, 3]
+        assert examples.researcher_verify(trail)
+
+
+class TestReadmeExample:
+    def test_the_python_api_example_runs(self, tmp_path, monkeypatch):
+        """The README's "Python API" block runs as written, in an empty directory."""
+        readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+        section = readme.split("## Python API", 1)[1]
+        code = section.split("```python\n", 1)[1].split("```", 1)[0]
+        monkeypatch.chdir(tmp_path)
+        for name in PHASE4:
+            monkeypatch.delenv(name, raising=False)
+        exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own example
+        assert list((tmp_path / "runs").iterdir())

@@ -26,7 +26,14 @@ from stratloop.errors import RunError
 from stratloop.flags import FLAG_VARIABLES, Flags
 from stratloop.iteration import IterationRecord
 from stratloop.loop import iter_history, list_run_ids, open_run
-from stratloop.service.health import Check, MetricFigure, Monitor, Status, evaluate, overall_status
+from stratloop.service.health import (
+    Check,
+    HealthStatus,
+    MetricFigure,
+    Monitor,
+    judge_metrics,
+    overall_status,
+)
 from stratloop.service.measure import Measurement, measure_audit, measure_counts
 from stratloop.service.runtime import LoopService, PartsFactory
 from stratloop.service.tally import HistoryTally
@@ -55,7 +62,7 @@ class CheckReport:
     kind: str
     phase: int
     environment: str
-    status: Status
+    status: HealthStatus
     checks: tuple[Check, ...]
     figures: tuple[MetricFigure, ...]
     facts: Mapping[str, Any]
@@ -198,7 +205,7 @@ def health_check(
     if service:
         facts["service"], found = _service(env.service_url)
         measurements.update(found)
-    figures = evaluate(measurements, phase_thresholds(phase))
+    figures = judge_metrics(measurements, phase_thresholds(phase))
     checks = (
         _flags_check(phase, latest.flags, f"run {run_id}'s latest iteration"),
         Check(
@@ -267,7 +274,7 @@ def production_validation(
     service.stop()
     snapshot = monitor.snapshot()
     state = snapshot.state
-    figures = evaluate(
+    figures = judge_metrics(
         {f.threshold.name: f.measurement for f in snapshot.figures}, phase_thresholds(phase)
     )
     ran = Check(

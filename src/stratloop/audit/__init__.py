@@ -9,63 +9,24 @@ exposes all of it.
 
 from stratloop.audit._canonical import canonical_json
 from stratloop.audit.follow import FollowReport, TrailFollower
-from stratloop.audit.processors import (
-    REDACTED,
-    Chainer,
-    ChainHead,
-    Clock,
-    Processor,
-    ProcessorChain,
-    RecordDict,
-    Redactor,
-    Stamper,
-    flag_violation,
-    render,
-    run_chain,
-)
 from stratloop.audit.record import (
     GUIDE_REQUIRED_FIELDS,
     RECORD_FIELDS,
-    SCHEMA_VERSION,
     AuditRecord,
-    OutcomeStatus,
     audit_record,
     schema_problem,
 )
 from stratloop.audit.testing import capture_records
-from stratloop.audit.verify import Break, TrailReport, VerifyReport, iter_records, verify_trail
-from stratloop.audit.violations import (
-    RecordViolation,
-    ShareTest,
-    ViolationReport,
-    detect_violations,
-    record_violation,
-    share_tests,
-)
-from stratloop.audit.writer import AuditTrail, RecoveryReport, TornLine
+from stratloop.audit.verify import TrailReport, VerifyReport, iter_records, verify_trail
+from stratloop.audit.violations import ViolationReport, detect_violations, record_violation
+from stratloop.audit.writer import AuditTrail
 
 __all__ = [
     "GUIDE_REQUIRED_FIELDS",
     "RECORD_FIELDS",
-    "REDACTED",
-    "SCHEMA_VERSION",
     "AuditRecord",
     "AuditTrail",
-    "Break",
-    "ChainHead",
-    "Chainer",
-    "Clock",
     "FollowReport",
-    "OutcomeStatus",
-    "Processor",
-    "ProcessorChain",
-    "RecordDict",
-    "RecordViolation",
-    "RecoveryReport",
-    "Redactor",
-    "ShareTest",
-    "Stamper",
-    "TornLine",
     "TrailFollower",
     "TrailReport",
     "VerifyReport",
@@ -74,12 +35,8 @@ __all__ = [
     "canonical_json",
     "capture_records",
     "detect_violations",
-    "flag_violation",
     "iter_records",
     "record_violation",
-    "render",
-    "run_chain",
     "schema_problem",
-    "share_tests",
     "verify_trail",
 ]

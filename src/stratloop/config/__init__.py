@@ -1,9 +1,9 @@
 """Configuration: one YAML file, environment overrides and CLI options, strictly validated."""
 
-from stratloop.config.conflicts import check_conflicts, find_conflicts, llm_required
-from stratloop.config.defaults import default_config, default_document
+from stratloop.config.conflicts import llm_required
+from stratloop.config.defaults import default_config
 from stratloop.config.dict_validator import validate_dict
-from stratloop.config.legacy import StratloopDeprecationWarning, convert_legacy, is_legacy
+from stratloop.config.legacy import StratloopDeprecationWarning
 from stratloop.config.loader import load_config, read_document, validate_config
 from stratloop.config.models import (
     AuditConfig,
@@ -14,11 +14,10 @@ from stratloop.config.models import (
     LoopConfig,
     StratloopConfig,
 )
-from stratloop.config.overrides import ENV_PREFIX, Layer, env_layer, parse_assignment
-from stratloop.config.snapshot import REDACTED, config_hash, redact_url, resolve_api_key, snapshot
+from stratloop.config.overrides import Layer, parse_assignment
+from stratloop.config.snapshot import REDACTED, config_hash, resolve_api_key, snapshot
 
 __all__ = [
-    "ENV_PREFIX",
     "REDACTED",
     "AuditConfig",
     "BacktestConfig",
@@ -29,19 +28,12 @@ __all__ = [
     "LoopConfig",
     "StratloopConfig",
     "StratloopDeprecationWarning",
-    "check_conflicts",
     "config_hash",
-    "convert_legacy",
     "default_config",
-    "default_document",
-    "env_layer",
-    "find_conflicts",
-    "is_legacy",
     "llm_required",
     "load_config",
     "parse_assignment",
     "read_document",
-    "redact_url",
     "resolve_api_key",
     "snapshot",
     "validate_config",

@@ -10,7 +10,6 @@ from stratloop.data.frame import Layout, panel_from_frame
 from stratloop.data.history import require_history
 from stratloop.data.loader import load_panel
 from stratloop.data.panel import Panel
-from stratloop.data.returns import simple_returns
 from stratloop.data.synthetic import synthetic_panel
 
 __all__ = [
@@ -22,6 +21,5 @@ __all__ = [
     "load_panel",
     "panel_from_frame",
     "require_history",
-    "simple_returns",
     "synthetic_panel",
 ]

@@ -27,7 +27,6 @@ __all__ = [
     "Neg",
     "Not",
     "Number",
-    "format_number",
 ]
 
 NOT_PRECEDENCE = 3
@@ -37,7 +36,7 @@ ATOM_PRECEDENCE = 8
 _RETURNS_LOOKBACK = 1
 
 
-def format_number(value: float) -> str:
+def _format_number(value: float) -> str:
     """Canonical text of a number: integers without a point, others as ``repr``."""
     if value.is_integer() and abs(value) < 1e16:
         return str(int(value))
@@ -284,7 +283,7 @@ def _children(node: Expr) -> tuple[Expr, ...]:
 def _render(node: Expr) -> str:
     match node:
         case Number():
-            return format_number(node.value)
+            return _format_number(node.value)
         case Field():
             return node.name
         case Call():

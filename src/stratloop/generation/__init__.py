@@ -14,7 +14,7 @@ from stratloop.generation.context import (
     GenerationContext,
     iteration_rng,
 )
-from stratloop.generation.counters import GenerationCounters, GenerationCountersSnapshot, adheres
+from stratloop.generation.counters import GenerationCounters
 from stratloop.generation.decision import Decision, decide
 from stratloop.generation.generate import generate, generate_iteration
 from stratloop.generation.outcome import Fallback, GenerationOutcome
@@ -43,14 +43,12 @@ __all__ = [
     "FunctionStrategy",
     "GenerationContext",
     "GenerationCounters",
-    "GenerationCountersSnapshot",
     "GenerationOutcome",
     "GenerationStrategy",
     "LLMStrategy",
     "MixedStrategy",
     "Sources",
     "StrategyFactory",
-    "adheres",
     "decide",
     "generate",
     "generate_iteration",

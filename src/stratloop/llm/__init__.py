@@ -13,71 +13,38 @@ from typing import TYPE_CHECKING, Any
 from stratloop.llm.budget import TokenBudget, Usage
 from stratloop.llm.scripted_server import (
     Disconnect,
+    ErrorStatus,
     Hang,
     Malformed,
     NoChoices,
-    RecordedRequest,
     Reply,
     ScriptedOpenAIServer,
-    ScriptStep,
-    Status,
 )
 
 if TYPE_CHECKING:
-    from stratloop.llm.client import (
-        PLACEHOLDER_API_KEY,
-        Completion,
-        LLMClient,
-        Message,
-        RetryPolicy,
-    )
-    from stratloop.llm.prompts import PromptSettings, Universe, build_messages, repair_messages
-    from stratloop.llm.proposer import EXAMPLE_STRATEGY, LLMProposer
-    from stratloop.llm.response import ParsedReply, ReplyBounds, parse_reply
+    from stratloop.llm.client import LLMClient
+    from stratloop.llm.prompts import Universe
+    from stratloop.llm.proposer import LLMProposer
 
 __all__ = [
-    "EXAMPLE_STRATEGY",
-    "PLACEHOLDER_API_KEY",
-    "Completion",
     "Disconnect",
+    "ErrorStatus",
     "Hang",
     "LLMClient",
     "LLMProposer",
     "Malformed",
-    "Message",
     "NoChoices",
-    "ParsedReply",
-    "PromptSettings",
-    "RecordedRequest",
     "Reply",
-    "ReplyBounds",
-    "RetryPolicy",
-    "ScriptStep",
     "ScriptedOpenAIServer",
-    "Status",
     "TokenBudget",
     "Universe",
     "Usage",
-    "build_messages",
-    "parse_reply",
-    "repair_messages",
 ]
 
 _LAZY = {
-    "Completion": "stratloop.llm.client",
-    "EXAMPLE_STRATEGY": "stratloop.llm.proposer",
     "LLMClient": "stratloop.llm.client",
     "LLMProposer": "stratloop.llm.proposer",
-    "Message": "stratloop.llm.client",
-    "PLACEHOLDER_API_KEY": "stratloop.llm.client",
-    "ParsedReply": "stratloop.llm.response",
-    "PromptSettings": "stratloop.llm.prompts",
-    "ReplyBounds": "stratloop.llm.response",
-    "RetryPolicy": "stratloop.llm.client",
     "Universe": "stratloop.llm.prompts",
-    "build_messages": "stratloop.llm.prompts",
-    "parse_reply": "stratloop.llm.response",
-    "repair_messages": "stratloop.llm.prompts",
 }
 
 

@@ -25,12 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from stratloop.errors import ConfigFileError
 from stratloop.llm.scripted_server import (
     Disconnect,
+    ErrorStatus,
     Hang,
     Malformed,
     NoChoices,
     Reply,
     ScriptStep,
-    Status,
 )
 
 __all__ = ["ScriptFile", "load_script"]
@@ -62,7 +62,7 @@ class _Step(BaseModel):
             return Reply(self.reply, self.prompt_tokens, self.completion_tokens)
         if self.status is not None:
             headers = {} if self.retry_after is None else {"Retry-After": f"{self.retry_after:g}"}
-            return Status(self.status, self.message, MappingProxyType(headers))
+            return ErrorStatus(self.status, self.message, MappingProxyType(headers))
         if self.hang is not None:
             return Hang(self.hang)
         if self.malformed is not None:

@@ -26,6 +26,7 @@ from typing import Any, Self, TypeAlias
 
 __all__ = [
     "Disconnect",
+    "ErrorStatus",
     "Hang",
     "Malformed",
     "NoChoices",
@@ -33,7 +34,6 @@ __all__ = [
     "Reply",
     "ScriptStep",
     "ScriptedOpenAIServer",
-    "Status",
     "scripted_specs",
 ]
 
@@ -66,7 +66,7 @@ class NoChoices:
 
 
 @dataclass(frozen=True, slots=True)
-class Status:
+class ErrorStatus:
     """An HTTP error status with a JSON error body and optional headers (e.g. Retry-After)."""
 
     code: int
@@ -94,7 +94,7 @@ class Disconnect:
     """Close the connection without sending any response."""
 
 
-ScriptStep: TypeAlias = Reply | NoChoices | Status | Hang | Malformed | Disconnect
+ScriptStep: TypeAlias = Reply | NoChoices | ErrorStatus | Hang | Malformed | Disconnect
 """One scripted answer to one completion request."""
 
 
@@ -215,7 +215,7 @@ class ScriptedOpenAIServer:
                 self._script.extend(self._cycle)
             if self._script:
                 return self._script.pop(0)
-        return Status(500, "scripted server: the script has no reply left")
+        return ErrorStatus(500, "scripted server: the script has no reply left")
 
     def _wait(self, seconds: float) -> None:
         self._stopping.wait(seconds)
@@ -296,7 +296,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, _completion_body(step, model))
         elif isinstance(step, NoChoices):
             self._send_json(200, {**_completion_body(Reply(None), model), "choices": []})
-        elif isinstance(step, Status):
+        elif isinstance(step, ErrorStatus):
             self._send_json(step.code, _error(step.message), step.headers)
         elif isinstance(step, Hang):
             self.server.scripted._wait(step.seconds)  # noqa: SLF001
@@ -348,4 +348,3 @@ def scripted_specs(count: int) -> list[str]:
         }
         replies.append(json.dumps(spec))
     return replies
-

@@ -4,58 +4,26 @@ See ``docs/operations.md`` for the endpoints, the status rules and the
 thresholds table.
 """
 
-from stratloop.service.app import DEFAULT_HOST, create_app
-from stratloop.service.dashboard import format_value, render_dashboard
+from stratloop.service.app import create_app
+from stratloop.service.dashboard import format_value
 from stratloop.service.health import (
-    PHASE_KEYS,
     Check,
-    HealthSnapshot,
+    HealthStatus,
     MetricFigure,
     Monitor,
     ProbeProvider,
-    Status,
-    evaluate,
-    health_payload,
+    judge_metrics,
     overall_status,
-    p99,
 )
-from stratloop.service.measure import (
-    Measurement,
-    measure_audit,
-    measure_counts,
-    measure_history,
-    share,
-)
-from stratloop.service.metrics import CONTENT_TYPE, PREFIX, render_metrics
-from stratloop.service.runtime import (
-    LoopService,
-    PartsFactory,
-    ServiceState,
-    TimedAuditSink,
-    resident_bytes,
-)
-from stratloop.service.tally import EXPECTED_STRATEGY, HistoryCounts, HistoryTally
-from stratloop.service.thresholds import (
-    THRESHOLDS,
-    Comparison,
-    Severity,
-    Threshold,
-    Verdict,
-    phase_thresholds,
-    threshold,
-)
+from stratloop.service.measure import Measurement, measure_audit, measure_counts, share
+from stratloop.service.runtime import LoopService, PartsFactory
+from stratloop.service.tally import HistoryTally
+from stratloop.service.thresholds import THRESHOLDS, phase_thresholds
 
 __all__ = [
-    "CONTENT_TYPE",
-    "DEFAULT_HOST",
-    "EXPECTED_STRATEGY",
-    "PHASE_KEYS",
-    "PREFIX",
     "THRESHOLDS",
     "Check",
-    "Comparison",
-    "HealthSnapshot",
-    "HistoryCounts",
+    "HealthStatus",
     "HistoryTally",
     "LoopService",
     "Measurement",
@@ -63,25 +31,12 @@ __all__ = [
     "Monitor",
     "PartsFactory",
     "ProbeProvider",
-    "ServiceState",
-    "Severity",
-    "Status",
-    "Threshold",
-    "TimedAuditSink",
-    "Verdict",
     "create_app",
-    "evaluate",
     "format_value",
-    "health_payload",
+    "judge_metrics",
     "measure_audit",
     "measure_counts",
-    "measure_history",
     "overall_status",
-    "p99",
     "phase_thresholds",
-    "render_dashboard",
-    "render_metrics",
-    "resident_bytes",
     "share",
-    "threshold",
 ]

@@ -30,17 +30,17 @@ __all__ = [
     "PHASE_KEYS",
     "Check",
     "HealthSnapshot",
+    "HealthStatus",
     "MetricFigure",
     "Monitor",
     "ProbeProvider",
-    "Status",
-    "evaluate",
     "health_payload",
+    "judge_metrics",
     "overall_status",
     "p99",
 ]
 
-Status: TypeAlias = Literal["healthy", "degraded", "unhealthy"]
+HealthStatus: TypeAlias = Literal["healthy", "degraded", "unhealthy"]
 ProbeProvider: TypeAlias = Callable[[], Mapping[str, Measurement]]
 """Measures what the run's own history and trail cannot (configuration probes), once per run."""
 PHASE_KEYS = ("phase1_enabled", "phase2_enabled", "phase3_enabled", "phase4_enabled")
@@ -101,7 +101,7 @@ def p99(samples: Sequence[float]) -> float | None:
     return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
 
 
-def evaluate(
+def judge_metrics(
     measurements: Mapping[str, Measurement], thresholds: Sequence[Threshold] = THRESHOLDS
 ) -> tuple[MetricFigure, ...]:
     """Judge each threshold's metric; a metric not measured is ``no_data``."""
@@ -113,7 +113,7 @@ def evaluate(
     )
 
 
-def overall_status(checks: Sequence[Check], figures: Sequence[MetricFigure]) -> Status:
+def overall_status(checks: Sequence[Check], figures: Sequence[MetricFigure]) -> HealthStatus:
     """Apply the status rules of the module docstring."""
     if any(not c.passed and c.fatal for c in checks):
         return "unhealthy"
@@ -126,7 +126,7 @@ def overall_status(checks: Sequence[Check], figures: Sequence[MetricFigure]) -> 
 class HealthSnapshot:
     """Everything ``/health``, ``/metrics`` and the dashboard show, at one moment."""
 
-    status: Status
+    status: HealthStatus
     flags: Flags | None
     flags_error: str | None
     state: ServiceState
@@ -231,7 +231,7 @@ class Monitor:
             flags_error = str(exc)
         state = self.service.state()
         measurements = self._measure(state)
-        figures = evaluate(measurements)
+        figures = judge_metrics(measurements)
         checks = _checks(flags_error, state)
         return HealthSnapshot(
             overall_status(checks, figures), flags, flags_error, state, checks, figures

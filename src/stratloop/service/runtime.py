@@ -32,7 +32,7 @@ from stratloop.loop.rundir import new_run_id, utc_now
 from stratloop.loop.runner import AuditSink, LoopParts, LoopRunner, absolute_paths
 from stratloop.service.tally import HistoryCounts, HistoryTally
 
-__all__ = ["LoopService", "PartsFactory", "ServiceState", "TimedAuditSink", "resident_bytes"]
+__all__ = ["LoopService", "PartsFactory", "ServiceState", "TimedAuditSink"]
 
 PartsFactory = Callable[[StratloopConfig, FlagSource, str, Usage], LoopParts]
 """Builds the run's parts from (config, flag source, run id, LLM usage spent)."""
@@ -40,7 +40,7 @@ PartsFactory = Callable[[StratloopConfig, FlagSource, str, Usage], LoopParts]
 _WRITE_SAMPLES = 2048
 
 
-def resident_bytes() -> int | None:
+def _resident_bytes() -> int | None:
     """This process's resident memory in bytes (Linux ``/proc``), or None elsewhere."""
     try:
         fields = Path("/proc/self/statm").read_text(encoding="ascii").split()
@@ -230,7 +230,7 @@ class LoopService:
                 history=self._tally.counts(),
                 audit_write_ms=writes,
                 audit_write_errors=errors,
-                memory_now=resident_bytes(),
+                memory_now=_resident_bytes(),
                 started_at=self._started_at,
             )
 
