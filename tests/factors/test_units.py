@@ -8,21 +8,20 @@ from hypothesis import strategies as st
 from stratloop.data import Panel
 from stratloop.errors import ExpressionTypeError, FactorTemplateError, MutationError
 from stratloop.factors import (
-    EVALUATION_LIMITS,
     FIELD_UNITS,
     MUTATION_OPERATORS,
-    OPERATORS,
     Limits,
     check_strategy,
     default_library,
     evaluate,
-    infer_type,
     load_user_factors,
     mutate,
     parse,
-    typecheck,
 )
 from stratloop.factors import FIELDS as ALL_FIELDS
+from stratloop.factors.limits import EVALUATION_LIMITS
+from stratloop.factors.ops import OPERATORS
+from stratloop.factors.typecheck import infer_type, typecheck
 from stratloop.spec import LongShort, Strategy, Threshold, TopN
 
 LIBRARY = default_library()
