@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BROWSER := /usr/bin/chromium
+PROMTOOL := /usr/bin/promtool
 
-.PHONY: test check run bench clean
+.PHONY: test check run bench clean matrix
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +28,17 @@ $(BROWSER):
 		exit 1; \
 	fi
 
-test: check $(BROWSER)
+# The alert-rule tests run Debian's promtool and prometheus (package prometheus); same policy.
+$(PROMTOOL):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's prometheus (promtool) for the alert-rule tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
+	else \
+		echo "the alert-rule tests need Debian's prometheus at $(PROMTOOL): sudo apt-get install prometheus" >&2; \
+		exit 1; \
+	fi
+
+test: check $(BROWSER) $(PROMTOOL)
 	$(BIN)/pytest
 
 run: $(STAMP)

@@ -3,12 +3,15 @@
 Each monitored metric of :mod:`stratloop.service.thresholds` is a gauge
 ``stratloop_<name>``; a metric with no data yet has its family (HELP and
 TYPE) but no sample, so no number is made up. Alongside: the phases,
-the health status, the iterations and errors, strategy selections, and
-every alert threshold as ``stratloop_alert_threshold{metric=...}``.
+the health status, the iterations and errors, strategy selections, the
+search's progress (last commit time, LLM iterations and failures, the
+champion's train metrics), and every alert threshold as
+``stratloop_alert_threshold{metric=...}``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterator
 
@@ -105,11 +108,56 @@ class _SnapshotCollector(Collector):
         for name, count in state.history.strategies.items():
             selected.add_metric([name], float(count))
         yield selected
-        last = GaugeMetricFamily(
+        expected = GaugeMetricFamily(
             PREFIX + "iterations_expected", "Iterations the run is configured for"
         )
-        last.add_metric([], float(state.total))
+        expected.add_metric([], float(state.total))
+        yield expected
+        yield from self._progress()
+
+    def _progress(self) -> Iterator[Metric]:
+        """The search's progress: last commit time, LLM use and failures, the champion."""
+        state = self._snapshot.state
+        history = state.history
+        last = GaugeMetricFamily(
+            PREFIX + "last_iteration_timestamp_seconds",
+            "Unix time of the last committed iteration (no sample before the first)",
+        )
+        committed_at = _unix_time(history.last_timestamp)
+        if committed_at is not None:
+            last.add_metric([], committed_at)
         yield last
+        llm = CounterMetricFamily(PREFIX + "llm_iterations", "Iterations that decided on the LLM")
+        llm.add_metric([], float(history.llm_decisions))
+        yield llm
+        llm_failures = CounterMetricFamily(
+            PREFIX + "llm_failures",
+            "Iterations that decided on the LLM and whose LLM attempt failed "
+            "(it fell back to the factor graph, or produced no candidate)",
+        )
+        llm_failures.add_metric([], float(history.llm_failures))
+        yield llm_failures
+        champion = GaugeMetricFamily(
+            PREFIX + "champion_train_metric",
+            "Train-period metrics of the run's current champion (no sample before one)",
+            labels=["run_id", "metric"],
+        )
+        for name, value in history.champion_train.items():
+            champion.add_metric([state.run_id, name], value)
+        yield champion
+
+
+def _unix_time(timestamp: str | None) -> float | None:
+    """An ISO 8601 timestamp as Unix seconds (naive means UTC); None when absent or not ISO."""
+    if timestamp is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(timestamp)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
 
 
 def render_metrics(snapshot: HealthSnapshot) -> bytes:
