@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -47,3 +48,13 @@ def tool(name: str) -> str:
     if found is None:
         pytest.fail(f"{name} not found: `make test` installs it (apt-get install prometheus)")
     return found
+
+
+def panel_queries(instance: str = ".*", metric: str = "sharpe") -> list[str]:
+    """Every query of the dashboard, with its variables ``$instance`` and ``$metric`` filled in."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [
+        target["expr"].replace("$instance", instance).replace("$metric", metric)
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", ())
+    ]
