@@ -40,7 +40,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_promtool_check_rules() -> None:
-    """promtool accepts the rule file."""
+    """The rule file passes `promtool check rules`."""
     result = _run(tool("promtool"), "check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(_rules())} rules found" in result.stdout

@@ -50,7 +50,7 @@ def test_panels_are_well_formed() -> None:
     ids = [p["id"] for p in panels]
     assert len(ids) == len(set(ids))
     for panel in _panels():
-        assert _PANEL_KEYS <= set(panel), panel["title"]
+        assert set(panel) >= _PANEL_KEYS, panel["title"]
         assert panel["targets"], panel["title"]
         assert len({t["refId"] for t in panel["targets"]}) == len(panel["targets"])
     boxes = [p["gridPos"] for p in panels]

@@ -23,8 +23,8 @@ import httpx
 import pytest
 import yaml
 from deploy_helpers import RULES, names_in_exposition, panel_queries, tool
-from service.service_helpers import free_port, make_environment, serving, wait_for, write_flags
 
+from service.service_helpers import free_port, make_environment, serving, wait_for, write_flags
 from stratloop.llm import ScriptedOpenAIServer
 
 pytestmark = pytest.mark.slow
@@ -154,4 +154,4 @@ def test_silent_fallback_alert_fires(tmp_path: Path) -> None:
     assert "StratloopAuditViolation" not in names
     failed = {query: body for query, body in queried.items() if body["status"] != "success"}
     assert failed == {}, "every dashboard query parses and evaluates"
-    assert queried["stratloop_silent_fallback_count{instance=~\".*\"}"]["data"]["result"]
+    assert queried['stratloop_silent_fallback_count{instance=~".*"}']["data"]["result"]
