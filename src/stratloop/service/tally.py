@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -89,9 +89,9 @@ class HistoryCounts:
     pattern_correct: int
     implementations: Mapping[str, int]
     implementation_failures: Mapping[str, int]
-    llm_decisions: int = 0
-    llm_failures: int = 0
-    champion_train: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    llm_decisions: int
+    llm_failures: int
+    champion_train: Mapping[str, float]
 
 
 class HistoryTally:
