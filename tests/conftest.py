@@ -6,7 +6,9 @@ master switch off), ``1``, ``1-2``, ``1-3`` or ``1-4`` (master on, phases 1..N
 on, the rest off). Every test starts with exactly those five flag variables
 set, as a process deployed with that combination would; a test that sets its
 own flags (``monkeypatch.setenv``, a flags file, a :class:`~stratloop.flags.Flags`)
-still decides for itself. Unset, every test starts with no flag variable at all.
+still decides for itself, and a test marked ``flag_defaults`` (it asserts what
+happens with no flag variable set, e.g. that unset means every phase on)
+starts with none. Unset, every test starts with no flag variable at all.
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ def _requested_flags() -> Mapping[str, str]:
 _MATRIX_FLAGS = _requested_flags()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``flag_defaults`` marker."""
+    config.addinivalue_line(
+        "markers",
+        "flag_defaults: asserts the behaviour with no flag variable set; "
+        "STRATLOOP_TEST_FLAGS does not apply to it",
+    )
+
+
 def pytest_report_header() -> str | None:
     """Say which flag combination the suite runs under."""
     if not _MATRIX_FLAGS:
@@ -56,13 +67,14 @@ def pytest_report_header() -> str | None:
 
 
 @pytest.fixture(autouse=True)
-def clean_environ() -> Iterator[None]:
+def clean_environ(request: pytest.FixtureRequest) -> Iterator[None]:
     """Run every test without the caller's STRATLOOP_* or flag variables (see the docstring)."""
     saved = dict(os.environ)
     for key in list(os.environ):
         if key.startswith("STRATLOOP_") or key in _FLAG_VARIABLES:
             del os.environ[key]
-    os.environ.update(_MATRIX_FLAGS)
+    if request.node.get_closest_marker("flag_defaults") is None:
+        os.environ.update(_MATRIX_FLAGS)
     yield
     os.environ.clear()
     os.environ.update(saved)
