@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BROWSER := /usr/bin/chromium
+PROMTOOL := /usr/bin/promtool
 
-.PHONY: test check run bench clean
+.PHONY: test check run bench clean matrix
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +28,28 @@ $(BROWSER):
 		exit 1; \
 	fi
 
-test: check $(BROWSER)
+# The alert-rule tests run Debian's promtool and prometheus (package prometheus); same policy.
+$(PROMTOOL):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's prometheus (promtool) for the alert-rule tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	else \
+		echo "the alert-rule tests need Debian's prometheus at $(PROMTOOL): sudo apt-get install prometheus" >&2; \
+		exit 1; \
+	fi
+
+test: check $(BROWSER) $(PROMTOOL)
 	$(BIN)/pytest
+
+# The guide's flag combinations, Phase 0 (master off); 1; 1+2; 1-3; 1-4 (tests/conftest.py reads
+# STRATLOOP_TEST_FLAGS). `make matrix MATRIX=1-3` runs one; CI runs each as a job.
+MATRIX := 0 1 1-2 1-3 1-4
+
+matrix: check $(BROWSER) $(PROMTOOL)
+	@for flags in $(MATRIX); do \
+		echo "== the suite under STRATLOOP_TEST_FLAGS=$$flags"; \
+		STRATLOOP_TEST_FLAGS=$$flags $(BIN)/pytest -q || exit 1; \
+	done
 
 run: $(STAMP)
 	$(BIN)/stratloop run --iterations 200

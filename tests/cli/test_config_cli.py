@@ -39,6 +39,7 @@ class TestConfigValidate:
             assert text in result.output
         assert "Traceback" not in result.output
 
+    @pytest.mark.flag_defaults
     def test_conflict_exits_1(self, tmp_path):
         """A conflict exits 1 and names it."""
         path = tmp_path / "c.yaml"

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from stratloop.cli import app
 
+pytestmark = pytest.mark.flag_defaults
 runner = CliRunner()
 
 

@@ -41,6 +41,7 @@ class TestEnvFlagSource:
         }
         assert EnvFlagSource(env, targeting_key="k").current().effective_phase == 2
 
+    @pytest.mark.flag_defaults
     def test_reads_live_environment_each_call(self, monkeypatch):
         """With no mapping the live os.environ is read at every call (rollback without restart)."""
         source = EnvFlagSource(targeting_key="k")

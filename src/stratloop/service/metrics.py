@@ -3,12 +3,15 @@
 Each monitored metric of :mod:`stratloop.service.thresholds` is a gauge
 ``stratloop_<name>``; a metric with no data yet has its family (HELP and
 TYPE) but no sample, so no number is made up. Alongside: the phases,
-the health status, the iterations and errors, strategy selections, and
-every alert threshold as ``stratloop_alert_threshold{metric=...}``.
+the health status, the iterations and errors, strategy selections, the
+search's progress (last commit time, LLM iterations and failures, the
+champion's train metrics), and every alert threshold as
+``stratloop_alert_threshold{metric=...}``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
@@ -114,6 +117,39 @@ class _SnapshotCollector(Collector):
             "Iterations the run is configured for",
             [((), state.total)],
         )
+        yield from self._progress()
+
+    def _progress(self) -> Iterator[Metric]:
+        """The search's progress: last commit time, LLM use and failures, the champion."""
+        state = self._snapshot.state
+        history = state.history
+        committed_at = _unix_time(history.last_timestamp)
+        yield _family(
+            GaugeMetricFamily,
+            "last_iteration_timestamp_seconds",
+            "Unix time of the last committed iteration (no sample before the first)",
+            [] if committed_at is None else [((), committed_at)],
+        )
+        yield _family(
+            CounterMetricFamily,
+            "llm_iterations",
+            "Iterations that decided on the LLM",
+            [((), history.llm_decisions)],
+        )
+        yield _family(
+            CounterMetricFamily,
+            "llm_failures",
+            "Iterations that decided on the LLM and whose LLM attempt failed "
+            "(it fell back to the factor graph, or produced no candidate)",
+            [((), history.llm_failures)],
+        )
+        yield _family(
+            GaugeMetricFamily,
+            "champion_train_metric",
+            "Train-period metrics of the run's current champion (no sample before one)",
+            (((state.run_id, name), value) for name, value in history.champion_train.items()),
+            ["run_id", "metric"],
+        )
 
 
 def _by_name(counts: Mapping[str, int]) -> Iterator[tuple[tuple[str], int]]:
@@ -132,6 +168,19 @@ def _family(
     for values, value in samples:
         family.add_metric(list(values), float(value))
     return family
+
+
+def _unix_time(timestamp: str | None) -> float | None:
+    """An ISO 8601 timestamp as Unix seconds (naive means UTC); None when absent or not ISO."""
+    if timestamp is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(timestamp)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
 
 
 def render_metrics(snapshot: HealthSnapshot) -> bytes:

@@ -13,6 +13,7 @@ implementation whichever way the records arrive.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,15 @@ def _frozen(counts: Counter[_K]) -> Mapping[_K, int]:
     return MappingProxyType(dict(sorted(counts.items())))
 
 
+def _numeric(metrics: Mapping[str, object]) -> dict[str, float]:
+    """The finite numbers of a metrics mapping (counts included), sorted by name."""
+    return {
+        name: float(value)
+        for name, value in sorted(metrics.items())
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryCounts:
     """The tally at one moment; its mappings are read-only and sorted by key.
@@ -60,6 +70,10 @@ class HistoryCounts:
         implementations: iterations by ``implementation``.
         implementation_failures: iterations that failed (generation failed,
             evaluation failed or timed out), by ``implementation``.
+        llm_decisions: iterations whose decision was the LLM.
+        llm_failures: those whose LLM attempt failed (it fell back, or no candidate).
+        champion_train: the train-period numeric metrics of the latest champion
+            (empty before the first one).
     """
 
     iterations: int
@@ -75,6 +89,9 @@ class HistoryCounts:
     pattern_correct: int
     implementations: Mapping[str, int]
     implementation_failures: Mapping[str, int]
+    llm_decisions: int
+    llm_failures: int
+    champion_train: Mapping[str, float]
 
 
 class HistoryTally:
@@ -89,10 +106,13 @@ class HistoryTally:
     """
 
     __slots__ = (
+        "_champion",
         "_counters",
         "_errors",
         "_failures",
         "_last",
+        "_llm",
+        "_llm_failed",
         "_pattern",
         "_pattern_correct",
     )
@@ -104,6 +124,9 @@ class HistoryTally:
         self._pattern = 0
         self._pattern_correct = 0
         self._last: str | None = None
+        self._llm = 0
+        self._llm_failed = 0
+        self._champion: Mapping[str, float] = MappingProxyType({})
 
     def add(self, record: IterationRecord) -> None:
         """Fold one committed record (as the loop commits it, or as its history file holds it)."""
@@ -118,6 +141,11 @@ class HistoryTally:
             self._errors[record.error.stage, record.error.type] += 1
         self._failures[implementation] += record.status in _FAILED
         self._last = record.timestamp
+        if outcome.decision.method == "llm":
+            self._llm += 1
+            self._llm_failed += outcome.fallback is not None or outcome.candidate is None
+        if record.champion and record.train is not None:
+            self._champion = MappingProxyType(_numeric(record.train))
 
     def counts(self) -> HistoryCounts:
         """The counts now, frozen (a copy of a few small mappings, whatever the run's length)."""
@@ -137,4 +165,7 @@ class HistoryTally:
             pattern_correct=self._pattern_correct,
             implementations=outcomes.implementations,
             implementation_failures=_frozen(self._failures),
+            llm_decisions=self._llm,
+            llm_failures=self._llm_failed,
+            champion_train=self._champion,
         )
