@@ -1,6 +1,6 @@
-"""The LLM side of generation: client, budget, prompts, reply parsing, proposer, scripted server.
+"""The LLM side of generation: client, budget, prompts, reply parsing and proposer.
 
-The budget and the scripted server load eagerly; everything that needs the
+The budget loads eagerly; everything that needs the
 ``openai`` package (about half a second to import) loads on first use, so code
 that may run without an LLM, such as the loop's budget accounting, stays fast.
 """
@@ -11,15 +11,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from stratloop.llm.budget import TokenBudget, Usage
-from stratloop.llm.scripted_server import (
-    Disconnect,
-    ErrorStatus,
-    Hang,
-    Malformed,
-    NoChoices,
-    Reply,
-    ScriptedOpenAIServer,
-)
 
 if TYPE_CHECKING:
     from stratloop.llm.client import LLMClient
@@ -27,15 +18,8 @@ if TYPE_CHECKING:
     from stratloop.llm.proposer import LLMProposer
 
 __all__ = [
-    "Disconnect",
-    "ErrorStatus",
-    "Hang",
     "LLMClient",
     "LLMProposer",
-    "Malformed",
-    "NoChoices",
-    "Reply",
-    "ScriptedOpenAIServer",
     "TokenBudget",
     "Universe",
     "Usage",
