@@ -7,9 +7,9 @@ that may run without an LLM, such as the loop's budget accounting, stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from stratloop._lazy import lazy_members as _lazy_members
 from stratloop.llm.budget import TokenBudget, Usage
 
 if TYPE_CHECKING:
@@ -32,12 +32,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load an openai-dependent member on first use, from the fixed table above."""
-    module = _LAZY.get(name)
-    if module is None:
-        message = f"module 'stratloop.llm' has no attribute {name!r}"
-        raise AttributeError(message)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_members(__name__, _LAZY, globals())
