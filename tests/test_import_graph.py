@@ -30,7 +30,13 @@ SOURCE = Path(stratloop.__file__).parent
 ACCEPTANCE = "stratloop.acceptance"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("stratloop._types", "stratloop.errors", "stratloop._fsync", "stratloop._templates"),
+    (
+        "stratloop._types",
+        "stratloop.errors",
+        "stratloop._fsync",
+        "stratloop._templates",
+        "stratloop._lazy",
+    ),
     ("stratloop.spec",),
     ("stratloop.flags",),
     ("stratloop.config",),

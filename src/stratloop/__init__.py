@@ -21,14 +21,12 @@ True
 
 from __future__ import annotations
 
-import importlib
+from stratloop._lazy import lazy_members as _lazy_members
 
 TYPE_CHECKING = False
 """Spelled out instead of imported: ``typing`` alone would triple this module's import time."""
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from stratloop.audit.verify import VerifyReport, verify_trail
     from stratloop.backtest.evaluate import StrategyBacktest, backtest_strategy
     from stratloop.backtest.metrics import Metrics
@@ -99,15 +97,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load a member on first use, from the fixed table above."""
-    module = _LAZY.get(name)
-    if module is None:
-        message = f"module 'stratloop' has no attribute {name!r}"
-        raise AttributeError(message)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_members(__name__, _LAZY, globals())
 
 
 def run(config: StratloopConfig | None = None, *, flags: FlagSource | None = None) -> RunSummary:

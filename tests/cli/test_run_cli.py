@@ -100,6 +100,22 @@ class TestRunCommand:
         records = read_history(workdir / "runs" / run_id / "history.jsonl").records
         assert [r.iteration_num for r in records] == list(range(8))
 
+    def test_resume_reports_a_torn_audit_tail_it_moved_aside(self, workdir):
+        """A crash mid audit write leaves a torn line; resume repairs it and says so."""
+        CliRunner().invoke(app, ["run", "--no-progress", "--iterations", "4"])
+        run_id = next((workdir / "runs").iterdir()).name
+        trail = workdir / "audit" / "learning_audit.jsonl"
+        with trail.open("ab") as handle:
+            handle.write(b'{"seq": 4, "half a rec')
+        result = CliRunner().invoke(
+            app, ["run", "--no-progress", "--resume", run_id, "--iterations", "6"]
+        )
+        assert result.exit_code == 0, result.output
+        out = " ".join(result.output.split())
+        assert "note: torn last line in" in out
+        assert "the chain continues from the last complete record" in out
+        assert len(list(trail.parent.glob("learning_audit.jsonl.*.torn"))) == 1
+
     def test_a_bad_flags_file_is_an_error_naming_the_value(self, workdir):
         """A flags file with a non-boolean value stops the run before it starts."""
         (workdir / "flags.env").write_text("PHASE4_AUDIT_TRAIL=maybe\n")

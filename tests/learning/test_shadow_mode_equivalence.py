@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from stratloop.acceptance.llm_server import ErrorStatus, Reply, ScriptedOpenAIServer, scripted_specs
 from stratloop.acceptance.shadow import (
     ShadowExperiment,
     ShadowRecord,
@@ -28,9 +29,8 @@ from stratloop.factors import FactorGraphGenerator, Limits, default_library
 from stratloop.flags import Flags
 from stratloop.generation import GenerationContext, StrategyFactory, generate, generate_iteration
 from stratloop.generation.testing import config_with
-from stratloop.llm import ErrorStatus, LLMClient, Reply, ScriptedOpenAIServer
+from stratloop.llm import LLMClient
 from stratloop.llm.proposer import LLMProposer
-from stratloop.llm.scripted_server import scripted_specs
 
 FIELDS = frozenset({"close"})
 
@@ -48,9 +48,7 @@ def _factor_graph(max_window=252):
 
 
 def _llm(config):
-    return LLMProposer(
-        LLMClient(config.llm, sleep=lambda _s: None), limits=Limits(), fields=FIELDS
-    )
+    return LLMProposer(LLMClient(config.llm, sleep=lambda _s: None), limits=Limits(), fields=FIELDS)
 
 
 def _experiment(server, use_factor_graph=None, rate=50.0, **kwargs):
@@ -99,9 +97,7 @@ class TestEquivalence:
             results = _run(experiment, 5)
         assert all(r.matched for r in results)
         records = [r.candidate.record for r in results]
-        assert {(x.fallback_kind, x.method_used) for x in records} == {
-            ("explicit", "factor_graph")
-        }
+        assert {(x.fallback_kind, x.method_used) for x in records} == {("explicit", "factor_graph")}
 
     def test_empty_llm_reply_is_the_same_typed_failure(self):
         """An empty reply is LLMEmptyResponseError on both sides, asked once."""
@@ -182,10 +178,17 @@ class TestMismatchDetection:
 def _records(count, *, differ=()):
     return [
         ShadowRecord(
-            iteration=i, method="factor_graph", rule="innovation_draw", draw=0.5,
-            method_used="factor_graph", candidate_id=f"x{i}" if i not in differ else "other",
-            fallback_kind=None, error_type=None, strategy_selected="procedural",
-            implementation="procedural", duration_ms=1.0,
+            iteration=i,
+            method="factor_graph",
+            rule="innovation_draw",
+            draw=0.5,
+            method_used="factor_graph",
+            candidate_id=f"x{i}" if i not in differ else "other",
+            fallback_kind=None,
+            error_type=None,
+            strategy_selected="procedural",
+            implementation="procedural",
+            duration_ms=1.0,
         )
         for i in range(count)
     ]
@@ -196,9 +199,18 @@ def _compare_cli(tmp_path, old, new, threshold):
     write_log(tmp_path / "new.json", new, {"implementation": "strategy_pattern"})
     return CliRunner().invoke(
         app,
-        ["shadow", "compare", "--old", str(tmp_path / "old.json"), "--new",
-         str(tmp_path / "new.json"), "--threshold", str(threshold),
-         "--output", str(tmp_path / "report.json")],
+        [
+            "shadow",
+            "compare",
+            "--old",
+            str(tmp_path / "old.json"),
+            "--new",
+            str(tmp_path / "new.json"),
+            "--threshold",
+            str(threshold),
+            "--output",
+            str(tmp_path / "report.json"),
+        ],
     )
 
 
@@ -220,8 +232,15 @@ class TestCompareTool:
     def test_exit_2_for_a_missing_log_without_traceback(self, tmp_path):
         """A log that does not exist is a usage error that says how to create it."""
         result = CliRunner().invoke(
-            app, ["shadow", "compare", "--old", str(tmp_path / "nope.json"), "--new",
-                  str(tmp_path / "nope.json")],
+            app,
+            [
+                "shadow",
+                "compare",
+                "--old",
+                str(tmp_path / "nope.json"),
+                "--new",
+                str(tmp_path / "nope.json"),
+            ],
         )
         assert result.exit_code == 2
         assert "generate_shadow_logs.py" in result.output

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from stratloop.acceptance.llm_server import ScriptedOpenAIServer
 from stratloop.config.models import LLMConfig
-from stratloop.llm.scripted_server import ScriptedOpenAIServer
 
 
 @pytest.fixture

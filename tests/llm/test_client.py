@@ -7,6 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from stratloop.acceptance.llm_server import (
+    Disconnect,
+    ErrorStatus,
+    Hang,
+    Malformed,
+    NoChoices,
+    Reply,
+    ScriptedOpenAIServer,
+)
 from stratloop.config.models import LLMConfig
 from stratloop.errors import (
     ConfigValidationError,
@@ -21,15 +30,6 @@ from stratloop.llm.client import (
     Message,
     RetryPolicy,
     _retry_after,
-)
-from stratloop.llm.scripted_server import (
-    Disconnect,
-    ErrorStatus,
-    Hang,
-    Malformed,
-    NoChoices,
-    Reply,
-    ScriptedOpenAIServer,
 )
 
 KEY = "sk-test-DO-NOT-LEAK-4f9a2c"
@@ -220,8 +220,9 @@ class TestKeys:
 
     def test_remote_without_key_is_an_error(self) -> None:
         """A remote endpoint with the variable unset fails at construction, naming it."""
-        config = LLMConfig(base_url="https://api.example.invalid/v1", model="m",
-                           api_key_env="MY_KEY")
+        config = LLMConfig(
+            base_url="https://api.example.invalid/v1", model="m", api_key_env="MY_KEY"
+        )
         with pytest.raises(LLMUnavailableError, match="MY_KEY"):
             LLMClient(config, environ={})
 

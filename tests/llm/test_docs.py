@@ -3,12 +3,12 @@ from pathlib import Path
 
 import pytest
 
+import stratloop.acceptance.llm_server
 import stratloop.llm.budget
 import stratloop.llm.client
 import stratloop.llm.prompts
 import stratloop.llm.proposer
 import stratloop.llm.response
-import stratloop.llm.scripted_server
 from stratloop.config.models import LLMConfig
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "llm.md"
@@ -23,7 +23,7 @@ class TestDocs:
             stratloop.llm.prompts,
             stratloop.llm.proposer,
             stratloop.llm.response,
-            stratloop.llm.scripted_server,
+            stratloop.acceptance.llm_server,
         ],
     )
     def test_doctests(self, module) -> None:

@@ -77,8 +77,11 @@ class TestExtractObject:
     def test_non_finite_numbers(self, constant) -> None:
         """NaN and infinities are not numbers a spec may hold."""
         with pytest.raises(LLMGenerationError, match=constant):
-            _extract('{"expression": "close", "portfolio": {"kind": "threshold", "upper": '
-                     + constant + "}}")
+            _extract(
+                '{"expression": "close", "portfolio": {"kind": "threshold", "upper": '
+                + constant
+                + "}}"
+            )
 
     def test_duplicate_keys(self) -> None:
         """A key given twice is rejected rather than last-one-wins."""

@@ -15,6 +15,7 @@ class TestPackage:
     def test_budget_does_not_load_openai(self) -> None:
         """Importing the budget (as the loop does) does not import openai."""
         code = "import sys, stratloop.llm.budget; print('openai' in sys.modules)"
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                check=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        )
         assert result.stdout.strip() == "False"

@@ -39,8 +39,9 @@ def _ctx(*, anonymize: bool, champion=CHAMPION, feedback=FEEDBACK) -> Generation
     config = StratloopConfig(
         version=1,
         generation=GenerationConfig(use_factor_graph=False, innovation_rate=0),
-        llm=LLMConfig(enabled=True, base_url="http://127.0.0.1:1/v1", model="m",
-                      anonymize=anonymize),
+        llm=LLMConfig(
+            enabled=True, base_url="http://127.0.0.1:1/v1", model="m", anonymize=anonymize
+        ),
     )
     return GenerationContext.create(config, 5, champion=champion, feedback=feedback)
 

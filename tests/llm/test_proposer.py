@@ -8,6 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stratloop.acceptance.llm_server import (
+    Disconnect,
+    ErrorStatus,
+    Hang,
+    Malformed,
+    NoChoices,
+    Reply,
+    ScriptedOpenAIServer,
+)
 from stratloop.config.models import GenerationConfig, LLMConfig, StratloopConfig
 from stratloop.errors import (
     ExpressionError,
@@ -24,15 +33,6 @@ from stratloop.llm.budget import TokenBudget
 from stratloop.llm.client import LLMClient
 from stratloop.llm.prompts import Universe
 from stratloop.llm.proposer import LLMProposer
-from stratloop.llm.scripted_server import (
-    Disconnect,
-    ErrorStatus,
-    Hang,
-    Malformed,
-    NoChoices,
-    Reply,
-    ScriptedOpenAIServer,
-)
 from stratloop.spec import Candidate, Strategy, TopN
 
 KEY = "sk-proposer-SECRET-91b7"
@@ -44,8 +44,9 @@ GOOD = json.dumps(
         "rationale": "medium-term momentum",
     }
 )
-UNKNOWN_OP = json.dumps({"expression": "rank(ts_meen(close, 20))",
-                         "portfolio": {"kind": "top_n", "n": 5}})
+UNKNOWN_OP = json.dumps(
+    {"expression": "rank(ts_meen(close, 20))", "portfolio": {"kind": "top_n", "n": 5}}
+)
 CHAMPION = ChampionSnapshot(
     Candidate(Strategy(expression="rank(returns)", portfolio=TopN(n=3)), "factor_graph"),
     MappingProxyType({"sharpe": 0.9}),
@@ -206,10 +207,12 @@ class TestRepair:
         """Replies smuggling Python end as LLMGenerationError and nothing runs."""
         marker = tmp_path / "pwned"
         code = f"__import__('os').system('touch {marker}')"
-        server.extend([
-            Reply(json.dumps({"expression": code, "portfolio": {"kind": "top_n", "n": 5}})),
-            Reply(f"```python\n{code}\n```"),
-        ])
+        server.extend(
+            [
+                Reply(json.dumps({"expression": code, "portfolio": {"kind": "top_n", "n": 5}})),
+                Reply(f"```python\n{code}\n```"),
+            ]
+        )
         with pytest.raises(LLMGenerationError):
             make_proposer(config).propose(_ctx(config))
         assert not marker.exists()
@@ -279,8 +282,11 @@ class TestArbitraryReplies:
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture],
     )
-    @given(replies=st.lists(st.text(max_size=300) | st.sampled_from([GOOD, UNKNOWN_OP, ""]),
-                            min_size=2, max_size=2))
+    @given(
+        replies=st.lists(
+            st.text(max_size=300) | st.sampled_from([GOOD, UNKNOWN_OP, ""]), min_size=2, max_size=2
+        )
+    )
     def test_typed_errors_only(self, make_proposer, server, config, replies) -> None:
         """Whatever the endpoint says, the result is a candidate or a typed LLM error, fast."""
         server.extend([Reply(text) for text in replies])
@@ -298,8 +304,8 @@ class TestArbitraryReplies:
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                               max_size=3),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=12,
 )
 _CHOICE_SHAPED = st.fixed_dictionaries(
@@ -312,11 +318,15 @@ _STEPS = st.one_of(
         ErrorStatus,
         st.sampled_from([400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503]),
         st.text(max_size=40),
-        st.dictionaries(st.sampled_from(["Retry-After", "retry-after-ms"]),
-                        st.text(alphabet="0123456789.e-+naif", max_size=6), max_size=2),
+        st.dictionaries(
+            st.sampled_from(["Retry-After", "retry-after-ms"]),
+            st.text(alphabet="0123456789.e-+naif", max_size=6),
+            max_size=2,
+        ),
     ),
-    st.builds(Malformed, st.text(max_size=100) | _CHOICE_SHAPED.map(json.dumps)
-              | _JSON.map(json.dumps)),
+    st.builds(
+        Malformed, st.text(max_size=100) | _CHOICE_SHAPED.map(json.dumps) | _JSON.map(json.dumps)
+    ),
     st.just(NoChoices()),
     st.just(Disconnect()),
     st.just(Hang(5.0)),

@@ -89,8 +89,12 @@ class TestParseReply:
     def test_custom_bounds(self) -> None:
         """The bounds are configurable."""
         with pytest.raises(LLMGenerationError, match="5 accepted"):
-            parse_reply(_spec("rank(returns)"), fields=FIELDS, limits=LIMITS,
-                        bounds=ReplyBounds(max_expression_chars=5))
+            parse_reply(
+                _spec("rank(returns)"),
+                fields=FIELDS,
+                limits=LIMITS,
+                bounds=ReplyBounds(max_expression_chars=5),
+            )
 
 
 class TestHostileReplies:

@@ -5,9 +5,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stratloop.errors import ConfigFileError
-from stratloop.llm._script_file import load_script
-from stratloop.llm.scripted_server import (
+from stratloop.acceptance.llm_server import (
     Disconnect,
     ErrorStatus,
     Hang,
@@ -15,7 +13,11 @@ from stratloop.llm.scripted_server import (
     NoChoices,
     Reply,
     ScriptedOpenAIServer,
+    load_script,
 )
+from stratloop.errors import ConfigFileError
+
+SERVER = "stratloop.acceptance.llm_server"
 
 SCRIPT = """\
 model: rehearsal
@@ -83,13 +85,20 @@ class TestCycle:
 
 class TestMain:
     def test_serves_a_file_until_interrupted(self, tmp_path: Path) -> None:
-        """``python -m stratloop.llm FILE`` serves the file's replies."""
+        """``python -m stratloop.acceptance.llm_server FILE`` serves the file's replies."""
         path = tmp_path / "script.yaml"
         path.write_text("steps:\n  - reply: hello\n")
         with ScriptedOpenAIServer() as probe:
             port = int(probe.base_url.rsplit(":", 1)[1].split("/")[0])
         process = subprocess.Popen(
-            [sys.executable, "-m", "stratloop.llm", str(path), "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "stratloop.acceptance.llm_server",
+                str(path),
+                "--port",
+                str(port),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -109,8 +118,11 @@ class TestMain:
         path = tmp_path / "bad.yaml"
         path.write_text("steps: []\n")
         result = subprocess.run(
-            [sys.executable, "-m", "stratloop.llm", str(path)],
-            capture_output=True, text=True, check=False, timeout=60,
+            [sys.executable, "-m", SERVER, str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
         )
         assert result.returncode == 2
         assert "bad.yaml" in result.stderr

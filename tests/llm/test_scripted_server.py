@@ -3,7 +3,7 @@ import time
 import httpx
 import pytest
 
-from stratloop.llm.scripted_server import ErrorStatus, Hang, Reply, ScriptedOpenAIServer
+from stratloop.acceptance.llm_server import ErrorStatus, Hang, Reply, ScriptedOpenAIServer
 
 
 def _post(url: str, body: object, timeout: float = 5.0) -> tuple[int, dict]:
@@ -33,8 +33,9 @@ class TestScriptedOpenAIServer:
     def test_records_requests(self, server) -> None:
         """Each request's path and JSON body are recorded, oldest first."""
         server.extend([Reply("a")])
-        _post(server.base_url + "/chat/completions",
-              {"messages": [{"role": "user", "content": "hi"}]})
+        _post(
+            server.base_url + "/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}
+        )
         (request,) = server.requests
         assert request.method == "POST"
         assert request.path == "/v1/chat/completions"

@@ -350,6 +350,10 @@ class _FailingAudit:
     def backfill(self, records):
         return self.inner.backfill(records)
 
+    @property
+    def recovery_messages(self):
+        return self.inner.recovery_messages
+
     def close(self):
         self.inner.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ from stratloop.audit._files import TrailFiles, iter_lines, read_retention
 from stratloop.audit.record import audit_record
 from stratloop.audit.verify import verify_trail
 from stratloop.audit.writer import AuditTrail
-from stratloop.config.models import AuditConfig
+from stratloop.config import snapshot
+from stratloop.config.models import AuditConfig, StratloopConfig
 from stratloop.errors import AuditFormatError
 
 __all__ = [
@@ -328,15 +330,25 @@ def _quantile(values: Sequence[float], q: float) -> float:
 
 
 def overhead_drill(
+    iterations: int, config: StratloopConfig, *, flags: Mapping[str, Any]
+) -> OverheadResult:
+    """Time ``audit_record`` + ``append`` per record through the real writer.
+
+    The trail is written in a temporary directory with ``config``'s audit
+    settings, and the records carry ``config``'s snapshot.
+    """
+    with tempfile.TemporaryDirectory(prefix="stratloop-audit-overhead-") as directory:
+        return _timed_writes(iterations, config.audit, Path(directory), snapshot(config), flags)
+
+
+def _timed_writes(
     iterations: int,
     config: AuditConfig,
     directory: Path,
-    *,
-    snapshot: Mapping[str, Any],
+    config_snapshot: Mapping[str, Any],
     flags: Mapping[str, Any],
 ) -> OverheadResult:
-    """Time ``audit_record`` + ``append`` per record through the real writer in ``directory``."""
-    snap, snap_hash = _snapshot_pair(snapshot)
+    snap, snap_hash = _snapshot_pair(config_snapshot)
     live = directory / "overhead.jsonl"
     inputs = [sample_iteration(i, config_snapshot=snap, flags=flags) for i in range(iterations)]
     times: list[float] = []

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stratloop.acceptance.llm_server import Reply, ScriptedOpenAIServer, scripted_specs
 from stratloop.acceptance.results import CheckResult
 from stratloop.audit import GUIDE_REQUIRED_FIELDS, iter_records, verify_trail
 from stratloop.config import llm_required
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import StratloopError
 from stratloop.flags import FlagSource
-from stratloop.llm.scripted_server import Reply, ScriptedOpenAIServer, scripted_specs
 from stratloop.loop.assemble import parts_factory
 from stratloop.loop.rundir import new_run_id
 from stratloop.loop.runner import LoopRunner, absolute_paths

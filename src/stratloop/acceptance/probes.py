@@ -11,9 +11,7 @@ metrics without running guide drills itself; the guide's health checks call
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from stratloop.acceptance.audit_drills import overhead_drill
@@ -25,7 +23,7 @@ from stratloop.acceptance.config_cases import (
 from stratloop.acceptance.shadow import ShadowExperiment
 from stratloop.acceptance.strategy_overhead import measure_strategy_overhead
 from stratloop.acceptance.validation_overhead import measure_overhead
-from stratloop.config import snapshot, validate_config
+from stratloop.config import validate_config
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import ConfigConflictError
 from stratloop.flags import Flags
@@ -155,15 +153,7 @@ def _phase3(config: StratloopConfig) -> dict[str, Measurement]:
 
 
 def _audit_overhead(config: StratloopConfig, flags: Flags) -> Measurement:
-
-    with tempfile.TemporaryDirectory(prefix="stratloop-health-") as directory:
-        result = overhead_drill(
-            _PROBE_ITERATIONS,
-            config.audit,
-            Path(directory),
-            snapshot=snapshot(config),
-            flags=flags.as_dict(),
-        )
+    result = overhead_drill(_PROBE_ITERATIONS, config, flags=flags.as_dict())
     return Measurement(
         "audit_overhead_ms",
         result.p99_us / 1000.0,

@@ -5,7 +5,7 @@ on the environment's data; the LLM side is the real
 :class:`~stratloop.llm.proposer.LLMProposer` and its ``openai`` client. Both
 are built by :func:`stratloop.loop.assemble.build_parts`, exactly as
 ``stratloop run`` builds them. The LLM is asked either a loopback
-:class:`~stratloop.llm.ScriptedOpenAIServer` serving valid strategy specs (a
+:class:`~stratloop.acceptance.llm_server.ScriptedOpenAIServer` serving valid strategy specs (a
 rehearsal: no money spent, no dependence on a model's mood) or the configured
 endpoint; :attr:`Generators.note` says which, and the commands print it.
 """
@@ -17,11 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
+from stratloop.acceptance.llm_server import Reply, ScriptedOpenAIServer, scripted_specs
 from stratloop.config.models import StratloopConfig
 from stratloop.flags import EnvFlagSource, instance_id
 from stratloop.generation.strategies import CandidateSource
 from stratloop.llm.budget import Usage
-from stratloop.llm.scripted_server import Reply, ScriptedOpenAIServer, scripted_specs
 from stratloop.loop.assemble import build_parts
 
 __all__ = ["ConfigLoader", "Generators", "LLMEndpoint", "real_generators"]

@@ -27,7 +27,6 @@ __all__ = [
     "ViolationReport",
     "detect_violations",
     "record_violation",
-    "share_tests",
 ]
 
 DEFAULT_ALPHA = 1e-3
@@ -191,7 +190,10 @@ def _method_problem(record: Mapping[str, Any], decided: str, on_llm_failure: str
 
 
 class _Segments:
-    """Running counts of draw-decided records per configuration segment."""
+    """Running counts of draw-decided records per configuration segment (``config_hash``).
+
+    A legacy record with the LLM disabled has an expected LLM share of 0.
+    """
 
     def __init__(self) -> None:
         self.counts: dict[str, list[int]] = {}
@@ -222,20 +224,6 @@ class _Segments:
             p_value = float(binomtest(decided, trials, rate).pvalue)
             tests.append(ShareTest(key, trials, decided, used, rate, p_value, p_value < alpha))
         return tuple(tests)
-
-
-def share_tests(
-    records: Iterable[Mapping[str, Any]], *, alpha: float = DEFAULT_ALPHA
-) -> tuple[ShareTest, ...]:
-    """Binomial tests of the decided LLM share per configuration segment.
-
-    Only draw-decided records count; a legacy record with the LLM disabled
-    has an expected share of 0. A configuration segment is one ``config_hash``.
-    """
-    segments = _Segments()
-    for record in records:
-        segments.add(record)
-    return segments.tests(alpha)
 
 
 def detect_violations(

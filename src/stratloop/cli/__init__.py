@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import typer
 
-from stratloop.cli import (
+# Importing a command module registers its commands on the root app (hence the noqa).
+from stratloop.cli import (  # noqa: F401
     _app,
     _plugins,
     _version,
@@ -26,16 +27,6 @@ from stratloop.cli import (
 )
 
 __all__ = ["app", "main"]
-
-_GROUPS = (
-    _version,
-    audit,
-    backtest,
-    config,
-    flags,
-    run,
-    serve,
-)
 
 
 @functools.cache

@@ -1,25 +1,16 @@
-"""The LLM side of generation: client, budget, prompts, reply parsing, proposer, scripted server.
+"""The LLM side of generation: client, budget, prompts, reply parsing and proposer.
 
-The budget and the scripted server load eagerly; everything that needs the
+The budget loads eagerly; everything that needs the
 ``openai`` package (about half a second to import) loads on first use, so code
 that may run without an LLM, such as the loop's budget accounting, stays fast.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from stratloop._lazy import lazy_members as _lazy_members
 from stratloop.llm.budget import TokenBudget, Usage
-from stratloop.llm.scripted_server import (
-    Disconnect,
-    ErrorStatus,
-    Hang,
-    Malformed,
-    NoChoices,
-    Reply,
-    ScriptedOpenAIServer,
-)
 
 if TYPE_CHECKING:
     from stratloop.llm.client import LLMClient
@@ -27,15 +18,8 @@ if TYPE_CHECKING:
     from stratloop.llm.proposer import LLMProposer
 
 __all__ = [
-    "Disconnect",
-    "ErrorStatus",
-    "Hang",
     "LLMClient",
     "LLMProposer",
-    "Malformed",
-    "NoChoices",
-    "Reply",
-    "ScriptedOpenAIServer",
     "TokenBudget",
     "Universe",
     "Usage",
@@ -48,12 +32,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load an openai-dependent member on first use, from the fixed table above."""
-    module = _LAZY.get(name)
-    if module is None:
-        message = f"module 'stratloop.llm' has no attribute {name!r}"
-        raise AttributeError(message)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_members(__name__, _LAZY, globals())

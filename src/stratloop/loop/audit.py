@@ -82,8 +82,12 @@ class RunAudit:
         Only the tail can be missing (history is committed before the audit
         record), so this reads the trail newest file first for this run's
         last iteration and stops at the first file that has any of its
-        records: a run's records are appended in iteration order.
+        records: a run's records are appended in iteration order. An existing
+        trail is opened either way, so its repairs are in
+        :attr:`recovery_messages` for the resume to report.
         """
+        if self._path.exists():
+            self._open()
         if not any(r.audited for r in records):
             return 0
         self._open()

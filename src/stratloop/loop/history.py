@@ -21,7 +21,7 @@ from stratloop.iteration import IterationRecord
 __all__ = [
     "HistoryRead",
     "HistoryWriter",
-    "TornLine",
+    "TornTail",
     "cut_torn_tail",
     "iter_history",
     "read_history",
@@ -29,8 +29,12 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class TornLine:
-    """The unusable tail of a history file after a crash."""
+class TornTail:
+    """The unusable tail of a history file after a crash, as found (before it is moved aside).
+
+    Not the audit trail's :class:`~stratloop.audit.writer.TornLine`, which
+    reports a tail the trail has already moved aside when it opened.
+    """
 
     offset: int
     """Byte offset where the torn tail starts (the file is good up to here)."""
@@ -45,7 +49,7 @@ class HistoryRead:
     """The committed records of a history file and its torn tail, if any."""
 
     records: tuple[IterationRecord, ...]
-    torn: TornLine | None
+    torn: TornTail | None
 
 
 def read_history(path: Path) -> HistoryRead:
@@ -57,7 +61,7 @@ def read_history(path: Path) -> HistoryRead:
     """
     records: list[IterationRecord] = []
     for item in _scan(path):
-        if isinstance(item, TornLine):
+        if isinstance(item, TornTail):
             return HistoryRead(tuple(records), item)
         records.append(item)
     return HistoryRead(tuple(records), None)
@@ -73,12 +77,12 @@ def iter_history(path: Path) -> Iterator[IterationRecord]:
         RunError: as :func:`read_history`.
     """
     for item in _scan(path):
-        if isinstance(item, TornLine):
+        if isinstance(item, TornTail):
             return
         yield item
 
 
-def _scan(path: Path) -> Iterator[IterationRecord | TornLine]:
+def _scan(path: Path) -> Iterator[IterationRecord | TornTail]:
     """Each record in order, then the torn tail if the file has one."""
     try:
         handle = path.open("rb")
@@ -100,7 +104,7 @@ def _scan(path: Path) -> Iterator[IterationRecord | TornLine]:
                     )
                 yield record
             elif not following:
-                yield TornLine(offset, line, problem)
+                yield TornTail(offset, line, problem)
                 return
             else:
                 raise RunError(
@@ -126,7 +130,7 @@ def _parse(raw: bytes, *, complete: bool) -> tuple[IterationRecord | None, str]:
         return None, str(exc)
 
 
-def cut_torn_tail(path: Path, torn: TornLine) -> Path:
+def cut_torn_tail(path: Path, torn: TornTail) -> Path:
     """Move a torn tail aside into ``<name>.torn-<offset>`` and truncate the file before it.
 
     Returns:

@@ -65,6 +65,11 @@ class AuditSink(Protocol):
         """On resume: write the records of committed, audited iterations the trail lacks."""
         ...
 
+    @property
+    def recovery_messages(self) -> tuple[str, ...]:
+        """What the trail repaired when it opened (a torn last line moved aside)."""
+        ...
+
     def close(self) -> None:
         """Flush and close."""
         ...
@@ -257,7 +262,8 @@ class LoopRunner:
         """Continue a run from its last committed iteration.
 
         The run is locked first. A torn last history line is moved aside and
-        reported (see ``notes``); that iteration is redone. The state, including
+        reported (see ``notes``); that iteration is redone. What the audit
+        trail repaired when it opened is reported too. The state, including
         the LLM usage ``make_parts`` is given, is rebuilt by replaying the history.
         """
         lock = rundir.lock()
@@ -278,6 +284,7 @@ class LoopRunner:
             parts = make_parts(state.usage())
             if parts.audit is not None:
                 backfilled = parts.audit.backfill(records)
+                notes.extend(parts.audit.recovery_messages)
                 if backfilled:
                     notes.append(
                         f"{backfilled} committed iteration(s) had no audit record yet "

@@ -79,6 +79,11 @@ class TimedAuditSink:
         """Delegate a resume's backfill."""
         return self._inner.backfill(records)
 
+    @property
+    def recovery_messages(self) -> tuple[str, ...]:
+        """The wrapped sink's repairs on opening."""
+        return self._inner.recovery_messages
+
     def close(self) -> None:
         """Close the wrapped sink."""
         self._inner.close()

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from stratloop.acceptance.llm_server import Reply, ScriptedOpenAIServer, scripted_specs
 from stratloop.acceptance.shadow import (
     CHAMPION_SOURCES,
     ShadowExperiment,
@@ -21,9 +22,8 @@ from stratloop.factors.mutations import MUTATION_OPERATORS
 from stratloop.generation.context import GenerationContext
 from stratloop.generation.testing import config_with, drawing_source
 from stratloop.iteration import candidate_from_json
-from stratloop.llm import LLMClient, Reply, ScriptedOpenAIServer
+from stratloop.llm import LLMClient
 from stratloop.llm.proposer import LLMProposer
-from stratloop.llm.scripted_server import scripted_specs
 from stratloop.loop.champion import ChampionTracker
 from stratloop.loop.rundir import RunDir, atomic_write_json
 from stratloop.spec import Candidate

@@ -108,20 +108,12 @@ def overhead(
     from stratloop.acceptance.audit_drills import (  # noqa: PLC0415 - numpy; keep --help fast
         overhead_drill,
     )
-    from stratloop.config import snapshot  # noqa: PLC0415 - pydantic; keep --help fast
     from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
         load_environment,
     )
 
     config = load_environment(environment).load_config()
-    with tempfile.TemporaryDirectory(prefix="stratloop-audit-overhead-") as tmp:
-        result = overhead_drill(
-            iterations,
-            config.audit,
-            Path(tmp),
-            snapshot=snapshot(config),
-            flags=EnvFlagSource().current().as_dict(),
-        )
+    result = overhead_drill(iterations, config, flags=EnvFlagSource().current().as_dict())
     payload: dict[str, Any] = {"environment": environment, **result.as_dict()}
     output.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     console.print(

@@ -9,6 +9,7 @@ passes (1 otherwise; 2 for an unknown environment or unreadable file).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -92,32 +93,33 @@ def pydantic_validation(
     _report(f"pydantic validation: {test_case.value}", environment, results, output)
 
 
-@check_app.command("backward-compatibility")
-@handle_errors
-def backward_compatibility(
-    environment: EnvironmentOption = "local", output: OutputOption = None
-) -> None:
-    """Legacy dict configs, mixed dict / model use and plain-dict callers still work."""
-    from stratloop.acceptance.config_cases import (  # noqa: PLC0415 - pydantic; keep --help fast
-        backward_compatibility_checks,
-    )
+_CASES = {
+    "backward-compatibility": (
+        "backward_compatibility_checks",
+        "backward compatibility",
+        "Legacy dict configs, mixed dict / model use and plain-dict callers still work.",
+    ),
+    "validation-edge-cases": (
+        "edge_case_checks",
+        "validation edge cases",
+        "Boundaries, optional None values, extra fields and int vs float.",
+    ),
+}
 
-    results = backward_compatibility_checks(_base(environment))
-    _report("backward compatibility", environment, results, output)
+
+def _cases_command(checks: str, title: str) -> Callable[..., None]:
+    """The command that runs the case function ``checks`` of the configuration cases."""
+
+    def command(environment: EnvironmentOption = "local", output: OutputOption = None) -> None:
+        from stratloop.acceptance import config_cases  # noqa: PLC0415 - pydantic; --help fast
+
+        _report(title, environment, getattr(config_cases, checks)(_base(environment)), output)
+
+    return command
 
 
-@check_app.command("validation-edge-cases")
-@handle_errors
-def validation_edge_cases(
-    environment: EnvironmentOption = "local", output: OutputOption = None
-) -> None:
-    """Boundaries, optional None values, extra fields and int vs float."""
-    from stratloop.acceptance.config_cases import (  # noqa: PLC0415 - pydantic; keep --help fast
-        edge_case_checks,
-    )
-
-    results = edge_case_checks(_base(environment))
-    _report("validation edge cases", environment, results, output)
+for _name, (_checks, _title, _summary) in _CASES.items():
+    check_app.command(_name, help=_summary)(handle_errors(_cases_command(_checks, _title)))
 
 
 @check_app.command("validation-overhead")

@@ -13,6 +13,7 @@ same report is written to each.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -93,34 +94,26 @@ ServiceOption = Annotated[
 ]
 
 
-def phase2_health(
-    environment: EnvironmentOption = "local",
-    output: OutputsOption = None,
-    more: MoreOutputs = None,
-    service: ServiceOption = True,
-) -> None:
-    """Phase 2 daily check: validation error rate, false positives, overhead, compatibility."""
-    health(2, environment, _outputs(output, more), service=service)
+_PHASE_HEALTH = {
+    2: "Phase 2 daily check: validation error rate, false positives, overhead, compatibility.",
+    3: "Phase 3 daily check: behavioural equivalence, selection accuracy, overhead, errors.",
+    4: "Phase 4 daily check: audit completeness, overhead, violations, disk, HTML report.",
+}
 
 
-def phase3_health(
-    environment: EnvironmentOption = "local",
-    output: OutputsOption = None,
-    more: MoreOutputs = None,
-    service: ServiceOption = True,
-) -> None:
-    """Phase 3 daily check: behavioural equivalence, selection accuracy, overhead, errors."""
-    health(3, environment, _outputs(output, more), service=service)
+def _phase_health(phase: int) -> Callable[..., None]:
+    """The ``phaseN-health`` command of one phase."""
 
+    def command(
+        environment: EnvironmentOption = "local",
+        output: OutputsOption = None,
+        more: MoreOutputs = None,
+        service: ServiceOption = True,
+    ) -> None:
+        health(phase, environment, _outputs(output, more), service=service)
 
-def phase4_health(
-    environment: EnvironmentOption = "local",
-    output: OutputsOption = None,
-    more: MoreOutputs = None,
-    service: ServiceOption = True,
-) -> None:
-    """Phase 4 daily check: audit completeness, overhead, violations, disk, HTML report."""
-    health(4, environment, _outputs(output, more), service=service)
+    command.__doc__ = _PHASE_HEALTH[phase]
+    return command
 
 
 def production_validation(
@@ -167,7 +160,6 @@ def production_validation(
 
 def register(check_app: typer.Typer) -> None:
     """Add these commands to the ``check`` group."""
-    check_app.command("phase2-health")(handle_errors(phase2_health))
-    check_app.command("phase3-health")(handle_errors(phase3_health))
-    check_app.command("phase4-health")(handle_errors(phase4_health))
+    for phase in _PHASE_HEALTH:
+        check_app.command(f"phase{phase}-health")(handle_errors(_phase_health(phase)))
     check_app.command("production-validation")(handle_errors(production_validation))

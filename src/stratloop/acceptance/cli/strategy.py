@@ -65,30 +65,31 @@ def _run_check(
     _show(report, made, environment, output)
 
 
-def strategy_selection(
-    environment: EnvironmentOption = "local",
-    output: OutputOption = None,
-    llm_endpoint: LLMEndpointOption = Endpoint.scripted,
-) -> None:
-    """Phase 3: use_factor_graph true/false/null select FactorGraph/LLM/Mixed, logged."""
-    from stratloop.acceptance.strategy_checks import (  # noqa: PLC0415 - numpy; keep --help fast
-        check_strategy_selection,
-    )
+_CHECKS = {
+    "strategy-selection": (
+        "check_strategy_selection",
+        "Phase 3: use_factor_graph true/false/null select FactorGraph/LLM/Mixed, logged.",
+    ),
+    "strategy-factory": (
+        "check_strategy_factory",
+        "Phase 3: right instances, injected generators, immutable context, lifecycle.",
+    ),
+}
 
-    _run_check(check_strategy_selection, environment, llm_endpoint, output)
 
+def _strategy_check(name: str) -> Callable[..., None]:
+    """The command that runs the check function ``name`` of the strategy checks."""
 
-def strategy_factory(
-    environment: EnvironmentOption = "local",
-    output: OutputOption = None,
-    llm_endpoint: LLMEndpointOption = Endpoint.scripted,
-) -> None:
-    """Phase 3: right instances, injected generators, immutable context, lifecycle."""
-    from stratloop.acceptance.strategy_checks import (  # noqa: PLC0415 - numpy; keep --help fast
-        check_strategy_factory,
-    )
+    def command(
+        environment: EnvironmentOption = "local",
+        output: OutputOption = None,
+        llm_endpoint: LLMEndpointOption = Endpoint.scripted,
+    ) -> None:
+        from stratloop.acceptance import strategy_checks  # noqa: PLC0415 - numpy; --help fast
 
-    _run_check(check_strategy_factory, environment, llm_endpoint, output)
+        _run_check(getattr(strategy_checks, name), environment, llm_endpoint, output)
+
+    return command
 
 
 def strategy_overhead(
@@ -135,6 +136,6 @@ def strategy_overhead(
 
 def register(check_app: typer.Typer) -> None:
     """Add these commands to the ``check`` group."""
-    check_app.command("strategy-selection")(handle_errors(strategy_selection))
-    check_app.command("strategy-factory")(handle_errors(strategy_factory))
+    for command, (check, summary) in _CHECKS.items():
+        check_app.command(command, help=summary)(handle_errors(_strategy_check(check)))
     check_app.command("strategy-overhead")(handle_errors(strategy_overhead))

@@ -8,6 +8,19 @@ speaks the Chat Completions protocol (``POST /v1/chat/completions``,
 its script: content, an empty reply, an HTTP error, a hang, a malformed body or
 a dropped connection. Every request it receives is recorded.
 
+``python -m stratloop.acceptance.llm_server SCRIPT.yaml`` serves a script
+file: a mapping with ``steps`` (a list) and optional ``model`` and ``cycle``;
+each step has exactly one of the keys ``reply``, ``empty``, ``no_choices``,
+``status``, ``hang``, ``malformed``, ``disconnect``::
+
+    model: scripted-model
+    cycle: true
+    steps:
+      - status: 429
+        retry_after: 1
+      - reply: '{"expression": "rank(returns)", "portfolio": {"kind": "top_n", "n": 5}}'
+      - hang: 90
+
 >>> with ScriptedOpenAIServer([Reply("hello")]) as server:
 ...     server.base_url.startswith("http://127.0.0.1:")
 True
@@ -15,14 +28,22 @@ True
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Self, TypeAlias
+from typing import Annotated, Any, Self, TypeAlias
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stratloop.errors import ConfigFileError, StratloopError
 
 __all__ = [
     "Disconnect",
@@ -32,8 +53,11 @@ __all__ = [
     "NoChoices",
     "RecordedRequest",
     "Reply",
+    "ScriptFile",
     "ScriptStep",
     "ScriptedOpenAIServer",
+    "load_script",
+    "main",
     "scripted_specs",
 ]
 
@@ -348,3 +372,109 @@ def scripted_specs(count: int) -> list[str]:
         }
         replies.append(json.dumps(spec))
     return replies
+
+
+_STRICT = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+_KINDS = ("reply", "empty", "no_choices", "status", "hang", "malformed", "disconnect")
+
+
+class _Step(BaseModel):
+    model_config = _STRICT
+    reply: str | None = None
+    prompt_tokens: Annotated[int, Field(ge=0)] = 100
+    completion_tokens: Annotated[int, Field(ge=0)] = 50
+    empty: bool | None = None
+    no_choices: bool | None = None
+    status: Annotated[int, Field(ge=100, le=599)] | None = None
+    message: str = "scripted error"
+    retry_after: Annotated[float, Field(ge=0)] | None = None
+    hang: Annotated[float, Field(gt=0, le=3600)] | None = None
+    malformed: str | None = None
+    disconnect: bool | None = None
+
+    def step(self) -> ScriptStep:
+        kinds = [kind for kind in _KINDS if getattr(self, kind) is not None]
+        if len(kinds) != 1:
+            message = f"each step needs exactly one of {', '.join(_KINDS)} but got {kinds}"
+            raise ValueError(message)
+        if self.reply is not None:
+            return Reply(self.reply, self.prompt_tokens, self.completion_tokens)
+        if self.status is not None:
+            headers = {} if self.retry_after is None else {"Retry-After": f"{self.retry_after:g}"}
+            return ErrorStatus(self.status, self.message, MappingProxyType(headers))
+        if self.hang is not None:
+            return Hang(self.hang)
+        if self.malformed is not None:
+            return Malformed(self.malformed)
+        if self.empty is not None:
+            return Reply("")
+        return NoChoices() if self.no_choices is not None else Disconnect()
+
+
+class ScriptFile(BaseModel):
+    """A scripted server's configuration as read from a file."""
+
+    model_config = _STRICT
+    model: Annotated[str, Field(min_length=1)] = "scripted-model"
+    cycle: bool = False
+    steps: Annotated[list[_Step], Field(min_length=1)]
+
+    def script(self) -> tuple[ScriptStep, ...]:
+        """The steps as server script items."""
+        return tuple(step.step() for step in self.steps)
+
+
+def load_script(path: Path) -> tuple[ScriptFile, tuple[ScriptStep, ...]]:
+    """Read and check ``path``.
+
+    Raises:
+        ConfigFileError: unreadable, not YAML, or a step that is not exactly one kind.
+    """
+    fix = "see the script format in docs/llm.md"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        parsed = ScriptFile.model_validate(data)
+        return parsed, parsed.script()
+    except OSError as exc:
+        raise ConfigFileError(str(path), f"cannot read it ({exc.strerror})", fix) from exc
+    except (yaml.YAMLError, ValidationError, ValueError) as exc:
+        problem = " ".join(str(exc).split())[:500]
+        raise ConfigFileError(str(path), problem, fix) from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve a script file until interrupted: ``python -m stratloop.acceptance.llm_server FILE``.
+
+    Args:
+        argv: ``FILE [--host HOST] [--port PORT]``; defaults to the process arguments.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m stratloop.acceptance.llm_server",
+        description="Serve scripted OpenAI-compatible replies on loopback (staging rehearsals).",
+    )
+    parser.add_argument("script", type=Path, help="YAML file with model, cycle and steps")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8089)
+    args = parser.parse_args(argv)
+    try:
+        settings, steps = load_script(args.script)
+    except StratloopError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    server = ScriptedOpenAIServer(
+        steps, model=settings.model, host=args.host, port=args.port, cycle=settings.cycle
+    )
+    sys.stdout.write(f"serving {len(steps)} scripted steps at {server.base_url}\n")
+    sys.stdout.flush()
+    server.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
