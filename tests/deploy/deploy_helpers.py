@@ -35,7 +35,8 @@ def exposed_metric_names() -> frozenset[str]:
         {"version": 1, "generation": {"use_factor_graph": True, "innovation_rate": 0}}
     )
     state = LoopService(config, EnvFlagSource({})).state()
-    text = render_metrics(HealthSnapshot("healthy", None, None, state, (), judge_metrics({}))).decode()
+    snapshot = HealthSnapshot("healthy", None, None, state, (), judge_metrics({}))
+    text = render_metrics(snapshot).decode()
     return names_in_exposition(text)
 
 

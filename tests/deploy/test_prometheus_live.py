@@ -25,7 +25,7 @@ import yaml
 from deploy_helpers import RULES, names_in_exposition, panel_queries, tool
 
 from service.service_helpers import free_port, make_environment, serving, wait_for, write_flags
-from stratloop.llm import ScriptedOpenAIServer
+from stratloop.acceptance.llm_server import ScriptedOpenAIServer
 
 pytestmark = pytest.mark.slow
 
