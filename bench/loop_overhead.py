@@ -35,6 +35,7 @@ from stratloop.config import default_config
 from stratloop.config.models import StratloopConfig
 from stratloop.flags import EnvFlagSource, instance_id
 from stratloop.generation import FunctionSource, GenerationContext, generate_iteration
+from stratloop.iteration import IterationRecord
 from stratloop.loop import LoopParts, LoopRunner, RunAudit, build_parts
 from stratloop.spec import Candidate, Strategy, TopN
 
@@ -71,7 +72,7 @@ class _Clock:
     def begin(self, _total: int, _done: int) -> None:
         self.stamps.append(time.perf_counter())
 
-    def committed(self, _record: Mapping[str, Any], _best: float | None) -> None:
+    def committed(self, _record: IterationRecord, _best: float | None) -> None:
         self.stamps.append(time.perf_counter())
 
     def end(self) -> None:
@@ -129,9 +130,13 @@ class _TimedAudit:
         self.seconds = 0.0
         self.records = 0
 
-    def write(self, record: Mapping[str, Any], outcome: Any) -> None:
+    @property
+    def recovery_messages(self) -> tuple[str, ...]:
+        return self.inner.recovery_messages
+
+    def write(self, record: IterationRecord) -> None:
         start = time.perf_counter()
-        self.inner.write(record, outcome)
+        self.inner.write(record)
         self.seconds += time.perf_counter() - start
         self.records += 1
 
