@@ -30,6 +30,7 @@ SOURCE = Path(stratloop.__file__).parent
 ACCEPTANCE = "stratloop.acceptance"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
+    ("stratloop.redaction",),
     (
         "stratloop._types",
         "stratloop.errors",

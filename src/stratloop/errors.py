@@ -42,6 +42,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from stratloop.redaction import REDACTED, is_secret_key
+
 __all__ = [
     "AuditError",
     "AuditFormatError",
@@ -107,8 +109,13 @@ class ConfigIssue:
     hint: str | None = None
     source: str | None = None
 
+    @property
+    def shown_value(self) -> str:
+        """The value as messages show it: its repr, or a redaction under a secret-looking key."""
+        return REDACTED if is_secret_key(self.field_path) else _show(self.value)
+
     def __str__(self) -> str:
-        text = f"`{self.field_path}` must be {self.allowed} but got `{_show(self.value)}`"
+        text = f"`{self.field_path}` must be {self.allowed} but got `{self.shown_value}`"
         if self.source:
             text += f" (from {self.source})"
         if self.hint:

@@ -24,6 +24,7 @@ from stratloop.errors import RunError
 from stratloop.generation.decision import Decision
 from stratloop.generation.outcome import Fallback, GenerationOutcome
 from stratloop.llm.budget import Usage
+from stratloop.redaction import redact_text
 from stratloop.spec import Candidate, Lineage, Strategy
 
 __all__ = [
@@ -224,11 +225,17 @@ class IterationRecord:
 
         Metrics lose non-finite numbers (JSON has none) and the candidate's
         lineage parameters become JSON data, so the live loop and a resumed one
-        see the same record.
+        see the same record; error messages lose any credential
+        (:func:`~stratloop.redaction.redact_text`), so neither the history nor
+        the audit trail, where nothing can be removed, ever holds one.
         """
         candidate = _normalised(outcome.candidate)
         if candidate is not outcome.candidate:
             outcome = replace(outcome, candidate=candidate)
+        if outcome.error_message:
+            outcome = replace(outcome, error_message=redact_text(outcome.error_message))
+        if error is not None:
+            error = replace(error, message=redact_text(error.message))
         return cls(
             iteration_num=iteration_num,
             batch=batch,

@@ -198,7 +198,7 @@ class TestKeys:
             make_client(make_config()).complete(ASK)
         assert KEY not in str(caught.value)
         assert caught.value.__cause__ is None
-        assert "[redacted]" in str(caught.value)
+        assert "<redacted>" in str(caught.value)
         assert len(server.completion_requests) == 1
 
     def test_key_never_in_errors_or_reprs(self, make_client, server, make_config) -> None:

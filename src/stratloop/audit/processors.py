@@ -14,13 +14,13 @@ import datetime as dt
 import hashlib
 import json
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from stratloop.audit._canonical import GENESIS_HASH, canonical_json
 from stratloop.audit.violations import record_violation
+from stratloop.redaction import REDACTED, is_secret_key
 
 __all__ = [
     "REDACTED",
@@ -51,13 +51,6 @@ ProcessorChain: TypeAlias = Sequence[Processor]
 Clock: TypeAlias = Callable[[], dt.datetime]
 """Returns the current time as an aware datetime."""
 
-REDACTED = "<redacted>"
-"""What a secret is replaced with."""
-
-_SECRET_KEY = re.compile(
-    r"(^|_)(api_?key|apikey|secret|password|passwd|token|credentials?|auth|authorization|bearer)($|_)",
-    re.IGNORECASE,
-)
 _SNAPSHOT_MARK = "\x00config_snapshot\x00"
 _SNAPSHOT_SLOT = '"config_snapshot":' + json.dumps(_SNAPSHOT_MARK)
 _SNAPSHOT_KEY = b'"config_snapshot":'
@@ -102,7 +95,7 @@ def _is_secret_key(key: str) -> bool:
     """Whether ``key`` looks like a secret; memoised, since the same keys recur every record."""
     verdict = _KEY_VERDICTS.get(key)
     if verdict is None:
-        verdict = not key.lower().endswith("_env") and bool(_SECRET_KEY.search(key))
+        verdict = is_secret_key(key)
         if len(_KEY_VERDICTS) < _KEY_VERDICTS_MAX:
             _KEY_VERDICTS[key] = verdict
     return verdict

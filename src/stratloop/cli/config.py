@@ -68,7 +68,7 @@ def _print_config_error(error: ConfigError) -> None:
     if isinstance(error, ConfigValidationError):
         err_console.print(f"[bold red]invalid configuration[/] ({len(error.issues)} error(s)):")
         for issue in error.issues:
-            line = f"  - {issue.field_path}: got {issue.value!r}; allowed: {issue.allowed}"
+            line = f"  - {issue.field_path}: got {issue.shown_value}; allowed: {issue.allowed}"
             if issue.hint:
                 line += f"; {issue.hint}"
             if issue.source:

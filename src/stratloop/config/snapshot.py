@@ -12,27 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from stratloop.config.models import LLMConfig, StratloopConfig
+from stratloop.redaction import REDACTED, redact_text
 
 __all__ = ["REDACTED", "config_hash", "resolve_api_key", "snapshot"]
 
-REDACTED = "***"
-_SECRET_PARAM = re.compile(r"(?i)([?&](?:api[_-]?key|key|token|access[_-]?token|secret)=)[^&#]*")
-_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
-
-
-def _redact_url(url: str) -> str:
-    """Hide credentials in a URL's user-info and in key/token query parameters.
-
-    >>> _redact_url("https://user:pw@host/v1?key=abc&x=1")
-    'https://***@host/v1?key=***&x=1'
-    """
-    url = _USERINFO.sub(rf"\g<1>{REDACTED}@", url)
-    return _SECRET_PARAM.sub(rf"\g<1>{REDACTED}", url)
 
 
 def snapshot(config: StratloopConfig) -> dict[str, Any]:
@@ -40,7 +27,7 @@ def snapshot(config: StratloopConfig) -> dict[str, Any]:
     data = config.model_dump(mode="json")
     base_url = data["llm"].get("base_url")
     if isinstance(base_url, str):
-        data["llm"]["base_url"] = _redact_url(base_url)
+        data["llm"]["base_url"] = redact_text(base_url)
     return data
 
 

@@ -32,6 +32,7 @@ from stratloop.errors import (
     LLMUnavailableError,
 )
 from stratloop.llm.budget import TokenBudget
+from stratloop.redaction import redact_text
 
 __all__ = ["PLACEHOLDER_API_KEY", "Completion", "LLMClient", "Message", "RetryPolicy"]
 
@@ -357,9 +358,7 @@ class LLMClient:
 
     def _redact(self, text: str) -> str:
         key = self._key.reveal() if hasattr(self, "_key") else ""
-        if not key or key == PLACEHOLDER_API_KEY:
-            return text
-        return text.replace(key, "[redacted]")
+        return redact_text(text, () if key == PLACEHOLDER_API_KEY else (key,))
 
 
 def _checked_base_url(base_url: str | None) -> str:

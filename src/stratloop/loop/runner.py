@@ -54,6 +54,10 @@ __all__ = [
 ]
 
 
+_OLD_REDACTED = "***"
+"""The marker config.json used for redacted credentials before there was one for everything."""
+
+
 class AuditSink(Protocol):
     """Where Phase 4 audit records go; called once per committed, audited iteration."""
 
@@ -135,7 +139,8 @@ def open_run(runs_dir: Path, run_id: str) -> tuple[RunDir, StratloopConfig]:
     """An existing run directory and the configuration it was started with."""
     rundir = RunDir.open(runs_dir, run_id)
     payload = rundir.read_json(rundir.config)
-    if REDACTED in json.dumps(payload.get("config", {}).get("llm", {})):
+    llm = json.dumps(payload.get("config", {}).get("llm", {}))
+    if REDACTED in llm or _OLD_REDACTED in llm:
         raise RunError(
             f"run {run_id} cannot be resumed: its llm.base_url held credentials, which were "
             "redacted from config.json; put the key in the variable llm.api_key_env names"
