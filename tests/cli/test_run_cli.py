@@ -194,3 +194,24 @@ class TestGuideScript:
         assert "PASS: 100 iterations = 100 audit records" in done.stdout
         assert "scripted OpenAI-compatible server" in done.stdout
         assert len(output.read_text().splitlines()) == 100
+
+
+class TestFailuresAreSaid:
+    def test_a_run_whose_llm_is_down_says_so_in_its_summary_and_in_show(self, workdir):
+        """Iterations that failed are counted by cause, not hidden behind 'completed'."""
+        (workdir / "c.yaml").write_text(
+            "version: 1\n"
+            "generation: {use_factor_graph: null, innovation_rate: 50, on_llm_failure: fail}\n"
+            "llm: {enabled: true, base_url: 'http://127.0.0.1:9/v1', model: m,"
+            " max_retries: 0, timeout_s: 2}\n"
+        )
+        result = CliRunner().invoke(
+            app, ["run", "--no-progress", "--config", "c.yaml", "--iterations", "8"]
+        )
+        assert result.exit_code == 0, result.output
+        said = " ".join(result.output.split())
+        assert "iterations produced no evaluation: generation failed" in said
+        assert "LLMUnavailableError" in said
+        run_id = next((workdir / "runs").iterdir()).name
+        shown = CliRunner().invoke(app, ["show", run_id])
+        assert "iterations produced no evaluation" in " ".join(shown.output.split())

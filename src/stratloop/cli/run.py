@@ -172,6 +172,9 @@ def _report(summary: RunSummary) -> None:
         f"run {summary.run_id}: {summary.status}, {summary.iterations}/{summary.total} "
         f"iterations. {summary.message}"
     )
+    failed = _failures(summary.metrics, summary.iterations)
+    if failed is not None:
+        console.print(failed, style="yellow", markup=False)
     champion = summary.champion
     if champion is None:
         console.print("no champion: no candidate met the champion rule (see history.jsonl)")
@@ -190,6 +193,30 @@ def _report(summary: RunSummary) -> None:
     if summary.status == "budget_exhausted":
         console.print(f"resume with a larger budget: stratloop run --resume {summary.run_id}")
     console.print(f"run directory: {_shown(summary.path)}")
+
+
+def _failures(metrics: Mapping[str, Any], iterations: int) -> str | None:
+    """How many committed iterations produced no evaluation, and why; None when none failed."""
+    by_error = metrics.get("failures_by_error") or {}
+    parts = [
+        (
+            "generation failed",
+            int(metrics.get("failures", 0)),
+            ", ".join(f"{name} {count}" for name, count in sorted(by_error.items())),
+        ),
+        ("validation failed", int(metrics.get("validation_errors", 0)), ""),
+        ("evaluation failed", int(metrics.get("evaluation_failures", 0)), ""),
+        ("evaluation timed out", int(metrics.get("evaluation_timeouts", 0)), ""),
+    ]
+    failed = sum(count for _, count, _ in parts)
+    if failed == 0:
+        return None
+    reasons = "; ".join(
+        f"{what} {count}" + (f" ({detail})" if detail else "")
+        for what, count, detail in parts
+        if count
+    )
+    return f"{failed} of {iterations} iterations produced no evaluation: {reasons}"
 
 
 def _fmt(value: Any) -> str:
@@ -246,6 +273,9 @@ def show(
     console.print(f"seed {info.seed}, config hash {info.config_hash}")
     if info.message:
         console.print(info.message, markup=False)
+    failed = _failures(info.metrics, info.iterations)
+    if failed is not None:
+        console.print(failed, style="yellow", markup=False)
     for key in (
         "priority_adherence",
         "silent_fallbacks",
