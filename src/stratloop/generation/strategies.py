@@ -14,6 +14,7 @@ so one instance serves every iteration.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -177,7 +178,7 @@ def require_llm(config: StratloopConfig, llm: CandidateSource | None) -> None:
         )
 
 
-class _Strategy:
+class _Strategy(ABC):
     """What every deciding strategy shares: its name, ``decide`` and ``generate``.
 
     ``decide`` refuses a configuration the strategy does not serve (a stale
@@ -204,9 +205,9 @@ class _Strategy:
             )
         return decide(generation.use_factor_graph, generation.innovation_rate, ctx.rng.random())
 
+    @abstractmethod
     def produce(self, ctx: GenerationContext, decision: Decision) -> Candidate:
         """Ask the generator ``decision`` names (each strategy says which it has)."""
-        raise NotImplementedError
 
     def generate(self, ctx: GenerationContext) -> Candidate:
         """Decide, then produce."""
