@@ -44,7 +44,7 @@ from stratloop.spec import Candidate, Strategy, TopN
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _audited(outcome, snap, *, error="LLMUnavailableError", train=None):
+def _audited(outcome, snap, *, error="LLMUnavailableError"):
     """The audit projection of an iteration whose generation produced ``outcome``."""
     record = IterationRecord.build(
         iteration_num=0,
