@@ -13,7 +13,7 @@ from rich.table import Table
 from stratloop.cli._app import app, console, err_console, handle_errors
 from stratloop.cli._options import FlagsFileOption
 from stratloop.errors import RunError
-from stratloop.flags import DotenvFlagSource, EnvFlagSource
+from stratloop.flags import open_flag_source
 
 if TYPE_CHECKING:
     from stratloop.config.models import StratloopConfig
@@ -34,10 +34,6 @@ RunsDirOption = Annotated[
     Path | None,
     typer.Option("--runs-dir", help="Where run directories are (overrides loop.runs_dir)."),
 ]
-
-
-def _flag_source(flags_file: Path | None) -> FlagSource:
-    return EnvFlagSource() if flags_file is None else DotenvFlagSource(flags_file)
 
 
 def _load(
@@ -92,7 +88,7 @@ def run(
     """
     from stratloop.loop.progress import RichProgress  # noqa: PLC0415 - numpy; keep --help fast
 
-    flags = _flag_source(flags_file)
+    flags = open_flag_source(flags_file)
     options = {
         "loop.iterations": iterations,
         "loop.seed": seed,
@@ -228,7 +224,7 @@ def _fmt(value: Any) -> str:
 def _runs_dir(config: Path | None, environment: str | None, runs_dir: Path | None) -> Path:
     if runs_dir is not None:
         return runs_dir
-    return Path(_load(config, environment, _flag_source(None), {}).loop.runs_dir)
+    return Path(_load(config, environment, open_flag_source(None), {}).loop.runs_dir)
 
 
 @app.command("runs")

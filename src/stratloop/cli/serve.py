@@ -11,7 +11,7 @@ import typer
 from stratloop.cli._app import app, err_console, handle_errors
 from stratloop.cli._options import EnvironmentOption, FlagsFileOption
 from stratloop.cli._plugins import PROBES_GROUP, load_group
-from stratloop.flags import DotenvFlagSource, EnvFlagSource
+from stratloop.flags import open_flag_source
 
 if TYPE_CHECKING:
     from stratloop.config.models import StratloopConfig
@@ -20,11 +20,6 @@ if TYPE_CHECKING:
     from stratloop.service import Measurement, ProbeProvider
 
 __all__ = ["serve"]
-
-
-def flag_source(flags_file: Path | None) -> FlagSource:
-    """The environment's flags, or a dotenv flags file re-read when it changes."""
-    return EnvFlagSource() if flags_file is None else DotenvFlagSource(flags_file)
 
 
 def effective_config(
@@ -99,7 +94,7 @@ def serve(
     )
 
     env = load_environment(environment)
-    flags = flag_source(flags_file)
+    flags = open_flag_source(flags_file)
     overrides = {} if iterations is None else {"loop.iterations": iterations}
     effective, base = effective_config(env, config, flags, overrides)
     service = LoopService(effective, flags, audit_path=Path(effective.audit.path))
