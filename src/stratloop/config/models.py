@@ -125,6 +125,11 @@ class LoopConfig(BaseModel):
     )
     min_trades: Annotated[int, Field(ge=0)] = 10
     runs_dir: Annotated[str, Field(min_length=1)] = "runs"
+    max_failure_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    """Share of the last ``failure_rate_window`` iterations that may produce no evaluation
+    before ``stratloop serve``'s /health says degraded (0.1: more than 10% fail)."""
+    failure_rate_window: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    """How many of the latest committed iterations ``max_failure_rate`` is judged over."""
 
 
 class AuditConfig(BaseModel):

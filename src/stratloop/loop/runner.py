@@ -27,7 +27,7 @@ from filelock import BaseFileLock
 from stratloop.config import REDACTED, config_hash, snapshot
 from stratloop.config.models import StratloopConfig
 from stratloop.data import DATASETS
-from stratloop.errors import RunError, StratloopError
+from stratloop.errors import FlagError, RunError, StratloopError
 from stratloop.flags import Flags, FlagSource
 from stratloop.generation.context import ChampionSnapshot, Feedback, GenerationContext
 from stratloop.generation.generate import generate_iteration
@@ -93,6 +93,14 @@ class ProgressSink(Protocol):
     def end(self) -> None:
         """The run stopped."""
         ...
+
+    def paused(self, reason: str | None) -> None:
+        """The loop paused at an iteration boundary (``reason``), or continued (None)."""
+        ...
+
+
+_PAUSE_POLL_S = 0.25
+"""How often a loop paused on a bad flag source reads it again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +224,7 @@ class LoopRunner:
         self._last_flags: dict[str, Any] | None = None
         self._pool_restarts = 0
         self._champion_written = -1
+        self._progress: ProgressSink | None = None
 
     @classmethod
     def create(
@@ -333,6 +342,7 @@ class LoopRunner:
         """
         total = self.config.loop.iterations
         status, message = "completed", ""
+        self._progress = progress
         try:
             self._write_run("running", "")
             if progress is not None:
@@ -411,7 +421,9 @@ class LoopRunner:
                 generation = config.generation.model_copy(update={"use_factor_graph": True})
                 config, llm = config.model_copy(update={"generation": generation}), None
                 self.state.budget_mode = mode
-            flags = self.parts.flags.current()
+            flags = self._flags_at_boundary(iteration)
+            if flags is None:
+                return generated, None
             self._record_flags(iteration, flags)
             timestamp = utc_now()
             ctx = GenerationContext.create(
@@ -439,6 +451,35 @@ class LoopRunner:
                 )
             )
         return generated, None
+
+    def _flags_at_boundary(self, iteration: int) -> Flags | None:
+        """The flags for ``iteration``; while the flag source cannot be read, the loop waits here.
+
+        A bad flags file (a typo, a missing flag, a forbidden combination)
+        pauses the loop at this boundary rather than failing the run or going
+        on with stale values: ``run.json`` says ``paused`` with the reason, the
+        progress sink is told, and the loop continues as soon as the source
+        reads cleanly again. None: a stop was requested while paused.
+        """
+        reason: str | None = None
+        while True:
+            try:
+                flags = self.parts.flags.current()
+            except FlagError as exc:
+                message = f"paused before iteration {iteration}: {exc}"
+                if message != reason:
+                    reason = message
+                    self._write_run("paused", message)
+                    if self._progress is not None:
+                        self._progress.paused(message)
+                if self._stop.wait(_PAUSE_POLL_S):
+                    return None
+                continue
+            if reason is not None:
+                self._write_run("running", "")
+                if self._progress is not None:
+                    self._progress.paused(None)
+            return flags
 
     def _validate(self, outcome: GenerationOutcome) -> tuple[str, str] | None:
         if outcome.candidate is None or self.parts.validate is None:

@@ -14,9 +14,9 @@ implementation whichever way the records arrive.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -74,6 +74,9 @@ class HistoryCounts:
         llm_failures: those whose LLM attempt failed (it fell back, or no candidate).
         champion_train: the train-period numeric metrics of the latest champion
             (empty before the first one).
+        recent: how many of the latest iterations the recent counts cover (at
+            most the tally's window).
+        recent_failures: those that produced no evaluation, by ``stage/ErrorType``.
     """
 
     iterations: int
@@ -92,6 +95,18 @@ class HistoryCounts:
     llm_decisions: int
     llm_failures: int
     champion_train: Mapping[str, float]
+    recent: int = 0
+    recent_failures: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def failed(self) -> int:
+        """Iterations of the whole run that produced no evaluation."""
+        return sum(self.errors.values())
+
+    @property
+    def recent_failed(self) -> int:
+        """Iterations among the recent ones that produced no evaluation."""
+        return sum(self.recent_failures.values())
 
 
 class HistoryTally:
@@ -103,6 +118,7 @@ class HistoryTally:
 
     Args:
         generation: the run's generation configuration (adherence is measured against it).
+        window: how many of the latest iterations the recent failure counts cover.
     """
 
     __slots__ = (
@@ -115,9 +131,11 @@ class HistoryTally:
         "_llm_failed",
         "_pattern",
         "_pattern_correct",
+        "_recent",
+        "_recent_causes",
     )
 
-    def __init__(self, generation: GenerationConfig) -> None:
+    def __init__(self, generation: GenerationConfig, window: int = 100) -> None:
         self._counters: LoopCounters = LoopCounters(generation)
         self._errors: Counter[tuple[str, str]] = Counter()
         self._failures: Counter[str] = Counter()
@@ -127,6 +145,8 @@ class HistoryTally:
         self._llm = 0
         self._llm_failed = 0
         self._champion: Mapping[str, float] = MappingProxyType({})
+        self._recent: deque[str | None] = deque(maxlen=window)
+        self._recent_causes: Counter[str] = Counter()
 
     def add(self, record: IterationRecord) -> None:
         """Fold one committed record (as the loop commits it, or as its history file holds it)."""
@@ -137,8 +157,11 @@ class HistoryTally:
             self._pattern += 1
             expected = EXPECTED_STRATEGY[outcome.decision.use_factor_graph]
             self._pattern_correct += outcome.strategy_selected == expected
+        cause = None
         if record.error is not None:
             self._errors[record.error.stage, record.error.type] += 1
+            cause = f"{record.error.stage}/{record.error.type}"
+        self._slide(cause)
         self._failures[implementation] += record.status in _FAILED
         self._last = record.timestamp
         if outcome.decision.method == "llm":
@@ -146,6 +169,19 @@ class HistoryTally:
             self._llm_failed += outcome.fallback is not None or outcome.candidate is None
         if record.champion and record.train is not None:
             self._champion = MappingProxyType(_numeric(record.train))
+
+    def _slide(self, cause: str | None) -> None:
+        """Slide the recent window by one iteration (``cause``: why it failed; None: it did not)."""
+        recent = self._recent
+        if len(recent) == recent.maxlen:
+            gone = recent[0]
+            if gone is not None:
+                self._recent_causes[gone] -= 1
+                if not self._recent_causes[gone]:
+                    del self._recent_causes[gone]
+        recent.append(cause)
+        if cause is not None:
+            self._recent_causes[cause] += 1
 
     def counts(self) -> HistoryCounts:
         """The counts now, frozen (a copy of a few small mappings, whatever the run's length)."""
@@ -168,4 +204,6 @@ class HistoryTally:
             llm_decisions=self._llm,
             llm_failures=self._llm_failed,
             champion_train=self._champion,
+            recent=len(self._recent),
+            recent_failures=_frozen(self._recent_causes),
         )
