@@ -22,15 +22,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import h11
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import Response
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from stratloop.service.health import Monitor
 from stratloop.service.metrics import CONTENT_TYPE
-from stratloop.service.snapshot import SnapshotPublisher
+from stratloop.service.snapshot import JSON_TYPE, SnapshotPublisher
 
 __all__ = ["DEFAULT_HOST", "HEADER_TIMEOUT_S", "KEEP_ALIVE_S", "create_app", "server"]
 
@@ -42,7 +41,6 @@ HEADER_TIMEOUT_S = 5.0
 """A request head must be complete within this many seconds of connecting or of the last answer."""
 
 _STOP_TIMEOUT_S = 60.0
-_JSON = "application/json"
 _HTML = "text/html; charset=utf-8"
 
 
@@ -74,7 +72,7 @@ def create_app(monitor: Monitor, *, start_loop: bool = True) -> FastAPI:
     @app.get("/health")
     async def health() -> Response:
         published = publisher.latest()
-        return Response(published.health, status_code=published.status_code, media_type=_JSON)
+        return Response(published.health, status_code=published.status_code, media_type=JSON_TYPE)
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -87,23 +85,65 @@ def create_app(monitor: Monitor, *, start_loop: bool = True) -> FastAPI:
     return app
 
 
-class _HeaderDeadline(H11Protocol):
-    """uvicorn's h11 protocol with a deadline for each request head.
+class _ServiceProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for each request head and a fast path.
 
-    uvicorn closes idle keep-alive connections but has no timeout for a
-    request head that trickles in byte by byte. Here a timer armed when the
-    connection opens and after every answer closes the connection if, when it
-    fires, no complete request head has arrived since (h11 is still waiting
-    for one).
+    Deadline: uvicorn closes idle keep-alive connections but has no timeout
+    for a request head that trickles in byte by byte. Here a timer armed when
+    the connection opens and after every answer closes the connection if,
+    when it fires, no complete request head has arrived since.
+
+    Fast path: ``GET /health`` and ``GET /metrics`` are answered from the
+    publisher's pre-rendered response bytes as soon as the request head is
+    parsed, without an ASGI task, a scope or the framework's routing (the
+    app's own routes answer the same bytes when this server is not used, or
+    when a pipelined request is still being answered). The publisher is set
+    on the subclass :func:`server` builds.
     """
+
+    publisher: SnapshotPublisher
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_seen = False
+        self._answered = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm_head_deadline()
+
+    def on_headers_complete(self) -> None:
+        self._head_seen = True
+        answer = self._published_answer()
+        if answer is None:
+            super().on_headers_complete()
+            return
+        self._answered = True
+        self.transport.write(answer)
+        if self.parser.should_keep_alive():
+            self.on_response_complete()
+        else:
+            self.transport.close()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._answered:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._answered:
+            self._answered = False
+            return
+        super().on_message_complete()
+
+    def _published_answer(self) -> bytes | None:
+        """The full response to a fast-path request, or None to let the app answer."""
+        if self.url not in _FAST_PATHS or self.parser.get_method() != b"GET":
+            return None
+        if self.cycle is not None and not self.cycle.response_complete:
+            return None
+        published = self.publisher.latest()
+        return published.health_response if self.url == b"/health" else published.metrics_response
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -118,22 +158,27 @@ class _HeaderDeadline(H11Protocol):
     def _arm_head_deadline(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
+        self._head_seen = False
         self._head_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._head_deadline)
 
     def _head_deadline(self) -> None:
         self._head_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        if not self._head_seen and not self.transport.is_closing():
             self.transport.close()
 
 
+_FAST_PATHS = frozenset({b"/health", b"/metrics"})
+
+
 def server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
-    """The uvicorn server for ``app`` with the service's connection limits."""
+    """The uvicorn server for ``app`` (from :func:`create_app`) with the service's limits."""
+    protocol = type("ServiceProtocol", (_ServiceProtocol,), {"publisher": app.state.publisher})
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level="warning",
-        http=_HeaderDeadline,
+        http=protocol,
         timeout_keep_alive=KEEP_ALIVE_S,
     )
     return uvicorn.Server(config)

@@ -23,13 +23,16 @@ import json
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from http import HTTPStatus
 from typing import Any
 
 from stratloop.service.dashboard import render_dashboard
 from stratloop.service.health import HealthSnapshot, Monitor, health_payload
-from stratloop.service.metrics import render_metrics
+from stratloop.service.metrics import CONTENT_TYPE, render_metrics
 
-__all__ = ["Published", "SnapshotPublisher"]
+__all__ = ["JSON_TYPE", "Published", "SnapshotPublisher"]
+
+JSON_TYPE = "application/json"
 
 _MIN_INTERVAL_S = 0.25
 _IDLE_S = 1.0
@@ -52,6 +55,16 @@ class Published:
     health: bytes = field(repr=False)
     metrics: bytes = field(repr=False)
     snapshot: HealthSnapshot | None = field(repr=False)
+
+    @cached_property
+    def health_response(self) -> bytes:
+        """The whole HTTP/1.1 response to ``GET /health``: status line, headers and body."""
+        return _response(self.status_code, JSON_TYPE, self.health)
+
+    @cached_property
+    def metrics_response(self) -> bytes:
+        """The whole HTTP/1.1 response to ``GET /metrics``."""
+        return _response(200, CONTENT_TYPE, self.metrics)
 
     @cached_property
     def dashboard(self) -> bytes:
@@ -79,6 +92,15 @@ class Published:
             "snapshot_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
         }
         return cls(payload, 503, json.dumps(payload).encode(), b"", None)
+
+
+def _response(status: int, content_type: str, body: bytes) -> bytes:
+    reason = HTTPStatus(status).phrase
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("ascii") + body
 
 
 class SnapshotPublisher:
@@ -117,6 +139,8 @@ class SnapshotPublisher:
                 published = Published.of(self.monitor.snapshot())
             except Exception as exc:  # noqa: BLE001 - any failure is reported as unhealthy
                 published = Published.failed(exc)
+            published.health_response  # noqa: B018 - rendered here, not in a request
+            published.metrics_response  # noqa: B018 - rendered here, not in a request
             self._latest = published
             return published
 
