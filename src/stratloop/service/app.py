@@ -102,6 +102,7 @@ class _ServiceProtocol(HttpToolsProtocol):
     """
 
     publisher: SnapshotPublisher
+    header_timeout_s: float = HEADER_TIMEOUT_S
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -159,7 +160,7 @@ class _ServiceProtocol(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
         self._head_seen = False
-        self._head_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._head_deadline)
+        self._head_timer = self.loop.call_later(self.header_timeout_s, self._head_deadline)
 
     def _head_deadline(self) -> None:
         self._head_timer = None
@@ -170,15 +171,34 @@ class _ServiceProtocol(HttpToolsProtocol):
 _FAST_PATHS = frozenset({b"/health", b"/metrics"})
 
 
-def server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
-    """The uvicorn server for ``app`` (from :func:`create_app`) with the service's limits."""
-    protocol = type("ServiceProtocol", (_ServiceProtocol,), {"publisher": app.state.publisher})
+def server(
+    app: FastAPI,
+    host: str,
+    port: int,
+    *,
+    header_timeout_s: float = HEADER_TIMEOUT_S,
+    keep_alive_s: int = KEEP_ALIVE_S,
+) -> uvicorn.Server:
+    """The uvicorn server for ``app`` (from :func:`create_app`) with the service's limits.
+
+    Args:
+        app: the application; its publisher answers the fast path.
+        host: the address to bind.
+        port: the port to bind (0: any free one).
+        header_timeout_s: the deadline for a request head.
+        keep_alive_s: how long an idle keep-alive connection stays open.
+    """
+    protocol = type(
+        "ServiceProtocol",
+        (_ServiceProtocol,),
+        {"publisher": app.state.publisher, "header_timeout_s": header_timeout_s},
+    )
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level="warning",
         http=protocol,
-        timeout_keep_alive=KEEP_ALIVE_S,
+        timeout_keep_alive=keep_alive_s,
     )
     return uvicorn.Server(config)

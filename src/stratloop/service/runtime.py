@@ -201,29 +201,26 @@ class LoopService:
         return Path(self.config.loop.runs_dir)
 
     def start(self) -> None:
-        """Create the run (directory, lock, config.json) and start the loop thread.
+        """Create (or resume) the run: directory, lock, config.json; then run it in a thread.
+
+        The loop thread creates the runner, runs it and releases its lock: the
+        run's file lock belongs to the thread that took it, so taking it here
+        and releasing it there would leave it held. :meth:`start` waits until
+        the run exists and re-raises what prevented it.
 
         Raises:
             StratloopError: the run cannot be created (its directory, its data, its parts).
         """
-
-        def parts(spent: Usage) -> LoopParts:
-            built = self._make_parts(self.config, self.flags, self.run_id, spent)
-            if built.audit is None:
-                return built
-            self._sink = TimedAuditSink(built.audit)
-            return dataclasses.replace(built, audit=self._sink)
-
-        if self._resumed is None:
-            self._runner = LoopRunner.create(self.config, parts, run_id=self.run_id)
-        else:
-            self._runner = LoopRunner.resume(self._resumed, self.config, parts)
-            with self._lock:
-                for record in iter_history(self._resumed.history):
-                    self._tally.add(record)
-                self._resumed_from = self._tally.counts().iterations
-        self._thread = threading.Thread(target=self._run, name="stratloop-loop", daemon=True)
+        created = threading.Event()
+        failure: list[BaseException] = []
+        self._thread = threading.Thread(
+            target=self._run, args=(created, failure), name="stratloop-loop", daemon=True
+        )
         self._thread.start()
+        created.wait()
+        if failure:
+            self._thread.join()
+            raise failure[0]
 
     def stop(self, timeout: float | None = None) -> None:
         """Ask the loop to stop after its current batch and wait for it."""
@@ -237,8 +234,31 @@ class LoopService:
         """What resuming repaired (a torn history line, audit records written late)."""
         return () if self._runner is None else self._runner.notes
 
-    def _run(self) -> None:
-        assert self._runner is not None
+    def _create(self) -> LoopRunner:
+        def parts(spent: Usage) -> LoopParts:
+            built = self._make_parts(self.config, self.flags, self.run_id, spent)
+            if built.audit is None:
+                return built
+            self._sink = TimedAuditSink(built.audit)
+            return dataclasses.replace(built, audit=self._sink)
+
+        if self._resumed is None:
+            return LoopRunner.create(self.config, parts, run_id=self.run_id)
+        runner = LoopRunner.resume(self._resumed, self.config, parts)
+        with self._lock:
+            for record in iter_history(self._resumed.history):
+                self._tally.add(record)
+            self._resumed_from = self._tally.counts().iterations
+        return runner
+
+    def _run(self, created: threading.Event, failure: list[BaseException]) -> None:
+        try:
+            self._runner = self._create()
+        except BaseException as exc:  # noqa: BLE001 - handed to start(), which re-raises it
+            failure.append(exc)
+            return
+        finally:
+            created.set()
         self._set(status="running")
         try:
             summary = self._runner.run(self)
