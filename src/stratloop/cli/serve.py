@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
@@ -21,6 +22,14 @@ if TYPE_CHECKING:
     from stratloop.service import Measurement, ProbeProvider
 
 __all__ = ["serve"]
+
+_GIL_SWITCH_S = 0.001
+"""The interpreter's thread switch interval under serve (Python's default is 5 ms).
+
+The loop thread runs Python code most of the time; a request waits for it to
+hand over the interpreter, up to this long. 1 ms keeps /health's answer time
+well under 5 ms at a negligible cost to the loop.
+"""
 
 
 def effective_config(
@@ -152,4 +161,5 @@ def serve(
         f"{action} run {service.run_id} on http://{host}:{bound} (environment {environment}); "
         "GET /health, /metrics, /"
     )
+    sys.setswitchinterval(_GIL_SWITCH_S)
     server(create_app(monitor), host, bound).run()

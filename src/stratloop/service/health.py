@@ -237,12 +237,14 @@ def _audit_overhead(writes: Sequence[float], probes: Mapping[str, Measurement]) 
 
 
 class Monitor:
-    """Measures a :class:`LoopService`'s run against the thresholds, on request.
+    """Measures a :class:`LoopService`'s run against the thresholds, when asked.
 
-    The probes, when a provider is given, run once (the configuration is
-    fixed for the run); the audit-trail measurements are refreshed when iterations were
-    committed since, at most every few seconds while the loop runs, and at
-    once when it has stopped. One :class:`AuditGauge` serves the process, so
+    The service's publisher asks (:mod:`stratloop.service.snapshot`), not
+    each request; one-shot checks (production validation) ask directly. The
+    probes, when a provider is given, run once (the configuration is fixed
+    for the run); the audit-trail measurements are refreshed when iterations
+    were committed since, at most every few seconds while the loop runs, and
+    at once when it has stopped. One :class:`AuditGauge` serves the process, so
     each refresh verifies only what the trail gained since the last one.
 
     Args:
