@@ -12,9 +12,11 @@ Targets (issue 13): ``/health`` p99 < 5 ms and zero errors with 200
 concurrent clients, and the loop's rate under the load within 10% of its
 rate without it.
 
-Usage: ``python bench/health_load.py [--clients 200] [--rate 5] [--window 10] [--rounds 3]``.
-``--rate`` is requests per second per client (0: back to back, the server's
-saturation, reported but not what the target is about).
+Usage: ``python bench/health_load.py [--clients 200] [--rate 5] [--window 10] [--rounds 3]
+[--code OLD/src]``. ``--rate`` is requests per second per client (0: back to
+back, the server's saturation, reported but not what the target is about).
+``--code`` runs the server from another source tree, e.g. the previous
+version (``git archive``), for a comparison in the same session.
 """
 
 from __future__ import annotations
@@ -100,34 +102,42 @@ class _History:
         return self.lines
 
 
-def _cpu_s(pid: int) -> float:
-    """CPU time (user + system) of ``pid``'s main thread, the server's event loop, in seconds.
-
-    The loop and the publisher run in threads of their own and the backtests
-    in worker processes, so this is what answering requests costs.
-    """
-    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_s(stat: Path) -> float:
+    """CPU time (user + system) in seconds from a ``/proc`` stat file."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _Window:
-    """One measuring window: the loop's rate and the server thread's CPU use."""
+    """One measuring window: the loop's rate and the server's CPU use.
+
+    ``server_cpu`` is the main thread's, the event loop answering requests
+    (the loop and the publisher run in threads of their own, the backtests in
+    worker processes); ``process_cpu`` is the whole server process's, which
+    also counts the work a request hands to other threads (the previous
+    version measured in a thread pool).
+    """
 
     def __init__(self, history: _History, pid: int) -> None:
-        self._history, self._pid = history, pid
+        self._history = history
+        self._main = Path(f"/proc/{pid}/task/{pid}/stat")
+        self._process = Path(f"/proc/{pid}/stat")
 
     def measure(self, seconds: float) -> dict[str, float]:
-        start_n, start_t, start_cpu = self._history.count(), time.perf_counter(), _cpu_s(self._pid)
+        """The loop's rate and the CPU cores used over the next ``seconds``."""
+        start_n, start_t = self._history.count(), time.perf_counter()
+        main, process = _cpu_s(self._main), _cpu_s(self._process)
         time.sleep(seconds)
         elapsed = time.perf_counter() - start_t
         return {
             "loop_rate": (self._history.count() - start_n) / elapsed,
-            "server_cpu": (_cpu_s(self._pid) - start_cpu) / elapsed,
+            "server_cpu": (_cpu_s(self._main) - main) / elapsed,
+            "process_cpu": (_cpu_s(self._process) - process) / elapsed,
         }
 
 
 def _load(port: int, clients: int, seconds: float, rate: float, window: _Window) -> dict[str, Any]:
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
         [
             sys.executable,
             str(_HERE / "_health_clients.py"),
@@ -152,21 +162,34 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.999999) - 1))]
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument("--rate", type=float, default=5.0, help="requests/s per client; 0: no pause")
+    parser.add_argument(
+        "--rate", type=float, default=5.0, help="requests/s per client (0: no wait)"
+    )
     parser.add_argument("--window", type=float, default=10.0, help="seconds per window")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--name", default="health_load")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=None,
+        help="run the server from this source tree (e.g. the previous version's src/) instead",
+    )
+    return parser.parse_args()
 
+
+def _measure(args: argparse.Namespace) -> tuple[list[dict[str, float]], list[dict[str, Any]], Any]:
+    """Start the service, then alternate quiet and loaded windows; returns both and /health."""
     root = Path(tempfile.mkdtemp(prefix="stratloop-health-load-"))
     port = _free_port()
     _environment(root, port, args.workers)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PHASE", "ENABLE_"))}
-    server = subprocess.Popen(
+    if args.code is not None:
+        env["PYTHONPATH"] = str(args.code.resolve())
+    server = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
         [
             sys.executable,
             "-c",
@@ -206,7 +229,13 @@ def main() -> None:
             server.wait(60)
         except subprocess.TimeoutExpired:
             server.kill()
+    return quiet, loaded, final
 
+
+def main() -> None:
+    """Measure, then record ``bench/results/<name>.json``."""
+    args = _arguments()
+    quiet, loaded, final = _measure(args)
     latencies = [x for run in loaded for x in run["latencies_ms"]]
     errors: dict[str, int] = {}
     for run in loaded:
@@ -217,6 +246,8 @@ def main() -> None:
     requests_per_s = len(latencies) / sum(run["wall_s"] for run in loaded)
     quiet_cpu = statistics.mean(w["server_cpu"] for w in quiet)
     loaded_cpu = statistics.mean(run["server_cpu"] for run in loaded)
+    quiet_process = statistics.mean(w["process_cpu"] for w in quiet)
+    loaded_process = statistics.mean(run["process_cpu"] for run in loaded)
     ratio = loaded_rate / quiet_rate if quiet_rate else float("nan")
     p99 = _percentile(latencies, 0.99)
     result = {
@@ -229,12 +260,16 @@ def main() -> None:
             "rounds": args.rounds,
             "workers": args.workers,
             "config": "factor graph only, sp500-20 2018-2019, batch 4, Phase 4 on, flags file",
+            "code": "this tree" if args.code is None else str(args.code),
         },
         "requests": len(latencies),
         "requests_per_s": requests_per_s,
         "server_cpu_cores_quiet": quiet_cpu,
         "server_cpu_cores_loaded": loaded_cpu,
         "server_cpu_us_per_request": (loaded_cpu - quiet_cpu) / requests_per_s * 1e6,
+        "process_cpu_cores_quiet": quiet_process,
+        "process_cpu_cores_loaded": loaded_process,
+        "process_cpu_us_per_request": (loaded_process - quiet_process) / requests_per_s * 1e6,
         "latency_ms": {
             "p50": _percentile(latencies, 0.50),
             "p90": _percentile(latencies, 0.90),
