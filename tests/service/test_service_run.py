@@ -78,6 +78,8 @@ class TestResume:
         finally:
             again.stop(60)
         state = again.state()
+        body = Monitor(again).snapshot()
+        assert body.state.notes == ()
         assert state.resumed_from == 6
         assert state.iteration == 10
         records = list(iter_history(again.runs_dir / again.run_id / "history.jsonl"))

@@ -209,6 +209,8 @@ def health_payload(snapshot: HealthSnapshot) -> dict[str, Any]:
         total_iterations=state.total,
         last_iteration_at=state.last_iteration_at,
         started_at=state.started_at,
+        resumed_from=state.resumed_from,
+        notes=list(state.notes),
         snapshot_at=snapshot.taken_at,
         failures=_failures(state.history, snapshot.max_failure_rate),
         checks={c.name: c.as_dict() for c in snapshot.checks},

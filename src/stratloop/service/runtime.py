@@ -121,6 +121,7 @@ class ServiceState:
         memory_now: resident bytes now.
         started_at: when the service started the run (UTC).
         resumed_from: iterations the run had committed before this service resumed it.
+        notes: what resuming repaired (a torn history line, audit records written late).
     """
 
     run_id: str
@@ -134,6 +135,7 @@ class ServiceState:
     started_at: str
     paused: str | None = None
     resumed_from: int = 0
+    notes: tuple[str, ...] = ()
 
     @property
     def iteration(self) -> int:
@@ -311,6 +313,7 @@ class LoopService:
                 started_at=self._started_at,
                 paused=self._paused,
                 resumed_from=self._resumed_from,
+                notes=self.notes,
             )
 
 
