@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python bench/large_universe.py                      # 3,000 assets x 5,000 dates, 1,000 iterations
-    python bench/large_universe.py --iterations 100     # a shorter loop on the same panel
+    python bench/large_universe.py                   # 3,000 x 5,000, 1,000 iterations
+    python bench/large_universe.py --iterations 100  # a shorter loop, same panel
 
 Writes ``bench/results/large_universe.json`` and ``.md``.
 
@@ -82,7 +82,7 @@ def _load(label: str, parquet: Path, store: Path) -> dict[str, float]:
         "s = time.perf_counter() - t\n"
         "print(s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
     )
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: S603 - our own interpreter on our own script
         [sys.executable, "-c", script], check=True, capture_output=True, text=True
     ).stdout.split()
     return {"seconds": float(out[0]), "peak_rss_mb": float(out[1])}
@@ -221,7 +221,7 @@ def _markdown(result: dict[str, Any]) -> str:
     ]
     lines += [
         "",
-        "| source | workers | iterations | it/s | peak RSS per worker (MiB) | peak PSS per worker (MiB) |",
+        "| source | workers | iterations | it/s | peak RSS / worker MiB | peak PSS / worker MiB |",
         "|---|---|---|---|---|---|",
     ]
     lines += [
