@@ -10,6 +10,7 @@ from stratloop.data.frame import Layout, panel_from_frame
 from stratloop.data.history import require_history
 from stratloop.data.loader import load_panel
 from stratloop.data.panel import Panel
+from stratloop.data.store import is_panel_store, open_panel_store, write_panel_store
 from stratloop.data.synthetic import synthetic_panel
 
 __all__ = [
@@ -17,9 +18,12 @@ __all__ = [
     "Layout",
     "Panel",
     "dataset_licence",
+    "is_panel_store",
     "load_dataset",
     "load_panel",
+    "open_panel_store",
     "panel_from_frame",
     "require_history",
     "synthetic_panel",
+    "write_panel_store",
 ]
