@@ -74,13 +74,15 @@ def _long_parquet(n_assets: int, n_dates: int, path: Path) -> int:
 
 def _load(label: str, parquet: Path, store: Path) -> dict[str, float]:
     code = _LOADERS[label].replace("PATH", repr(str(parquet))).replace("STORE", repr(str(store)))
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec.
     script = (
-        "import time, resource\n"
+        "import time, re\n"
         f"{_SETUP}"
         "t = time.perf_counter()\n"
         f"{code}\n"
         "s = time.perf_counter() - t\n"
-        "print(s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+        "print(s, int(hwm) / 1024)\n"
     )
     out = subprocess.run(  # noqa: S603 - our own interpreter on our own script
         [sys.executable, "-c", script], check=True, capture_output=True, text=True
@@ -179,6 +181,11 @@ def main() -> None:
     parser.add_argument("--dates", type=int, default=5000)
     parser.add_argument("--iterations", type=int, default=1000)
     parser.add_argument("--copy-iterations", type=int, default=100)
+    parser.add_argument(
+        "--load-only",
+        action="store_true",
+        help="Measure loading only; keep the loop results already recorded.",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -188,13 +195,16 @@ def main() -> None:
         write_panel_store(stratloop.data.load_panel(parquet), store)
         loads = {label: _load(label, parquet, store) for label in _LOADERS}
         print(json.dumps(loads, indent=1), flush=True)
-        loops = []
-        for workers in (1, 2):
+        loops: list[dict[str, Any]] = []
+        for workers in (1, 2) if not args.load_only else ():
             loops.append(_loop(store, workers, args.iterations, tmp))
             print(json.dumps(loops[-1]), flush=True)
-        for workers in (1, 2):
+        for workers in (1, 2) if not args.load_only else ():
             loops.append(_loop(parquet, workers, args.copy_iterations, tmp))
             print(json.dumps(loops[-1]), flush=True)
+    previous = RESULTS / "large_universe.json"
+    if args.load_only and previous.is_file():
+        loops = json.loads(previous.read_text())["loop"]
     result = {
         "machine": describe(),
         "panel": {"assets": args.assets, "dates": args.dates, "rows": rows},
