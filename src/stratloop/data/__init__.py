@@ -11,7 +11,7 @@ from stratloop.data.history import require_history
 from stratloop.data.loader import load_panel
 from stratloop.data.panel import Panel
 from stratloop.data.store import is_panel_store, open_panel_store, write_panel_store
-from stratloop.data.synthetic import synthetic_panel
+from stratloop.data.synthetic import planted_panel, synthetic_panel
 
 __all__ = [
     "DATASETS",
@@ -23,6 +23,7 @@ __all__ = [
     "load_panel",
     "open_panel_store",
     "panel_from_frame",
+    "planted_panel",
     "require_history",
     "synthetic_panel",
     "write_panel_store",
