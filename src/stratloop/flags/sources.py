@@ -38,6 +38,7 @@ import os
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol, Self
@@ -293,6 +294,7 @@ class FlagdFileSource:
         self._source: OpenFeatureFlagSource | None = None
         self._copies = Path(tempfile.mkdtemp(prefix="stratloop-flagd-"))
         self._lock = threading.Lock()
+        weakref.finalize(self, shutil.rmtree, self._copies, ignore_errors=True)
 
     def current(self) -> Flags:
         """The file's flags as flagd evaluates them for this instance.
