@@ -366,8 +366,10 @@ def _checks(flags_error: str | None, state: ServiceState) -> tuple[Check, ...]:
     writes = state.audit_write_errors
     if state.paused is not None:
         flags_detail = f"loop {state.paused}; it continues when the flags read cleanly again"
-    elif flags_error is not None:
+    elif flags_error is not None and state.status in {"starting", "running"}:
         flags_detail = f"{flags_error}; the loop pauses at its next iteration boundary until fixed"
+    elif flags_error is not None:
+        flags_detail = f"{flags_error} (the loop is {state.status})"
     else:
         flags_detail = "flags read"
     return (
