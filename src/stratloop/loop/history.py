@@ -141,16 +141,22 @@ def cut_torn_tail(path: Path, torn: TornTail) -> Path:
 
     Returns:
         The path of the file holding the torn bytes, for the report.
+
+    Raises:
+        RunStorageError: the tail could not be moved (disk full, read-only).
     """
     aside = path.with_name(f"{path.name}.torn-{torn.offset}")
-    with aside.open("wb") as handle:
-        handle.write(torn.text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    with path.open("r+b") as handle:
-        handle.truncate(torn.offset)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with aside.open("wb") as handle:
+            handle.write(torn.text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with path.open("r+b") as handle:
+            handle.truncate(torn.offset)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise storage_error(path, exc, "move the torn last line aside in") from exc
     return aside
 
 

@@ -64,6 +64,7 @@ __all__ = [
     "RunSummary",
     "absolute_paths",
     "open_run",
+    "run_metrics",
 ]
 
 
@@ -349,15 +350,7 @@ class LoopRunner:
 
     def metrics(self) -> dict[str, Any]:
         """The counters snapshot: loop-side counts over committed iterations, plus run facts."""
-        snapshot = self.state.counters.snapshot()
-        snapshot.update(
-            run_id=self.rundir.run_id,
-            champion_metric=self.state.champion.metric,
-            champion_score=self.state.champion.score,
-            worker_restarts=self._pool_restarts,
-            budget_mode=self.state.budget_mode,
-        )
-        return snapshot
+        return run_metrics(self.state, self.rundir.run_id, worker_restarts=self._pool_restarts)
 
     def run(self, progress: ProgressSink | None = None) -> RunSummary:
         """Run until ``loop.iterations`` are committed, a stop is requested, or the budget stops it.
@@ -618,6 +611,19 @@ class LoopRunner:
             )
         except StratloopError as also:
             exc.add_note(f"run.json could not record the stop either: {also}")
+
+
+def run_metrics(state: LoopState, run_id: str, *, worker_restarts: int) -> dict[str, Any]:
+    """What ``metrics.json`` holds: the counters over committed iterations, plus run facts."""
+    snapshot = state.counters.snapshot()
+    snapshot.update(
+        run_id=run_id,
+        champion_metric=state.champion.metric,
+        champion_score=state.champion.score,
+        worker_restarts=worker_restarts,
+        budget_mode=state.budget_mode,
+    )
+    return snapshot
 
 
 def _budget_reason(budget: TokenBudget) -> str:
