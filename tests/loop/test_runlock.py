@@ -52,7 +52,7 @@ class TestRunLock:
         RunDir(rundir.root).lock(resume=True).release()
 
     def test_the_owner_verifies_while_nothing_changed(self, tmp_path):
-        """verify passes while the locked file is the history and run.json names this writer."""
+        """Verify passes while the locked file is the history and run.json names this writer."""
         rundir = RunDir.create(tmp_path, "r")
         lock = rundir.lock()
         _run_json(rundir, lock.writer)
@@ -98,7 +98,7 @@ class TestRunLock:
         """A missing history after committed iterations is an error, not a silent fresh start."""
         rundir = RunDir.create(tmp_path, "r")
         rundir.run.write_text(json.dumps({"iterations": 8}))
-        with pytest.raises(RunError, match="no history.jsonl although it committed"):
+        with pytest.raises(RunError, match=r"no history\.jsonl although it committed"):
             rundir.lock(resume=True)
         assert not rundir.history.exists()
 
@@ -132,9 +132,7 @@ class TestOwnershipInTheLoop:
                 rundir.run.write_text(json.dumps(payload))
             return factor_graph_source().propose(ctx)
 
-        runner = LoopRunner.create(
-            config, lambda _u: _parts(FunctionSource(hostile)), run_id="r"
-        )
+        runner = LoopRunner.create(config, lambda _u: _parts(FunctionSource(hostile)), run_id="r")
         with pytest.raises(RunOwnershipError, match="pid 99 on other-host"):
             runner.run()
         usurper["lock"].release()

@@ -44,7 +44,7 @@ _ID_TIME = "%Y%m%dT%H%M%SZ"
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 """Errors that freeing space (or raising a quota or file-size limit) fixes."""
 
-RESERVE_BYTES = 256 * 1024
+RESERVE_BYTES = 64 * 1024
 """Space ``.reserve`` holds: enough to rewrite ``run.json`` on a disk that filled up."""
 
 
@@ -65,11 +65,12 @@ def is_out_of_space(exc: BaseException) -> bool:
 def storage_error(path: Path, exc: OSError, action: str) -> RunStorageError:
     """The :class:`RunStorageError` for ``exc`` while trying to ``action`` ``path``."""
     full = exc.errno in _NO_SPACE
-    fix = (
-        "free disk space (or raise the quota), then resume the run"
-        if full
-        else "make the run directory writable, then resume the run"
-    )
+    if exc.errno == errno.EFBIG:
+        fix = "raise the process's file-size limit (ulimit -f), then resume the run"
+    elif full:
+        fix = "free disk space (or raise the quota), then resume the run"
+    else:
+        fix = "make the run directory writable, then resume the run"
     return RunStorageError(
         f"could not {action} {path}: {exc.strerror or exc} (errno {exc.errno}); {fix}",
         disk_full=full,

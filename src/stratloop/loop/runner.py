@@ -386,7 +386,9 @@ class LoopRunner:
         except RunOwnershipError:
             raise
         except StratloopError as exc:
-            self._record_failure(exc)
+            stopped = self._record_failure(exc)
+            if stopped is not None:
+                raise stopped from exc
             raise
         finally:
             try:
@@ -593,24 +595,32 @@ class LoopRunner:
         )
         atomic_write_json(self.rundir.run, payload)
 
-    def _record_failure(self, exc: StratloopError) -> None:
-        """Mark the run stopped by ``exc``: resumable for a full disk, else failed.
+    def _record_failure(self, exc: StratloopError) -> RunStorageError | None:
+        """Mark the run stopped by ``exc``: resumable for a storage failure, else failed.
 
         On a full disk the reserved space is given back first, so that
-        ``run.json`` can still be written; if even that fails the error says so.
+        ``run.json`` can still be written.
+
+        Returns:
+            For a storage failure, the error to raise instead: ``exc``'s message
+            with the resume command (and, if even ``run.json`` could not be
+            written, that too).
         """
         resumable = isinstance(exc, RunStorageError) or is_out_of_space(exc)
+        message = (
+            f"{exc}; resume with: stratloop run --resume {self.rundir.run_id}"
+            if resumable
+            else str(exc)
+        )
         if resumable:
             self.rundir.free_reserve()
         try:
-            self._write_run(
-                STOPPED if resumable else "failed",
-                f"{exc}; resume with: stratloop run --resume {self.rundir.run_id}"
-                if resumable
-                else str(exc),
-            )
+            self._write_run(STOPPED if resumable else "failed", message)
         except StratloopError as also:
-            exc.add_note(f"run.json could not record the stop either: {also}")
+            message += f" (run.json could not record the stop either: {also})"
+        if not resumable:
+            return None
+        return RunStorageError(message, disk_full=is_out_of_space(exc))
 
 
 def run_metrics(state: LoopState, run_id: str, *, worker_restarts: int) -> dict[str, Any]:
