@@ -618,6 +618,8 @@ class LoopRunner:
             self._write_run(STOPPED if resumable else "failed", message)
         except StratloopError as also:
             message += f" (run.json could not record the stop either: {also})"
+            if not resumable:
+                exc.add_note(f"run.json could not record the failure either: {also}")
         if not resumable:
             return None
         return RunStorageError(message, disk_full=is_out_of_space(exc))
