@@ -9,6 +9,7 @@ from loop_helpers import factor_graph_source, hash_evaluator, loop_config
 from stratloop.errors import RunError, RunOwnershipError
 from stratloop.flags import EnvFlagSource
 from stratloop.generation.strategies import FunctionSource
+from stratloop.loop.audit import RunAudit
 from stratloop.loop.history import read_history
 from stratloop.loop.inspect import describe_run
 from stratloop.loop.rundir import RunDir
@@ -24,11 +25,12 @@ FLAGS = {
 }
 
 
-def _parts(factor_graph=None):
+def _parts(factor_graph=None, flags=FLAGS, audit=None):
     return LoopParts(
         factor_graph=factor_graph or factor_graph_source(),
         evaluator=hash_evaluator,
-        flags=EnvFlagSource(FLAGS),
+        flags=EnvFlagSource(flags),
+        audit=audit,
     )
 
 
@@ -139,6 +141,32 @@ class TestOwnershipInTheLoop:
         rundir = RunDir(tmp_path / "runs" / "r")
         assert len(read_history(rundir.history).records) == 4
         assert json.loads(rundir.run.read_text())["writer"]["pid"] == 99
+
+    def test_a_refused_writer_never_builds_its_parts_nor_opens_the_audit_trail(self, tmp_path):
+        """The run lock comes first: a second writer is refused before it opens the audit trail."""
+        config = loop_config(tmp_path, iterations=4)
+        config = config.model_copy(
+            update={"audit": config.audit.model_copy(update={"path": str(tmp_path / "a.jsonl")})}
+        )
+        on = {**FLAGS, "PHASE4_AUDIT_TRAIL": "true"}
+
+        def audited(_usage):
+            return _parts(flags=on, audit=RunAudit(config, run_id="r", instance_id="i"))
+
+        LoopRunner.create(config, audited, run_id="r").run()
+        rundir, stored = open_run(tmp_path / "runs", "r")
+        live = RunDir(rundir.root).lock(resume=True)
+        for stray in tmp_path.rglob("*.lock"):
+            stray.unlink()
+        trail = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+        built = []
+        try:
+            with pytest.raises(RunError, match="another process"):
+                LoopRunner.resume(rundir, stored, lambda u: built.append(u) or audited(u))
+        finally:
+            live.release()
+        assert built == []
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == trail
 
     def test_runs_shows_a_live_run_as_running_and_a_dead_one_as_resumable(self, tmp_path):
         """describe_run asks the history lock whether a 'running' run has a live writer."""
