@@ -1,8 +1,12 @@
 """stratloop repair: a damaged history keeps every valid iteration and the run resumes."""
 
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from loop_helpers import factor_graph_source, hash_evaluator, loop_config
 from typer.testing import CliRunner
 
@@ -165,3 +169,61 @@ class TestRepairCommand:
         assert result.exit_code == 1
         assert "no run 'nope'" in result.output
         assert "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def history_lines(tmp_path_factory):
+    """The lines of a real eight-iteration history."""
+    root = tmp_path_factory.mktemp("property")
+    rundir = _completed(root, iterations=8)
+    return tuple(rundir.history.read_bytes().splitlines(keepends=True))
+
+
+_NOISE = st.sampled_from(
+    [b"\n", b"{}\n", b"[1, 2]\n", b'{"iteration_num": 3}\n', b"not json\n", b"\xff\xfe\n"]
+)
+
+
+class TestPlanRepairProperties:
+    @settings(max_examples=60, deadline=None)
+    @given(data=st.data())
+    def test_every_line_is_kept_or_dropped_and_the_kept_ones_count_up(self, history_lines, data):
+        """Whatever the damage, kept lines are iterations 0, 1, 2, ... and nothing is lost."""
+        picks = data.draw(
+            st.lists(
+                st.one_of(
+                    st.integers(0, len(history_lines) - 1).map(history_lines.__getitem__), _NOISE
+                ),
+                max_size=24,
+            )
+        )
+        tail = data.draw(st.sampled_from([b"", b'{"iteration_num": 0, "tr', history_lines[0][:-1]]))
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "history.jsonl"
+            path.write_bytes(b"".join(picks) + tail)
+            plan = plan_repair(path)
+        assert [r.iteration_num for r in plan.records] == list(range(len(plan.kept)))
+        assert len(plan.kept) + len(plan.dropped) == len(picks) + (1 if tail else 0)
+        assert set(plan.kept) <= set(history_lines)
+
+    @settings(max_examples=60, deadline=None)
+    @given(data=st.data())
+    def test_noise_and_repeats_around_an_intact_history_leave_it_whole(self, history_lines, data):
+        """Every original line in order, with anything inserted after it: all of them are kept."""
+        damaged = []
+        for line in history_lines:
+            damaged.append(line)
+            damaged.extend(
+                data.draw(
+                    st.lists(
+                        st.one_of(
+                            _NOISE, st.sampled_from(history_lines[: history_lines.index(line) + 1])
+                        ),
+                        max_size=3,
+                    )
+                )
+            )
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "history.jsonl"
+            path.write_bytes(b"".join(damaged))
+            assert plan_repair(path).kept == history_lines
