@@ -180,6 +180,7 @@ class TestBadFlags:
             assert response.status_code == 200
             assert body["status"] == "degraded"
             assert body["checks"]["flags"]["status"] == "fail"
+            assert body["checks"]["pause"]["status"] == "fail"
             assert "PHASE2_PYDANTIC_VALIDATION" in body["paused"]
             assert "'maybe'" in body["paused"]
             assert "PHASE2_PYDANTIC_VALIDATION" in body["flags_error"]
@@ -199,3 +200,4 @@ class TestBadFlags:
         assert body["loop_status"] == "running"
         assert body["paused"] is None
         assert body["checks"]["flags"]["status"] == "pass"
+        assert body["checks"]["pause"]["status"] == "pass"

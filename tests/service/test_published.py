@@ -148,6 +148,24 @@ class TestPublishedAnswers:
         assert "RuntimeError: disk gone" in body["error"]
 
 
+class TestProviderPause:
+    def test_a_provider_failure_pause_is_degraded_with_its_reason(self, tmp_path: Path) -> None:
+        """A pause for consecutive LLM failures shows in the pause check, not as a flags error."""
+        service = _service(tmp_path)
+        reason = "10 consecutive LLM provider failures (loop.max_consecutive_failures is 10)"
+        service.paused(reason)
+        snapshot = Monitor(service).snapshot()
+        checks = {c.name: c for c in snapshot.checks}
+        assert snapshot.status == "degraded"
+        assert snapshot.state.status == "paused"
+        assert checks["pause"].detail == reason
+        assert checks["flags"].passed
+        service.paused(None)
+        snapshot = Monitor(service).snapshot()
+        assert snapshot.status == "healthy"
+        assert snapshot.state.status == "running"
+
+
 class TestFailureRate:
     def test_failing_iterations_degrade_health_with_counts_by_cause(self, tmp_path: Path) -> None:
         """Issue 13: 3 of 10 iterations failing (LLM unreachable) is degraded, saying why."""

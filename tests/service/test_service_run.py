@@ -55,7 +55,10 @@ class TestPause:
         assert snapshot.status == "degraded"
         flags_check = next(c for c in snapshot.checks if c.name == "flags")
         assert not flags_check.passed
-        assert "continues when the flags read cleanly" in flags_check.detail
+        assert "until the flags read cleanly again" in flags_check.detail
+        pause_check = next(c for c in snapshot.checks if c.name == "pause")
+        assert not pause_check.passed
+        assert pause_check.detail == state.paused
         assert run["status"] == "paused"
         assert "PHASE3_STRATEGY_PATTERN is empty" in run["message"]
         assert service.state().iteration == 6

@@ -5,7 +5,9 @@ Status rules (the same for ``/health``, the dashboard and the health checks):
 - ``unhealthy``: the loop stopped with an error; an audit write failed.
 - ``degraded``: the flags cannot be read (a bad value, a missing flag, a bad
   combination, a missing flags file), so the loop is paused at its next
-  iteration boundary until they can; more of the latest
+  iteration boundary until they can; the loop is paused for any reason (the
+  ``pause`` check says why: the flags, or consecutive LLM provider failures
+  under ``loop.on_consecutive_failures: pause``); more of the latest
   ``loop.failure_rate_window`` iterations than ``loop.max_failure_rate``
   produced no evaluation (the check names the counts by cause); or any metric
   crosses its alert threshold (for example a silent fallback, a violation,
@@ -364,16 +366,18 @@ class Monitor:
 
 def _checks(flags_error: str | None, state: ServiceState) -> tuple[Check, ...]:
     writes = state.audit_write_errors
-    if state.paused is not None:
-        flags_detail = f"loop {state.paused}; it continues when the flags read cleanly again"
-    elif flags_error is not None and state.status in {"starting", "running"}:
-        flags_detail = f"{flags_error}; the loop pauses at its next iteration boundary until fixed"
-    elif flags_error is not None:
-        flags_detail = f"{flags_error} (the loop is {state.status})"
-    else:
+    if flags_error is None:
         flags_detail = "flags read"
+    elif state.status in {"starting", "running", "paused"}:
+        flags_detail = (
+            f"{flags_error}; the loop waits at its next iteration boundary until the flags "
+            "read cleanly again"
+        )
+    else:
+        flags_detail = f"{flags_error} (the loop is {state.status})"
     return (
-        Check("flags", flags_error is None and state.paused is None, flags_detail, fatal=False),
+        Check("flags", flags_error is None, flags_detail, fatal=False),
+        Check("pause", state.paused is None, state.paused or "the loop is not paused", fatal=False),
         Check(
             "loop",
             state.status != "failed",
