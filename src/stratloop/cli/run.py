@@ -84,6 +84,12 @@ def run(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Draw the progress bar.")
     ] = True,
+    tearsheet: Annotated[
+        bool,
+        typer.Option(
+            "--tearsheet/--no-tearsheet", help="Write the champion's tear sheet at the end."
+        ),
+    ] = True,
 ) -> None:
     """Run the learning loop (or resume a run) and print the champion.
 
@@ -110,7 +116,13 @@ def run(
         err_console.print(f"[yellow]note:[/] {note}")
     err_console.print(f"run {runner.rundir.run_id} in {_shown(runner.rundir.root)}")
     sink = RichProgress(err_console, runner.config.loop.champion_metric) if progress else None
-    _report(runner.run(sink))
+    summary = runner.run(sink)
+    _report(summary)
+    if tearsheet and summary.champion is not None:
+        from stratloop.cli.report import write_run_tearsheet  # noqa: PLC0415 - keep --help fast
+
+        written = write_run_tearsheet(summary.path.parent, summary.run_id)
+        console.print(f"tear sheet: {_shown(written)}")
 
 
 def _start(config: StratloopConfig, flags: FlagSource, audit_path: Path | None) -> Any:
