@@ -8,10 +8,12 @@ browser test) can tell what is plotted against what.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
+from importlib.resources import files
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +21,7 @@ import numpy.typing as npt
 __all__ = [
     "Line",
     "bar_chart",
+    "chart_css",
     "date_ticks",
     "heatmap",
     "index_ticks",
@@ -42,6 +45,12 @@ class Line:
     name: str
     css: str
     values: Floats
+
+
+@functools.cache
+def chart_css() -> str:
+    """The charts' stylesheet, for pages that inline these charts (the dashboard)."""
+    return (files("stratloop.report") / "templates" / "charts.css").read_text(encoding="utf-8")
 
 
 def pct(value: float) -> str:

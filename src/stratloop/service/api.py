@@ -37,7 +37,13 @@ from stratloop.report.returns import ChampionSeries
 from stratloop.report.tearsheet import render_tearsheet
 from stratloop.service.runs import MAX_PAGE, RunReader
 
-__all__ = ["KEY_METRICS", "api_router", "error_response", "render_run_metrics"]
+__all__ = [
+    "KEY_METRICS",
+    "api_router",
+    "call_reader",
+    "error_response",
+    "render_run_metrics",
+]
 
 KEY_METRICS = ("sharpe", "annual_return", "volatility", "max_drawdown", "calmar", "sortino")
 """The champion metrics exposed as Prometheus gauges, per run and segment."""
@@ -168,7 +174,7 @@ def _returns(reader: RunReader, run_id: str, fmt: str) -> Any:
     }
 
 
-async def _call(func: Callable[[], _T]) -> _T | JSONResponse:
+async def call_reader(func: Callable[[], _T]) -> _T | JSONResponse:
     """Run a blocking read off the event loop; a stratloop error becomes a JSON 4xx."""
     try:
         return await asyncio.to_thread(func)
@@ -182,15 +188,15 @@ def api_router(reader: RunReader) -> APIRouter:
 
     @router.get("/runs", response_model=list[RunSummaryModel], summary="List runs, newest first")
     async def runs() -> Any:
-        return await _call(lambda: _runs(reader))
+        return await call_reader(lambda: _runs(reader))
 
     @router.get("/runs/{run_id}", summary="One run: progress, rate, ETA, counters, champion")
     async def run(run_id: str) -> Any:
-        return await _call(lambda: reader.progress(run_id).as_dict())
+        return await call_reader(lambda: reader.progress(run_id).as_dict())
 
     @router.get("/runs/{run_id}/champion", summary="The run's champion.json")
     async def champion(run_id: str) -> Any:
-        return await _call(lambda: _champion(reader, run_id))
+        return await call_reader(lambda: _champion(reader, run_id))
 
     @router.get(
         "/runs/{run_id}/history", response_model=HistoryPage, summary="Committed records, paged"
@@ -200,11 +206,11 @@ def api_router(reader: RunReader) -> APIRouter:
         since: Annotated[int, Query(ge=0, le=10_000_000, description="First iteration")] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Most records")] = 100,
     ) -> Any:
-        return await _call(lambda: _history(reader, run_id, since, limit))
+        return await call_reader(lambda: _history(reader, run_id, since, limit))
 
     @router.get("/runs/{run_id}/search", summary="The search view's figures")
     async def search(run_id: str) -> Any:
-        return await _call(lambda: reader.search(run_id).as_dict())
+        return await call_reader(lambda: reader.search(run_id).as_dict())
 
     @router.get(
         "/runs/{run_id}/returns",
@@ -218,7 +224,7 @@ def api_router(reader: RunReader) -> APIRouter:
             Literal["json", "csv"], Query(alias="format", description="json or csv")
         ] = "json",
     ) -> Any:
-        return await _call(lambda: _returns(reader, run_id, fmt))
+        return await call_reader(lambda: _returns(reader, run_id, fmt))
 
     @router.get(
         "/runs/{run_id}/tearsheet",
@@ -226,7 +232,7 @@ def api_router(reader: RunReader) -> APIRouter:
         summary="The champion's tear sheet (self-contained HTML)",
     )
     async def tearsheet(run_id: str) -> Any:
-        result = await _call(lambda: render_tearsheet(reader.tearsheet(run_id)))
+        result = await call_reader(lambda: render_tearsheet(reader.tearsheet(run_id)))
         return result if isinstance(result, JSONResponse) else HTMLResponse(result)
 
     return router
