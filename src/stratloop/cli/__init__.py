@@ -25,6 +25,7 @@ from stratloop.cli import (  # noqa: F401
     report,
     run,
     serve,
+    show,
 )
 
 __all__ = ["app", "main"]

@@ -8,19 +8,19 @@ are searched, and an id found in more than one is an error that names them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from stratloop.errors import RunError
 
-__all__ = ["LATEST", "find_run", "search_dirs"]
+__all__ = ["LATEST", "failures_line", "find_run", "format_number", "search_dirs"]
 
 LATEST = "latest"
 """The run id that names the newest run."""
 
 
-def search_dirs(
-    config: Path | None, environment: str | None, runs_dir: Path | None
-) -> list[Path]:
+def search_dirs(config: Path | None, environment: str | None, runs_dir: Path | None) -> list[Path]:
     """The runs directories to look in: the one asked for, else every known one."""
     from stratloop.config import load_config  # noqa: PLC0415 - pydantic; keep --help fast
     from stratloop.environments import (  # noqa: PLC0415 - pydantic; keep --help fast
@@ -70,3 +70,34 @@ def find_run(run_id: str, directories: list[Path]) -> tuple[Path, str]:
             f"({', '.join(map(str, holding))}); choose one with --runs-dir or --environment"
         )
     return holding[0], run_id
+
+
+def failures_line(metrics: Mapping[str, Any], iterations: int) -> str | None:
+    """How many committed iterations produced no evaluation, and why; None when none failed."""
+    by_error = metrics.get("failures_by_error") or {}
+    parts = [
+        (
+            "generation failed",
+            int(metrics.get("failures", 0)),
+            ", ".join(f"{name} {count}" for name, count in sorted(by_error.items())),
+        ),
+        ("validation failed", int(metrics.get("validation_errors", 0)), ""),
+        ("evaluation failed", int(metrics.get("evaluation_failures", 0)), ""),
+        ("evaluation timed out", int(metrics.get("evaluation_timeouts", 0)), ""),
+    ]
+    failed = sum(count for _, count, _ in parts)
+    if failed == 0:
+        return None
+    reasons = "; ".join(
+        f"{what} {count}" + (f" ({detail})" if detail else "")
+        for what, count, detail in parts
+        if count
+    )
+    return f"{failed} of {iterations} iterations produced no evaluation: {reasons}"
+
+
+def format_number(value: Any) -> str:
+    """A metric for a table: floats to 4 decimals, None as '-'."""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "-" if value is None else str(value)
