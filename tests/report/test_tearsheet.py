@@ -128,12 +128,11 @@ class TestInBrowser:
             page.check("#log-toggle")
             log_visible = page.is_visible('svg[data-chart="cumulative-log"]')
             linear_hidden = not page.is_visible('svg[data-chart="cumulative"]')
-            if os.environ.get("STRATLOOP_DOC_IMAGES") == "1":
+            if os.environ.get("UPDATE_DOC_IMAGES") == "1":
                 page.uncheck("#log-toggle")
-                page.screenshot(
-                    path=str(DOC_IMAGES / "tearsheet.png"),
-                    clip={"x": 0, "y": 0, "width": 1100, "height": 2600},
-                )
+                top = page.eval_on_selector("#returns", "e => e.getBoundingClientRect().top")
+                clip = {"x": 0, "y": top + page.evaluate("scrollY"), "width": 1100, "height": 900}
+                page.screenshot(path=str(DOC_IMAGES / "tearsheet.png"), clip=clip, full_page=True)
             browser.close()
         assert errors == []
         assert requests == []

@@ -42,10 +42,11 @@ def browser_page() -> Iterator[tuple[Page, list[str], list[str]]]:
         browser.close()
 
 
-def _shot(page: Page, name: str) -> None:
+def _shot(page: Page, name: str, *, doc: bool = False) -> None:
+    """A full-page artifact; with ``UPDATE_DOC_IMAGES=1`` and ``doc``, the README's image too."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
-    if os.environ.get("STRATLOOP_DOC_IMAGES") == "1":
+    if doc and os.environ.get("UPDATE_DOC_IMAGES") == "1":
         page.screenshot(path=str(DOC_IMAGES / name), full_page=False)
 
 
@@ -71,7 +72,7 @@ class TestDashboard:
             )
             link = page.get_attribute("#tearsheet-link", "href")
             status = page.inner_text("#status")
-            _shot(page, "service-dashboard.png")
+            _shot(page, "service-dashboard.png", doc=True)
             page.click("#tab-operations")
             operations = page.inner_text("#operations")
             search_hidden = not page.is_visible("#search")
