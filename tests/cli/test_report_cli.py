@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -76,3 +80,25 @@ class TestReportCommand:
         result = CliRunner().invoke(app, ["report", "20990101T000000Z-abcdef"])
         assert result.exit_code == 1
         assert "no run '20990101T000000Z-abcdef' in runs" in _output(result)
+
+
+class TestBacktestInputs:
+    def test_template_name_spec_file_and_returns_csv(self, workdir: Path) -> None:
+        """A template name, a champion.json and --returns-csv: the CSV is the benchmarked days."""
+        result = CliRunner().invoke(app, ["run", "--no-progress", "--no-tearsheet", "-n", "2"])
+        assert result.exit_code == 0, result.output
+        (run_dir,) = (workdir / "runs").iterdir()
+        champion = run_dir / "champion.json"
+        result = CliRunner().invoke(
+            app, ["backtest", str(champion), "--data", "sp500-20", "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        spec = json.loads(champion.read_text())["spec"]
+        assert json.loads(result.output)["strategy"]["expression"] == spec["expression"]
+        out = workdir / "returns.csv"
+        result = CliRunner().invoke(app, ["backtest", "momentum_12_1", "--returns-csv", str(out)])
+        assert result.exit_code == 0, result.output
+        assert "delay(pct_change(close, 231), 21)" in result.output
+        rows = list(csv.DictReader(io.StringIO(out.read_text())))
+        assert {r["segment"] for r in rows} == {"train", "test"}
+        assert all(np.isfinite(float(r["benchmark"])) for r in rows)

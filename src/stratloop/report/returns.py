@@ -94,6 +94,23 @@ class ChampionSeries:
     quantile_returns: Floats
     horizon: int
 
+    def daily_rows(self) -> list[tuple[str, str, float, float]]:
+        """``(date, segment, strategy return, benchmark return)`` for each day, in order."""
+        rows = []
+        for segment in self.segments:
+            for row in range(segment.first, segment.stop):
+                day = str(self.dates[row].astype("datetime64[D]"))
+                rows.append(
+                    (day, segment.name, float(self.returns[row]), float(self.benchmark[row]))
+                )
+        return rows
+
+    def csv_text(self) -> str:
+        """The daily rows as CSV with a header; floats in full precision (``repr``)."""
+        lines = ["date,segment,strategy,benchmark"]
+        lines.extend(f"{d},{s},{r!r},{b!r}" for d, s, r, b in self.daily_rows())
+        return "\n".join(lines) + "\n"
+
 
 def champion_series(
     strategy: Strategy, panel: Panel, config: BacktestConfig, *, n_trials: int = 1

@@ -20,8 +20,6 @@ id, 404 for an unknown run or a run with no champion yet. The schema is at
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -33,7 +31,6 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel
 
 from stratloop.errors import RunError, RunIdError, RunNotFoundError, StratloopError
-from stratloop.report.returns import ChampionSeries
 from stratloop.report.tearsheet import render_tearsheet
 from stratloop.service.runs import MAX_PAGE, RunReader
 
@@ -112,13 +109,6 @@ def error_response(exc: StratloopError) -> JSONResponse:
     return JSONResponse({"error": kind, "detail": str(exc)}, status_code=status)
 
 
-def _day_rows(series: ChampionSeries) -> Iterator[tuple[str, str, float, float]]:
-    for segment in series.segments:
-        for row in range(segment.first, segment.stop):
-            day = str(series.dates[row].astype("datetime64[D]"))
-            yield day, segment.name, float(series.returns[row]), float(series.benchmark[row])
-
-
 def _runs(reader: RunReader) -> list[dict[str, Any]]:
     out = []
     for run_id in reversed(reader.run_ids()):
@@ -151,14 +141,10 @@ def _history(reader: RunReader, run_id: str, since: int, limit: int) -> dict[str
 def _returns(reader: RunReader, run_id: str, fmt: str) -> Any:
     sheet = reader.tearsheet(run_id)
     series = sheet.series
-    rows = list(_day_rows(series))
+    rows = series.daily_rows()
     if fmt == "csv":
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["date", "segment", "strategy", "benchmark"])
-        writer.writerows((day, seg, repr(r), repr(b)) for day, seg, r, b in rows)
         return Response(
-            text.getvalue(),
+            series.csv_text(),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{run_id}-returns.csv"'},
         )
