@@ -49,13 +49,19 @@ class LineageNode:
 
 @dataclass(frozen=True, slots=True)
 class SearchView:
-    """The figures of one run's search (definitions in the module docstring)."""
+    """The figures of one run's search (definitions in the module docstring).
+
+    ``trials`` counts the distinct candidates evaluated: the number of tries a
+    deflated Sharpe of the champion must correct for.
+    """
 
     run_id: str
     metric: str
     iterations: int
     evaluated: int
+    candidates: int
     duplicates: int
+    trials: int
     champion_updates: int
     llm_iterations: int
     llm_successes: int
@@ -77,13 +83,7 @@ class SearchView:
     @property
     def duplicate_rate(self) -> float | None:
         """Share of candidates identical to an earlier candidate of the run."""
-        made = self.evaluated_or_made
-        return self.duplicates / made if made else None
-
-    @property
-    def evaluated_or_made(self) -> int:
-        """Candidates generated (whatever happened to them next)."""
-        return self.llm_iterations + self.factor_graph_iterations
+        return self.duplicates / self.candidates if self.candidates else None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe figures (NaN as null) for ``/api``."""
@@ -92,6 +92,8 @@ class SearchView:
             "metric": self.metric,
             "iterations": self.iterations,
             "evaluated": self.evaluated,
+            "candidates": self.candidates,
+            "trials": self.trials,
             "acceptance_rate": self.acceptance_rate,
             "duplicates": self.duplicates,
             "duplicate_rate": self.duplicate_rate,
@@ -136,6 +138,7 @@ class SearchFold:
     metric: str
     _iterations: int = 0
     _evaluated: int = 0
+    _candidates: int = 0
     _duplicates: int = 0
     _updates: int = 0
     _llm: list[bool] = field(default_factory=list)
@@ -145,6 +148,7 @@ class SearchFold:
     _best: list[float] = field(default_factory=list)
     _test: list[float] = field(default_factory=list)
     _made: dict[str, _Made] = field(default_factory=dict)
+    _tried: set[str] = field(default_factory=set)
     _champion: str | None = None
     _recent: list[Mapping[str, Any]] = field(default_factory=list)
 
@@ -160,7 +164,10 @@ class SearchFold:
             self._tokens += record.llm_usage.tokens
         candidate = record.candidate
         if candidate is not None:
+            self._candidates += 1
             cid = candidate.candidate_id
+            if record.evaluated:
+                self._tried.add(cid)
             if cid in self._made:
                 self._duplicates += 1
             else:
@@ -194,7 +201,9 @@ class SearchFold:
             metric=self.metric,
             iterations=self._iterations,
             evaluated=self._evaluated,
+            candidates=self._candidates,
             duplicates=self._duplicates,
+            trials=len(self._tried),
             champion_updates=self._updates,
             llm_iterations=int(llm.sum()),
             llm_successes=int((llm & ok).sum()),

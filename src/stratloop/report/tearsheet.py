@@ -122,7 +122,7 @@ def build_tearsheet(
         )
     view = search_view(run_id, config.loop.champion_metric, records)
     strategy = Strategy.model_validate(champion["spec"], strict=False)
-    n_trials = max(view.evaluated - view.duplicates, 1)
+    n_trials = max(view.trials, 1)
     methods = _lineage_methods(view)
     return TearSheet(
         run_id=run_id,
