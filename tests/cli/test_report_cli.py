@@ -44,6 +44,11 @@ class TestReportCommand:
         (run_dir,) = (workdir / "runs").iterdir()
         assert f"tear sheet: runs/{run_dir.name}/tearsheet.html" in _output(result)
         assert "equal weight" in (run_dir / "tearsheet.html").read_text()
+        out = _output(result)
+        assert "champion vs equal weight (EW) on sp500-20" in out
+        assert "holdout sealed" in out
+        assert "test: " in out
+        assert "distinguishable from equal weight at 5%" in out
 
     def test_report_latest_and_by_id(self, workdir: Path) -> None:
         """``report`` finds the newest run with no id, and a run by id, and writes the page."""

@@ -145,9 +145,13 @@ def run(
     summary = runner.run(sink)
     _report(summary)
     if tearsheet and summary.champion is not None:
-        from stratloop.cli.report import write_run_tearsheet  # noqa: PLC0415 - keep --help fast
+        from stratloop.cli.report import (  # noqa: PLC0415 - keep --help fast
+            champion_table,
+            write_run_tearsheet,
+        )
 
-        written = write_run_tearsheet(summary.path.parent, summary.run_id)
+        sheet, written = write_run_tearsheet(summary.path.parent, summary.run_id)
+        console.print(champion_table(sheet))
         console.print(f"tear sheet: {_shown(written)}")
 
 

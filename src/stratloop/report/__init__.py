@@ -25,6 +25,7 @@ from stratloop.report.tearsheet import (
     TearSheet,
     build_tearsheet,
     render_tearsheet,
+    segment_verdict,
     write_tearsheet,
 )
 from stratloop.report.templating import template
@@ -47,6 +48,7 @@ __all__ = [
     "render_search",
     "render_tearsheet",
     "search_view",
+    "segment_verdict",
     "sparkline",
     "template",
     "write_report",

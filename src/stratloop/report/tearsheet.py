@@ -44,7 +44,14 @@ from stratloop.report.search import SearchView, render_search, search_view
 from stratloop.report.templating import template
 from stratloop.spec import Strategy
 
-__all__ = ["CHARTS", "TearSheet", "build_tearsheet", "render_tearsheet", "write_tearsheet"]
+__all__ = [
+    "CHARTS",
+    "TearSheet",
+    "build_tearsheet",
+    "render_tearsheet",
+    "segment_verdict",
+    "write_tearsheet",
+]
 
 ROLLING_DAYS = 126
 """Six months of trading days: the window of the rolling Sharpe and beta."""
@@ -298,10 +305,12 @@ def _segment_table(segment: Segment) -> dict[str, Any]:
         difference = s - b if isinstance(s, float) and isinstance(b, float) else None
         rows.append((name, _fmt(name, s), _fmt(name, b), _fmt(name, difference)))
     excess = [(name, _fmt(name, value)) for name, value in segment.excess.as_dict().items()]
-    verdict: Verdict = benchmark_verdict(
-        t_stat=segment.excess.t_stat, p_value=segment.excess.p_value
-    )
-    return {"segment": segment, "rows": rows, "excess": excess, "verdict": verdict}
+    return {"segment": segment, "rows": rows, "excess": excess, "verdict": segment_verdict(segment)}
+
+
+def segment_verdict(segment: Segment) -> Verdict:
+    """Whether the strategy beats equal weight on ``segment``, in words (5%, one-sided)."""
+    return benchmark_verdict(t_stat=segment.excess.t_stat, p_value=segment.excess.p_value)
 
 
 def _yearly_rows(series: ChampionSeries) -> list[tuple[int, str, str, str]]:
