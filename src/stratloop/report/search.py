@@ -104,8 +104,13 @@ class SearchView:
             "factor_graph_successes": self.factor_graph_successes,
             "cost": self.cost,
             "tokens": self.tokens,
-            "best_train": [_finite(v) for v in self.best_train],
-            "champion_test": [_finite(v) for v in self.champion_test],
+            "champion_changes": [
+                {"iteration": i, "best_train": _finite(best), "champion_test": _finite(test)}
+                for i, (best, test) in enumerate(
+                    zip(self.best_train, self.champion_test, strict=True)
+                )
+                if math.isfinite(best) and (i == 0 or best != self.best_train[i - 1])
+            ],
             "recent": list(self.recent),
         }
 
@@ -116,13 +121,16 @@ def _finite(value: float) -> float | None:
 
 @dataclass(slots=True)
 class _Made:
+    """What the fold keeps of a candidate: little, unless it was a champion."""
+
     iteration: int
     method: str
     operator: str
     parents: tuple[str, ...]
-    spec: Mapping[str, Any]
-    train: Mapping[str, Any]
-    test: Mapping[str, Any]
+    expression: str
+    details: tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]] | None = None
+    """``(spec, train, test)``, kept for candidates that became champion (the lineage's usual
+    nodes), so a long run's fold holds a few words per candidate."""
 
 
 @dataclass(slots=True)
@@ -176,9 +184,13 @@ class SearchFold:
                     method=candidate.method,
                     operator=candidate.lineage.operator,
                     parents=candidate.lineage.parents,
-                    spec=candidate.strategy.model_dump(mode="json"),
-                    train=dict(record.train or {}),
-                    test=dict(record.test or {}),
+                    expression=candidate.strategy.expression,
+                )
+            if record.champion:
+                self._made[cid].details = (
+                    candidate.strategy.model_dump(mode="json"),
+                    dict(record.train or {}),
+                    dict(record.test or {}),
                 )
         best = self._best[-1] if self._best else math.nan
         test = self._test[-1] if self._test else math.nan
@@ -228,15 +240,16 @@ class SearchFold:
             for parent in made.parents
             if parent not in seen and len(seen) < _LINEAGE_NODES
         )
+        spec, train, test = made.details or ({}, {}, {})
         return LineageNode(
             candidate_id=cid,
             iteration=made.iteration,
             method=made.method,
             operator=made.operator,
-            expression=str(made.spec.get("expression", "")),
-            spec=made.spec,
-            train=made.train,
-            test=made.test,
+            expression=made.expression,
+            spec=spec,
+            train=train,
+            test=test,
             parents=parents,
         )
 
@@ -348,7 +361,7 @@ def _tree(node: LineageNode, metric: str) -> str:
         f'<details class="node" data-candidate="{escape(node.candidate_id)}">'
         f"<summary>{escape(node.operator)} ({escape(where)}{escape(node.method)}{escape(shown)})"
         f"<code>{escape(node.expression)}</code></summary>"
-        f'<pre class="spec">{escape(_json(node.spec))}</pre>'
+        + (f'<pre class="spec">{escape(_json(node.spec))}</pre>' if node.spec else "")
         + (
             f'<table class="small"><tr><th>metric</th><th>train</th><th>test</th></tr>'
             f"{metrics}</table>"

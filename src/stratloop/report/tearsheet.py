@@ -107,16 +107,16 @@ def build_tearsheet(
     run_id: str,
     config: StratloopConfig,
     champion: Mapping[str, Any] | None,
-    records: Iterable[IterationRecord],
+    records: Iterable[IterationRecord] | SearchView,
     panel: Panel,
 ) -> TearSheet:
-    """Backtest a run's champion again on its panel and fold its records.
+    """Backtest a run's champion again on its panel, beside the run's search view.
 
     Args:
         run_id: the run.
         config: the run's configuration (as stored in its directory).
         champion: the run's ``champion.json`` (None: no champion, an error).
-        records: the run's committed records, in order.
+        records: the run's committed records in order, or their search view.
         panel: the run's panel.
 
     Raises:
@@ -127,7 +127,11 @@ def build_tearsheet(
             f"run {run_id} has no champion yet, so there is no tear sheet; wait for an "
             "evaluated candidate that meets the champion rule (see stratloop show)"
         )
-    view = search_view(run_id, config.loop.champion_metric, records)
+    view = (
+        records
+        if isinstance(records, SearchView)
+        else search_view(run_id, config.loop.champion_metric, records)
+    )
     strategy = Strategy.model_validate(champion["spec"], strict=False)
     n_trials = max(view.trials, 1)
     methods = _lineage_methods(view)

@@ -6,8 +6,13 @@ file is opened: it must look like a run id (letters, digits, ``.``, ``_``,
 the run directories actually listed under ``runs_dir``. Nothing else is ever
 joined to the path, so no id can reach a file outside a run directory.
 
-Results that cost a backtest (the champion's series, the tear sheet) are
-cached per run and champion; the search view is cached per history size.
+A run's ``history.jsonl`` is followed, not re-read: a :class:`_Follower`
+per run reads only the complete lines appended since its last read, folds
+them into the run's search view, and notes the byte offset of every
+``_STRIDE``-th record so a history page starts near its ``since``. Serving
+a run that has committed a million iterations therefore costs what the new
+lines cost. The tear sheet (a backtest of the champion) is kept for the
+run's current champion only.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +27,11 @@ from typing import Any
 from stratloop.errors import RunIdError, RunNotFoundError
 from stratloop.iteration import IterationRecord
 from stratloop.loop.evaluation import load_run_panel
-from stratloop.loop.history import iter_history
 from stratloop.loop.inspect import RunInfo, describe_run
 from stratloop.loop.rundir import RunDir, list_run_ids
 from stratloop.loop.runner import open_run
 from stratloop.report.returns import ChampionSeries
-from stratloop.report.search import SearchView, search_view
+from stratloop.report.search import SearchFold, SearchView
 from stratloop.report.tearsheet import TearSheet, build_tearsheet
 
 __all__ = ["MAX_PAGE", "RunProgress", "RunReader", "check_run_id"]
@@ -37,6 +40,9 @@ MAX_PAGE = 1000
 """The most history records one page returns."""
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_STRIDE = 1000
+"""Every this many records, the follower notes the byte offset (for history pages)."""
+_CHUNK = 8 << 20
 
 
 def check_run_id(run_id: str) -> str:
@@ -82,6 +88,59 @@ class RunProgress:
         }
 
 
+class _Follower:
+    """Follows one run's growing ``history.jsonl``: complete lines only, each read once.
+
+    A file that shrank (a torn tail moved aside on resume) is followed again
+    from the start with a fresh fold.
+    """
+
+    def __init__(self, path: Path, run_id: str, metric: str) -> None:
+        self.path = path
+        self._run_id, self._metric = run_id, metric
+        self.fold = SearchFold(run_id, metric)
+        self.offset = 0
+        self.count = 0
+        self.marks: list[int] = []
+        """``marks[k]`` is the byte offset of record ``k * _STRIDE``."""
+
+    def _restart(self) -> None:
+        self.fold = SearchFold(self._run_id, self._metric)
+        self.offset = self.count = 0
+        self.marks = []
+
+    def catch_up(self) -> None:
+        """Fold every complete line appended since the last call."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size < self.offset:
+            self._restart()
+        with self.path.open("rb") as handle:
+            handle.seek(self.offset)
+            while True:
+                chunk = handle.read(_CHUNK)
+                end = chunk.rfind(b"\n")
+                if end < 0:
+                    return
+                self._fold(chunk[: end + 1])
+                handle.seek(self.offset)
+
+    def _fold(self, data: bytes) -> None:
+        for line in data.splitlines(keepends=True):
+            if self.count % _STRIDE == 0:
+                self.marks.append(self.offset)
+            self.fold.add(IterationRecord.from_json(line))
+            self.offset += len(line)
+            self.count += 1
+
+    def start_of(self, since: int) -> tuple[int, int]:
+        """The byte offset and record number of the last mark at or before record ``since``."""
+        k = min(since // _STRIDE, len(self.marks) - 1)
+        return (self.marks[k], k * _STRIDE) if k >= 0 else (0, 0)
+
+
 class RunReader:
     """The runs under ``runs_dir``, read on request (runs may be written meanwhile).
 
@@ -92,8 +151,8 @@ class RunReader:
     def __init__(self, runs_dir: Path) -> None:
         self.runs_dir = Path(runs_dir)
         self._lock = threading.Lock()
-        self._search: dict[str, tuple[int, SearchView]] = {}
-        self._sheets: dict[tuple[str, str], TearSheet] = {}
+        self._followers: dict[str, _Follower] = {}
+        self._sheets: dict[str, tuple[str, TearSheet]] = {}
 
     def run_ids(self) -> list[str]:
         """Ids of the runs, oldest first."""
@@ -130,38 +189,41 @@ class RunReader:
                     eta = (info.total - info.iterations) / rate
         return RunProgress(info, started, finished, rate, eta)
 
-    def records(self, run_id: str) -> Iterator[IterationRecord]:
-        """The run's committed records, in order."""
-        run_id = self.resolve(run_id)
-        return iter_history(RunDir(self.runs_dir / run_id).history)
+    def _follow(self, run_id: str) -> _Follower:
+        """The run's follower, caught up with its history file (call with the lock held)."""
+        follower = self._followers.get(run_id)
+        if follower is None:
+            metric = describe_run(self.runs_dir, run_id).metric
+            history = RunDir(self.runs_dir / run_id).history
+            follower = self._followers[run_id] = _Follower(history, run_id, metric)
+        follower.catch_up()
+        return follower
 
     def history_page(
         self, run_id: str, since: int, limit: int
     ) -> tuple[list[IterationRecord], int | None]:
-        """Records with ``iteration_num >= since``, at most ``limit``; and the next ``since``."""
+        """Committed records from iteration ``since``, at most ``limit``; and the next ``since``."""
+        run_id = self.resolve(run_id)
+        with self._lock:
+            follower = self._follow(run_id)
+            end, committed = follower.offset, follower.count
+            offset, number = follower.start_of(since)
         page: list[IterationRecord] = []
-        for record in self.records(run_id):
-            if record.iteration_num < since:
-                continue
-            if len(page) == limit:
-                return page, record.iteration_num
-            page.append(record)
-        return page, None
+        with follower.path.open("rb") as handle:
+            handle.seek(offset)
+            while number < committed and len(page) < limit and handle.tell() < end:
+                line = handle.readline()
+                if number >= since:
+                    page.append(IterationRecord.from_json(line))
+                number += 1
+        following = number if number < committed and len(page) == limit else None
+        return page, following
 
     def search(self, run_id: str) -> SearchView:
-        """The run's search view (refolded when its history grew)."""
+        """The run's search view, with every record committed so far."""
         run_id = self.resolve(run_id)
-        rundir = RunDir(self.runs_dir / run_id)
-        size = rundir.history.stat().st_size if rundir.history.is_file() else 0
         with self._lock:
-            cached = self._search.get(run_id)
-        if cached is not None and cached[0] == size:
-            return cached[1]
-        info = describe_run(self.runs_dir, run_id)
-        view = search_view(run_id, info.metric, self.records(run_id))
-        with self._lock:
-            self._search[run_id] = (size, view)
-        return view
+            return self._follow(run_id).fold.view()
 
     def tearsheet(self, run_id: str) -> TearSheet:
         """The tear sheet of the run's current champion (cached per champion).
@@ -170,19 +232,18 @@ class RunReader:
             RunError: the run has no champion yet, or its configuration is unreadable.
         """
         run_id = self.resolve(run_id)
-        info = describe_run(self.runs_dir, run_id)
-        champion = info.champion
-        key = (run_id, "" if champion is None else str(champion.get("candidate_id")))
+        champion = describe_run(self.runs_dir, run_id).champion
+        key = "" if champion is None else str(champion.get("candidate_id"))
         with self._lock:
-            cached = self._sheets.get(key)
-        if cached is not None:
-            return cached
+            cached = self._sheets.get(run_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         _, config = open_run(self.runs_dir, run_id)
         sheet = build_tearsheet(
-            run_id, config, champion, self.records(run_id), load_run_panel(config)
+            run_id, config, champion, self.search(run_id), load_run_panel(config)
         )
         with self._lock:
-            self._sheets[key] = sheet
+            self._sheets[run_id] = (key, sheet)
         return sheet
 
     def series(self, run_id: str) -> ChampionSeries:
