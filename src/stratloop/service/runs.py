@@ -152,6 +152,7 @@ class RunReader:
         self.runs_dir = Path(runs_dir)
         self._lock = threading.Lock()
         self._followers: dict[str, _Follower] = {}
+        self._finished: dict[str, tuple[tuple[int, ...], RunProgress]] = {}
         self._sheets: dict[str, tuple[str, TearSheet]] = {}
 
     def run_ids(self) -> list[str]:
@@ -171,8 +172,25 @@ class RunReader:
         return run_id
 
     def progress(self, run_id: str) -> RunProgress:
-        """Status, counts, rate and ETA of one run."""
+        """Status, counts, rate and ETA of one run.
+
+        A run that has ended is read once and kept for as long as its files
+        are unchanged (listing a hundred finished runs should not count every
+        history line on each dashboard refresh); a live one is read each time.
+        """
         run_id = self.resolve(run_id)
+        stamp = _stamp(RunDir(self.runs_dir / run_id))
+        with self._lock:
+            cached = self._finished.get(run_id)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        progress = self._read_progress(run_id)
+        if progress.info.status in _ENDED:
+            with self._lock:
+                self._finished[run_id] = (stamp, progress)
+        return progress
+
+    def _read_progress(self, run_id: str) -> RunProgress:
         info = describe_run(self.runs_dir, run_id)
         rundir = RunDir(self.runs_dir / run_id)
         run = rundir.read_json(rundir.run)
@@ -249,6 +267,23 @@ class RunReader:
     def series(self, run_id: str) -> ChampionSeries:
         """The champion's daily series (see :meth:`tearsheet`)."""
         return self.tearsheet(run_id).series
+
+
+_ENDED = frozenset({"completed", "failed", "interrupted", "budget_exhausted"})
+"""Statuses a run directory keeps until it is resumed (which rewrites its files)."""
+
+
+def _stamp(rundir: RunDir) -> tuple[int, ...]:
+    """Size and modification time of the files a run's progress is read from."""
+    out: list[int] = []
+    for path in (rundir.run, rundir.history, rundir.champion, rundir.metrics):
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            out.extend((-1, -1))
+            continue
+        out.extend((info.st_size, info.st_mtime_ns))
+    return tuple(out)
 
 
 def _parse(value: object) -> dt.datetime | None:
