@@ -36,6 +36,7 @@ def _output(result: object) -> str:
     return str(getattr(result, "output", "")).replace("\n", "")
 
 
+@pytest.mark.slow
 class TestReportCommand:
     def test_run_ends_with_the_tear_sheet(self, workdir: Path) -> None:
         """``stratloop run`` ends by saying where the champion's tear sheet is."""
@@ -87,6 +88,7 @@ class TestReportCommand:
         assert "no run '20990101T000000Z-abcdef' in runs" in _output(result)
 
 
+@pytest.mark.slow
 class TestBacktestInputs:
     def test_template_name_spec_file_and_returns_csv(self, workdir: Path) -> None:
         """A template name, a champion.json and --returns-csv: the CSV is the benchmarked days."""

@@ -44,6 +44,7 @@ def _invoke(*args: str) -> str:
     return result.output
 
 
+@pytest.mark.slow
 class TestRunsOfEveryEnvironment:
     def test_runs_lists_both_directories_and_show_finds_either(self, workdir: Path) -> None:
         """Runs of the default directory and of an environment are listed and shown; latest."""
@@ -62,6 +63,7 @@ class TestRunsOfEveryEnvironment:
         assert f"run {lab}:" in _invoke("show", "latest")
 
 
+@pytest.mark.slow
 class TestRunOptions:
     def test_resume_latest(self, workdir: Path) -> None:
         """``--resume latest`` continues the newest run to the new total."""

@@ -69,6 +69,7 @@ def _lines(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 class TestFinishedRun:
     def test_list_has_both_runs_newest_first(self, served: tuple[str, Path, str]) -> None:
         """/api/runs lists the finished run and the service's running one, newest first."""
@@ -173,6 +174,7 @@ class TestFinishedRun:
         assert "stratloop_health_status" in families
 
 
+@pytest.mark.slow
 class TestRunningRun:
     def test_progress_grows_and_history_matches(self, served: tuple[str, Path, str]) -> None:
         """The live run's count grows; its history page is the file's committed prefix."""
@@ -239,6 +241,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.slow
 class TestHostileIds:
     @pytest.mark.parametrize("suffix", ["", "/champion", "/history", "/returns?format=csv"])
     def test_every_hostile_id_is_a_json_4xx_without_content(
