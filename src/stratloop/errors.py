@@ -32,7 +32,9 @@ operator never has to read a traceback to fix a configuration::
     ├── EvaluationWorkerError          a worker process died while evaluating a candidate
     ├── RunError                       a run directory is missing, locked or inconsistent
     │   ├── RunIdError                 a run id from outside that cannot name a run directory
-    │   └── RunNotFoundError           a well-formed run id with no run directory
+    │   ├── RunNotFoundError           a well-formed run id with no run directory
+    │   ├── RunOwnershipError          another process took the run over from this one
+    │   └── RunStorageError            a run file could not be written (disk full, read-only)
     ├── PluginError                    an installed entry point (commands, probes) fails to load
     └── AuditError                     the audit trail
         ├── AuditWriteError            a record could not be made durable (disk full, read-only)
@@ -80,6 +82,8 @@ __all__ = [
     "RunError",
     "RunIdError",
     "RunNotFoundError",
+    "RunOwnershipError",
+    "RunStorageError",
     "SpecError",
     "StratloopError",
 ]
@@ -305,6 +309,23 @@ class RunIdError(RunError):
 
 class RunNotFoundError(RunError):
     """A well-formed run id with no run directory under the runs directory."""
+
+
+class RunOwnershipError(RunError):
+    """This process no longer owns the run it was writing; it stops without committing more."""
+
+
+class RunStorageError(RunError):
+    """A file of the run directory could not be written; the run stops, resumable.
+
+    Args:
+        message: what failed, where, and what to do.
+        disk_full: the cause was no space (ENOSPC, EDQUOT, EFBIG), which freeing space fixes.
+    """
+
+    def __init__(self, message: str, *, disk_full: bool) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
 
 
 class PluginError(StratloopError):
