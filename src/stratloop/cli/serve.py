@@ -159,7 +159,7 @@ def serve(
     action = "serving" if resume is None else "resuming"
     err_console.print(
         f"{action} run {service.run_id} on http://{host}:{bound} (environment {environment}); "
-        "GET /health, /metrics, /"
+        "dashboard at /, GET /api/runs, /health, /metrics"
     )
     sys.setswitchinterval(_GIL_SWITCH_S)
     server(create_app(monitor), host, bound).run()

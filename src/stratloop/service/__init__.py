@@ -16,6 +16,7 @@ from stratloop.service.health import (
     overall_status,
 )
 from stratloop.service.measure import Measurement, measure_audit, measure_counts, share
+from stratloop.service.runs import RunReader
 from stratloop.service.runtime import LoopService, PartsFactory
 from stratloop.service.snapshot import Published, SnapshotPublisher
 from stratloop.service.tally import HistoryTally
@@ -33,6 +34,7 @@ __all__ = [
     "PartsFactory",
     "ProbeProvider",
     "Published",
+    "RunReader",
     "SnapshotPublisher",
     "create_app",
     "format_value",

@@ -1,4 +1,4 @@
-"""The FastAPI application: ``/health``, ``/metrics`` and the dashboard at ``/``, and its server.
+"""The web application (``/health``, ``/metrics``, ``/api``, the dashboard) and its server.
 
 ``create_app`` takes a :class:`~stratloop.service.health.Monitor` over a
 :class:`~stratloop.service.runtime.LoopService`. The service's loop starts
@@ -24,11 +24,14 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from stratloop.service.api import api_router, call_reader, render_run_metrics
+from stratloop.service.dashboard import render_dashboard, render_operations, render_search_tab
 from stratloop.service.health import Monitor
 from stratloop.service.metrics import CONTENT_TYPE
+from stratloop.service.runs import RunReader
 from stratloop.service.snapshot import JSON_TYPE, SnapshotPublisher
 
 __all__ = ["DEFAULT_HOST", "HEADER_TIMEOUT_S", "KEEP_ALIVE_S", "create_app", "server"]
@@ -52,7 +55,8 @@ def create_app(monitor: Monitor, *, start_loop: bool = True) -> FastAPI:
         start_loop: start the loop when the application starts (it may
             already have been started by the caller).
     """
-    publisher = SnapshotPublisher(monitor)
+    reader = RunReader(monitor.service.runs_dir)
+    publisher = SnapshotPublisher(monitor, extra_metrics=lambda: render_run_metrics(reader))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -68,6 +72,7 @@ def create_app(monitor: Monitor, *, start_loop: bool = True) -> FastAPI:
 
     app = FastAPI(title="stratloop", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.publisher = publisher
+    app.include_router(api_router(reader))
 
     @app.get("/health")
     async def health() -> Response:
@@ -78,9 +83,20 @@ def create_app(monitor: Monitor, *, start_loop: bool = True) -> FastAPI:
     async def metrics() -> Response:
         return Response(publisher.latest().metrics, media_type=CONTENT_TYPE)
 
-    @app.get("/")
-    async def dashboard() -> Response:
-        return Response(publisher.latest().dashboard, media_type=_HTML)
+    @app.get("/", response_class=HTMLResponse)
+    async def dashboard() -> HTMLResponse:
+        payload = publisher.latest().payload
+        return HTMLResponse(await asyncio.to_thread(render_dashboard, payload, reader))
+
+    @app.get("/dashboard/search", response_class=HTMLResponse, include_in_schema=False)
+    async def dashboard_search() -> Response:
+        run_id = monitor.service.run_id
+        result = await call_reader(lambda: render_search_tab(reader, run_id))
+        return result if isinstance(result, JSONResponse) else HTMLResponse(result)
+
+    @app.get("/dashboard/operations", response_class=HTMLResponse, include_in_schema=False)
+    async def dashboard_operations() -> HTMLResponse:
+        return HTMLResponse(render_operations(publisher.latest().payload))
 
     return app
 

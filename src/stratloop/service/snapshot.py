@@ -21,12 +21,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from http import HTTPStatus
 from typing import Any
 
-from stratloop.service.dashboard import render_dashboard
 from stratloop.service.health import HealthSnapshot, Monitor, health_payload
 from stratloop.service.metrics import CONTENT_TYPE, render_metrics
 
@@ -66,20 +66,15 @@ class Published:
         """The whole HTTP/1.1 response to ``GET /metrics``."""
         return _response(200, CONTENT_TYPE, self.metrics)
 
-    @cached_property
-    def dashboard(self) -> bytes:
-        """The dashboard page, rendered on first request and kept with this publication."""
-        return render_dashboard(self.payload).encode()
-
     @classmethod
-    def of(cls, snapshot: HealthSnapshot) -> Published:
-        """Render ``snapshot``'s answers."""
+    def of(cls, snapshot: HealthSnapshot, extra_metrics: bytes = b"") -> Published:
+        """Render ``snapshot``'s answers; ``extra_metrics`` is appended to the Prometheus text."""
         payload = health_payload(snapshot)
         return cls(
             payload=payload,
             status_code=503 if snapshot.status == "unhealthy" else 200,
             health=json.dumps(payload).encode(),
-            metrics=render_metrics(snapshot),
+            metrics=render_metrics(snapshot) + extra_metrics,
             snapshot=snapshot,
         )
 
@@ -108,6 +103,8 @@ class SnapshotPublisher:
 
     Args:
         monitor: measures the service's run.
+        extra_metrics: renders more Prometheus text to publish with the
+            snapshot's (the runs directory's figures), or None.
         min_interval_s: the shortest time between two publications.
         idle_s: the longest time between two publications.
     """
@@ -116,10 +113,12 @@ class SnapshotPublisher:
         self,
         monitor: Monitor,
         *,
+        extra_metrics: Callable[[], bytes] | None = None,
         min_interval_s: float = _MIN_INTERVAL_S,
         idle_s: float = _IDLE_S,
     ) -> None:
         self.monitor = monitor
+        self._extra_metrics = extra_metrics
         self._min_interval_s = min_interval_s
         self._idle_s = idle_s
         self._latest: Published | None = None
@@ -136,7 +135,8 @@ class SnapshotPublisher:
         """Measure and render now, and make it the latest publication."""
         with self._lock:
             try:
-                published = Published.of(self.monitor.snapshot())
+                extra = b"" if self._extra_metrics is None else self._extra_metrics()
+                published = Published.of(self.monitor.snapshot(), extra)
             except Exception as exc:  # noqa: BLE001 - any failure is reported as unhealthy
                 published = Published.failed(exc)
             published.health_response  # noqa: B018 - rendered here, not in a request
