@@ -110,7 +110,7 @@ def run(
         err_console.print(f"[yellow]note:[/] {note}")
     err_console.print(f"run {runner.rundir.run_id} in {_shown(runner.rundir.root)}")
     sink = RichProgress(err_console, runner.config.loop.champion_metric) if progress else None
-    _report(runner.run(sink))
+    _report(runner.run(sink), runner.config)
 
 
 def _start(config: StratloopConfig, flags: FlagSource, audit_path: Path | None) -> Any:
@@ -166,8 +166,8 @@ def _shown(path: Path) -> Path:
     return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
 
 
-def _report(summary: RunSummary) -> None:
-    """Print how the run ended, the champion with train and test metrics, and the directory."""
+def _report(summary: RunSummary, config: StratloopConfig) -> None:
+    """Print how the run ended, the champion's validation beside the benchmark, and the verdict."""
     console.print(
         f"run {summary.run_id}: {summary.status}, {summary.iterations}/{summary.total} "
         f"iterations. {summary.message}"
@@ -184,15 +184,102 @@ def _report(summary: RunSummary) -> None:
             f"id {champion['candidate_id']}):"
         )
         console.print(json.dumps(champion["spec"], sort_keys=True), markup=False)
-        table = Table("metric", "train", "test")
-        for key in sorted(set(champion["train"]) | set(champion["test"])):
-            table.add_row(key, _fmt(champion["train"].get(key)), _fmt(champion["test"].get(key)))
-        console.print(table)
+        _champion(summary.path, champion, config)
     if summary.status == "interrupted":
         console.print(f"resume with: stratloop run --resume {summary.run_id}")
     if summary.status == "budget_exhausted":
         console.print(f"resume with a larger budget: stratloop run --resume {summary.run_id}")
     console.print(f"run directory: {_shown(summary.path)}")
+
+
+_SHOWN_METRICS = (
+    "annual_return",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "turnover",
+    "n_trades",
+    "n_days",
+)
+_SHOWN_EXCESS = (
+    "excess_return",
+    "tracking_error",
+    "information_ratio",
+    "beta",
+    "excess_sharpe",
+    "excess_t_stat",
+    "excess_p_value",
+)
+
+
+def _champion(root: Path, champion: Mapping[str, Any], config: StratloopConfig) -> None:
+    """The champion's validation figures beside its benchmark's, the verdict, the holdout's state.
+
+    No holdout figure is printed until ``stratloop holdout`` has opened it.
+    """
+    from stratloop.loop.history import read_history  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.loop.holdout import (  # noqa: PLC0415 - numpy; keep --help fast
+        benchmark_label,
+        read_holdout,
+        selection_verdict,
+    )
+    from stratloop.loop.rundir import RunDir  # noqa: PLC0415 - numpy; keep --help fast
+
+    validation = champion.get("validation")
+    if not isinstance(validation, Mapping):
+        table = Table("metric", "train")
+        for key, value in sorted(champion["train"].items()):
+            table.add_row(key, _fmt(value))
+        console.print(table)
+        console.print("chosen on train metrics under the old train/test protocol (schema 1-2)")
+        return
+    label = benchmark_label(config.backtest.benchmark)
+    bench = validation.get("benchmark") or {}
+    table = Table("validation", "champion", label)
+    for key in _SHOWN_METRICS:
+        table.add_row(key, _fmt(validation.get(key)), _fmt(bench.get(key)))
+    for key in _SHOWN_EXCESS:
+        if key in validation:
+            table.add_row(key, _fmt(validation[key]), "")
+    factor = validation.get("factor") or {}
+    for key in ("ic", "ic_t_stat", "rank_ic", "long_short", "turnover"):
+        if key in factor:
+            table.add_row(f"factor {key}", _fmt(factor[key]), "")
+    console.print(table)
+    train = champion.get("train") or {}
+    metric = config.loop.champion_metric
+    console.print(
+        f"train block (what the search saw): {metric} {_fmt(train.get(metric))}, "
+        f"sharpe {_fmt(train.get('sharpe'))}",
+        markup=False,
+    )
+    judged = selection_verdict(champion, read_history(root / "history.jsonl").records, config)
+    if judged is not None:
+        console.print(
+            f"deflated Sharpe of the validation excess: {judged.deflated_sharpe:.3f} "
+            f"(N = {judged.n_trials} distinct candidates, V = {judged.variance:.3g})",
+            markup=False,
+        )
+        console.print(f"verdict (validation): {judged.verdict.text}", markup=False, soft_wrap=True)
+    looks = read_holdout(RunDir(root))
+    if not looks:
+        console.print(
+            f"holdout: sealed (every date after {validation.get('end', '?')}); open it once "
+            f"with `stratloop holdout {root.name}`",
+            markup=False,
+        )
+        return
+    last = looks[-1]
+    held = last["holdout"]
+    console.print(
+        f"holdout (look {last['look']}, opened {last['opened']}, champion iteration "
+        f"{last['iteration']}): sharpe {_fmt(held.get('sharpe'))} vs {label} "
+        f"{_fmt((held.get('benchmark') or {}).get('sharpe'))}, excess return "
+        f"{_fmt(held.get('excess_return'))}",
+        markup=False,
+    )
+    console.print(f"verdict (holdout): {last['verdict']['text']}", markup=False, soft_wrap=True)
 
 
 def _failures(metrics: Mapping[str, Any], iterations: int) -> str | None:
@@ -295,5 +382,19 @@ def show(
     champion = info.champion
     console.print(f"champion: iteration {champion['iteration']}, {champion['method']}")
     console.print(json.dumps(champion["spec"], sort_keys=True), markup=False)
-    console.print(f"  train {info.metric}: {_fmt(champion['train'].get(info.metric))}")
-    console.print(f"  test {info.metric}: {_fmt(champion['test'].get(info.metric))}")
+    _champion(info.path, champion, _stored_config(info.path))
+
+
+def _stored_config(root: Path) -> StratloopConfig:
+    """The configuration a run directory's ``config.json`` holds."""
+    from stratloop.config.models import (  # noqa: PLC0415 - pydantic; keep --help fast
+        StratloopConfig,
+    )
+
+    payload = json.loads((root / "config.json").read_text(encoding="utf-8"))
+    try:
+        return StratloopConfig.model_validate_json(json.dumps(payload["config"]))
+    except (KeyError, ValueError) as exc:
+        raise RunError(
+            f"{root / 'config.json'} does not hold a valid configuration: {exc}"
+        ) from exc

@@ -28,8 +28,12 @@ from stratloop.spec import Strategy
 
 __all__ = ["EvalResult", "EvalTask", "EvaluationPool", "Evaluator", "EvaluatorFactory"]
 
-Evaluator: TypeAlias = Callable[[Strategy, int], tuple[Mapping[str, Any], Mapping[str, Any]]]
-"""``(strategy, n_trials) -> (train metrics, test metrics)``; raises on a bad candidate."""
+Evaluator: TypeAlias = Callable[[Strategy, int], Mapping[str, Any]]
+"""``(strategy, n_trials) -> {"train": ..., "validation": ..., "folds": [...]}``.
+
+``train`` and ``validation`` are metric mappings; ``folds`` (optional) one
+mapping per validation fold. Raises on a bad candidate. It never sees the holdout.
+"""
 
 EvaluatorFactory: TypeAlias = Callable[[StratloopConfig], Evaluator]
 """Builds an evaluator inside a worker; must be a module-level function (it is pickled)."""
@@ -54,14 +58,15 @@ class EvalTask:
 
 @dataclass(frozen=True, slots=True)
 class EvalResult:
-    """Metrics of one task, or the error that stopped it."""
+    """Metrics of one task (train block, validation, per fold), or the error that stopped it."""
 
     iteration: int
     train: Mapping[str, Any] | None
-    test: Mapping[str, Any] | None
+    validation: Mapping[str, Any] | None
     seconds: float
     error_type: str | None = None
     error_message: str | None = None
+    folds: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -98,11 +103,13 @@ def _worker_main(conn: Connection, factory: EvaluatorFactory, config: StratloopC
         index, strategy, n_trials = message
         start = time.perf_counter()
         try:
-            train, test = evaluator(strategy, n_trials)
+            result = evaluator(strategy, n_trials)
+            train, validation = dict(result["train"]), dict(result["validation"])
+            folds = [dict(fold) for fold in result.get("folds", ())]
         except Exception as exc:  # noqa: BLE001 - every failure is recorded for its iteration
             conn.send(("error", index, type(exc).__name__, str(exc), time.perf_counter() - start))
         else:
-            conn.send(("ok", index, dict(train), dict(test), time.perf_counter() - start))
+            conn.send(("ok", index, train, validation, time.perf_counter() - start, folds))
 
 
 class EvaluationPool:
@@ -217,7 +224,7 @@ class EvaluationPool:
             assert task is not None
             if kind == "ok":
                 results[worker.index] = EvalResult(
-                    task.iteration, message[2], message[3], message[4]
+                    task.iteration, message[2], message[3], message[4], folds=tuple(message[5])
                 )
             else:
                 results[worker.index] = EvalResult(

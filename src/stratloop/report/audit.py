@@ -191,7 +191,7 @@ def _charts(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
             "share of records",
         ),
         "champion": _svg.lines(
-            f"Champion train {metric_name}",
+            f"Champion {metric_name} (validation)",
             ((f"champion {metric_name}", "observed", champion),),
             metric_name,
         ),
@@ -205,8 +205,9 @@ def _champion_metric(record: Mapping[str, Any]) -> str:
 
 def _metric(record: Mapping[str, Any], name: str) -> float | None:
     metrics = record["outcome"]["metrics"] or {}
-    train = metrics.get("train") if isinstance(metrics.get("train"), Mapping) else metrics
-    value = train.get(name) if isinstance(train, Mapping) else None
+    chosen = metrics.get("validation", metrics.get("train"))
+    section = chosen if isinstance(chosen, Mapping) else metrics
+    value = section.get(name) if isinstance(section, Mapping) else None
     return float(value) if isinstance(value, (int, float)) else None
 
 
