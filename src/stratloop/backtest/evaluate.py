@@ -195,6 +195,21 @@ def _excess_fields(segment: Segment) -> dict[str, float]:
     }
 
 
+_FOLD_KEYS = (
+    "start",
+    "end",
+    "n_days",
+    "n_trades",
+    "annual_return",
+    "sharpe",
+    "max_drawdown",
+    "excess_return",
+    "information_ratio",
+    "excess_t_stat",
+)
+"""The figures each fold records."""
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Evaluation:
     """What selection sees of one strategy: the train block and the validation folds.
@@ -218,18 +233,29 @@ class Evaluation:
     holdout_start: dt.date
 
     def fold_summaries(self) -> list[dict[str, Any]]:
-        """Per fold: its windows and its validation figures (what the record keeps)."""
-        return [
-            {
-                "fold": number,
-                "train_start": window[0].isoformat(),
-                "train_end": window[1].isoformat(),
-                **fold.summary(),
-            }
-            for number, (fold, window) in enumerate(
-                zip(self.folds, self.fold_train, strict=True), start=1
+        """Per fold: its windows and its main validation figures (what the record keeps).
+
+        The keys are ``_FOLD_KEYS`` of the fold's :meth:`Segment.summary`, plus
+        ``benchmark_sharpe`` and the factor's ``ic`` and ``rank_ic``: enough to
+        see whether one fold carries the aggregate, at a fraction of the size.
+        """
+        out = []
+        for number, (fold, window) in enumerate(
+            zip(self.folds, self.fold_train, strict=True), start=1
+        ):
+            summary = fold.summary()
+            out.append(
+                {
+                    "fold": number,
+                    "train_start": window[0].isoformat(),
+                    "train_end": window[1].isoformat(),
+                    **{key: summary[key] for key in _FOLD_KEYS if key in summary},
+                    "benchmark_sharpe": None if fold.benchmark is None else fold.benchmark.sharpe,
+                    "ic": fold.factor.ic,
+                    "rank_ic": fold.factor.rank_ic,
+                }
             )
-        ]
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe mapping: the train and validation summaries, the folds and the protocol."""

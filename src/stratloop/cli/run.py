@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from stratloop.cli._app import app, console, err_console, handle_errors
 from stratloop.cli._options import FlagsFileOption
@@ -334,7 +334,7 @@ def runs(
     if not ids:
         console.print(f"no runs in {directory}")
         return
-    table = Table("run", "status", "iterations", "metric", "best")
+    table = Table(Column("run", no_wrap=True), "status", "iterations", "metric", "best")
     for run_id in ids:
         info = describe_run(directory, run_id)
         table.add_row(

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stratloop.audit import VerifyReport, canonical_json, detect_violations, verify_trail
+from stratloop.audit import (
+    VerifyReport,
+    canonical_json,
+    detect_violations,
+    is_iteration_record,
+    verify_trail,
+)
 from stratloop.report import _svg
 from stratloop.report.templating import template
 
@@ -79,7 +85,7 @@ def build_report(
     filtered to ``[start, end]`` (UTC days, inclusive).
     """
     records = sorted(
-        (r for r in verified.records if _in_period(r, start, end)),
+        (r for r in verified.records if is_iteration_record(r) and _in_period(r, start, end)),
         key=lambda r: (r["timestamp"], r["instance_id"], r["seq"]),
     )
     violations = detect_violations((f"seq {r['seq']}", r) for r in records)
