@@ -143,6 +143,20 @@ class TestProtocol:
         np.testing.assert_allclose(train.benchmark_returns[1:], prices[1:] / prices[:-1] - 1)
         assert train.benchmark_returns[0] == 0.0
 
+    def test_a_price_file_benchmark_equals_the_same_column(self, tmp_path):
+        """A CSV of dates and one price column gives what that column of the panel gives."""
+        panel = load_dataset()
+        column = panel.assets[3]
+        path = tmp_path / "index.csv"
+        prices = panel.close[:, 3].tolist()
+        lines = ["Date,INDEX"] + [
+            f"{day},{price!r}" for day, price in zip(panel.dates, prices, strict=True)
+        ]
+        path.write_text("\n".join(lines) + "\n")
+        by_file = evaluate_strategy(REFERENCE, panel, BacktestConfig(benchmark=str(path)))
+        by_column = evaluate_strategy(REFERENCE, panel, BacktestConfig(benchmark=column))
+        assert by_file.validation.summary() == by_column.validation.summary()
+
     def test_an_unknown_benchmark_names_the_choices(self):
         """A benchmark that is neither keyword, column nor file is an error naming them."""
         with pytest.raises(BacktestError, match="not equal_weight, none, a column"):
