@@ -13,7 +13,9 @@ from stratloop.audit.record import (
     GUIDE_REQUIRED_FIELDS,
     RECORD_FIELDS,
     AuditRecord,
+    HoldoutAuditRecord,
     audit_record,
+    is_iteration_record,
     schema_problem,
 )
 from stratloop.audit.testing import capture_records
@@ -27,6 +29,7 @@ __all__ = [
     "AuditRecord",
     "AuditTrail",
     "FollowReport",
+    "HoldoutAuditRecord",
     "TrailFollower",
     "TrailReport",
     "VerifyReport",
@@ -35,6 +38,7 @@ __all__ = [
     "canonical_json",
     "capture_records",
     "detect_violations",
+    "is_iteration_record",
     "iter_records",
     "record_violation",
     "schema_problem",

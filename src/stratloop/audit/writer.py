@@ -39,7 +39,7 @@ from stratloop.audit.processors import (
     run_chain,
     utc_now,
 )
-from stratloop.audit.record import AuditRecord
+from stratloop.audit.record import AuditRecord, HoldoutAuditRecord
 from stratloop.config.models import AuditConfig
 from stratloop.errors import AuditFormatError, AuditWriteError
 
@@ -110,7 +110,7 @@ class AuditTrail:
         """``(seq, hash)`` of the last record written (seq -1 for an empty trail)."""
         return self._head.seq, self._head.hash
 
-    def append(self, record: AuditRecord) -> Mapping[str, Any]:
+    def append(self, record: AuditRecord | HoldoutAuditRecord) -> Mapping[str, Any]:
         """Stamp, flag, redact, chain and write one record; return it as written.
 
         Raises:
