@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from stratloop.audit import Checkpoint, last_checkpoint
+from stratloop.errors import AuditFormatError
 from stratloop.service.dashboard import render_dashboard
 from stratloop.service.health import Monitor, health_payload
 from stratloop.service.metrics import CONTENT_TYPE, render_metrics
@@ -57,7 +60,8 @@ def create_app(monitor: Monitor, *, start_loop: bool = True) -> FastAPI:
     @app.get("/metrics")
     async def metrics() -> Response:
         snapshot = await asyncio.to_thread(monitor.snapshot)
-        return Response(render_metrics(snapshot), media_type=CONTENT_TYPE)
+        anchor = await asyncio.to_thread(_checkpoint, monitor.service.audit_path)
+        return Response(render_metrics(snapshot, *anchor), media_type=CONTENT_TYPE)
 
     @app.get("/", response_class=HTMLResponse)
     async def dashboard() -> HTMLResponse:
@@ -65,3 +69,11 @@ def create_app(monitor: Monitor, *, start_loop: bool = True) -> FastAPI:
         return HTMLResponse(render_dashboard(health_payload(snapshot)))
 
     return app
+
+
+def _checkpoint(audit_path: Path) -> tuple[Checkpoint | None, str | None]:
+    """The trail's last checkpoint (None before the first), or why its log cannot be read."""
+    try:
+        return last_checkpoint(audit_path), None
+    except AuditFormatError as exc:
+        return None, str(exc)
