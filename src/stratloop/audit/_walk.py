@@ -236,47 +236,60 @@ class TrailWalk:
         return self._floor
 
     def _read_checkpoints(self, entries: Sequence[Mapping[str, Any]], log: Path) -> None:
+        """Take the checkpoints and key rotations to trust (see :meth:`_trusted`)."""
         self._checkpoints = []
-        self._rotations = {}
-        for number, entry in enumerate(entries, start=1):
-            if self.keyring is not None:
-                problem = entry_problem(entry, self.keyring)
-                if problem is not None:
-                    self._log_problems.append(
-                        Break(log, number, f"{entry.get('kind', 'entry')} entry: {problem}")
-                    )
-                    continue
-            if entry.get("kind") == "checkpoint":
-                try:
-                    self._checkpoints.append(checkpoint_of(entry))
-                except AuditFormatError as exc:
-                    self._log_problems.append(Break(log, number, str(exc)))
-            elif entry.get("kind") == "key_rotation":
-                self._rotations[int(entry["seq"])] = dict(entry)
+        self._rotations = {
+            int(entry["seq"]): dict(entry)
+            for entry in entries
+            if entry.get("kind") == "key_rotation"
+            and (self.keyring is None or entry_problem(entry, self.keyring) is None)
+        }
         introductions = [
             seq for seq, entry in self._rotations.items() if entry.get("from_key_id") is None
         ]
         self._keyed_from = min(introductions) if introductions else None
+        for number, entry in enumerate(entries, start=1):
+            problem = self._untrusted(entry, "seq")
+            if problem is not None:
+                self._log_problems.append(
+                    Break(log, number, f"{entry.get('kind', 'entry')} entry: {problem}")
+                )
+            elif entry.get("kind") == "checkpoint":
+                try:
+                    self._checkpoints.append(checkpoint_of(entry))
+                except AuditFormatError as exc:
+                    self._log_problems.append(Break(log, number, str(exc)))
         self._checkpoint_seqs = frozenset(checkpoint.seq for checkpoint in self._checkpoints)
 
-    def _signed_retention(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The retention entries to trust: all without a keyring, the validly signed ones with one.
+    def _untrusted(self, entry: Mapping[str, Any], seq_field: str) -> str | None:
+        """Why a log entry cannot be trusted, or None.
 
-        An unsigned entry is accepted with a keyring only for records from
-        before the key was introduced (a key rotation from no key).
+        Without a keyring every entry is taken as it is. With one, an entry
+        must be validly signed, except an unsigned one about records from
+        before the key was introduced (a signed rotation from no key).
         """
         if self.keyring is None:
-            return entries
+            return None
+        problem = entry_problem(entry, self.keyring)
+        if problem is None:
+            return None
+        seq = entry.get(seq_field)
+        pre_key = (
+            entry.get("key_id") is None
+            and entry.get("kind") != "key_rotation"
+            and self._keyed_from is not None
+            and isinstance(seq, int)
+            and seq < self._keyed_from
+        )
+        return None if pre_key else problem
+
+    def _signed_retention(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The retention entries to trust (see :meth:`_untrusted`); the others are breaks."""
         log = TrailFiles(self.live, ()).retention_log
         trusted = []
         for number, entry in enumerate(entries, start=1):
-            problem = entry_problem(entry, self.keyring)
-            pre_key = (
-                entry.get("key_id") is None
-                and self._keyed_from is not None
-                and int(entry.get("last_seq", -1)) < self._keyed_from
-            )
-            if problem is None or pre_key:
+            problem = self._untrusted(entry, "last_seq")
+            if problem is None:
                 trusted.append(entry)
             else:
                 self._log_problems.append(Break(log, number, f"retention entry: {problem}"))
