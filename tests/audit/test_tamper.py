@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,7 @@ def _config(path: Path, **extra: Any) -> AuditConfig:
 def _write(
     path: Path, count: int, keys: str = KEY_A, *, start: int = 0, **extra: Any
 ) -> list[dict[str, Any]]:
-    """Write ``count`` records signed by the last of ``keys``; the key comes from the environment."""
-    import os  # noqa: PLC0415 - the writer reads the key from the process environment
-
+    """Write ``count`` records signed by the last of ``keys`` (read from the environment)."""
     os.environ[VAR] = keys
     try:
         return write_sample_trail(path, count, config=_config(path, **extra), start=start)
@@ -127,7 +126,8 @@ class TestDetectedWithAKey:
         """Edit a record inside a rotated .gz archive and re-chain the rest of the trail."""
         _write(live, 30, rotate_max_bytes=6_000, compress=True)
         files = TrailFiles.of(live)
-        assert files.archives and files.archives[0].suffix == ".gz"
+        assert files.archives
+        assert files.archives[0].suffix == ".gz"
         everything = [r for file in files.ordered for r in _lines(file)]
         everything[2]["decision"]["reason"] = "forged"
         forged = _rechain(everything)
@@ -273,7 +273,8 @@ class TestModesAndAnchoring:
         checkpoint = last_checkpoint(live)
         assert checkpoint is not None
         assert (checkpoint.seq, checkpoint.hash) == (6, written[-1]["hash"])
-        assert checkpoint.key_id == written[-1]["key_id"] and checkpoint.sig
+        assert checkpoint.key_id == written[-1]["key_id"]
+        assert checkpoint.sig
 
     def test_records_after_the_last_checkpoint_are_counted_unanchored(self, live):
         """Records appended after the last checkpoint are reported, not hidden."""
