@@ -4,28 +4,84 @@ Lines are flushed to the OS as they are written and fsynced once per batch.
 After a crash the last line may be torn (written in part); reading detects it,
 :func:`cut_torn_tail` moves it aside and reports it, and the iteration is redone.
 A bad line anywhere else is corruption and stops the run.
+
+A long run's history is kept in closed segments: once the file passes
+:data:`SEGMENT_BYTES` at a batch boundary it becomes
+``history.<first>-<last iteration>.jsonl.gz`` (renamed, then gzipped
+durably) and a fresh ``history.jsonl`` continues. Readers read the segments
+in order, then the live file, so a resume sees every committed iteration; a
+segment is never appended to, so a torn line can only be in the live file.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Self
 
+from stratloop._fsync import fsync_dir, write_synced
 from stratloop.errors import RunError
 from stratloop.iteration import IterationRecord
 
 __all__ = [
+    "SEGMENT_BYTES",
     "HistoryRead",
     "HistoryWriter",
     "TornTail",
+    "committed_count",
     "cut_torn_tail",
+    "history_segments",
     "iter_history",
     "read_history",
 ]
+
+SEGMENT_BYTES = 64 * 1024 * 1024
+"""Size past which the live history file is closed into a gzipped segment (~8 MB gzipped)."""
+
+_SEGMENT = re.compile(r"^(?P<stem>.+)\.(?P<first>\d{12})-(?P<last>\d{12})\.jsonl(?P<gz>\.gz)?$")
+
+
+def history_segments(path: Path) -> tuple[Path, ...]:
+    """The closed segments of the history file ``path``, oldest first.
+
+    A segment whose compression a crash interrupted may exist plain and
+    gzipped: the gzipped one (complete, since it is renamed into place) is used.
+    """
+    stem = path.name.removesuffix(".jsonl")
+    found: dict[int, Path] = {}
+    if path.parent.is_dir():
+        for child in path.parent.iterdir():
+            match = _SEGMENT.match(child.name)
+            if match and match["stem"] == stem:
+                first = int(match["first"])
+                if first not in found or match["gz"]:
+                    found[first] = child
+    return tuple(found[first] for first in sorted(found))
+
+
+def _segment_last(segment: Path) -> int:
+    match = _SEGMENT.match(segment.name)
+    assert match is not None
+    return int(match["last"])
+
+
+def committed_count(path: Path) -> int:
+    """How many lines the history holds (segments by their names, the live file by counting)."""
+    segments = history_segments(path)
+    count = _segment_last(segments[-1]) + 1 if segments else 0
+    try:
+        with path.open("rb") as handle:
+            return count + sum(
+                chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")
+            )
+    except FileNotFoundError:
+        return count
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +139,50 @@ def iter_history(path: Path) -> Iterator[IterationRecord]:
 
 
 def _scan(path: Path) -> Iterator[IterationRecord | TornTail]:
-    """Each record in order, then the torn tail if the file has one."""
+    """Each record in order (the segments', then the live file's), then a torn tail if any."""
+    start = 0
+    for segment in history_segments(path):
+        yield from _scan_segment(segment, start)
+        start = _segment_last(segment) + 1
+    yield from _scan_live(path, start)
+
+
+def _scan_segment(segment: Path, start: int) -> Iterator[IterationRecord]:
+    """The records of a closed segment, which must be iterations ``start`` to its last."""
+    try:
+        data = segment.read_bytes()
+        if segment.suffix == ".gz":
+            data = gzip.decompress(data)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise RunError(f"history segment {segment} cannot be read: {exc}") from exc
+    lines = data.split(b"\n")
+    if lines.pop():
+        raise RunError(f"history segment {segment} ends in a partial line; it is damaged")
+    for number, line in enumerate(lines, start=1):
+        record, problem = _parse(line, complete=True)
+        if record is None:
+            raise RunError(
+                f"{segment} line {number} is corrupt ({problem}); the history is damaged"
+            )
+        _check_order(segment, number, record, start + number - 1)
+        yield record
+    if len(lines) != _segment_last(segment) - start + 1:
+        raise RunError(
+            f"history segment {segment} holds {len(lines)} iterations but its name says "
+            f"{start} to {_segment_last(segment)}; the history is damaged"
+        )
+
+
+def _check_order(path: Path, number: int, record: IterationRecord, expected: int) -> None:
+    if record.iteration_num != expected:
+        raise RunError(
+            f"{path} line {number} holds iteration {record.iteration_num!r} "
+            f"but iteration {expected} was expected; the history is inconsistent"
+        )
+
+
+def _scan_live(path: Path, start: int) -> Iterator[IterationRecord | TornTail]:
+    """The live file's records from iteration ``start``, then its torn tail if it has one."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
@@ -97,11 +196,7 @@ def _scan(path: Path) -> Iterator[IterationRecord | TornTail]:
             complete = line.endswith(b"\n")
             record, problem = _parse(line[:-1] if complete else line, complete=complete)
             if record is not None:
-                if record.iteration_num != number - 1:
-                    raise RunError(
-                        f"{path} line {number} holds iteration {record.iteration_num!r} "
-                        f"but iteration {number - 1} was expected; the history is inconsistent"
-                    )
+                _check_order(path, number, record, start + number - 1)
                 yield record
             elif not following:
                 yield TornTail(offset, line, problem)
@@ -153,10 +248,19 @@ class HistoryWriter:
 
     Args:
         path: the history file; created if missing, appended to otherwise.
+        segment_bytes: past this size, :meth:`sync` closes the file into a gzipped
+            segment (default :data:`SEGMENT_BYTES`).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, segment_bytes: int | None = None) -> None:
         self._path = path
+        self._segment_bytes = SEGMENT_BYTES if segment_bytes is None else segment_bytes
+        try:
+            _finish_segments(path)
+        except OSError as exc:
+            raise RunError(f"cannot compress the history segments of {path}: {exc}") from exc
+        self._first = _first_iteration(path)
+        self._last: int | None = None
         self._handle: IO[str] = path.open("a", encoding="utf-8")
 
     def __enter__(self) -> Self:
@@ -172,16 +276,74 @@ class HistoryWriter:
             self._handle.flush()
         except OSError as exc:
             raise RunError(f"cannot append to {self._path}: {exc.strerror}") from exc
+        if self._first is None:
+            self._first = record.iteration_num
+        self._last = record.iteration_num
 
     def sync(self) -> None:
-        """Make every appended line durable (one fsync; called once per batch)."""
+        """Make every appended line durable (one fsync; called once per batch).
+
+        Past ``segment_bytes`` the file is then closed into a gzipped segment.
+        """
         try:
             os.fsync(self._handle.fileno())
+            full = os.fstat(self._handle.fileno()).st_size >= self._segment_bytes
         except OSError as exc:
             raise RunError(f"cannot fsync {self._path}: {exc.strerror}") from exc
+        if full and self._first is not None and self._last is not None:
+            self._close_segment(self._first, self._last)
+
+    def _close_segment(self, first: int, last: int) -> None:
+        """Rename the durable live file into a segment, continue in a fresh one, gzip it."""
+        plain = self._path.with_name(
+            f"{self._path.name.removesuffix('.jsonl')}.{first:012d}-{last:012d}.jsonl"
+        )
+        try:
+            self._handle.close()
+            self._path.rename(plain)
+            fsync_dir(self._path.parent)
+            self._handle = self._path.open("a", encoding="utf-8")
+            _compress(plain)
+        except OSError as exc:
+            raise RunError(f"cannot close the history segment {plain}: {exc}") from exc
+        self._first = self._last = None
 
     def close(self) -> None:
         """Sync and close the file."""
         if not self._handle.closed:
             self.sync()
             self._handle.close()
+
+
+def _first_iteration(path: Path) -> int | None:
+    """The iteration of the live file's first line (None when it has none)."""
+    try:
+        with path.open("rb") as handle:
+            line = handle.readline()
+    except FileNotFoundError:
+        return None
+    record, _ = _parse(line[:-1], complete=line.endswith(b"\n"))
+    return None if record is None else record.iteration_num
+
+
+def _compress(plain: Path) -> None:
+    """Replace the segment ``plain`` by ``plain.gz``, durably (through a synced ``.gz.tmp``)."""
+    final = plain.with_name(plain.name + ".gz")
+    tmp = plain.with_name(plain.name + ".gz.tmp")
+    packed = io.BytesIO()
+    with gzip.GzipFile(filename=plain.name, fileobj=packed, mode="wb", mtime=0) as gz:
+        gz.write(plain.read_bytes())
+    write_synced(tmp, packed.getvalue())
+    tmp.rename(final)
+    plain.unlink()
+    fsync_dir(plain.parent)
+
+
+def _finish_segments(path: Path) -> None:
+    """Finish what a crash interrupted: drop ``.gz.tmp`` leftovers, gzip plain segments."""
+    stem = path.name.removesuffix(".jsonl")
+    for leftover in path.parent.glob(f"{stem}.*.jsonl.gz.tmp"):
+        leftover.unlink()
+    for segment in history_segments(path):
+        if segment.suffix != ".gz":
+            _compress(segment)

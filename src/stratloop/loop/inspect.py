@@ -9,6 +9,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from stratloop.loop.history import committed_count
 from stratloop.loop.rundir import RunDir
 
 __all__ = ["RunInfo", "describe_run"]
@@ -49,7 +50,7 @@ def describe_run(runs_dir: Path, run_id: str) -> RunInfo:
     return RunInfo(
         path=rundir.root,
         status=status,
-        iterations=_committed(rundir.history),
+        iterations=committed_count(rundir.history),
         total=int(run.get("total", 0)),
         seed=int(run.get("seed", 0)),
         metric=config["config"]["loop"]["champion_metric"],
@@ -59,14 +60,6 @@ def describe_run(runs_dir: Path, run_id: str) -> RunInfo:
         metrics=metrics,
         champion=champion,
     )
-
-
-def _committed(history: Path) -> int:
-    try:
-        with history.open("rb") as handle:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-    except FileNotFoundError:
-        return 0
 
 
 def _locked(rundir: RunDir) -> bool:
