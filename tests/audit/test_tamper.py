@@ -336,3 +336,47 @@ class TestCli:
         _dump(live, _rechain(_lines(live)))
         result = CliRunner().invoke(app, ["audit", "verify", str(live), "--key-env", VAR])
         assert result.exit_code == 1
+
+
+class TestAnchorsOutsideTheMachine:
+    def test_metrics_expose_the_last_signed_checkpoint(self, live):
+        """/metrics carries seq, time, hash, key id and signature for Prometheus to keep."""
+        from prometheus_client.parser import (  # noqa: PLC0415 - only this test parses /metrics
+            text_string_to_metric_families,
+        )
+
+        from stratloop.config.models import StratloopConfig  # noqa: PLC0415
+        from stratloop.flags import EnvFlagSource  # noqa: PLC0415
+        from stratloop.service import LoopService  # noqa: PLC0415
+        from stratloop.service.health import HealthSnapshot, judge_metrics  # noqa: PLC0415
+        from stratloop.service.metrics import render_metrics  # noqa: PLC0415
+
+        written = _write(live, 3)
+        config = StratloopConfig.model_validate(
+            {"version": 1, "generation": {"use_factor_graph": True, "innovation_rate": 0}}
+        )
+        state = LoopService(config, EnvFlagSource({})).state()
+        snapshot = HealthSnapshot("healthy", None, None, state, (), judge_metrics({}))
+        text = render_metrics(snapshot, last_checkpoint(live)).decode()
+        samples = {
+            sample.name: sample
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+        assert samples["stratloop_audit_checkpoint_seq"].value == 2
+        info = samples["stratloop_audit_checkpoint_info"].labels
+        assert info["hash"] == written[-1]["hash"]
+        assert info["key_id"] == written[-1]["key_id"]
+        assert len(info["sig"]) == 64
+        assert samples["stratloop_audit_checkpoint_timestamp_seconds"].value > 0
+
+
+class TestTrailsFromBefore:
+    def test_a_trail_with_the_snapshot_in_every_record_still_verifies(self):
+        """The run_v1 fixture (full snapshot inline, unkeyed, no checkpoint log) is clean."""
+        trail = Path(__file__).parents[1] / "fixtures" / "run_v1" / "audit" / "learning_audit.jsonl"
+        report = verify_trail(trail, keep_records=True)
+        assert report.ok, report.breaks
+        assert report.trails[0].mode.startswith("SHA-256")
+        assert report.trails[0].last_checkpoint is None
+        assert all("generation" in record["config_snapshot"] for record in report.records)
