@@ -604,6 +604,8 @@ class TrailWalk:
         """Verified with a key, a trail with records must have signed ones."""
         if self.keyring is None or not self.records or self._signed:
             return ()
+        if self._keyed_from is not None and self._keyed_from > (self.last_seq or 0):
+            return ()  # the key was introduced and no record was written since
         return (
             Break(
                 self.live,

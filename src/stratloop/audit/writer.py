@@ -9,6 +9,13 @@ and the ``audit.fsync`` policy, with group commit under ``batch``), rotation
 and retention (by size and UTC day, gzip, retention by count and age with
 its log), and recovery (interrupted compressions, a torn last line moved
 aside, the chain head) when it opens.
+
+With ``audit.key_env`` or ``audit.key_file`` the chain is HMAC-SHA256 under
+the signing key (records carry its ``key_id``), a changed key is recorded as
+a signed rotation, and retention entries are signed. Every
+``checkpoint_interval_s`` and at close the durable head is appended to the
+checkpoint log. The configuration snapshot is written in full in the first
+record of each file and whenever it changes; other records reference it.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from stratloop.audit._files import TrailFiles
 from stratloop.audit._keys import Keyring, load_keyring
 from stratloop.audit._recovery import RecoveryReport, TornLine, recover
 from stratloop.audit._rotation import Rotation
-from stratloop.audit._snapshots import reference
+from stratloop.audit._snapshots import reference, referenced_hash
 from stratloop.audit._write_error import write_error
 from stratloop.audit.processors import (
     Chainer,
@@ -162,7 +169,8 @@ class AuditTrail:
             self._file_config_hash = config_hash
             self._rotation.started(body["seq"], timestamp)
             self._checkpoint(started)
-        body["config_snapshot"] = snapshot
+        if referenced_hash(body["config_snapshot"]) is not None:
+            body["config_snapshot"] = snapshot  # hand out the record as readers resolve it
         written = MappingProxyType(body)
         if _capture.active:
             _capture.notify(written)
