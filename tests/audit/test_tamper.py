@@ -339,6 +339,18 @@ class TestCli:
 
 
 class TestAnchorsOutsideTheMachine:
+    def test_checkpoint_command_prints_the_last_checkpoint(self, live):
+        """`stratloop audit checkpoint` prints one JSON line for a log shipper or cron job."""
+        runner = CliRunner()
+        assert runner.invoke(app, ["audit", "checkpoint", str(live)]).exit_code == 2
+        written = _write(live, 3)
+        result = runner.invoke(app, ["audit", "checkpoint", str(live)])
+        assert result.exit_code == 0, result.output
+        printed = json.loads(result.stdout)
+        assert (printed["seq"], printed["hash"]) == (2, written[-1]["hash"])
+        assert printed["key_id"] == written[-1]["key_id"]
+
+
     def test_metrics_expose_the_last_signed_checkpoint(self, live):
         """/metrics carries seq, time, hash, key id and signature for Prometheus to keep."""
         from prometheus_client.parser import (  # noqa: PLC0415 - only this test parses /metrics

@@ -151,6 +151,29 @@ def verify(
         raise typer.Exit(EXIT_INVALID)
 
 
+@audit_app.command("checkpoint")
+@handle_errors
+def checkpoint(
+    path: Annotated[Path, typer.Argument(help="The trail's live file.")],
+) -> None:
+    """Print the trail's last signed checkpoint as one JSON line, for an external system to keep.
+
+    Exit 2 when the trail has no checkpoint yet.
+    """
+    import dataclasses  # noqa: PLC0415 - only this command
+
+    from stratloop.audit import last_checkpoint  # noqa: PLC0415 - numpy; keep --help fast
+
+    found = last_checkpoint(path)
+    if found is None:
+        fail(
+            f"no checkpoint for {path} yet (the writer appends one every "
+            "audit.checkpoint_interval_s and when it closes)",
+            EXIT_UNUSABLE,
+        )
+    sys.stdout.write(json.dumps(dataclasses.asdict(found), sort_keys=True) + "\n")
+
+
 def _report_exit(data: ReportData, output: Path) -> None:
     console.print(f"wrote {output}")
     if data.empty_reason:
