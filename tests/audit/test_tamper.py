@@ -174,6 +174,18 @@ class TestDetectedWithAKey:
         assert not _ok(live)
         assert "retention entry" in _problems(live)
 
+    def test_retention_entries_are_signed_and_verify(self, live):
+        """The writer's own retention signs each entry; the trimmed trail verifies with the key."""
+        _write(live, 40, rotate_max_bytes=6_000, retention_files=1)
+        entries = [
+            json.loads(line) for line in TrailFiles.of(live).retention_log.read_text().splitlines()
+        ]
+        assert entries
+        assert all({"key_id", "sig"} <= entry.keys() for entry in entries)
+        report = verify_trail(live, keyring=keyring_from(KEY_A, "test"))
+        assert report.ok, report.breaks
+        assert report.trails[0].retained_records > 0
+
     def test_live_file_and_head_deleted(self, live):
         """Delete the live file and its head; only archives are left."""
         _write(live, 30, rotate_max_bytes=6_000)
@@ -349,7 +361,6 @@ class TestAnchorsOutsideTheMachine:
         printed = json.loads(result.stdout)
         assert (printed["seq"], printed["hash"]) == (2, written[-1]["hash"])
         assert printed["key_id"] == written[-1]["key_id"]
-
 
     def test_metrics_expose_the_last_signed_checkpoint(self, live):
         """/metrics carries seq, time, hash, key id and signature for Prometheus to keep."""
