@@ -8,7 +8,7 @@ A bad line anywhere else is corruption and stops the run.
 A long run's history is kept in closed segments: once the file passes
 :data:`SEGMENT_BYTES` at a batch boundary it becomes
 ``history.<first>-<last iteration>.jsonl.gz`` (renamed, then gzipped
-durably) and a fresh ``history.jsonl`` continues. Readers read the segments
+durably on a background thread) and a fresh ``history.jsonl`` continues. Readers read the segments
 in order, then the live file, so a resume sees every committed iteration; a
 segment is never appended to, so a torn line can only be in the live file.
 """
@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,7 +151,13 @@ def _scan(path: Path) -> Iterator[IterationRecord | TornTail]:
 def _scan_segment(segment: Path, start: int) -> Iterator[IterationRecord]:
     """The records of a closed segment, which must be iterations ``start`` to its last."""
     try:
-        data = segment.read_bytes()
+        try:
+            data = segment.read_bytes()
+        except FileNotFoundError:
+            if segment.suffix == ".gz":
+                raise
+            segment = segment.with_name(segment.name + ".gz")  # compressed since it was listed
+            data = segment.read_bytes()
         if segment.suffix == ".gz":
             data = gzip.decompress(data)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -261,6 +268,7 @@ class HistoryWriter:
             raise RunError(f"cannot compress the history segments of {path}: {exc}") from exc
         self._first = _first_iteration(path)
         self._last: int | None = None
+        self._compressing: _Compression | None = None
         self._handle: IO[str] = path.open("a", encoding="utf-8")
 
     def __enter__(self) -> Self:
@@ -298,21 +306,64 @@ class HistoryWriter:
         plain = self._path.with_name(
             f"{self._path.name.removesuffix('.jsonl')}.{first:012d}-{last:012d}.jsonl"
         )
+        self._wait_for_compression()
         try:
             self._handle.close()
             self._path.rename(plain)
             fsync_dir(self._path.parent)
             self._handle = self._path.open("a", encoding="utf-8")
-            _compress(plain)
         except OSError as exc:
             raise RunError(f"cannot close the history segment {plain}: {exc}") from exc
         self._first = self._last = None
+        self._compressing = _Compression(plain)
+
+    def _wait_for_compression(self) -> None:
+        """Wait for the previous segment's compression; raise its failure."""
+        compressing, self._compressing = self._compressing, None
+        if compressing is not None:
+            compressing.join()
 
     def close(self) -> None:
-        """Sync and close the file."""
-        if not self._handle.closed:
-            self.sync()
-            self._handle.close()
+        """Sync and close the file, and finish compressing the last closed segment."""
+        try:
+            if not self._handle.closed:
+                self.sync()
+                self._handle.close()
+        finally:
+            self._wait_for_compression()
+
+
+class _Compression:
+    """Gzips a closed segment on a background thread, so the loop does not stall for it.
+
+    The plain segment stays readable until the ``.gz`` is renamed into place;
+    a crash before that leaves the plain one, which the next writer compresses.
+    """
+
+    def __init__(self, plain: Path) -> None:
+        self._plain = plain
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="history-gzip", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            _compress(self._plain)
+        except OSError as exc:
+            self._error = exc
+
+    def join(self) -> None:
+        """Wait for the compression.
+
+        Raises:
+            RunError: the segment could not be compressed (it stays plain and readable).
+        """
+        self._thread.join()
+        if self._error is not None:
+            raise RunError(
+                f"cannot compress the history segment {self._plain}: {self._error}; it stays "
+                "plain and readable, and the next start compresses it"
+            ) from self._error
 
 
 def _first_iteration(path: Path) -> int | None:
@@ -331,7 +382,9 @@ def _compress(plain: Path) -> None:
     final = plain.with_name(plain.name + ".gz")
     tmp = plain.with_name(plain.name + ".gz.tmp")
     packed = io.BytesIO()
-    with gzip.GzipFile(filename=plain.name, fileobj=packed, mode="wb", mtime=0) as gz:
+    with gzip.GzipFile(
+        filename=plain.name, fileobj=packed, mode="wb", compresslevel=6, mtime=0
+    ) as gz:
         gz.write(plain.read_bytes())
     write_synced(tmp, packed.getvalue())
     tmp.rename(final)
