@@ -12,9 +12,8 @@ measures, per iteration:
   references after it), raw and as its rotated archive (gzip, exactly what
   rotation does) — and, for comparison, the same records in the old form
   (the full snapshot inline in every record);
-- the run's ``history.jsonl``, raw and gzipped (past 64 MB the loop closes
-  it into gzipped segments, so a long run pays the gzip figure; a run this
-  short stays in one raw file);
+- the run's ``history.jsonl``, raw (as it is kept) and gzipped (what
+  compressing closed segments of it would give);
 - lzma for reference (not used by the writer).
 
 The pace is the run's own (first to last audit timestamp); GB/day is
@@ -135,7 +134,7 @@ def measure(iterations: int) -> dict[str, Any]:
             "total_history_raw_gb_per_day": round(
                 _per_day(written["audit"] + written["history_raw"], pace), 3
             ),
-            "total_gb_per_day": round(
+            "total_if_history_gzipped_gb_per_day": round(
                 _per_day(written["audit"] + written["history_gzip"], pace), 3
             ),
             "audit_inline_snapshot_raw_gb_per_day": round(
@@ -168,16 +167,16 @@ def _markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         "| pace | it/s | audit (gzip archives) | history raw | history gzip | "
-        "total with raw history | total (history in gzipped segments) | target |",
+        "total as written | total if history were gzipped | target |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, p in results["projections"].items():
-        met = "met" if p["total_gb_per_day"] < TARGET_GB_PER_DAY else "not met"
+        met = "met" if p["total_history_raw_gb_per_day"] < TARGET_GB_PER_DAY else "not met"
         lines.append(
             f"| {name} | {p['iterations_per_s']} | {p['audit_gzip_gb_per_day']} GB | "
             f"{p['history_raw_gb_per_day']} GB | {p['history_gzip_gb_per_day']} GB | "
-            f"{p['total_history_raw_gb_per_day']} GB | {p['total_gb_per_day']} GB | "
-            f"< {TARGET_GB_PER_DAY} GB: {met} |"
+            f"{p['total_history_raw_gb_per_day']} GB | "
+            f"{p['total_if_history_gzipped_gb_per_day']} GB | < {TARGET_GB_PER_DAY} GB: {met} |"
         )
     return "\n".join(lines) + "\n"
 

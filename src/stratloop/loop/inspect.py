@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
-from stratloop.loop.history import committed_count
 from stratloop.loop.rundir import RunDir
+from stratloop.loop.runlock import is_held
 
 __all__ = ["RunInfo", "describe_run"]
 
@@ -35,7 +33,7 @@ class RunInfo:
 def describe_run(runs_dir: Path, run_id: str) -> RunInfo:
     """Summarise the run ``run_id`` under ``runs_dir``.
 
-    A run whose ``run.json`` says ``running`` while no process holds its lock
+    A run whose ``run.json`` says ``running`` (or ``paused``) while no process holds its lock
     was stopped without a chance to say so (killed, or the machine went down);
     its status reads ``stopped (resumable)``.
     """
@@ -45,12 +43,12 @@ def describe_run(runs_dir: Path, run_id: str) -> RunInfo:
     metrics = rundir.read_json(rundir.metrics) if rundir.metrics.is_file() else {}
     champion = rundir.read_json(rundir.champion) if rundir.champion.is_file() else None
     status = run.get("status", "unknown")
-    if status == "running" and not _locked(rundir):
+    if status in {"running", "paused"} and not is_held(rundir.history):
         status = "stopped (resumable)"
     return RunInfo(
         path=rundir.root,
         status=status,
-        iterations=committed_count(rundir.history),
+        iterations=_committed(rundir.history),
         total=int(run.get("total", 0)),
         seed=int(run.get("seed", 0)),
         metric=config["config"]["loop"]["champion_metric"],
@@ -62,11 +60,10 @@ def describe_run(runs_dir: Path, run_id: str) -> RunInfo:
     )
 
 
-def _locked(rundir: RunDir) -> bool:
-    lock = FileLock(rundir.lock_path, timeout=0)
+def _committed(history: Path) -> int:
     try:
-        lock.acquire()
-    except Timeout:
-        return True
-    lock.release()
-    return False
+        with history.open("rb") as handle:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    except FileNotFoundError:
+        return 0
+
