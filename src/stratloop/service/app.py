@@ -9,6 +9,7 @@ stop, after its current batch, when the application shuts down.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -68,6 +69,10 @@ def create_app(monitor: Monitor, *, start_loop: bool = True) -> FastAPI:
         runs = await asyncio.to_thread(render_run_metrics, reader)
         return Response(render_metrics(snapshot, *anchor) + runs, media_type=CONTENT_TYPE)
 
+    @app.get("/api/audit/checkpoint", summary="The audit trail's last signed checkpoint")
+    async def audit_checkpoint() -> JSONResponse:
+        return await asyncio.to_thread(_checkpoint_response, monitor.service.audit_path)
+
     @app.get("/", response_class=HTMLResponse)
     async def dashboard() -> HTMLResponse:
         snapshot = await asyncio.to_thread(monitor.snapshot)
@@ -94,3 +99,13 @@ def _checkpoint(audit_path: Path) -> tuple[Checkpoint | None, str | None]:
         return last_checkpoint(audit_path), None
     except AuditFormatError as exc:
         return None, str(exc)
+
+
+def _checkpoint_response(audit_path: Path) -> JSONResponse:
+    """``/api/audit/checkpoint``: the checkpoint as JSON; 404 before the first, 500 unreadable."""
+    found, error = _checkpoint(audit_path)
+    if error is not None:
+        return JSONResponse({"error": error}, status_code=500)
+    if found is None:
+        return JSONResponse({"error": f"no checkpoint for {audit_path} yet"}, status_code=404)
+    return JSONResponse(dataclasses.asdict(found))
