@@ -444,7 +444,7 @@ class TestIntegration:
         days = {
             _lines_any(p)[0]["timestamp"][:10]
             for p in trail_path.parent.glob("*.jsonl*")
-            if not p.name.endswith((".head", ".lock"))
+            if not p.name.endswith((".head", ".lock", ".checkpoints.jsonl"))
         }
         assert days == {"2025-11-11", "2025-11-12"}
         assert verify_trail(trail_path).ok

@@ -28,6 +28,7 @@ __all__ = [
     "GUIDE_REQUIRED_FIELDS",
     "HOLDOUT_FIELDS",
     "HOLDOUT_KIND",
+    "OPTIONAL_FIELDS",
     "RECORD_FIELDS",
     "SCHEMA_VERSION",
     "AuditRecord",
@@ -102,6 +103,9 @@ HOLDOUT_FIELDS = (
 """Every top-level field of a written holdout record, sorted."""
 
 _HOLDOUT_OUTCOME_KEYS = ("again", "candidate_id", "expression", "look", "metrics", "verdict")
+
+OPTIONAL_FIELDS = ("key_id",)
+"""Top-level fields only some records have: ``key_id`` names the HMAC key of a keyed trail."""
 
 _STATUSES = frozenset({"success", "failed", "timeout"})
 _METHODS = frozenset({"llm", "factor_graph"})
@@ -374,7 +378,7 @@ def schema_problem(obj: Any) -> str | None:  # noqa: C901, PLR0911, PLR0912
     missing = [name for name in RECORD_FIELDS if name not in obj]
     if missing:
         return f"missing field(s) {', '.join(missing)}"
-    extra = sorted(set(obj) - set(RECORD_FIELDS))
+    extra = sorted(set(obj) - set(RECORD_FIELDS) - set(OPTIONAL_FIELDS))
     if extra:
         return f"unknown field(s) {', '.join(extra)}"
     if obj["schema_version"] != SCHEMA_VERSION:
@@ -387,6 +391,8 @@ def schema_problem(obj: Any) -> str | None:  # noqa: C901, PLR0911, PLR0912
             return f"{name} must be a non-empty string, got {obj[name]!r}"
     if not obj["timestamp"].endswith("Z"):
         return f"timestamp must be UTC ISO 8601 ending in Z, got {obj['timestamp']!r}"
+    if "key_id" in obj and not (isinstance(obj["key_id"], str) and obj["key_id"]):
+        return f"key_id must be a non-empty string when present, got {obj['key_id']!r}"
     for name in ("prev_hash", "hash"):
         if not _is_hex64(obj[name]):
             return f"{name} must be 64 hex digits, got {obj[name]!r}"
@@ -419,7 +425,7 @@ def _holdout_problem(obj: dict[str, Any]) -> str | None:  # noqa: C901, PLR0911
     missing = [name for name in HOLDOUT_FIELDS if name not in obj]
     if missing:
         return f"missing field(s) {', '.join(missing)}"
-    extra = sorted(set(obj) - set(HOLDOUT_FIELDS))
+    extra = sorted(set(obj) - set(HOLDOUT_FIELDS) - set(OPTIONAL_FIELDS))
     if extra:
         return f"unknown field(s) {', '.join(extra)}"
     if obj["schema_version"] != SCHEMA_VERSION:

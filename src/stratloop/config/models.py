@@ -169,6 +169,12 @@ class AuditConfig(BaseModel):
     compress: bool = True
     retention_files: Annotated[int, Field(ge=1)] = 30
     retention_days: Annotated[int, Field(ge=1)] = 90
+    key_env: Annotated[str, Field(min_length=1)] | None = None
+    """Name of the environment variable holding the HMAC key(s); never the key itself."""
+    key_file: Annotated[str, Field(min_length=1)] | None = None
+    """Path of a file holding the HMAC key(s), one per line, the signing key last."""
+    checkpoint_interval_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = 60.0
+    """How often a signed checkpoint of the durable chain head is appended."""
 
 
 class StratloopConfig(BaseModel):
