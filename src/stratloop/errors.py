@@ -38,7 +38,8 @@ operator never has to read a traceback to fix a configuration::
     ├── PluginError                    an installed entry point (commands, probes) fails to load
     └── AuditError                     the audit trail
         ├── AuditWriteError            a record could not be made durable (disk full, read-only)
-        └── AuditFormatError           a file or line is not a valid audit record
+        ├── AuditFormatError           a file or line is not a valid audit record
+        └── AuditKeyError              the audit key is missing, unreadable, too short or unknown
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from stratloop.redaction import REDACTED, is_secret_key
 __all__ = [
     "AuditError",
     "AuditFormatError",
+    "AuditKeyError",
     "AuditWriteError",
     "BacktestError",
     "ConfigConflictError",
@@ -342,6 +344,10 @@ class AuditWriteError(AuditError):
 
 class AuditFormatError(AuditError):
     """A file or line is not a valid audit record."""
+
+
+class AuditKeyError(AuditError):
+    """The audit trail's HMAC key is missing, unreadable, too short, or not the trail's."""
 
 
 class FlagSourceError(FlagError):

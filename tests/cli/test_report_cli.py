@@ -48,7 +48,7 @@ class TestReportCommand:
         out = _output(result)
         assert "champion vs equal weight (EW) on sp500-20" in out
         assert "holdout sealed" in out
-        assert "test: " in out
+        assert "validation: " in out
         assert "distinguishable from equal weight at 5%" in out
 
     def test_report_latest_and_by_id(self, workdir: Path) -> None:
@@ -107,5 +107,5 @@ class TestBacktestInputs:
         assert result.exit_code == 0, result.output
         assert "delay(pct_change(close, 231), 21)" in result.output
         rows = list(csv.DictReader(io.StringIO(out.read_text())))
-        assert {r["segment"] for r in rows} == {"train", "test"}
+        assert {r["segment"] for r in rows} == {"train", "validation"}
         assert all(np.isfinite(float(r["benchmark"])) for r in rows)

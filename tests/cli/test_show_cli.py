@@ -106,7 +106,7 @@ class TestRunOptions:
         )
         assert result.exit_code == 0, result.output
         assert "iterations 4/4 (100.0%)" in result.output
-        assert "best sharpe" in result.output
+        assert "best information_ratio" in result.output
 
 
 class TestLineProgress:

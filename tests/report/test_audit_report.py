@@ -66,7 +66,7 @@ class TestReportInBrowser:
 
 
 class TestChampionChart:
-    def test_one_chart_per_run_with_train_and_test(self):
+    def test_one_chart_per_run_with_train_and_validation(self):
         """Records of two runs give two champion charts (never one joined line), labelled axes."""
         def record(run, i, champion, train, test):
             return {
@@ -89,4 +89,4 @@ class TestChampionChart:
         assert "run-a" in html
         assert "run-b" in html
         assert 'class="axis-label x" text-anchor="middle">iteration<' in html
-        assert "test sharpe" in html
+        assert "validation sharpe" in html

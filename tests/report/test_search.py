@@ -27,7 +27,7 @@ def _evaluated(i: int, candidate: Candidate, sharpe: float, *, champion: bool = 
         record,
         outcome=outcome,
         train={"sharpe": sharpe, "n_trades": 10},
-        test={"sharpe": sharpe / 2, "n_trades": 5},
+        validation={"sharpe": sharpe / 2, "n_trades": 5},
         champion=champion,
     )
 
@@ -54,7 +54,7 @@ class TestSearchView:
         assert view.best_train[0] == 0.5
         assert view.best_train[2] == 0.5
         assert view.best_train[3] == 0.9
-        assert view.champion_test[3] == 0.45
+        assert view.champion_validation[3] == 0.45
         assert view.champion_updates == 2
         assert view.lineage is not None
         assert view.lineage.candidate_id == child.candidate_id

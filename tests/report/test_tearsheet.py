@@ -60,12 +60,12 @@ class TestContent:
             assert all(re.fullmatch(r"\d{4}(-\d\d)?", t) for t in ticks), (name, ticks)
 
     def test_segments_holdout_and_verdicts(self, page_html: str) -> None:
-        """Train and test are marked, the holdout says sealed, each segment has a verdict."""
+        """Train and validation are marked, the holdout says sealed, each segment has a verdict."""
         assert "train from " in page_html
-        assert "test from " in page_html
+        assert "validation from " in page_html
         assert "holdout: sealed" in page_html
         verdicts = re.findall(r'<p class="verdict[^"]*" data-segment="(\w+)">([^<]+)<', page_html)
-        assert [segment for segment, _ in verdicts] == ["train", "test"]
+        assert [segment for segment, _ in verdicts] == ["train", "validation"]
         for _, text in verdicts:
             assert "distinguishable from equal weight at 5%" in text
 

@@ -20,7 +20,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from service_helpers import ALL_ON, make_environment, serving, wait_for, write_flags
 
 import stratloop
-from stratloop.backtest.benchmark import equal_weight_benchmark
 from stratloop.loop.evaluation import load_run_panel
 from stratloop.loop.runner import open_run
 from stratloop.spec import Strategy
@@ -113,22 +112,13 @@ class TestFinishedRun:
         champion = json.loads((runs_dir / finished / "champion.json").read_text())
         strategy = Strategy.model_validate(champion["spec"])
         result = stratloop.backtest_strategy(strategy, panel, config.backtest)
-        expected = np.concatenate([result.train.returns, result.test.returns])
+        parts = (result.train, result.validation)
+        expected = np.concatenate([part.returns for part in parts])
         np.testing.assert_allclose(body["strategy"], expected, rtol=0, atol=1e-15)
-        start = int(np.searchsorted(panel.dates, result.train.dates[0]))
-        split = start + len(result.train.dates)
-        rebalance = strategy.portfolio.rebalance_days
-        cost = config.backtest.cost_bps
-        parts = [(start, split), (split, len(panel.dates))]
-        bench = np.concatenate(
-            [
-                equal_weight_benchmark(panel, rebalance, cost_bps=cost, start=a, stop=b).returns
-                for a, b in parts
-            ]
-        )
+        bench = np.concatenate([part.benchmark_returns for part in parts])
         np.testing.assert_allclose(body["benchmark"], bench, rtol=0, atol=1e-15)
         assert body["dates"][0] == str(result.train.dates[0])
-        assert body["segment"].count("test") == len(result.test.returns)
+        assert body["segment"].count("validation") == len(result.validation.returns)
         assert body["holdout"] == "sealed"
         assert body["candidate_id"] == champion["candidate_id"]
 
@@ -170,7 +160,9 @@ class TestFinishedRun:
             (s.labels["run_id"], s.labels["segment"], s.labels["metric"]): s.value
             for s in families["stratloop_run_champion_metric"].samples
         }
-        assert metrics[(finished, "test", "sharpe")] == pytest.approx(champion["test"]["sharpe"])
+        assert metrics[(finished, "validation", "sharpe")] == pytest.approx(
+        champion["validation"]["sharpe"]
+    )
         assert "stratloop_health_status" in families
 
 

@@ -62,7 +62,10 @@ class TestPause:
         assert run["status"] == "paused"
         assert "PHASE3_STRATEGY_PATTERN is empty" in run["message"]
         assert service.state().iteration == 6
-        assert monitor.snapshot().status == "healthy"
+        final = monitor.snapshot()
+        failing = [c.detail for c in final.checks if not c.passed]
+        alerts = [f.as_dict() for f in final.figures if f.verdict == "alert"]
+        assert final.status == "healthy", (failing, alerts)
 
 
 class TestResume:

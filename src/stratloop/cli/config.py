@@ -185,7 +185,9 @@ data:
 
 backtest:
   cost_bps: 10          # trading cost per unit of turnover, in basis points
-  train_fraction: 0.7   # share of dates used to pick the champion
+  train_fraction: 0.7   # share of dates before the sealed holdout (selection region)
+  benchmark: equal_weight  # equal_weight | none | a column of the data | a price CSV
+  folds: 4              # walk-forward validation folds the champion is chosen on
 
 loop:
   iterations: 200

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from stratloop.cli._app import app, console, err_console, handle_errors
+from stratloop.cli._champion import print_champion
 from stratloop.cli._options import FlagsFileOption, SetOption, parse_assignments
 from stratloop.cli._runs import LATEST, find_run
 from stratloop.cli._runs import failures_line as _failures
-from stratloop.cli._runs import format_number as _fmt
 from stratloop.errors import RunError
 from stratloop.flags import open_flag_source
 
@@ -139,7 +138,7 @@ def run(
     err_console.print(f"run {runner.rundir.run_id} in {_shown(runner.rundir.root)}")
     sink = _progress_sink(runner.config.loop.champion_metric, progress_every) if progress else None
     summary = runner.run(sink)
-    _report(summary)
+    _report(summary, runner.config)
     if tearsheet and summary.champion is not None:
         from stratloop.cli.report import (  # noqa: PLC0415 - keep --help fast
             champion_table,
@@ -227,8 +226,8 @@ def _shown(path: Path) -> Path:
     return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
 
 
-def _report(summary: RunSummary) -> None:
-    """Print how the run ended, the champion with train and test metrics, and the directory."""
+def _report(summary: RunSummary, config: StratloopConfig) -> None:
+    """Print how the run ended, the champion's validation beside the benchmark, and the verdict."""
     console.print(
         f"run {summary.run_id}: {summary.status}, {summary.iterations}/{summary.total} "
         f"iterations. {summary.message}"
@@ -245,10 +244,7 @@ def _report(summary: RunSummary) -> None:
             f"id {champion['candidate_id']}):"
         )
         console.print(json.dumps(champion["spec"], sort_keys=True), markup=False)
-        table = Table("metric", "train", "test")
-        for key in sorted(set(champion["train"]) | set(champion["test"])):
-            table.add_row(key, _fmt(champion["train"].get(key)), _fmt(champion["test"].get(key)))
-        console.print(table)
+        print_champion(summary.path, champion, config)
     if summary.status == "interrupted":
         console.print(f"resume with: stratloop run --resume {summary.run_id}")
     if summary.status == "budget_exhausted":

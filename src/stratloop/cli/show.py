@@ -12,9 +12,10 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from stratloop.cli._app import app, console, handle_errors
+from stratloop.cli._champion import print_champion, stored_config
 from stratloop.cli._runs import LATEST, failures_line, find_run, format_number, search_dirs
 from stratloop.cli.report import TEARSHEET
 from stratloop.cli.run import ConfigOption, EnvironmentNameOption, RunsDirOption
@@ -46,7 +47,13 @@ def runs(
     from stratloop.loop.rundir import list_run_ids  # noqa: PLC0415 - numpy; keep --help fast
 
     directories = search_dirs(config, environment, runs_dir)
-    table = Table("runs directory", "status", "iterations", "metric", "best")
+    table = Table(
+        "runs directory",
+        Column("status", no_wrap=True),
+        Column("iterations", no_wrap=True),
+        "metric",
+        "best",
+    )
     table.add_column("run", no_wrap=True)
     for directory in directories:
         for run_id in list_run_ids(directory):
@@ -97,8 +104,7 @@ def show(
     champion = info.champion
     console.print(f"champion: iteration {champion['iteration']}, {champion['method']}")
     console.print(json.dumps(champion["spec"], sort_keys=True), markup=False)
-    console.print(f"  train {info.metric}: {format_number(champion['train'].get(info.metric))}")
-    console.print(f"  test {info.metric}: {format_number(champion['test'].get(info.metric))}")
+    print_champion(info.path, champion, stored_config(info.path))
     sheet = info.path / TEARSHEET
     console.print(
         f"tear sheet: {sheet}" if sheet.is_file() else f"tear sheet: stratloop report {run_id}"

@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from stratloop.audit import VerifyReport, canonical_json, detect_violations, verify_trail
+from stratloop.audit import (
+    VerifyReport,
+    canonical_json,
+    detect_violations,
+    is_iteration_record,
+    verify_trail,
+)
 from stratloop.report import _svg
 from stratloop.report._charts import Line, index_ticks, line_chart
 from stratloop.report.templating import template
@@ -84,7 +90,7 @@ def build_report(
     filtered to ``[start, end]`` (UTC days, inclusive).
     """
     records = sorted(
-        (r for r in verified.records if _in_period(r, start, end)),
+        (r for r in verified.records if is_iteration_record(r) and _in_period(r, start, end)),
         key=lambda r: (r["timestamp"], r["instance_id"], r["seq"]),
     )
     violations = detect_violations((f"seq {r['seq']}", r) for r in records)
@@ -197,30 +203,30 @@ _CHAMPION_RUNS = 12
 
 
 def _champion_charts(records: Sequence[Mapping[str, Any]]) -> str:
-    """One chart per run (runs are never joined): the champion's train and test metric."""
+    """One chart per run (runs are never joined): the champion's train and validation metric."""
     by_run: dict[str, list[Mapping[str, Any]]] = {}
     for record in records:
         by_run.setdefault(str(record.get("run_id") or "unknown"), []).append(record)
     charts = []
     for number, (run_id, run_records) in enumerate(list(by_run.items())[-_CHAMPION_RUNS:]):
         metric_name = _champion_metric(run_records[0])
-        train, test = [], []
-        best_train = best_test = math.nan
+        train, validation = [], []
+        best_train = best_validation = math.nan
         for record in run_records:
             if record["outcome"]["champion"]:
                 best_train = _or_nan(_metric(record, metric_name))
-                best_test = _or_nan(_metric(record, metric_name, "test"))
+                best_validation = _or_nan(_metric(record, metric_name, "validation"))
             train.append(best_train)
-            test.append(best_test)
+            validation.append(best_validation)
         iterations = [int(r["iteration_num"]) for r in run_records]
         charts.append(
             f'<p class="chart-title">Run <code>{escape(run_id)}</code></p>'
             + line_chart(
                 f"champion-{number}",
-                f"Run {run_id}: the champion's train and test {metric_name}",
+                f"Run {run_id}: the champion's train and validation {metric_name}",
                 [
                     Line(f"train {metric_name}", "strategy", np.array(train)),
-                    Line(f"test {metric_name}", "test", np.array(test)),
+                    Line(f"validation {metric_name}", "test", np.array(validation)),
                 ],
                 x_ticks=index_ticks(iterations),
                 x_label="iteration",
@@ -241,9 +247,10 @@ def _champion_metric(record: Mapping[str, Any]) -> str:
 
 def _metric(record: Mapping[str, Any], name: str, period: str = "train") -> float | None:
     metrics = record["outcome"]["metrics"] or {}
-    if isinstance(metrics.get(period), Mapping):
-        part = metrics[period]
-    else:
+    part = metrics.get(period)
+    if period == "validation" and not isinstance(part, Mapping):
+        part = metrics.get("test")  # records of the train/test protocol (history schema 1-2)
+    if not isinstance(part, Mapping):
         part = metrics if period == "train" else None
     value = part.get(name) if isinstance(part, Mapping) else None
     return float(value) if isinstance(value, (int, float)) else None

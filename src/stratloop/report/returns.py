@@ -6,11 +6,13 @@ place in :mod:`stratloop.report` that calls :func:`stratloop.backtest_strategy`,
 the equal-weight benchmark and the factor analysis. The chart code downstream
 is pure arithmetic on the :class:`ChampionSeries` it returns.
 
-The segments are the backtest's own: train (from the signal's warm-up to the
-split) and test (the split to the end), each backtested from its first day as
-the loop evaluated it, and the benchmark over exactly the same rows with the
-strategy's rebalance period and cost. No holdout is evaluated here: a sealed
-holdout stays sealed (``holdout`` is None).
+The segments are the protocol's own (:class:`stratloop.backtest.Study`):
+the train block the search saw, the walk-forward validation folds the
+champion was chosen on (concatenated, purge gaps left out), and the holdout
+only when the run's holdout was opened (``stratloop holdout``); each with the
+benchmark over exactly the same days, rebalance period and cost. While the
+holdout is sealed nothing here reads a holdout price: the turnover and factor
+series are computed on the panel cut at the holdout's first date.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from stratloop.backtest.benchmark import ExcessMetrics, equal_weight_benchmark, excess_metrics
+from stratloop.backtest.benchmark import ExcessMetrics
+from stratloop.backtest.engine import run_backtest
 from stratloop.backtest.evaluate import backtest_strategy
 from stratloop.backtest.factor_analysis import analyze_factor
 from stratloop.backtest.metrics import Metrics
 from stratloop.config.models import BacktestConfig
 from stratloop.data.panel import Panel
+from stratloop.errors import BacktestError
 from stratloop.factors import EvalCache, evaluate
 from stratloop.spec import Strategy
 
@@ -42,7 +46,7 @@ class Segment:
     """One evaluated period: its name, first and last date, rows and metrics.
 
     Args:
-        name: ``train`` or ``test``.
+        name: ``train``, ``validation`` or ``holdout``.
         start: first date.
         end: last date.
         first: first row of the segment in :attr:`ChampionSeries.dates`.
@@ -73,7 +77,8 @@ class ChampionSeries:
         returns: the strategy's daily net returns.
         benchmark: the equal-weight benchmark's daily net returns, same days.
         turnover: the strategy's daily turnover.
-        segments: the evaluated segments, in order (train, then test).
+        segments: the evaluated segments, in order (train, validation, then the holdout
+            when it was opened).
         holdout: the holdout segment if it was opened; None while sealed.
         ic: daily IC of the signal against the forward return over the rebalance period.
         rank_ic: daily RankIC, same days.
@@ -113,69 +118,86 @@ class ChampionSeries:
 
 
 def champion_series(
-    strategy: Strategy, panel: Panel, config: BacktestConfig, *, n_trials: int = 1
+    strategy: Strategy,
+    panel: Panel,
+    config: BacktestConfig,
+    *,
+    n_trials: int = 1,
+    holdout: bool = False,
 ) -> ChampionSeries:
-    """Backtest ``strategy`` on the run's split and collect every series the pages chart.
+    """Backtest ``strategy`` under the run's protocol and collect every series the pages chart.
 
     Args:
         strategy: the champion (or any strategy).
         panel: the run's price panel.
-        config: the run's backtest configuration.
+        config: the run's backtest configuration (its benchmark must not be ``none``).
         n_trials: distinct candidates the run tried, for the deflated Sharpe.
+        holdout: include the holdout; only for a run whose holdout was opened.
 
     Raises:
         ExpressionError: the expression does not parse or type-check.
-        BacktestError: the split is outside the data or the signal never has a value in train.
+        BacktestError: the protocol does not fit the data, or the run has no benchmark.
     """
     cache = EvalCache(1 << 28)
-    result = backtest_strategy(strategy, panel, config, n_trials=n_trials, cache=cache)
-    rebalance = strategy.portfolio.rebalance_days
-    first = int(np.searchsorted(panel.dates, result.train.dates[0]))
-    split = first + len(result.train.dates)
-    rows = ((result.train, first, split), (result.test, split, len(panel.dates)))
+    result = backtest_strategy(
+        strategy, panel, config, holdout=holdout, n_trials=n_trials, cache=cache
+    )
+    parts = [result.train, result.validation]
+    if result.holdout is not None:
+        parts.append(result.holdout)
     segments: list[Segment] = []
-    benchmarks: list[Floats] = []
     offset = 0
-    for (part, start, stop), name in zip(rows, ("train", "test"), strict=True):
-        bench = equal_weight_benchmark(
-            panel,
-            rebalance,
-            cost_bps=config.cost_bps,
-            start=start,
-            stop=stop,
-            annualization=config.annualization,
-        )
-        benchmarks.append(bench.returns)
+    for part in parts:
+        if part.benchmark is None or part.excess is None or part.benchmark_returns is None:
+            raise BacktestError(
+                "the tear sheet sets the strategy beside its benchmark, but this run has "
+                "backtest.benchmark: none; backtest it with a benchmark "
+                "(stratloop backtest --benchmark equal_weight)"
+            )
         segments.append(
             Segment(
-                name=name,
-                start=_date(part.dates[0]),
-                end=_date(part.dates[-1]),
+                name=part.name,
+                start=part.start,
+                end=part.end,
                 first=offset,
                 stop=offset + len(part.dates),
                 strategy=part.metrics,
-                benchmark=bench.metrics,
-                excess=excess_metrics(
-                    part.returns, bench.returns, annualization=config.annualization
-                ),
+                benchmark=part.benchmark,
+                excess=part.excess,
             )
         )
         offset += len(part.dates)
-    signal = evaluate(strategy.expression, panel, cache=cache)
+    dates = np.concatenate([part.dates for part in parts])
+    visible = panel
+    if result.holdout is None:
+        cut = int(np.searchsorted(panel.dates, np.datetime64(result.evaluation.holdout_start)))
+        visible = panel.slice_rows(0, cut)
+    signal = evaluate(strategy.expression, visible, cache=cache)
+    rows = np.searchsorted(visible.dates, dates)
+    daily = run_backtest(
+        signal,
+        visible,
+        strategy,
+        cost_bps=config.cost_bps,
+        start=int(rows[0]),
+        annualization=config.annualization,
+    )
+    rebalance = strategy.portfolio.rebalance_days
+    first = int(rows[0])
     factor = analyze_factor(
-        signal[first:], panel.close[first:], horizon=rebalance, n_quantiles=_N_QUANTILES
+        signal[first:], visible.close[first:], horizon=rebalance, n_quantiles=_N_QUANTILES
     )
     return ChampionSeries(
         strategy=strategy,
         dataset=panel.name,
-        dates=panel.dates[first:],
-        returns=np.concatenate([result.train.returns, result.test.returns]),
-        benchmark=np.concatenate(benchmarks),
-        turnover=np.concatenate([result.train.turnover, result.test.turnover]),
+        dates=dates,
+        returns=np.concatenate([part.returns for part in parts]),
+        benchmark=np.concatenate([part.benchmark_returns for part in parts]),
+        turnover=daily.turnover[rows - first],
         segments=tuple(segments),
-        holdout=None,
-        ic=factor.ic,
-        rank_ic=factor.rank_ic,
+        holdout=segments[-1] if result.holdout is not None else None,
+        ic=factor.ic[rows - first],
+        rank_ic=factor.rank_ic[rows - first],
         quantile_returns=factor.quantile_returns,
         horizon=rebalance,
     )

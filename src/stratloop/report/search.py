@@ -1,11 +1,11 @@
 """The search view: how one run's search went, folded from its iteration records.
 
-One run at a time (runs are never joined): the best train score and the
-champion's test figure against the iteration, the acceptance rate (share of
-iterations evaluated), the duplicate rate (candidates identical to an earlier
-one), the LLM and factor-graph share and success rate over time, the LLM cost
-so far, the most recent decisions, and the champion's lineage tree (each node
-opens to its spec and metrics).
+One run at a time (runs are never joined): the champion's train figure and
+its validation figure (what selection saw) against the iteration, the
+acceptance rate (share of iterations evaluated), the duplicate rate
+(candidates identical to an earlier one), the LLM and factor-graph share and
+success rate over time, the LLM cost so far, the most recent decisions, and
+the champion's lineage tree (each node opens to its spec and metrics).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class LineageNode:
     expression: str
     spec: Mapping[str, Any]
     train: Mapping[str, Any]
-    test: Mapping[str, Any]
+    validation: Mapping[str, Any]
     parents: tuple[LineageNode, ...] = ()
 
 
@@ -70,7 +70,7 @@ class SearchView:
     cost: float
     tokens: int
     best_train: tuple[float, ...]
-    champion_test: tuple[float, ...]
+    champion_validation: tuple[float, ...]
     bins: tuple[Mapping[str, float], ...]
     recent: tuple[Mapping[str, Any], ...]
     lineage: LineageNode | None
@@ -105,9 +105,9 @@ class SearchView:
             "cost": self.cost,
             "tokens": self.tokens,
             "champion_changes": [
-                {"iteration": i, "best_train": _finite(best), "champion_test": _finite(test)}
-                for i, (best, test) in enumerate(
-                    zip(self.best_train, self.champion_test, strict=True)
+                {"iteration": i, "best_train": _finite(best), "champion_validation": _finite(value)}
+                for i, (best, value) in enumerate(
+                    zip(self.best_train, self.champion_validation, strict=True)
                 )
                 if math.isfinite(best) and (i == 0 or best != self.best_train[i - 1])
             ],
@@ -129,7 +129,7 @@ class _Made:
     parents: tuple[str, ...]
     expression: str
     details: tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]] | None = None
-    """``(spec, train, test)``, kept for candidates that became champion (the lineage's usual
+    """``(spec, train, validation)``, kept for candidates that became champion (the lineage's usual
     nodes), so a long run's fold holds a few words per candidate."""
 
 
@@ -154,7 +154,7 @@ class SearchFold:
     _cost: float = 0.0
     _tokens: int = 0
     _best: list[float] = field(default_factory=list)
-    _test: list[float] = field(default_factory=list)
+    _validation: list[float] = field(default_factory=list)
     _made: dict[str, _Made] = field(default_factory=dict)
     _tried: set[str] = field(default_factory=set)
     _champion: str | None = None
@@ -190,17 +190,17 @@ class SearchFold:
                 self._made[cid].details = (
                     candidate.strategy.model_dump(mode="json"),
                     dict(record.train or {}),
-                    dict(record.test or {}),
+                    dict(_selected(record)),
                 )
         best = self._best[-1] if self._best else math.nan
-        test = self._test[-1] if self._test else math.nan
+        validation = self._validation[-1] if self._validation else math.nan
         if record.champion and candidate is not None:
             self._updates += 1
             self._champion = candidate.candidate_id
             best = _number((record.train or {}).get(self.metric))
-            test = _number((record.test or {}).get(self.metric))
+            validation = _number(_selected(record).get(self.metric))
         self._best.append(best)
-        self._test.append(test)
+        self._validation.append(validation)
         self._recent.append(_decision(record, self.metric))
         del self._recent[:-_RECENT]
 
@@ -224,7 +224,7 @@ class SearchFold:
             cost=self._cost,
             tokens=self._tokens,
             best_train=tuple(self._best),
-            champion_test=tuple(self._test),
+            champion_validation=tuple(self._validation),
             bins=_bins(llm, ok),
             recent=tuple(reversed(self._recent)),
             lineage=None if self._champion is None else self._lineage(self._champion, set()),
@@ -240,7 +240,7 @@ class SearchFold:
             for parent in made.parents
             if parent not in seen and len(seen) < _LINEAGE_NODES
         )
-        spec, train, test = made.details or ({}, {}, {})
+        spec, train, validation = made.details or ({}, {}, {})
         return LineageNode(
             candidate_id=cid,
             iteration=made.iteration,
@@ -249,7 +249,7 @@ class SearchFold:
             expression=made.expression,
             spec=spec,
             train=train,
-            test=test,
+            validation=validation,
             parents=parents,
         )
 
@@ -312,13 +312,13 @@ def _bins(llm: np.ndarray[Any, Any], ok: np.ndarray[Any, Any]) -> tuple[Mapping[
 def _charts_of(view: SearchView) -> dict[str, str]:
     iterations = list(range(view.iterations))
     best = np.array(view.best_train, dtype=np.float64)
-    test = np.array(view.champion_test, dtype=np.float64)
+    validation = np.array(view.champion_validation, dtype=np.float64)
     progress = _charts.line_chart(
         "search-progress",
-        f"Run {view.run_id}: best train {view.metric} and the champion's test {view.metric}",
+        f"Run {view.run_id}: best train {view.metric} and the champion's validation {view.metric}",
         [
             _charts.Line(f"best train {view.metric}", "strategy", best),
-            _charts.Line(f"champion's test {view.metric}", "test", test),
+            _charts.Line(f"champion's validation {view.metric}", "test", validation),
         ],
         x_ticks=_charts.index_ticks(iterations),
         x_label="iteration",
@@ -353,8 +353,8 @@ def _tree(node: LineageNode, metric: str) -> str:
     shown = f", train {metric} {score:.3f}" if isinstance(score, int | float) else ""
     metrics = "".join(
         f"<tr><td>{escape(k)}</td><td>{_cell(node.train.get(k))}</td>"
-        f"<td>{_cell(node.test.get(k))}</td></tr>"
-        for k in sorted(set(node.train) | set(node.test))
+        f"<td>{_cell(node.validation.get(k))}</td></tr>"
+        for k in sorted(set(node.train) | set(node.validation))
     )
     parents = "".join(_tree(p, metric) for p in node.parents)
     return (
@@ -363,7 +363,7 @@ def _tree(node: LineageNode, metric: str) -> str:
         f"<code>{escape(node.expression)}</code></summary>"
         + (f'<pre class="spec">{escape(_json(node.spec))}</pre>' if node.spec else "")
         + (
-            f'<table class="small"><tr><th>metric</th><th>train</th><th>test</th></tr>'
+            f'<table class="small"><tr><th>metric</th><th>train</th><th>validation</th></tr>'
             f"{metrics}</table>"
             if metrics
             else ""
@@ -390,3 +390,9 @@ def render_search(view: SearchView) -> str:
         charts=_charts_of(view),
         lineage=None if view.lineage is None else _tree(view.lineage, view.metric),
     )
+
+
+def _selected(record: IterationRecord) -> Mapping[str, Any]:
+    """The figures the champion rule read: validation, or a schema 1-2 line's test period."""
+    chosen = record.validation if record.validation is not None else record.test
+    return chosen or {}

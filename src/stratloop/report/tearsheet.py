@@ -109,6 +109,8 @@ def build_tearsheet(
     champion: Mapping[str, Any] | None,
     records: Iterable[IterationRecord] | SearchView,
     panel: Panel,
+    *,
+    holdout_opened: bool = False,
 ) -> TearSheet:
     """Backtest a run's champion again on its panel, beside the run's search view.
 
@@ -118,6 +120,8 @@ def build_tearsheet(
         champion: the run's ``champion.json`` (None: no champion, an error).
         records: the run's committed records in order, or their search view.
         panel: the run's panel.
+        holdout_opened: whether ``stratloop holdout`` opened this champion's holdout;
+            the page shows it only then (sealed otherwise).
 
     Raises:
         RunError: the run has no champion yet.
@@ -139,7 +143,9 @@ def build_tearsheet(
         run_id=run_id,
         metric=config.loop.champion_metric,
         champion=champion,
-        series=champion_series(strategy, panel, config.backtest, n_trials=n_trials),
+        series=champion_series(
+            strategy, panel, config.backtest, n_trials=n_trials, holdout=holdout_opened
+        ),
         n_trials=n_trials,
         llm_model=config.llm.model if "llm" in methods else None,
         search=view,

@@ -238,7 +238,7 @@ def _run_families(reader: RunReader) -> Iterator[Metric]:
     )
     metrics = GaugeMetricFamily(
         "stratloop_run_champion_metric",
-        "Key metrics of each recent run's champion, by segment (train, test)",
+        "Key metrics of each recent run's champion, by segment (train, validation)",
         labels=["run_id", "segment", "metric"],
     )
     for run_id in reader.run_ids()[-_GAUGE_RUNS:]:
@@ -251,7 +251,7 @@ def _run_families(reader: RunReader) -> Iterator[Metric]:
         if champion is None or info.best is None:
             continue
         best.add_metric([run_id, info.metric], float(info.best))
-        for segment in ("train", "test"):
+        for segment in ("train", "validation"):
             values = champion.get(segment) or {}
             for name in KEY_METRICS:
                 value = values.get(name)

@@ -18,8 +18,10 @@ disconnected, so slow-header ("slowloris") connections cannot pile up.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -27,10 +29,12 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from stratloop.audit import Checkpoint, last_checkpoint
+from stratloop.errors import AuditFormatError
 from stratloop.service.api import api_router, call_reader, render_run_metrics
 from stratloop.service.dashboard import render_dashboard, render_operations, render_search_tab
-from stratloop.service.health import Monitor
-from stratloop.service.metrics import CONTENT_TYPE
+from stratloop.service.health import HealthSnapshot, Monitor
+from stratloop.service.metrics import CONTENT_TYPE, render_metrics
 from stratloop.service.runs import RunReader
 from stratloop.service.snapshot import JSON_TYPE, SnapshotPublisher
 
@@ -56,7 +60,12 @@ def create_app(monitor: Monitor, *, start_loop: bool = True) -> FastAPI:
             already have been started by the caller).
     """
     reader = RunReader(monitor.service.runs_dir)
-    publisher = SnapshotPublisher(monitor, extra_metrics=lambda: render_run_metrics(reader))
+
+    def metrics_text(snapshot: HealthSnapshot) -> bytes:
+        anchor = _checkpoint(monitor.service.audit_path)
+        return render_metrics(snapshot, *anchor) + render_run_metrics(reader)
+
+    publisher = SnapshotPublisher(monitor, metrics=metrics_text)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +91,10 @@ def create_app(monitor: Monitor, *, start_loop: bool = True) -> FastAPI:
     @app.get("/metrics")
     async def metrics() -> Response:
         return Response(publisher.latest().metrics, media_type=CONTENT_TYPE)
+
+    @app.get("/api/audit/checkpoint", summary="The audit trail's last signed checkpoint")
+    async def audit_checkpoint() -> JSONResponse:
+        return await asyncio.to_thread(_checkpoint_response, monitor.service.audit_path)
 
     @app.get("/", response_class=HTMLResponse)
     async def dashboard() -> HTMLResponse:
@@ -218,3 +231,19 @@ def server(
         timeout_keep_alive=keep_alive_s,
     )
     return uvicorn.Server(config)
+def _checkpoint(audit_path: Path) -> tuple[Checkpoint | None, str | None]:
+    """The trail's last checkpoint (None before the first), or why its log cannot be read."""
+    try:
+        return last_checkpoint(audit_path), None
+    except AuditFormatError as exc:
+        return None, str(exc)
+
+
+def _checkpoint_response(audit_path: Path) -> JSONResponse:
+    """``/api/audit/checkpoint``: the checkpoint as JSON; 404 before the first, 500 unreadable."""
+    found, error = _checkpoint(audit_path)
+    if error is not None:
+        return JSONResponse({"error": error}, status_code=500)
+    if found is None:
+        return JSONResponse({"error": f"no checkpoint for {audit_path} yet"}, status_code=404)
+    return JSONResponse(dataclasses.asdict(found))

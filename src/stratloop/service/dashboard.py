@@ -90,7 +90,8 @@ def _champion_card(reader: RunReader, run_id: str) -> dict[str, Any] | None:
     )
     card["total"] = float(equity_curve(series.returns)[-1] - 1.0)
     card["benchmark_total"] = float(equity_curve(series.benchmark)[-1] - 1.0)
-    card["test"] = series.segments[-1]
+    card["judged"] = series.segments[-1]
+    card["segments"] = " and ".join(seg.name for seg in series.segments) + " segments"
     return card
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from stratloop.errors import RunIdError, RunNotFoundError
 from stratloop.iteration import IterationRecord
 from stratloop.loop.evaluation import load_run_panel
+from stratloop.loop.holdout import read_holdout
 from stratloop.loop.inspect import RunInfo, describe_run
 from stratloop.loop.rundir import RunDir, list_run_ids
 from stratloop.loop.runner import open_run
@@ -251,14 +252,23 @@ class RunReader:
         """
         run_id = self.resolve(run_id)
         champion = describe_run(self.runs_dir, run_id).champion
-        key = "" if champion is None else str(champion.get("candidate_id"))
+        looks = read_holdout(RunDir.open(self.runs_dir, run_id))
+        opened = champion is not None and any(
+            look.get("iteration") == champion.get("iteration") for look in looks
+        )
+        key = "" if champion is None else f"{champion.get('candidate_id')}:{opened}"
         with self._lock:
             cached = self._sheets.get(run_id)
         if cached is not None and cached[0] == key:
             return cached[1]
         _, config = open_run(self.runs_dir, run_id)
         sheet = build_tearsheet(
-            run_id, config, champion, self.search(run_id), load_run_panel(config)
+            run_id,
+            config,
+            champion,
+            self.search(run_id),
+            load_run_panel(config),
+            holdout_opened=opened,
         )
         with self._lock:
             self._sheets[run_id] = (key, sheet)

@@ -67,14 +67,16 @@ class Published:
         return _response(200, CONTENT_TYPE, self.metrics)
 
     @classmethod
-    def of(cls, snapshot: HealthSnapshot, extra_metrics: bytes = b"") -> Published:
-        """Render ``snapshot``'s answers; ``extra_metrics`` is appended to the Prometheus text."""
+    def of(
+        cls, snapshot: HealthSnapshot, metrics: Callable[[HealthSnapshot], bytes] = render_metrics
+    ) -> Published:
+        """Render ``snapshot``'s answers; ``metrics`` renders its Prometheus text."""
         payload = health_payload(snapshot)
         return cls(
             payload=payload,
             status_code=503 if snapshot.status == "unhealthy" else 200,
             health=json.dumps(payload).encode(),
-            metrics=render_metrics(snapshot) + extra_metrics,
+            metrics=metrics(snapshot),
             snapshot=snapshot,
         )
 
@@ -103,8 +105,8 @@ class SnapshotPublisher:
 
     Args:
         monitor: measures the service's run.
-        extra_metrics: renders more Prometheus text to publish with the
-            snapshot's (the runs directory's figures), or None.
+        metrics: renders a snapshot's ``/metrics`` text (the service adds the
+            audit checkpoint and the runs directory's figures to the snapshot's).
         min_interval_s: the shortest time between two publications.
         idle_s: the longest time between two publications.
     """
@@ -113,12 +115,12 @@ class SnapshotPublisher:
         self,
         monitor: Monitor,
         *,
-        extra_metrics: Callable[[], bytes] | None = None,
+        metrics: Callable[[HealthSnapshot], bytes] = render_metrics,
         min_interval_s: float = _MIN_INTERVAL_S,
         idle_s: float = _IDLE_S,
     ) -> None:
         self.monitor = monitor
-        self._extra_metrics = extra_metrics
+        self._metrics = metrics
         self._min_interval_s = min_interval_s
         self._idle_s = idle_s
         self._latest: Published | None = None
@@ -135,8 +137,7 @@ class SnapshotPublisher:
         """Measure and render now, and make it the latest publication."""
         with self._lock:
             try:
-                extra = b"" if self._extra_metrics is None else self._extra_metrics()
-                published = Published.of(self.monitor.snapshot(), extra)
+                published = Published.of(self.monitor.snapshot(), self._metrics)
             except Exception as exc:  # noqa: BLE001 - any failure is reported as unhealthy
                 published = Published.failed(exc)
             published.health_response  # noqa: B018 - rendered here, not in a request
