@@ -7,12 +7,11 @@ per worker and the factor-evaluation cache is shared by that worker's candidates
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from stratloop.config.models import StratloopConfig
 from stratloop.data.panel import Panel
-from stratloop.loop.workers import Evaluator
+from stratloop.loop.workers import Evaluator, Scores
 from stratloop.spec import Strategy
 
 if TYPE_CHECKING:
@@ -41,19 +40,27 @@ def evaluation_cache(config: StratloopConfig) -> EvalCache:
 
 
 def backtest_evaluator(config: StratloopConfig) -> Evaluator:
-    """Load the panel once and return ``(strategy, n_trials) -> (train, test)`` metrics.
+    """Load the panel once and return ``(strategy, n_trials) -> (train, test, fingerprint)``.
 
     Args:
-        config: the run's configuration (``data``, ``backtest`` and ``loop.eval_cache_mb``).
+        config: the run's configuration (``data``, ``backtest``, ``loop.eval_cache_mb``
+            and ``generation.max_window``, the fingerprint's warm-up).
     """
-    from stratloop.backtest import evaluate_strategy  # noqa: PLC0415 - loaded in the worker
+    from stratloop.backtest.evaluate import evaluate_signal  # noqa: PLC0415 - in the worker
+    from stratloop.backtest.split import split_index  # noqa: PLC0415
+    from stratloop.factors import evaluate as signal_of  # noqa: PLC0415
+    from stratloop.factors.fingerprint import FingerprintSample  # noqa: PLC0415
 
     panel = load_run_panel(config)
     cache = evaluation_cache(config)
     backtest = config.backtest
+    sample = FingerprintSample.of(
+        len(panel.assets), split_index(panel, backtest), warm_up=config.generation.max_window
+    )
 
-    def evaluate(strategy: Strategy, n_trials: int) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-        result = evaluate_strategy(strategy, panel, backtest, n_trials=n_trials, cache=cache)
-        return result.train.as_dict(), result.test.as_dict()
+    def evaluate(strategy: Strategy, n_trials: int) -> Scores:
+        signal = signal_of(strategy.expression, panel, cache=cache)
+        result = evaluate_signal(signal, strategy, panel, backtest, n_trials=n_trials)
+        return result.train.as_dict(), result.test.as_dict(), sample.take(signal)
 
     return evaluate

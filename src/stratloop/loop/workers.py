@@ -26,10 +26,26 @@ from stratloop.config.models import StratloopConfig
 from stratloop.errors import EvaluationTimeoutError, EvaluationWorkerError, RunError
 from stratloop.spec import Strategy
 
-__all__ = ["EvalResult", "EvalTask", "EvaluationPool", "Evaluator", "EvaluatorFactory"]
+__all__ = [
+    "EvalResult",
+    "EvalTask",
+    "EvaluationPool",
+    "Evaluator",
+    "EvaluatorFactory",
+    "Scores",
+]
 
-Evaluator: TypeAlias = Callable[[Strategy, int], tuple[Mapping[str, Any], Mapping[str, Any]]]
-"""``(strategy, n_trials) -> (train metrics, test metrics)``; raises on a bad candidate."""
+Scores: TypeAlias = (
+    tuple[Mapping[str, Any], Mapping[str, Any]]
+    | tuple[Mapping[str, Any], Mapping[str, Any], str | None]
+)
+"""Train metrics, test metrics and, optionally, the signal's fingerprint."""
+
+Evaluator: TypeAlias = Callable[[Strategy, int], Scores]
+"""``(strategy, n_trials) -> (train, test[, fingerprint])``; raises on a bad candidate.
+
+The fingerprint (:class:`~stratloop.factors.fingerprint.FingerprintSample`) lets
+the loop find near-duplicate signals; an evaluator without one opts out."""
 
 EvaluatorFactory: TypeAlias = Callable[[StratloopConfig], Evaluator]
 """Builds an evaluator inside a worker; must be a module-level function (it is pickled)."""
@@ -44,7 +60,8 @@ class EvalTask:
     Args:
         iteration: the candidate's iteration (used to match results).
         strategy: the spec to backtest.
-        n_trials: candidates tried so far in the run, for the deflated Sharpe.
+        n_trials: distinct candidates evaluated in the run, this one included, for
+            the deflated Sharpe (repeats and redundant candidates are not trials).
     """
 
     iteration: int
@@ -62,6 +79,7 @@ class EvalResult:
     seconds: float
     error_type: str | None = None
     error_message: str | None = None
+    fingerprint: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -98,11 +116,14 @@ def _worker_main(conn: Connection, factory: EvaluatorFactory, config: StratloopC
         index, strategy, n_trials = message
         start = time.perf_counter()
         try:
-            train, test = evaluator(strategy, n_trials)
+            scores = evaluator(strategy, n_trials)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded for its iteration
             conn.send(("error", index, type(exc).__name__, str(exc), time.perf_counter() - start))
         else:
-            conn.send(("ok", index, dict(train), dict(test), time.perf_counter() - start))
+            train, test, *rest = scores
+            fingerprint = rest[0] if rest else None
+            seconds = time.perf_counter() - start
+            conn.send(("ok", index, dict(train), dict(test), seconds, fingerprint))
 
 
 class EvaluationPool:
@@ -217,7 +238,7 @@ class EvaluationPool:
             assert task is not None
             if kind == "ok":
                 results[worker.index] = EvalResult(
-                    task.iteration, message[2], message[3], message[4]
+                    task.iteration, message[2], message[3], message[4], fingerprint=message[5]
                 )
             else:
                 results[worker.index] = EvalResult(
