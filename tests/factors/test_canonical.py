@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from factor_strategies import random_panel, typed_exprs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stratloop.factors import Binary, Call, Expr, Neg, Not, Number, evaluate, parse
 from stratloop.factors.canonical import canonical, canonical_text, trial_key
 from stratloop.spec import Exits, LongShort, Strategy, TopN
-from factor_strategies import random_panel, typed_exprs
 
 _COMMUTATIVE = frozenset({"+", "*", "==", "!=", "and", "or"})
 _MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _PANEL = random_panel(7, 60, 6)
 
 
-def _rewrite(expr: Expr, data: st.DataObject) -> Expr:
+def _rewrite(expr: Expr, data: st.DataObject) -> Expr:  # noqa: C901, PLR0911, PLR0912 - a rule table
     """An equivalent spelling of ``expr``: one of the DSL's identities at every node."""
     children = tuple(_rewrite(child, data) for child in expr.children)
     match expr:
@@ -104,7 +104,7 @@ class TestCanonical:
         ],
     )
     def test_different_signals_keep_different_forms(self, first, second):
-        """A different window, order of a non-commutative operator or an inexact fold stays apart."""
+        """Another window, operand order of a non-commutative operator, or an inexact fold."""
         assert canonical_text(first) != canonical_text(second)
 
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -35,7 +35,7 @@ class TestFingerprintSample:
         assert len(_SAMPLE.rows) == SAMPLE_DATES
 
     def test_a_wide_panel_samples_a_bounded_number_of_assets(self):
-        """Three thousand assets give a fingerprint of at most SAMPLE_DATES x SAMPLE_ASSETS cells."""
+        """Three thousand assets: at most SAMPLE_DATES x SAMPLE_ASSETS cells."""
         sample = FingerprintSample.of(3000, 2000, warm_up=252)
         assert len(sample.columns) == SAMPLE_ASSETS
         assert sample.cells == SAMPLE_DATES * SAMPLE_ASSETS

@@ -191,8 +191,8 @@ def audit_record(
         fallback=None if outcome.fallback is None else fields_json(outcome.fallback),
         outcome={
             "status": _STATUS.get(record.status, "failed"),
-            "error_type": outcome.error_type if error is None else error.type,
-            "error_message": outcome.error_message if error is None else error.message,
+            "error_type": _why(record)[0],
+            "error_message": _why(record)[1],
             "candidate_id": None if candidate is None else candidate.candidate_id,
             "expression": None if candidate is None else candidate.strategy.expression,
             "metrics": None if metrics is None else _finite(metrics, "metrics"),
@@ -216,6 +216,24 @@ def audit_record(
             "calls": usage.calls,
         },
     )
+
+
+def _why(record: IterationRecord) -> tuple[str | None, str | None]:
+    """The error type and message of the audit outcome; a redundant candidate says what it repeats.
+
+    A redundant iteration was evaluated but is no new trial, so its outcome is
+    ``failed`` with the reason instead of an error.
+    """
+    redundancy = record.redundancy
+    if redundancy is not None:
+        return "RedundantCandidate", (
+            f"its signal correlates {redundancy.correlation:.4f} with iteration "
+            f"{redundancy.of_iteration}'s, above search.max_signal_correlation "
+            f"{redundancy.threshold:g}; not a new trial"
+        )
+    if record.error is None:
+        return record.outcome.error_type, record.outcome.error_message
+    return record.error.type, record.error.message
 
 
 def _finite(mapping: Mapping[str, Any], path: str) -> dict[str, Any]:

@@ -175,6 +175,7 @@ def _report(summary: RunSummary) -> None:
     failed = _failures(summary.metrics, summary.iterations)
     if failed is not None:
         console.print(failed, style="yellow", markup=False)
+    console.print(_trials(summary.metrics), markup=False)
     champion = summary.champion
     if champion is None:
         console.print("no champion: no candidate met the champion rule (see history.jsonl)")
@@ -217,6 +218,17 @@ def _failures(metrics: Mapping[str, Any], iterations: int) -> str | None:
         if count
     )
     return f"{failed} of {iterations} iterations produced no evaluation: {reasons}"
+
+
+def _trials(metrics: Mapping[str, Any]) -> str:
+    """Distinct trials evaluated, and the repeats and near-duplicates that were not new ones."""
+    return (
+        f"{int(metrics.get('distinct_trials', 0))} distinct candidates evaluated; "
+        f"{int(metrics.get('repeats_rejected', 0))} repeats of tried candidates rejected "
+        f"(never evaluated), {int(metrics.get('exhausted', 0))} iterations exhausted "
+        f"(search.repeat_attempts), {int(metrics.get('redundant', 0))} redundant "
+        "(signal correlation above search.max_signal_correlation)"
+    )
 
 
 def _fmt(value: Any) -> str:
@@ -276,6 +288,7 @@ def show(
     failed = _failures(info.metrics, info.iterations)
     if failed is not None:
         console.print(failed, style="yellow", markup=False)
+    console.print(_trials(info.metrics), markup=False)
     for key in (
         "priority_adherence",
         "silent_fallbacks",
