@@ -93,7 +93,7 @@ def measure(name: str, panel: Panel) -> dict[str, object]:
             codes = rng.integers(1, 256, sample.cells, dtype=np.uint8)
             bank.add(i, "rule", base64.b64encode(codes.tobytes()).decode("ascii"))
         compare[str(size)] = statistics.median(
-            median_ms(lambda f=f: bank.most_similar("rule", f), 20) for f in fingerprints[:10]
+            median_ms(lambda f=f, b=bank: b.most_similar("rule", f), 20) for f in fingerprints[:10]
         )
     added = {size: key + take + ms for size, ms in compare.items()}
     return {

@@ -101,7 +101,7 @@ def pandas_daily_correlation(
     for day in signal.index:
         pairs = pd.concat([signal.loc[day], forward.loc[day]], axis=1).dropna()
         x, y = pairs.iloc[:, 0], pairs.iloc[:, 1]
-        measured = len(pairs) >= MIN_PAIRS and x.nunique() > 1 and y.nunique() > 1
+        measured = len(pairs) >= MIN_PAIRS and (x != x.iloc[0]).any() and (y != y.iloc[0]).any()
         out.append(x.corr(y, method=method) if measured else np.nan)
     return pd.Series(out, index=signal.index)
 

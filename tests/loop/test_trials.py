@@ -11,14 +11,20 @@ import pytest
 from loop_helpers import hash_evaluator, loop_config
 
 from stratloop.acceptance.llm_server import Reply, ScriptedOpenAIServer
+from stratloop.audit import audit_record
 from stratloop.config.models import StratloopConfig
 from stratloop.factors.canonical import trial_key
-from stratloop.flags import EnvFlagSource
+from stratloop.flags import EnvFlagSource, Flags
+from stratloop.generation.decision import decide
+from stratloop.generation.outcome import GenerationOutcome, Repeat
 from stratloop.generation.strategies import FunctionSource
+from stratloop.iteration import IterationRecord, Redundancy
 from stratloop.loop.assemble import build_parts
 from stratloop.loop.history import read_history
+from stratloop.loop.record import Generated
 from stratloop.loop.runner import LoopParts, LoopRunner, open_run
 from stratloop.loop.trials import SENT_STATUSES
+from stratloop.loop.workers import EvalResult
 from stratloop.spec import Candidate, Lineage, Strategy, TopN
 
 NO_AUDIT = {"PHASE4_AUDIT_TRAIL": "false"}
@@ -219,3 +225,55 @@ class TestLongRun:
             if record.status == "redundant":
                 assert record.redundancy is not None
                 assert records[record.redundancy.of_iteration].status == "evaluated"
+
+
+class TestRecords:
+    """Exhausted and redundant iterations read back as written, and say why in the audit."""
+
+    def _records(self):
+        flags = Flags(source="test").as_dict()
+        tried = Candidate(
+            Strategy(expression="rank(returns)", portfolio=TopN(n=5)),
+            "factor_graph",
+            Lineage(operator="sample", params={"window": 3}),
+        )
+        repeat = Repeat(tried, 0)
+        exhausted = GenerationOutcome(
+            "procedural", decide(True, 0.0, 0.3), "procedural", None, None, None,
+            "RepeatedCandidateError", "all 2 candidates proposed repeat ones already tried",
+            (repeat, repeat),
+        )
+        made = GenerationOutcome(
+            "procedural", decide(True, 0.0, 0.3), "procedural", "factor_graph",
+            Candidate(Strategy(expression="rank(returns) * 2", portfolio=TopN(n=5)),
+                      "factor_graph"),
+            repeats=(repeat,),
+        )
+        metrics = {"sharpe": 1.0, "n_trades": 40}
+        ok = EvalResult(5, metrics, metrics, 0.01, fingerprint="AAEC")
+        return (
+            Generated(4, 1, "", flags, True, exhausted).record(None),
+            Generated(5, 1, "", flags, True, made).record(ok, Redundancy(0, 0.97, 0.9)),
+        )
+
+    def test_history_lines_round_trip(self):
+        """Statuses, repeats and redundancy survive the history line unchanged."""
+        exhausted, redundant = self._records()
+        assert exhausted.status == "exhausted"
+        assert redundant.status == "redundant"
+        assert redundant.train is None
+        assert redundant.fingerprint is None
+        for record in (exhausted, redundant):
+            assert IterationRecord.from_json(record.to_json()) == record
+
+    def test_the_audit_outcome_says_why(self):
+        """The audit record of each names its reason."""
+        exhausted, redundant = self._records()
+        audited = [
+            audit_record(r, run_id="r", instance_id="i", config_snapshot={}, config_hash="h")
+            for r in (exhausted, redundant)
+        ]
+        assert audited[0].outcome["error_type"] == "RepeatedCandidateError"
+        assert audited[1].outcome["error_type"] == "RedundantCandidate"
+        assert "iteration 0" in audited[1].outcome["error_message"]
+        assert "0.97" in audited[1].outcome["error_message"]

@@ -173,10 +173,10 @@ def audit_record(
     """
     outcome = record.outcome
     candidate = outcome.candidate
-    error = record.error
     usage = record.llm_usage
     timings = record.timings
     metrics = None if record.train is None else {"train": record.train, "test": record.test}
+    why = _why(record)
     return AuditRecord(
         iteration_num=record.iteration_num,
         run_id=run_id,
@@ -191,8 +191,8 @@ def audit_record(
         fallback=None if outcome.fallback is None else fields_json(outcome.fallback),
         outcome={
             "status": _STATUS.get(record.status, "failed"),
-            "error_type": _why(record)[0],
-            "error_message": _why(record)[1],
+            "error_type": why[0],
+            "error_message": why[1],
             "candidate_id": None if candidate is None else candidate.candidate_id,
             "expression": None if candidate is None else candidate.strategy.expression,
             "metrics": None if metrics is None else _finite(metrics, "metrics"),
