@@ -33,6 +33,7 @@ __all__ = [
     "Evaluator",
     "EvaluatorFactory",
     "Scores",
+    "run_task",
 ]
 
 Scores: TypeAlias = (
@@ -97,6 +98,24 @@ class _Worker:
     task: EvalTask | None = None
 
 
+def run_task(evaluator: Evaluator, task: EvalTask) -> EvalResult:
+    """Evaluate one task; an error raised by the candidate is its result, never the worker's end.
+
+    The one place a worker turns an evaluator call into a result, whichever
+    executor runs it (a local process or a Ray actor).
+    """
+    start = time.perf_counter()
+    try:
+        train, test, *rest = evaluator(task.strategy, task.n_trials)
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded for its iteration
+        return EvalResult(
+            task.iteration, None, None, time.perf_counter() - start, type(exc).__name__, str(exc)
+        )
+    seconds = time.perf_counter() - start
+    fingerprint = rest[0] if rest else None
+    return EvalResult(task.iteration, dict(train), dict(test), seconds, fingerprint=fingerprint)
+
+
 def _worker_main(conn: Connection, factory: EvaluatorFactory, config: StratloopConfig) -> None:
     """Body of a worker process: build the evaluator once, then serve tasks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -108,22 +127,12 @@ def _worker_main(conn: Connection, factory: EvaluatorFactory, config: StratloopC
     conn.send(("ready",))
     while True:
         try:
-            message = conn.recv()
+            task = conn.recv()
         except EOFError:
             return  # the parent is gone (killed): nothing left to serve
-        if message is None:
+        if task is None:
             return
-        index, strategy, n_trials = message
-        start = time.perf_counter()
-        try:
-            scores = evaluator(strategy, n_trials)
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded for its iteration
-            conn.send(("error", index, type(exc).__name__, str(exc), time.perf_counter() - start))
-        else:
-            train, test, *rest = scores
-            fingerprint = rest[0] if rest else None
-            seconds = time.perf_counter() - start
-            conn.send(("ok", index, dict(train), dict(test), seconds, fingerprint))
+        conn.send(("done", run_task(evaluator, task)))
 
 
 class EvaluationPool:
@@ -198,7 +207,7 @@ class EvaluationPool:
         return [result for result in results if result is not None]
 
     def _send(self, worker: _Worker, index: int, task: EvalTask) -> None:
-        worker.conn.send((index, task.strategy, task.n_trials))
+        worker.conn.send(task)
         worker.state, worker.index, worker.task, worker.since = (
             "busy",
             index,
@@ -234,16 +243,7 @@ class EvaluationPool:
                 f"{message[1]}: {message[2]}"
             )
         else:
-            task = worker.task
-            assert task is not None
-            if kind == "ok":
-                results[worker.index] = EvalResult(
-                    task.iteration, message[2], message[3], message[4], fingerprint=message[5]
-                )
-            else:
-                results[worker.index] = EvalResult(
-                    task.iteration, None, None, message[4], message[2], message[3]
-                )
+            results[worker.index] = message[1]
             worker.state, worker.task = "idle", None
 
     def _expire(self, results: list[EvalResult | None]) -> None:
