@@ -197,7 +197,11 @@ class TestScriptedLLM:
         assert '"expression": "rank(0 + ts_mean(returns, 2))"' in told[-2]["content"]
         assert all(r.status in {"evaluated", "redundant"} for r in records)
         redundant = [r for r in records if r.status == "redundant"]
+        assert redundant
         assert summary.metrics["redundant"] == len(redundant)
+        assert any(
+            "redundant: its signal correlates" in r.messages[1]["content"] for r in requests
+        )
         for record in redundant:
             assert record.redundancy is not None
             assert record.redundancy.correlation > 0.9

@@ -97,10 +97,16 @@ class LoopState:
 def _feedback(record: IterationRecord, metric: str) -> Feedback:
     score = (record.train or {}).get(metric)
     error = record.error
+    why = None if error is None else f"{error.type}: {error.message}"
+    if record.redundancy is not None:
+        why = (
+            f"redundant: its signal correlates {record.redundancy.correlation:.2f} with "
+            f"iteration {record.redundancy.of_iteration}'s, so it was not a new trial"
+        )
     return Feedback(
         iteration=record.iteration_num,
         expression="" if record.candidate is None else record.candidate.strategy.expression,
         method=record.method,
         score=float(score) if isinstance(score, int | float) else None,
-        error=None if error is None else f"{error.type}: {error.message}",
+        error=why,
     )
