@@ -223,7 +223,8 @@ def _failures(metrics: Mapping[str, Any], iterations: int) -> str | None:
 def _trials(metrics: Mapping[str, Any]) -> str:
     """Distinct trials evaluated, and the repeats and near-duplicates that were not new ones."""
     return (
-        f"{int(metrics.get('distinct_trials', 0))} distinct candidates evaluated; "
+        f"{int(metrics.get('distinct_trials', 0))} distinct candidates evaluated (the deflated "
+        "Sharpe's number of trials); "
         f"{int(metrics.get('repeats_rejected', 0))} repeats of tried candidates rejected "
         f"(never evaluated), {int(metrics.get('exhausted', 0))} iterations exhausted "
         f"(search.repeat_attempts), {int(metrics.get('redundant', 0))} redundant "
