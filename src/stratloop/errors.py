@@ -32,6 +32,8 @@ operator never has to read a traceback to fix a configuration::
     ├── EvaluationTimeoutError         a candidate's evaluation ran past loop.eval_timeout_s
     ├── EvaluationWorkerError          a worker process died while evaluating a candidate
     ├── RunError                       a run directory is missing, locked or inconsistent
+    │   ├── RunOwnershipError          another process took the run over from this one
+    │   └── RunStorageError            a run file could not be written (disk full, read-only)
     ├── PluginError                    an installed entry point (commands, probes) fails to load
     └── AuditError                     the audit trail
         ├── AuditWriteError            a record could not be made durable (disk full, read-only)
@@ -78,6 +80,8 @@ __all__ = [
     "PluginError",
     "RepeatedCandidateError",
     "RunError",
+    "RunOwnershipError",
+    "RunStorageError",
     "SpecError",
     "StratloopError",
 ]
@@ -299,6 +303,23 @@ class EvaluationWorkerError(StratloopError):
 
 class RunError(StratloopError):
     """A run directory is missing, locked by another process, or inconsistent."""
+
+
+class RunOwnershipError(RunError):
+    """This process no longer owns the run it was writing; it stops without committing more."""
+
+
+class RunStorageError(RunError):
+    """A file of the run directory could not be written; the run stops, resumable.
+
+    Args:
+        message: what failed, where, and what to do.
+        disk_full: the cause was no space (ENOSPC, EDQUOT, EFBIG), which freeing space fixes.
+    """
+
+    def __init__(self, message: str, *, disk_full: bool) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
 
 
 class PluginError(StratloopError):

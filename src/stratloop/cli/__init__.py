@@ -23,6 +23,7 @@ from stratloop.cli import (  # noqa: F401
     config,
     data,
     flags,
+    repair,
     run,
     serve,
 )

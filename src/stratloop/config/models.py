@@ -131,6 +131,11 @@ class LoopConfig(BaseModel):
     )
     min_trades: Annotated[int, Field(ge=0)] = 10
     runs_dir: Annotated[str, Field(min_length=1)] = "runs"
+    max_consecutive_failures: Annotated[int, Field(ge=0, le=1_000_000)] = 10
+    """LLM provider failures in a row (unreachable, empty replies) that halt the run; 0: never."""
+    on_consecutive_failures: Literal["stop", "pause"] = "stop"
+    """``stop``: the run stops, resumable; ``pause``: it waits ``failure_pause_s``, then goes on."""
+    failure_pause_s: PositiveSeconds = 300.0
 
 
 class SearchConfig(BaseModel):
