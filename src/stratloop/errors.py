@@ -32,6 +32,8 @@ operator never has to read a traceback to fix a configuration::
     ├── EvaluationTimeoutError         a candidate's evaluation ran past loop.eval_timeout_s
     ├── EvaluationWorkerError          a worker process died while evaluating a candidate
     ├── RunError                       a run directory is missing, locked or inconsistent
+    │   ├── RunIdError                 a run id from outside that cannot name a run directory
+    │   ├── RunNotFoundError           a well-formed run id with no run directory
     │   ├── RunOwnershipError          another process took the run over from this one
     │   └── RunStorageError            a run file could not be written (disk full, read-only)
     ├── PluginError                    an installed entry point (commands, probes) fails to load
@@ -80,6 +82,8 @@ __all__ = [
     "PluginError",
     "RepeatedCandidateError",
     "RunError",
+    "RunIdError",
+    "RunNotFoundError",
     "RunOwnershipError",
     "RunStorageError",
     "SpecError",
@@ -303,6 +307,14 @@ class EvaluationWorkerError(StratloopError):
 
 class RunError(StratloopError):
     """A run directory is missing, locked by another process, or inconsistent."""
+
+
+class RunIdError(RunError):
+    """A run id from a URL or the command line that cannot name a run directory."""
+
+
+class RunNotFoundError(RunError):
+    """A well-formed run id with no run directory under the runs directory."""
 
 
 class RunOwnershipError(RunError):

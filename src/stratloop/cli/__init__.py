@@ -24,8 +24,10 @@ from stratloop.cli import (  # noqa: F401
     data,
     flags,
     repair,
+    report,
     run,
     serve,
+    show,
 )
 
 __all__ = ["app", "main"]

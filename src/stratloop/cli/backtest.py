@@ -28,7 +28,8 @@ def backtest(
         str,
         typer.Argument(
             metavar="SPEC_OR_EXPR",
-            help="A signal expression, or a path to a .json / .yaml strategy spec file.",
+            help="A signal expression, a factor template name (momentum_12_1, see `stratloop "
+            "factors`) at its defaults, or a .json / .yaml spec file (a champion.json too).",
         ),
     ],
     data: Annotated[
@@ -54,6 +55,10 @@ def backtest(
         str | None, typer.Option("--split-date", help="First test date (YYYY-MM-DD).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    returns_csv: Annotated[
+        Path | None,
+        typer.Option("--returns-csv", help="Write daily strategy and benchmark returns to FILE."),
+    ] = None,
 ) -> None:
     """Backtest one strategy and print its train and test metrics.
 
@@ -74,6 +79,10 @@ def backtest(
     panel = load_panel(data)
     check_strategy(strategy, fields=frozenset(panel.fields), limits=Limits())
     evaluation = evaluate_strategy(strategy, panel, config)
+    if returns_csv is not None:
+        from stratloop.report import champion_series  # noqa: PLC0415 - numpy; keep --help fast
+
+        returns_csv.write_text(champion_series(strategy, panel, config).csv_text())
     if as_json:
         payload = {
             "strategy": strategy.model_dump(mode="json"),
@@ -117,10 +126,15 @@ def _strategy(
         load_strategy,
         strategy_from_data,
     )
+    from stratloop.factors import default_library  # noqa: PLC0415 - numpy; keep --help fast
     from stratloop.spec import LongShort, TopN  # noqa: PLC0415 - numpy; keep --help fast
 
     if top_n is not None and long_short is not None:
         fail("--top-n and --long-short choose different portfolio rules; give only one")
+    library = default_library()
+    if spec_or_expr in library:
+        template = library.get(spec_or_expr)
+        spec_or_expr = template.render(template.defaults())
     if spec_or_expr.lower().endswith(SPEC_SUFFIXES):
         if not Path(spec_or_expr).is_file():
             fail(f"spec file {spec_or_expr} does not exist", EXIT_UNUSABLE)

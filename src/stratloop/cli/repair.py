@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from stratloop.cli._app import app, console, handle_errors
-from stratloop.cli.run import ConfigOption, EnvironmentNameOption, RunsDirOption, _runs_dir
+from stratloop.cli._runs import find_run, search_dirs
+from stratloop.cli.run import ConfigOption, EnvironmentNameOption, RunsDirOption
 
 __all__ = ["repair"]
 
@@ -30,6 +31,7 @@ def repair(
         repair_run,
     )
 
-    result = repair_run(_runs_dir(config, environment, runs_dir), run_id)
+    directory, run_id = find_run(run_id, search_dirs(config, environment, runs_dir))
+    result = repair_run(directory, run_id)
     for line in describe(result):
         console.print(line, markup=False, soft_wrap=True)
