@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from stratloop.acceptance import health
+from stratloop.environments import load_environment
+
 SCRIPTS = Path(__file__).resolve().parents[3] / "scripts"
 
 CONFIG = """\
@@ -131,10 +134,7 @@ class TestProductionValidation:
     def test_no_iteration_in_time_is_not_enough_data_not_unhealthy(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """A soak that could judge nothing says so (exit 1) instead of calling the loop unhealthy."""
-        from stratloop.acceptance import health
-        from stratloop.environments import load_environment
-
+        """A soak that could judge nothing says so instead of calling the loop unhealthy."""
         root = _env(tmp_path)
         monkeypatch.chdir(root)
         monkeypatch.setattr(health, "STARTUP_LIMIT_S", 0.0)
