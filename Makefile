@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BROWSER := /usr/bin/chromium
 PROMTOOL := /usr/bin/promtool
 
-.PHONY: test check run bench clean matrix
+.PHONY: test check run bench clean matrix guide
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ matrix: check $(BROWSER) $(PROMTOOL)
 		echo "== the suite under STRATLOOP_TEST_FLAGS=$$flags"; \
 		STRATLOOP_TEST_FLAGS=$$flags $(BIN)/pytest -q || exit 1; \
 	done
+
+# The deployment guide, top to bottom as written, on a fresh clone (minutes; CI's guide job).
+guide: check
+	RUN_DEPLOYMENT_GUIDE=1 $(BIN)/pytest tests/acceptance/test_guide_run.py -v
 
 run: $(STAMP)
 	$(BIN)/stratloop run --iterations 200

@@ -5,7 +5,8 @@ The guide's bash blocks are read in order and become steps:
 - ``export NAME=value`` sets the variable for every later step, as the
   operator's shell would;
 - ``# Restart application`` (re)starts ``stratloop serve --environment
-  staging`` with the variables set so far and waits until ``/health`` answers;
+  staging`` with the variables set so far and waits until its ``/health``
+  shows a committed iteration;
 - every other line is a command, run by bash in the checkout; it passes when
   it exits 0. A ``curl`` followed by ``# Expected: {...}`` also passes only
   when the JSON it prints holds those keys with those values.
@@ -139,35 +140,46 @@ def curlrc(path: Path, host: str, service_url: str) -> Path:
 class GuideServe:
     """``stratloop serve`` as the guide's "Restart application" restarts it.
 
+    A restart returns once the new run has committed an iteration: the guide's
+    checks that follow read the running application's latest run (its
+    monitoring periods, scaled down to that first commit).
+
     Args:
         argv: the serve command (e.g. ``stratloop serve --environment staging``).
         health_url: its ``/health``.
         log: where its output goes.
-        start_timeout_s: how long to wait for ``/health`` to answer.
+        start_timeout_s: how long to wait for the first committed iteration.
     """
 
     argv: Sequence[str]
     health_url: str
     log: Path
-    start_timeout_s: float = 120.0
+    start_timeout_s: float = 300.0
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _sink: IO[bytes] | None = field(default=None, init=False)
 
     def restart(self, cwd: Path, env: Mapping[str, str]) -> str | None:
-        """Stop the running service, start it with ``env``; None when it answers, else why not."""
+        """Restart with ``env``; None once the new run committed an iteration, else why not."""
         self.stop()
         self._sink = self.log.open("ab")
         self._process = subprocess.Popen(  # noqa: S603 - the caller's serve command
             list(self.argv), cwd=cwd, env=dict(env), stdout=self._sink, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + self.start_timeout_s
+        health: Mapping[str, Any] = {}
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 return f"serve exited with {self._process.returncode}; see {self.log}"
-            if _answers(self.health_url):
+            health = _health(self.health_url)
+            if int(health.get("iteration") or 0) > 0:
                 return None
+            if health.get("loop_status") not in {None, "starting", "running"}:
+                return f"the loop is {health.get('loop_status')}: {health.get('loop_error')}"
             time.sleep(0.2)
-        return f"/health at {self.health_url} did not answer within {self.start_timeout_s:g} s"
+        return (
+            f"{self.health_url} showed no committed iteration within {self.start_timeout_s:g} s "
+            f"(last answer: {dict(health) or 'none'})"
+        )
 
     def stop(self) -> None:
         """Stop the service (SIGTERM: it finishes its batch), if it runs."""
@@ -263,14 +275,20 @@ def _unmet(stdout: str, expected: Mapping[str, Any]) -> str:
     return f"expected {expected}, but got {wrong}" if wrong else ""
 
 
-def _answers(url: str) -> bool:
+def _health(url: str) -> Mapping[str, Any]:
+    """The service's ``/health`` JSON (an empty mapping while it does not answer)."""
     try:
-        with urllib.request.urlopen(url, timeout=2.0):  # noqa: S310 - a loopback http URL
-            return True
-    except urllib.error.HTTPError:
-        return True
+        with urllib.request.urlopen(url, timeout=2.0) as response:  # noqa: S310 - loopback http
+            body = response.read()
+    except urllib.error.HTTPError as error:
+        body = error.read()
     except (urllib.error.URLError, OSError):
-        return False
+        return {}
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
