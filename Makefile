@@ -60,7 +60,7 @@ run: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	for script in config_validation strategy_overhead expression_eval backtest_eval factor_analysis loop_overhead audit_overhead audit_follow; do \
+	for script in config_validation strategy_overhead expression_eval backtest_eval factor_analysis loop_overhead audit_overhead audit_follow rollback; do \
 		$(BIN)/python bench/$$script.py || exit 1; \
 	done
 
