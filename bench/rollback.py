@@ -102,12 +102,21 @@ def _matches(record_flags: Mapping[str, Any], flags: Mapping[str, bool]) -> bool
     return all(bool(record_flags.get(name)) == value for name, value in flags.items())
 
 
-class _Watch:
-    """Committed records as (commit wall time, record dict), from any thread."""
+class LoopGone(Exception):
+    """The loop under measurement stopped; the message says why."""
 
-    def __init__(self) -> None:
+
+class _Watch:
+    """Committed records as (commit wall time, record dict), from any thread.
+
+    Args:
+        gone: says why the loop is gone, or None while it runs.
+    """
+
+    def __init__(self, gone: Callable[[], str | None] = lambda: None) -> None:
         self._records: list[tuple[float, Mapping[str, Any]]] = []
         self._cond = threading.Condition()
+        self._gone = gone
 
     def add(self, record: Mapping[str, Any]) -> None:
         with self._cond:
@@ -124,10 +133,13 @@ class _Watch:
                 for committed, record in self._records:
                     if _stamp(record) >= since and _matches(record["flags"], flags):
                         return _stamp(record) - since, committed - since
+                reason = self._gone()
+                if reason is not None:
+                    raise LoopGone(reason)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
-                self._cond.wait(left)
+                self._cond.wait(min(left, 0.5))
 
 
 def _flips(
@@ -217,14 +229,11 @@ def _serve(root: Path, flags_file: Path) -> Iterator[_Watch]:
     }
     stratloop = str(Path(sys.executable).with_name("stratloop"))
     argv = [stratloop, "serve", "--environment", "local", "--flags-file", str(flags_file)]
+    log = (root / "serve.log").open("wb")
     process = subprocess.Popen(  # noqa: S603 - our own command
-        [*argv, "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [*argv, "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
-    watch = _Watch()
+    watch = _Watch(lambda: _exited(process, root / "serve.log"))
     stop = threading.Event()
 
     def follow() -> None:
@@ -247,7 +256,7 @@ def _serve(root: Path, flags_file: Path) -> Iterator[_Watch]:
     follower.start()
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and process.poll() is None:
             with contextlib.suppress(OSError):
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
                 break
@@ -258,6 +267,15 @@ def _serve(root: Path, flags_file: Path) -> Iterator[_Watch]:
         process.terminate()
         process.wait(60)
         follower.join(5)
+        log.close()
+
+
+def _exited(process: subprocess.Popen[bytes], log: Path) -> str | None:
+    """Why the serve process is gone (the end of its output), or None while it runs."""
+    if process.poll() is None:
+        return None
+    lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    return f"serve exited with {process.returncode}: {lines[-1] if lines else 'no output'}"
 
 
 def _summary(samples: dict[str, list[float]]) -> dict[str, Any]:
@@ -275,6 +293,25 @@ def _summary(samples: dict[str, list[float]]) -> dict[str, Any]:
     return out
 
 
+def _measure(
+    loop_name: str,
+    source: str,
+    flags_file: Path,
+    watch: _Watch,
+    flips: int,
+    timeout: float,
+    results: dict[str, Any],
+) -> None:
+    if watch.first_under(ALL_ON, 0.0, 120) is None:
+        raise LoopGone(f"{loop_name}/{source}: the loop committed nothing in 120 s")
+    for flag in FLAG_VARIABLES:
+        _write(flags_file, _base(flag))
+        watch.first_under(_base(flag), time.time() - 1, timeout)
+        summary = _summary(_flips(flags_file, flag, flips, watch, timeout))
+        results[f"{loop_name}/{source}/{flag}"] = summary
+        print(loop_name, source, flag, summary, flush=True)
+
+
 def run(flips: int, timeout: float, loops: tuple[str, ...]) -> dict[str, Any]:
     """Every flag, source and loop; the p50/p95/max latencies and whether the target is met."""
     results: dict[str, Any] = {}
@@ -285,15 +322,12 @@ def run(flips: int, timeout: float, loops: tuple[str, ...]) -> dict[str, Any]:
                 flags_file = root / ("flags.json" if source == "flagd" else "flags.env")
                 _write(flags_file, ALL_ON)
                 context = _in_process_loop if loop_name == "run" else _serve
-                with context(root, flags_file) as watch:
-                    if watch.first_under(ALL_ON, 0.0, 120) is None:
-                        raise SystemExit(f"{loop_name}/{source}: the loop committed nothing")
-                    for flag in FLAG_VARIABLES:
-                        _write(flags_file, _base(flag))
-                        watch.first_under(_base(flag), time.time() - 1, timeout)
-                        summary = _summary(_flips(flags_file, flag, flips, watch, timeout))
-                        results[f"{loop_name}/{source}/{flag}"] = summary
-                        print(loop_name, source, flag, summary, flush=True)
+                try:
+                    with context(root, flags_file) as watch:
+                        _measure(loop_name, source, flags_file, watch, flips, timeout, results)
+                except LoopGone as gone:
+                    results[f"{loop_name}/{source}/*"] = {"error": str(gone), "meets_target": False}
+                    print(loop_name, source, "failed:", gone, flush=True)
     return results
 
 
@@ -310,6 +344,9 @@ def _markdown(report: Mapping[str, Any]) -> str:
     ]
     for key, row in report["results"].items():
         loop_name, source, flag = key.split("/")
+        if "error" in row:
+            lines.append(f"| {loop_name} | {source} | all | - | {row['error']} | | | | NO |")
+            continue
         start, commit = row.get("start_s", {}), row.get("commit_s", {})
         lines.append(
             f"| {loop_name} | {source} | {flag} | {row['n']} | {start.get('p50', '-')} s "
