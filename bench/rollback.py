@@ -345,7 +345,8 @@ def _markdown(report: Mapping[str, Any]) -> str:
     for key, row in report["results"].items():
         loop_name, source, flag = key.split("/")
         if "error" in row:
-            lines.append(f"| {loop_name} | {source} | all | - | {row['error']} | | | | NO |")
+            error = row["error"] if len(row["error"]) < 160 else row["error"][:160] + "…"
+            lines.append(f"| {loop_name} | {source} | all | - | {error} | | | | NO |")
             continue
         start, commit = row.get("start_s", {}), row.get("commit_s", {})
         lines.append(
