@@ -23,8 +23,12 @@ from stratloop.cli import (  # noqa: F401
     config,
     data,
     flags,
+    holdout,
+    repair,
+    report,
     run,
     serve,
+    show,
 )
 
 __all__ = ["app", "main"]
