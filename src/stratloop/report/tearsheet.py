@@ -2,7 +2,7 @@
 
 What it shows, all from one :class:`~stratloop.report.returns.ChampionSeries`:
 cumulative returns of the strategy and the equal-weight benchmark (linear and
-log scale) with the train / test boundary marked and the holdout's state,
+log scale) with the train / validation (/ holdout) boundaries marked and the holdout's state,
 the underwater (drawdown) chart, the monthly returns heatmap and the yearly
 returns table, rolling 6-month Sharpe and beta, the daily IC and RankIC with
 their rolling mean, mean forward return per signal quintile, turnover over
