@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BROWSER := /usr/bin/chromium
 PROMTOOL := /usr/bin/promtool
 
-.PHONY: test check run bench clean matrix
+.PHONY: test check run bench clean matrix guide
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,12 +51,16 @@ matrix: check $(BROWSER) $(PROMTOOL)
 		STRATLOOP_TEST_FLAGS=$$flags $(BIN)/pytest -q || exit 1; \
 	done
 
+# The deployment guide, top to bottom as written, on a fresh clone (minutes; CI's guide job).
+guide: check
+	RUN_DEPLOYMENT_GUIDE=1 $(BIN)/pytest tests/acceptance/test_guide_run.py -v
+
 run: $(STAMP)
 	$(BIN)/stratloop run --iterations 200
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	for script in config_validation strategy_overhead expression_eval backtest_eval factor_analysis loop_overhead audit_overhead audit_follow; do \
+	for script in config_validation strategy_overhead expression_eval backtest_eval factor_analysis loop_overhead audit_overhead audit_follow rollback; do \
 		$(BIN)/python bench/$$script.py || exit 1; \
 	done
 

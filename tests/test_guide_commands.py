@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from stratloop.acceptance.guide import guide_steps
 from stratloop.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,14 +23,12 @@ GUIDE = (ROOT / "docs" / "deployment-guide-phase2-4.md").read_text(encoding="utf
 
 
 def _guide_commands(prefix: str) -> list[str]:
-    """Commands starting with ``prefix`` in the guide's bash blocks, continuation lines joined."""
-    commands = []
-    for block in re.findall(r"```bash\n(.*?)```", GUIDE, flags=re.DOTALL):
-        joined = re.sub(r"\\\n\s*", " ", block)
-        commands.extend(
-            line.strip() for line in joined.splitlines() if line.strip().startswith(prefix)
-        )
-    return commands
+    """The guide's commands starting with ``prefix``, as the guide run reads them."""
+    return [
+        step.text
+        for step in guide_steps(GUIDE)
+        if step.kind == "command" and step.text.startswith(prefix)
+    ]
 
 
 SCRIPT_COMMANDS = _guide_commands("python scripts/")

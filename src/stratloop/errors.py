@@ -28,6 +28,7 @@ operator never has to read a traceback to fix a configuration::
     │   ├── LLMGenerationError         the reply held no valid strategy (cause chained)
     │   └── LLMBudgetExhaustedError    the run's token or cost budget is spent
     ├── GenerationError                a generation strategy could not produce a candidate
+    │   └── RepeatedCandidateError     every candidate it was asked for repeats a tried one
     ├── EvaluationTimeoutError         a candidate's evaluation ran past loop.eval_timeout_s
     ├── EvaluationWorkerError          a worker process died while evaluating a candidate
     ├── RunError                       a run directory is missing, locked or inconsistent
@@ -81,6 +82,7 @@ __all__ = [
     "LLMUnavailableError",
     "MutationError",
     "PluginError",
+    "RepeatedCandidateError",
     "RunError",
     "RunIdError",
     "RunNotFoundError",
@@ -291,6 +293,10 @@ class LLMBudgetExhaustedError(LLMError):
 
 class GenerationError(StratloopError):
     """A generation strategy could not produce a candidate."""
+
+
+class RepeatedCandidateError(GenerationError):
+    """Every candidate the generator was asked for (``search.repeat_attempts`` + 1) was a repeat."""
 
 
 class EvaluationTimeoutError(StratloopError):

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from stratloop.errors import RunError
 from stratloop.generation.decision import Decision
-from stratloop.generation.outcome import Fallback, GenerationOutcome
+from stratloop.generation.outcome import Fallback, GenerationOutcome, Repeat
 from stratloop.llm.budget import Usage
 from stratloop.redaction import redact_text
 from stratloop.spec import Candidate, Lineage, Strategy
@@ -34,6 +34,7 @@ __all__ = [
     "HISTORY_SCHEMA",
     "IterationRecord",
     "Metrics",
+    "Redundancy",
     "StageError",
     "Status",
     "Timings",
@@ -55,8 +56,12 @@ Status: TypeAlias = Literal[
     "validation_failed",
     "evaluation_failed",
     "evaluation_timeout",
+    "exhausted",
+    "redundant",
 ]
-"""How far an iteration got."""
+"""How far an iteration got. ``exhausted``: every candidate its generator was asked for
+repeated a tried one, so nothing was evaluated; ``redundant``: its signal nearly duplicates
+an evaluated candidate's, so it does not count as a new trial."""
 
 _VOLATILE = ("timestamp", "timings")
 """Keys that differ between two runs of the same seed and configuration."""
@@ -81,6 +86,21 @@ class StageError:
 
 
 @dataclass(frozen=True, slots=True)
+class Redundancy:
+    """Why a candidate is not a new trial: the evaluated one its signal nearly duplicates.
+
+    Args:
+        of_iteration: the evaluated candidate's iteration.
+        correlation: the rank correlation of the two signals' fingerprints (train window).
+        threshold: ``search.max_signal_correlation`` when it was decided.
+    """
+
+    of_iteration: int
+    correlation: float
+    threshold: float
+
+
+@dataclass(frozen=True, slots=True)
 class Timings:
     """Seconds spent per stage; ``evaluate_s`` is None when nothing was evaluated."""
 
@@ -89,15 +109,16 @@ class Timings:
     evaluate_s: float | None = None
 
 
-_D = TypeVar("_D", Decision, StageError)
+_D = TypeVar("_D", Decision, Redundancy, StageError)
 
 _KEYS: Mapping[type, tuple[str, ...]] = {
-    cls: tuple(f.name for f in fields(cls)) for cls in (Decision, Fallback, StageError, Timings)
+    cls: tuple(f.name for f in fields(cls))
+    for cls in (Decision, Fallback, Redundancy, StageError, Timings)
 }
 """Field names of the dataclasses a history line (and an audit body) holds as JSON objects."""
 
 
-def fields_json(value: Decision | Fallback | StageError | Timings) -> dict[str, Any]:
+def fields_json(value: Decision | Fallback | Redundancy | StageError | Timings) -> dict[str, Any]:
     """One of the record's small dataclasses as a JSON object, key for field."""
     return {key: getattr(value, key) for key in _KEYS[type(value)]}
 
@@ -183,6 +204,10 @@ class IterationRecord:
             the run goes on without it (a configured, recorded decision).
         llm_usage: the tokens and cost this iteration's generation spent, if any.
         timings: seconds per stage.
+        redundancy: for a ``redundant`` iteration, the candidate it nearly duplicates.
+        fingerprint: the evaluated signal's fingerprint (see
+            :mod:`stratloop.factors.fingerprint`), kept so that a resumed run
+            compares new candidates with every evaluated one.
     """
 
     iteration_num: int
@@ -201,13 +226,20 @@ class IterationRecord:
     audited: bool = False
     budget_mode: str | None = None
     llm_usage: Usage | None = None
+    redundancy: Redundancy | None = None
+    fingerprint: str | None = None
 
     def __post_init__(self) -> None:
-        if self.status == "evaluated":
+        if (self.status == "redundant") != (self.redundancy is not None):
+            raise ValueError(
+                f"iteration {self.iteration_num} is {self.status!r} with redundancy "
+                f"{self.redundancy}; exactly the redundant iterations name what they duplicate"
+            )
+        if self.status in ("evaluated", "redundant"):
             if self.outcome.candidate is None or self.error is not None:
                 raise ValueError(
-                    f"iteration {self.iteration_num} is 'evaluated' but has no candidate or has "
-                    "an error; an evaluated iteration has a candidate and no error"
+                    f"iteration {self.iteration_num} is {self.status!r} but has no candidate or "
+                    "has an error; an evaluated iteration has a candidate and no error"
                 )
         elif self.error is None:
             raise ValueError(
@@ -233,6 +265,8 @@ class IterationRecord:
         audited: bool = False,
         budget_mode: str | None = None,
         llm_usage: Usage | None = None,
+        redundancy: Redundancy | None = None,
+        fingerprint: str | None = None,
     ) -> IterationRecord:
         """A record whose values are exactly what its history line reads back as.
 
@@ -245,6 +279,12 @@ class IterationRecord:
         candidate = _normalised(outcome.candidate)
         if candidate is not outcome.candidate:
             outcome = replace(outcome, candidate=candidate)
+        if outcome.repeats:
+            repeats = tuple(
+                replace(r, candidate=_normalised(r.candidate) or r.candidate)
+                for r in outcome.repeats
+            )
+            outcome = replace(outcome, repeats=repeats)
         if outcome.error_message:
             outcome = replace(outcome, error_message=redact_text(outcome.error_message))
         if error is not None:
@@ -264,6 +304,8 @@ class IterationRecord:
             audited=audited,
             budget_mode=budget_mode,
             llm_usage=llm_usage,
+            redundancy=redundancy,
+            fingerprint=fingerprint,
         )
 
     @property
@@ -338,6 +380,12 @@ class IterationRecord:
                 "calls": usage.calls,
             },
             "timings": fields_json(self.timings),
+            "repeats": [
+                {"of_iteration": r.of_iteration, "candidate": candidate_json(r.candidate)}
+                for r in outcome.repeats
+            ],
+            "redundancy": None if self.redundancy is None else fields_json(self.redundancy),
+            "fingerprint": self.fingerprint,
         }
 
     def comparable(self, *, across_implementations: bool = False) -> dict[str, Any]:
@@ -411,7 +459,12 @@ def _parse(data: Mapping[str, Any], key: str, version: int) -> IterationRecord:
         fallback=None if fallback is None else Fallback(**fallback),
         error_type=generation_error.get("type"),
         error_message=generation_error.get("message"),
+        repeats=tuple(
+            Repeat(candidate_from_json(r["candidate"]), _int(r["of_iteration"], "of_iteration"))
+            for r in data.get("repeats") or ()
+        ),
     )
+    redundancy = data.get("redundancy")
     return IterationRecord(
         iteration_num=_int(data[key], key),
         batch=_int(data["batch"], "batch"),
@@ -442,6 +495,8 @@ def _parse(data: Mapping[str, Any], key: str, version: int) -> IterationRecord:
             cost=float(usage["cost"]),
             calls=int(usage["calls"]),
         ),
+        redundancy=None if redundancy is None else _from_fields(Redundancy, redundancy),
+        fingerprint=data.get("fingerprint"),
     )
 
 

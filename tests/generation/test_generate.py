@@ -262,3 +262,73 @@ class TestGenerateIteration:
         )
         assert on.candidate == off.candidate
         assert on.decision == off.decision
+
+
+class TestRepeats:
+    """A repeat goes back to the generator the decision named, within search.repeat_attempts."""
+
+    def test_a_repeat_is_sent_back_and_the_decision_stays(self):
+        """The first candidate repeats: the same generator is asked again and sees the repeat."""
+        plain = _procedural(_ctx(None, 50), LLM, FG)
+        proposed = []
+        seen = []
+
+        def propose(attempt):
+            seen.append(tuple(r.of_iteration for r in attempt.repeats))
+            candidate = (LLM if plain.decision.method == "llm" else FG).propose(attempt)
+            proposed.append(candidate.strategy)
+            return candidate
+
+        source = FunctionSource(propose)
+        again = generate(
+            _ctx(None, 50), "priority", Sources(source, source), "fail",
+            lambda s: 3 if s == proposed[0] else None,
+        )
+        assert again.decision == plain.decision
+        assert proposed[0] == plain.candidate.strategy
+        assert seen == [(), (3,)]
+        assert [r.of_iteration for r in again.repeats] == [3]
+        assert again.repeats[0].candidate.strategy == proposed[0]
+        assert again.candidate is not None
+        assert again.candidate.strategy == proposed[1] != proposed[0]
+
+    @pytest.mark.parametrize("path", ["procedural", "pattern"])
+    def test_only_repeats_exhaust_the_iteration(self, path):
+        """A generator that only repeats is asked 1 + repeat_attempts times; no candidate."""
+        ctx = _ctx(True, 0)
+        calls = []
+        same = Candidate(Strategy(expression="rank(returns)", portfolio=TopN(n=2)), "factor_graph")
+
+        def propose(attempt):
+            calls.append(len(attempt.repeats))
+            return same
+
+        source = FunctionSource(propose)
+        sources = StrategyFactory(None, source) if path == "pattern" else Sources(None, source)
+        outcome = generate(ctx, "priority", sources, "fail", lambda _s: 0)
+        assert calls == [0, 1, 2, 3, 4, 5]
+        assert outcome.candidate is None
+        assert outcome.exhausted
+        assert outcome.error_type == "RepeatedCandidateError"
+        assert len(outcome.repeats) == 6
+
+    def test_the_fallback_candidate_is_checked_too(self):
+        """When the LLM fails and the factor graph rescues, its repeat is sent back as well."""
+        ctx = _ctx(False, 100, "fallback_to_factor_graph")
+        rescued = []
+
+        def propose(attempt):
+            rescued.append(len(attempt.repeats))
+            return FG.propose(attempt)
+
+        outcome = generate(
+            ctx,
+            "priority",
+            Sources(DOWN, FunctionSource(propose)),
+            "fallback_to_factor_graph",
+            lambda _s: 1 if not rescued[1:] else None,
+        )
+        assert rescued == [0, 1]
+        assert outcome.method_used == "factor_graph"
+        assert outcome.fallback is not None
+        assert [r.of_iteration for r in outcome.repeats] == [1]

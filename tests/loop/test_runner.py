@@ -329,7 +329,7 @@ class TestLLMShare:
         )
         summary, records = _run(config, "share", llm=llm_source())
         n = len(records)
-        share = sum(r["method_used"] == "llm" for r in records) / n
+        share = sum(r["decision"]["method"] == "llm" for r in records) / n
         half = 3.2905 * (0.3 * 0.7 / n) ** 0.5
         assert n == 2000
         assert abs(share - 0.3) <= half

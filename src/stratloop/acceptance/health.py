@@ -7,7 +7,11 @@
 - :func:`production_validation` is a bounded soak: it runs the loop with the
   phase's flags for the requested hours (or ``max_iterations``, whichever
   comes first), then judges the phase's success criteria the same way. It
-  always stops by itself.
+  always stops by itself. The hours count from the first committed
+  iteration: loading the data, starting the workers and the first batch are
+  start-up, not soak, so a short soak on a healthy system judges real
+  iterations. A criterion the soak gave no data for says "not enough data";
+  only a failure makes the report unhealthy.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from stratloop.acceptance.probes import measure_probes, service_probes
 from stratloop.config.models import StratloopConfig
@@ -41,8 +45,10 @@ from stratloop.service.thresholds import phase_thresholds
 
 __all__ = [
     "MAX_SOAK_ITERATIONS",
+    "STARTUP_LIMIT_S",
     "CheckReport",
     "FixedFlags",
+    "ReportStatus",
     "health_check",
     "phase_flags",
     "production_validation",
@@ -50,9 +56,15 @@ __all__ = [
 
 MAX_SOAK_ITERATIONS = 10_000_000
 """The iteration cap of a soak run without ``--max-iterations`` (the config's maximum)."""
+STARTUP_LIMIT_S = 600.0
+"""How long a soak waits for its first committed iteration before giving up."""
 _POLL_S = 0.2
 _SERVICE_TIMEOUT_S = 2.0
 _SERVICE_METRICS = ("memory_growth", "audit_overhead_ms")
+
+
+ReportStatus: TypeAlias = HealthStatus | Literal["not_enough_data"]
+"""A report's status: the service's, or ``not_enough_data`` when nothing could be judged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +74,7 @@ class CheckReport:
     kind: str
     phase: int
     environment: str
-    status: HealthStatus
+    status: ReportStatus
     checks: tuple[Check, ...]
     figures: tuple[MetricFigure, ...]
     facts: Mapping[str, Any]
@@ -262,27 +274,16 @@ def production_validation(
     monitor = Monitor(service, lambda: service_probes(service.config, base))
     monitor.probe()
     started = time.monotonic()
-    deadline = started + duration_hours * 3600.0
     service.start()
-    reason = "the iteration cap was reached"
-    while service.state().status in {"starting", "running"}:
-        if time.monotonic() >= deadline:
-            reason = f"the {duration_hours:g} h duration ended"
-            service.stop()
-            break
-        time.sleep(_POLL_S)
+    first = _first_commit(service, started + STARTUP_LIMIT_S)
+    reason = _soak(service, first, duration_hours)
     service.stop()
     snapshot = monitor.snapshot()
     state = snapshot.state
     figures = judge_metrics(
         {f.threshold.name: f.measurement for f in snapshot.figures}, phase_thresholds(phase)
     )
-    ran = Check(
-        "iterations",
-        state.iteration > 0,
-        f"{state.iteration} iterations committed",
-        fatal=True,
-    )
+    ran = _iterations_check(state.iteration, state.status, first, started)
     checks = (*snapshot.checks, ran)
     facts = {
         "run": {
@@ -295,18 +296,65 @@ def production_validation(
         "soak": {
             "duration_hours": duration_hours,
             "max_iterations": max_iterations,
+            "startup_s": None if first is None else round(first - started, 3),
             "elapsed_s": round(time.monotonic() - started, 3),
             "stopped_because": reason if state.status != "failed" else "the run failed",
             "flags": flags.raw(),
         },
         "tests": "the guide's test count is checked by `pytest tests/learning -v`, not here",
     }
+    status: ReportStatus = overall_status(checks, figures)
+    if not ran.passed and not ran.fatal and overall_status(snapshot.checks, figures) == "healthy":
+        status = "not_enough_data"
     return CheckReport(
         f"production_validation_phase{phase}",
         phase,
         environment,
-        overall_status(checks, figures),
+        status,
         checks,
         figures,
         facts,
+    )
+
+
+def _running(service: LoopService) -> bool:
+    return service.state().status in {"starting", "running"}
+
+
+def _first_commit(service: LoopService, limit: float) -> float | None:
+    """When the first iteration was committed (monotonic), or None: the loop ended or ``limit``."""
+    while _running(service) and service.state().iteration == 0:
+        if time.monotonic() >= limit:
+            return None
+        time.sleep(_POLL_S)
+    return time.monotonic() if service.state().iteration > 0 else None
+
+
+def _soak(service: LoopService, first: float | None, duration_hours: float) -> str:
+    """Let the loop run ``duration_hours`` past its first commit; say why the soak stopped."""
+    if first is None:
+        if _running(service):
+            return f"no iteration was committed within the {STARTUP_LIMIT_S:g} s start-up limit"
+        return "the run ended before committing an iteration"
+    deadline = first + duration_hours * 3600.0
+    while _running(service):
+        if time.monotonic() >= deadline:
+            return f"the {duration_hours:g} h duration ended"
+        time.sleep(_POLL_S)
+    return "the iteration cap was reached"
+
+
+def _iterations_check(committed: int, status: str, first: float | None, started: float) -> Check:
+    """Iterations were committed; none, without a failure, is not enough data (not fatal)."""
+    if committed > 0:
+        after = "" if first is None else f" (the first {first - started:.1f} s after start)"
+        return Check("iterations", True, f"{committed} iterations committed{after}", fatal=True)
+    if status == "failed":
+        return Check("iterations", False, "0 iterations committed: the run failed", fatal=True)
+    return Check(
+        "iterations",
+        False,
+        "not enough data: no iteration was committed, so no criterion could be judged; "
+        "check the loop's start-up (data, workers, LLM endpoint) and soak again",
+        fatal=False,
     )

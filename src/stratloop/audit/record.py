@@ -271,10 +271,10 @@ def audit_record(
     """
     outcome = record.outcome
     candidate = outcome.candidate
-    error = record.error
     usage = record.llm_usage
     timings = record.timings
     metrics = _metrics(record)
+    why = _why(record)
     return AuditRecord(
         iteration_num=record.iteration_num,
         run_id=run_id,
@@ -289,8 +289,8 @@ def audit_record(
         fallback=None if outcome.fallback is None else fields_json(outcome.fallback),
         outcome={
             "status": _STATUS.get(record.status, "failed"),
-            "error_type": outcome.error_type if error is None else error.type,
-            "error_message": outcome.error_message if error is None else error.message,
+            "error_type": why[0],
+            "error_message": why[1],
             "candidate_id": None if candidate is None else candidate.candidate_id,
             "expression": None if candidate is None else candidate.strategy.expression,
             "metrics": None if metrics is None else _finite(metrics, "metrics"),
@@ -327,6 +327,24 @@ def _metrics(record: IterationRecord) -> dict[str, Any] | None:
     if record.test is not None:
         metrics["test"] = record.test
     return metrics
+
+
+def _why(record: IterationRecord) -> tuple[str | None, str | None]:
+    """The error type and message of the audit outcome; a redundant candidate says what it repeats.
+
+    A redundant iteration was evaluated but is no new trial, so its outcome is
+    ``failed`` with the reason instead of an error.
+    """
+    redundancy = record.redundancy
+    if redundancy is not None:
+        return "RedundantCandidate", (
+            f"its signal correlates {redundancy.correlation:.4f} with iteration "
+            f"{redundancy.of_iteration}'s, above search.max_signal_correlation "
+            f"{redundancy.threshold:g}; not a new trial"
+        )
+    if record.error is None:
+        return record.outcome.error_type, record.outcome.error_message
+    return record.error.type, record.error.message
 
 
 def _finite(mapping: Mapping[str, Any], path: str) -> dict[str, Any]:

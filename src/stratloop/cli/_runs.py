@@ -14,7 +14,7 @@ from typing import Any
 
 from stratloop.errors import RunError
 
-__all__ = ["LATEST", "failures_line", "find_run", "format_number", "search_dirs"]
+__all__ = ["LATEST", "failures_line", "find_run", "format_number", "search_dirs", "trials_line"]
 
 LATEST = "latest"
 """The run id that names the newest run."""
@@ -94,6 +94,18 @@ def failures_line(metrics: Mapping[str, Any], iterations: int) -> str | None:
         if count
     )
     return f"{failed} of {iterations} iterations produced no evaluation: {reasons}"
+
+
+def trials_line(metrics: Mapping[str, Any]) -> str:
+    """Distinct trials evaluated, and the repeats and near-duplicates that were not new ones."""
+    return (
+        f"{int(metrics.get('distinct_trials', 0))} distinct candidates evaluated (the deflated "
+        "Sharpe's number of trials); "
+        f"{int(metrics.get('repeats_rejected', 0))} repeats of tried candidates rejected "
+        f"(never evaluated), {int(metrics.get('exhausted', 0))} iterations exhausted "
+        f"(search.repeat_attempts), {int(metrics.get('redundant', 0))} redundant "
+        "(signal correlation above search.max_signal_correlation)"
+    )
 
 
 def format_number(value: Any) -> str:

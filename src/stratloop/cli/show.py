@@ -16,7 +16,14 @@ from rich.table import Column, Table
 
 from stratloop.cli._app import app, console, handle_errors
 from stratloop.cli._champion import print_champion, stored_config
-from stratloop.cli._runs import LATEST, failures_line, find_run, format_number, search_dirs
+from stratloop.cli._runs import (
+    LATEST,
+    failures_line,
+    find_run,
+    format_number,
+    search_dirs,
+    trials_line,
+)
 from stratloop.cli.report import TEARSHEET
 from stratloop.cli.run import ConfigOption, EnvironmentNameOption, RunsDirOption
 
@@ -95,6 +102,7 @@ def show(
     failed = failures_line(info.metrics, info.iterations)
     if failed is not None:
         console.print(failed, style="yellow", markup=False)
+    console.print(trials_line(info.metrics), markup=False)
     for key in _COUNTERS:
         if key in info.metrics:
             console.print(f"  {key}: {format_number(info.metrics[key])}")

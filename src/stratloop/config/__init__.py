@@ -12,6 +12,7 @@ from stratloop.config.models import (
     GenerationConfig,
     LLMConfig,
     LoopConfig,
+    SearchConfig,
     StratloopConfig,
 )
 from stratloop.config.overrides import Layer, parse_assignment
@@ -26,6 +27,7 @@ __all__ = [
     "LLMConfig",
     "Layer",
     "LoopConfig",
+    "SearchConfig",
     "StratloopConfig",
     "StratloopDeprecationWarning",
     "config_hash",

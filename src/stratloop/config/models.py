@@ -20,6 +20,7 @@ __all__ = [
     "GenerationConfig",
     "LLMConfig",
     "LoopConfig",
+    "SearchConfig",
     "StratloopConfig",
 ]
 
@@ -160,6 +161,18 @@ class LoopConfig(BaseModel):
     """How many of the latest committed iterations ``max_failure_rate`` is judged over."""
 
 
+class SearchConfig(BaseModel):
+    """What counts as a new trial: repeats are never evaluated, near-duplicates not as new."""
+
+    model_config = _MODEL
+    max_signal_correlation: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+    """A candidate whose signal's rank correlation with an evaluated one's (same trading rule,
+    train window) is above this is recorded as ``redundant``; 1 turns the check off."""
+    repeat_attempts: Annotated[int, Field(ge=0, le=100)] = 5
+    """How many more candidates a generator is asked for after proposing a repeat, before the
+    iteration is recorded as ``exhausted``."""
+
+
 class AuditConfig(BaseModel):
     """The Phase 4 audit trail."""
 
@@ -194,6 +207,7 @@ class StratloopConfig(BaseModel):
     backtest: BacktestConfig = BacktestConfig()
     loop: LoopConfig = LoopConfig()
     audit: AuditConfig = AuditConfig()
+    search: SearchConfig = SearchConfig()
 
     @field_validator("version", mode="before")
     @classmethod

@@ -140,6 +140,8 @@ def pct_change(values: FloatPanel, lag: int) -> FloatPanel:
 
 def ts_sum(values: FloatPanel, window: int) -> FloatPanel:
     """Sum over the window."""
+    if window == 1:
+        return _one_row(values)
 
     def combine(dev: list[FloatPanel], ref: list[FloatPanel], _lo: int, _start: int) -> FloatPanel:
         sums = window_sums(dev[0], window)
@@ -179,6 +181,8 @@ def _moments_compiled(values: FloatPanel, window: int, *, squares: bool) -> Floa
 
 def ts_mean(values: FloatPanel, window: int) -> FloatPanel:
     """Mean over the window."""
+    if window == 1:
+        return _one_row(values)
     if values.size >= _COMPILED_MOMENTS:
         return _moments_compiled(values, window, squares=False)
 
@@ -236,6 +240,8 @@ def ts_corr(left: FloatPanel, right: FloatPanel, window: int) -> FloatPanel:
 
 def decay_linear(values: FloatPanel, window: int) -> FloatPanel:
     """Linearly weighted mean, weights ``window, window - 1, ..., 1`` from the newest row."""
+    if window == 1:
+        return _one_row(values)
     total = window * (window + 1) / 2.0
 
     def combine(dev: list[FloatPanel], ref: list[FloatPanel], lo: int, start: int) -> FloatPanel:
@@ -247,6 +253,15 @@ def decay_linear(values: FloatPanel, window: int) -> FloatPanel:
         return (weighted - offset * plain) / total + ref[0]
 
     return _windowed((values,), window, combine)
+
+
+def _one_row(values: FloatPanel) -> FloatPanel:
+    """A one-row window's sum, mean or weighted mean: the input itself, exactly.
+
+    The canonical form (``factors/canonical.py``) rewrites these to their
+    argument, so they must agree bit for bit, not to rounding.
+    """
+    return np.array(values, dtype=np.float64, copy=True)
 
 
 def _rolling_extreme(values: FloatPanel, window: int, ufunc: np.ufunc) -> FloatPanel:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from stratloop.config.models import StratloopConfig
+from stratloop.generation.outcome import Repeat
 from stratloop.spec import Candidate
 
 __all__ = ["ChampionSnapshot", "Feedback", "GenerationContext", "iteration_rng"]
@@ -60,6 +61,8 @@ class GenerationContext:
         champion: the champion snapshot of the batch, if any.
         feedback: recent results, oldest first.
         extras: free-form, read-only hints for generators (e.g. the data's fields).
+        repeats: this iteration's candidates so far that repeated tried ones; a
+            generator asked again sees them (the LLM is told what it repeated).
     """
 
     config: StratloopConfig
@@ -69,6 +72,7 @@ class GenerationContext:
     champion: ChampionSnapshot | None = None
     feedback: tuple[Feedback, ...] = ()
     extras: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    repeats: tuple[Repeat, ...] = ()
 
     @classmethod
     def create(

@@ -20,7 +20,8 @@ Definitions (what each number in :meth:`GenerationCountersSnapshot.as_dict` mean
   share that drew the LLM and the mean of ``innovation_rate / 100``;
   ``llm_share_interval`` is the 99.9% normal-approximation binomial interval
   around the expected share for that many draws.
-- ``failures``: failed iterations; ``failures_by_error`` counts them by error class.
+- ``failures``: failed iterations; ``failures_by_error`` counts them by error class
+  (an iteration whose generator only repeated tried candidates is ``exhausted``, not failed).
 - ``fallbacks_by_error``: fallbacks by the error class that caused them.
 - ``strategy_selected``, ``decision_rules``, ``implementations``,
   ``methods_used``: counts by name.
@@ -175,7 +176,7 @@ class GenerationCounters:
             else:
                 self.explicit_fallbacks += 1
             self.fallbacks_by_error[outcome.fallback.error_type or "unknown"] += 1
-        if outcome.candidate is None:
+        if outcome.candidate is None and not outcome.exhausted:
             self.failures_by_error[outcome.error_type or "unknown"] += 1
         self.strategy_selected[outcome.strategy_selected] += 1
         self.decision_rules[decision.rule] += 1

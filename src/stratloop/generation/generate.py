@@ -16,30 +16,54 @@ a failed iteration; ``fallback_to_factor_graph`` runs the factor graph and
 records ``Fallback(kind="explicit")``; ``silent`` (legacy) does the same
 without telling the user, but records ``Fallback(kind="silent")`` so metrics
 count it. A factor-graph failure never falls back.
+
+A candidate that repeats one already tried in the run (``repeats``, the
+loop's check by trial key) is never returned: the same generator is asked
+again with the repeat in ``ctx.repeats`` (the factor graph continues its
+random stream, so it mutates differently; the LLM is told what it repeated),
+up to ``search.repeat_attempts`` more times. When every answer repeats, the
+outcome has no candidate and the error ``RepeatedCandidateError``: the
+iteration is recorded as ``exhausted``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Literal, TypeAlias
 
 from stratloop._types import GenerationMethod
-from stratloop.errors import ConfigError, GenerationError, StratloopError
+from stratloop.errors import (
+    ConfigError,
+    GenerationError,
+    RepeatedCandidateError,
+    StratloopError,
+)
 from stratloop.flags.model import Flags
 from stratloop.generation.context import GenerationContext
 from stratloop.generation.decision import Decision, Rule, decide
-from stratloop.generation.outcome import Fallback, GenerationOutcome, Implementation
+from stratloop.generation.outcome import Fallback, GenerationOutcome, Implementation, Repeat
 from stratloop.generation.strategies import (
     CandidateSource,
     Sources,
     StrategyFactory,
     require_llm,
 )
-from stratloop.spec import Candidate
+from stratloop.spec import Candidate, Strategy
 
-__all__ = ["FailurePolicy", "generate", "generate_iteration", "implementation_for"]
+__all__ = [
+    "FailurePolicy",
+    "RepeatCheck",
+    "generate",
+    "generate_iteration",
+    "implementation_for",
+]
 
 FailurePolicy: TypeAlias = Literal["fail", "fallback_to_factor_graph", "silent"]
 """What an LLM failure does: the two ``on_llm_failure`` values, or legacy's silent fallback."""
+
+RepeatCheck: TypeAlias = Callable[[Strategy], "int | None"]
+"""The iteration whose candidate ``strategy`` repeats, or None when it is new to the run."""
 
 
 def implementation_for(enforcement: bool, strategy_pattern: bool) -> Implementation:
@@ -62,6 +86,7 @@ def generate_iteration(
     *,
     llm: CandidateSource | None,
     factor_graph: CandidateSource,
+    repeats: RepeatCheck | None = None,
 ) -> GenerationOutcome:
     """Run :func:`generate` with the behaviour ``flags`` select (see the module table).
 
@@ -70,6 +95,7 @@ def generate_iteration(
         flags: the flags in force at this iteration boundary.
         llm: the LLM proposer, or None when no LLM is configured.
         factor_graph: the factor-graph generator.
+        repeats: the run's repeat check; None accepts every candidate.
 
     Raises:
         ConfigConflictError: Phase 1+ and the configuration can mandate the LLM
@@ -78,13 +104,13 @@ def generate_iteration(
     """
     implementation = implementation_for(flags.enforcement, flags.strategy_pattern)
     if implementation == "legacy":
-        return generate(ctx, "legacy", Sources(llm, factor_graph), "silent")
+        return generate(ctx, "legacy", Sources(llm, factor_graph), "silent", repeats)
     sources = (
         StrategyFactory(llm, factor_graph)
         if implementation == "strategy_pattern"
         else Sources(llm, factor_graph)
     )
-    return generate(ctx, "priority", sources, ctx.config.generation.on_llm_failure)
+    return generate(ctx, "priority", sources, ctx.config.generation.on_llm_failure, repeats)
 
 
 def generate(
@@ -92,6 +118,7 @@ def generate(
     rule: Rule,
     sources: Sources,
     on_failure: FailurePolicy,
+    repeats: RepeatCheck | None = None,
 ) -> GenerationOutcome:
     """Decide with ``rule``, ask the decided generator, and apply ``on_failure`` if the LLM fails.
 
@@ -107,6 +134,7 @@ def generate(
             strategy carries the call (recorded as ``strategy_pattern``, with
             the strategy's class name as ``strategy_selected``).
         on_failure: what an LLM failure does.
+        repeats: the run's repeat check; a repeat goes back to its generator.
 
     Raises:
         ConfigConflictError: ``priority`` and the configuration can mandate the
@@ -132,20 +160,23 @@ def generate(
         rule=rule,
         llm_enabled=config.llm.enabled,
     )
+    fresh = _Fresh(repeats, ctx.config.search.repeat_attempts)
     try:
-        candidate = produce(ctx, decision)
+        candidate = fresh.ask(ctx, lambda attempt: produce(attempt, decision))
     except ConfigError:
         raise
+    except RepeatedCandidateError as exc:
+        return _failed(implementation, decision, selected, None, exc, fresh.rejected)
     except StratloopError as exc:
         if decision.method != "llm" or on_failure == "fail":
-            return _failed(implementation, decision, selected, None, exc)
+            return _failed(implementation, decision, selected, None, exc, fresh.rejected)
         fallback = _fallback(on_failure, exc)
         try:
-            rescued = sources.factor_graph.propose(ctx)
+            rescued = fresh.ask(ctx, sources.factor_graph.propose)
         except ConfigError:
             raise
         except StratloopError as second:
-            return _failed(implementation, decision, selected, fallback, second)
+            return _failed(implementation, decision, selected, fallback, second, fresh.rejected)
         return GenerationOutcome(
             implementation=implementation,
             decision=decision,
@@ -155,6 +186,7 @@ def generate(
             fallback=fallback,
             error_type=type(exc).__name__,
             error_message=str(exc),
+            repeats=fresh.rejected,
         )
     return GenerationOutcome(
         implementation=implementation,
@@ -162,7 +194,44 @@ def generate(
         strategy_selected=selected,
         method_used=decision.method,
         candidate=_checked(candidate, decision.method),
+        repeats=fresh.rejected,
     )
+
+
+class _Fresh:
+    """Asks a generator until it proposes a candidate the run has not tried, within a bound."""
+
+    __slots__ = ("_attempts", "_check", "rejected")
+
+    def __init__(self, check: RepeatCheck | None, attempts: int) -> None:
+        self._check = check
+        self._attempts = attempts
+        self.rejected: tuple[Repeat, ...] = ()
+
+    def ask(
+        self, ctx: GenerationContext, propose: Callable[[GenerationContext], Candidate]
+    ) -> Candidate:
+        """A candidate that is not a repeat; the generator sees the repeats so far.
+
+        Raises:
+            RepeatedCandidateError: the generator answered with repeats only.
+        """
+        asked = 0
+        while True:
+            attempt = replace(ctx, repeats=self.rejected) if self.rejected else ctx
+            candidate = propose(attempt)
+            of = None if self._check is None else self._check(candidate.strategy)
+            if of is None:
+                return candidate
+            self.rejected = (*self.rejected, Repeat(candidate, of))
+            asked += 1
+            if asked > self._attempts:
+                tried = ", ".join(f"iteration {r.of_iteration}" for r in self.rejected[-asked:])
+                raise RepeatedCandidateError(
+                    f"all {asked} candidates proposed repeat ones already tried ({tried}); "
+                    f"search.repeat_attempts={self._attempts} more were asked for after the "
+                    "first. Raise search.repeat_attempts, or let the loop move on"
+                )
 
 
 def _failed(
@@ -171,6 +240,7 @@ def _failed(
     selected: str,
     fallback: Fallback | None,
     error: StratloopError,
+    repeats: tuple[Repeat, ...] = (),
 ) -> GenerationOutcome:
     return GenerationOutcome(
         implementation=implementation,
@@ -181,6 +251,7 @@ def _failed(
         fallback=fallback,
         error_type=type(error).__name__,
         error_message=str(error),
+        repeats=repeats,
     )
 
 

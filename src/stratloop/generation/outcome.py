@@ -9,7 +9,7 @@ from stratloop._types import GenerationMethod
 from stratloop.generation.decision import Decision
 from stratloop.spec import Candidate
 
-__all__ = ["Fallback", "FallbackKind", "GenerationOutcome", "Implementation"]
+__all__ = ["Fallback", "FallbackKind", "GenerationOutcome", "Implementation", "Repeat"]
 
 Implementation: TypeAlias = Literal["legacy", "procedural", "strategy_pattern"]
 """Phase 0, Phase 1-2 and Phase 3 code paths."""
@@ -30,6 +30,19 @@ class Fallback:
 
 
 @dataclass(frozen=True, slots=True)
+class Repeat:
+    """A candidate a generator proposed that repeats one already tried in the run.
+
+    Args:
+        candidate: the candidate proposed (never evaluated).
+        of_iteration: the iteration whose candidate it repeats.
+    """
+
+    candidate: Candidate
+    of_iteration: int
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationOutcome:
     """Decision, selection and result of one iteration's generation.
 
@@ -43,6 +56,7 @@ class GenerationOutcome:
         fallback: set when ``method_used`` differs from ``decision.method``.
         error_type: the error class name when generation failed (or fell back).
         error_message: the error's message, secrets never included.
+        repeats: the candidates rejected as repeats before ``candidate``, in order.
     """
 
     implementation: Implementation
@@ -53,6 +67,12 @@ class GenerationOutcome:
     fallback: Fallback | None = None
     error_type: str | None = None
     error_message: str | None = None
+    repeats: tuple[Repeat, ...] = ()
+
+    @property
+    def exhausted(self) -> bool:
+        """True when every candidate the generator was asked for repeated a tried one."""
+        return self.candidate is None and self.error_type == "RepeatedCandidateError"
 
     @property
     def succeeded(self) -> bool:

@@ -22,6 +22,7 @@ from types import MappingProxyType
 
 from stratloop.errors import LLMGenerationError
 from stratloop.generation.context import ChampionSnapshot, Feedback, GenerationContext
+from stratloop.generation.outcome import Repeat
 from stratloop.llm.client import Message
 from stratloop.spec import Strategy
 
@@ -86,6 +87,19 @@ $feedback
 Propose one new strategy that is likely to beat the champion out of sample. \
 Do not repeat an expression listed above; learn from the failures. Reply with \
 the JSON object only."""
+)
+
+_REPEATED = Template(
+    """\
+That strategy repeats the one already tried in iteration $iteration: the same \
+signal (once written in canonical form: operand order, grouping and equivalent \
+spellings do not count) traded by the same portfolio rule and exits. It will \
+not be evaluated again. The repeated strategy, exactly:
+```json
+$spec
+```
+Propose a different strategy: change what the signal measures, not how it is \
+written. Reply with the JSON object only."""
 )
 
 _REPAIR = Template(
@@ -168,7 +182,19 @@ def build_messages(ctx: GenerationContext, settings: PromptSettings) -> tuple[Me
         champion=_champion(ctx.champion, hide),
         feedback=_feedback(recent, hide),
     )
-    return (Message("system", system), Message("user", user))
+    return (Message("system", system), Message("user", user), *_repeated(ctx.repeats, hide))
+
+
+def _repeated(repeats: Sequence[Repeat], hide: _Scrubber) -> tuple[Message, ...]:
+    """Each of this iteration's repeats as the model's reply and the loop's answer to it."""
+    messages: list[Message] = []
+    for repeat in repeats:
+        spec = _spec_json(repeat.candidate.strategy, hide)
+        messages.append(Message("assistant", f"```json\n{spec}\n```"))
+        messages.append(
+            Message("user", _REPEATED.substitute(iteration=repeat.of_iteration, spec=spec))
+        )
+    return tuple(messages)
 
 
 def repair_messages(

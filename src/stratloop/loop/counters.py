@@ -4,7 +4,8 @@ The generation side (configuration-priority adherence, silent and explicit
 fallbacks, the LLM share against ``innovation_rate``, strategy-selection
 counts) is :class:`~stratloop.generation.GenerationCounters`, fed with the
 outcome each record describes. The loop side adds validation errors,
-evaluations, evaluation failures and timeouts, audit records written,
+evaluations, evaluation failures and timeouts, repeats rejected, exhausted and
+redundant iterations, audit records written,
 champion updates and the LLM usage.
 """
 
@@ -39,6 +40,8 @@ class LoopCounters:
     statuses: Counter[str] = field(default_factory=Counter)
     audit_records: int = 0
     champion_updates: int = 0
+    repeats_rejected: int = 0
+    """Candidates proposed that repeated a tried one (never evaluated; asked again)."""
     llm_usage: Usage = field(default_factory=Usage)
     """The LLM usage recorded so far, to restore the run's budget on resume."""
 
@@ -49,6 +52,7 @@ class LoopCounters:
             generation = generation.model_copy(update={"use_factor_graph": True})
         self.outcomes.record(record.outcome, generation)
         self.statuses[record.status] += 1
+        self.repeats_rejected += len(record.outcome.repeats)
         self.audit_records += record.audited
         self.champion_updates += record.champion
         if record.llm_usage is not None:
@@ -66,6 +70,9 @@ class LoopCounters:
             "evaluations": statuses["evaluated"],
             "evaluation_failures": statuses["evaluation_failed"],
             "evaluation_timeouts": statuses["evaluation_timeout"],
+            "repeats_rejected": self.repeats_rejected,
+            "exhausted": statuses["exhausted"],
+            "redundant": statuses["redundant"],
             "audit_records": self.audit_records,
             "champion_updates": self.champion_updates,
             "llm_tokens": usage.tokens,

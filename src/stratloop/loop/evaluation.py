@@ -43,15 +43,31 @@ def evaluation_cache(config: StratloopConfig) -> EvalCache:
 
 
 def backtest_evaluator(config: StratloopConfig) -> Evaluator:
-    """Load the panel once and return ``(strategy, n_trials) -> {train, validation, folds}``.
+    """Load the panel once and return ``(strategy, n_trials) -> {train, validation, folds, ...}``.
+
+    The mapping also holds the signal's ``fingerprint`` on sampled train-block
+    rows, so the loop can find near-duplicate signals.
 
     Args:
-        config: the run's configuration (``data``, ``backtest`` and ``loop.eval_cache_mb``).
+        config: the run's configuration (``data``, ``backtest``, ``loop.eval_cache_mb``
+            and ``generation.max_window``, the fingerprint's warm-up).
     """
     from stratloop.backtest import Study  # noqa: PLC0415 - loaded in the worker
+    from stratloop.backtest.split import fold_layout  # noqa: PLC0415 - loaded in the worker
+    from stratloop.factors import evaluate as signal_of  # noqa: PLC0415 - loaded in the worker
+    from stratloop.factors.fingerprint import (  # noqa: PLC0415 - loaded in the worker
+        FingerprintSample,
+    )
 
     study = Study(load_run_panel(config), config.backtest)
     cache = evaluation_cache(config)
+
+    warm_up = config.generation.max_window
+    panel = study.selection
+    train_stop = fold_layout(
+        min(warm_up, study.split // 2), study.split, len(study.panel.dates), config.backtest, 0
+    ).train[1]
+    sample = FingerprintSample.of(len(panel.assets), train_stop, warm_up=warm_up)
 
     def evaluate(strategy: Strategy, n_trials: int) -> Mapping[str, Any]:
         result = study.evaluate(strategy, n_trials=n_trials, cache=cache)
@@ -59,6 +75,7 @@ def backtest_evaluator(config: StratloopConfig) -> Evaluator:
             "train": result.train.summary(),
             "validation": result.validation.summary(),
             "folds": result.fold_summaries(),
+            "fingerprint": sample.take(signal_of(strategy.expression, panel, cache=cache)),
         }
 
     return evaluate

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stratloop.generation.outcome import GenerationOutcome
-from stratloop.iteration import IterationRecord, StageError, Status, Timings
+from stratloop.iteration import IterationRecord, Redundancy, StageError, Status, Timings
 from stratloop.llm.budget import Usage
 from stratloop.loop.workers import EvalResult
 
@@ -54,13 +54,22 @@ class Generated:
         """True when the candidate exists and passed validation."""
         return self.outcome.candidate is not None and self.validation_error is None
 
-    def record(self, result: EvalResult | None) -> IterationRecord:
+    def record(
+        self, result: EvalResult | None, redundancy: Redundancy | None = None
+    ) -> IterationRecord:
         """The iteration's record, before the champion rule has seen it.
 
         Args:
             result: its evaluation, or None when it was not evaluable.
+            redundancy: set when the evaluated signal nearly duplicates an
+                evaluated candidate's: the iteration is ``redundant``, its
+                metrics are not kept and it is no new trial.
         """
         status, error = self._status(result)
+        if status == "evaluated" and redundancy is not None:
+            status = "redundant"
+        else:
+            redundancy = None
         evaluated = status == "evaluated" and result is not None
         return IterationRecord.build(
             iteration_num=self.iteration_num,
@@ -76,6 +85,8 @@ class Generated:
             audited=self.audit,
             budget_mode=self.budget_mode,
             llm_usage=self.llm_usage,
+            redundancy=redundancy,
+            fingerprint=result.fingerprint if evaluated and result is not None else None,
             timings=Timings(
                 generate_s=self.generate_s,
                 validate_s=self.validate_s,
@@ -85,6 +96,10 @@ class Generated:
 
     def _status(self, result: EvalResult | None) -> tuple[Status, StageError | None]:
         outcome = self.outcome
+        if outcome.exhausted:
+            return "exhausted", StageError(
+                "generation", outcome.error_type or "", outcome.error_message or ""
+            )
         if outcome.candidate is None:
             return "generation_failed", StageError(
                 "generation", outcome.error_type or "GenerationError", outcome.error_message or ""

@@ -258,6 +258,7 @@ class LoopRunner:
         self._pool_restarts = 0
         self._champion_written = -1
         self._progress: ProgressSink | None = None
+        self._n_trials: dict[int, int] = {}
         self._committed = state.next_iteration
         self._provider_failures = 0
 
@@ -437,7 +438,7 @@ class LoopRunner:
             results = self._evaluate(pool, generated)
             self._lock.verify()
             for item in generated:
-                self._commit(history, item.record(results.get(item.iteration_num)), progress)
+                self._commit(history, self._record(item, results.get(item.iteration_num)), progress)
             history.sync()
             self._pool_restarts = pool.restarts
             self._write_batch_files()
@@ -471,10 +472,19 @@ class LoopRunner:
             )
             before = budget.usage if budget is not None else None
             t0 = time.perf_counter()
-            outcome = generate_iteration(ctx, flags, llm=llm, factor_graph=self.parts.factor_graph)
+            outcome = generate_iteration(
+                ctx,
+                flags,
+                llm=llm,
+                factor_graph=self.parts.factor_graph,
+                repeats=self.state.trials.repeat_of,
+            )
             t1 = time.perf_counter()
             invalid = self._validate(outcome)
             t2 = time.perf_counter()
+            if outcome.candidate is not None and invalid is None:
+                self.state.trials.reserve(iteration, outcome.candidate.strategy)
+                self._n_trials[iteration] = self.state.trials.distinct
             generated.append(
                 Generated(
                     iteration_num=iteration,
@@ -582,11 +592,23 @@ class LoopRunner:
 
     def _evaluate(self, pool: Executor, generated: list[Generated]) -> dict[int, EvalResult]:
         tasks = [
-            EvalTask(item.iteration_num, item.outcome.candidate.strategy, item.iteration_num + 1)
+            EvalTask(
+                item.iteration_num,
+                item.outcome.candidate.strategy,
+                self._n_trials.pop(item.iteration_num),
+            )
             for item in generated
             if item.evaluable and item.outcome.candidate is not None
         ]
         return {result.iteration: result for result in pool.evaluate(tasks)}
+
+    def _record(self, item: Generated, result: EvalResult | None) -> IterationRecord:
+        """The iteration's record; an evaluated signal that nearly duplicates one is redundant."""
+        candidate = item.outcome.candidate
+        redundancy = None
+        if result is not None and result.ok and candidate is not None:
+            redundancy = self.state.trials.redundancy(candidate.strategy, result.fingerprint)
+        return item.record(result, redundancy)
 
     def _commit(
         self, history: HistoryWriter, record: IterationRecord, progress: ProgressSink | None
@@ -676,6 +698,7 @@ def run_metrics(state: LoopState, run_id: str, *, worker_restarts: int) -> dict[
         champion_score=state.champion.score,
         worker_restarts=worker_restarts,
         budget_mode=state.budget_mode,
+        distinct_trials=state.trials.distinct,
     )
     return snapshot
 

@@ -17,6 +17,7 @@ from stratloop.iteration import IterationRecord
 from stratloop.llm.budget import Usage
 from stratloop.loop.champion import ChampionTracker
 from stratloop.loop.counters import LoopCounters
+from stratloop.loop.trials import TrialLedger
 
 __all__ = ["FEEDBACK_SIZE", "LoopState"]
 
@@ -25,7 +26,7 @@ FEEDBACK_SIZE = 8
 
 
 class LoopState:
-    """Champion, recent feedback and counters after the records applied so far.
+    """Champion, recent feedback, counters and trials after the records applied so far.
 
     Args:
         config: the run's configuration.
@@ -34,6 +35,7 @@ class LoopState:
     def __init__(self, config: StratloopConfig) -> None:
         self.champion = ChampionTracker(config.loop.champion_metric, config.loop.min_trades)
         self.counters = LoopCounters(config.generation)
+        self.trials = TrialLedger(config.search)
         self._feedback: deque[Feedback] = deque(maxlen=FEEDBACK_SIZE)
         self.next_iteration = 0
         self.budget_mode: str | None = None
@@ -84,6 +86,7 @@ class LoopState:
                 record.iteration_num, record.candidate, record.train or {}, record.selection or {}
             )
         self.counters.add(record.with_champion(became))
+        self.trials.apply(record)
         self._feedback.append(_feedback(record, self.champion.metric))
         if record.budget_mode:
             self.budget_mode = record.budget_mode
@@ -94,10 +97,16 @@ class LoopState:
 def _feedback(record: IterationRecord, metric: str) -> Feedback:
     score = (record.train or {}).get(metric)
     error = record.error
+    why = None if error is None else f"{error.type}: {error.message}"
+    if record.redundancy is not None:
+        why = (
+            f"redundant: its signal correlates {record.redundancy.correlation:.2f} with "
+            f"iteration {record.redundancy.of_iteration}'s, so it was not a new trial"
+        )
     return Feedback(
         iteration=record.iteration_num,
         expression="" if record.candidate is None else record.candidate.strategy.expression,
         method=record.method,
         score=float(score) if isinstance(score, int | float) else None,
-        error=None if error is None else f"{error.type}: {error.message}",
+        error=why,
     )

@@ -36,10 +36,13 @@ __all__ = [
 ]
 
 Evaluator: TypeAlias = Callable[[Strategy, int], Mapping[str, Any]]
-"""``(strategy, n_trials) -> {"train": ..., "validation": ..., "folds": [...]}``.
+"""``(strategy, n_trials) -> {"train", "validation", "folds", "fingerprint"}``.
 
 ``train`` and ``validation`` are metric mappings; ``folds`` (optional) one
-mapping per validation fold. Raises on a bad candidate. It never sees the holdout.
+mapping per validation fold; ``fingerprint`` (optional) the signal's
+:class:`~stratloop.factors.fingerprint.FingerprintSample`, which lets the loop
+find near-duplicate signals (an evaluator without one opts out). Raises on a
+bad candidate. It never sees the holdout.
 """
 
 EvaluatorFactory: TypeAlias = Callable[[StratloopConfig], Evaluator]
@@ -55,7 +58,8 @@ class EvalTask:
     Args:
         iteration: the candidate's iteration (used to match results).
         strategy: the spec to backtest.
-        n_trials: candidates tried so far in the run, for the deflated Sharpe.
+        n_trials: distinct candidates evaluated in the run, this one included, for
+            the deflated Sharpe (repeats and redundant candidates are not trials).
     """
 
     iteration: int
@@ -74,6 +78,7 @@ class EvalResult:
     error_type: str | None = None
     error_message: str | None = None
     folds: tuple[Mapping[str, Any], ...] = ()
+    fingerprint: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -106,7 +111,15 @@ def run_task(evaluator: Evaluator, task: EvalTask) -> EvalResult:
         return EvalResult(
             task.iteration, None, None, time.perf_counter() - start, type(exc).__name__, str(exc)
         )
-    return EvalResult(task.iteration, train, validation, time.perf_counter() - start, folds=folds)
+    seconds = time.perf_counter() - start
+    return EvalResult(
+        task.iteration,
+        train,
+        validation,
+        seconds,
+        folds=folds,
+        fingerprint=result.get("fingerprint"),
+    )
 
 
 def _worker_main(conn: Connection, factory: EvaluatorFactory, config: StratloopConfig) -> None:

@@ -12,7 +12,7 @@ service's dashboard once per process.
 
 from stratloop.report._charts import Line, chart_css, sparkline
 from stratloop.report.audit import ReportData, build_report, render_report, write_report
-from stratloop.report.returns import ChampionSeries, Segment, champion_series
+from stratloop.report.returns import ChampionSeries, SegmentFigures, champion_series
 from stratloop.report.search import (
     LineageNode,
     SearchFold,
@@ -38,7 +38,7 @@ __all__ = [
     "ReportData",
     "SearchFold",
     "SearchView",
-    "Segment",
+    "SegmentFigures",
     "TearSheet",
     "build_report",
     "build_tearsheet",

@@ -34,7 +34,7 @@ from stratloop.errors import BacktestError
 from stratloop.factors import EvalCache, evaluate
 from stratloop.spec import Strategy
 
-__all__ = ["ChampionSeries", "Segment", "champion_series"]
+__all__ = ["ChampionSeries", "SegmentFigures", "champion_series"]
 
 _N_QUANTILES = 5
 
@@ -42,7 +42,7 @@ Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
-class Segment:
+class SegmentFigures:
     """One evaluated period: its name, first and last date, rows and metrics.
 
     Args:
@@ -92,8 +92,8 @@ class ChampionSeries:
     returns: Floats
     benchmark: Floats
     turnover: Floats
-    segments: tuple[Segment, ...]
-    holdout: Segment | None
+    segments: tuple[SegmentFigures, ...]
+    holdout: SegmentFigures | None
     ic: Floats
     rank_ic: Floats
     quantile_returns: Floats
@@ -145,7 +145,7 @@ def champion_series(
     parts = [result.train, result.validation]
     if result.holdout is not None:
         parts.append(result.holdout)
-    segments: list[Segment] = []
+    segments: list[SegmentFigures] = []
     offset = 0
     for part in parts:
         if part.benchmark is None or part.excess is None or part.benchmark_returns is None:
@@ -155,7 +155,7 @@ def champion_series(
                 "(stratloop backtest --benchmark equal_weight)"
             )
         segments.append(
-            Segment(
+            SegmentFigures(
                 name=part.name,
                 start=part.start,
                 end=part.end,

@@ -2,7 +2,7 @@
 
 What it shows, all from one :class:`~stratloop.report.returns.ChampionSeries`:
 cumulative returns of the strategy and the equal-weight benchmark (linear and
-log scale) with the train / test boundary marked and the holdout's state,
+log scale) with the train / validation (/ holdout) boundaries marked and the holdout's state,
 the underwater (drawdown) chart, the monthly returns heatmap and the yearly
 returns table, rolling 6-month Sharpe and beta, the daily IC and RankIC with
 their rolling mean, mean forward return per signal quintile, turnover over
@@ -39,7 +39,7 @@ from stratloop.report.analytics import (
     rolling_sharpe,
     yearly_returns,
 )
-from stratloop.report.returns import ChampionSeries, Segment, champion_series
+from stratloop.report.returns import ChampionSeries, SegmentFigures, champion_series
 from stratloop.report.search import SearchView, render_search, search_view
 from stratloop.report.templating import template
 from stratloop.spec import Strategy
@@ -306,7 +306,7 @@ def _fmt(name: str, value: float | None) -> str:
     return f"{value * 100:.2f}%" if name in _PERCENT else f"{value:.3f}"
 
 
-def _segment_table(segment: Segment) -> dict[str, Any]:
+def _segment_table(segment: SegmentFigures) -> dict[str, Any]:
     strategy = segment.strategy.as_dict()
     benchmark = segment.benchmark.as_dict()
     rows = []
@@ -318,7 +318,7 @@ def _segment_table(segment: Segment) -> dict[str, Any]:
     return {"segment": segment, "rows": rows, "excess": excess, "verdict": segment_verdict(segment)}
 
 
-def segment_verdict(segment: Segment) -> Verdict:
+def segment_verdict(segment: SegmentFigures) -> Verdict:
     """Whether the strategy beats equal weight on ``segment``, in words (5%, one-sided)."""
     return benchmark_verdict(t_stat=segment.excess.t_stat, p_value=segment.excess.p_value)
 

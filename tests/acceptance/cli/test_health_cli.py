@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from stratloop.acceptance import health
+from stratloop.environments import load_environment
+
 SCRIPTS = Path(__file__).resolve().parents[3] / "scripts"
 
 CONFIG = """\
@@ -106,6 +109,48 @@ class TestProductionValidation:
         assert report["soak"]["stopped_because"] == "the 0 h duration ended"
         assert report["soak"]["flags"]["PHASE3_STRATEGY_PATTERN"] is False
         assert done.returncode == (0 if report["healthy"] else 1)
+
+
+    def test_a_soak_shorter_than_start_up_judges_real_iterations(self, tmp_path: Path) -> None:
+        """Issue 16: a 0.36 s soak counts from the first commit, so a healthy loop passes."""
+        root = _env(tmp_path)
+        done = _script(
+            root,
+            "production_validation_phase4.py",
+            "--environment",
+            "t",
+            "--duration-hours",
+            "0.0001",
+            "--output",
+            "short.json",
+        )
+        report = json.loads((root / "short.json").read_text())
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert report["status"] == "healthy"
+        assert report["run"]["iterations"] >= 1
+        assert report["soak"]["startup_s"] > 0
+        assert "not enough data for Audit Logging Overhead" in " ".join(done.stdout.split())
+
+    def test_no_iteration_in_time_is_not_enough_data_not_unhealthy(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A soak that could judge nothing says so instead of calling the loop unhealthy."""
+        root = _env(tmp_path)
+        monkeypatch.chdir(root)
+        monkeypatch.setattr(health, "STARTUP_LIMIT_S", 0.0)
+        env = load_environment("t")
+        report = health.production_validation(
+            4,
+            env.load_config(flags=health.phase_flags(4)),
+            env.config_document(),
+            environment="t",
+            duration_hours=1.0,
+        )
+        assert report.status == "not_enough_data"
+        assert not report.healthy
+        checks = {c.name: c for c in report.checks}
+        assert checks["iterations"].detail.startswith("not enough data")
+        assert "start-up limit" in report.as_dict()["soak"]["stopped_because"]
 
 
 class TestHealthCheck:

@@ -207,8 +207,8 @@ class TestChampion:
         )
         text = " ".join(mixed.output.split())
         assert mixed.exit_code == 2
-        assert "mutated the champion reference (" in text
-        assert "mutated none (no champion)" in text
+        assert "champion: none (no champion) vs reference (" in text
+        assert "data:" not in text
         assert "Traceback" not in mixed.output
 
     def test_an_unknown_champion_is_a_usage_error(self, workdir):
@@ -217,3 +217,93 @@ class TestChampion:
         assert result.exit_code == 2
         assert all(name in result.output for name in ("none", "reference", "latest-run"))
         assert "Traceback" not in result.output
+
+
+def _invoke(*argv):
+    return CliRunner().invoke(app, list(argv))
+
+
+class TestPhase12Baseline:
+    """Issue 16: the guide's "Compare with Phase 1-2 baseline" in staging."""
+
+    def test_a_baseline_recorded_earlier_in_the_same_environment_compares(
+        self, workdir, monkeypatch
+    ):
+        """A Phase 1-2 baseline from generate-logs under Phase 1-2 flags matches the staging run."""
+        del workdir
+        monkeypatch.setenv("PHASE3_STRATEGY_PATTERN", "false")
+        earlier = _invoke(
+            "shadow",
+            "generate-logs",
+            "--environment",
+            "staging",
+            "--iterations",
+            "20",
+            "--phase1-2",
+            "baseline_phase1_2.json",
+            "--phase3",
+            "logs/phase3_staging.json",
+        )
+        assert earlier.exit_code == 0, earlier.output
+        monkeypatch.setenv("PHASE3_STRATEGY_PATTERN", "true")
+        run = _invoke(
+            "shadow",
+            "run",
+            "--environment",
+            "staging",
+            "--iterations",
+            "20",
+            "--output",
+            "staging_shadow_results.json",
+        )
+        assert run.exit_code == 0, run.output
+        compared = _invoke(
+            "shadow",
+            "compare",
+            "--old",
+            "baseline_phase1_2.json",
+            "--new",
+            "staging_shadow_results.json",
+            "--threshold",
+            "0.95",
+        )
+        assert compared.exit_code == 0, compared.output
+        assert "equivalence 100.00%" in compared.output
+
+    def test_a_baseline_of_another_environment_names_what_differs(self, workdir):
+        """A local baseline against a staging run: refused, naming data, config and seed."""
+        del workdir
+        for environment, target in (("local", "baseline.json"), ("staging", "staging.json")):
+            made = _invoke(
+                "shadow",
+                "generate-logs",
+                "--environment",
+                environment,
+                "--iterations",
+                "5",
+                "--phase1-2",
+                target,
+                "--phase3",
+                f"other-{target}",
+            )
+            assert made.exit_code == 0, made.output
+        result = _invoke(
+            "shadow", "compare", "--old", "baseline.json", "--new", "other-staging.json"
+        )
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2, text
+        assert "0.00%" not in text
+        assert "config: generation.innovation_rate" in text
+        assert "seed schedule: seed 42 vs 7" in text
+        assert "Traceback" not in text
+
+    def test_logs_of_different_iterations_name_the_seed_schedule(self, workdir):
+        """Ten iterations against twenty: the seed schedule differs, and says how."""
+        _generate(workdir)
+        (workdir / "ten.json").write_text((workdir / "old.json").read_text())
+        _generate(workdir, "--iterations", "20")
+        result = _invoke("shadow", "compare", "--old", "ten.json", "--new", "new.json")
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2, text
+        assert "seed schedule: iterations '0-9' vs '0-19'" in text
+        assert "config:" not in text

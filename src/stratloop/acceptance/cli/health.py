@@ -44,7 +44,7 @@ def _emit(report: CheckReport, outputs: list[Path]) -> None:
     table = Table(title=f"{report.kind} ({report.environment}): {report.status}")
     for column in ("metric", "value", "target", "alert", "verdict"):
         table.add_column(column)
-    marks = {"ok": "[green]ok[/]", "alert": "[red]ALERT[/]", "no_data": "[dim]no data[/]"}
+    marks = {"ok": "[green]ok[/]", "alert": "[red]ALERT[/]", "no_data": "[dim]not enough data[/]"}
     for figure in report.figures:
         t = figure.threshold
         table.add_row(
@@ -55,6 +55,10 @@ def _emit(report: CheckReport, outputs: list[Path]) -> None:
             marks[figure.verdict],
         )
     console.print(table)
+    for figure in report.figures:
+        if figure.verdict == "no_data":
+            detail = figure.measurement.detail
+            console.print(f"not enough data for {figure.threshold.title}: {detail}", soft_wrap=True)
     for check in report.checks:
         mark = "[green]pass[/]" if check.passed else "[red]FAIL[/]"
         console.print(f"{mark} {check.name}: {check.detail}", soft_wrap=True)
@@ -63,6 +67,9 @@ def _emit(report: CheckReport, outputs: list[Path]) -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
         console.print(f"wrote {output}")
+    if report.status == "not_enough_data":
+        console.print("[yellow]not enough data[/]: no criterion could be judged; see above")
+        raise typer.Exit(EXIT_INVALID)
     if not report.healthy:
         console.print(f"[red]{report.status}[/]: see the verdicts above")
         raise typer.Exit(EXIT_INVALID)

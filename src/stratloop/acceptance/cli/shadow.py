@@ -86,8 +86,10 @@ def _session(
     """Run a session on the real generators; return it and the metadata its outputs carry."""
     from stratloop.acceptance.shadow import (  # noqa: PLC0415 - numpy; keep --help fast
         choose_champion,
+        log_basis,
         run_session,
     )
+    from stratloop.loop.evaluation import load_run_panel  # noqa: PLC0415 - pandas; --help fast
 
     with rehearsal.generators(environment, endpoint, overrides) as made:
         console.print(made.note)
@@ -102,6 +104,12 @@ def _session(
             duration_s=duration_s,
             champion=chosen.snapshot,
         )
+        basis = log_basis(
+            made.config,
+            load_run_panel(made.config),
+            session.observed,
+            scripted=endpoint is rehearsal.Endpoint.scripted,
+        )
     if session.internal_errors:
         shown = "; ".join(f"{e.operation}: {e.error}" for e in session.internal_errors[:5])
         count = len(session.internal_errors)
@@ -111,6 +119,7 @@ def _session(
         "seed": made.config.loop.seed,
         "generators": made.note,
         "champion": chosen.as_dict(),
+        "basis": basis,
         "iterations": len(session.observed),
         "llm_calls": session.llm_calls,
         "elapsed_s": round(session.elapsed_s, 3),

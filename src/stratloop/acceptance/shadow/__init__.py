@@ -1,7 +1,9 @@
 """Shadow mode: two flag states of the one generation path, side by side.
 
 The control runs with Phase 3 off (the procedural path), the candidate with
-it on (the strategy pattern), with the same seed on the same iterations;
+it on (the strategy pattern), with the same seed on the same iterations (a
+log records its basis: data, configuration, seed schedule, so logs that
+cannot match are refused with the difference named);
 results are frozen, mismatches are kept apart from ignored differences, an LLM
 question both sides ask is sent once, and internal failures go to one
 ``raised(operation, error)`` hook. A champion chosen explicitly
@@ -9,6 +11,7 @@ question both sides ask is sent once, and internal failures go to one
 it, as the real loop does, instead of sampling fresh factors.
 """
 
+from stratloop.acceptance.shadow.basis import basis_differences, log_basis
 from stratloop.acceptance.shadow.champion import (
     CHAMPION_SOURCES,
     choose_champion,
@@ -38,11 +41,13 @@ __all__ = [
     "ShadowRecord",
     "ShadowSession",
     "SharedProposals",
+    "basis_differences",
     "choose_champion",
     "compare_logs",
     "compare_records",
     "daily_seed",
     "latest_run_champion",
+    "log_basis",
     "read_log",
     "reference_champion",
     "rollout_iterations",

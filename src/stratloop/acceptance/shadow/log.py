@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from stratloop.acceptance.shadow.basis import basis_differences
 from stratloop.acceptance.shadow.compare import Comparison, compare_records
 from stratloop.acceptance.shadow.record import ShadowRecord
 from stratloop.errors import ConfigFileError
@@ -43,24 +44,32 @@ def read_log(path: Path) -> tuple[ShadowRecord, ...]:
 def compare_logs(old: Path, new: Path) -> Comparison:
     """Compare a control log with a candidate log, each read once.
 
-    Logs whose factor graphs mutated different champions are refused: their
-    candidates differ by design, and a mismatch would read as non-equivalence.
-    A log written before champions were recorded sampled, so it counts as none.
+    Logs that differ in their data, their generation configuration, their seed
+    schedule or the champion their factor graphs mutated are refused, naming
+    each difference: their records differ by construction, and a comparison
+    would read as non-equivalence. A log written before champions were
+    recorded sampled, so it counts as none.
 
     Raises:
-        ConfigFileError: as :func:`read_log`, or the two champions differ.
+        ConfigFileError: as :func:`read_log`, or the two logs cannot match.
     """
     documents = _document(old), _document(new)
+    differences = basis_differences(*documents)
     champions = [_champion(path, doc) for path, doc in zip((old, new), documents, strict=True)]
     if champions[0].get("strategy_id") != champions[1].get("strategy_id"):
         mutated = [
             f"{c.get('source')} ({c.get('strategy_id') or 'no champion'})" for c in champions
         ]
+        differences.append(f"champion: {mutated[0]} vs {mutated[1]}")
+    if differences:
         raise ConfigFileError(
             str(new),
-            f"its factor-graph iterations mutated the champion {mutated[1]} but those of "
-            f"{old} mutated {mutated[0]}, so their candidates cannot match",
-            "write both logs in one `generate-logs` run, or with the same --champion",
+            f"its records cannot match those of {old} iteration by iteration, because the "
+            f"two runs differ (old vs new) in {'; and in '.join(differences)}",
+            "record both logs with the same environment (data and configuration), seed, "
+            "--iterations and --champion, e.g. the baseline with `python "
+            "scripts/generate_shadow_logs.py --environment ENV --phase1-2 BASELINE --phase3 "
+            "OTHER --iterations N` (see docs/generation.md)",
         )
     return compare_records(_records(old, documents[0]), _records(new, documents[1]))
 

@@ -1,0 +1,105 @@
+"""Signal fingerprints: a rank sample of the train window, compared by correlation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stratloop.factors.fingerprint import (
+    MIN_CELLS,
+    SAMPLE_ASSETS,
+    SAMPLE_DATES,
+    FingerprintBank,
+    FingerprintSample,
+)
+
+_RNG = np.random.default_rng(3)
+_SIGNAL = _RNG.normal(size=(500, 20))
+_SAMPLE = FingerprintSample.of(20, 350, warm_up=60)
+
+
+def _similar(first: np.ndarray, second: np.ndarray, rule: str = "r") -> float | None:
+    bank = FingerprintBank()
+    bank.add(1, rule, _SAMPLE.take(first))
+    found = bank.most_similar(rule, _SAMPLE.take(second))
+    return None if found is None else found.correlation
+
+
+class TestFingerprintSample:
+    """Which cells a fingerprint samples."""
+
+    def test_the_sample_stays_inside_the_train_window_after_the_warm_up(self):
+        """Rows lie in [warm_up, train_stop): nothing after the split is read."""
+        assert _SAMPLE.rows.min() == 60
+        assert _SAMPLE.rows.max() == 349
+        assert len(_SAMPLE.rows) == SAMPLE_DATES
+
+    def test_a_wide_panel_samples_a_bounded_number_of_assets(self):
+        """Three thousand assets: at most SAMPLE_DATES x SAMPLE_ASSETS cells."""
+        sample = FingerprintSample.of(3000, 2000, warm_up=252)
+        assert len(sample.columns) == SAMPLE_ASSETS
+        assert sample.cells == SAMPLE_DATES * SAMPLE_ASSETS
+
+    def test_data_after_the_split_does_not_change_the_fingerprint(self):
+        """Changing every row from the split on leaves the fingerprint as it was."""
+        changed = _SIGNAL.copy()
+        changed[350:] = _RNG.normal(size=changed[350:].shape)
+        assert _SAMPLE.take(changed) == _SAMPLE.take(_SIGNAL)
+
+    def test_the_warm_up_is_at_most_half_the_train_window(self):
+        """A window longer than the train data still leaves rows to sample."""
+        sample = FingerprintSample.of(5, 100, warm_up=252)
+        assert sample.rows.min() == 50
+
+
+class TestFingerprintBank:
+    """Near-duplicate detection by rank correlation."""
+
+    def test_a_monotone_transform_of_a_signal_is_the_same_signal(self):
+        """Ranks ignore scale and monotone transforms: correlation 1."""
+        assert _similar(_SIGNAL, 3 * _SIGNAL + 1) == pytest.approx(1.0, abs=1e-6)
+        assert _similar(_SIGNAL, np.exp(_SIGNAL)) == pytest.approx(1.0, abs=1e-6)
+
+    def test_the_opposite_signal_is_anti_correlated(self):
+        """Going long what the other shorts is a different strategy: correlation -1."""
+        assert _similar(_SIGNAL, -_SIGNAL) == pytest.approx(-1.0, abs=1e-3)
+
+    def test_independent_signals_are_uncorrelated(self):
+        """Two independent signals correlate near zero."""
+        other = _RNG.normal(size=_SIGNAL.shape)
+        assert abs(_similar(_SIGNAL, other)) < 0.15
+
+    def test_a_slightly_perturbed_signal_is_highly_correlated(self):
+        """A little noise keeps the correlation high (the near-duplicate case)."""
+        noisy = _SIGNAL + 0.1 * _RNG.normal(size=_SIGNAL.shape)
+        assert _similar(_SIGNAL, noisy) > 0.95
+
+    def test_missing_values_count_at_the_mean(self):
+        """A signal defined on half the assets still matches itself on that half."""
+        half = _SIGNAL.copy()
+        half[:, ::2] = np.nan
+        assert _similar(half, half) == pytest.approx(1.0, abs=1e-6)
+
+    def test_a_fingerprint_with_too_few_values_is_not_compared(self):
+        """An almost empty signal has no meaningful correlation: None, never redundant."""
+        empty = np.full_like(_SIGNAL, np.nan)
+        empty[_SAMPLE.rows[0], : MIN_CELLS // 2] = 1.0
+        assert _similar(_SIGNAL, empty) is None
+        assert _similar(empty, _SIGNAL) is None
+
+    def test_only_the_same_trading_rule_is_compared(self):
+        """The same signal under another rule is no duplicate."""
+        bank = FingerprintBank()
+        bank.add(1, "top5", _SAMPLE.take(_SIGNAL))
+        assert bank.most_similar("long_short", _SAMPLE.take(_SIGNAL)) is None
+
+    def test_the_most_similar_of_many_is_found(self):
+        """Among many stored fingerprints, the one nearest is named with its iteration."""
+        bank = FingerprintBank()
+        for iteration in range(50):
+            bank.add(iteration, "r", _SAMPLE.take(_RNG.normal(size=_SIGNAL.shape)))
+        bank.add(77, "r", _SAMPLE.take(_SIGNAL))
+        found = bank.most_similar("r", _SAMPLE.take(2 * _SIGNAL))
+        assert found is not None
+        assert found.iteration == 77
+        assert len(bank) == 51
