@@ -177,7 +177,7 @@ def _failures(counts: HistoryCounts, max_rate: float) -> dict[str, Any]:
         "max_rate": max_rate,
         "by_cause": dict(counts.recent_failures),
         "run_failed": counts.failed,
-        "run_by_cause": {f"{stage}/{kind}": n for (stage, kind), n in counts.errors.items()},
+        "run_by_cause": dict(counts.run_failures),
     }
 
 

@@ -34,6 +34,12 @@ EXPECTED_STRATEGY: Mapping[bool | None, str] = MappingProxyType(
 _FAILED = frozenset({"generation_failed", "evaluation_failed", "evaluation_timeout"})
 """Statuses that count as errors in the error rate against the Phase 1-2 baseline."""
 
+_NO_EVALUATION = frozenset(
+    {"generation_failed", "validation_failed", "evaluation_failed", "evaluation_timeout"}
+)
+"""Statuses of iterations that failed to produce an evaluation (``exhausted`` and
+``redundant`` are search outcomes, not failures)."""
+
 _K = TypeVar("_K", str, tuple[str, str])
 
 
@@ -76,7 +82,8 @@ class HistoryCounts:
             (empty before the first one).
         recent: how many of the latest iterations the recent counts cover (at
             most the tally's window).
-        recent_failures: those that produced no evaluation, by ``stage/ErrorType``.
+        recent_failures: those that failed to produce an evaluation, by ``stage/ErrorType``.
+        run_failures: the whole run's, by ``stage/ErrorType``.
     """
 
     iterations: int
@@ -97,11 +104,12 @@ class HistoryCounts:
     champion_train: Mapping[str, float]
     recent: int = 0
     recent_failures: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    run_failures: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def failed(self) -> int:
         """Iterations of the whole run that produced no evaluation."""
-        return sum(self.errors.values())
+        return sum(self.run_failures.values())
 
     @property
     def recent_failed(self) -> int:
@@ -133,6 +141,7 @@ class HistoryTally:
         "_pattern_correct",
         "_recent",
         "_recent_causes",
+        "_run_causes",
     )
 
     def __init__(self, generation: GenerationConfig, window: int = 100) -> None:
@@ -147,6 +156,7 @@ class HistoryTally:
         self._champion: Mapping[str, float] = MappingProxyType({})
         self._recent: deque[str | None] = deque(maxlen=window)
         self._recent_causes: Counter[str] = Counter()
+        self._run_causes: Counter[str] = Counter()
 
     def add(self, record: IterationRecord) -> None:
         """Fold one committed record (as the loop commits it, or as its history file holds it)."""
@@ -160,7 +170,9 @@ class HistoryTally:
         cause = None
         if record.error is not None:
             self._errors[record.error.stage, record.error.type] += 1
-            cause = f"{record.error.stage}/{record.error.type}"
+            if record.status in _NO_EVALUATION:
+                cause = f"{record.error.stage}/{record.error.type}"
+                self._run_causes[cause] += 1
         self._slide(cause)
         self._failures[implementation] += record.status in _FAILED
         self._last = record.timestamp
@@ -206,4 +218,5 @@ class HistoryTally:
             champion_train=self._champion,
             recent=len(self._recent),
             recent_failures=_frozen(self._recent_causes),
+            run_failures=_frozen(self._run_causes),
         )
