@@ -57,6 +57,24 @@ COMBINATIONS = [
 
 
 class TestHealth:
+    def test_healthy_run_has_measured_figures(self, server: tuple[str, Path, Path]) -> None:
+        """A clean factor-graph run is healthy with adherence 100% and no silent fallback.
+
+        First in the module: later tests run iterations under other flag
+        combinations, which gives the run a Phase 1-2 baseline to compare with.
+        """
+        url, _flags, _root = server
+        wait_for(lambda: httpx.get(url + "/health", timeout=10).json()["iteration"] >= 2)
+        body = httpx.get(url + "/health", timeout=10).json()
+        alerts = {k: v for k, v in body["metrics"].items() if v["verdict"] == "alert"}
+        assert body["status"] == "healthy", alerts
+        assert body["metrics"]["config_priority_adherence"]["value"] == 1.0
+        assert body["metrics"]["silent_fallback_count"]["value"] == 0.0
+        assert body["metrics"]["behavioral_equivalence"]["verdict"] == "ok"
+        assert body["last_iteration_at"] is not None
+        probed = [name for name in PROBED if body["metrics"][name]["value"] is None]
+        assert probed == [], "the health_probes entry point's metrics are measured"
+
     def test_payload_per_flag_combination(self, server: tuple[str, Path, Path]) -> None:
         """/health reports the effective phases of the flags file as it is now."""
         url, flags, _root = server
@@ -97,20 +115,6 @@ class TestHealth:
         )
         assert body["loop_status"] == "running"
         write_flags(flags, ALL_ON)
-
-    def test_healthy_run_has_measured_figures(self, server: tuple[str, Path, Path]) -> None:
-        """A clean factor-graph run is healthy with adherence 100% and no silent fallback."""
-        url, _flags, _root = server
-        wait_for(lambda: httpx.get(url + "/health", timeout=10).json()["iteration"] >= 2)
-        body = httpx.get(url + "/health", timeout=10).json()
-        alerts = {k: v for k, v in body["metrics"].items() if v["verdict"] == "alert"}
-        assert body["status"] == "healthy", alerts
-        assert body["metrics"]["config_priority_adherence"]["value"] == 1.0
-        assert body["metrics"]["silent_fallback_count"]["value"] == 0.0
-        assert body["metrics"]["behavioral_equivalence"]["verdict"] == "ok"
-        assert body["last_iteration_at"] is not None
-        probed = [name for name in PROBED if body["metrics"][name]["value"] is None]
-        assert probed == [], "the health_probes entry point's metrics are measured"
 
     def test_audit_figures_refresh_incrementally(self, server: tuple[str, Path, Path]) -> None:
         """Later /health refreshes verify only new audit records, and every record renders."""
