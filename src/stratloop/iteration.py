@@ -24,6 +24,7 @@ from stratloop.errors import RunError
 from stratloop.generation.decision import Decision
 from stratloop.generation.outcome import Fallback, GenerationOutcome
 from stratloop.llm.budget import Usage
+from stratloop.llm.calls import LLMCall
 from stratloop.redaction import redact_text
 from stratloop.spec import Candidate, Lineage, Strategy
 
@@ -173,6 +174,8 @@ class IterationRecord:
             the run goes on without it (a configured, recorded decision).
         llm_usage: the tokens and cost this iteration's generation spent, if any.
         timings: seconds per stage.
+        llm_calls: one record per LLM call the iteration made (model, latency,
+            tokens, cost, finish reason, a rejected reply's bounded text).
     """
 
     iteration_num: int
@@ -189,6 +192,7 @@ class IterationRecord:
     audited: bool = False
     budget_mode: str | None = None
     llm_usage: Usage | None = None
+    llm_calls: tuple[LLMCall, ...] = ()
 
     def __post_init__(self) -> None:
         if self.status == "evaluated":
@@ -220,6 +224,7 @@ class IterationRecord:
         audited: bool = False,
         budget_mode: str | None = None,
         llm_usage: Usage | None = None,
+        llm_calls: tuple[LLMCall, ...] = (),
     ) -> IterationRecord:
         """A record whose values are exactly what its history line reads back as.
 
@@ -250,6 +255,7 @@ class IterationRecord:
             audited=audited,
             budget_mode=budget_mode,
             llm_usage=llm_usage,
+            llm_calls=tuple(llm_calls),
         )
 
     @property
@@ -282,6 +288,7 @@ class IterationRecord:
         fallback = outcome.fallback
         error = self.error
         usage = self.llm_usage
+        calls = {"llm_calls": [call.to_json() for call in self.llm_calls]} if self.llm_calls else {}
         return {
             "schema_version": HISTORY_SCHEMA,
             "iteration_num": self.iteration_num,
@@ -314,6 +321,7 @@ class IterationRecord:
                 "calls": usage.calls,
             },
             "timings": fields_json(self.timings),
+            **calls,
         }
 
     def comparable(self, *, across_implementations: bool = False) -> dict[str, Any]:
@@ -414,6 +422,7 @@ def _parse(data: Mapping[str, Any], key: str) -> IterationRecord:
             cost=float(usage["cost"]),
             calls=int(usage["calls"]),
         ),
+        llm_calls=tuple(LLMCall.from_json(call) for call in data.get("llm_calls", ())),
     )
 
 

@@ -71,7 +71,9 @@ class TestBuildMessages:
         assert "rank(ts_mean(returns, 20))" in user.content
         assert "sharpe 1.235" in user.content
         assert "Test metrics: sharpe 0.8" in user.content
-        assert "rank(delta(close, 5)) -> score 0.41" in user.content
+        assert '{"expression": "rank(delta(close, 5))", "method": "llm", "score": 0.41' in (
+            user.content
+        )
         assert "unknown operator 'foo'" in user.content
         assert "AAPL, MSFT, T, BRK.B" in user.content
         assert "1990-01-02" in user.content
