@@ -22,6 +22,7 @@ from stratloop.cli import (  # noqa: F401
     backtest,
     config,
     flags,
+    llm_report,
     run,
     serve,
 )
