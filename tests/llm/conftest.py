@@ -35,3 +35,23 @@ def make_config(server: ScriptedOpenAIServer) -> Callable[..., LLMConfig]:
         return LLMConfig(**values)
 
     return build
+
+
+@pytest.fixture
+def make_llm_proposer() -> Iterator[Callable[..., Any]]:
+    """Build proposers on close-only data over real clients; their connections close after."""
+    from stratloop.factors import Limits
+    from stratloop.llm.client import LLMClient
+    from stratloop.llm.proposer import LLMProposer
+
+    clients: list[LLMClient] = []
+
+    def build(config: LLMConfig, **kwargs: Any) -> LLMProposer:
+        client = LLMClient(config, environ={}, sleep=lambda _: None)
+        clients.append(client)
+        return LLMProposer(client, limits=Limits(), fields=frozenset({"close"}), **kwargs)
+
+    yield build
+    for client in clients:
+        client.close()
+

@@ -271,19 +271,57 @@ class Grammar:
 
     def __init__(self, rules: Mapping[str, _Node]) -> None:
         self.rules = dict(rules)
+        self._shortest = self._shortest_lengths()
 
-    def sample(self, rng: random.Random, *, rule: str = "root") -> str:
-        """A random string the grammar accepts (repetitions drawn small)."""
+    def sample(self, rng: random.Random, *, rule: str = "root", brevity: float = 0.0) -> str:
+        """A random string the grammar accepts (repetitions drawn small).
+
+        Args:
+            rng: the generator.
+            rule: the rule to start from.
+            brevity: the chance, at each choice, of taking the alternative with
+                the shortest derivation; 0 chooses uniformly (the widest
+                exploration), values near 1 give short strings, as a model writes.
+        """
         out: list[str] = []
-        self._emit(self.rules[rule], rng, out)
+        self._emit(self.rules[rule], rng, out, brevity)
         return "".join(out)
+
+    def _shortest_lengths(self) -> dict[str, int]:
+        """The shortest derivation's length of every rule (a fixpoint)."""
+        lengths = dict.fromkeys(self.rules, 10**9)
+        changed = True
+        while changed:
+            changed = False
+            for name, node in self.rules.items():
+                size = self._min_length(node, lengths)
+                if size < lengths[name]:
+                    lengths[name] = size
+                    changed = True
+        return lengths
+
+    def _min_length(self, node: _Node, lengths: Mapping[str, int]) -> int:
+        match node:
+            case _Lit(text):
+                return len(text)
+            case _Class():
+                return 1
+            case _Ref(name):
+                return lengths[name]
+            case _Seq(items):
+                return sum(self._min_length(item, lengths) for item in items)
+            case _Alt(options):
+                return min(self._min_length(option, lengths) for option in options)
+            case _Rep(item, low, _):
+                return low * self._min_length(item, lengths)
+        return 0
 
     def accepts(self, text: str, *, rule: str = "root") -> bool:
         """True if ``text`` as a whole derives from ``rule``."""
         memo: dict[tuple[str, int], frozenset[int]] = {}
         return len(text) in self._match(self.rules[rule], text, 0, memo)
 
-    def _emit(self, node: _Node, rng: random.Random, out: list[str]) -> None:
+    def _emit(self, node: _Node, rng: random.Random, out: list[str], brevity: float) -> None:
         match node:
             case _Lit(text):
                 out.append(text)
@@ -295,16 +333,20 @@ class Grammar:
                     low, high = rng.choice(ranges)
                     out.append(chr(rng.randint(ord(low), ord(high))))
             case _Ref(name):
-                self._emit(self.rules[name], rng, out)
+                self._emit(self.rules[name], rng, out, brevity)
             case _Seq(items):
                 for item in items:
-                    self._emit(item, rng, out)
+                    self._emit(item, rng, out, brevity)
             case _Alt(options):
-                self._emit(rng.choice(options), rng, out)
+                if brevity and rng.random() < brevity:
+                    choice = min(options, key=lambda o: self._min_length(o, self._shortest))
+                else:
+                    choice = rng.choice(options)
+                self._emit(choice, rng, out, brevity)
             case _Rep(item, low, high):
                 top = low + _UNBOUNDED_SAMPLE if high is None else high
                 for _ in range(rng.randint(low, top)):
-                    self._emit(item, rng, out)
+                    self._emit(item, rng, out, brevity)
 
     def _match(  # noqa: C901, PLR0911 - one case per node kind reads best as one match
         self, node: _Node, text: str, pos: int, memo: dict[tuple[str, int], frozenset[int]]

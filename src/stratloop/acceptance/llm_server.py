@@ -135,9 +135,15 @@ class Disconnect:
 
 @dataclass(frozen=True, slots=True)
 class Sampled:
-    """A reply drawn from the request's grammar with a generator seeded by ``seed``."""
+    """A reply drawn from the request's grammar with a generator seeded by ``seed``.
+
+    ``brevity`` is the chance of taking the shortest alternative at each choice
+    (see :meth:`~stratloop.acceptance.gbnf.Grammar.sample`): the default gives
+    strategies of the size a model writes, well inside the node limit.
+    """
 
     seed: int = 0
+    brevity: float = 0.5
 
 
 ScriptStep: TypeAlias = Reply | NoChoices | ErrorStatus | Hang | Malformed | Disconnect | Sampled
@@ -412,7 +418,7 @@ class _Checks:
         if isinstance(step, Sampled):
             if self.grammar is None:
                 raise _BadScript("a Sampled step needs a request with an enforced grammar")
-            return Reply(self.grammar.sample(random.Random(step.seed)))  # noqa: S311 - a test model
+            return Reply(self.grammar.sample(random.Random(step.seed), brevity=step.brevity))  # noqa: S311 - a test model
         if not isinstance(step, Reply) or not step.content:
             return step
         if self.grammar is not None and not self.grammar.accepts(step.content):
@@ -488,8 +494,10 @@ def _violation(  # noqa: C901, PLR0911, PLR0912 - one check per JSON-schema keyw
         return _violation(value, defs[ref.rsplit("/", 1)[-1]], defs, where)
     for key in ("anyOf", "oneOf"):
         if key in schema:
-            if all(_violation(value, option, defs, where) for option in schema[key]):
-                return f"{where} matches none of {key}"
+            problems = [_violation(value, option, defs, where) for option in schema[key]]
+            if all(problems):
+                deepest = max((p for p in problems if p), key=len)
+                return f"{where} matches none of {key} (nearest: {deepest})"
             return None
     kind = schema.get("type")
     if kind is not None:

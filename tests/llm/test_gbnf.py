@@ -1,0 +1,164 @@
+"""The GBNF grammar generated from the DSL: what it derives always parses and type-checks."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stratloop.acceptance.gbnf import GrammarError, parse_gbnf
+from stratloop.factors import Limits, check_strategy, parse
+from stratloop.llm.gbnf import GrammarShape, grammar_depth, int_range, strategy_grammar
+from stratloop.llm.response import ReplyBounds, parse_reply
+from stratloop.spec import Strategy, TopN
+
+CLOSE = frozenset({"close"})
+OHLCV = frozenset({"close", "open", "high", "low", "volume"})
+NO_NODE_LIMIT = Limits(max_nodes=10_000)
+"""The configured depth and window limits; the node limit is the parser's (see gbnf.py)."""
+_GRAMMARS = {
+    fields: parse_gbnf(strategy_grammar(fields, NO_NODE_LIMIT)) for fields in (CLOSE, OHLCV)
+}
+UNBOUNDED_TEXT = ReplyBounds(max_expression_chars=20_000)
+_SMALL = Limits(max_nodes=10_000, max_depth=5, max_window=30)
+
+GRAMMAR_FORM = [
+    "returns",
+    "rank(ts_mean(returns, 20)) - rank(ts_std(returns, 60))",
+    "-pct_change(close, 5)",
+    "close / ts_mean(close, 100)",
+    "(close / ts_mean(close, 100)) - 1",
+    "ts_rank(close, 20)",
+    "-ts_zscore(close, 20)",
+    "decay_linear(returns, 10)",
+    "delay(pct_change(close, 231), 21)",
+    "pct_change(close, 126) / ts_std(returns, 126)",
+    "where(returns > 0, 1, 0)",
+    "rank(returns) * 2",
+    "clip(zscore(returns), -3, 3)",
+    "ts_corr(close, delay(close, 5), 20)",
+]
+
+
+def _expression(reply: str) -> str:
+    return str(json.loads(reply)["expression"])
+
+
+class TestSampledReplies:
+    @settings(max_examples=150, deadline=None)
+    @given(seed=st.integers(0, 2**32 - 1), fields=st.sampled_from([CLOSE, OHLCV]))
+    def test_every_sampled_reply_parses_and_type_checks(self, seed, fields) -> None:
+        """A reply drawn from the grammar is a valid spec under the depth and window limits."""
+        reply = _GRAMMARS[fields].sample(random.Random(seed))
+        parsed = parse_reply(reply, fields=fields, limits=NO_NODE_LIMIT, bounds=UNBOUNDED_TEXT)
+        tree = parse(parsed.strategy.expression, limits=NO_NODE_LIMIT)
+        assert tree.depth <= NO_NODE_LIMIT.max_depth
+
+    @settings(max_examples=60, deadline=None)
+    @given(seed=st.integers(0, 2**32 - 1))
+    def test_tight_limits_hold(self, seed) -> None:
+        """With a depth of 5 and windows up to 30, samples keep to both."""
+        grammar = parse_gbnf(strategy_grammar(CLOSE, _SMALL))
+        parse_reply(
+            grammar.sample(random.Random(seed)), fields=CLOSE, limits=_SMALL, bounds=UNBOUNDED_TEXT
+        )
+
+    def test_the_grammar_is_shallow_enough_for_the_parser(self) -> None:
+        """Depth 12 gives a grammar depth of 10: two nesting levels a node stay within 12 + 8."""
+        assert grammar_depth(Limits(max_depth=12)) == 10
+        assert grammar_depth(Limits(max_depth=3)) == 3
+
+    def test_fields_the_data_lacks_never_appear(self) -> None:
+        """On close-only data no sample uses open, high, low or volume."""
+        rng = random.Random(7)
+        for _ in range(100):
+            expression = _expression(_GRAMMARS[CLOSE].sample(rng))
+            assert not any(name in expression for name in ("open", "high", "low", "volume"))
+
+
+class TestAcceptance:
+    @pytest.mark.parametrize("expression", GRAMMAR_FORM)
+    def test_common_expressions_are_accepted(self, expression) -> None:
+        """Strategies as researchers write them (binary operands parenthesised) are derivable."""
+        check_strategy(Strategy(expression=expression, portfolio=TopN(n=5)), fields=CLOSE,
+                       limits=Limits())
+        reply = json.dumps(
+            {"expression": expression, "portfolio": {"kind": "top_n", "n": 5,
+                                                     "rebalance_days": 21}}
+        )
+        assert _GRAMMARS[CLOSE].accepts(reply)
+
+    @pytest.mark.parametrize(
+        "expression",
+        [
+            "rank(close)",
+            "close",
+            "close + volume",
+            "ts_mean(returns, 0)",
+            "ts_mean(returns, 253)",
+            "rank(ts_mean(returns, n))",
+            "returns > 0",
+            "__import__('os')",
+        ],
+    )
+    def test_invalid_expressions_are_not(self, expression) -> None:
+        """Levels as signals, unit clashes, bad windows, conditions and code are not derivable."""
+        reply = json.dumps(
+            {"expression": expression, "portfolio": {"kind": "top_n", "n": 5,
+                                                     "rebalance_days": 21}}
+        )
+        assert not _GRAMMARS[OHLCV].accepts(reply)
+
+    def test_shapes_the_schema_refuses_are_not_derivable(self) -> None:
+        """A quantile of 0.9 or a top_n of 0 cannot be sampled."""
+        grammar = _GRAMMARS[CLOSE]
+        for portfolio in ({"kind": "long_short", "quantile": 0.9, "rebalance_days": 21},
+                          {"kind": "top_n", "n": 0, "rebalance_days": 21}):
+            reply = json.dumps({"expression": "returns", "portfolio": portfolio})
+            assert not grammar.accepts(reply)
+
+    def test_top_n_is_bounded_by_the_shape(self) -> None:
+        """GrammarShape.max_n caps the top-N count."""
+        grammar = parse_gbnf(strategy_grammar(CLOSE, Limits(), GrammarShape(max_n=20)))
+        reply = '{"expression": "returns", "portfolio": {"kind": "top_n", "n": %d, ' \
+                '"rebalance_days": 21}}'
+        assert grammar.accepts(reply % 20)
+        assert not grammar.accepts(reply % 21)
+
+
+class TestIntRange:
+    @settings(max_examples=200, deadline=None)
+    @given(low=st.integers(0, 3000), span=st.integers(0, 3000), probe=st.integers(0, 7000))
+    def test_matches_exactly_the_range(self, low, span, probe) -> None:
+        """int_range(low, high) accepts an integer's decimal text iff low <= n <= high."""
+        high = low + span
+        grammar = parse_gbnf(f"root ::= {int_range(low, high)}\n")
+        assert grammar.accepts(str(probe)) == (low <= probe <= high)
+        assert not grammar.accepts("0" + str(probe))
+
+    def test_rejects_a_reversed_range(self) -> None:
+        """A reversed range is a programming error, said plainly."""
+        with pytest.raises(ValueError, match="low <= high"):
+            int_range(5, 4)
+
+
+class TestInterpreter:
+    def test_bad_grammars_are_errors(self) -> None:
+        """Undefined rules, a missing root and unterminated literals are refused."""
+        for text in ('root ::= foo\n', 'start ::= "a"\n', 'root ::= "a\n'):
+            with pytest.raises(GrammarError):
+                parse_gbnf(text)
+
+    def test_repetitions_and_classes(self) -> None:
+        """{m,n}, negated classes, escapes and multi-line groups behave as in llama.cpp."""
+        grammar = parse_gbnf(
+            'root ::= "a"{2,3} [^x\\n] (\n  "b" |\n  "c"\n)* # comment\n'
+        )
+        assert grammar.accepts("aay")
+        assert grammar.accepts("aaaybcb")
+        assert not grammar.accepts("ay")
+        assert not grammar.accepts("aax")
+        assert not grammar.accepts("aaaaz")
