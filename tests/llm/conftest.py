@@ -9,6 +9,9 @@ import pytest
 
 from stratloop.acceptance.llm_server import ScriptedOpenAIServer
 from stratloop.config.models import LLMConfig
+from stratloop.factors import Limits
+from stratloop.llm.client import LLMClient
+from stratloop.llm.proposer import LLMProposer
 
 
 @pytest.fixture
@@ -40,10 +43,6 @@ def make_config(server: ScriptedOpenAIServer) -> Callable[..., LLMConfig]:
 @pytest.fixture
 def make_llm_proposer() -> Iterator[Callable[..., Any]]:
     """Build proposers on close-only data over real clients; their connections close after."""
-    from stratloop.factors import Limits
-    from stratloop.llm.client import LLMClient
-    from stratloop.llm.proposer import LLMProposer
-
     clients: list[LLMClient] = []
 
     def build(config: LLMConfig, **kwargs: Any) -> LLMProposer:

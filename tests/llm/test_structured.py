@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 
+import httpx
 import pytest
+from llm_helpers import llm_context
 
 from stratloop.acceptance.llm_server import Reply, Sampled, ScriptedOpenAIServer
 from stratloop.errors import LLMUnavailableError
 from stratloop.llm.structured import PROBE_ANSWER, strategy_schema
-from llm_helpers import llm_context
 
 GOOD = json.dumps(
     {"expression": "rank(ts_mean(returns, 20))", "portfolio": {"kind": "top_n", "n": 5,
@@ -23,16 +22,8 @@ SHAPE_ERROR = json.dumps(
 
 
 def _post(server: ScriptedOpenAIServer, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        server.base_url + "/chat/completions",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    response = httpx.post(server.base_url + "/chat/completions", json=body, timeout=5)
+    return response.status_code, response.json()
 
 
 class TestRequests:
@@ -107,7 +98,7 @@ class TestServerChecks:
         """Sending a grammar to a server that refuses it is an error naming the fix."""
         with ScriptedOpenAIServer([Reply(GOOD)], grammar="reject") as rejecting:
             config = make_config(base_url=rejecting.base_url, structured_output="grammar")
-            with pytest.raises(LLMUnavailableError, match="llm.structured_output=grammar"):
+            with pytest.raises(LLMUnavailableError, match=r"llm\.structured_output=grammar"):
                 make_llm_proposer(config).propose(llm_context(config))
 
 

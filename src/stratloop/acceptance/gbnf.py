@@ -300,7 +300,7 @@ class Grammar:
                     changed = True
         return lengths
 
-    def _min_length(self, node: _Node, lengths: Mapping[str, int]) -> int:
+    def _min_length(self, node: _Node, lengths: Mapping[str, int]) -> int:  # noqa: PLR0911 - one case per node kind
         match node:
             case _Lit(text):
                 return len(text)
@@ -321,7 +321,9 @@ class Grammar:
         memo: dict[tuple[str, int], frozenset[int]] = {}
         return len(text) in self._match(self.rules[rule], text, 0, memo)
 
-    def _emit(self, node: _Node, rng: random.Random, out: list[str], brevity: float) -> None:
+    def _emit(  # noqa: C901 - one case per node kind
+        self, node: _Node, rng: random.Random, out: list[str], brevity: float
+    ) -> None:
         match node:
             case _Lit(text):
                 out.append(text)
