@@ -11,7 +11,7 @@ from llm_helpers import llm_context
 from stratloop.acceptance.llm_server import Reply, ScriptedOpenAIServer
 from stratloop.config import load_config
 from stratloop.config.dict_validator import validate_dict
-from stratloop.config.models import ModelChoice
+from stratloop.config.models import ModelChoice, StratloopConfig
 from stratloop.errors import ConfigValidationError
 from stratloop.llm.proposer import choose_model, llm_rng
 
@@ -70,24 +70,24 @@ class TestRouting:
             assert costs == {"small": pytest.approx(1.0), "big": pytest.approx(10.0)}
 
 
+DOC: dict = {
+    "version": 1,
+    "generation": {"use_factor_graph": False, "innovation_rate": 0},
+    "llm": {
+        "enabled": True,
+        "base_url": "http://127.0.0.1:1/v1",
+        "model": "m",
+        "models": [{"model": "a", "weight": 2}, {"model": "b"}],
+    },
+}
+
+
 class TestConfig:
-    DOC = {
-        "version": 1,
-        "generation": {"use_factor_graph": False, "innovation_rate": 0},
-        "llm": {
-            "enabled": True,
-            "base_url": "http://127.0.0.1:1/v1",
-            "model": "m",
-            "models": [{"model": "a", "weight": 2}, {"model": "b"}],
-        },
-    }
 
-    def test_both_validators_build_the_same_ensemble(self, tmp_path) -> None:
+    def test_both_validators_build_the_same_ensemble(self) -> None:
         """The Phase 1 dict validator and the Pydantic models agree on llm.models."""
-        from stratloop.config.models import StratloopConfig
-
-        typed = StratloopConfig.model_validate(self.DOC)
-        assert validate_dict(self.DOC) == typed
+        typed = StratloopConfig.model_validate(DOC)
+        assert validate_dict(DOC) == typed
         assert [m.model for m in typed.llm.models] == ["a", "b"]
         assert typed.llm.models[0].weight == 2.0
 
@@ -102,7 +102,7 @@ class TestConfig:
     )
     def test_bad_members_name_the_field(self, models, path) -> None:
         """Each bad member is an issue at its path, on the dict validator's path too."""
-        doc = {**self.DOC, "llm": {**self.DOC["llm"], "models": models}}
+        doc = {**DOC, "llm": {**DOC["llm"], "models": models}}
         with pytest.raises(ConfigValidationError) as caught:
             validate_dict(doc)
         assert path in str(caught.value)
@@ -115,7 +115,8 @@ class TestConfig:
             "generation: {use_factor_graph: false, innovation_rate: 0}\n"
             "llm:\n  enabled: true\n  base_url: http://127.0.0.1:1/v1\n  model: m\n"
             "  structured_output: auto\n"
-            "  models:\n    - {model: a, weight: 3}\n    - {model: b, weight: 1, cost_per_1k_tokens: 0.5}\n"
+            "  models:\n    - {model: a, weight: 3}\n"
+            "    - {model: b, weight: 1, cost_per_1k_tokens: 0.5}\n"
         )
         config = load_config(path)
         assert [m.weight for m in config.llm.models] == [3.0, 1.0]
