@@ -21,6 +21,7 @@ __all__ = [
     "MAX_RECORDED_REPLY",
     "CallOutcome",
     "CallPurpose",
+    "CallTally",
     "LLMCall",
     "ModelSummary",
     "summarise_calls",
@@ -131,7 +132,8 @@ class ModelSummary:
         calls: completions asked for, probes included.
         tokens: tokens spent.
         cost: money spent (None when unpriced).
-        latencies: each call's latency, seconds, in call order.
+        latency_sum: all calls' latency together, seconds.
+        latencies: each call's latency, seconds, in call order (empty when not kept).
         finish_reasons: how many calls ended with each finish reason.
         rejections: how many rejected replies had each (shortened) reason.
         improvements: its candidates that became the champion.
@@ -146,6 +148,7 @@ class ModelSummary:
     calls: int = 0
     tokens: int = 0
     cost: float | None = None
+    latency_sum: float = 0.0
     latencies: tuple[float, ...] = ()
     finish_reasons: Mapping[str, int] = field(default_factory=dict)
     rejections: Mapping[str, int] = field(default_factory=dict)
@@ -182,22 +185,6 @@ class ModelSummary:
         return ordered[min(rank, len(ordered)) - 1]
 
 
-@dataclass(slots=True)
-class _Tally:
-    proposals: int = 0
-    valid_first_try: int = 0
-    repaired: int = 0
-    failed: int = 0
-    calls: int = 0
-    tokens: int = 0
-    cost: float | None = None
-    latencies: list[float] = field(default_factory=list)
-    finish: dict[str, int] = field(default_factory=dict)
-    rejections: dict[str, int] = field(default_factory=dict)
-    improvements: int = 0
-    evaluated: int = 0
-
-
 def _reason(error: str | None) -> str:
     """A rejection reason shortened to its kind (the text before the first detail)."""
     text = (error or "unknown").removeprefix("the LLM's reply is not a valid strategy spec: ")
@@ -208,25 +195,51 @@ def _reason(error: str | None) -> str:
     return text[:120]
 
 
-def summarise_calls(
-    iterations: Iterable[tuple[tuple[LLMCall, ...], bool | None]],
-) -> tuple[ModelSummary, ...]:
-    """Per-model summaries of a run's calls, most used model first.
+@dataclass(slots=True)
+class _Tally:
+    proposals: int = 0
+    valid_first_try: int = 0
+    repaired: int = 0
+    failed: int = 0
+    calls: int = 0
+    tokens: int = 0
+    cost: float | None = None
+    latency_sum: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    finish: dict[str, int] = field(default_factory=dict)
+    rejections: dict[str, int] = field(default_factory=dict)
+    improvements: int = 0
+    evaluated: int = 0
+
+
+class CallTally:
+    """Folds iterations' call records into per-model summaries, one iteration at a time.
 
     Args:
-        iterations: per iteration, its calls and whether its candidate became
-            the champion (None when it was not evaluated). An iteration's
-            proposal belongs to the model of its first ``propose`` call.
+        keep_latencies: keep every call's latency (for percentiles); a
+            service that folds a days-long run keeps only their sum.
     """
-    tallies: dict[str, _Tally] = {}
-    for calls, champion in iterations:
+
+    __slots__ = ("_keep", "_tallies")
+
+    def __init__(self, *, keep_latencies: bool = True) -> None:
+        self._keep = keep_latencies
+        self._tallies: dict[str, _Tally] = {}
+
+    def add(self, calls: tuple[LLMCall, ...], champion: bool | None) -> None:
+        """Fold one iteration's calls; ``champion`` is None when it was not evaluated.
+
+        The iteration's proposal belongs to the model of its first non-probe call.
+        """
         for call in calls:
-            tally = tallies.setdefault(call.model, _Tally())
+            tally = self._tallies.setdefault(call.model, _Tally())
             tally.calls += 1
             tally.tokens += call.tokens
             if call.cost is not None:
                 tally.cost = (tally.cost or 0.0) + call.cost
-            tally.latencies.append(call.latency_s)
+            tally.latency_sum += call.latency_s
+            if self._keep:
+                tally.latencies.append(call.latency_s)
             reason = call.finish_reason or "none"
             tally.finish[reason] = tally.finish.get(reason, 0) + 1
             if call.outcome == "rejected":
@@ -234,36 +247,54 @@ def summarise_calls(
                 tally.rejections[key] = tally.rejections.get(key, 0) + 1
         asks = [call for call in calls if call.purpose != "probe"]
         if not asks:
-            continue
-        owner = tallies[asks[0].model]
+            return
+        owner = self._tallies[asks[0].model]
         owner.proposals += 1
-        last = asks[-1]
-        if last.outcome == "accepted":
-            if len(asks) == 1:
-                owner.valid_first_try += 1
-            else:
-                owner.repaired += 1
-            if champion is not None:
-                owner.evaluated += 1
-                owner.improvements += int(champion)
-        else:
+        if asks[-1].outcome != "accepted":
             owner.failed += 1
-    summaries = [
-        ModelSummary(
-            model=model,
-            proposals=t.proposals,
-            valid_first_try=t.valid_first_try,
-            repaired=t.repaired,
-            failed_proposals=t.failed,
-            calls=t.calls,
-            tokens=t.tokens,
-            cost=t.cost,
-            latencies=tuple(t.latencies),
-            finish_reasons=dict(sorted(t.finish.items(), key=lambda kv: -kv[1])),
-            rejections=dict(sorted(t.rejections.items(), key=lambda kv: -kv[1])),
-            improvements=t.improvements,
-            evaluated=t.evaluated,
-        )
-        for model, t in tallies.items()
-    ]
-    return tuple(sorted(summaries, key=lambda s: (-s.calls, s.model)))
+            return
+        if len(asks) == 1:
+            owner.valid_first_try += 1
+        else:
+            owner.repaired += 1
+        if champion is not None:
+            owner.evaluated += 1
+            owner.improvements += int(champion)
+
+    def summaries(self) -> tuple[ModelSummary, ...]:
+        """One summary per model, most called first."""
+        summaries = [
+            ModelSummary(
+                model=model,
+                proposals=t.proposals,
+                valid_first_try=t.valid_first_try,
+                repaired=t.repaired,
+                failed_proposals=t.failed,
+                calls=t.calls,
+                tokens=t.tokens,
+                cost=t.cost,
+                latency_sum=t.latency_sum,
+                latencies=tuple(t.latencies),
+                finish_reasons=dict(sorted(t.finish.items(), key=lambda kv: -kv[1])),
+                rejections=dict(sorted(t.rejections.items(), key=lambda kv: -kv[1])),
+                improvements=t.improvements,
+                evaluated=t.evaluated,
+            )
+            for model, t in self._tallies.items()
+        ]
+        return tuple(sorted(summaries, key=lambda s: (-s.calls, s.model)))
+
+
+def summarise_calls(
+    iterations: Iterable[tuple[tuple[LLMCall, ...], bool | None]],
+) -> tuple[ModelSummary, ...]:
+    """Per-model summaries of a run's calls, most used model first.
+
+    Args:
+        iterations: per iteration, its calls and whether its candidate became
+            the champion (None when it was not evaluated).
+    """
+    tally = CallTally()
+    for calls, champion in iterations:
+        tally.add(calls, champion)
+    return tally.summaries()
