@@ -123,9 +123,13 @@ class TestInTheRun:
         assert sum(1 for c in calls if c.purpose == "propose") == 8
         report = CliRunner().invoke(app, ["llm-report", run_id, "--json"])
         assert report.exit_code == 0, report.output
-        rows = {row["model"]: row for row in json.loads(report.output)}
+        payload = json.loads(report.output)
+        assert payload["structured_output"]["probe"] == {"grammar": "honoured"}
+        assert payload["structured_output"]["calls"] == {"grammar": 8}
+        rows = {row["model"]: row for row in payload["models"]}
         assert set(rows) <= {"small", "big"}
         assert sum(row["proposals"] for row in rows.values()) == 8
         assert all(row["valid_first_try_rate"] == 1.0 for row in rows.values())
         table = CliRunner().invoke(app, ["llm-report", run_id])
         assert "finish reasons: stop" in table.output
+        assert "auto probe: grammar honoured" in table.output

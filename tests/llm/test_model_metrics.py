@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from iteration_records import record_at
 from prometheus_client.parser import text_string_to_metric_families
 
+from iteration_records import record_at
 from stratloop.config.models import StratloopConfig
 from stratloop.flags import EnvFlagSource
 from stratloop.llm.calls import LLMCall

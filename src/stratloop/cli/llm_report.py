@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -64,16 +65,27 @@ def llm_report(
     from stratloop.loop.rundir import RunDir  # noqa: PLC0415 - numpy; keep --help fast
 
     rundir = RunDir.open(_runs_dir(config, environment, runs_dir), run_id)
+    records = list(iter_history(Path(rundir.history)))
     summaries = summarise_calls(
-        (record.llm_calls, record.champion if record.evaluated else None)
-        for record in iter_history(Path(rundir.history))
+        (record.llm_calls, record.champion if record.evaluated else None) for record in records
     )
+    calls = [call for record in records for call in record.llm_calls]
+    probes = {call.structured_output: call.verdict for call in calls if call.purpose == "probe"}
+    modes = Counter(call.structured_output for call in calls if call.purpose != "probe")
     if as_json:
-        console.print_json(json.dumps([_as_json(s) for s in summaries]))
+        payload = {
+            "models": [_as_json(s) for s in summaries],
+            "structured_output": {"probe": probes, "calls": dict(modes)},
+        }
+        console.print_json(json.dumps(payload))
         return
     if not summaries:
         console.print(f"run {run_id} made no recorded LLM calls")
         return
+    used = ", ".join(f"{mode} {count}" for mode, count in modes.most_common())
+    console.print(f"structured output of the calls: {used or '-'}", markup=False)
+    for kind, verdict in probes.items():
+        console.print(f"  auto probe: {kind} {verdict}", markup=False)
     table = Table(title=f"LLM calls of run {run_id}")
     for column in (
         "model", "proposals", "valid 1st try", "repaired", "improved", "calls", "tokens",

@@ -61,6 +61,7 @@ class LLMCall:
         structured_output: the constraint sent: ``none``, ``json_schema`` or ``grammar``.
         error: why the reply was rejected or the call failed (bounded, redacted).
         reply: a rejected reply's raw text (bounded, redacted); None otherwise.
+        verdict: for a probe, what it found: ``honoured``, ``ignored`` or ``rejected: ...``.
     """
 
     model: str
@@ -74,9 +75,11 @@ class LLMCall:
     structured_output: str = "none"
     error: str | None = None
     reply: str | None = None
+    verdict: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "error", _bounded(self.error, _MAX_RECORDED_ERROR))
+        object.__setattr__(self, "verdict", _bounded(self.verdict, _MAX_RECORDED_ERROR))
         object.__setattr__(self, "reply", _bounded(self.reply, MAX_RECORDED_REPLY))
 
     @property
@@ -98,6 +101,7 @@ class LLMCall:
             "structured_output": self.structured_output,
             "error": self.error,
             "reply": self.reply,
+            **({"verdict": self.verdict} if self.verdict is not None else {}),
         }
 
     @classmethod
@@ -116,6 +120,7 @@ class LLMCall:
             structured_output=str(data.get("structured_output", "none")),
             error=data.get("error"),
             reply=data.get("reply"),
+            verdict=data.get("verdict"),
         )
 
 

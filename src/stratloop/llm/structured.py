@@ -87,6 +87,7 @@ def _verdict(
     route: Route | None,
     calls: list[LLMCall],
 ) -> str:
+    """Ask one probe; what it found, with the call's record appended to ``calls``."""
     started = time.perf_counter()
     model = client.model if route is None else route.model
     try:
@@ -100,26 +101,32 @@ def _verdict(
     except LLMBudgetExhaustedError:
         raise
     except LLMError as exc:
+        verdict = f"rejected: {exc}"
         calls.append(
             LLMCall(model, "probe", "probe", time.perf_counter() - started,
-                    structured_output=constraint.kind, error=str(exc))
+                    structured_output=constraint.kind, error=str(exc), verdict=verdict)
         )
-        return f"rejected: {exc}"
+        return verdict
+    verdict = "honoured" if _honoured(constraint, reply.text.strip()) else "ignored"
     cost = None if budget is None else budget.price(
         reply.tokens, None if route is None else route.cost_per_1k_tokens
     )
     calls.append(
         LLMCall(model, "probe", "probe", time.perf_counter() - started, reply.prompt_tokens,
-                reply.completion_tokens, cost, reply.finish_reason, constraint.kind)
+                reply.completion_tokens, cost, reply.finish_reason, constraint.kind,
+                verdict=verdict)
     )
-    text = reply.text.strip()
+    return verdict
+
+
+def _honoured(constraint: Constraint, text: str) -> bool:
+    """True if the reply is the one the constraint forces."""
     if constraint.kind == "grammar":
-        return "honoured" if text == PROBE_ANSWER else "ignored"
+        return text == PROBE_ANSWER
     try:
-        data = json.loads(text)
+        return bool(json.loads(text) == {"probe": PROBE_ANSWER})
     except ValueError:
-        return "ignored"
-    return "honoured" if data == {"probe": PROBE_ANSWER} else "ignored"
+        return False
 
 
 def probe(
