@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import random
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stratloop.acceptance.gbnf import GrammarError, parse_gbnf
-from stratloop.factors import Limits, check_strategy, parse
+from stratloop.factors import Limits, check_strategy, default_library, parse
 from stratloop.llm.gbnf import GrammarShape, grammar_depth, int_range, strategy_grammar
 from stratloop.llm.response import ReplyBounds, parse_reply
 from stratloop.spec import Strategy, TopN
@@ -31,6 +32,12 @@ GRAMMAR_FORM = [
     "-pct_change(close, 5)",
     "close / ts_mean(close, 100)",
     "(close / ts_mean(close, 100)) - 1",
+    "close / ts_mean(close, 100) - 1",
+    "rank(returns) - rank(ts_std(returns, 60)) + rank(-pct_change(close, 5))",
+    "returns - 2 * rank(returns)",
+    "-rank(returns) * 2 - 1",
+    "where((close > ts_mean(close, 50)) and (returns < 0), 1, 0)",
+    "ts_mean(max(delta(close, 1), 0), 14) / ts_mean(abs(delta(close, 1)), 14)",
     "ts_rank(close, 20)",
     "-ts_zscore(close, 20)",
     "decay_linear(returns, 10)",
@@ -82,7 +89,7 @@ class TestSampledReplies:
 class TestAcceptance:
     @pytest.mark.parametrize("expression", GRAMMAR_FORM)
     def test_common_expressions_are_accepted(self, expression) -> None:
-        """Strategies as researchers write them (binary operands parenthesised) are derivable."""
+        """Strategies as researchers write them, chains included, are derivable."""
         check_strategy(Strategy(expression=expression, portfolio=TopN(n=5)), fields=CLOSE,
                        limits=Limits())
         reply = json.dumps(
@@ -111,6 +118,19 @@ class TestAcceptance:
                                                      "rebalance_days": 21}}
         )
         assert not _GRAMMARS[OHLCV].accepts(reply)
+
+    @settings(max_examples=60, deadline=None)
+    @given(seed=st.integers(0, 2**32 - 1), index=st.integers(0, 14))
+    def test_every_library_factor_is_derivable(self, seed, index) -> None:
+        """Each built-in template, at any parameters in its ranges, in canonical text."""
+        template = default_library().templates[index]
+        values = template.sample_values(np.random.default_rng(seed))
+        expression = parse(template.render(values)).text
+        reply = json.dumps(
+            {"expression": expression,
+             "portfolio": {"kind": "top_n", "n": 5, "rebalance_days": 21}}
+        )
+        assert _GRAMMARS[CLOSE].accepts(reply), expression
 
     def test_shapes_the_schema_refuses_are_not_derivable(self) -> None:
         """A quantile of 0.9 or a top_n of 0 cannot be sampled."""

@@ -10,10 +10,11 @@ class at one depth bound, and every production is one the type checker
 The type classes are ``s`` (a scale-free numeric panel: a return, a ratio, a
 rank), ``p`` (a price-level panel), ``v`` (a volume-level panel) and ``b`` (a
 condition panel). Production ``x<k>`` derives expressions of that class whose
-node depth is at most ``k``. Binary operands are calls, fields, numbers or
-parenthesised binaries, so precedence never decides a parse. The grammar is
-a sound subset of the DSL, not all of it: it cannot count nodes, so the node
-limit stays the parser's, and the repair round answers the rare reply over it.
+node depth is at most ``k``. Operators chain as the parser reads them
+(``a - b + c``, ``a - b * c``, ``close / delay(close, 5) - 1``); any other
+nesting is parenthesised. The grammar is a sound subset of the DSL, not all
+of it: it cannot count nodes, so the node limit stays the parser's, and the
+repair round answers the rare reply over it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ _DIFF_TS = ("ts_std", "delta")
 _CROSS = ("rank", "zscore", "demean", "scale")
 _SCALE_FREE_UNARY = ("log", "sqrt")
 _COMPARE = ("<", "<=", ">", ">=")
-_ARITHMETIC = ("+", "-", "*", "/")
 _SPARE_NESTING = 8
 """The parser allows this much parenthesis nesting beyond the depth limit."""
 _NUMBER = 'num ::= [0-9] [0-9]? [0-9]? ("." [0-9] [0-9]? [0-9]?)?'
@@ -143,14 +143,25 @@ class _Builder:
         return "\n".join(lines)
 
     def level(self, k: int) -> None:
-        """Atomic (``xa``) and binary (``xb``) forms of each class with depth <= k."""
+        """Every form of each class with depth <= k.
+
+        ``<c>a<k>``: fields and calls; ``<c>add<k>``, ``<c>mul<k>``, ``<c>neg<k>``:
+        sums, products and negations; ``<c>b<k>``: all of those binaries;
+        ``<c><k>``: everything. ``bb<k>`` holds the conditions.
+        """
         for cls in ("s", "p", "v"):
             atoms = list(self.leaves[cls])
             if k > 1:
                 atoms += self.calls(cls, k - 1)
             self.rules[f"{cls}a{k}"] = atoms
-        for cls in ("s", "p", "v", "b"):
-            self.rules[f"{cls}b{k}"] = self.binaries(cls, k - 1) if k > 1 else []
+        for cls in ("s", "p", "v"):
+            forms = self.arithmetic(cls, k - 1) if k > 1 else {}
+            for form in ("add", "mul", "neg"):
+                self.rules[f"{cls}{form}{k}"] = forms.get(form, [])
+            self.rules[f"{cls}b{k}"] = [
+                f"{cls}{form}{k}" for form in ("add", "mul", "neg") if self.has(f"{cls}{form}{k}")
+            ]
+        self.rules[f"bb{k}"] = self.conditions(k - 1) if k > 1 else []
         for cls in ("s", "p", "v", "b"):
             alts = [f"{cls}{form}{k}" for form in ("a", "b") if self.has(f"{cls}{form}{k}")]
             self.rules[f"{cls}{k}"] = alts
@@ -158,11 +169,23 @@ class _Builder:
     def any_of(self, classes: Iterable[str], j: int) -> list[str]:
         return [f"{cls}{j}" for cls in classes if self.has(f"{cls}{j}")]
 
-    def operand(self, cls: str, j: int) -> str | None:
-        """A binary operand of class ``cls`` and depth <= j, or None if there is none."""
-        alts = []
-        if self.has(f"{cls}a{j}"):
-            alts.append(f"{cls}a{j}")
+    def operand(self, cls: str, j: int, role: str) -> str | None:
+        """An operand of class ``cls`` and depth <= j in ``role``, or None if there is none.
+
+        Unparenthesised operands are exactly those the parser's precedence
+        reads the same way: a sum may continue a sum or product on its left
+        (left-associative) and take a product on its right; a product takes
+        products and negations on its left; a comparison takes any sum on
+        either side. Anything else is parenthesised.
+        """
+        names = {
+            "left_add": [f"{cls}{j}"],
+            "right_add": [f"{cls}a{j}", f"{cls}mul{j}"],
+            "left_mul": [f"{cls}a{j}", f"{cls}mul{j}", f"{cls}neg{j}"],
+            "right_mul": [f"{cls}a{j}"],
+            "compare": [f"{cls}{j}"],
+        }[role]
+        alts = [name for name in names if self.has(name)]
         if self.has(f"{cls}b{j}"):
             alts.append(f'"(" {cls}b{j} ")"')
         if not alts:
@@ -189,6 +212,8 @@ class _Builder:
             call("abs", same)
             call("min", same, same)
             call("max", same, same)
+            call("min", same, "num")
+            call("max", same, "num")
             if self.has(f"b{j}"):
                 call("where", f"b{j}", same, same)
         if cls != "s":
@@ -209,32 +234,39 @@ class _Builder:
             call("where", f"b{j}", "num", "num")
         return out
 
-    def binaries(self, cls: str, j: int) -> list[str]:
-        """Binary, negated and logical forms of class ``cls`` from operands of depth <= j."""
-        if cls == "b":
-            return self.conditions(j)
-        side = self.operand(cls, j)
-        if side is None:
-            return []
-        out = [f'{side} " {op} " {side}' for op in ("+", "-")]
+    def arithmetic(self, cls: str, j: int) -> dict[str, list[str]]:
+        """Sums, products and negations of class ``cls`` from operands of depth <= j."""
+        left_add = self.operand(cls, j, "left_add")
+        right_add = self.operand(cls, j, "right_add")
+        if left_add is None or right_add is None:
+            return {}
+        left_mul = self.operand(cls, j, "left_mul")
+        right_mul = self.operand(cls, j, "right_mul")
+        add = [f'{left_add} " {op} " {right_add}' for op in ("+", "-")]
+        mul: list[str] = []
         if cls == "s":
-            for op in _ARITHMETIC:
-                if op in ("*", "/"):
-                    out.append(f'{side} " {op} " {side}')
-                out += [f'{side} " {op} " num', f'num " {op} " {side}']
-            levels = [self.operand(level_cls, j) for level_cls in _LEVEL_UNITS]
-            out += [f'{level} " / " {level}' for level in levels if level is not None]
+            add += [f'{left_add} " {op} " num' for op in ("+", "-")]
+            add += [f'num " {op} " {right_add}' for op in ("+", "-")]
+            mul += [f'{left_mul} " {op} " {right_mul}' for op in ("*", "/")]
+            mul += [f'{left_mul} " {op} " num' for op in ("*", "/")]
+            mul += [f'num " {op} " {right_mul}' for op in ("*", "/")]
+            for level_cls in _LEVEL_UNITS:
+                left = self.operand(level_cls, j, "left_mul")
+                right = self.operand(level_cls, j, "right_mul")
+                if left is not None and right is not None:
+                    mul.append(f'{left} " / " {right}')
+        neg = []
         if self.has(f"{cls}a{j}"):
-            out.append(f'"-" {cls}a{j}')
+            neg.append(f'"-" {cls}a{j}')
         if self.has(f"{cls}b{j}"):
-            out.append(f'"-(" {cls}b{j} ")"')
-        return out
+            neg.append(f'"-(" {cls}b{j} ")"')
+        return {"add": add, "mul": mul, "neg": neg}
 
     def conditions(self, j: int) -> list[str]:
         """Comparisons of same-class operands, ``not`` and ``and`` / ``or`` of depth <= j."""
         out: list[str] = []
         for operand_cls in ("s", "p", "v"):
-            side = self.operand(operand_cls, j)
+            side = self.operand(operand_cls, j, "compare")
             if side is None:
                 continue
             out += [f'{side} " {op} " {side}' for op in _COMPARE]
