@@ -114,7 +114,10 @@ class TestInTheRun:
                 app, ["run", "--no-progress", "--config", "c.yaml", "--iterations", "8"]
             )
         assert result.exit_code == 0, result.output
+        assert "valid first try" in " ".join(result.output.split())
         run_id = next((workdir / "runs").iterdir()).name
+        shown = CliRunner().invoke(app, ["show", run_id])
+        assert "proposals, 100% valid first try" in " ".join(shown.output.split())
         records = read_history(workdir / "runs" / run_id / "history.jsonl").records
         calls = [call for record in records for call in record.llm_calls]
         assert calls[0].purpose == "probe"

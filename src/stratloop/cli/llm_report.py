@@ -60,18 +60,24 @@ def llm_report(
     ),
 ) -> None:
     """Per model: valid-first-try and repair rates, latency, tokens, cost, finish reasons."""
-    from stratloop.llm.calls import summarise_calls  # noqa: PLC0415 - keep --help fast
+    from stratloop.llm.calls import CallTally  # noqa: PLC0415 - keep --help fast
     from stratloop.loop.history import iter_history  # noqa: PLC0415 - numpy; keep --help fast
     from stratloop.loop.rundir import RunDir  # noqa: PLC0415 - numpy; keep --help fast
 
     rundir = RunDir.open(_runs_dir(config, environment, runs_dir), run_id)
-    records = list(iter_history(Path(rundir.history)))
-    summaries = summarise_calls(
-        (record.llm_calls, record.champion if record.evaluated else None) for record in records
-    )
-    calls = [call for record in records for call in record.llm_calls]
-    probes = {call.structured_output: call.verdict for call in calls if call.purpose == "probe"}
-    modes = Counter(call.structured_output for call in calls if call.purpose != "probe")
+    tally = CallTally()
+    probes: dict[str, str | None] = {}
+    modes: Counter[str] = Counter()
+    for record in iter_history(Path(rundir.history)):
+        if not record.llm_calls:
+            continue
+        tally.add(record.llm_calls, record.champion if record.evaluated else None)
+        for call in record.llm_calls:
+            if call.purpose == "probe":
+                probes[call.structured_output] = call.verdict
+            else:
+                modes[call.structured_output] += 1
+    summaries = tally.summaries()
     if as_json:
         payload = {
             "models": [_as_json(s) for s in summaries],

@@ -175,6 +175,7 @@ def _report(summary: RunSummary) -> None:
     failed = _failures(summary.metrics, summary.iterations)
     if failed is not None:
         console.print(failed, style="yellow", markup=False)
+    _print_models(summary.path)
     champion = summary.champion
     if champion is None:
         console.print("no champion: no candidate met the champion rule (see history.jsonl)")
@@ -193,6 +194,23 @@ def _report(summary: RunSummary) -> None:
     if summary.status == "budget_exhausted":
         console.print(f"resume with a larger budget: stratloop run --resume {summary.run_id}")
     console.print(f"run directory: {_shown(summary.path)}")
+
+
+def _print_models(run_path: Path) -> None:
+    """Per LLM model: proposals, valid-first-try, repair and improvement rates, tokens, cost."""
+    from stratloop.llm.calls import summarise_calls  # noqa: PLC0415 - keep --help fast
+    from stratloop.loop.history import iter_history  # noqa: PLC0415 - numpy; keep --help fast
+
+    history = run_path / "history.jsonl"
+    if not history.is_file():
+        return
+    summaries = summarise_calls(
+        (record.llm_calls, record.champion if record.evaluated else None)
+        for record in iter_history(history)
+        if record.llm_calls
+    )
+    for summary in summaries:
+        console.print(summary.describe(), markup=False)
 
 
 def _failures(metrics: Mapping[str, Any], iterations: int) -> str | None:
@@ -276,6 +294,7 @@ def show(
     failed = _failures(info.metrics, info.iterations)
     if failed is not None:
         console.print(failed, style="yellow", markup=False)
+    _print_models(info.path)
     for key in (
         "priority_adherence",
         "silent_fallbacks",

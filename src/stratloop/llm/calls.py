@@ -181,6 +181,22 @@ class ModelSummary:
         """Share of its evaluated candidates that became the champion."""
         return self.improvements / self.evaluated if self.evaluated else None
 
+    def describe(self) -> str:
+        """One line for a run's summary."""
+
+        def rate(value: float | None) -> str:
+            return "-" if value is None else f"{value:.0%}"
+
+        p50 = self.latency_percentile(50)
+        cost = "" if self.cost is None else f", cost {self.cost:.4g}"
+        latency = "" if p50 is None else f", latency p50 {p50:.2f}s"
+        return (
+            f"LLM {self.model}: {self.proposals} proposals, {rate(self.valid_first_try_rate)} "
+            f"valid first try, {rate(self.repair_rate)} repaired, "
+            f"{rate(self.improvement_rate)} improved the champion, {self.tokens} tokens"
+            f"{cost}{latency}"
+        )
+
     def latency_percentile(self, q: float) -> float | None:
         """The ``q`` (0-100) percentile of its calls' latency (nearest rank)."""
         if not self.latencies:
