@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -92,6 +93,10 @@ def llm_report(
     console.print(f"structured output of the calls: {used or '-'}", markup=False)
     for kind, verdict in probes.items():
         console.print(f"  auto probe: {kind} {verdict}", markup=False)
+    _print_table(run_id, summaries)
+
+
+def _print_table(run_id: str, summaries: Sequence[ModelSummary]) -> None:
     table = Table(title=f"LLM calls of run {run_id}")
     for column in (
         "model", "proposals", "valid 1st try", "repaired", "improved", "calls", "tokens",
