@@ -53,7 +53,8 @@ Status: TypeAlias = Literal[
 """How far an iteration got."""
 
 _VOLATILE = ("timestamp", "timings")
-"""Keys that differ between two runs of the same seed and configuration."""
+"""Keys that differ between two runs of the same seed and configuration (and each LLM
+call's ``latency_s``)."""
 
 _IMPLEMENTATION = ("implementation", "strategy_selected", "flags")
 """Keys that name the code path; they differ between implementations by design."""
@@ -332,7 +333,13 @@ class IterationRecord:
                 compare the procedural and strategy-pattern paths.
         """
         dropped = _VOLATILE + (_IMPLEMENTATION if across_implementations else ())
-        return {key: value for key, value in self.as_dict().items() if key not in dropped}
+        kept = {key: value for key, value in self.as_dict().items() if key not in dropped}
+        if "llm_calls" in kept:
+            kept["llm_calls"] = [
+                {key: value for key, value in call.items() if key != "latency_s"}
+                for call in kept["llm_calls"]
+            ]
+        return kept
 
     def to_json(self) -> str:
         """One history line (no newline): compact, key-sorted, strict JSON (no NaN)."""

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from llm_helpers import llm_context
 from typer.testing import CliRunner
 
+from iteration_records import record_at
 from stratloop.acceptance.llm_server import Reply, Sampled, ScriptedOpenAIServer
 from stratloop.cli import app
 from stratloop.errors import LLMGenerationError
+from stratloop.iteration import IterationRecord
 from stratloop.llm.calls import MAX_RECORDED_REPLY, LLMCall, summarise_calls
 from stratloop.loop.history import read_history
 
@@ -67,6 +70,27 @@ class TestLogged:
         """A call reads back as it was written."""
         call = LLMCall("m", "repair", "accepted", 0.25, 10, 5, 0.01, "stop", "grammar")
         assert LLMCall.from_json(json.loads(json.dumps(call.to_json()))) == call
+
+
+class TestInTheRecord:
+    def test_the_history_line_round_trips_the_calls(self) -> None:
+        """llm_calls is written when there are calls and reads back equal."""
+        calls = (
+            LLMCall("m", "propose", "rejected", 0.5, 10, 5, None, "length", "none",
+                    error="cut off", reply='{"expression": "rank('),
+            LLMCall("m", "repair", "accepted", 0.25, 12, 6, None, "stop"),
+        )
+        record = dataclasses.replace(record_at(0), llm_calls=calls)
+        line = record.to_json()
+        assert json.loads(line)["llm_calls"][0]["reply"] == '{"expression": "rank('
+        assert IterationRecord.from_json(line) == record
+        assert "llm_calls" not in json.loads(record_at(0).to_json())
+
+    def test_latency_is_volatile(self) -> None:
+        """Two runs of one seed differ in latency only; comparable() drops it."""
+        a = dataclasses.replace(record_at(0), llm_calls=(LLMCall("m", "propose", "accepted", 1.0),))
+        b = dataclasses.replace(record_at(0), llm_calls=(LLMCall("m", "propose", "accepted", 2.0),))
+        assert a.comparable() == b.comparable()
 
 
 class TestSummary:
