@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from stratloop.config.models import StratloopConfig
@@ -82,3 +83,22 @@ def loop_config(tmp_path: Any, **loop: Any) -> StratloopConfig:
     return StratloopConfig.model_validate(
         {"version": 1, "generation": generation, "llm": llm, "loop": settings}
     )
+
+
+KILL_ONCE_DIR = "STRATLOOP_TEST_KILL_ONCE_DIR"
+"""Environment variable naming the directory where :func:`kill_once_evaluator` leaves its mark."""
+
+
+def _kill_once_evaluate(
+    strategy: Strategy, n_trials: int
+) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    marker = Path(os.environ[KILL_ONCE_DIR]) / "killed"
+    if n_trials == 3 and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _hash_evaluate(strategy, n_trials)
+
+
+def kill_once_evaluator(config: StratloopConfig) -> Evaluator:
+    """``hash_evaluator``, but the first process to evaluate the third trial is SIGKILLed."""
+    return _kill_once_evaluate

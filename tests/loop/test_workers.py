@@ -1,9 +1,11 @@
+import sys
 import time
 
 import pytest
 from loop_helpers import broken_evaluator, hash_evaluator, loop_config
 
 from stratloop.errors import RunError
+from stratloop.loop.executor import open_executor
 from stratloop.loop.workers import EvalTask, EvaluationPool
 from stratloop.spec import Strategy, TopN
 
@@ -71,3 +73,11 @@ class TestEvaluationPool:
         pool = EvaluationPool(broken_evaluator, loop_config(tmp_path), workers=1, timeout_s=30)
         with pytest.raises(RunError, match="no data for this test"):
             pool.evaluate([_task(0)])
+
+
+def test_the_ray_executor_without_ray_installed_says_how_to_install_it(tmp_path, monkeypatch):
+    """``loop.executor: ray`` never falls back to local workers when Ray is missing."""
+    monkeypatch.setitem(sys.modules, "ray", None)
+    pool = open_executor(hash_evaluator, loop_config(tmp_path, executor="ray"))
+    with pytest.raises(RunError, match=r"pip install 'stratloop\[ray\]'.*loop.executor: local"):
+        pool.evaluate([_task(0)])

@@ -21,6 +21,7 @@ from stratloop.cli import (  # noqa: F401
     audit,
     backtest,
     config,
+    data,
     flags,
     llm_report,
     run,

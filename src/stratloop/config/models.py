@@ -129,6 +129,11 @@ class LoopConfig(BaseModel):
     iterations: Annotated[int, Field(ge=1, le=10_000_000)] = 200
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 42
     workers: Annotated[int, Field(ge=1, le=256)] = 1
+    executor: Literal["local", "ray"] = "local"
+    """Where candidates are evaluated: local worker processes, or Ray actors (extra ``ray``)."""
+    ray_address: Annotated[str, Field(min_length=1)] | None = None
+    """With ``executor: ray``: unset starts a Ray on this machine with ``workers`` CPUs;
+    ``auto`` or ``ray://head:10001`` joins an existing cluster."""
     batch_size: Annotated[int, Field(ge=1, le=1024)] = 4
     """Candidates generated from one champion snapshot; independent of ``workers``."""
     eval_timeout_s: PositiveSeconds = 120.0

@@ -9,9 +9,11 @@ column is present and wide otherwise.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from stratloop.data._validate import check_dates, check_values
 from stratloop.data.panel import Panel
@@ -22,12 +24,19 @@ if TYPE_CHECKING:
 
     from stratloop._types import FloatPanel
 
-__all__ = ["Layout", "panel_from_frame"]
+__all__ = [
+    "ASSET_COLUMNS",
+    "LONG_FIELDS",
+    "Layout",
+    "long_panel",
+    "panel_from_frame",
+    "parse_dates",
+]
 
 Layout = Literal["auto", "wide", "long"]
 
-_ASSET_COLUMNS = ("asset", "ticker", "symbol")
-_LONG_FIELDS = ("open", "high", "low", "close", "volume")
+ASSET_COLUMNS = ("asset", "ticker", "symbol")
+LONG_FIELDS = ("open", "high", "low", "close", "volume")
 
 
 def panel_from_frame(frame: pd.DataFrame, *, layout: Layout = "auto", source: str) -> Panel:
@@ -43,20 +52,20 @@ def panel_from_frame(frame: pd.DataFrame, *, layout: Layout = "auto", source: st
         raise DataError(
             f"{source}: no 'date' column; columns are {[str(c) for c in frame.columns][:10]}"
         )
-    asset_column = next((columns[c] for c in _ASSET_COLUMNS if c in columns), None)
+    asset_column = next((columns[c] for c in ASSET_COLUMNS if c in columns), None)
     chosen = layout
     if layout == "auto":
         chosen = "long" if asset_column is not None else "wide"
     if chosen == "long":
         if asset_column is None:
             raise DataError(
-                f"{source}: layout 'long' needs an asset column named one of {_ASSET_COLUMNS}"
+                f"{source}: layout 'long' needs an asset column named one of {ASSET_COLUMNS}"
             )
         return _long(frame, columns, asset_column, source)
     return _wide(frame, columns["date"], source)
 
 
-def _dates(values: pd.Series, source: str) -> np.ndarray:
+def parse_dates(values: Any, source: str) -> npt.NDArray[np.datetime64]:
     """Parse ISO 8601 dates only: ``01/02/2020`` is ambiguous and never guessed."""
     import pandas as pd  # noqa: PLC0415 - pandas is loaded only to read files
 
@@ -67,9 +76,10 @@ def _dates(values: pd.Series, source: str) -> np.ndarray:
             f"{source}: the date column holds a value that is not an ISO 8601 date "
             f"(YYYY-MM-DD): {exc}"
         ) from exc
-    if parsed.dt.tz is not None:
-        parsed = parsed.dt.tz_localize(None)
-    return parsed.to_numpy().astype("datetime64[D]")
+    series = pd.Series(parsed)
+    if series.dt.tz is not None:
+        series = series.dt.tz_localize(None)
+    return series.to_numpy().astype("datetime64[D]")
 
 
 def _numeric(frame: pd.DataFrame, source: str, what: str) -> FloatPanel:
@@ -88,7 +98,7 @@ def _numeric(frame: pd.DataFrame, source: str, what: str) -> FloatPanel:
 
 
 def _wide(frame: pd.DataFrame, date_column: object, source: str) -> Panel:
-    dates = _dates(frame[date_column], source)
+    dates = parse_dates(frame[date_column], source)
     check_dates(dates, source=source)
     values = frame.drop(columns=[date_column])
     if values.shape[1] == 0:
@@ -103,31 +113,70 @@ def _wide(frame: pd.DataFrame, date_column: object, source: str) -> Panel:
 def _long(
     frame: pd.DataFrame, columns: dict[str, object], asset_column: object, source: str
 ) -> Panel:
+    import pandas as pd  # noqa: PLC0415 - pandas is loaded only to read files
+
     if "close" not in columns:
         raise DataError(f"{source}: long layout needs a 'close' column")
-    present = [f for f in _LONG_FIELDS if f in columns]
-    table = frame[[columns["date"], asset_column, *(columns[f] for f in present)]].copy()
-    table.columns = ["date", "asset", *present]
-    table["date"] = _dates(table["date"], source)
-    table["asset"] = table["asset"].astype(str)
-    duplicated = table.duplicated(["date", "asset"])
-    if duplicated.any():
-        row = table[duplicated].iloc[0]
+    present = [f for f in LONG_FIELDS if f in columns]
+    numbers = _numeric(frame[[columns[f] for f in present]], source, "field")
+    codes, names = pd.factorize(frame[asset_column].astype(str))
+    return long_panel(
+        parse_dates(frame[columns["date"]], source),
+        codes,
+        [str(name) for name in names],
+        {field: numbers[:, i] for i, field in enumerate(present)},
+        source=source,
+    )
+
+
+def long_panel(
+    dates: npt.NDArray[np.datetime64],
+    asset_codes: npt.NDArray[np.integer[Any]],
+    asset_names: Sequence[str],
+    values: Mapping[str, FloatPanel],
+    *,
+    source: str,
+) -> Panel:
+    """Scatter long-layout rows (one per date and asset) into a validated panel.
+
+    Rows may come in any order; the panel's dates are sorted and its assets
+    sorted by name. Each (date, asset) pair must appear once: a repeated pair
+    is an error, never aggregated.
+
+    Args:
+        dates: each row's date (``datetime64[D]``).
+        asset_codes: each row's asset, as an index into ``asset_names``.
+        asset_names: the distinct asset names.
+        values: field name -> each row's value (NaN = no value); ``close`` is required.
+        source: the file named in error messages and used as the panel name.
+    """
+    missing = np.isnat(dates)
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise DataError(f"{source}: date on data row {row + 1} is empty or unreadable")
+    day, date_of = np.unique(dates.astype("datetime64[D]"), return_inverse=True)
+    check_dates(day, source=source)
+    by_name = np.argsort(np.asarray(asset_names, dtype=object), kind="stable")
+    names = tuple(str(asset_names[i]) for i in by_name)
+    position = np.empty(len(by_name), dtype=np.int64)
+    position[by_name] = np.arange(len(by_name))
+    cell = date_of.astype(np.int64) * len(names) + position[asset_codes]
+    order = np.argsort(cell, kind="stable")
+    repeated = np.flatnonzero(np.diff(cell[order]) == 0)
+    if len(repeated):
+        row = int(order[repeated[0] + 1])
         raise DataError(
-            f"{source}: asset {row['asset']!r} has more than one row for {row['date'].date()}; "
-            "each (date, asset) pair must appear once"
+            f"{source}: asset {asset_names[asset_codes[row]]!r} has more than one row for "
+            f"{day[date_of[row]]}; each (date, asset) pair must appear once"
         )
-    numbers = _numeric(table[present], source, "field")
-    table[present] = numbers
-    # pivot, not pivot_table: duplicates were rejected above and must never be aggregated
-    wide = {f: table.pivot(index="date", columns="asset", values=f) for f in present}  # noqa: PD010
-    close = wide["close"]
-    dates = close.index.to_numpy().astype("datetime64[D]")
-    assets = tuple(str(a) for a in close.columns)
-    fields = {f: np.ascontiguousarray(wide[f].to_numpy(dtype=np.float64)) for f in present}
-    check_dates(dates, source=source)
-    check_values(fields, dates, assets, source=source)
-    return Panel(dates=dates, assets=assets, fields=fields, name=source)
+    size = len(day) * len(names)
+    fields: dict[str, FloatPanel] = {}
+    for field, column in values.items():
+        flat = np.full(size, np.nan)
+        flat[cell] = column
+        fields[field] = flat.reshape(len(day), len(names))
+    check_values(fields, day, names, source=source)
+    return Panel(dates=day, assets=names, fields=fields, name=source)
 
 
 def _unique_assets(assets: tuple[str, ...], source: str) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from stratloop.data.embedded import DATASETS, load_dataset
 from stratloop.data.frame import Layout, panel_from_frame
 from stratloop.data.panel import Panel
+from stratloop.data.store import is_panel_store, open_panel_store
 from stratloop.errors import DataError
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def load_panel(
     start_date: dt.date | None = None,
     end_date: dt.date | None = None,
 ) -> Panel:
-    """Load a packaged dataset by name, or a CSV / CSV.gz / Parquet file by path.
+    """Load a packaged dataset by name, a CSV / CSV.gz / Parquet file or a panel store by path.
 
     Args:
         source: a dataset name (see :data:`stratloop.data.DATASETS`) or a file path.
@@ -51,15 +52,29 @@ def load_panel(
         source_name = f"dataset {text!r}"
     else:
         path = Path(text)
-        if not path.is_file():
+        if not (path.is_file() or is_panel_store(path)):
             known = ", ".join(sorted(DATASETS))
             raise DataError(
                 f"data source {text!r} is neither a packaged dataset ({known}) nor an existing "
-                f"file; give a dataset name or a path ending in {', '.join(_SUFFIXES)}"
+                f"file; give a dataset name, a path ending in {', '.join(_SUFFIXES)} or a panel "
+                "store directory (`stratloop data import`)"
             )
-        panel = panel_from_frame(_read(path), layout=layout, source=str(path))
+        panel = _read_panel(path, layout)
         source_name = str(path)
     return _date_range(panel, start_date, end_date, source_name)
+
+
+def _read_panel(path: Path, layout: Layout) -> Panel:
+    """A store directory is memory-mapped; a long Parquet file is read column-wise by pyarrow."""
+    if is_panel_store(path):
+        return open_panel_store(path)
+    if path.name.lower().endswith((".parquet", ".pq")) and layout != "wide":
+        from stratloop.data._parquet import read_long_parquet  # noqa: PLC0415 - pyarrow on demand
+
+        panel = read_long_parquet(path)
+        if panel is not None:
+            return panel
+    return panel_from_frame(_read(path), layout=layout, source=str(path))
 
 
 def _read(path: Path) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import numpy as np
 from stratloop.data.panel import Panel
 from stratloop.errors import DataError
 
-__all__ = ["synthetic_panel"]
+__all__ = ["planted_panel", "synthetic_panel"]
 
 _FIRST_DATE = np.datetime64("2000-01-03", "D")
 _MIN_LISTED = 0.5
@@ -22,7 +22,12 @@ _MIN_LISTED = 0.5
 
 
 def synthetic_panel(
-    n_assets: int, n_dates: int, *, seed: int, listing_gaps: bool = True
+    n_assets: int,
+    n_dates: int,
+    *,
+    seed: int,
+    listing_gaps: bool = True,
+    market_drift: float = 0.0003,
 ) -> Panel:
     """A reproducible ``n_dates`` x ``n_assets`` close-price panel on business days from 2000.
 
@@ -33,13 +38,15 @@ def synthetic_panel(
         listing_gaps: when true, about 20% of assets list late and 20% delist
             early (NaN before listing / after delisting), each listed for at
             least half of the dates.
+        market_drift: the market's mean daily log return; 0 makes every asset
+            a driftless random walk, where no strategy can have an edge.
     """
     if n_assets < 1 or n_dates < 2:
         raise DataError(
             f"synthetic_panel needs n_assets >= 1 and n_dates >= 2, got {n_assets} and {n_dates}"
         )
     rng = np.random.default_rng(seed)
-    market = rng.normal(0.0003, 0.011, size=(n_dates, 1))
+    market = rng.normal(market_drift, 0.011, size=(n_dates, 1))
     beta = rng.uniform(0.5, 1.5, size=(1, n_assets))
     vol = rng.uniform(0.01, 0.03, size=(1, n_assets))
     noise = rng.standard_normal((n_dates, n_assets))
@@ -66,3 +73,53 @@ def _gaps(close: np.ndarray, rng: np.random.Generator) -> None:
     delisting = np.where(early, n_dates - rng.integers(0, span + 1, n_assets), n_dates)
     rows = np.arange(n_dates)[:, None]
     close[(rows < listing) | (rows >= delisting)] = np.nan
+
+
+def planted_panel(
+    n_assets: int,
+    n_dates: int,
+    *,
+    seed: int,
+    strength: float = 0.1,
+    lookback: int = 5,
+) -> Panel:
+    """A driftless panel with a known, scale-free edge: short-term reversal of a given strength.
+
+    Each day's log return of asset ``j`` is ``vol * (strength * s[j] +
+    sqrt(1 - strength**2) * e[j])``, where ``s`` is minus the cross-sectional
+    z-score of the assets' returns over the previous ``lookback`` days and
+    ``e`` is independent noise: the next day's return has a correlation of
+    about ``strength`` with ``-pct_change(close, lookback)`` ranked across
+    assets (its daily IC), and none with any price level. Tests use it to
+    prove the loop finds a planted signal, and nothing on
+    :func:`synthetic_panel` with ``market_drift=0``.
+
+    Args:
+        n_assets: number of assets, at least 2 (the signal is cross-sectional).
+        n_dates: number of business days, more than ``lookback``.
+        seed: the generator seed; the same seed gives the same panel bit for bit.
+        strength: the daily IC, from 0 (no signal) to below 1.
+        lookback: the days of past return the reversal looks at.
+    """
+    if n_assets < 2 or n_dates <= lookback or lookback < 1 or not 0.0 <= strength < 1.0:
+        raise DataError(
+            f"planted_panel needs n_assets >= 2, n_dates > lookback >= 1 and 0 <= strength < 1, "
+            f"got {n_assets}, {n_dates}, {lookback} and {strength}"
+        )
+    rng = np.random.default_rng(seed)
+    vol = rng.uniform(0.01, 0.03, size=n_assets)
+    noise = rng.standard_normal((n_dates, n_assets))
+    log_price = np.zeros((n_dates, n_assets))
+    keep = np.sqrt(1.0 - strength**2)
+    for t in range(1, n_dates):
+        step = keep * noise[t]
+        if t > lookback:
+            past = log_price[t - 1] - log_price[t - 1 - lookback]
+            spread = past.std()
+            if spread > 0:
+                step += strength * -(past - past.mean()) / spread
+        log_price[t] = log_price[t - 1] + vol * step
+    close = rng.uniform(10.0, 200.0, size=n_assets) * np.exp(log_price)
+    dates = np.busday_offset(_FIRST_DATE, np.arange(n_dates), roll="forward")
+    assets = tuple(f"P{j:05d}" for j in range(n_assets))
+    return Panel(dates=dates, assets=assets, fields={"close": close}, name=f"planted-{seed}")

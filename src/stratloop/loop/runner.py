@@ -36,11 +36,12 @@ from stratloop.generation.strategies import CandidateSource
 from stratloop.iteration import IterationRecord
 from stratloop.llm.budget import TokenBudget, Usage
 from stratloop.loop.counters import FACTOR_GRAPH_ONLY
+from stratloop.loop.executor import Executor, open_executor
 from stratloop.loop.history import HistoryWriter, cut_torn_tail, read_history
 from stratloop.loop.record import Generated
 from stratloop.loop.rundir import RunDir, atomic_write_json, new_run_id, utc_now
 from stratloop.loop.state import LoopState
-from stratloop.loop.workers import EvalResult, EvalTask, EvaluationPool, EvaluatorFactory
+from stratloop.loop.workers import EvalResult, EvalTask, EvaluatorFactory
 from stratloop.spec import Candidate
 
 __all__ = [
@@ -340,12 +341,7 @@ class LoopRunner:
             with (
                 _sigint_stops(self.request_stop),
                 HistoryWriter(self.rundir.history) as history,
-                EvaluationPool(
-                    self.parts.evaluator,
-                    self.config,
-                    workers=self.config.loop.workers,
-                    timeout_s=self.config.loop.eval_timeout_s,
-                ) as pool,
+                open_executor(self.parts.evaluator, self.config) as pool,
             ):
                 status, message = self._loop(history, pool, progress, total)
                 self._pool_restarts = pool.restarts
@@ -373,7 +369,7 @@ class LoopRunner:
     def _loop(
         self,
         history: HistoryWriter,
-        pool: EvaluationPool,
+        pool: Executor,
         progress: ProgressSink | None,
         total: int,
     ) -> tuple[str, str]:
@@ -450,7 +446,7 @@ class LoopRunner:
             return type(exc).__name__, str(exc)
         return None
 
-    def _evaluate(self, pool: EvaluationPool, generated: list[Generated]) -> dict[int, EvalResult]:
+    def _evaluate(self, pool: Executor, generated: list[Generated]) -> dict[int, EvalResult]:
         tasks = [
             EvalTask(item.iteration_num, item.outcome.candidate.strategy, item.iteration_num + 1)
             for item in generated

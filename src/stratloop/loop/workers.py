@@ -26,7 +26,14 @@ from stratloop.config.models import StratloopConfig
 from stratloop.errors import EvaluationTimeoutError, EvaluationWorkerError, RunError
 from stratloop.spec import Strategy
 
-__all__ = ["EvalResult", "EvalTask", "EvaluationPool", "Evaluator", "EvaluatorFactory"]
+__all__ = [
+    "EvalResult",
+    "EvalTask",
+    "EvaluationPool",
+    "Evaluator",
+    "EvaluatorFactory",
+    "run_task",
+]
 
 Evaluator: TypeAlias = Callable[[Strategy, int], tuple[Mapping[str, Any], Mapping[str, Any]]]
 """``(strategy, n_trials) -> (train metrics, test metrics)``; raises on a bad candidate."""
@@ -79,6 +86,22 @@ class _Worker:
     task: EvalTask | None = None
 
 
+def run_task(evaluator: Evaluator, task: EvalTask) -> EvalResult:
+    """Evaluate one task; an error raised by the candidate is its result, never the worker's end.
+
+    The one place a worker turns an evaluator call into a result, whichever
+    executor runs it (a local process or a Ray actor).
+    """
+    start = time.perf_counter()
+    try:
+        train, test = evaluator(task.strategy, task.n_trials)
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded for its iteration
+        return EvalResult(
+            task.iteration, None, None, time.perf_counter() - start, type(exc).__name__, str(exc)
+        )
+    return EvalResult(task.iteration, dict(train), dict(test), time.perf_counter() - start)
+
+
 def _worker_main(conn: Connection, factory: EvaluatorFactory, config: StratloopConfig) -> None:
     """Body of a worker process: build the evaluator once, then serve tasks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -90,19 +113,12 @@ def _worker_main(conn: Connection, factory: EvaluatorFactory, config: StratloopC
     conn.send(("ready",))
     while True:
         try:
-            message = conn.recv()
+            task = conn.recv()
         except EOFError:
             return  # the parent is gone (killed): nothing left to serve
-        if message is None:
+        if task is None:
             return
-        index, strategy, n_trials = message
-        start = time.perf_counter()
-        try:
-            train, test = evaluator(strategy, n_trials)
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded for its iteration
-            conn.send(("error", index, type(exc).__name__, str(exc), time.perf_counter() - start))
-        else:
-            conn.send(("ok", index, dict(train), dict(test), time.perf_counter() - start))
+        conn.send(("done", run_task(evaluator, task)))
 
 
 class EvaluationPool:
@@ -177,7 +193,7 @@ class EvaluationPool:
         return [result for result in results if result is not None]
 
     def _send(self, worker: _Worker, index: int, task: EvalTask) -> None:
-        worker.conn.send((index, task.strategy, task.n_trials))
+        worker.conn.send(task)
         worker.state, worker.index, worker.task, worker.since = (
             "busy",
             index,
@@ -213,16 +229,7 @@ class EvaluationPool:
                 f"{message[1]}: {message[2]}"
             )
         else:
-            task = worker.task
-            assert task is not None
-            if kind == "ok":
-                results[worker.index] = EvalResult(
-                    task.iteration, message[2], message[3], message[4]
-                )
-            else:
-                results[worker.index] = EvalResult(
-                    task.iteration, None, None, message[4], message[2], message[3]
-                )
+            results[worker.index] = message[1]
             worker.state, worker.task = "idle", None
 
     def _expire(self, results: list[EvalResult | None]) -> None:
