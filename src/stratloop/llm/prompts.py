@@ -217,12 +217,16 @@ def repeated_messages(
         expression: the repeated expression (canonical text).
         where: where it was tried before, e.g. ``iteration 12``.
     """
-    shown = reply if len(reply) <= _MAX_SHOWN_REPLY else reply[:_MAX_SHOWN_REPLY] + " [...]"
     return (
         *messages,
-        Message("assistant", shown),
+        Message("assistant", _shown_reply(reply)),
         Message("user", _REPEATED.substitute(expression=json.dumps(expression), where=where)),
     )
+
+
+def _shown_reply(reply: str) -> str:
+    """A reply as shown back to the model: its first characters when it is long."""
+    return reply if len(reply) <= _MAX_SHOWN_REPLY else reply[:_MAX_SHOWN_REPLY] + " [...]"
 
 
 def _fields(settings: PromptSettings) -> str:
@@ -259,10 +263,9 @@ def repair_messages(
     detail = str(error)
     if cause is not None and str(cause) not in detail:
         detail += f"\n({type(cause).__name__}: {cause})"
-    shown = reply if len(reply) <= _MAX_SHOWN_REPLY else reply[:_MAX_SHOWN_REPLY] + " [...]"
     return (
         *messages,
-        Message("assistant", shown),
+        Message("assistant", _shown_reply(reply)),
         Message("user", _REPAIR.substitute(error=detail)),
     )
 
