@@ -45,10 +45,12 @@ def make_llm_proposer() -> Iterator[Callable[..., Any]]:
     """Build proposers on close-only data over real clients; their connections close after."""
     clients: list[LLMClient] = []
 
-    def build(config: LLMConfig, **kwargs: Any) -> LLMProposer:
+    def build(config: LLMConfig, limits: Limits | None = None, **kwargs: Any) -> LLMProposer:
         client = LLMClient(config, environ={}, sleep=lambda _: None)
         clients.append(client)
-        return LLMProposer(client, limits=Limits(), fields=frozenset({"close"}), **kwargs)
+        return LLMProposer(
+            client, limits=limits or Limits(), fields=frozenset({"close"}), **kwargs
+        )
 
     yield build
     for client in clients:

@@ -44,7 +44,7 @@ def test_llama_accepts_what_the_grammar_derives_and_refuses_what_it_does_not(tmp
     ours = parse_gbnf(text)
     rng = random.Random(11)  # noqa: S311 - test data
     for _ in range(40):
-        assert _valid_in_llama(grammar, ours.sample(rng, brevity=0.3), tmp_path)
+        assert _valid_in_llama(grammar, ours.sample(rng, brevity=0.5), tmp_path)
     bad = json.dumps({"expression": "rank(close)",
                       "portfolio": {"kind": "top_n", "n": 5, "rebalance_days": 21}})
     assert not _valid_in_llama(grammar, bad, tmp_path)

@@ -10,6 +10,7 @@ from llm_helpers import llm_context
 
 from stratloop.acceptance.llm_server import Reply, Sampled, ScriptedOpenAIServer
 from stratloop.errors import LLMUnavailableError
+from stratloop.factors import Limits
 from stratloop.llm.structured import PROBE_ANSWER, strategy_schema
 
 GOOD = json.dumps(
@@ -41,10 +42,14 @@ class TestRequests:
     def test_grammar_mode_samples_only_valid_strategies(
         self, server, make_config, make_llm_proposer
     ):
-        """A grammar-constrained reply is a valid spec first time; the call record says so."""
+        """A grammar-constrained reply is a valid spec first time; the call record says so.
+
+        The grammar counts no nodes (the parser's limit, see docs/llm.md), so the
+        node limit is lifted here.
+        """
         server.extend([Sampled(seed) for seed in range(20)])
         config = make_config(structured_output="grammar")
-        proposer = make_llm_proposer(config)
+        proposer = make_llm_proposer(config, limits=Limits(max_nodes=10_000, max_depth=200))
         for seed in range(20):
             candidate = proposer.propose(llm_context(config, iteration=seed))
             assert candidate.lineage.params["replies"] == 1

@@ -273,7 +273,14 @@ class Grammar:
         self.rules = dict(rules)
         self._shortest = self._shortest_lengths()
 
-    def sample(self, rng: random.Random, *, rule: str = "root", brevity: float = 0.0) -> str:
+    def sample(
+        self,
+        rng: random.Random,
+        *,
+        rule: str = "root",
+        brevity: float = 0.0,
+        max_depth: int = 24,
+    ) -> str:
         """A random string the grammar accepts (repetitions drawn small).
 
         Args:
@@ -282,9 +289,11 @@ class Grammar:
             brevity: the chance, at each choice, of taking the alternative with
                 the shortest derivation; 0 chooses uniformly (the widest
                 exploration), values near 1 give short strings, as a model writes.
+            max_depth: rule nesting beyond which only shortest derivations are
+                taken, so recursive grammars always end.
         """
         out: list[str] = []
-        self._emit(self.rules[rule], rng, out, brevity)
+        self._emit(self.rules[rule], rng, out, brevity, max_depth)
         return "".join(out)
 
     def _shortest_lengths(self) -> dict[str, int]:
@@ -322,7 +331,7 @@ class Grammar:
         return len(text) in self._match(self.rules[rule], text, 0, memo)
 
     def _emit(  # noqa: C901 - one case per node kind
-        self, node: _Node, rng: random.Random, out: list[str], brevity: float
+        self, node: _Node, rng: random.Random, out: list[str], brevity: float, budget: int
     ) -> None:
         match node:
             case _Lit(text):
@@ -335,20 +344,22 @@ class Grammar:
                     low, high = rng.choice(ranges)
                     out.append(chr(rng.randint(ord(low), ord(high))))
             case _Ref(name):
-                self._emit(self.rules[name], rng, out, brevity)
+                self._emit(self.rules[name], rng, out, brevity, budget - 1)
             case _Seq(items):
                 for item in items:
-                    self._emit(item, rng, out, brevity)
+                    self._emit(item, rng, out, brevity, budget)
             case _Alt(options):
-                if brevity and rng.random() < brevity:
+                if budget <= 0 or (brevity and rng.random() < brevity):
                     choice = min(options, key=lambda o: self._min_length(o, self._shortest))
                 else:
                     choice = rng.choice(options)
-                self._emit(choice, rng, out, brevity)
+                self._emit(choice, rng, out, brevity, budget)
             case _Rep(item, low, high):
                 top = low + _UNBOUNDED_SAMPLE if high is None else high
-                for _ in range(rng.randint(low, top)):
-                    self._emit(item, rng, out, brevity)
+                short = budget <= 0 or (brevity and rng.random() < brevity)
+                count = low if short else rng.randint(low, top)
+                for _ in range(count):
+                    self._emit(item, rng, out, brevity, budget)
 
     def _match(  # noqa: C901, PLR0911 - one case per node kind reads best as one match
         self, node: _Node, text: str, pos: int, memo: dict[tuple[str, int], frozenset[int]]

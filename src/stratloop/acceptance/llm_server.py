@@ -143,7 +143,7 @@ class Sampled:
     """
 
     seed: int = 0
-    brevity: float = 0.5
+    brevity: float = 0.8
 
 
 ScriptStep: TypeAlias = Reply | NoChoices | ErrorStatus | Hang | Malformed | Disconnect | Sampled
@@ -418,7 +418,8 @@ class _Checks:
         if isinstance(step, Sampled):
             if self.grammar is None:
                 raise _BadScript("a Sampled step needs a request with an enforced grammar")
-            return Reply(self.grammar.sample(random.Random(step.seed), brevity=step.brevity))  # noqa: S311 - a test model
+            rng = random.Random(step.seed)  # noqa: S311 - a test model
+            return Reply(self.grammar.sample(rng, brevity=step.brevity, max_depth=16))
         if not isinstance(step, Reply) or not step.content:
             return step
         if self.grammar is not None and not self.grammar.accepts(step.content):

@@ -2,31 +2,32 @@
 
 llama.cpp's server samples only strings its ``grammar`` field accepts. The
 grammar built here accepts one JSON strategy object whose ``expression`` is,
-by construction, a parseable, type-correct, scale-free signal within the
-configured depth and window limits: every nonterminal stands for one type
-class at one depth bound, and every production is one the type checker
-(:mod:`stratloop.factors.typecheck`) and the unit rules accept for that class.
+by construction, parseable and type-correct: a scale-free signal whose
+windows are within the configured limit, every production being one the type
+checker (:mod:`stratloop.factors.typecheck`) and the unit rules accept.
 
 The type classes are ``s`` (a scale-free numeric panel: a return, a ratio, a
-rank), ``p`` (a price-level panel), ``v`` (a volume-level panel) and ``b`` (a
-condition panel). Production ``x<k>`` derives expressions of that class whose
-node depth is at most ``k``. Operators chain as the parser reads them
-(``a - b + c``, ``a - b * c``, ``close / delay(close, 5) - 1``); any other
-nesting is parenthesised. The grammar is a sound subset of the DSL, not all
-of it: it cannot count nodes, so the node limit stays the parser's, and the
-repair round answers the rare reply over it.
+rank), ``p`` (a price-level panel) and ``v`` (a volume-level panel), each as
+a sum (``<c>e``) of terms of unary (``<c>u``) atoms (``<c>a``: fields, calls,
+parenthesised sums), the precedence levels of the parser, and ``be`` for
+conditions. Operators chain as the parser reads them (``a - b + c``,
+``close / delay(close, 5) - 1``). The rules are written so that a prefix has
+few readings: llama.cpp tracks every reading of the text so far, and a
+grammar stratified by depth made that number explode. The grammar is a
+sound subset of the DSL; it counts neither nodes nor depth, so those limits
+stay the parser's, and the repair round answers the rare reply over them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from stratloop.factors import FIELD_UNITS, Limits, Unit, available_fields
 from stratloop.factors.ops import OPERATORS
 from stratloop.factors.units import PRICE, VOLUME
 
-__all__ = ["GrammarShape", "grammar_depth", "int_range", "strategy_grammar"]
+__all__ = ["GrammarShape", "int_range", "strategy_grammar"]
 
 _SAME_TS = ("delay", "ts_mean", "ts_sum", "ts_min", "ts_max", "ema", "decay_linear")
 """Time-series operators whose output has their input's unit."""
@@ -35,8 +36,6 @@ _DIFF_TS = ("ts_std", "delta")
 _CROSS = ("rank", "zscore", "demean", "scale")
 _SCALE_FREE_UNARY = ("log", "sqrt")
 _COMPARE = ("<", "<=", ">", ">=")
-_SPARE_NESTING = 8
-"""The parser allows this much parenthesis nesting beyond the depth limit."""
 _NUMBER = 'num ::= [0-9] [0-9]? [0-9]? ("." [0-9] [0-9]? [0-9]?)?'
 _LEVEL_UNITS: Mapping[str, Unit] = {"p": PRICE, "v": VOLUME}
 
@@ -52,16 +51,6 @@ class GrammarShape:
 
     max_n: int = 1000
     rationale_chars: int = 300
-
-
-def grammar_depth(limits: Limits) -> int:
-    """The deepest expression the grammar derives.
-
-    At most ``limits.max_depth``, and shallow enough that the parser's
-    nesting bound (two levels per node at worst, when a binary is the right
-    operand of a binary) is never reached.
-    """
-    return max(1, min(limits.max_depth, (limits.max_depth + _SPARE_NESTING + 1) // 2))
 
 
 def int_range(low: int, high: int) -> str:
@@ -110,12 +99,11 @@ def _digit(low: str, high: str) -> str:
 
 
 class _Builder:
-    """Collects the type-class productions level by level."""
+    """Collects the productions of each type class."""
 
     def __init__(self, fields: frozenset[str], limits: Limits) -> None:
         self.limits = limits
-        self.depth = grammar_depth(limits)
-        leaves: dict[str, list[str]] = {"s": [], "p": [], "v": [], "b": []}
+        leaves: dict[str, list[str]] = {"s": [], "p": [], "v": []}
         for name in sorted(available_fields(fields)):
             unit = FIELD_UNITS[name]
             if unit.scale_free:
@@ -124,157 +112,70 @@ class _Builder:
                 if unit == level_unit:
                     leaves[cls].append(f'"{name}"')
         self.leaves = leaves
-        self.rules: dict[str, list[str]] = {}
+        self.levels = [cls for cls in _LEVEL_UNITS if leaves[cls]]
+        self.classes = ["s", *self.levels] if leaves["s"] or self.levels else []
         self.windows: dict[int, str] = {}
 
-    def has(self, name: str) -> bool:
-        return bool(self.rules.get(name))
-
-    def window(self, minimum: int) -> str:
-        name = f"w{minimum}"
+    def window(self, name: str) -> str:
+        param = OPERATORS[name].window_param
+        minimum = param.minimum if param is not None else 1
         self.windows[minimum] = int_range(minimum, self.limits.max_window)
-        return name
+        return f"w{minimum}"
 
     def build(self) -> str:
-        for level in range(1, self.depth + 1):
-            self.level(level)
-        lines = [f"{name} ::= {' | '.join(alts)}" for name, alts in self.rules.items() if alts]
+        if not self.classes:
+            return ""
+        rules: dict[str, str] = {
+            "addop": '" + " | " - "',
+            "mulop": '" * " | " / "',
+            "cmpop": " | ".join(f'" {op} "' for op in _COMPARE),
+            "be": 'cmp | "not (" be ")" | "(" be ") and (" be ")" | "(" be ") or (" be ")"',
+            "cmp": " | ".join(
+                ["se cmpop (se | num)"] + [f"{c}e cmpop {c}e" for c in self.levels]
+            ),
+            "se": "(num addop)* st (addop (st | num))*",
+            "st": " | ".join(
+                ["(num mulop)* su (mulop (su | num))*"]
+                + [f'{c}u " / " {c}u (mulop (su | num))*' for c in self.levels]
+            ),
+        }
+        for cls in self.levels:
+            rules[f"{cls}e"] = f"{cls}u (addop {cls}u)*"
+        for cls in self.classes:
+            rules[f"{cls}u"] = f'"-" {cls}u | {cls}a'
+            rules[f"{cls}a"] = " | ".join([*self.leaves[cls], *self.calls(cls), f'"(" {cls}e ")"'])
+        lines = [f"{name} ::= {alts}" for name, alts in rules.items()]
         lines += [f"w{m} ::= {alts}" for m, alts in sorted(self.windows.items())]
         return "\n".join(lines)
 
-    def level(self, k: int) -> None:
-        """Every form of each class with depth <= k.
-
-        ``<c>a<k>``: fields and calls; ``<c>add<k>``, ``<c>mul<k>``, ``<c>neg<k>``:
-        sums, products and negations; ``<c>b<k>``: all of those binaries;
-        ``<c><k>``: everything. ``bb<k>`` holds the conditions.
-        """
-        for cls in ("s", "p", "v"):
-            atoms = list(self.leaves[cls])
-            if k > 1:
-                atoms += self.calls(cls, k - 1)
-            self.rules[f"{cls}a{k}"] = atoms
-        for cls in ("s", "p", "v"):
-            forms = self.arithmetic(cls, k - 1) if k > 1 else {}
-            for form in ("add", "mul", "neg"):
-                self.rules[f"{cls}{form}{k}"] = forms.get(form, [])
-            self.rules[f"{cls}b{k}"] = [
-                f"{cls}{form}{k}" for form in ("add", "mul", "neg") if self.has(f"{cls}{form}{k}")
-            ]
-        self.rules[f"bb{k}"] = self.conditions(k - 1) if k > 1 else []
-        for cls in ("s", "p", "v", "b"):
-            alts = [f"{cls}{form}{k}" for form in ("a", "b") if self.has(f"{cls}{form}{k}")]
-            self.rules[f"{cls}{k}"] = alts
-
-    def any_of(self, classes: Iterable[str], j: int) -> list[str]:
-        return [f"{cls}{j}" for cls in classes if self.has(f"{cls}{j}")]
-
-    def operand(self, cls: str, j: int, role: str) -> str | None:
-        """An operand of class ``cls`` and depth <= j in ``role``, or None if there is none.
-
-        Unparenthesised operands are exactly those the parser's precedence
-        reads the same way: a sum may continue a sum or product on its left
-        (left-associative) and take a product on its right; a product takes
-        products and negations on its left; a comparison takes any sum on
-        either side. Anything else is parenthesised.
-        """
-        names = {
-            "left_add": [f"{cls}{j}"],
-            "right_add": [f"{cls}a{j}", f"{cls}mul{j}"],
-            "left_mul": [f"{cls}a{j}", f"{cls}mul{j}", f"{cls}neg{j}"],
-            "right_mul": [f"{cls}a{j}"],
-            "compare": [f"{cls}{j}"],
-        }[role]
-        alts = [name for name in names if self.has(name)]
-        if self.has(f"{cls}b{j}"):
-            alts.append(f'"(" {cls}b{j} ")"')
-        if not alts:
-            return None
-        return alts[0] if len(alts) == 1 else "(" + " | ".join(alts) + ")"
-
-    def calls(self, cls: str, j: int) -> list[str]:  # noqa: C901 - one branch per operator family
-        """Calls producing class ``cls`` from arguments of depth <= j."""
+    def calls(self, cls: str) -> list[str]:
+        """Calls producing class ``cls``."""
         out: list[str] = []
 
         def call(name: str, *args: str) -> None:
             if name in OPERATORS:
                 out.append(f'"{name}(" ' + ' ", " '.join(args) + ' ")"')
 
-        def window_of(name: str) -> str:
-            param = OPERATORS[name].window_param
-            return self.window(param.minimum if param is not None else 1)
-
-        same = f"{cls}{j}" if self.has(f"{cls}{j}") else None
-        if same is not None:
-            for name in (*_SAME_TS, *_DIFF_TS):
-                if name in OPERATORS:
-                    call(name, same, window_of(name))
-            call("abs", same)
-            call("min", same, same)
-            call("max", same, same)
-            call("min", same, "num")
-            call("max", same, "num")
-            if self.has(f"b{j}"):
-                call("where", f"b{j}", same, same)
+        same = f"{cls}e"
+        for name in (*_SAME_TS, *_DIFF_TS):
+            call(name, same, self.window(name))
+        call("abs", same)
+        for name in ("min", "max"):
+            call(name, same, f"({same} | num)")
+        call("where", "be", same, same)
         if cls != "s":
             return out
-        panels = self.any_of(("s", "p", "v"), j)
+        panels = [f"{c}e" for c in self.classes]
         for arg in panels:
-            call("pct_change", arg, window_of("pct_change"))
-            call("ts_rank", arg, window_of("ts_rank"))
-            call("ts_zscore", arg, window_of("ts_zscore"))
+            for name in ("pct_change", "ts_rank", "ts_zscore"):
+                call(name, arg, self.window(name))
             call("sign", arg)
             for other in panels:
-                call("ts_corr", arg, other, window_of("ts_corr"))
-        if same is not None:
-            for name in (*_CROSS, *_SCALE_FREE_UNARY):
-                call(name, same)
-            call("clip", same, '"-" num', "num")
-        if self.has(f"b{j}"):
-            call("where", f"b{j}", "num", "num")
-        return out
-
-    def arithmetic(self, cls: str, j: int) -> dict[str, list[str]]:
-        """Sums, products and negations of class ``cls`` from operands of depth <= j."""
-        left_add = self.operand(cls, j, "left_add")
-        right_add = self.operand(cls, j, "right_add")
-        if left_add is None or right_add is None:
-            return {}
-        left_mul = self.operand(cls, j, "left_mul")
-        right_mul = self.operand(cls, j, "right_mul")
-        add = [f'{left_add} " {op} " {right_add}' for op in ("+", "-")]
-        mul: list[str] = []
-        if cls == "s":
-            add += [f'{left_add} " {op} " num' for op in ("+", "-")]
-            add += [f'num " {op} " {right_add}' for op in ("+", "-")]
-            mul += [f'{left_mul} " {op} " {right_mul}' for op in ("*", "/")]
-            mul += [f'{left_mul} " {op} " num' for op in ("*", "/")]
-            mul += [f'num " {op} " {right_mul}' for op in ("*", "/")]
-            for level_cls in _LEVEL_UNITS:
-                left = self.operand(level_cls, j, "left_mul")
-                right = self.operand(level_cls, j, "right_mul")
-                if left is not None and right is not None:
-                    mul.append(f'{left} " / " {right}')
-        neg = []
-        if self.has(f"{cls}a{j}"):
-            neg.append(f'"-" {cls}a{j}')
-        if self.has(f"{cls}b{j}"):
-            neg.append(f'"-(" {cls}b{j} ")"')
-        return {"add": add, "mul": mul, "neg": neg}
-
-    def conditions(self, j: int) -> list[str]:
-        """Comparisons of same-class operands, ``not`` and ``and`` / ``or`` of depth <= j."""
-        out: list[str] = []
-        for operand_cls in ("s", "p", "v"):
-            side = self.operand(operand_cls, j, "compare")
-            if side is None:
-                continue
-            out += [f'{side} " {op} " {side}' for op in _COMPARE]
-            if operand_cls == "s":
-                out += [f'{side} " {op} " num' for op in _COMPARE]
-        if self.has(f"b{j}"):
-            out.append(f'"not (" b{j} ")"')
-            out += [f'"(" b{j} ") {op} (" b{j} ")"' for op in ("and", "or")]
+                call("ts_corr", arg, other, self.window("ts_corr"))
+        for name in (*_CROSS, *_SCALE_FREE_UNARY):
+            call(name, same)
+        call("clip", same, '"-" num', "num")
+        call("where", "be", "num", "num")
         return out
 
 
@@ -295,8 +196,8 @@ def strategy_grammar(
     shape = shape or GrammarShape()
     builder = _Builder(frozenset(fields), limits)
     body = builder.build()
-    top = f"s{builder.depth}"
-    if not builder.has(top):
+    top = "se"
+    if not body:
         message = (
             f"no scale-free signal can be written from the fields {sorted(fields)}; "
             "the data needs close (for returns) or another field"
