@@ -3,8 +3,15 @@
 On a synthetic 500 x 2,520 panel, the candidate of ``expression_eval.py``
 (``rank(ts_mean(returns, 20)) - rank(ts_std(returns, 60)) + ts_rank(close, 10)``,
 top 5, monthly, the default backtest config) is evaluated as the loop does
-(``evaluate_strategy``: signal, train and test backtests, no cache). In the
-same run the factor analysis of its signal is timed three ways:
+(``Study.evaluate``: the signal on the selection rows, one backtest and its
+benchmark, train block and four validation folds with their factor
+summaries, no cache). In the same run the factor analysis of its signal is
+timed these ways:
+
+- ``loop_factor_summary``: what ``Study.evaluate`` itself spends on the
+  factor figures: ``daily_factor`` on the selection region's rebalance days
+  (one ranking of the signal for IC, RankIC, quintile spread, turnover and
+  autocorrelation); it is included in ``candidate_evaluation``;
 
 - ``daily``: ``analyze_factor`` at horizon 21 with the IC decay over 1..20,
   every day measured (the alphalens way);
@@ -28,10 +35,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from _machine import describe
 
-from stratloop.backtest.evaluate import evaluate_strategy
-from stratloop.backtest.factor_analysis import analyze_factor
+from stratloop.backtest.evaluate import Study
+from stratloop.backtest.factor_analysis import analyze_factor, daily_factor
 from stratloop.config import BacktestConfig
 from stratloop.data import synthetic_panel
 from stratloop.factors import evaluate
@@ -59,10 +67,16 @@ def main() -> None:
     panel = synthetic_panel(500, 2520, seed=1)
     strategy = Strategy(expression=EXPRESSION, portfolio=TopN(n=5, rebalance_days=HORIZON))
     config = BacktestConfig()
+    study = Study(panel, config)
     signal = evaluate(EXPRESSION, panel)
     close = panel.close
+    measured = np.arange(60, study.split, HORIZON)
+    forward = close[np.minimum(measured + HORIZON, study.split - 1)] / close[measured] - 1.0
     rows: dict[str, dict[str, float]] = {
-        "candidate_evaluation": timed(lambda: evaluate_strategy(strategy, panel, config), 5),
+        "candidate_evaluation": timed(lambda: study.evaluate(strategy), 7),
+        "loop_factor_summary": timed(
+            lambda: daily_factor(signal[measured], forward, 5), 9
+        ),
         "daily": timed(lambda: analyze_factor(signal, close, horizon=HORIZON), 2),
         "daily_no_decay": timed(
             lambda: analyze_factor(signal, close, horizon=HORIZON, decay_horizons=(HORIZON,)), 3
@@ -120,15 +134,11 @@ def _markdown(result: dict[str, object]) -> str:
         "Times are medians after one warm-up call, all measured in the same run so that the",
         "shares hold under the machine's load (see the load average above).",
         "",
-        "The 10% target is not met by any variant. Every measured day needs the signal and",
-        "the forward returns ranked among the day's pairs, plus a few passes for the",
-        "correlations and quantiles; the candidate's own evaluation ranks the panel about",
-        "twice (its expression) and gathers only the held columns for the backtest. So the",
-        "daily analysis at one horizon costs several evaluations, and the IC decay multiplies",
-        "that by its 20 horizons. Measuring the rebalance days only (``step=h``, which also",
-        "makes the forward returns non-overlapping and the IC t-stat honest) divides the",
-        "cost by h; without the decay that is about a third of an evaluation. The decay is",
-        "therefore best computed for the champion (or on demand), not for every candidate.",
+        "The loop's own factor summary (``loop_factor_summary``) is the one that runs",
+        "for every candidate: measured on the rebalance days with the signal ranked once,",
+        "it stays under the 10% target. The full daily analysis, and above all its IC",
+        "decay over 20 horizons, cost several evaluations; they run on demand",
+        "(``stratloop backtest``, ``Study.decay``), not per candidate.",
         "",
     ]
     return "\n".join(lines)

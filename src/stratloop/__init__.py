@@ -8,14 +8,15 @@ The researcher's API, one call per task:
 - data: :func:`load_dataset` (the embedded data), :func:`load_panel` (a
   dataset name or your CSV / Parquet file);
 - expressions: :func:`parse`, :func:`evaluate` (an expression on a panel);
-- one strategy: :func:`backtest_strategy` (train and test metrics and daily returns);
+- one strategy: :func:`backtest_strategy` (train block, validation folds and, when
+  asked, the holdout: each segment's metrics and daily returns beside the benchmark's);
 - the loop: :func:`load_config`, :func:`run`;
 - a finished run: :func:`describe_run` (status, champion), :func:`read_history`
   (every iteration as an :class:`IterationRecord`), :func:`verify_trail`.
 
 >>> import stratloop
 >>> result = stratloop.backtest_strategy("rank(ts_mean(returns, 20))")
->>> len(result.test.returns) == len(result.test.dates) > 0
+>>> len(result.validation.returns) == len(result.validation.benchmark_returns) > 0
 True
 """
 

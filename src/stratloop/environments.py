@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_ENVIRONMENT",
     "DEFAULT_SERVICE_URL",
     "Environment",
+    "known_environments",
     "load_environment",
 ]
 
@@ -109,7 +110,7 @@ class Environment:
         )
 
 
-def _known_environments(root: Path | None = None) -> tuple[str, ...]:
+def known_environments(root: Path | None = None) -> tuple[str, ...]:
     """The names of every ``environments/*.yaml`` under ``root`` (default: the cwd)."""
     directory = (Path.cwd() if root is None else root) / _DIRECTORY
     return tuple(sorted(p.stem for p in directory.glob("*.yaml")))
@@ -123,7 +124,7 @@ def load_environment(name: str, *, root: Path | None = None) -> Environment:
         ConfigFileError: the environment file is not valid.
     """
     base = Path.cwd() if root is None else root
-    known = _known_environments(base)
+    known = known_environments(base)
     if name not in known:
         raise EnvironmentNotFoundError(name, known)
     path = base / _DIRECTORY / f"{name}.yaml"

@@ -31,10 +31,15 @@ operator never has to read a traceback to fix a configuration::
     ├── EvaluationTimeoutError         a candidate's evaluation ran past loop.eval_timeout_s
     ├── EvaluationWorkerError          a worker process died while evaluating a candidate
     ├── RunError                       a run directory is missing, locked or inconsistent
+    │   ├── RunIdError                 a run id from outside that cannot name a run directory
+    │   ├── RunNotFoundError           a well-formed run id with no run directory
+    │   ├── RunOwnershipError          another process took the run over from this one
+    │   └── RunStorageError            a run file could not be written (disk full, read-only)
     ├── PluginError                    an installed entry point (commands, probes) fails to load
     └── AuditError                     the audit trail
         ├── AuditWriteError            a record could not be made durable (disk full, read-only)
-        └── AuditFormatError           a file or line is not a valid audit record
+        ├── AuditFormatError           a file or line is not a valid audit record
+        └── AuditKeyError              the audit key is missing, unreadable, too short or unknown
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from stratloop.redaction import REDACTED, is_secret_key
 __all__ = [
     "AuditError",
     "AuditFormatError",
+    "AuditKeyError",
     "AuditWriteError",
     "BacktestError",
     "ConfigConflictError",
@@ -76,6 +82,10 @@ __all__ = [
     "MutationError",
     "PluginError",
     "RunError",
+    "RunIdError",
+    "RunNotFoundError",
+    "RunOwnershipError",
+    "RunStorageError",
     "SpecError",
     "StratloopError",
 ]
@@ -295,6 +305,31 @@ class RunError(StratloopError):
     """A run directory is missing, locked by another process, or inconsistent."""
 
 
+class RunIdError(RunError):
+    """A run id from a URL or the command line that cannot name a run directory."""
+
+
+class RunNotFoundError(RunError):
+    """A well-formed run id with no run directory under the runs directory."""
+
+
+class RunOwnershipError(RunError):
+    """This process no longer owns the run it was writing; it stops without committing more."""
+
+
+class RunStorageError(RunError):
+    """A file of the run directory could not be written; the run stops, resumable.
+
+    Args:
+        message: what failed, where, and what to do.
+        disk_full: the cause was no space (ENOSPC, EDQUOT, EFBIG), which freeing space fixes.
+    """
+
+    def __init__(self, message: str, *, disk_full: bool) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
+
+
 class PluginError(StratloopError):
     """An entry point of one of stratloop's groups failed to load or to register."""
 
@@ -309,6 +344,10 @@ class AuditWriteError(AuditError):
 
 class AuditFormatError(AuditError):
     """A file or line is not a valid audit record."""
+
+
+class AuditKeyError(AuditError):
+    """The audit trail's HMAC key is missing, unreadable, too short, or not the trail's."""
 
 
 class FlagSourceError(FlagError):

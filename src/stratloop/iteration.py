@@ -4,9 +4,12 @@ The loop builds one :class:`IterationRecord` per iteration. The history line
 (:meth:`IterationRecord.to_json`), the audit record, the loop's counters, the
 service's tally and the health checks are all projections of it; nothing
 downstream reads a loose dict. :meth:`IterationRecord.from_json` reads every
-history line stratloop has written: schema 2 names the iteration
-``iteration_num`` (as the audit trail does), schema 1 (no ``schema_version``)
-named it ``iteration``.
+history line stratloop has written: schema 3 records the train block, the
+validation folds (aggregate and per fold) and no holdout figure; schema 2
+recorded ``train`` and ``test`` metrics of one split and named the iteration
+``iteration_num`` (as the audit trail does); schema 1 (no
+``schema_version``) named it ``iteration``. The ``test`` metrics of schema 1
+and 2 lines are kept as read (:attr:`IterationRecord.test`).
 """
 
 from __future__ import annotations
@@ -40,8 +43,12 @@ __all__ = [
     "fields_json",
 ]
 
-HISTORY_SCHEMA = 2
-"""Version of the history line; 1 was the unversioned line that said ``iteration``."""
+HISTORY_SCHEMA = 3
+"""Version of the history line: 3 has ``validation`` and ``folds`` instead of 2's ``test``;
+1 was the unversioned line that said ``iteration``."""
+
+_READABLE = (1, 2, HISTORY_SCHEMA)
+"""History schemas this version reads."""
 
 Status: TypeAlias = Literal[
     "evaluated",
@@ -167,8 +174,11 @@ class IterationRecord:
         outcome: the generation outcome (decision, selection, candidate, fallback).
         status: how far the iteration got.
         error: why it stopped short of an evaluation, if it did.
-        train: train-period metrics when evaluated.
-        test: test-period metrics when evaluated.
+        train: train-block metrics when evaluated (what the search's feedback reads).
+        validation: the validation folds' aggregate metrics (what selection reads).
+        folds: each validation fold's metrics, oldest first.
+        test: the test-period metrics of a schema 1 or 2 line (None in schema 3:
+            the loop never evaluates the holdout).
         champion: whether the candidate became the champion.
         audited: whether Phase 4 was in force (the iteration has an audit record).
         budget_mode: ``factor_graph_only`` once the LLM budget is spent and
@@ -188,6 +198,8 @@ class IterationRecord:
     timings: Timings
     error: StageError | None = None
     train: Metrics | None = None
+    validation: Metrics | None = None
+    folds: tuple[Metrics, ...] = ()
     test: Metrics | None = None
     champion: bool = False
     audited: bool = False
@@ -221,7 +233,8 @@ class IterationRecord:
         timings: Timings,
         error: StageError | None = None,
         train: Mapping[str, Any] | None = None,
-        test: Mapping[str, Any] | None = None,
+        validation: Mapping[str, Any] | None = None,
+        folds: tuple[Mapping[str, Any], ...] = (),
         audited: bool = False,
         budget_mode: str | None = None,
         llm_usage: Usage | None = None,
@@ -252,7 +265,8 @@ class IterationRecord:
             timings=timings,
             error=error,
             train=_metrics(train),
-            test=_metrics(test),
+            validation=_metrics(validation),
+            folds=tuple(MappingProxyType(_jsonable(fold)) for fold in folds),
             audited=audited,
             budget_mode=budget_mode,
             llm_usage=llm_usage,
@@ -273,6 +287,15 @@ class IterationRecord:
     def evaluated(self) -> bool:
         """True when the candidate was backtested and has metrics."""
         return self.status == "evaluated"
+
+    @property
+    def selection(self) -> Metrics | None:
+        """The metrics the champion rule reads: validation, or train for a schema 1-2 line.
+
+        Schema 1 and 2 runs chose their champion on the train period; a resumed
+        run replays them under the rule they were written with.
+        """
+        return self.validation if self.validation is not None else self.train
 
     @property
     def method(self) -> str:
@@ -308,7 +331,8 @@ class IterationRecord:
             "status": self.status,
             "error": None if error is None else fields_json(error),
             "train": None if self.train is None else dict(self.train),
-            "test": None if self.test is None else dict(self.test),
+            "validation": None if self.validation is None else dict(self.validation),
+            "folds": [dict(fold) for fold in self.folds],
             "champion": self.champion,
             "audited": self.audited,
             "budget_mode": self.budget_mode,
@@ -367,15 +391,15 @@ class IterationRecord:
     def from_dict(cls, data: Mapping[str, Any]) -> IterationRecord:
         """The record a parsed history line describes (see :meth:`from_json`)."""
         version = data.get("schema_version", 1)
-        if version not in (1, HISTORY_SCHEMA):
+        if version not in _READABLE:
             raise RunError(
                 f"history schema_version {version!r} is not one this stratloop reads "
-                f"(1 or {HISTORY_SCHEMA}); upgrade stratloop to read this run"
+                f"({', '.join(map(str, _READABLE))}); upgrade stratloop to read this run"
             )
-        key = "iteration_num" if version == HISTORY_SCHEMA else "iteration"
+        key = "iteration" if version == 1 else "iteration_num"
         where = f"history record {data.get(key, '?')}"
         try:
-            return _parse(data, key)
+            return _parse(data, key, version)
         except KeyError as exc:
             raise RunError(
                 f"{where} lacks the key {exc.args[0]!r} every record has; the line was "
@@ -385,7 +409,7 @@ class IterationRecord:
             raise RunError(f"{where} is malformed: {exc}") from exc
 
 
-def _parse(data: Mapping[str, Any], key: str) -> IterationRecord:
+def _parse(data: Mapping[str, Any], key: str, version: int) -> IterationRecord:
     decision = data["decision"]
     fallback = data["fallback"]
     generation_error = data["generation_error"] or {}
@@ -416,8 +440,12 @@ def _parse(data: Mapping[str, Any], key: str) -> IterationRecord:
             evaluate_s=timings.get("evaluate_s"),
         ),
         error=None if error is None else _from_fields(StageError, error),
-        train=None if data["train"] is None else MappingProxyType(dict(data["train"])),
-        test=None if data["test"] is None else MappingProxyType(dict(data["test"])),
+        train=_read_metrics(data["train"]),
+        validation=_read_metrics(data["validation"]) if version >= 3 else None,
+        folds=tuple(MappingProxyType(dict(fold)) for fold in data["folds"])
+        if version >= 3
+        else (),
+        test=None if version >= 3 else _read_metrics(data["test"]),
         champion=bool(data["champion"]),
         audited=bool(data["audited"]),
         budget_mode=data["budget_mode"],
@@ -431,6 +459,10 @@ def _parse(data: Mapping[str, Any], key: str) -> IterationRecord:
         ),
         llm_calls=tuple(LLMCall.from_json(call) for call in data.get("llm_calls", ())),
     )
+
+
+def _read_metrics(data: Mapping[str, Any] | None) -> Metrics | None:
+    return None if data is None else MappingProxyType(dict(data))
 
 
 def _from_fields(cls: type[_D], data: Mapping[str, Any]) -> _D:

@@ -29,29 +29,45 @@ def _run(capsys, *args):
 
 class TestBacktestCommand:
     def test_json_for_an_expression(self, capsys):
-        """--json prints train and test metrics for an expression with the default rule."""
+        """--json prints train, validation and folds beside the benchmark; the holdout sealed."""
         code, out, _ = _run(capsys, MOMENTUM, "--json")
         assert code == 0
         payload = json.loads(out)
         assert payload["strategy"]["portfolio"] == {"kind": "top_n", "n": 5, "rebalance_days": 21}
         assert payload["train"]["n_trades"] > 0
-        assert payload["split_date"] == "2013-02-04"
+        assert payload["holdout_start"] == "2013-02-04"
+        assert payload["holdout"] is None
+        assert len(payload["folds"]) == 4
+        assert payload["validation"]["benchmark"]["n_days"] == payload["validation"]["n_days"]
+        assert "information_ratio" in payload["validation"]
+        assert len(payload["ic_decay"]["ic"]) == 20
 
     def test_matches_the_golden_record(self, capsys):
-        """The CLI reports the same numbers as the golden reference record."""
+        """The CLI reports the same numbers as the golden reference record, holdout included."""
         golden = json.loads(
             (Path(__file__).parents[1] / "backtest" / "golden"
              / "momentum_12_1_top5_monthly_10bps.json").read_text()
         )
-        _, out, _ = _run(capsys, MOMENTUM, "--json", "--top-n", "5", "--cost-bps", "10")
-        assert json.loads(out)["test"] == pytest.approx(golden["evaluation"]["test"])
+        _, out, _ = _run(
+            capsys, MOMENTUM, "--json", "--top-n", "5", "--cost-bps", "10", "--holdout"
+        )
+        payload = json.loads(out)
+        for segment in ("train", "validation"):
+            got, want = payload[segment], golden["evaluation"][segment]
+            for key, value in want.items():
+                if isinstance(value, float):
+                    assert got[key] == pytest.approx(value), (segment, key)
+        assert payload["holdout"]["sharpe"] == pytest.approx(golden["holdout"]["sharpe"])
 
     def test_table(self, capsys):
-        """Without --json a table lists every metric for train and test."""
+        """Without --json tables list every metric, the benchmark, the factor and the verdict."""
         code, out, _ = _run(capsys, MOMENTUM, "--long-short", "0.2", "--rebalance", "10")
         assert code == 0
-        for name in ("sharpe", "deflated_sharpe", "max_drawdown", "hit_rate"):
+        for name in ("sharpe", "deflated_sharpe", "max_drawdown", "hit_rate", "information_ratio"):
             assert name in out
+        for words in ("validation folds", "rank_ic", "IC decay", "from equal weight at 5%"):
+            assert words in out
+        assert "sealed" in out
         assert "quantile=0.2" in out
 
     @pytest.mark.parametrize("suffix", [".json", ".yaml"])

@@ -41,9 +41,12 @@ class TestRunCommand:
         assert result.exit_code == 0, result.output
         assert "completed, 8/8 iterations" in result.output
         assert "champion (iteration" in result.output
-        assert "train" in result.output
-        assert "test" in result.output
-        assert "sharpe" in result.output
+        assert "validation" in result.output
+        assert "equal weight" in result.output
+        assert "information_ratio" in result.output
+        assert "verdict (validation):" in result.output
+        assert "holdout: sealed" in result.output
+        assert "test" not in result.output
         run_dirs = list((workdir / "runs").iterdir())
         assert len(run_dirs) == 1
         assert f"run directory: runs/{run_dirs[0].name}" in result.output.replace("\n", "")

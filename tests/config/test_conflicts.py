@@ -52,6 +52,14 @@ class TestConflicts:
                 ["start_after_end"],
             ),
             (_config(llm={"max_cost_per_run": 5.0}), ["cost_cap_without_price"]),
+            (
+                _config(backtest={"benchmark": "none"}),
+                ["excess_metric_without_benchmark"],
+            ),
+            (
+                _config(backtest={"benchmark": "none"}, loop={"champion_metric": "excess_sharpe"}),
+                ["excess_metric_without_benchmark"],
+            ),
         ],
     )
     def test_each_named_conflict(self, config, names):
@@ -65,6 +73,7 @@ class TestConflicts:
             _config({"use_factor_graph": None, "innovation_rate": 0}),
             _config({"use_factor_graph": None, "innovation_rate": 100}, llm=_LLM),
             _config(backtest={"split_date": dt.date(2010, 1, 4)}),
+            _config(backtest={"benchmark": "none"}, loop={"champion_metric": "sharpe"}),
         ],
     )
     def test_consistent_configs_have_none(self, config):

@@ -102,13 +102,17 @@ class TestAuditRecord:
             outcome=outcome,
             status="evaluated",
             train={"sharpe": float("nan")},
-            test={"sharpe": float("inf")},
+            validation={"sharpe": float("inf")},
             timings=Timings(generate_s=0.001, validate_s=0.0, evaluate_s=float("nan")),
         )
         audited = audit_record(
             record, run_id="r", instance_id="i", config_snapshot=snap, config_hash="h"
         )
-        assert audited.outcome["metrics"] == {"train": {"sharpe": None}, "test": {"sharpe": None}}
+        assert audited.outcome["metrics"] == {
+            "train": {"sharpe": None},
+            "validation": {"sharpe": None},
+            "folds": [],
+        }
         assert audited.timings["backtest_ms"] is None
         assert audited.outcome["status"] == "success"
 
@@ -153,7 +157,7 @@ class TestRedaction:
             outcome=outcome,
             status="evaluated",
             train={"token": "abc", "max_tokens": 5},
-            test={},
+            validation={},
             timings=Timings(generate_s=0.0, validate_s=0.0, evaluate_s=0.0),
         )
         record = audit_record(
@@ -167,7 +171,8 @@ class TestRedaction:
         assert written["outcome"]["error_message"] == f"auth failed for {REDACTED}"
         assert written["outcome"]["metrics"] == {
             "train": {"token": REDACTED, "max_tokens": 5},
-            "test": {},
+            "validation": {},
+            "folds": [],
         }
 
 
@@ -439,7 +444,7 @@ class TestIntegration:
         days = {
             _lines_any(p)[0]["timestamp"][:10]
             for p in trail_path.parent.glob("*.jsonl*")
-            if not p.name.endswith((".head", ".lock"))
+            if not p.name.endswith((".head", ".lock", ".checkpoints.jsonl"))
         }
         assert days == {"2025-11-11", "2025-11-12"}
         assert verify_trail(trail_path).ok

@@ -27,7 +27,6 @@ CHAMPION = ChampionSnapshot(
         "factor_graph",
     ),
     metrics=MappingProxyType({"sharpe": 1.23456, "max_drawdown": -0.2}),
-    test_metrics=MappingProxyType({"sharpe": 0.8}),
 )
 FEEDBACK = (
     Feedback(3, "rank(delta(close, 5))", "llm", 0.41),
@@ -66,11 +65,13 @@ class TestBuildMessages:
         assert "future splits" in system.content
 
     def test_user_shows_champion_and_feedback(self) -> None:
-        """The user message holds the champion's spec and metrics and recent results."""
+        """The user message holds the champion's spec, train metrics and recent results only."""
         _, user = build_messages(_ctx(anonymize=False), SETTINGS)
         assert "rank(ts_mean(returns, 20))" in user.content
+        assert "Train metrics: " in user.content
         assert "sharpe 1.235" in user.content
-        assert "Test metrics: sharpe 0.8" in user.content
+        assert "Test metrics" not in user.content
+        assert "Validation" not in user.content
         assert '{"expression": "rank(delta(close, 5))", "method": "llm", "score": 0.41' in (
             user.content
         )

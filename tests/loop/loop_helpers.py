@@ -47,12 +47,15 @@ def llm_source() -> FunctionSource:
 def _metrics(strategy: Strategy, salt: str) -> dict[str, Any]:
     digest = hashlib.sha256((strategy.canonical_json() + salt).encode()).digest()
     unit = int.from_bytes(digest[:8], "big") / 2**64
-    return {"sharpe": round(unit * 3 - 1, 6), "n_trades": 5 + digest[8] % 40, "annual_return": unit}
+    return {
+        "sharpe": round(unit * 3 - 1, 6),
+        "information_ratio": round(unit * 2 - 1, 6),
+        "n_trades": 5 + digest[8] % 40,
+        "annual_return": unit,
+    }
 
 
-def _hash_evaluate(
-    strategy: Strategy, n_trials: int
-) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+def _hash_evaluate(strategy: Strategy, n_trials: int) -> Mapping[str, Any]:
     text = strategy.expression
     if "sleep" in text:
         time.sleep(3600)
@@ -62,7 +65,11 @@ def _hash_evaluate(
         os._exit(3)
     if "oom" in text:
         os.kill(os.getpid(), signal.SIGKILL)
-    return _metrics(strategy, "train"), _metrics(strategy, "test")
+    return {
+        "train": _metrics(strategy, "train"),
+        "validation": _metrics(strategy, "validation"),
+        "folds": [_metrics(strategy, "fold 1"), _metrics(strategy, "fold 2")],
+    }
 
 
 def hash_evaluator(config: StratloopConfig) -> Evaluator:
@@ -89,9 +96,7 @@ KILL_ONCE_DIR = "STRATLOOP_TEST_KILL_ONCE_DIR"
 """Environment variable naming the directory where :func:`kill_once_evaluator` leaves its mark."""
 
 
-def _kill_once_evaluate(
-    strategy: Strategy, n_trials: int
-) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+def _kill_once_evaluate(strategy: Strategy, n_trials: int) -> Mapping[str, Any]:
     marker = Path(os.environ[KILL_ONCE_DIR]) / "killed"
     if n_trials == 3 and not marker.exists():
         marker.touch()

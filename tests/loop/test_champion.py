@@ -13,17 +13,20 @@ CANDIDATE = candidate_from_json(RECORDED)
 
 class TestChampionTracker:
     def test_the_first_eligible_result_becomes_champion(self):
-        """A finite score with enough trades takes the empty throne."""
+        """A finite validation score with enough trades takes the empty throne."""
         tracker = ChampionTracker("sharpe", min_trades=5)
-        assert tracker.offer(0, CANDIDATE, {"sharpe": 0.1, "n_trades": 5}, {"sharpe": 0.0})
+        assert tracker.offer(0, CANDIDATE, {"sharpe": 0.0}, {"sharpe": 0.1, "n_trades": 5})
         assert tracker.snapshot is not None
         assert tracker.snapshot.iteration == 0
-        assert tracker.snapshot.test_metrics["sharpe"] == 0.0
+        assert tracker.snapshot.metrics["sharpe"] == 0.0
+        champion = tracker.as_dict()
+        assert champion is not None
+        assert champion["validation"]["sharpe"] == 0.1
 
     def test_too_few_trades_cannot_win(self):
         """Below loop.min_trades a result is not eligible, however good."""
         tracker = ChampionTracker("sharpe", min_trades=10)
-        assert not tracker.offer(0, CANDIDATE, {"sharpe": 9.0, "n_trades": 9}, {})
+        assert not tracker.offer(0, CANDIDATE, {}, {"sharpe": 9.0, "n_trades": 9})
         assert "fewer than loop.min_trades=10" in (
             tracker.eligibility({"sharpe": 9.0, "n_trades": 9}).reason or ""
         )
@@ -31,23 +34,23 @@ class TestChampionTracker:
     def test_a_missing_or_non_finite_metric_cannot_win(self):
         """None (NaN in history) is not a score."""
         tracker = ChampionTracker("sortino", min_trades=0)
-        assert not tracker.offer(0, CANDIDATE, {"sortino": None, "n_trades": 50}, {})
-        assert not tracker.offer(1, CANDIDATE, {"sharpe": 1.0, "n_trades": 50}, {})
+        assert not tracker.offer(0, CANDIDATE, {}, {"sortino": None, "n_trades": 50})
+        assert not tracker.offer(1, CANDIDATE, {}, {"sharpe": 1.0, "n_trades": 50})
 
     def test_ties_keep_the_incumbent_and_better_scores_replace_it(self):
         """Strictly better wins; the earliest of equals stays."""
         tracker = ChampionTracker("sharpe", min_trades=0)
-        tracker.offer(0, CANDIDATE, {"sharpe": 1.0, "n_trades": 1}, {})
-        assert not tracker.offer(1, CANDIDATE, {"sharpe": 1.0, "n_trades": 1}, {})
-        assert tracker.offer(2, CANDIDATE, {"sharpe": 1.5, "n_trades": 1}, {})
+        tracker.offer(0, CANDIDATE, {}, {"sharpe": 1.0, "n_trades": 1})
+        assert not tracker.offer(1, CANDIDATE, {}, {"sharpe": 1.0, "n_trades": 1})
+        assert tracker.offer(2, CANDIDATE, {}, {"sharpe": 1.5, "n_trades": 1})
         assert tracker.updates == 2
         assert tracker.score == 1.5
 
-    def test_the_test_period_never_decides(self):
-        """A better test score with a worse train score does not win."""
+    def test_the_train_block_never_decides(self):
+        """A better train score with a worse validation score does not win."""
         tracker = ChampionTracker("sharpe", min_trades=0)
-        tracker.offer(0, CANDIDATE, {"sharpe": 1.0, "n_trades": 1}, {"sharpe": 0.0})
-        assert not tracker.offer(1, CANDIDATE, {"sharpe": 0.5, "n_trades": 1}, {"sharpe": 9.0})
+        tracker.offer(0, CANDIDATE, {"sharpe": 0.0}, {"sharpe": 1.0, "n_trades": 1})
+        assert not tracker.offer(1, CANDIDATE, {"sharpe": 9.0}, {"sharpe": 0.5, "n_trades": 1})
 
     def test_a_recorded_candidate_rebuilds_exactly(self):
         """The history's candidate object gives back the same strategy id and lineage."""

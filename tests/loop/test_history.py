@@ -123,7 +123,8 @@ class TestRecords:
             timings=base.timings,
             error=base.error,
             train=metrics if base.evaluated else None,
-            test=metrics if base.evaluated else None,
+            validation=metrics if base.evaluated else None,
+            folds=(metrics, metrics) if base.evaluated else (),
         ).with_champion(base.evaluated)
         assert IterationRecord.from_json(record.to_json()) == record
 
@@ -143,12 +144,29 @@ class TestRecords:
         }
 
     def test_a_record_from_before_the_rename_still_reads(self):
-        """An unversioned line that says ``iteration`` is the same record (runs from before)."""
+        """An unversioned line that says ``iteration`` and ``test`` reads (runs from before)."""
         record = record_at(5)
         old = record.as_dict()
         del old["schema_version"]
         old["iteration"] = old.pop("iteration_num")
-        assert IterationRecord.from_json(json.dumps(old)) == record
+        old["test"] = old.pop("validation")
+        del old["folds"]
+        expected = dataclasses.replace(record, validation=None, folds=(), test=record.validation)
+        read = IterationRecord.from_json(json.dumps(old))
+        assert read == expected
+        assert read.selection == record.train
+
+    def test_a_schema_2_line_keeps_its_test_metrics(self):
+        """Schema 2 named the iteration ``iteration_num`` and still had ``test``."""
+        record = record_at(3)
+        old = record.as_dict()
+        old["schema_version"] = 2
+        old["test"] = old.pop("validation")
+        del old["folds"]
+        read = IterationRecord.from_json(json.dumps(old))
+        assert read.test == record.validation
+        assert read.validation is None
+        assert read.iteration_num == 3
 
     def test_a_missing_key_is_named(self):
         """A line without a key every record has says which, not a KeyError."""

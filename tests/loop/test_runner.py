@@ -72,14 +72,18 @@ class TestLoopRunner:
         assert champion == summary.champion
         assert champion["iteration"] == max(r["iteration_num"] for r in records if r["champion"])
 
-    def test_the_champion_is_the_best_eligible_train_score(self, tmp_path):
-        """The champion has the highest train Sharpe among results with enough trades."""
+    def test_the_champion_is_the_best_eligible_validation_score(self, tmp_path):
+        """The champion has the highest validation IR among results with enough trades."""
         summary, records = _run(loop_config(tmp_path, min_trades=10), "r1")
-        eligible = [r for r in records if r["train"] and r["train"]["n_trades"] >= 10]
-        best = max(eligible, key=lambda r: (r["train"]["sharpe"], -r["iteration_num"]))
+        eligible = [r for r in records if r["validation"] and r["validation"]["n_trades"] >= 10]
+        best = max(
+            eligible, key=lambda r: (r["validation"]["information_ratio"], -r["iteration_num"])
+        )
         assert summary.champion is not None
         assert summary.champion["iteration"] == best["iteration_num"]
-        assert summary.champion["test"] == best["test"]
+        assert summary.champion["validation"] == best["validation"]
+        assert summary.champion["train"] == best["train"]
+        assert all("test" not in r for r in records)
 
     def test_results_do_not_depend_on_the_worker_count(self, tmp_path):
         """Workers 1 and 2 give identical histories, timestamps and timings aside."""

@@ -40,7 +40,7 @@ class TestRunsFromBefore:
         assert all(r.evaluated and r.audited for r in records)
 
     def test_it_resumes_and_its_trail_still_verifies(self, old_run):
-        """Resumed to nine: old lines kept byte for byte, new ones schema 2, the trail whole."""
+        """Resumed to nine: old lines kept byte for byte, new ones schema 3, the trail whole."""
         history = old_run / "runs" / RUN_ID / "history.jsonl"
         before = history.read_bytes()
         result = CliRunner().invoke(
@@ -52,7 +52,7 @@ class TestRunsFromBefore:
         new_lines = after[len(before) :].decode().splitlines()
         assert len(new_lines) == 3
         assert all('"iteration_num":' in line for line in new_lines)
-        assert all('"schema_version":2' in line for line in new_lines)
+        assert all('"schema_version":3' in line for line in new_lines)
         assert [r.iteration_num for r in read_history(history).records] == list(range(9))
         verified = CliRunner().invoke(app, ["audit", "verify", "audit/learning_audit.jsonl"])
         assert verified.exit_code == 0, verified.output

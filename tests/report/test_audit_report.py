@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from stratloop.acceptance.audit_samples import write_sample_trail
-from stratloop.report.audit import write_report
+from stratloop.report.audit import _champion_charts, write_report
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -63,3 +63,30 @@ class TestReportInBrowser:
         assert errors == []
         assert data.empty_reason is not None
         assert "does not exist yet" in out.read_text()
+
+
+class TestChampionChart:
+    def test_one_chart_per_run_with_train_and_validation(self):
+        """Records of two runs give two champion charts (never one joined line), labelled axes."""
+        def record(run, i, champion, train, test):
+            return {
+                "run_id": run,
+                "iteration_num": i,
+                "config_snapshot": {"loop": {"champion_metric": "sharpe"}},
+                "outcome": {
+                    "champion": champion,
+                    "metrics": {"train": {"sharpe": train}, "test": {"sharpe": test}},
+                },
+            }
+
+        records = [
+            record("run-a", 0, True, 1.0, 0.5),
+            record("run-a", 1, False, 0.2, 0.1),
+            record("run-b", 0, True, 2.0, 1.5),
+        ]
+        html = _champion_charts(records)
+        assert html.count('data-chart="champion-') == 2
+        assert "run-a" in html
+        assert "run-b" in html
+        assert 'class="axis-label x" text-anchor="middle">iteration<' in html
+        assert "validation sharpe" in html

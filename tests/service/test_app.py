@@ -147,6 +147,12 @@ class TestMetrics:
         assert "stratloop_errors" in families
         adherence = families["stratloop_config_priority_adherence"].samples
         assert [s.value for s in adherence] == [1.0]
+        assert {"stratloop_audit_checkpoint_seq", "stratloop_audit_checkpoint_info"} <= set(
+            families
+        )
+        anchor = httpx.get(url + "/api/audit/checkpoint", timeout=10)
+        assert anchor.status_code in (200, 404)  # 404 until the first checkpoint interval
+        assert anchor.headers["content-type"].startswith("application/json")
 
 
 class TestBadFlags:

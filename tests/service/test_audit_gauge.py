@@ -80,6 +80,7 @@ class TestAuditGauge:
         assert measure_audit(path, "run-1", 5)["html_report_success"].value == 0.0
         _write(path, rechain(written))
         path.with_name(path.name + ".head").unlink()
+        path.with_name("learning_audit.checkpoints.jsonl").unlink()  # it names the lost seqs
         fixed = gauge.measure(3)
         assert fixed["html_report_success"].value == 1.0
         assert fixed["violation_count"].value == 1.0

@@ -50,7 +50,7 @@ def configuration(path: Path | None) -> StratloopConfig:
 
 
 def one_backtest() -> tuple[Metrics, Metrics]:
-    """Backtest one strategy on the embedded data, train and test."""
+    """Backtest one strategy on the embedded data: train block and validation folds."""
     config = default_config()
     panel = load_dataset("sp500-20")
     limits = Limits.from_config(config.generation)
@@ -60,7 +60,7 @@ def one_backtest() -> tuple[Metrics, Metrics]:
         limits=limits,
     )
     evaluation: Evaluation = evaluate_strategy(strategy, panel, config.backtest, n_trials=1)
-    return evaluation.train, evaluation.test
+    return evaluation.train.metrics, evaluation.validation.metrics
 
 
 def signal_then_backtest() -> float:
@@ -116,9 +116,10 @@ def safe(text: str) -> Expr | None:
 
 
 def researcher_backtest(expression: str) -> tuple[float, npt.NDArray[np.float64]]:
-    """The top-level call: an expression on the embedded data, test Sharpe and daily returns."""
-    result: stratloop.StrategyBacktest = stratloop.backtest_strategy(expression)
-    return result.test.metrics.sharpe, result.test.returns
+    """The top-level call: an expression on the embedded data, holdout Sharpe and daily returns."""
+    result: stratloop.StrategyBacktest = stratloop.backtest_strategy(expression, holdout=True)
+    assert result.holdout is not None
+    return result.holdout.metrics.sharpe, result.holdout.returns
 
 
 def researcher_spec_backtest(panel: stratloop.Panel) -> stratloop.Metrics:

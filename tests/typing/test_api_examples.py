@@ -18,12 +18,12 @@ from stratloop.spec import Strategy, TopN
 
 
 class TestApiExamples:
-    def test_backtest_example_reports_finite_train_and_test_metrics(self):
-        """The embedded-data example yields finite Sharpe ratios for both periods."""
-        train, test = examples.one_backtest()
+    def test_backtest_example_reports_finite_train_and_validation_metrics(self):
+        """The embedded-data example yields finite Sharpe ratios for the train block and folds."""
+        train, validation = examples.one_backtest()
         assert math.isfinite(train.sharpe)
-        assert math.isfinite(test.sharpe)
-        assert train.n_days > test.n_days > 0
+        assert math.isfinite(validation.sharpe)
+        assert validation.n_days > train.n_days > 0
 
     def test_generation_example_honours_the_default_configuration(self):
         """The default configuration mandates the factor graph, and the decision rechecks."""
@@ -70,25 +70,27 @@ class TestResearcherApi:
         with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
             _ = stratloop.nonexistent
 
-    def test_an_expression_backtests_with_daily_returns_for_train_and_test(self):
-        """Train ends where test begins; each segment has one return per date."""
-        result = stratloop.backtest_strategy("rank(ts_mean(returns, 20))")
-        for segment in (result.train, result.test):
-            assert len(segment.returns) == len(segment.dates) > 0
-        assert result.train.dates[-1] < result.test.dates[0]
-        assert result.evaluation.test == result.test.metrics
+    def test_an_expression_backtests_with_daily_returns_per_segment_and_benchmark(self):
+        """Train, validation and holdout in order, each with its and the benchmark's returns."""
+        result = stratloop.backtest_strategy("rank(ts_mean(returns, 20))", holdout=True)
+        assert result.holdout is not None
+        segments = (result.train, result.validation, result.holdout)
+        for segment in segments:
+            assert segment.benchmark_returns is not None
+            assert len(segment.returns) == len(segment.dates) == len(segment.benchmark_returns) > 0
+        assert result.train.dates[-1] < result.validation.dates[0]
+        assert result.validation.dates[-1] < result.holdout.dates[0]
         sharpe, returns = examples.researcher_backtest("rank(ts_mean(returns, 20))")
-        assert sharpe == result.test.metrics.sharpe
-        assert (returns == result.test.returns).all()
+        assert sharpe == result.holdout.metrics.sharpe
+        assert (returns == result.holdout.returns).all()
 
     def test_the_research_call_reports_what_the_loop_records(self):
         """Same spec, panel and configuration: the loop's evaluation and the research call agree."""
         panel = synthetic_panel(20, 400, seed=3)
         config = default_config().backtest
         spec = Strategy(expression="rank(ts_mean(returns, 20))", portfolio=TopN(n=5))
-        assert stratloop.backtest_strategy(spec, panel, config).evaluation == evaluate_strategy(
-            spec, panel, config
-        )
+        research = stratloop.backtest_strategy(spec, panel, config).evaluation
+        assert research.as_dict() == evaluate_strategy(spec, panel, config).as_dict()
         assert math.isfinite(examples.researcher_spec_backtest(panel).sharpe)
 
     def test_a_run_reads_back_typed_and_its_trail_verifies(self, tmp_path):

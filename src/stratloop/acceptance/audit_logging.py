@@ -17,7 +17,7 @@ from typing import Any
 
 from stratloop.acceptance.llm_server import Reply, ScriptedOpenAIServer, scripted_specs
 from stratloop.acceptance.results import CheckResult
-from stratloop.audit import GUIDE_REQUIRED_FIELDS, iter_records, verify_trail
+from stratloop.audit import GUIDE_REQUIRED_FIELDS, is_iteration_record, iter_records, verify_trail
 from stratloop.config import llm_required
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import StratloopError
@@ -60,7 +60,11 @@ def check_trail(path: Path, run_id: str, expected: int) -> tuple[int, tuple[Chec
     report = verify_trail(path)
     breaks = report.breaks
     first = breaks[0] if breaks else None
-    records = [r for _f, _l, r in iter_records(path) if r.get("run_id") == run_id]
+    records = [
+        r
+        for _f, _l, r in iter_records(path)
+        if r.get("run_id") == run_id and is_iteration_record(r)
+    ]
     missing = [
         (r.get("iteration_num"), field)
         for r in records

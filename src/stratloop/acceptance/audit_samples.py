@@ -95,7 +95,7 @@ def sample_iteration(
         ),
         status="evaluated",
         train={"sharpe": sharpe, "annual_return": 0.08, "max_drawdown": -0.2},
-        test={"sharpe": sharpe - 0.2, "annual_return": 0.05, "max_drawdown": -0.25},
+        validation={"sharpe": sharpe - 0.2, "annual_return": 0.05, "max_drawdown": -0.25},
         timings=SAMPLE_TIMINGS,
         llm_usage=SAMPLE_LLM_USAGE if decision.method == "llm" else None,
     ).with_champion(iteration_num % 13 == 0)

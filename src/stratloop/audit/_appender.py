@@ -105,6 +105,7 @@ class Appender:
         self._done = 0
         self._waiting = 0
         self._durable_seq = -1
+        self._durable_hash = head.hash
         self._head_lock = threading.Lock()
         self._retired: list[int] = []
         self._failure: AuditWriteError | None = None
@@ -248,6 +249,13 @@ class Appender:
         if self._failure is not None:
             raise self._failure
 
+    def durable(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last record made durable (under ``never``: the last written)."""
+        if self._mode == "never":
+            return self._head.seq, self._head.hash
+        with self._head_lock:
+            return self._durable_seq, self._durable_hash
+
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` has run."""
@@ -283,6 +291,7 @@ class Appender:
             except OSError as exc:
                 raise self.fail(write_error(self.path, exc, "update the audit head file")) from exc
             self._durable_seq = seq
+            self._durable_hash = record_hash
 
     def _flush_loop(self) -> None:
         """Run the commits the writes hand over, in order, and the interval timer.
@@ -326,17 +335,25 @@ class Appender:
             os.fdatasync(commit.fd)
         except OSError as exc:
             error = exc
-        self._done += commit.count
         failure = (
             None if error is None else write_error(self.path, error, "make the audit trail durable")
         )
+        head_failure: AuditWriteError | None = None
+        if failure is None:
+            try:
+                self._write_head(commit.seq, commit.hash)
+            except AuditWriteError as exc:
+                head_failure = exc
+        # Counted durable only once the head file says so: a write let through by
+        # wait_for_room never finds the head file more than batch_records behind.
+        self._done += commit.count
+        failure = failure or head_failure
         if failure is not None or self._waiting:
             with self.lock:
                 self._failure = self._failure or failure
                 self.lock.notify_all()
         if failure is not None:
             raise failure from error
-        self._write_head(commit.seq, commit.hash)
 
     def _unstarted_retired(self) -> list[int]:
         """Retired descriptors of commits the flusher never ran (it stopped on a failure)."""

@@ -3,6 +3,7 @@
 A trail whose live file is ``DIR/NAME.jsonl`` owns, in the same directory:
 ``NAME.<first seq, 12 digits>.jsonl.gz`` (or ``.jsonl`` when uncompressed)
 rotated archives, ``NAME.retention.jsonl`` (what retention deleted),
+``NAME.checkpoints.jsonl`` (signed checkpoints of the chain head and key rotations),
 ``NAME.jsonl.head`` (the last durable seq and hash), ``NAME.jsonl.lock`` and
 ``NAME.jsonl.<UTC stamp>.torn`` (torn tails moved aside at start).
 """
@@ -25,11 +26,16 @@ __all__ = [
     "archive_name",
     "discover_trails",
     "iter_lines",
+    "read_checkpoints",
     "read_content",
     "read_head",
     "read_retention",
     "unpack",
 ]
+
+_CHECKPOINTS = ".checkpoints.jsonl"
+_SIDECARS = (".retention.jsonl", _CHECKPOINTS)
+"""Logs beside a trail that are not trails themselves."""
 
 _ARCHIVE = re.compile(r"^(?P<stem>.+)\.(?P<seq>\d{12})\.jsonl(?P<gz>\.gz)?$")
 
@@ -60,6 +66,11 @@ class TrailFiles:
     def retention_log(self) -> Path:
         """The log of archives retention deleted."""
         return self.live.with_name(f"{self.stem}.retention.jsonl")
+
+    @property
+    def checkpoints(self) -> Path:
+        """The log of signed checkpoints and key rotations."""
+        return self.live.with_name(f"{self.stem}.checkpoints.jsonl")
 
     @property
     def head(self) -> Path:
@@ -97,7 +108,7 @@ def discover_trails(path: Path) -> tuple[TrailFiles, ...]:
     Raises:
         AuditFormatError: the path does not exist or holds no audit files.
     """
-    if path.is_file():
+    if path.is_file() or (not path.exists() and TrailFiles(path, ()).checkpoints.exists()):
         match = _ARCHIVE.match(path.name)
         live = path.with_name(f"{match['stem']}.jsonl") if match else path
         return (TrailFiles.of(live),)
@@ -108,7 +119,9 @@ def discover_trails(path: Path) -> tuple[TrailFiles, ...]:
         match = _ARCHIVE.match(child.name)
         if match:
             stems.add(match["stem"])
-        elif child.name.endswith(".jsonl") and not child.name.endswith(".retention.jsonl"):
+        elif child.name.endswith(_CHECKPOINTS):
+            stems.add(child.name.removesuffix(_CHECKPOINTS))
+        elif child.name.endswith(".jsonl") and not child.name.endswith(_SIDECARS):
             stems.add(child.name.removesuffix(".jsonl"))
     if not stems:
         raise AuditFormatError(f"directory {path} holds no audit files (*.jsonl, *.jsonl.gz)")
@@ -189,15 +202,26 @@ def read_head(path: Path) -> tuple[int, str] | None:
 
 def read_retention(path: Path) -> list[dict[str, Any]]:
     """The entries of a retention log, oldest first (an empty list when there is none)."""
+    return _read_log(path, "retention entry")
+
+
+def read_checkpoints(path: Path) -> list[dict[str, Any]]:
+    """The entries of a checkpoint log, oldest first (an empty list when there is none)."""
+    return _read_log(path, "checkpoint entry")
+
+
+def _read_log(path: Path, what: str) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     entries: list[dict[str, Any]] = []
     for raw in iter_lines(path):
+        if not raw.terminated:
+            continue  # a crash mid-append: the action the entry announces never followed
         try:
             entry = json.loads(raw.text)
         except ValueError as exc:
-            raise AuditFormatError(
-                f"{path}:{raw.line_no}: retention entry is not JSON: {exc}"
-            ) from exc
+            raise AuditFormatError(f"{path}:{raw.line_no}: {what} is not JSON: {exc}") from exc
+        if not isinstance(entry, dict):
+            raise AuditFormatError(f"{path}:{raw.line_no}: {what} is not a JSON object")
         entries.append(entry)
     return entries

@@ -64,12 +64,15 @@ class Recovered:
 
     ``head`` is ``(seq, hash)`` of the last complete record anywhere in the
     trail (None for a new trail); ``live_first`` is ``(seq, timestamp)`` of
-    the live file's first record (None when the live file has none).
+    the live file's first record (None when the live file has none);
+    ``key_id`` is the id of the key that signed the last record (None when
+    it is unsigned or there is none).
     """
 
     report: RecoveryReport
     head: tuple[int, str] | None
     live_first: tuple[int, str] | None
+    key_id: str | None = None
 
 
 def recover(path: Path, clock: Clock, *, compress: bool) -> Recovered:
@@ -88,7 +91,8 @@ def recover(path: Path, clock: Clock, *, compress: bool) -> Recovered:
     head = None if last is None else (last["seq"], last["hash"])
     live_first = None if first is None else (first["seq"], first["timestamp"])
     resumed = -1 if head is None else head[0]
-    return Recovered(RecoveryReport(torn, resumed + 1, recompressed), head, live_first)
+    key_id = None if last is None else last.get("key_id")
+    return Recovered(RecoveryReport(torn, resumed + 1, recompressed), head, live_first, key_id)
 
 
 def _read_live(path: Path) -> bytes:
@@ -127,7 +131,7 @@ def _last_archived(path: Path) -> dict[str, Any] | None:
     entries = read_retention(files.retention_log)
     if entries:
         last = max(entries, key=lambda entry: entry["last_seq"])
-        return {"seq": last["last_seq"], "hash": last["last_hash"]}
+        return {"seq": last["last_seq"], "hash": last["last_hash"], "key_id": last.get("key_id")}
     return None
 
 

@@ -5,7 +5,9 @@ line would take it past ``rotate_max_bytes`` or (with ``rotate_daily``) the
 next record's UTC day differs from its first; with ``compress`` the archive
 is gzipped. Retention by count (``retention_files``) and age
 (``retention_days``) deletes archives only after recording what each held
-in ``NAME.retention.jsonl``: a configured, audited decision.
+in ``NAME.retention.jsonl``: a configured, audited decision, each entry
+HMAC-signed on a keyed trail so that nobody without the key can forge one
+to explain archives they deleted.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from stratloop._fsync import fsync_dir, write_synced
 from stratloop.audit._files import TrailFiles, archive_name, iter_lines
+from stratloop.audit._keys import Key, sign_entry
 from stratloop.audit._write_error import write_error
 from stratloop.audit.processors import Clock, format_timestamp
 from stratloop.config.models import AuditConfig
@@ -32,14 +35,21 @@ class Rotation:
         config: the ``audit`` section.
         clock: the time source for retention's age and its log.
         first: ``(seq, timestamp)`` of the live file's first record, None when it has none.
+        key: the trail's signing key; each retention entry is signed with it.
     """
 
     def __init__(
-        self, path: Path, config: AuditConfig, clock: Clock, first: tuple[int, str] | None
+        self,
+        path: Path,
+        config: AuditConfig,
+        clock: Clock,
+        first: tuple[int, str] | None,
+        key: Key | None = None,
     ) -> None:
         self._path = path
         self._config = config
         self._clock = clock
+        self._key = key
         self._first_seq: int | None = None
         self._day: str | None = None
         if first is not None:
@@ -114,6 +124,7 @@ class Rotation:
             "reason": reason,
             "deleted_at": format_timestamp(self._clock()),
         }
+        entry = sign_entry(entry, self._key)
         log = TrailFiles.of(self._path).retention_log
         try:
             write_synced(log, (json.dumps(entry, sort_keys=True) + "\n").encode(), append=True)

@@ -24,6 +24,10 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from stratloop.audit._canonical import GENESIS_HASH, canonical_json, digest
+from stratloop.audit._checkpoints import Checkpoint, checkpoint_of
+from stratloop.audit._files import TrailFiles
+from stratloop.audit._keys import Keyring, entry_problem
+from stratloop.audit._snapshots import SnapshotRefs, referenced_hash
 from stratloop.audit.record import schema_problem
 
 # The running per-segment counts behind detect_violations' share tests: one
@@ -34,6 +38,7 @@ from stratloop.audit.violations import (
     _Segments,
     detect_violations,
 )
+from stratloop.errors import AuditFormatError
 
 __all__ = [
     "Break",
@@ -79,6 +84,16 @@ class TrailReport:
     torn: tuple[str, ...]
     retained_records: int = 0
     retention: tuple[str, ...] = ()
+    mode: str = "SHA-256 (unkeyed)"
+    """Which chain was checked: HMAC with which keys, SHA-256, or linkage only."""
+    unauthenticated: int = 0
+    """HMAC-signed records whose hash could not be checked because no key was given."""
+    last_checkpoint: Checkpoint | None = None
+    """The last valid checkpoint of the trail's checkpoint log."""
+    unanchored: int = 0
+    """Records after the last checkpoint (all records when there is none)."""
+    not_durable: int = field(default=0, compare=False)
+    """Records after the seq the head file names (written, not yet made durable when read)."""
 
     @property
     def first_break(self) -> Break | None:
@@ -99,6 +114,7 @@ class FileState:
         tail: bytes of an unterminated last line of the live file, not yet verified.
         digest: sha256 of the consumed bytes, to recognise them later.
         first_record: ``(break index, line, seq)`` of the file's first valid record.
+        refs: the full snapshots seen in the file, to resolve references.
     """
 
     path: Path
@@ -108,6 +124,7 @@ class FileState:
     tail: int = 0
     digest: Any = field(default_factory=hashlib.sha256)
     first_record: tuple[int, int, int] | None = None
+    refs: SnapshotRefs = field(default_factory=SnapshotRefs)
 
 
 class Tally:
@@ -160,11 +177,14 @@ class TrailWalk:
     Args:
         live: the trail's live file.
         tally: where intact records are counted (shared by the trails of one verify).
+        keyring: the keys of a keyed trail; None checks SHA-256 records and only the
+            linkage of HMAC-signed ones.
     """
 
-    def __init__(self, live: Path, tally: Tally) -> None:
+    def __init__(self, live: Path, tally: Tally, keyring: Keyring | None = None) -> None:
         self.live = live
         self.tally = tally
+        self.keyring = keyring
         self.files: list[FileState] = []
         self.records = 0
         self.first_seq: int | None = None
@@ -176,16 +196,36 @@ class TrailWalk:
         self._prev_hash = GENESIS_HASH
         self._hashes: dict[int, str] = {}
         self._floor: int | None = None
+        self._key_id: str | None = None
+        self._signed = 0
+        self._unsigned = 0
+        self._unauthenticated = 0
+        self._log_problems: list[Break] = []
+        self._checkpoints: list[Checkpoint] = []
+        self._checkpoint_seqs: frozenset[int] = frozenset()
+        self._checkpoint_hashes: dict[int, str] = {}
+        self._rotations: dict[int, dict[str, Any]] = {}
+        self._keyed_from: int | None = None
 
-    def observe(self, head: tuple[int, str] | None, retention: list[dict[str, Any]]) -> None:
-        """Take the head file and the retention log as they are before the lines are read.
+    def observe(
+        self,
+        head: tuple[int, str] | None,
+        retention: list[dict[str, Any]],
+        checkpoints: Sequence[Mapping[str, Any]] = (),
+        checkpoint_log: Path | None = None,
+    ) -> None:
+        """Take the head file, the retention log and the checkpoint log before the lines are read.
 
         The head file names a durable seq; only hashes from that seq on are kept
         (the writer only ever moves it forward), so memory stays bounded by the
-        records not yet durable.
+        records not yet durable. With a keyring, every retention, checkpoint and
+        key-rotation entry must carry a valid signature; one that does not is a
+        break and is otherwise ignored.
         """
         self.head = head
-        self.retention = retention
+        self._log_problems = []
+        self._read_checkpoints(checkpoints, checkpoint_log or self.live)
+        self.retention = self._signed_retention(retention)
         if head is not None and (self._floor is None or head[0] > self._floor):
             self._floor = head[0]
             self._hashes = {seq: h for seq, h in self._hashes.items() if seq >= head[0]}
@@ -194,6 +234,66 @@ class TrailWalk:
     def floor(self) -> int | None:
         """The lowest seq whose hash is still kept (None: every hash is kept)."""
         return self._floor
+
+    def _read_checkpoints(self, entries: Sequence[Mapping[str, Any]], log: Path) -> None:
+        """Take the checkpoints and key rotations to trust (see :meth:`_trusted`)."""
+        self._checkpoints = []
+        self._rotations = {
+            int(entry["seq"]): dict(entry)
+            for entry in entries
+            if entry.get("kind") == "key_rotation"
+            and (self.keyring is None or entry_problem(entry, self.keyring) is None)
+        }
+        introductions = [
+            seq for seq, entry in self._rotations.items() if entry.get("from_key_id") is None
+        ]
+        self._keyed_from = min(introductions) if introductions else None
+        for number, entry in enumerate(entries, start=1):
+            problem = self._untrusted(entry, "seq")
+            if problem is not None:
+                self._log_problems.append(
+                    Break(log, number, f"{entry.get('kind', 'entry')} entry: {problem}")
+                )
+            elif entry.get("kind") == "checkpoint":
+                try:
+                    self._checkpoints.append(checkpoint_of(entry))
+                except AuditFormatError as exc:
+                    self._log_problems.append(Break(log, number, str(exc)))
+        self._checkpoint_seqs = frozenset(checkpoint.seq for checkpoint in self._checkpoints)
+
+    def _untrusted(self, entry: Mapping[str, Any], seq_field: str) -> str | None:
+        """Why a log entry cannot be trusted, or None.
+
+        Without a keyring every entry is taken as it is. With one, an entry
+        must be validly signed, except an unsigned one about records from
+        before the key was introduced (a signed rotation from no key).
+        """
+        if self.keyring is None:
+            return None
+        problem = entry_problem(entry, self.keyring)
+        if problem is None:
+            return None
+        seq = entry.get(seq_field)
+        pre_key = (
+            entry.get("key_id") is None
+            and entry.get("kind") != "key_rotation"
+            and self._keyed_from is not None
+            and isinstance(seq, int)
+            and seq < self._keyed_from
+        )
+        return None if pre_key else problem
+
+    def _signed_retention(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The retention entries to trust (see :meth:`_untrusted`); the others are breaks."""
+        log = TrailFiles(self.live, ()).retention_log
+        trusted = []
+        for number, entry in enumerate(entries, start=1):
+            problem = self._untrusted(entry, "last_seq")
+            if problem is None:
+                trusted.append(entry)
+            else:
+                self._log_problems.append(Break(log, number, f"retention entry: {problem}"))
+        return trusted
 
     def feed(self, file: FileState, data: bytes | memoryview, *, final: bool) -> None:
         """Verify the complete lines of ``data``, the content of ``file`` from ``file.consumed`` on.
@@ -228,8 +328,46 @@ class TrailWalk:
             return
         if file.first_record is None:
             file.first_record = (len(self._found), line_no, record["seq"])
-        if self._check(file, line_no, record):
-            self.tally.add(file, line_no, record)
+        intact = self._check(file, line_no, record)
+        resolved = self._snapshot(file, line_no, record)
+        if intact and resolved is not None:
+            self.tally.add(file, line_no, resolved)
+
+    def _snapshot(
+        self, file: FileState, line_no: int, record: dict[str, Any]
+    ) -> Mapping[str, Any] | None:
+        """The record with its snapshot resolved, after checking the snapshot against its hash."""
+        seq = record["seq"]
+        ref = referenced_hash(record["config_snapshot"])
+        if ref is None:
+            actual = digest(canonical_json(record["config_snapshot"]))
+            if actual != record["config_hash"]:
+                self._add(
+                    file,
+                    line_no,
+                    f"config_hash {record['config_hash']} is not the sha256 of the recorded "
+                    f"snapshot ({actual})",
+                    seq,
+                )
+                return None
+        elif ref != record["config_hash"]:
+            self._add(
+                file,
+                line_no,
+                f"the snapshot reference {ref} is not the record's config_hash "
+                f"{record['config_hash']}",
+                seq,
+            )
+            return None
+        resolved = file.refs.resolve(record)
+        if resolved is None:
+            self._add(
+                file,
+                line_no,
+                f"the snapshot reference {ref} names no full snapshot earlier in this file",
+                seq,
+            )
+        return resolved
 
     def _add(self, file: FileState, line_no: int, problem: str, seq: int | None = None) -> None:
         self._found.append((file, line_no, problem, seq))
@@ -237,12 +375,7 @@ class TrailWalk:
     def _check(self, file: FileState, line_no: int, record: dict[str, Any]) -> bool:
         """Check one schema-valid record; True when it is intact (its hash is right)."""
         seq = record["seq"]
-        body = {key: value for key, value in record.items() if key != "hash"}
-        intact: bool = digest(canonical_json(body)) == record["hash"]
-        if not intact:
-            self._add(
-                file, line_no, "hash mismatch: the record was edited after it was written", seq
-            )
+        intact = self._authentic(file, line_no, record)
         if self._expected is None:
             self._start(file, line_no, record)
         elif seq != self._expected:
@@ -266,17 +399,98 @@ class TrailWalk:
         self.last_seq = seq
         if self._floor is None or seq >= self._floor:
             self._hashes[seq] = record["hash"]
+        if seq in self._checkpoint_seqs:
+            self._checkpoint_hashes[seq] = record["hash"]
         self.records += 1
-        actual = digest(canonical_json(record["config_snapshot"]))
-        if actual != record["config_hash"]:
+        return intact
+
+    def _authentic(self, file: FileState, line_no: int, record: dict[str, Any]) -> bool:
+        """Check the record's hash: HMAC under its key, SHA-256 when unsigned.
+
+        Without a keyring an HMAC-signed record's hash cannot be recomputed;
+        it is counted as unauthenticated and only its linkage is checked.
+        """
+        seq = record["seq"]
+        key_id = record.get("key_id")
+        body = {name: value for name, value in record.items() if name != "hash"}
+        text = canonical_json(body).encode()
+        if key_id is None:
+            self._unsigned += 1
+            if self.keyring is not None and self._key_id is not None:
+                self._add(
+                    file,
+                    line_no,
+                    f"an unsigned record after records signed by key {self._key_id}: a keyed "
+                    "trail never goes back to unsigned records (rewritten without the key?)",
+                    seq,
+                )
+            self._key_id = None
+            expected: str | None = hashlib.sha256(text).hexdigest()
+        elif self.keyring is None:
+            self._unauthenticated += 1
+            self._key_id = key_id
+            return True
+        else:
+            self._signed += 1
+            self._rotation(file, line_no, record)
+            self._key_id = key_id
+            key = self.keyring.get(key_id)
+            if key is None:
+                self._add(
+                    file,
+                    line_no,
+                    f"signed by key {key_id!r}, which the keyring ({self.keyring.source}) does "
+                    "not hold; add the trail's key (retired keys before the signing key)",
+                    seq,
+                )
+                return False
+            mac = key.hasher()
+            mac.update(text)
+            expected = mac.hexdigest()
+        if expected == record["hash"]:
+            return True
+        self._add(
+            file,
+            line_no,
+            "hash mismatch: the record was edited after it was written"
+            + ("" if key_id is None else f" (HMAC under key {key_id})"),
+            seq,
+        )
+        return False
+
+    def _rotation(self, file: FileState, line_no: int, record: dict[str, Any]) -> None:
+        """A change of signing key (or a first key after unsigned records) needs a rotation."""
+        key_id = record["key_id"]
+        if self._expected is None or key_id == self._key_id:
+            return
+        seq = record["seq"]
+        entry = self._rotations.get(seq)
+        if (
+            entry is None
+            or entry.get("from_key_id") != self._key_id
+            or entry.get("to_key_id") != key_id
+            or entry.get("prev_hash") != record["prev_hash"]
+        ):
             self._add(
                 file,
                 line_no,
-                f"config_hash {record['config_hash']} is not the sha256 of the recorded "
-                f"snapshot ({actual})",
+                f"the signing key changes from {self._key_id or 'none'} to {key_id} here but the "
+                "checkpoint log holds no signed key rotation for this seq",
                 seq,
             )
-        return intact
+            return
+        old = (
+            None if self._key_id is None or self.keyring is None else self.keyring.get(self._key_id)
+        )
+        if old is not None and not old.signed(
+            {k: v for k, v in entry.items() if k not in ("sig", "sig_from")}, entry.get("sig_from")
+        ):
+            self._add(
+                file,
+                line_no,
+                f"the key rotation at seq {seq} is not signed by the previous key {self._key_id}",
+                seq,
+            )
 
     def _start(self, file: FileState, line_no: int, record: dict[str, Any]) -> None:
         seq = record["seq"]
@@ -319,14 +533,27 @@ class TrailWalk:
             for file in self.files
             if not file.final and file.tail
         ]
+        last = self._checkpoints[-1] if self._checkpoints else None
+        last_seq = -1 if self.last_seq is None else self.last_seq
         return TrailReport(
             live=self.live,
             files=tuple(file.path for file in self.files),
             records=self.records,
             first_seq=self.first_seq,
             last_seq=self.last_seq,
-            breaks=(*self._breaks(), *self._head_breaks()),
+            breaks=(
+                *self._log_problems,
+                *self._breaks(),
+                *self._head_breaks(),
+                *self._checkpoint_breaks(),
+                *self._keyed_breaks(),
+            ),
             torn=tuple(torn),
+            mode=self._mode(),
+            unauthenticated=self._unauthenticated,
+            last_checkpoint=last,
+            unanchored=self.records if last is None else max(0, last_seq - last.seq),
+            not_durable=0 if self.head is None else max(0, last_seq - self.head[0]),
             retained_records=sum(int(entry["records"]) for entry in self.retention),
             retention=tuple(
                 f"{entry['file']}: seqs {entry['first_seq']}-{entry['last_seq']} "
@@ -356,6 +583,61 @@ class TrailWalk:
             yield from names.get(index, ())
             yield Break(file.path, line_no, problem, found_seq)
         yield from names.get(len(self._found), ())
+
+    def _mode(self) -> str:
+        if self.keyring is not None:
+            mode = (
+                f"HMAC-SHA256 with key(s) {', '.join(self.keyring.ids)} from "
+                f"{self.keyring.source}: {self._signed} signed record(s)"
+            )
+            if self._unsigned:
+                mode += f", {self._unsigned} unsigned (SHA-256) from before the key"
+            return mode
+        if self._unauthenticated:
+            return (
+                f"linkage only: {self._unauthenticated} record(s) are HMAC-signed and no key was "
+                "given, so their hashes were not checked (pass --key-file or --key-env)"
+            )
+        return "SHA-256 (unkeyed): a consistent rewrite of the whole chain is not detectable"
+
+    def _keyed_breaks(self) -> tuple[Break, ...]:
+        """Verified with a key, a trail with records must have signed ones."""
+        if self.keyring is None or not self.records or self._signed:
+            return ()
+        if self._keyed_from is not None and self._keyed_from > (self.last_seq or 0):
+            return ()  # the key was introduced and no record was written since
+        return (
+            Break(
+                self.live,
+                0,
+                f"verified with a key but none of the {self.records} records is signed: the "
+                "trail was written without the key (or rewritten by someone without it)",
+            ),
+        )
+
+    def _checkpoint_breaks(self) -> Iterable[Break]:
+        """Every checkpoint must name a record the trail still holds, with the same hash."""
+        log = TrailFiles(self.live, ()).checkpoints
+        last_seq = -1 if self.last_seq is None else self.last_seq
+        for checkpoint in self._checkpoints:
+            if checkpoint.seq > last_seq:
+                yield Break(
+                    log,
+                    0,
+                    f"the checkpoint of {checkpoint.time} says records up to seq {checkpoint.seq} "
+                    f"were durable but the trail ends at seq {last_seq}: records at the end were "
+                    "removed",
+                )
+                continue
+            found = self._checkpoint_hashes.get(checkpoint.seq) or self._hashes.get(checkpoint.seq)
+            if found is not None and found != checkpoint.hash:
+                yield Break(
+                    log,
+                    0,
+                    f"the record at seq {checkpoint.seq} does not have the hash the checkpoint "
+                    f"of {checkpoint.time} recorded: the trail was rewritten",
+                    checkpoint.seq,
+                )
 
     def _head_breaks(self) -> tuple[Break, ...]:
         if self.head is None:

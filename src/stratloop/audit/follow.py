@@ -45,10 +45,12 @@ from typing import Any, BinaryIO
 from stratloop.audit._files import (
     TrailFiles,
     discover_trails,
+    read_checkpoints,
     read_head,
     read_retention,
     unpack,
 )
+from stratloop.audit._keys import Keyring
 from stratloop.audit._walk import FileState, RecordSink, Tally, TrailWalk
 from stratloop.audit.verify import VerifyReport
 from stratloop.audit.violations import DEFAULT_ALPHA
@@ -160,9 +162,9 @@ class _Plan:
 class _Followed:
     """The state of one trail being followed."""
 
-    def __init__(self, live: Path, run_id: str | None) -> None:
+    def __init__(self, live: Path, run_id: str | None, keyring: Keyring | None) -> None:
         self.tally = Tally()
-        self.walk = TrailWalk(live, self.tally)
+        self.walk = TrailWalk(live, self.tally, keyring)
         self.tracked: list[_Tracked] = []
         self.run_id = run_id
         self.runs: dict[str, int] = {}
@@ -435,14 +437,22 @@ class TrailFollower:
             its live file by the first refresh that finds the trail).
         run_id: the run whose iteration numbers to collect (for completeness).
         alpha: significance level of the run-level LLM-share test.
+        keyring: the trail's HMAC keys; without them signed records are checked for
+            linkage only (as :func:`verify_trail` does).
     """
 
     def __init__(
-        self, path: Path, *, run_id: str | None = None, alpha: float = DEFAULT_ALPHA
+        self,
+        path: Path,
+        *,
+        run_id: str | None = None,
+        alpha: float = DEFAULT_ALPHA,
+        keyring: Keyring | None = None,
     ) -> None:
         self.path = Path(path)
         self.run_id = run_id
         self.alpha = alpha
+        self.keyring = keyring
         self._state: _Followed | None = None
         self._why_new = "first refresh"
         self._rewrites: list[str] = []
@@ -479,11 +489,13 @@ class TrailFollower:
                 if reset.rewrite:
                     self._rewrites.append(reset.reason)
                 from_scratch = reset.reason
-                state = _Followed(live, self.run_id)
+                state = _Followed(live, self.run_id, self.keyring)
                 plan = state.fresh_plan(listing)
             self._state = state
             state.appended = 0
-            state.walk.observe(head, retention)
+            state.walk.observe(
+                head, retention, read_checkpoints(trail.checkpoints), trail.checkpoints
+            )
             state.tally.sink = _fan_out(state.count, sink)
             try:
                 state.apply(plan, listing)

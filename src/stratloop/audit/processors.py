@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from stratloop.audit._canonical import GENESIS_HASH, canonical_json
+from stratloop.audit._keys import Key
 from stratloop.audit.violations import record_violation
 from stratloop.redaction import REDACTED, is_secret_key
 
@@ -201,14 +202,17 @@ class ChainHead:
 
 @dataclass(frozen=True, slots=True)
 class Chainer:
-    """Adds ``seq`` and ``prev_hash`` from the trail's committed head."""
+    """Adds ``seq`` and ``prev_hash`` from the trail's committed head (and ``key_id`` if keyed)."""
 
     head: ChainHead
+    key_id: str | None = None
 
     def __call__(self, record: RecordDict) -> RecordDict:
-        """Add the next seq and the previous record's hash."""
+        """Add the next seq, the previous record's hash and the signing key's id."""
         record["seq"] = self.head.seq + 1
         record["prev_hash"] = self.head.hash
+        if self.key_id is not None:
+            record["key_id"] = self.key_id
         return record
 
 
@@ -232,14 +236,15 @@ class _SnapshotBytes:
 _snapshot_bytes = _SnapshotBytes()
 
 
-def render(record: RecordDict) -> tuple[str, bytes]:
+def render(record: RecordDict, key: Key | None = None) -> tuple[str, bytes]:
     """Serialise canonically, hash, and return ``(hash, line)``; adds ``hash`` to ``record``.
 
     The hash is the sha256 of the canonical JSON of the record without
-    ``hash``; the line is that JSON with ``"hash"`` appended as the last key,
-    so ``verify`` recomputes it by removing the key and re-serialising. The
-    snapshot's cached bytes are spliced in and hashed in place, so the
-    constant part of a record is neither re-serialised nor copied to be hashed.
+    ``hash`` (HMAC-SHA256 under ``key`` for a keyed trail, so that nobody
+    without the key can recompute it); the line is that JSON with ``"hash"``
+    appended as the last key, so ``verify`` recomputes it by removing the key
+    and re-serialising. The snapshot's cached bytes are spliced in and hashed
+    in place, so the constant part of a record is neither re-serialised nor copied to be hashed.
     """
     snapshot = record["config_snapshot"]
     record["config_snapshot"] = _SNAPSHOT_MARK
@@ -254,10 +259,11 @@ def render(record: RecordDict) -> tuple[str, bytes]:
     head = before.encode() + _SNAPSHOT_KEY
     snapshot_bytes = _snapshot_bytes(snapshot)
     tail = after.encode()
-    hasher = hashlib.sha256(head)
+    hasher = hashlib.sha256() if key is None else key.hasher()
+    hasher.update(head)
     hasher.update(snapshot_bytes)
     hasher.update(tail)
-    record_hash = hasher.hexdigest()
+    record_hash: str = hasher.hexdigest()
     record["hash"] = record_hash
     line = b"".join((head, snapshot_bytes, tail[:-1], b',"hash":"', record_hash.encode(), b'"}\n'))
     return record_hash, line

@@ -5,6 +5,13 @@ A record is the audit projection of the loop's typed iteration record
 (``violation``, ``violation_reason``), redact it and chain it (``seq``,
 ``prev_hash``, ``hash``). :func:`schema_problem` is the one schema check that
 the writer's tests, ``verify`` and the guide's completeness check share.
+
+A second kind of record, ``record_kind: "holdout"`` (:class:`HoldoutAuditRecord`),
+says that ``stratloop holdout`` opened a run's sealed holdout: which champion,
+the figures it showed, and whether it was a repeated look (``--again``). It is
+chained like every record; iteration records carry no ``record_kind``, and
+:func:`is_iteration_record` tells them apart for the checks that are about
+iterations (decisions, LLM shares, one record per iteration).
 """
 
 from __future__ import annotations
@@ -19,11 +26,16 @@ from stratloop.iteration import IterationRecord, fields_json
 
 __all__ = [
     "GUIDE_REQUIRED_FIELDS",
+    "HOLDOUT_FIELDS",
+    "HOLDOUT_KIND",
+    "OPTIONAL_FIELDS",
     "RECORD_FIELDS",
     "SCHEMA_VERSION",
     "AuditRecord",
+    "HoldoutAuditRecord",
     "OutcomeStatus",
     "audit_record",
+    "is_iteration_record",
     "schema_problem",
 ]
 
@@ -67,6 +79,33 @@ RECORD_FIELDS = (
     "violation_reason",
 )
 """Every top-level field of a written record, sorted."""
+
+HOLDOUT_KIND = "holdout"
+"""``record_kind`` of the record ``stratloop holdout`` appends."""
+
+HOLDOUT_FIELDS = (
+    "config_hash",
+    "config_snapshot",
+    "hash",
+    "instance_id",
+    "iteration_num",
+    "outcome",
+    "prev_hash",
+    "record_kind",
+    "run_id",
+    "schema_version",
+    "seq",
+    "timestamp",
+    "timings",
+    "violation",
+    "violation_reason",
+)
+"""Every top-level field of a written holdout record, sorted."""
+
+_HOLDOUT_OUTCOME_KEYS = ("again", "candidate_id", "expression", "look", "metrics", "verdict")
+
+OPTIONAL_FIELDS = ("key_id",)
+"""Top-level fields only some records have: ``key_id`` names the HMAC key of a keyed trail."""
 
 _STATUSES = frozenset({"success", "failed", "timeout"})
 _METHODS = frozenset({"llm", "factor_graph"})
@@ -142,6 +181,65 @@ class AuditRecord:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class HoldoutAuditRecord:
+    """One opening of a run's sealed holdout, before the trail stamps and chains it.
+
+    Args:
+        iteration_num: the champion's iteration.
+        run_id: the run whose holdout was opened.
+        instance_id: the process or host that opened it.
+        config_snapshot: the run's redacted configuration.
+        config_hash: its stable hash.
+        candidate_id: the champion's id.
+        expression: the champion's expression.
+        look: 1 for the first opening, 2 for the second, ...
+        again: true when ``--again`` allowed a repeated look.
+        metrics: what the command showed (holdout, benchmark, excess, deflation, PBO).
+        verdict: the verdict in words.
+        seconds: how long the evaluation took.
+    """
+
+    iteration_num: int
+    run_id: str
+    instance_id: str
+    config_snapshot: Mapping[str, Any]
+    config_hash: str
+    candidate_id: str
+    expression: str
+    look: int
+    again: bool
+    metrics: Mapping[str, Any]
+    verdict: str
+    seconds: float
+
+    def body(self) -> dict[str, Any]:
+        """A fresh dict of the record's fields, for the processor chain."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "record_kind": HOLDOUT_KIND,
+            "iteration_num": self.iteration_num,
+            "run_id": self.run_id,
+            "instance_id": self.instance_id,
+            "config_snapshot": self.config_snapshot,
+            "config_hash": self.config_hash,
+            "outcome": {
+                "candidate_id": self.candidate_id,
+                "expression": self.expression,
+                "look": self.look,
+                "again": self.again,
+                "metrics": _finite(self.metrics, "metrics"),
+                "verdict": self.verdict,
+            },
+            "timings": {"holdout_ms": self.seconds * 1e3},
+        }
+
+
+def is_iteration_record(record: Mapping[str, Any]) -> bool:
+    """True for an iteration's record (no ``record_kind``), false for a holdout record."""
+    return "record_kind" not in record
+
+
 _STATUS: Mapping[str, OutcomeStatus] = {"evaluated": "success", "evaluation_timeout": "timeout"}
 """The audit outcome of an iteration status; every other status is ``failed``."""
 
@@ -176,7 +274,7 @@ def audit_record(
     error = record.error
     usage = record.llm_usage
     timings = record.timings
-    metrics = None if record.train is None else {"train": record.train, "test": record.test}
+    metrics = _metrics(record)
     return AuditRecord(
         iteration_num=record.iteration_num,
         run_id=run_id,
@@ -216,6 +314,19 @@ def audit_record(
             "calls": usage.calls,
         },
     )
+
+
+def _metrics(record: IterationRecord) -> dict[str, Any] | None:
+    """The record's metrics: train block, validation aggregate and folds (test for schema 1-2)."""
+    if record.train is None:
+        return None
+    metrics: dict[str, Any] = {"train": record.train}
+    if record.validation is not None:
+        metrics["validation"] = record.validation
+        metrics["folds"] = list(record.folds)
+    if record.test is not None:
+        metrics["test"] = record.test
+    return metrics
 
 
 def _finite(mapping: Mapping[str, Any], path: str) -> dict[str, Any]:
@@ -262,10 +373,12 @@ def schema_problem(obj: Any) -> str | None:  # noqa: C901, PLR0911, PLR0912
     """Describe the first way ``obj`` is not a schema-v1 record, or None when it is one."""
     if not isinstance(obj, dict):
         return f"a record must be a JSON object, got {type(obj).__name__}"
+    if not is_iteration_record(obj):
+        return _holdout_problem(obj)
     missing = [name for name in RECORD_FIELDS if name not in obj]
     if missing:
         return f"missing field(s) {', '.join(missing)}"
-    extra = sorted(set(obj) - set(RECORD_FIELDS))
+    extra = sorted(set(obj) - set(RECORD_FIELDS) - set(OPTIONAL_FIELDS))
     if extra:
         return f"unknown field(s) {', '.join(extra)}"
     if obj["schema_version"] != SCHEMA_VERSION:
@@ -278,6 +391,8 @@ def schema_problem(obj: Any) -> str | None:  # noqa: C901, PLR0911, PLR0912
             return f"{name} must be a non-empty string, got {obj[name]!r}"
     if not obj["timestamp"].endswith("Z"):
         return f"timestamp must be UTC ISO 8601 ending in Z, got {obj['timestamp']!r}"
+    if "key_id" in obj and not (isinstance(obj["key_id"], str) and obj["key_id"]):
+        return f"key_id must be a non-empty string when present, got {obj['key_id']!r}"
     for name in ("prev_hash", "hash"):
         if not _is_hex64(obj[name]):
             return f"{name} must be 64 hex digits, got {obj[name]!r}"
@@ -302,6 +417,31 @@ def schema_problem(obj: Any) -> str | None:  # noqa: C901, PLR0911, PLR0912
             else "llm_usage must be an object or null"
         )
     )
+
+
+def _holdout_problem(obj: dict[str, Any]) -> str | None:  # noqa: C901, PLR0911
+    if obj["record_kind"] != HOLDOUT_KIND:
+        return f"record_kind {obj['record_kind']!r} is not {HOLDOUT_KIND!r}"
+    missing = [name for name in HOLDOUT_FIELDS if name not in obj]
+    if missing:
+        return f"missing field(s) {', '.join(missing)}"
+    extra = sorted(set(obj) - set(HOLDOUT_FIELDS) - set(OPTIONAL_FIELDS))
+    if extra:
+        return f"unknown field(s) {', '.join(extra)}"
+    if obj["schema_version"] != SCHEMA_VERSION:
+        return f"schema_version {obj['schema_version']!r} is not {SCHEMA_VERSION}"
+    for name in ("iteration_num", "seq"):
+        if not _is_int(obj[name]) or obj[name] < 0:
+            return f"{name} must be an int >= 0, got {obj[name]!r}"
+    for name in ("prev_hash", "hash"):
+        if not _is_hex64(obj[name]):
+            return f"{name} must be 64 hex digits, got {obj[name]!r}"
+    outcome = obj["outcome"]
+    if not isinstance(outcome, dict) or any(k not in outcome for k in _HOLDOUT_OUTCOME_KEYS):
+        return f"outcome must be an object with {', '.join(_HOLDOUT_OUTCOME_KEYS)}"
+    if obj["violation"] is not False:
+        return "a holdout record is never a violation"
+    return None
 
 
 def _decision_problem(decision: dict[str, Any]) -> str | None:  # noqa: PLR0911

@@ -9,6 +9,10 @@ problems are listed too. A torn last line (an unterminated tail in the live
 file, or one the writer moved aside at start) is reported separately and is
 not a break: it is the trace of a crash, not a lost committed record.
 Archives deleted by retention are accounted for by the retention log.
+With the trail's keys, every record's HMAC, every retention entry, key
+rotation and checkpoint signature is checked too, and the last checkpoint
+must still be in the trail (see ``docs/audit.md`` for what is detected
+with and without a key).
 
 Memory stays bounded however long the trail is: records are checked as they
 are read and only counts are kept (unless ``keep_records`` asks for them).
@@ -27,10 +31,13 @@ from typing import Any
 from stratloop.audit._files import (
     discover_trails,
     iter_lines,
+    read_checkpoints,
     read_content,
     read_head,
     read_retention,
 )
+from stratloop.audit._keys import Keyring
+from stratloop.audit._snapshots import SnapshotRefs
 from stratloop.audit._walk import Break, FileState, Tally, TrailReport, TrailWalk
 from stratloop.audit.violations import DEFAULT_ALPHA, ViolationReport
 
@@ -76,6 +83,7 @@ def iter_records(
     """
     for trail in discover_trails(path):
         for file in reversed(trail.ordered) if newest_first else trail.ordered:
+            refs = SnapshotRefs()
             for raw in iter_lines(file):
                 if not raw.terminated:
                     continue
@@ -83,12 +91,21 @@ def iter_records(
                     obj = json.loads(raw.text)
                 except ValueError:
                     continue
-                if isinstance(obj, dict):
-                    yield file, raw.line_no, obj
+                if not isinstance(obj, dict):
+                    continue
+                if isinstance(obj.get("config_snapshot"), dict) and isinstance(
+                    obj.get("config_hash"), str
+                ):
+                    obj = dict(refs.resolve(obj) or obj)
+                yield file, raw.line_no, obj
 
 
 def verify_trail(
-    path: Path, *, alpha: float = DEFAULT_ALPHA, keep_records: bool = False
+    path: Path,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    keep_records: bool = False,
+    keyring: Keyring | None = None,
 ) -> VerifyReport:
     """Verify the trail at ``path`` (a live file, an archive, or a directory of trails).
 
@@ -96,6 +113,9 @@ def verify_trail(
         path: the file or directory.
         alpha: significance level of the run-level LLM-share test.
         keep_records: also return every valid record (for reports).
+        keyring: the trail's HMAC keys (:func:`load_keyring`); without them
+            HMAC-signed records are checked for linkage only, and each trail's
+            ``mode`` says so.
 
     Raises:
         AuditFormatError: the path does not exist or holds no audit files.
@@ -105,8 +125,13 @@ def verify_trail(
     reports = []
     for trail in discover_trails(path):
         torn_files = trail.torn_files
-        walk = TrailWalk(trail.live, tally)
-        walk.observe(read_head(trail.head), read_retention(trail.retention_log))
+        walk = TrailWalk(trail.live, tally, keyring)
+        walk.observe(
+            read_head(trail.head),
+            read_retention(trail.retention_log),
+            read_checkpoints(trail.checkpoints),
+            trail.checkpoints,
+        )
         for file in trail.ordered:
             state = FileState(file)
             walk.files.append(state)

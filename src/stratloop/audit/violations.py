@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from stratloop.audit.record import is_iteration_record
 from stratloop.generation.decision import DRAW_RULES, Decision, decide
 from stratloop.generation.generate import implementation_for
 
@@ -85,7 +86,12 @@ class ViolationReport:
 
 
 def record_violation(record: Mapping[str, Any]) -> str | None:
-    """Why ``record`` violates its own configuration, or None when it does not."""
+    """Why ``record`` violates its own configuration, or None when it does not.
+
+    Only iteration records carry a decision; a holdout record never violates.
+    """
+    if not is_iteration_record(record):
+        return None
     snapshot = record.get("config_snapshot") or {}
     generation = snapshot.get("generation") if isinstance(snapshot, Mapping) else None
     llm = snapshot.get("llm") if isinstance(snapshot, Mapping) else None
@@ -200,6 +206,8 @@ class _Segments:
         self.rates: dict[str, float] = {}
 
     def add(self, record: Mapping[str, Any]) -> None:
+        if not is_iteration_record(record):
+            return
         decision = record["decision"]
         if decision["rule"] not in DRAW_RULES:
             return

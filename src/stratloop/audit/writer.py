@@ -9,10 +9,18 @@ and the ``audit.fsync`` policy, with group commit under ``batch``), rotation
 and retention (by size and UTC day, gzip, retention by count and age with
 its log), and recovery (interrupted compressions, a torn last line moved
 aside, the chain head) when it opens.
+
+With ``audit.key_env`` or ``audit.key_file`` the chain is HMAC-SHA256 under
+the signing key (records carry its ``key_id``), a changed key is recorded as
+a signed rotation, and retention entries are signed. Every
+``checkpoint_interval_s`` and at close the durable head is appended to the
+checkpoint log. The configuration snapshot is written in full in the first
+record of each file and whenever it changes; other records reference it.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,9 +31,12 @@ from filelock import FileLock, Timeout
 
 from stratloop.audit import _capture
 from stratloop.audit._appender import Appender
+from stratloop.audit._checkpoints import CheckpointLog
 from stratloop.audit._files import TrailFiles
+from stratloop.audit._keys import Keyring, load_keyring
 from stratloop.audit._recovery import RecoveryReport, TornLine, recover
 from stratloop.audit._rotation import Rotation
+from stratloop.audit._snapshots import reference, referenced_hash
 from stratloop.audit._write_error import write_error
 from stratloop.audit.processors import (
     Chainer,
@@ -39,9 +50,9 @@ from stratloop.audit.processors import (
     run_chain,
     utc_now,
 )
-from stratloop.audit.record import AuditRecord
+from stratloop.audit.record import AuditRecord, HoldoutAuditRecord
 from stratloop.config.models import AuditConfig
-from stratloop.errors import AuditFormatError, AuditWriteError
+from stratloop.errors import AuditFormatError, AuditKeyError, AuditWriteError
 
 __all__ = ["AuditTrail", "RecoveryReport", "TornLine"]
 
@@ -77,14 +88,21 @@ class AuditTrail:
         self.instance_id = instance_id
         self.path = Path(config.path if path is None else path)
         self._redactor = Redactor(environ)
+        keyring = load_keyring(
+            config.key_env, config.key_file, os.environ if environ is None else environ
+        )
+        self._key = None if keyring is None else keyring.signing
         self._head = ChainHead()
         self._chain: tuple[Processor, ...] = (
             Stamper(clock),
             flag_violation,
             self._redactor,
-            Chainer(self._head),
+            Chainer(self._head, None if self._key is None else self._key.id),
         )
         self._last_audit_ms: float | None = None
+        self._file_config_hash: str | None = None
+        self._checkpoint_every = config.checkpoint_interval_s
+        self._checkpoint_at = time.perf_counter() + config.checkpoint_interval_s
         self.last_append_us = 0.0
         """Wall time of the last :meth:`append`, in microseconds."""
         self._lock = _acquire_lock(self.path)
@@ -93,8 +111,13 @@ class AuditTrail:
             if recovered.head is not None:
                 self._head.seq, self._head.hash = recovered.head
             self.recovery = recovered.report
-            self._rotation = Rotation(self.path, config, clock, recovered.live_first)
+            self._checkpoints = CheckpointLog(self.path, self._key, clock)
+            if recovered.head is not None:
+                self._rotate_key(keyring, recovered.key_id)
+            self._rotation = Rotation(self.path, config, clock, recovered.live_first, self._key)
             self._appender = Appender(self.path, config, self._head)
+            if recovered.head is not None:
+                self._appender.sync()
         except BaseException:
             self._lock.release()
             raise
@@ -110,7 +133,7 @@ class AuditTrail:
         """``(seq, hash)`` of the last record written (seq -1 for an empty trail)."""
         return self._head.seq, self._head.hash
 
-    def append(self, record: AuditRecord) -> Mapping[str, Any]:
+    def append(self, record: AuditRecord | HoldoutAuditRecord) -> Mapping[str, Any]:
         """Stamp, flag, redact, chain and write one record; return it as written.
 
         Raises:
@@ -130,12 +153,24 @@ class AuditTrail:
             appender.check_usable()
             appender.wait_for_room()
             body = run_chain(self._chain, body)
+            snapshot = body["config_snapshot"]
+            config_hash = body["config_hash"]
+            if config_hash == self._file_config_hash:
+                body["config_snapshot"] = reference(config_hash)
             record_hash, line = self._render(body)
             timestamp = body["timestamp"]
             if self._rotation.due(appender.size, timestamp, len(line)):
                 self._rotate()
+                if body["config_snapshot"] is not snapshot:
+                    body["config_snapshot"] = snapshot
+                    del body["hash"]
+                    record_hash, line = self._render(body)
             appender.write(line, body["seq"], record_hash)
+            self._file_config_hash = config_hash
             self._rotation.started(body["seq"], timestamp)
+            self._checkpoint(started)
+        if referenced_hash(body["config_snapshot"]) is not None:
+            body["config_snapshot"] = snapshot  # hand out the record as readers resolve it
         written = MappingProxyType(body)
         if _capture.active:
             _capture.notify(written)
@@ -156,16 +191,62 @@ class AuditTrail:
             return
         try:
             self._appender.close()
+            self._checkpoints.checkpoint(*self._appender.durable())
         finally:
             self._lock.release()
 
+    @property
+    def key_id(self) -> str | None:
+        """The id of the key records are signed with (None: an unkeyed SHA-256 chain)."""
+        return None if self._key is None else self._key.id
+
+    def _checkpoint(self, now: float) -> None:
+        """Every ``checkpoint_interval_s``, checkpoint the durable head (under the lock)."""
+        if now < self._checkpoint_at:
+            return
+        seq, record_hash = self._appender.durable()
+        if seq > self._checkpoints.last_seq:
+            try:
+                self._checkpoints.checkpoint(seq, record_hash)
+            except AuditWriteError as exc:
+                raise self._appender.fail(exc) from exc
+            self._checkpoint_at = now + self._checkpoint_every
+
+    def _rotate_key(self, keyring: Keyring | None, last_key_id: str | None) -> None:
+        """Continue a non-empty trail: same key, or a signed rotation entry for the new one.
+
+        Raises:
+            AuditKeyError: the trail is keyed but no key is configured, or the key that
+                signed its last record is not in the keyring (so the rotation cannot be
+                signed by it).
+        """
+        current = None if self._key is None else self._key.id
+        if current == last_key_id:
+            return
+        if keyring is None or self._key is None:
+            raise AuditKeyError(
+                f"audit trail {self.path} is HMAC-signed (key {last_key_id}) but no key is "
+                "configured; set audit.key_env or audit.key_file to its key (a keyed trail is "
+                "never continued unsigned)"
+            )
+        old = None
+        if last_key_id is not None:
+            old = keyring.get(last_key_id)
+            if old is None:
+                raise AuditKeyError(
+                    f"audit trail {self.path} is signed by key {last_key_id}, which "
+                    f"{keyring.source} does not hold; to rotate keys keep the old key in the key "
+                    "material, before the new one (the rotation is signed by both)"
+                )
+        self._checkpoints.rotation(self._head.seq + 1, self._head.hash, old, self._key)
+
     def _render(self, body: dict[str, Any]) -> tuple[str, bytes]:
         try:
-            record_hash, line = render(body)
+            record_hash, line = render(body, self._key)
             if self._redactor.secrets and self._redactor.leaks(line):
                 body.update(self._redactor.scrub(body))
                 del body["hash"]
-                record_hash, line = render(body)
+                record_hash, line = render(body, self._key)
         except (TypeError, ValueError) as exc:
             raise AuditFormatError(f"audit record is not JSON data: {exc}") from exc
         return record_hash, line

@@ -1,4 +1,4 @@
-"""The vectorised backtest: portfolio rules, engine, metrics, deflated Sharpe, train/test split.
+"""The vectorised backtest: rules, engine, metrics, benchmark, folds and holdout, deflation.
 
 >>> import numpy as np
 >>> from stratloop.data import synthetic_panel
@@ -13,7 +13,9 @@ from stratloop.backtest.deflated import deflated_sharpe
 from stratloop.backtest.engine import BacktestResult, run_backtest
 from stratloop.backtest.evaluate import (
     Evaluation,
+    Segment,
     StrategyBacktest,
+    Study,
     backtest_strategy,
     evaluate_strategy,
 )
@@ -27,7 +29,9 @@ __all__ = [
     "BacktestResult",
     "Evaluation",
     "Metrics",
+    "Segment",
     "StrategyBacktest",
+    "Study",
     "backtest_strategy",
     "deflated_sharpe",
     "dump_strategy",

@@ -86,6 +86,7 @@ class Simulation:
     returns: npt.NDArray[np.float64]
     turnover: npt.NDArray[np.float64]
     invested: BoolArray
+    trades: IntArray
     n_trades: int
     book: Book
 
@@ -162,7 +163,9 @@ def simulate(
         invested[ruin + 1 :] = False
         opened[offsets > ruin] = 0
     book = Book(rebalance, columns, values, close_step, held, equity, start, stop, ruin)
-    return Simulation(returns, turnover, invested, int(opened.sum()), book)
+    trades = np.zeros(n_days, dtype=np.intp)
+    trades[offsets] = opened
+    return Simulation(returns, turnover, invested, trades, int(opened.sum()), book)
 
 
 def _positions(

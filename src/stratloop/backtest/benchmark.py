@@ -20,6 +20,15 @@ of the same days, ``d = s - b``, ``A`` the annualisation, ``n`` days:
 - ``p_value``: one-sided, ``P(T >= t_stat)`` for Student's t with ``n - 1``
   degrees of freedom (the alternative: the strategy beats the benchmark).
 
+Which benchmark (``backtest.benchmark``, resolved by :func:`resolve_benchmark`):
+``equal_weight`` (above); ``none`` (no benchmark: no excess metric is
+computed, and the choice is recorded with the configuration); the name of a
+panel column, or the path of a CSV file of dates and one price column
+(aligned on the panel's dates). A price benchmark is held buy-and-hold with
+no cost: its return is 0 on a segment's first day (nothing is held before
+it, as for the strategy) and ``p[t] / p[t - 1] - 1`` after; a segment day
+without its price is an error, never a silent 0.
+
 Degenerate cases, as in :mod:`stratloop.backtest.metrics`: a ratio whose
 denominator is below 1e-12 (no tracking error, a flat benchmark, a flat
 strategy) is 0.0; with fewer than 2 days every figure is 0.0 except
@@ -39,10 +48,24 @@ from scipy.special import stdtr
 
 from stratloop.backtest.engine import BacktestResult, run_backtest
 from stratloop.data.panel import Panel
-from stratloop.errors import BacktestError
+from stratloop.errors import BacktestError, DataError
 from stratloop.spec import Threshold
 
-__all__ = ["ExcessMetrics", "equal_weight_benchmark", "excess_metrics"]
+__all__ = [
+    "EQUAL_WEIGHT",
+    "NO_BENCHMARK",
+    "Benchmark",
+    "ExcessMetrics",
+    "equal_weight_benchmark",
+    "excess_metrics",
+    "resolve_benchmark",
+]
+
+EQUAL_WEIGHT = "equal_weight"
+"""``backtest.benchmark`` for the equal-weight portfolio of the priced universe."""
+
+NO_BENCHMARK = "none"
+"""``backtest.benchmark`` for no benchmark."""
 
 _TINY = 1e-12
 """Denominators below this are float noise around zero, not risk."""
@@ -75,6 +98,78 @@ def equal_weight_benchmark(
     return run_backtest(
         signal, panel, rule, cost_bps=cost_bps, start=start, stop=stop, annualization=annualization
     )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Benchmark:
+    """A resolved benchmark: equal weight, or a price series on the panel's dates.
+
+    Args:
+        name: what ``backtest.benchmark`` says.
+        label: how sentences name it ("equal weight", "SPY").
+        prices: the price per panel row (NaN where missing); None for equal weight.
+    """
+
+    name: str
+    label: str
+    prices: npt.NDArray[np.float64] | None = None
+
+    def price_returns(self, start: int, stop: int) -> npt.NDArray[np.float64]:
+        """Buy-and-hold daily returns of a price benchmark over rows ``start:stop``.
+
+        Raises:
+            BacktestError: a row of the segment has no price.
+        """
+        assert self.prices is not None
+        window = self.prices[start:stop]
+        missing = ~(np.isfinite(window) & (window > 0.0))
+        if missing.any():
+            row = start + int(np.argmax(missing))
+            raise BacktestError(
+                f"benchmark {self.label!r} has no positive price at panel row {row}, inside the "
+                f"segment of rows {start}-{stop - 1}; give the benchmark a price on every date "
+                "of the data, or choose backtest.benchmark: equal_weight"
+            )
+        returns = np.zeros(stop - start)
+        returns[1:] = window[1:] / window[:-1] - 1.0
+        return returns
+
+
+def resolve_benchmark(panel: Panel, spec: str) -> Benchmark | None:
+    """The benchmark ``backtest.benchmark`` names on this panel (None for ``none``).
+
+    Raises:
+        BacktestError: ``spec`` is neither a keyword, a column of the panel nor
+            a readable CSV file of one price column.
+    """
+    if spec == NO_BENCHMARK:
+        return None
+    if spec == EQUAL_WEIGHT:
+        return Benchmark(EQUAL_WEIGHT, "equal weight")
+    if spec in panel.assets:
+        return Benchmark(spec, spec, panel.close[:, panel.assets.index(spec)])
+    from stratloop.data.loader import load_panel  # noqa: PLC0415 - pandas only for a file
+
+    try:
+        series = load_panel(spec, layout="wide")
+    except DataError as exc:
+        columns = ", ".join(panel.assets[:8]) + (", ..." if len(panel.assets) > 8 else "")
+        raise BacktestError(
+            f"backtest.benchmark {spec!r} is not equal_weight, none, a column of panel "
+            f"{panel.name!r} ({columns}) or a readable price file: {exc}"
+        ) from exc
+    if len(series.assets) != 1:
+        raise BacktestError(
+            f"backtest.benchmark file {spec!r} has {len(series.assets)} price columns "
+            f"({', '.join(series.assets[:5])}); a benchmark file holds dates and one price column"
+        )
+    prices = np.full(len(panel.dates), np.nan)
+    found = np.searchsorted(series.dates, panel.dates)
+    inside = found < len(series.dates)
+    matched = np.zeros(len(panel.dates), dtype=np.bool_)
+    matched[inside] = series.dates[found[inside]] == panel.dates[inside]
+    prices[matched] = series.close[found[matched], 0]
+    return Benchmark(spec, series.assets[0], prices)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ __all__ = [
     "excess_probabilistic_sharpe",
     "expected_max_sharpe",
     "probabilistic_sharpe",
+    "return_moments",
     "trial_sharpe_variance",
 ]
 
@@ -174,6 +175,11 @@ def excess_deflated_sharpe(
         return 0.0
     variance = trial_sharpe_variance(trial_sharpes, len(excess))
     return deflated_sharpe(excess, max(len(trial_sharpes), 1), trial_sharpe_variance=variance)
+
+
+def return_moments(returns: npt.NDArray[np.float64]) -> tuple[float, float, float] | None:
+    """Per-period Sharpe (ddof=1), skewness and kurtosis; None with fewer than 3 or flat returns."""
+    return _moments(returns)
 
 
 def _excess(

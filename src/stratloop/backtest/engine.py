@@ -54,6 +54,8 @@ class BacktestResult:
         assets: the panel's asset names.
         returns: daily net returns (one per date).
         turnover: daily turnover, sum of absolute weight changes.
+        invested: true on days a position was held from the previous close.
+        trades: positions opened each day (nonzero on rebalance days only).
         n_trades: positions opened.
         metrics: the segment's metrics.
     """
@@ -62,6 +64,8 @@ class BacktestResult:
     assets: tuple[str, ...]
     returns: npt.NDArray[np.float64]
     turnover: npt.NDArray[np.float64]
+    invested: npt.NDArray[np.bool_]
+    trades: npt.NDArray[np.intp]
     n_trades: int
     metrics: Metrics
     _book: Book = field(repr=False)
@@ -126,6 +130,8 @@ def run_backtest(
         assets=panel.assets,
         returns=sim.returns,
         turnover=sim.turnover,
+        invested=sim.invested,
+        trades=sim.trades,
         n_trades=sim.n_trades,
         metrics=metrics,
         _book=sim.book,

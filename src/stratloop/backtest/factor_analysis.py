@@ -54,9 +54,11 @@ from stratloop.factors._crosssection import rank as _percentile_rank
 __all__ = [
     "DEFAULT_DECAY_HORIZONS",
     "MIN_ASSETS",
+    "DailyFactor",
     "FactorAnalysis",
     "ICSummary",
     "analyze_factor",
+    "daily_factor",
     "daily_ic",
     "daily_rank_ic",
     "factor_turnover",
@@ -236,17 +238,84 @@ def quantile_returns(
         filled); ``spread`` one per day, NaN where top or bottom is empty.
     """
     pairs = np.isfinite(signal) & np.isfinite(forward)
-    buckets = _quantile_buckets(signal, pairs, n_quantiles)
+    daily = _bucket_means(_quantile_buckets(signal, pairs, n_quantiles), forward, n_quantiles)
+    means = np.array([_mean(daily[:, q]) for q in range(n_quantiles)])
+    return means, daily[:, -1] - daily[:, 0]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DailyFactor:
+    """Per measured row: the figures :func:`daily_factor` computes (NaN where not measured)."""
+
+    ic: Series
+    rank_ic: Series
+    spread: Series
+    turnover: Series
+    autocorrelation: Series
+
+
+def daily_factor(signal: FloatPanel, forward: FloatPanel, n_quantiles: int) -> DailyFactor:
+    """Daily IC, RankIC, quantile spread, and turnover and rank autocorrelation at lag one row.
+
+    The same definitions as :func:`daily_ic`, :func:`daily_rank_ic`,
+    :func:`quantile_returns` (its spread), :func:`factor_turnover` and
+    :func:`rank_autocorrelation` with ``lag=1``, computed together so that the
+    signal is ranked once: the rows whose pairs (or, for the autocorrelation,
+    whose cells finite on both rows) are not all its finite cells are ranked
+    again. Measured on rebalance days ``h`` apart, lag one row is lag ``h``.
+    """
+    present = np.isfinite(signal)
+    ranks = _ranks_where(signal, present)
+    pairs = present & np.isfinite(forward)
+    pair_ranks = _reranked(signal, ranks, present, pairs)
+    daily = _bucket_means(_buckets_from(pair_ranks, pairs, n_quantiles), forward, n_quantiles)
+    top = _buckets_from(ranks, present, n_quantiles) == n_quantiles - 1
+    counts = present.sum(axis=1)
+    turnover = np.full(len(signal), np.nan)
+    size = top[1:].sum(axis=1)
+    new = (top[1:] & ~top[:-1]).sum(axis=1)
+    valid = (counts[1:] >= n_quantiles) & (counts[:-1] >= n_quantiles) & (size > 0)
+    turnover[1:][valid] = new[valid] / size[valid]
+    autocorrelation = np.full(len(signal), np.nan)
+    if len(signal) > 1:
+        both = present[1:] & present[:-1]
+        now = _reranked(signal[1:], ranks[1:], present[1:], both)
+        before = _reranked(signal[:-1], ranks[:-1], present[:-1], both)
+        autocorrelation[1:] = _row_correlation(now, before)
+    return DailyFactor(
+        ic=daily_ic(signal, forward),
+        rank_ic=_row_correlation(pair_ranks, _ranks_where(forward, pairs)),
+        spread=daily[:, -1] - daily[:, 0],
+        turnover=turnover,
+        autocorrelation=autocorrelation,
+    )
+
+
+def _reranked(
+    values: FloatPanel, ranks: FloatPanel, present: BoolPanel, keep: BoolPanel
+) -> FloatPanel:
+    """``ranks`` (among the ``present`` cells) with the rows where ``keep`` differs ranked again."""
+    differ = (keep != present).any(axis=1)
+    if not differ.any():
+        return ranks
+    out = ranks.copy()
+    out[differ] = _ranks_where(values[differ], keep[differ])
+    return out
+
+
+def _bucket_means(
+    buckets: npt.NDArray[np.intp], forward: FloatPanel, n_quantiles: int
+) -> FloatPanel:
+    """Per row and quantile, the mean forward return of its assets (NaN where empty)."""
     filled = buckets >= 0
-    n_rows = len(signal)
+    n_rows = len(buckets)
     flat = (np.arange(n_rows)[:, None] * n_quantiles + buckets)[filled]
     size = n_rows * n_quantiles
     sums = np.bincount(flat, forward[filled], size).reshape(n_rows, n_quantiles)
     counts = np.bincount(flat, minlength=size).reshape(n_rows, n_quantiles)
     with np.errstate(invalid="ignore", divide="ignore"):
-        daily = sums / counts
-    means = np.array([_mean(daily[:, q]) for q in range(n_quantiles)])
-    return means, daily[:, -1] - daily[:, 0]
+        daily: FloatPanel = sums / counts
+    return daily
 
 
 def rank_autocorrelation(signal: FloatPanel, lag: int) -> Series:
@@ -345,8 +414,14 @@ def _quantile_buckets(
 
     Rows with fewer than ``n_quantiles`` kept cells are not ranked.
     """
+    return _buckets_from(_ranks_where(signal, keep), keep, n_quantiles)
+
+
+def _buckets_from(
+    percentile: FloatPanel, keep: BoolPanel, n_quantiles: int
+) -> npt.NDArray[np.intp]:
+    """:func:`_quantile_buckets` given the percentile ranks among the ``keep`` cells."""
     counts = keep.sum(axis=1, keepdims=True).astype(np.float64)
-    percentile = _ranks_where(signal, keep)
     average_rank = np.round(percentile * counts * 2.0) / 2.0
     with np.errstate(invalid="ignore"):
         bucket = np.floor((average_rank - 1.0) * n_quantiles / counts)

@@ -20,6 +20,9 @@ SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 def load_strategy(path: str | Path) -> Strategy:
     """Read a strategy spec from a ``.json``, ``.yaml`` or ``.yml`` file.
 
+    The file holds the spec itself, or an object with the spec under ``spec``
+    (a run's ``champion.json``, a history line's ``candidate``).
+
     Args:
         path: the file.
 
@@ -34,7 +37,10 @@ def load_strategy(path: str | Path) -> Strategy:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"{file}: cannot read the spec file: {exc.strerror}") from exc
-    return strategy_from_data(_parse(text, file), str(file))
+    data = _parse(text, file)
+    if isinstance(data, dict) and "spec" in data and "expression" not in data:
+        data = data["spec"]
+    return strategy_from_data(data, str(file))
 
 
 def strategy_from_data(data: Any, where: str) -> Strategy:

@@ -23,9 +23,13 @@ from stratloop.cli import (  # noqa: F401
     config,
     data,
     flags,
+    holdout,
     llm_report,
+    repair,
+    report,
     run,
     serve,
+    show,
 )
 
 __all__ = ["app", "main"]

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["EnvironmentOption", "FlagsFileOption"]
+from stratloop.cli._app import EXIT_UNUSABLE, fail
+
+__all__ = ["EnvironmentOption", "FlagsFileOption", "SetOption", "parse_assignments"]
 
 EnvironmentOption = Annotated[
     str,
@@ -24,3 +26,25 @@ FlagsFileOption = Annotated[
     typer.Option("--flags-file", help="Dotenv file of feature flags, re-read every iteration."),
 ]
 """``--flags-file PATH`` for the commands that run the loop."""
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="Override a field: section.field=value (a YAML scalar); repeatable."
+    ),
+]
+"""``--set section.field=value``, repeatable."""
+
+
+def parse_assignments(assignments: list[str] | None) -> dict[str, object]:
+    """``--set`` texts as ``{field path: value}``; a malformed one exits with a usage error."""
+    from stratloop.config import parse_assignment  # noqa: PLC0415 - pydantic; keep --help fast
+
+    result: dict[str, object] = {}
+    for text in assignments or []:
+        try:
+            path, value = parse_assignment(text)
+        except ValueError as exc:
+            fail(str(exc), EXIT_UNUSABLE)
+        result[path] = value
+    return result

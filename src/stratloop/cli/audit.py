@@ -20,7 +20,7 @@ from stratloop.cli._app import EXIT_INVALID, EXIT_UNUSABLE, app, console, fail, 
 from stratloop.cli._options import EnvironmentOption
 
 if TYPE_CHECKING:
-    from stratloop.audit.verify import VerifyReport
+    from stratloop.audit.verify import TrailReport, VerifyReport
     from stratloop.report.audit import ReportData
 
 __all__ = ["audit_app", "existing_trail", "print_verify", "trail_path"]
@@ -49,14 +49,39 @@ def trail_path(audit_file: Path | None, environment: str) -> Path:
 
 
 def existing_trail(path: Path) -> Path:
-    """``path``, or exit 2 saying the trail does not exist yet."""
-    if not path.exists():
+    """``path``, or exit 2 saying the trail does not exist yet.
+
+    A live file that is gone while its checkpoint log remains is a trail: verify
+    reports what is missing.
+    """
+    checkpoints = path.with_name(path.name.removesuffix(".jsonl") + ".checkpoints.jsonl")
+    if not path.exists() and not checkpoints.exists():
         fail(
             f"no audit trail at {path}: it does not exist yet (run the loop with "
             "PHASE4_AUDIT_TRAIL=true, or pass --audit-file)",
             EXIT_UNUSABLE,
         )
     return path
+
+
+def _print_anchoring(trail: TrailReport) -> None:
+    """The last checkpoint, what follows it unanchored, and what was not yet durable."""
+    checkpoint = trail.last_checkpoint
+    if checkpoint is None:
+        console.print(
+            f"  [yellow]no checkpoint:[/] all {trail.unanchored} record(s) are unanchored"
+        )
+    else:
+        signed = f"signed by key {checkpoint.key_id}" if checkpoint.key_id else "unsigned"
+        console.print(
+            f"  last checkpoint: seq {checkpoint.seq} at {checkpoint.time} ({signed}); "
+            f"{trail.unanchored} record(s) after it are unanchored"
+        )
+    if trail.not_durable:
+        console.print(
+            f"  {trail.not_durable} record(s) after the head file's seq were written but not yet "
+            "made durable (fsync batch/never, or a crash before the writer's next start)"
+        )
 
 
 def print_verify(report: VerifyReport) -> None:
@@ -68,6 +93,8 @@ def print_verify(report: VerifyReport) -> None:
         console.print(
             f"trail {trail.live}: {len(trail.files)} file(s), {trail.records} records, {span}"
         )
+        console.print(f"  checked: {trail.mode}")
+        _print_anchoring(trail)
         for line in trail.retention:
             console.print(f"  retained (configured retention): {line}")
         for line in trail.torn:
@@ -98,14 +125,53 @@ def print_verify(report: VerifyReport) -> None:
 @handle_errors
 def verify(
     path: Annotated[Path, typer.Argument(help="An audit file or a directory of trails.")],
+    key_file: Annotated[
+        Path | None,
+        typer.Option("--key-file", help="File with the trail's HMAC key(s), signing key last."),
+    ] = None,
+    key_env: Annotated[
+        str | None,
+        typer.Option("--key-env", help="Environment variable holding the trail's HMAC key(s)."),
+    ] = None,
 ) -> None:
-    """Check schema, seq contiguity, the hash chain across rotated files, and violations."""
+    """Check schema, seq contiguity, the hash chain across rotated files, and violations.
+
+    With the trail's key, also every record's HMAC, the signatures of checkpoints, key
+    rotations and retention entries, and that the last checkpoint is still in the trail.
+    """
+    import os  # noqa: PLC0415 - only this command reads the environment for a key
+
+    from stratloop.audit import load_keyring  # noqa: PLC0415 - numpy; keep --help fast
     from stratloop.audit.verify import verify_trail  # noqa: PLC0415 - numpy; keep --help fast
 
-    report = verify_trail(existing_trail(path))
+    keyring = load_keyring(key_env, key_file, os.environ)
+    report = verify_trail(existing_trail(path), keyring=keyring)
     print_verify(report)
     if not report.ok:
         raise typer.Exit(EXIT_INVALID)
+
+
+@audit_app.command("checkpoint")
+@handle_errors
+def checkpoint(
+    path: Annotated[Path, typer.Argument(help="The trail's live file.")],
+) -> None:
+    """Print the trail's last signed checkpoint as one JSON line, for an external system to keep.
+
+    Exit 2 when the trail has no checkpoint yet.
+    """
+    import dataclasses  # noqa: PLC0415 - only this command
+
+    from stratloop.audit import last_checkpoint  # noqa: PLC0415 - numpy; keep --help fast
+
+    found = last_checkpoint(path)
+    if found is None:
+        fail(
+            f"no checkpoint for {path} yet (the writer appends one every "
+            "audit.checkpoint_interval_s and when it closes)",
+            EXIT_UNUSABLE,
+        )
+    sys.stdout.write(json.dumps(dataclasses.asdict(found), sort_keys=True) + "\n")
 
 
 def _report_exit(data: ReportData, output: Path) -> None:

@@ -23,7 +23,7 @@ from stratloop.cli._app import (
     fail,
     handle_errors,
 )
-from stratloop.cli._options import EnvironmentOption
+from stratloop.cli._options import EnvironmentOption, SetOption, parse_assignments
 from stratloop.errors import (
     ConfigConflictError,
     ConfigConflictsError,
@@ -43,25 +43,6 @@ config_app = typer.Typer(
 )
 app.add_typer(config_app)
 
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set", help="Override a field: section.field=value (a YAML scalar); repeatable."
-    ),
-]
-
-
-def _overrides(assignments: list[str] | None) -> dict[str, object]:
-    from stratloop.config import parse_assignment  # noqa: PLC0415 - pydantic; keep --help fast
-
-    result: dict[str, object] = {}
-    for text in assignments or []:
-        try:
-            path, value = parse_assignment(text)
-        except ValueError as exc:
-            fail(str(exc), EXIT_UNUSABLE)
-        result[path] = value
-    return result
 
 
 def _print_config_error(error: ConfigError) -> None:
@@ -116,7 +97,7 @@ def validate(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            _load(file, None, _overrides(set_), flags)
+            _load(file, None, parse_assignments(set_), flags)
         except (ConfigValidationError, ConfigConflictError) as exc:
             _show_warnings(caught)
             _print_config_error(exc)
@@ -150,7 +131,7 @@ def show(
     from stratloop.config import config_hash, snapshot  # noqa: PLC0415 - pydantic; keep --help fast
 
     try:
-        config = _load(file, environment, _overrides(set_), _flags())
+        config = _load(file, environment, parse_assignments(set_), _flags())
     except (ConfigValidationError, ConfigConflictError) as exc:
         _print_config_error(exc)
         raise typer.Exit(EXIT_INVALID) from None
@@ -204,7 +185,9 @@ data:
 
 backtest:
   cost_bps: 10          # trading cost per unit of turnover, in basis points
-  train_fraction: 0.7   # share of dates used to pick the champion
+  train_fraction: 0.7   # share of dates before the sealed holdout (selection region)
+  benchmark: equal_weight  # equal_weight | none | a column of the data | a price CSV
+  folds: 4              # walk-forward validation folds the champion is chosen on
 
 loop:
   iterations: 200

@@ -12,7 +12,8 @@ import typer
 from rich.table import Table
 
 from stratloop.cli._app import app, console, handle_errors
-from stratloop.cli.run import ConfigOption, EnvironmentNameOption, RunsDirOption, _runs_dir
+from stratloop.cli._runs import LATEST, find_run, search_dirs
+from stratloop.cli.run import ConfigOption, EnvironmentNameOption, RunsDirOption
 
 if TYPE_CHECKING:
     from stratloop.llm.calls import ModelSummary
@@ -52,7 +53,9 @@ def _as_json(summary: ModelSummary) -> dict[str, Any]:
 @app.command("llm-report")
 @handle_errors
 def llm_report(
-    run_id: Annotated[str, typer.Argument(help="The run id (see `stratloop runs`).")],
+    run_id: Annotated[
+        str, typer.Argument(help=f"The run id (see `stratloop runs`), or {LATEST!r}.")
+    ],
     config: ConfigOption = None,
     environment: EnvironmentNameOption = None,
     runs_dir: RunsDirOption = None,
@@ -65,7 +68,8 @@ def llm_report(
     from stratloop.loop.history import iter_history  # noqa: PLC0415 - numpy; keep --help fast
     from stratloop.loop.rundir import RunDir  # noqa: PLC0415 - numpy; keep --help fast
 
-    rundir = RunDir.open(_runs_dir(config, environment, runs_dir), run_id)
+    directory, run_id = find_run(run_id, search_dirs(config, environment, runs_dir))
+    rundir = RunDir.open(directory, run_id)
     tally = CallTally()
     probes: dict[str, str | None] = {}
     modes: Counter[str] = Counter()

@@ -1,4 +1,4 @@
-"""``stratloop run``, ``stratloop runs`` and ``stratloop show``: the learning loop's commands."""
+"""``stratloop run``: run the learning loop (or resume a run) and print the champion."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from stratloop.cli._app import app, console, err_console, handle_errors
-from stratloop.cli._options import FlagsFileOption
+from stratloop.cli._champion import print_champion
+from stratloop.cli._options import FlagsFileOption, SetOption, parse_assignments
+from stratloop.cli._runs import LATEST, find_run, model_lines
+from stratloop.cli._runs import failures_line as _failures
 from stratloop.errors import RunError
 from stratloop.flags import DotenvFlagSource, EnvFlagSource
 
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     from stratloop.flags import FlagSource
     from stratloop.loop.runner import RunSummary
 
-__all__ = ["run", "runs", "show"]
+__all__ = ["ConfigOption", "EnvironmentNameOption", "RunsDirOption", "run"]
 
 ConfigOption = Annotated[
     Path | None,
@@ -75,14 +77,36 @@ def run(
     ] = None,
     flags_file: FlagsFileOption = None,
     resume: Annotated[
-        str | None, typer.Option("--resume", help="Continue this run from its last iteration.")
+        str | None,
+        typer.Option(
+            "--resume", help=f"Continue this run (an id, or {LATEST!r}) from its last iteration."
+        ),
     ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="A packaged dataset name or a CSV / Parquet file."),
+    ] = None,
+    set_: SetOption = None,
     audit_path: Annotated[
         Path | None, typer.Option("--audit-path", help="Where the audit trail goes (audit.path).")
     ] = None,
     runs_dir: RunsDirOption = None,
     progress: Annotated[
-        bool, typer.Option("--progress/--no-progress", help="Draw the progress bar.")
+        bool,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Show progress: a bar on a terminal, else one line per --progress-every.",
+        ),
+    ] = True,
+    progress_every: Annotated[
+        float,
+        typer.Option("--progress-every", min=0.1, help="Seconds between progress lines (no TTY)."),
+    ] = 30.0,
+    tearsheet: Annotated[
+        bool,
+        typer.Option(
+            "--tearsheet/--no-tearsheet", help="Write the champion's tear sheet at the end."
+        ),
     ] = True,
 ) -> None:
     """Run the learning loop (or resume a run) and print the champion.
@@ -90,8 +114,6 @@ def run(
     With no --config and no --environment, the built-in default configuration
     runs factor-graph-only on the embedded dataset: no LLM, no network.
     """
-    from stratloop.loop.progress import RichProgress  # noqa: PLC0415 - numpy; keep --help fast
-
     flags = _flag_source(flags_file)
     options = {
         "loop.iterations": iterations,
@@ -99,8 +121,17 @@ def run(
         "loop.workers": workers,
         "audit.path": None if audit_path is None else str(audit_path),
         "loop.runs_dir": None if runs_dir is None else str(runs_dir),
+        "data.source": data,
     }
-    overrides = {path: value for path, value in options.items() if value is not None}
+    overrides = _merge(
+        parse_assignments(set_),
+        {path: value for path, value in options.items() if value is not None},
+    )
+    if resume is not None and (data is not None or set_):
+        raise RunError(
+            "--data and --set do not apply to --resume: a resumed run keeps the configuration "
+            "it started with (start a new run to change it)"
+        )
     effective = _load(config, environment, flags, overrides)
     if resume is None:
         runner = _start(effective, flags, audit_path)
@@ -109,8 +140,40 @@ def run(
     for note in runner.notes:
         err_console.print(f"[yellow]note:[/] {note}")
     err_console.print(f"run {runner.rundir.run_id} in {_shown(runner.rundir.root)}")
-    sink = RichProgress(err_console, runner.config.loop.champion_metric) if progress else None
-    _report(runner.run(sink))
+    sink = _progress_sink(runner.config.loop.champion_metric, progress_every) if progress else None
+    summary = runner.run(sink)
+    _report(summary, runner.config)
+    if tearsheet and summary.champion is not None:
+        from stratloop.cli.report import (  # noqa: PLC0415 - keep --help fast
+            champion_table,
+            write_run_tearsheet,
+        )
+
+        sheet, written = write_run_tearsheet(summary.path.parent, summary.run_id)
+        console.print(champion_table(sheet))
+        console.print(f"tear sheet: {_shown(written)}")
+
+
+def _merge(sets: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """``--set`` assignments and the named options; the same field set twice is an error."""
+    for path, value in options.items():
+        if path in sets and sets[path] != value:
+            raise RunError(
+                f"{path} is set twice: --set gives {sets[path]!r}, an option gives {value!r}; "
+                "keep one"
+            )
+    return {**sets, **options}
+
+
+def _progress_sink(metric: str, every_s: float) -> Any:
+    """A rich bar on a terminal; plain progress lines in a log."""
+    if err_console.is_terminal:
+        from stratloop.loop.progress import RichProgress  # noqa: PLC0415 - keep --help fast
+
+        return RichProgress(err_console, metric)
+    from stratloop.cli._progress import LineProgress  # noqa: PLC0415 - keep --help fast
+
+    return LineProgress(err_console, metric, every_s)
 
 
 def _start(config: StratloopConfig, flags: FlagSource, audit_path: Path | None) -> Any:
@@ -143,7 +206,8 @@ def _resume(
         open_run,
     )
 
-    rundir, stored = open_run(Path(base.loop.runs_dir), run_id)
+    runs_dir, run_id = find_run(run_id, [Path(base.loop.runs_dir)])
+    rundir, stored = open_run(runs_dir, run_id)
     if seed is not None and seed != stored.loop.seed:
         raise RunError(
             f"--seed {seed} differs from run {run_id}'s seed {stored.loop.seed}; a resumed run "
@@ -166,8 +230,8 @@ def _shown(path: Path) -> Path:
     return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
 
 
-def _report(summary: RunSummary) -> None:
-    """Print how the run ended, the champion with train and test metrics, and the directory."""
+def _report(summary: RunSummary, config: StratloopConfig) -> None:
+    """Print how the run ended, the champion's validation beside the benchmark, and the verdict."""
     console.print(
         f"run {summary.run_id}: {summary.status}, {summary.iterations}/{summary.total} "
         f"iterations. {summary.message}"
@@ -175,7 +239,8 @@ def _report(summary: RunSummary) -> None:
     failed = _failures(summary.metrics, summary.iterations)
     if failed is not None:
         console.print(failed, style="yellow", markup=False)
-    _print_models(summary.path)
+    for line in model_lines(summary.path):
+        console.print(line, markup=False)
     champion = summary.champion
     if champion is None:
         console.print("no champion: no candidate met the champion rule (see history.jsonl)")
@@ -185,134 +250,9 @@ def _report(summary: RunSummary) -> None:
             f"id {champion['candidate_id']}):"
         )
         console.print(json.dumps(champion["spec"], sort_keys=True), markup=False)
-        table = Table("metric", "train", "test")
-        for key in sorted(set(champion["train"]) | set(champion["test"])):
-            table.add_row(key, _fmt(champion["train"].get(key)), _fmt(champion["test"].get(key)))
-        console.print(table)
+        print_champion(summary.path, champion, config)
     if summary.status == "interrupted":
         console.print(f"resume with: stratloop run --resume {summary.run_id}")
     if summary.status == "budget_exhausted":
         console.print(f"resume with a larger budget: stratloop run --resume {summary.run_id}")
     console.print(f"run directory: {_shown(summary.path)}")
-
-
-def _print_models(run_path: Path) -> None:
-    """Per LLM model: proposals, valid-first-try, repair and improvement rates, tokens, cost."""
-    from stratloop.llm.calls import summarise_calls  # noqa: PLC0415 - keep --help fast
-    from stratloop.loop.history import iter_history  # noqa: PLC0415 - numpy; keep --help fast
-
-    history = run_path / "history.jsonl"
-    if not history.is_file():
-        return
-    summaries = summarise_calls(
-        (record.llm_calls, record.champion if record.evaluated else None)
-        for record in iter_history(history)
-        if record.llm_calls
-    )
-    for summary in summaries:
-        console.print(summary.describe(), markup=False)
-
-
-def _failures(metrics: Mapping[str, Any], iterations: int) -> str | None:
-    """How many committed iterations produced no evaluation, and why; None when none failed."""
-    by_error = metrics.get("failures_by_error") or {}
-    parts = [
-        (
-            "generation failed",
-            int(metrics.get("failures", 0)),
-            ", ".join(f"{name} {count}" for name, count in sorted(by_error.items())),
-        ),
-        ("validation failed", int(metrics.get("validation_errors", 0)), ""),
-        ("evaluation failed", int(metrics.get("evaluation_failures", 0)), ""),
-        ("evaluation timed out", int(metrics.get("evaluation_timeouts", 0)), ""),
-    ]
-    failed = sum(count for _, count, _ in parts)
-    if failed == 0:
-        return None
-    reasons = "; ".join(
-        f"{what} {count}" + (f" ({detail})" if detail else "")
-        for what, count, detail in parts
-        if count
-    )
-    return f"{failed} of {iterations} iterations produced no evaluation: {reasons}"
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return "-" if value is None else str(value)
-
-
-def _runs_dir(config: Path | None, environment: str | None, runs_dir: Path | None) -> Path:
-    if runs_dir is not None:
-        return runs_dir
-    return Path(_load(config, environment, _flag_source(None), {}).loop.runs_dir)
-
-
-@app.command("runs")
-@handle_errors
-def runs(
-    config: ConfigOption = None,
-    environment: EnvironmentNameOption = None,
-    runs_dir: RunsDirOption = None,
-) -> None:
-    """List runs: id, status, iterations and best metric."""
-    from stratloop.loop.inspect import describe_run  # noqa: PLC0415 - numpy; keep --help fast
-    from stratloop.loop.rundir import list_run_ids  # noqa: PLC0415 - numpy; keep --help fast
-
-    directory = _runs_dir(config, environment, runs_dir)
-    ids = list_run_ids(directory)
-    if not ids:
-        console.print(f"no runs in {directory}")
-        return
-    table = Table("run", "status", "iterations", "metric", "best")
-    for run_id in ids:
-        info = describe_run(directory, run_id)
-        table.add_row(
-            run_id, info.status, f"{info.iterations}/{info.total}", info.metric, _fmt(info.best)
-        )
-    console.print(table)
-
-
-@app.command("show")
-@handle_errors
-def show(
-    run_id: Annotated[str, typer.Argument(help="The run id (see `stratloop runs`).")],
-    config: ConfigOption = None,
-    environment: EnvironmentNameOption = None,
-    runs_dir: RunsDirOption = None,
-) -> None:
-    """Summarise one run: status, configuration, counters and champion."""
-    from stratloop.loop.inspect import describe_run  # noqa: PLC0415 - numpy; keep --help fast
-
-    info = describe_run(_runs_dir(config, environment, runs_dir), run_id)
-    console.print(f"run {run_id}: {info.status}, {info.iterations}/{info.total} iterations")
-    console.print(f"directory: {info.path}")
-    console.print(f"seed {info.seed}, config hash {info.config_hash}")
-    if info.message:
-        console.print(info.message, markup=False)
-    failed = _failures(info.metrics, info.iterations)
-    if failed is not None:
-        console.print(failed, style="yellow", markup=False)
-    _print_models(info.path)
-    for key in (
-        "priority_adherence",
-        "silent_fallbacks",
-        "explicit_fallbacks",
-        "llm_share",
-        "validation_errors",
-        "evaluation_failures",
-        "evaluation_timeouts",
-        "audit_records",
-        "champion_updates",
-    ):
-        if key in info.metrics:
-            console.print(f"  {key}: {_fmt(info.metrics[key])}")
-    if info.champion is None:
-        console.print("no champion yet")
-        return
-    champion = info.champion
-    console.print(f"champion: iteration {champion['iteration']}, {champion['method']}")
-    console.print(json.dumps(champion["spec"], sort_keys=True), markup=False)
-    console.print(f"  train {info.metric}: {_fmt(champion['train'].get(info.metric))}")
-    console.print(f"  test {info.metric}: {_fmt(champion['test'].get(info.metric))}")

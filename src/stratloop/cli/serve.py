@@ -107,6 +107,6 @@ def serve(
     bound = default_port(env.service_url) if port is None else port
     err_console.print(
         f"serving run {service.run_id} on http://{host}:{bound} (environment {environment}); "
-        "GET /health, /metrics, /"
+        "dashboard at /, GET /api/runs, /health, /metrics"
     )
     uvicorn.run(create_app(monitor), host=host, port=bound, log_level="warning")

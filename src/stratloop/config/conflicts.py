@@ -13,7 +13,7 @@ from collections.abc import Callable
 from stratloop.config.models import BacktestConfig, StratloopConfig
 from stratloop.errors import ConfigConflictError, ConfigConflictsError
 
-__all__ = ["CHECKS", "check_conflicts", "find_conflicts", "llm_required"]
+__all__ = ["CHECKS", "EXCESS_METRICS", "check_conflicts", "find_conflicts", "llm_required"]
 
 _DEFAULT_TRAIN_FRACTION = BacktestConfig.model_fields["train_fraction"].default
 
@@ -69,8 +69,25 @@ def _split_date_with_train_fraction(config: StratloopConfig) -> ConfigConflictEr
                 "backtest.split_date": b.split_date.isoformat(),
                 "backtest.train_fraction": b.train_fraction,
             },
-            "both choose the train / test split",
+            "both choose where the sealed holdout starts",
             "remove one of them",
+        )
+    return None
+
+
+EXCESS_METRICS = frozenset({"information_ratio", "excess_sharpe"})
+"""Champion metrics measured against the benchmark."""
+
+
+def _excess_metric_without_benchmark(config: StratloopConfig) -> ConfigConflictError | None:
+    metric = config.loop.champion_metric
+    if metric in EXCESS_METRICS and config.backtest.benchmark == "none":
+        return ConfigConflictError(
+            "excess_metric_without_benchmark",
+            {"loop.champion_metric": metric, "backtest.benchmark": "none"},
+            f"{metric} is measured against the benchmark, and there is none",
+            "set backtest.benchmark (equal_weight, a column or a file), or choose an absolute "
+            "champion_metric such as sharpe",
         )
     return None
 
@@ -123,6 +140,7 @@ CHECKS: tuple[Callable[[StratloopConfig], ConfigConflictError | None], ...] = (
         lambda c: c.llm.model is None,
     ),
     _split_date_with_train_fraction,
+    _excess_metric_without_benchmark,
     _start_after_end,
     _cost_cap_without_price,
 )

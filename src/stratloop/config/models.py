@@ -116,10 +116,21 @@ class BacktestConfig(BaseModel):
     cost_bps: Annotated[float, Field(ge=0.0, le=10_000.0)] = 10.0
     """Trading cost in basis points of turnover."""
     train_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.7
-    """Share of dates used for training when ``split_date`` is unset."""
+    """Share of dates before the sealed holdout (the selection region) without ``split_date``."""
     split_date: dt.date | None = None
-    """First test date; when set, ``train_fraction`` must be left at its default."""
+    """First date of the sealed holdout; when set, leave ``train_fraction`` at its default."""
     annualization: Annotated[int, Field(ge=1, le=366)] = 252
+    benchmark: Annotated[str, Field(min_length=1)] = "equal_weight"
+    """``equal_weight`` (the priced universe on the strategy's schedule, same costs), ``none``
+    (no benchmark: an explicit, recorded choice), a column of the panel, or a CSV file of dates
+    and one price column."""
+    folds: Annotated[int, Field(ge=1, le=20)] = 4
+    """Walk-forward validation folds in the selection region (after the first, train-only block)."""
+    fold_scheme: Literal["expanding", "rolling"] = "expanding"
+    """Each fold's train window: everything before it (expanding) or the one block before it."""
+    purge_days: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    """Days dropped between a fold's train window and its validation; unset: the expression's
+    lookback, so no validation signal reads a train-window price."""
 
 
 class LoopConfig(BaseModel):
@@ -144,11 +155,23 @@ class LoopConfig(BaseModel):
     bytes and a candidate leaves a few. The default holds ~190 panels of the
     embedded data but only two of a 5,000 x 3,000 panel.
     """
-    champion_metric: Literal["sharpe", "sortino", "calmar", "annual_return", "deflated_sharpe"] = (
-        "sharpe"
-    )
+    champion_metric: Literal[
+        "information_ratio",
+        "excess_sharpe",
+        "sharpe",
+        "sortino",
+        "calmar",
+        "annual_return",
+        "deflated_sharpe",
+    ] = "information_ratio"
+    """The validation metric the champion maximises; the first two need a benchmark."""
     min_trades: Annotated[int, Field(ge=0)] = 10
     runs_dir: Annotated[str, Field(min_length=1)] = "runs"
+    max_consecutive_failures: Annotated[int, Field(ge=0, le=1_000_000)] = 10
+    """LLM provider failures in a row (unreachable, empty replies) that halt the run; 0: never."""
+    on_consecutive_failures: Literal["stop", "pause"] = "stop"
+    """``stop``: the run stops, resumable; ``pause``: it waits ``failure_pause_s``, then goes on."""
+    failure_pause_s: PositiveSeconds = 300.0
 
 
 class AuditConfig(BaseModel):
@@ -165,6 +188,12 @@ class AuditConfig(BaseModel):
     compress: bool = True
     retention_files: Annotated[int, Field(ge=1)] = 30
     retention_days: Annotated[int, Field(ge=1)] = 90
+    key_env: Annotated[str, Field(min_length=1)] | None = None
+    """Name of the environment variable holding the HMAC key(s); never the key itself."""
+    key_file: Annotated[str, Field(min_length=1)] | None = None
+    """Path of a file holding the HMAC key(s), one per line, the signing key last."""
+    checkpoint_interval_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = 60.0
+    """How often a signed checkpoint of the durable chain head is appended."""
 
 
 class StratloopConfig(BaseModel):

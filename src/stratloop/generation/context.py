@@ -26,11 +26,14 @@ def iteration_rng(seed: int, iteration: int) -> np.random.Generator:
 
 @dataclass(frozen=True, slots=True)
 class ChampionSnapshot:
-    """The best candidate so far and its metrics, as seen when a batch started."""
+    """The best candidate so far and its train-block metrics, as seen when a batch started.
+
+    Only train-block figures reach the generators; the validation folds that
+    chose it are not shown, and no holdout figure exists during a run.
+    """
 
     candidate: Candidate
     metrics: Mapping[str, float]
-    test_metrics: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     iteration: int = 0
 
 

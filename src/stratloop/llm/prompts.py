@@ -309,10 +309,7 @@ def _champion(champion: ChampionSnapshot | None, hide: _Scrubber) -> str:
         return "None yet: this is the first strategy of the run."
     metrics = _metrics(champion.metrics) or "no metrics"
     shown = _spec_json(champion.candidate.strategy, hide)
-    text = f"Spec:\n```json\n{shown}\n```\nTrain metrics: {metrics}"
-    if champion.test_metrics:
-        text += f"\nTest metrics: {_metrics(champion.test_metrics)}"
-    return text
+    return f"Spec:\n```json\n{shown}\n```\nTrain metrics: {metrics}"
 
 
 def _feedback(recent: Sequence[Feedback], hide: _Scrubber) -> str:

@@ -2,21 +2,28 @@
 
 The factor-graph generator, the LLM proposer (only when the LLM is enabled and
 an endpoint is configured), the expression validator, the backtest evaluator
-for the worker processes, and the audit trail.
+for the worker processes, and the audit trail. A panel too short for any
+candidate to be evaluated is refused here, before the run starts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stratloop.config.models import StratloopConfig
+from stratloop.data.panel import Panel
+from stratloop.errors import BacktestError, DataError
 from stratloop.flags import FlagSource, instance_id
 from stratloop.llm.budget import TokenBudget, Usage
 from stratloop.loop.audit import RunAudit
 from stratloop.loop.evaluation import backtest_evaluator, load_run_panel
 from stratloop.loop.runner import LoopParts
-from stratloop.spec import Candidate
+from stratloop.spec import Candidate, Strategy, TopN
+
+if TYPE_CHECKING:
+    from stratloop.factors import FactorLibrary, Limits
 
 __all__ = ["build_parts", "parts_factory"]
 
@@ -56,6 +63,7 @@ def build_parts(
     library = default_library()
     if config.generation.user_factors is not None:
         library = library.with_templates(load_user_factors(Path(config.generation.user_factors)))
+    _refuse_short_panel(panel, config, library, limits)
     factor_graph = FactorGraphGenerator(
         library,
         limits=limits,
@@ -96,6 +104,50 @@ def build_parts(
         budget=budget if llm is not None else None,
         validate=validate,
         audit=RunAudit(config, run_id=run_id, instance_id=instance_id, path=audit_path),
+    )
+
+
+def _refuse_short_panel(
+    panel: Panel, config: StratloopConfig, library: FactorLibrary, limits: Limits
+) -> None:
+    """Refuse a panel on which none of the library's factors can be evaluated.
+
+    Every factor-graph candidate starts from a factor of the library. Each is
+    tried at its default parameters, shortest lookback first, until one can be
+    backtested (on a usable panel the first one can: one evaluation). If none
+    can (the split leaves too few dates, or no value before the last train
+    date), every iteration would fail and the run would "complete" with
+    nothing evaluated, so the run is refused before it starts.
+
+    Raises:
+        DataError: the panel is too short, with its size and what to change.
+    """
+    from stratloop.backtest import evaluate_strategy  # noqa: PLC0415 - numpy-heavy, as above
+
+    fields = frozenset(panel.fields)
+    probes = sorted(
+        (probe.lookback, template.name, str(probe))
+        for template in library.usable(fields, limits)
+        for probe in (template.instantiate(fields=fields, limits=limits),)
+    )
+    failures: list[str] = []
+    for _lookback, _name, expression in probes:
+        strategy = Strategy(expression=expression, portfolio=TopN(n=1, rebalance_days=1))
+        try:
+            evaluate_strategy(strategy, panel, config.backtest)
+        except BacktestError as exc:
+            failures.append(str(exc))
+            continue
+        return
+    if not failures:
+        return
+    n_dates = len(panel.dates)
+    span = f"{panel.dates[0]} to {panel.dates[-1]}" if n_dates else "no dates"
+    raise DataError(
+        f"data.source {config.data.source!r} has {n_dates} dates ({span}): too few to "
+        f"evaluate any candidate; none of the {len(probes)} factors of the library can be "
+        f"backtested on it (the shortest, {probes[0][1]} `{probes[0][2]}`: {failures[0]}). "
+        "Use a longer history (data.start_date / data.end_date, or a longer file)"
     )
 
 

@@ -15,7 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stratloop.audit import AuditTrail, audit_record, iter_records
+from stratloop.audit import (
+    AuditTrail,
+    HoldoutAuditRecord,
+    audit_record,
+    is_iteration_record,
+    iter_records,
+)
 from stratloop.config import config_hash, snapshot
 from stratloop.config.models import StratloopConfig
 from stratloop.iteration import IterationRecord
@@ -76,6 +82,36 @@ class RunAudit:
             )
         )
 
+    def holdout(
+        self,
+        *,
+        iteration: int,
+        candidate_id: str,
+        expression: str,
+        look: int,
+        again: bool,
+        metrics: Mapping[str, Any],
+        verdict: str,
+        seconds: float,
+    ) -> None:
+        """Append the record of one look at the run's sealed holdout (``stratloop holdout``)."""
+        self._open().append(
+            HoldoutAuditRecord(
+                iteration_num=iteration,
+                run_id=self.run_id,
+                instance_id=self.instance_id,
+                config_snapshot=self._snapshot,
+                config_hash=self._hash,
+                candidate_id=candidate_id,
+                expression=expression,
+                look=look,
+                again=again,
+                metrics=metrics,
+                verdict=verdict,
+                seconds=seconds,
+            )
+        )
+
     def backfill(self, records: Sequence[IterationRecord]) -> int:
         """Write the records of audited iterations the trail lacks; returns how many.
 
@@ -96,7 +132,7 @@ class RunAudit:
         for file, _line, entry in iter_records(self.path, newest_first=True):
             if found_in is not None and file != found_in:
                 break
-            if entry.get("run_id") == self.run_id:
+            if entry.get("run_id") == self.run_id and is_iteration_record(entry):
                 last = max(last, int(entry.get("iteration_num", -1)))
                 found_in = file
         missing = [r for r in records if r.iteration_num > last and r.audited]

@@ -1,10 +1,11 @@
-"""Champion selection: the best candidate so far by the configured train-period metric.
+"""Champion selection: the best candidate so far by the configured validation metric.
 
-A candidate is eligible when its train-period ``loop.champion_metric`` is a
-finite number and it traded at least ``loop.min_trades`` times in the train
-period; it becomes champion when its score is strictly higher than the
-incumbent's (ties keep the incumbent, so the earliest wins). Test-period
-metrics are carried beside it and never used to choose.
+A candidate is eligible when its ``loop.champion_metric`` over the
+validation folds (:attr:`~stratloop.iteration.IterationRecord.selection`) is
+a finite number and it traded at least ``loop.min_trades`` times in them; it
+becomes champion when its score is strictly higher than the incumbent's (ties
+keep the incumbent, so the earliest wins). Its train-block metrics are what
+the generators see; no holdout figure exists during a run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from stratloop.spec import Candidate
 __all__ = ["TRADES_METRIC", "ChampionTracker", "Eligibility"]
 
 TRADES_METRIC = "n_trades"
-"""The train-period metric holding the number of trades ``loop.min_trades`` is compared to."""
+"""The selection metric holding the number of trades ``loop.min_trades`` is compared to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +42,8 @@ class ChampionTracker:
     """Keeps the champion; a pure function of the results offered to it, in order.
 
     Args:
-        metric: the train-period metric to maximise (``loop.champion_metric``).
-        min_trades: the minimum number of train-period trades (``loop.min_trades``).
+        metric: the validation metric to maximise (``loop.champion_metric``).
+        min_trades: the minimum number of validation trades (``loop.min_trades``).
     """
 
     def __init__(self, metric: str, min_trades: int) -> None:
@@ -50,6 +51,8 @@ class ChampionTracker:
         self.min_trades = min_trades
         self._snapshot: ChampionSnapshot | None = None
         self._score: float | None = None
+        self._selection: Mapping[str, Any] = MappingProxyType({})
+        self._train: Mapping[str, Any] = MappingProxyType({})
         self._updates = 0
 
     @property
@@ -67,19 +70,20 @@ class ChampionTracker:
         """How many times the champion changed."""
         return self._updates
 
-    def eligibility(self, train: Mapping[str, Any]) -> Eligibility:
-        """The score ``train`` competes with, or the reason it cannot compete."""
-        value = train.get(self.metric)
+    def eligibility(self, selection: Mapping[str, Any]) -> Eligibility:
+        """The score ``selection`` (validation metrics) competes with, or why it cannot."""
+        value = selection.get(self.metric)
         if (
             not isinstance(value, int | float)
             or isinstance(value, bool)
             or not math.isfinite(value)
         ):
-            return Eligibility(None, f"train {self.metric} is {value!r}, not a finite number")
-        trades = train.get(TRADES_METRIC)
+            return Eligibility(None, f"validation {self.metric} is {value!r}, not a finite number")
+        trades = selection.get(TRADES_METRIC)
         if not isinstance(trades, int | float) or trades < self.min_trades:
             return Eligibility(
-                None, f"{trades!r} train trades, fewer than loop.min_trades={self.min_trades}"
+                None,
+                f"{trades!r} validation trades, fewer than loop.min_trades={self.min_trades}",
             )
         return Eligibility(float(value))
 
@@ -88,26 +92,24 @@ class ChampionTracker:
         iteration: int,
         candidate: Candidate,
         train: Mapping[str, Any],
-        test: Mapping[str, Any],
+        selection: Mapping[str, Any],
     ) -> bool:
         """Offer one evaluated candidate; True if it becomes champion.
 
         Args:
             iteration: the candidate's iteration.
             candidate: the candidate, as its history record holds it.
-            train: train-period metrics.
-            test: test-period metrics.
+            train: train-block metrics (what the generators are shown).
+            selection: validation metrics (what the rule reads).
         """
-        score = self.eligibility(train).score
+        score = self.eligibility(selection).score
         if score is None or (self._score is not None and score <= self._score):
             return False
         self._score = score
         self._updates += 1
+        self._train, self._selection = train, selection
         self._snapshot = ChampionSnapshot(
-            candidate=candidate,
-            metrics=MappingProxyType(_numbers(train)),
-            test_metrics=MappingProxyType(_numbers(test)),
-            iteration=iteration,
+            candidate=candidate, metrics=MappingProxyType(_numbers(train)), iteration=iteration
         )
         return True
 
@@ -123,8 +125,8 @@ class ChampionTracker:
             "spec": snap.candidate.strategy.model_dump(mode="json"),
             "metric": self.metric,
             "score": self._score,
-            "train": dict(snap.metrics),
-            "test": dict(snap.test_metrics),
+            "train": dict(self._train),
+            "validation": dict(self._selection),
         }
 
 

@@ -1,8 +1,10 @@
-"""The real evaluator the worker processes run: the backtest on the configured panel.
+"""The real evaluator the worker processes run: the protocol's selection segments.
 
 :func:`backtest_evaluator` is the :data:`~stratloop.loop.workers.EvaluatorFactory`
 ``stratloop run`` uses; each worker calls it once, so the panel is loaded once
 per worker and the factor-evaluation cache is shared by that worker's candidates.
+It returns the train block and the validation folds only: the holdout rows are
+never evaluated during a run (``stratloop holdout`` opens them).
 """
 
 from __future__ import annotations
@@ -41,19 +43,22 @@ def evaluation_cache(config: StratloopConfig) -> EvalCache:
 
 
 def backtest_evaluator(config: StratloopConfig) -> Evaluator:
-    """Load the panel once and return ``(strategy, n_trials) -> (train, test)`` metrics.
+    """Load the panel once and return ``(strategy, n_trials) -> {train, validation, folds}``.
 
     Args:
         config: the run's configuration (``data``, ``backtest`` and ``loop.eval_cache_mb``).
     """
-    from stratloop.backtest import evaluate_strategy  # noqa: PLC0415 - loaded in the worker
+    from stratloop.backtest import Study  # noqa: PLC0415 - loaded in the worker
 
-    panel = load_run_panel(config)
+    study = Study(load_run_panel(config), config.backtest)
     cache = evaluation_cache(config)
-    backtest = config.backtest
 
-    def evaluate(strategy: Strategy, n_trials: int) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-        result = evaluate_strategy(strategy, panel, backtest, n_trials=n_trials, cache=cache)
-        return result.train.as_dict(), result.test.as_dict()
+    def evaluate(strategy: Strategy, n_trials: int) -> Mapping[str, Any]:
+        result = study.evaluate(strategy, n_trials=n_trials, cache=cache)
+        return {
+            "train": result.train.summary(),
+            "validation": result.validation.summary(),
+            "folds": result.fold_summaries(),
+        }
 
     return evaluate

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from stratloop.loop.rundir import RunDir
+from stratloop.loop.runlock import is_held
 
 __all__ = ["RunInfo", "describe_run"]
 
@@ -34,7 +33,7 @@ class RunInfo:
 def describe_run(runs_dir: Path, run_id: str) -> RunInfo:
     """Summarise the run ``run_id`` under ``runs_dir``.
 
-    A run whose ``run.json`` says ``running`` while no process holds its lock
+    A run whose ``run.json`` says ``running`` (or ``paused``) while no process holds its lock
     was stopped without a chance to say so (killed, or the machine went down);
     its status reads ``stopped (resumable)``.
     """
@@ -44,7 +43,7 @@ def describe_run(runs_dir: Path, run_id: str) -> RunInfo:
     metrics = rundir.read_json(rundir.metrics) if rundir.metrics.is_file() else {}
     champion = rundir.read_json(rundir.champion) if rundir.champion.is_file() else None
     status = run.get("status", "unknown")
-    if status == "running" and not _locked(rundir):
+    if status in {"running", "paused"} and not is_held(rundir.history):
         status = "stopped (resumable)"
     return RunInfo(
         path=rundir.root,
@@ -68,12 +67,3 @@ def _committed(history: Path) -> int:
     except FileNotFoundError:
         return 0
 
-
-def _locked(rundir: RunDir) -> bool:
-    lock = FileLock(rundir.lock_path, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        return True
-    lock.release()
-    return False

@@ -7,13 +7,17 @@ A run directory holds everything needed to check or resume a run::
     history.jsonl  one line per committed iteration
     champion.json  the current champion (atomically replaced)
     metrics.json   the counters (atomically replaced at every batch)
-    run.json       status, seed, start and finish times
-    .lock          held while a process runs the loop on this directory
+    run.json       status, seed, start and finish times, the writer
+    .reserve       space set aside so that a full disk still lets the run say it stopped
+
+The run's lock is held on ``history.jsonl`` itself (:mod:`stratloop.loop.runlock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import json
 import os
 import secrets
@@ -21,14 +25,56 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from stratloop._fsync import fsync_dir
-from stratloop.errors import RunError
+from stratloop.errors import RunError, RunStorageError
+from stratloop.loop.runlock import RunLock
 
-__all__ = ["RunDir", "atomic_write_json", "list_run_ids", "new_run_id", "utc_now"]
+__all__ = [
+    "RunDir",
+    "atomic_write_json",
+    "is_out_of_space",
+    "list_run_ids",
+    "new_run_id",
+    "storage_error",
+    "utc_now",
+]
 
 _ID_TIME = "%Y%m%dT%H%M%SZ"
+
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+"""Errors that freeing space (or raising a quota or file-size limit) fixes."""
+
+RESERVE_BYTES = 64 * 1024
+"""Space ``.reserve`` holds: enough to rewrite ``run.json`` on a disk that filled up."""
+
+
+def is_out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc`` was caused, anywhere down its chain, by a full disk or quota."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, RunStorageError) and current.disk_full:
+            return True
+        if isinstance(current, OSError) and current.errno in _NO_SPACE:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def storage_error(path: Path, exc: OSError, action: str) -> RunStorageError:
+    """The :class:`RunStorageError` for ``exc`` while trying to ``action`` ``path``."""
+    full = exc.errno in _NO_SPACE
+    if exc.errno == errno.EFBIG:
+        fix = "raise the process's file-size limit (ulimit -f), then resume the run"
+    elif full:
+        fix = "free disk space (or raise the quota), then resume the run"
+    else:
+        fix = "make the run directory writable, then resume the run"
+    return RunStorageError(
+        f"could not {action} {path}: {exc.strerror or exc} (errno {exc.errno}); {fix}",
+        disk_full=full,
+    )
 
 
 def utc_now() -> str:
@@ -57,17 +103,30 @@ def atomic_write_json(path: Path, payload: Any, *, durable: bool = True) -> None
         payload: JSON data (no NaN).
         durable: fsync the file and its directory; False for files that are
             recomputed from the history anyway (still atomic, just not forced to disk).
+
+    Raises:
+        RunStorageError: the file could not be written; the temp file is removed
+            and ``path`` is left as it was.
     """
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = _tmp(path)
     data = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(data)
-        if durable:
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
-    tmp.replace(path)
-    if durable:
-        fsync_dir(path.parent)
+            if durable:
+                os.fsync(handle.fileno())
+        tmp.replace(path)
+        if durable:
+            fsync_dir(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise storage_error(path, exc, "write") from exc
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
 
 
 class _Member:
@@ -103,7 +162,7 @@ class RunDir:
     champion = _Member("champion.json")
     metrics = _Member("metrics.json")
     run = _Member("run.json")
-    lock_path = _Member(".lock")
+    reserve = _Member(".reserve")
 
     @classmethod
     def create(cls, runs_dir: Path, run_id: str) -> RunDir:
@@ -131,20 +190,70 @@ class RunDir:
             )
         return cls(root)
 
-    def lock(self) -> FileLock:
+    def lock(self, *, resume: bool = False) -> RunLock:
         """Acquire the run's lock without waiting; a held lock is a :class:`RunError`.
 
-        The lock is an OS file lock, so a process killed with SIGKILL releases it.
+        The lock is an OS lock on ``history.jsonl`` (see :mod:`stratloop.loop.runlock`),
+        so a process killed with SIGKILL releases it and deleting files does not.
+        Holding it, leftover temp files of an interrupted atomic write are removed.
+
+        Args:
+            resume: the run has run before: a missing ``history.jsonl`` is then an
+                error once anything was committed, never a silent restart from zero.
         """
-        lock = FileLock(self.lock_path, timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
+        if resume and not self.history.exists() and self._committed_before():
             raise RunError(
-                f"run {self.run_id} is being run by another process (lock {self.lock_path} "
-                "is held); wait for it to finish or stop it first"
-            ) from None
+                f"run {self.run_id} has no {self.history.name} although it committed "
+                "iterations (see run.json and metrics.json); restore the file before "
+                "resuming, or start a new run"
+            )
+        lock = RunLock.acquire(self.run_id, self.history, self.run)
+        for member in (self.config, self.champion, self.metrics, self.run):
+            with contextlib.suppress(OSError):
+                _tmp(member).unlink(missing_ok=True)
         return lock
+
+    def _committed_before(self) -> bool:
+        if self.metrics.exists():
+            return True
+        try:
+            return int(json.loads(self.run.read_text(encoding="utf-8")).get("iterations", 0)) > 0
+        except (OSError, ValueError, TypeError, AttributeError):
+            return False
+
+    def discard_unstarted(self) -> None:
+        """Remove a run directory whose run never started (nothing committed); else leave it."""
+        try:
+            if self.history.exists() and self.history.stat().st_size > 0:
+                return
+            for member in (self.config, self.run, self.history, self.reserve):
+                member.unlink(missing_ok=True)
+                _tmp(member).unlink(missing_ok=True)
+            self.root.rmdir()
+        except OSError:
+            return
+
+    def set_reserve(self) -> None:
+        """Set ``.reserve`` aside, so a disk that fills up still lets the run record its stop.
+
+        Raises:
+            RunStorageError: the space is not there (the disk is already full).
+        """
+        try:
+            fd = os.open(self.reserve, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                self.reserve.unlink(missing_ok=True)
+            raise storage_error(self.reserve, exc, "set aside space in") from exc
+
+    def free_reserve(self) -> None:
+        """Give the reserved space back (to write the stop record, or when the run ends)."""
+        with contextlib.suppress(OSError):
+            self.reserve.unlink(missing_ok=True)
 
     def read_json(self, path: Path) -> Any:
         """Read one of the run's JSON files; a missing or broken file is a :class:`RunError`."""

@@ -22,12 +22,17 @@ from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import Any, Protocol
 
-from filelock import BaseFileLock
-
 from stratloop.config import REDACTED, config_hash, snapshot
 from stratloop.config.models import StratloopConfig
 from stratloop.data import DATASETS
-from stratloop.errors import RunError, StratloopError
+from stratloop.errors import (
+    LLMEmptyResponseError,
+    LLMUnavailableError,
+    RunError,
+    RunOwnershipError,
+    RunStorageError,
+    StratloopError,
+)
 from stratloop.flags import Flags, FlagSource
 from stratloop.generation.context import ChampionSnapshot, Feedback, GenerationContext
 from stratloop.generation.generate import generate_iteration
@@ -39,7 +44,15 @@ from stratloop.loop.counters import FACTOR_GRAPH_ONLY
 from stratloop.loop.executor import Executor, open_executor
 from stratloop.loop.history import HistoryWriter, cut_torn_tail, read_history
 from stratloop.loop.record import Generated
-from stratloop.loop.rundir import RunDir, atomic_write_json, new_run_id, utc_now
+from stratloop.loop.rundir import (
+    RunDir,
+    atomic_write_json,
+    is_out_of_space,
+    new_run_id,
+    storage_error,
+    utc_now,
+)
+from stratloop.loop.runlock import RunLock
 from stratloop.loop.state import LoopState
 from stratloop.loop.workers import EvalResult, EvalTask, EvaluatorFactory
 from stratloop.spec import Candidate
@@ -52,11 +65,29 @@ __all__ = [
     "RunSummary",
     "absolute_paths",
     "open_run",
+    "run_metrics",
 ]
 
 
 _OLD_REDACTED = "***"
 """The marker config.json used for redacted credentials before there was one for everything."""
+
+STOPPED = "stopped (resumable)"
+"""The status of a run stopped by its environment (a full disk, a failing LLM provider)."""
+
+PAUSED = "paused"
+"""The status while the loop waits out ``loop.failure_pause_s`` (it then goes on)."""
+
+_PROVIDER_ERRORS = frozenset(cls.__name__ for cls in (LLMUnavailableError, LLMEmptyResponseError))
+"""Generation errors that mean the LLM provider failed (not that its reply was unusable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Halt:
+    """Why the loop stops (or pauses) after the iterations generated so far."""
+
+    status: str
+    message: str
 
 
 class AuditSink(Protocol):
@@ -201,7 +232,7 @@ class LoopRunner:
         rundir: RunDir,
         parts: LoopParts,
         *,
-        lock: BaseFileLock,
+        lock: RunLock,
         state: LoopState,
         batch_state: tuple[ChampionSnapshot | None, tuple[Feedback, ...]],
         notes: tuple[str, ...] = (),
@@ -217,6 +248,8 @@ class LoopRunner:
         self._last_flags: dict[str, Any] | None = None
         self._pool_restarts = 0
         self._champion_written = -1
+        self._committed = state.next_iteration
+        self._provider_failures = 0
 
     @classmethod
     def create(
@@ -228,6 +261,9 @@ class LoopRunner:
     ) -> LoopRunner:
         """Start a new run: make and lock its directory, write ``config.json`` and ``run.json``.
 
+        A run whose parts cannot be built (its data unusable, say) never starts:
+        its directory is removed again and the error raised.
+
         Args:
             config: the effective configuration, fixed for the whole run; its
                 file locations are stored resolved (:func:`absolute_paths`).
@@ -237,29 +273,29 @@ class LoopRunner:
         config = absolute_paths(config, Path.cwd())
         rundir = RunDir.create(Path(config.loop.runs_dir), run_id or new_run_id())
         lock = rundir.lock()
-        atomic_write_json(rundir.config, {"run_id": rundir.run_id, **_config_payload(config)})
-        atomic_write_json(
-            rundir.run,
-            {
-                "run_id": rundir.run_id,
-                "status": "created",
-                "seed": config.loop.seed,
-                "started": utc_now(),
-                "finished": None,
-                "iterations": 0,
-                "total": config.loop.iterations,
-                "message": "",
-            },
-        )
-        state = LoopState(config)
-        return cls(
-            config,
-            rundir,
-            make_parts(state.usage()),
-            lock=lock,
-            state=state,
-            batch_state=(None, ()),
-        )
+        try:
+            atomic_write_json(rundir.config, {"run_id": rundir.run_id, **_config_payload(config)})
+            atomic_write_json(
+                rundir.run,
+                {
+                    "run_id": rundir.run_id,
+                    "status": "created",
+                    "seed": config.loop.seed,
+                    "started": utc_now(),
+                    "finished": None,
+                    "iterations": 0,
+                    "total": config.loop.iterations,
+                    "message": "",
+                    "writer": lock.writer.as_json(),
+                },
+            )
+            state = LoopState(config)
+            parts = make_parts(state.usage())
+        except BaseException:
+            lock.release()
+            rundir.discard_unstarted()
+            raise
+        return cls(config, rundir, parts, lock=lock, state=state, batch_state=(None, ()))
 
     @classmethod
     def resume(
@@ -272,7 +308,7 @@ class LoopRunner:
         trail repaired when it opened is reported too. The state, including
         the LLM usage ``make_parts`` is given, is rebuilt by replaying the history.
         """
-        lock = rundir.lock()
+        lock = rundir.lock(resume=True)
         try:
             notes: list[str] = []
             read = read_history(rundir.history)
@@ -315,15 +351,7 @@ class LoopRunner:
 
     def metrics(self) -> dict[str, Any]:
         """The counters snapshot: loop-side counts over committed iterations, plus run facts."""
-        snapshot = self.state.counters.snapshot()
-        snapshot.update(
-            run_id=self.rundir.run_id,
-            champion_metric=self.state.champion.metric,
-            champion_score=self.state.champion.score,
-            worker_restarts=self._pool_restarts,
-            budget_mode=self.state.budget_mode,
-        )
-        return snapshot
+        return run_metrics(self.state, self.rundir.run_id, worker_restarts=self._pool_restarts)
 
     def run(self, progress: ProgressSink | None = None) -> RunSummary:
         """Run until ``loop.iterations`` are committed, a stop is requested, or the budget stops it.
@@ -331,30 +359,42 @@ class LoopRunner:
         Raises:
             StratloopError: something the run cannot go on from (the run is
                 marked failed; committed iterations stay, and it can be resumed).
+            RunStorageError: a run file could not be written (a full disk): the
+                run is marked ``stopped (resumable)``, temp files are removed.
+            RunOwnershipError: another process took the run over; ``run.json`` is
+                left to it.
         """
         total = self.config.loop.iterations
         status, message = "completed", ""
         try:
-            self._write_run("running", "")
+            self.rundir.set_reserve()
+            self._write_run("running", "", verify=False)
             if progress is not None:
                 progress.begin(total, self.state.next_iteration)
             with (
                 _sigint_stops(self.request_stop),
-                HistoryWriter(self.rundir.history) as history,
+                HistoryWriter(self.rundir.history, self._lock.fd) as history,
                 open_executor(self.parts.evaluator, self.config) as pool,
             ):
                 status, message = self._loop(history, pool, progress, total)
                 self._pool_restarts = pool.restarts
+            self._write_run(status, message)
+        except RunOwnershipError:
+            raise
         except StratloopError as exc:
-            self._write_run("failed", str(exc))
+            stopped = self._record_failure(exc)
+            if stopped is not None:
+                raise stopped from exc
             raise
         finally:
-            if progress is not None:
-                progress.end()
-            if self.parts.audit is not None:
-                self.parts.audit.close()
-            self._lock.release()
-        self._write_run(status, message)
+            try:
+                if progress is not None:
+                    progress.end()
+                if self.parts.audit is not None:
+                    self.parts.audit.close()
+            finally:
+                self.rundir.free_reserve()
+                self._lock.release()
         return RunSummary(
             run_id=self.rundir.run_id,
             path=self.rundir.root,
@@ -382,18 +422,21 @@ class LoopRunner:
             end = min((batch + 1) * size, total)
             if start == batch * size:
                 self._batch_state = (self.state.snapshot, self.state.feedback)
-            generated, budget_stop = self._generate(batch, start, end)
+            generated, halt = self._generate(batch, start, end)
             results = self._evaluate(pool, generated)
+            self._lock.verify()
             for item in generated:
                 self._commit(history, item.record(results.get(item.iteration_num)), progress)
             history.sync()
             self._pool_restarts = pool.restarts
             self._write_batch_files()
-            if budget_stop is not None:
-                return "budget_exhausted", budget_stop
+            if halt is not None and halt.status == PAUSED:
+                self._pause(halt.message)
+            elif halt is not None:
+                return halt.status, halt.message
         return "completed", f"{total} iterations committed"
 
-    def _generate(self, batch: int, start: int, end: int) -> tuple[list[Generated], str | None]:
+    def _generate(self, batch: int, start: int, end: int) -> tuple[list[Generated], _Halt | None]:
         champion, feedback = self._batch_state
         generated: list[Generated] = []
         for iteration in range(start, end):
@@ -401,7 +444,7 @@ class LoopRunner:
             budget = self.parts.budget
             if budget is not None and budget.exhausted:
                 if self.config.llm.on_budget_exhausted == "stop":
-                    return generated, _budget_reason(budget)
+                    return generated, _Halt("budget_exhausted", _budget_reason(budget))
                 mode = FACTOR_GRAPH_ONLY
             if mode == FACTOR_GRAPH_ONLY:
                 generation = config.generation.model_copy(update={"use_factor_graph": True})
@@ -435,7 +478,53 @@ class LoopRunner:
                     llm_calls=budget.drain_calls() if budget is not None else (),
                 )
             )
+            halt = self._count_provider_failure(outcome)
+            if halt is not None:
+                return generated, halt
         return generated, None
+
+    def _count_provider_failure(self, outcome: GenerationOutcome) -> _Halt | None:
+        """Count consecutive LLM provider failures; at ``loop.max_consecutive_failures``, halt.
+
+        Only iterations that asked the LLM count: a provider failure (also one the
+        policy fell back from) adds one, an answer resets the count, factor-graph
+        iterations leave it. The count starts at zero in every process, so a
+        resumed run gets the full allowance again.
+        """
+        if outcome.decision.method != "llm":
+            return None
+        if outcome.error_type not in _PROVIDER_ERRORS:
+            self._provider_failures = 0
+            return None
+        self._provider_failures += 1
+        loop = self.config.loop
+        if loop.max_consecutive_failures == 0 or (
+            self._provider_failures < loop.max_consecutive_failures
+        ):
+            return None
+        reason = (
+            f"{self._provider_failures} consecutive LLM provider failures (loop."
+            f"max_consecutive_failures is {loop.max_consecutive_failures}); the last: "
+            f"{outcome.error_type}: {outcome.error_message}"
+        )
+        if loop.on_consecutive_failures == "pause":
+            return _Halt(
+                PAUSED,
+                f"{reason}; paused for {loop.failure_pause_s:g} s "
+                "(loop.on_consecutive_failures: pause), then the loop tries again",
+            )
+        return _Halt(
+            STOPPED,
+            f"{reason}; stopped the run (loop.on_consecutive_failures: stop). Once the "
+            f"provider answers, resume with: stratloop run --resume {self.rundir.run_id}",
+        )
+
+    def _pause(self, reason: str) -> None:
+        """Wait ``loop.failure_pause_s`` (a stop request ends the wait), saying so in run.json."""
+        self._write_run(PAUSED, reason)
+        self._stop.wait(self.config.loop.failure_pause_s)
+        self._provider_failures = 0
+        self._write_run("running", f"resumed after a pause: {reason}")
 
     def _validate(self, outcome: GenerationOutcome) -> tuple[str, str] | None:
         if outcome.candidate is None or self.parts.validate is None:
@@ -459,6 +548,7 @@ class LoopRunner:
     ) -> None:
         record = record.with_champion(self.state.apply(record))
         history.append(record)
+        self._committed += 1
         if record.audited and self.parts.audit is not None:
             self.parts.audit.write(record)
         if progress is not None:
@@ -472,8 +562,11 @@ class LoopRunner:
         line = json.dumps(
             {"iteration_num": iteration, "timestamp": utc_now(), "flags": current}, sort_keys=True
         )
-        with self.rundir.flags.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        try:
+            with self.rundir.flags.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        except OSError as exc:
+            raise storage_error(self.rundir.flags, exc, "append to") from exc
 
     def _write_batch_files(self) -> None:
         updates = self.state.champion.updates
@@ -484,16 +577,62 @@ class LoopRunner:
             self._champion_written = updates
         atomic_write_json(self.rundir.metrics, self.metrics(), durable=False)
 
-    def _write_run(self, status: str, message: str) -> None:
+    def _write_run(self, status: str, message: str, *, verify: bool = True) -> None:
+        """Rewrite ``run.json``; ``verify`` first checks this process still owns the run."""
+        if verify:
+            self._lock.verify()
         payload = self.rundir.read_json(self.rundir.run)
         payload.update(
             status=status,
             message=message,
-            iterations=self.state.next_iteration,
+            iterations=self._committed,
             total=self.config.loop.iterations,
-            finished=None if status == "running" else utc_now(),
+            finished=None if status in {"running", PAUSED} else utc_now(),
+            writer=self._lock.writer.as_json(),
         )
         atomic_write_json(self.rundir.run, payload)
+
+    def _record_failure(self, exc: StratloopError) -> RunStorageError | None:
+        """Mark the run stopped by ``exc``: resumable for a storage failure, else failed.
+
+        On a full disk the reserved space is given back first, so that
+        ``run.json`` can still be written.
+
+        Returns:
+            For a storage failure, the error to raise instead: ``exc``'s message
+            with the resume command (and, if even ``run.json`` could not be
+            written, that too).
+        """
+        resumable = isinstance(exc, RunStorageError) or is_out_of_space(exc)
+        message = (
+            f"{exc}; resume with: stratloop run --resume {self.rundir.run_id}"
+            if resumable
+            else str(exc)
+        )
+        if resumable:
+            self.rundir.free_reserve()
+        try:
+            self._write_run(STOPPED if resumable else "failed", message)
+        except StratloopError as also:
+            message += f" (run.json could not record the stop either: {also})"
+            if not resumable:
+                exc.add_note(f"run.json could not record the failure either: {also}")
+        if not resumable:
+            return None
+        return RunStorageError(message, disk_full=is_out_of_space(exc))
+
+
+def run_metrics(state: LoopState, run_id: str, *, worker_restarts: int) -> dict[str, Any]:
+    """What ``metrics.json`` holds: the counters over committed iterations, plus run facts."""
+    snapshot = state.counters.snapshot()
+    snapshot.update(
+        run_id=run_id,
+        champion_metric=state.champion.metric,
+        champion_score=state.champion.score,
+        worker_restarts=worker_restarts,
+        budget_mode=state.budget_mode,
+    )
+    return snapshot
 
 
 def _budget_reason(budget: TokenBudget) -> str:

@@ -81,7 +81,7 @@ class LoopState:
         became = False
         if record.evaluated and record.candidate is not None:
             became = self.champion.offer(
-                record.iteration_num, record.candidate, record.train or {}, record.test or {}
+                record.iteration_num, record.candidate, record.train or {}, record.selection or {}
             )
         self.counters.add(record.with_champion(became))
         self._feedback.append(_feedback(record, self.champion.metric))

@@ -35,8 +35,12 @@ __all__ = [
     "run_task",
 ]
 
-Evaluator: TypeAlias = Callable[[Strategy, int], tuple[Mapping[str, Any], Mapping[str, Any]]]
-"""``(strategy, n_trials) -> (train metrics, test metrics)``; raises on a bad candidate."""
+Evaluator: TypeAlias = Callable[[Strategy, int], Mapping[str, Any]]
+"""``(strategy, n_trials) -> {"train": ..., "validation": ..., "folds": [...]}``.
+
+``train`` and ``validation`` are metric mappings; ``folds`` (optional) one
+mapping per validation fold. Raises on a bad candidate. It never sees the holdout.
+"""
 
 EvaluatorFactory: TypeAlias = Callable[[StratloopConfig], Evaluator]
 """Builds an evaluator inside a worker; must be a module-level function (it is pickled)."""
@@ -61,14 +65,15 @@ class EvalTask:
 
 @dataclass(frozen=True, slots=True)
 class EvalResult:
-    """Metrics of one task, or the error that stopped it."""
+    """Metrics of one task (train block, validation, per fold), or the error that stopped it."""
 
     iteration: int
     train: Mapping[str, Any] | None
-    test: Mapping[str, Any] | None
+    validation: Mapping[str, Any] | None
     seconds: float
     error_type: str | None = None
     error_message: str | None = None
+    folds: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -94,12 +99,14 @@ def run_task(evaluator: Evaluator, task: EvalTask) -> EvalResult:
     """
     start = time.perf_counter()
     try:
-        train, test = evaluator(task.strategy, task.n_trials)
+        result = evaluator(task.strategy, task.n_trials)
+        train, validation = dict(result["train"]), dict(result["validation"])
+        folds = tuple(dict(fold) for fold in result.get("folds", ()))
     except Exception as exc:  # noqa: BLE001 - every failure is recorded for its iteration
         return EvalResult(
             task.iteration, None, None, time.perf_counter() - start, type(exc).__name__, str(exc)
         )
-    return EvalResult(task.iteration, dict(train), dict(test), time.perf_counter() - start)
+    return EvalResult(task.iteration, train, validation, time.perf_counter() - start, folds=folds)
 
 
 def _worker_main(conn: Connection, factory: EvaluatorFactory, config: StratloopConfig) -> None:

@@ -10,14 +10,25 @@ changes, champion metric over iterations, audit overhead distribution, and
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 from typing import Any
 
-from stratloop.audit import VerifyReport, canonical_json, detect_violations, verify_trail
+import numpy as np
+
+from stratloop.audit import (
+    VerifyReport,
+    canonical_json,
+    detect_violations,
+    is_iteration_record,
+    verify_trail,
+)
 from stratloop.report import _svg
+from stratloop.report._charts import Line, index_ticks, line_chart
 from stratloop.report.templating import template
 
 __all__ = ["ReportData", "build_report", "render_report", "write_report"]
@@ -79,7 +90,7 @@ def build_report(
     filtered to ``[start, end]`` (UTC days, inclusive).
     """
     records = sorted(
-        (r for r in verified.records if _in_period(r, start, end)),
+        (r for r in verified.records if is_iteration_record(r) and _in_period(r, start, end)),
         key=lambda r: (r["timestamp"], r["instance_id"], r["seq"]),
     )
     violations = detect_violations((f"seq {r['seq']}", r) for r in records)
@@ -169,13 +180,6 @@ def _charts(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
         expected += _expected_llm(record)
         observed_share.append(used_llm / index)
         expected_share.append(expected / index)
-    metric_name = _champion_metric(records[0])
-    champion: list[float] = []
-    best: float | None = None
-    for record in records:
-        value = _metric(record, metric_name) if record["outcome"]["champion"] else None
-        best = value if value is not None else best
-        champion.append(best if best is not None else 0.0)
     return {
         "timeline": _svg.stacked_bins(
             f"Decisions over {count} records in {n_bins} bins",
@@ -190,12 +194,50 @@ def _charts(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
             ),
             "share of records",
         ),
-        "champion": _svg.lines(
-            f"Champion train {metric_name}",
-            ((f"champion {metric_name}", "observed", champion),),
-            metric_name,
-        ),
+        "champion": _champion_charts(records),
     }
+
+
+_CHAMPION_RUNS = 12
+"""The champion chart is drawn for the most recent runs of the records only."""
+
+
+def _champion_charts(records: Sequence[Mapping[str, Any]]) -> str:
+    """One chart per run (runs are never joined): the champion's train and validation metric."""
+    by_run: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        by_run.setdefault(str(record.get("run_id") or "unknown"), []).append(record)
+    charts = []
+    for number, (run_id, run_records) in enumerate(list(by_run.items())[-_CHAMPION_RUNS:]):
+        metric_name = _champion_metric(run_records[0])
+        train, validation = [], []
+        best_train = best_validation = math.nan
+        for record in run_records:
+            if record["outcome"]["champion"]:
+                best_train = _or_nan(_metric(record, metric_name))
+                best_validation = _or_nan(_metric(record, metric_name, "validation"))
+            train.append(best_train)
+            validation.append(best_validation)
+        iterations = [int(r["iteration_num"]) for r in run_records]
+        charts.append(
+            f'<p class="chart-title">Run <code>{escape(run_id)}</code></p>'
+            + line_chart(
+                f"champion-{number}",
+                f"Run {run_id}: the champion's train and validation {metric_name}",
+                [
+                    Line(f"train {metric_name}", "strategy", np.array(train)),
+                    Line(f"validation {metric_name}", "test", np.array(validation)),
+                ],
+                x_ticks=index_ticks(iterations),
+                x_label="iteration",
+                y_label=metric_name,
+            )
+        )
+    return "".join(charts)
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def _champion_metric(record: Mapping[str, Any]) -> str:
@@ -203,10 +245,14 @@ def _champion_metric(record: Mapping[str, Any]) -> str:
     return str(loop.get("champion_metric", "sharpe"))
 
 
-def _metric(record: Mapping[str, Any], name: str) -> float | None:
+def _metric(record: Mapping[str, Any], name: str, period: str = "train") -> float | None:
     metrics = record["outcome"]["metrics"] or {}
-    train = metrics.get("train") if isinstance(metrics.get("train"), Mapping) else metrics
-    value = train.get(name) if isinstance(train, Mapping) else None
+    part = metrics.get(period)
+    if period == "validation" and not isinstance(part, Mapping):
+        part = metrics.get("test")  # records of the train/test protocol (history schema 1-2)
+    if not isinstance(part, Mapping):
+        part = metrics if period == "train" else None
+    value = part.get(name) if isinstance(part, Mapping) else None
     return float(value) if isinstance(value, (int, float)) else None
 
 

@@ -16,6 +16,7 @@ from stratloop.service.health import (
     overall_status,
 )
 from stratloop.service.measure import Measurement, measure_audit, measure_counts, share
+from stratloop.service.runs import RunReader
 from stratloop.service.runtime import LoopService, PartsFactory
 from stratloop.service.tally import HistoryTally
 from stratloop.service.thresholds import THRESHOLDS, phase_thresholds
@@ -31,6 +32,7 @@ __all__ = [
     "Monitor",
     "PartsFactory",
     "ProbeProvider",
+    "RunReader",
     "create_app",
     "format_value",
     "judge_metrics",

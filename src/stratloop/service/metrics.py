@@ -5,8 +5,10 @@ Each monitored metric of :mod:`stratloop.service.thresholds` is a gauge
 TYPE) but no sample, so no number is made up. Alongside: the phases,
 the health status, the iterations and errors, strategy selections, the
 search's progress (last commit time, LLM iterations and failures, the
-champion's train metrics), and every alert threshold as
-``stratloop_alert_threshold{metric=...}``.
+champion's train metrics), every alert threshold as
+``stratloop_alert_threshold{metric=...}``, and the audit trail's last signed
+checkpoint (``stratloop_audit_checkpoint_*``), for an external system to
+anchor the trail.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from stratloop.audit import Checkpoint
 from stratloop.llm.calls import ModelSummary
 from stratloop.service.health import PHASE_KEYS, HealthSnapshot
 
@@ -32,8 +35,12 @@ _STATUS = ("healthy", "degraded", "unhealthy")
 class _SnapshotCollector(Collector):
     """Yields the metric families of one frozen snapshot."""
 
-    def __init__(self, snapshot: HealthSnapshot) -> None:
+    def __init__(
+        self, snapshot: HealthSnapshot, checkpoint: Checkpoint | None, checkpoint_error: str | None
+    ) -> None:
         self._snapshot = snapshot
+        self._checkpoint = checkpoint
+        self._checkpoint_error = checkpoint_error
 
     def collect(self) -> Iterator[Metric]:
         snap = self._snapshot
@@ -57,6 +64,51 @@ class _SnapshotCollector(Collector):
         yield alerts
         yield from self._phases()
         yield from self._run()
+        yield from self._anchor()
+
+    def _anchor(self) -> Iterator[Metric]:
+        """The audit trail's last checkpoint: seq, time, and hash with its signature."""
+        checkpoint = self._checkpoint
+        yield _family(
+            GaugeMetricFamily,
+            "audit_checkpoint_seq",
+            "Seq of the audit trail's last checkpoint (no sample before the first)",
+            [] if checkpoint is None else [((), checkpoint.seq)],
+        )
+        moment = None if checkpoint is None else _unix_time(checkpoint.time.removesuffix("Z"))
+        yield _family(
+            GaugeMetricFamily,
+            "audit_checkpoint_timestamp_seconds",
+            "Unix time of the audit trail's last checkpoint",
+            [] if moment is None else [((), moment)],
+        )
+        yield _family(
+            GaugeMetricFamily,
+            "audit_checkpoint_info",
+            "The last checkpoint's record hash, signing key id and HMAC signature (empty when "
+            "the trail is unkeyed); store these to anchor the trail",
+            []
+            if checkpoint is None
+            else [
+                (
+                    (
+                        str(checkpoint.seq),
+                        checkpoint.hash,
+                        checkpoint.key_id or "",
+                        checkpoint.sig or "",
+                    ),
+                    1,
+                )
+            ],
+            ["seq", "hash", "key_id", "sig"],
+        )
+        yield _family(
+            GaugeMetricFamily,
+            "audit_checkpoint_unreadable",
+            "1 when the audit trail's checkpoint log cannot be read, with the reason",
+            [] if self._checkpoint_error is None else [((self._checkpoint_error[:200],), 1)],
+            ["reason"],
+        )
 
     def _phases(self) -> Iterator[Metric]:
         snap = self._snapshot
@@ -228,8 +280,18 @@ def _unix_time(timestamp: str | None) -> float | None:
     return moment.timestamp()
 
 
-def render_metrics(snapshot: HealthSnapshot) -> bytes:
-    """The snapshot in the Prometheus text format, through a registry of its own."""
+def render_metrics(
+    snapshot: HealthSnapshot,
+    checkpoint: Checkpoint | None = None,
+    checkpoint_error: str | None = None,
+) -> bytes:
+    """The snapshot and the audit trail's last checkpoint in the Prometheus text format.
+
+    Args:
+        snapshot: the health snapshot.
+        checkpoint: the trail's last checkpoint (None before the first).
+        checkpoint_error: why the checkpoint log cannot be read, if it cannot.
+    """
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_SnapshotCollector(snapshot))
+    registry.register(_SnapshotCollector(snapshot, checkpoint, checkpoint_error))
     return generate_latest(registry)

@@ -182,7 +182,7 @@ class TestChampion:
         tracker = ChampionTracker("sharpe", 1)
         spec = {"expression": "-ts_std(returns, 20)", "portfolio": {"kind": "top_n", "n": 5}}
         candidate = candidate_from_json({"spec": spec, "method": "llm"})
-        tracker.offer(4, candidate, {"sharpe": 1.0, "n_trades": 3}, {})
+        tracker.offer(4, candidate, {"sharpe": 1.0}, {"sharpe": 1.0, "n_trades": 3})
         atomic_write_json(rundir.champion, tracker.as_dict())
         result, _old, new = _generate(workdir, "--champion", "latest-run")
         assert result.exit_code == 0, result.output

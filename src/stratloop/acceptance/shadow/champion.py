@@ -134,8 +134,13 @@ def latest_run_champion(runs_dir: Path) -> tuple[str, ChampionSnapshot]:
     try:
         snapshot = ChampionSnapshot(
             candidate=candidate_from_json(payload),
-            metrics=MappingProxyType(dict(payload.get("train", {}))),
-            test_metrics=MappingProxyType(dict(payload.get("test", {}))),
+            metrics=MappingProxyType(
+                {
+                    key: value
+                    for key, value in payload.get("train", {}).items()
+                    if isinstance(value, int | float) and not isinstance(value, bool)
+                }
+            ),
             iteration=int(payload.get("iteration", 0)),
         )
     except (AttributeError, KeyError, TypeError, ValueError) as exc:

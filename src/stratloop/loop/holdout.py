@@ -1,0 +1,381 @@
+"""Judging a run's champion: the selection verdict, and the one look at the sealed holdout.
+
+:func:`selection_verdict` is what ``stratloop run`` and ``stratloop show``
+print: the champion's validation excess over the benchmark, deflated for the
+run's trials. It reads only the history (every distinct candidate's
+validation figures), never the holdout.
+
+:func:`open_holdout` is ``stratloop holdout RUN_ID``: it evaluates the
+champion on the holdout rows once, writes ``holdout.json`` in the run
+directory and appends a holdout record to the audit trail. A second look at
+the same run is refused unless ``again`` is given, and is recorded as such.
+
+The figures (definitions in ``docs/statistics.md``):
+
+- ``N``: the distinct candidates the run evaluated (by strategy id, across
+  resumes and workers; a re-evaluated duplicate adds no selection).
+- ``V``: the observed variance of their per-period validation excess Sharpe
+  ratios (``information_ratio / sqrt(A)``), floored at ``1 / (T - 1)`` with
+  ``T`` the champion's validation days.
+- the deflated Sharpe of the champion's validation excess returns: the
+  probability that its true excess Sharpe beats the best of ``N`` zero-skill
+  trials of variance ``V``. It is measured where the selection happened.
+- the holdout's excess t-test over the benchmark (one look, no selection).
+- PBO by CSCV over the distinct trials' daily excess returns on the
+  selection region (re-computed from their specs: the history keeps figures,
+  not series), aligned on the days every trial has.
+- the verdict: distinguishable at 5% when the holdout excess is significant
+  and the validation deflated Sharpe is at least 0.95
+  (:func:`stratloop.backtest.verdict.benchmark_verdict`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stratloop.backtest.deflated import (
+    excess_deflated_sharpe,
+    expected_max_sharpe,
+    probabilistic_sharpe,
+    trial_sharpe_variance,
+)
+from stratloop.backtest.overfitting import DEFAULT_BLOCKS, backtest_overfitting
+from stratloop.backtest.verdict import Verdict, benchmark_verdict
+from stratloop.config.models import StratloopConfig
+from stratloop.errors import RunError
+from stratloop.flags import instance_id
+from stratloop.iteration import IterationRecord, candidate_from_json
+from stratloop.loop.audit import RunAudit
+from stratloop.loop.evaluation import evaluation_cache, load_run_panel
+from stratloop.loop.history import read_history
+from stratloop.loop.rundir import RunDir, atomic_write_json, utc_now
+from stratloop.loop.runner import open_run
+from stratloop.spec import Strategy
+
+__all__ = [
+    "HOLDOUT_FILE",
+    "HoldoutResult",
+    "SelectionVerdict",
+    "benchmark_label",
+    "open_holdout",
+    "read_holdout",
+    "selection_verdict",
+]
+
+HOLDOUT_FILE = "holdout.json"
+"""The file in the run directory that records every look at the holdout."""
+
+LEVEL = 0.05
+"""The significance level of the verdicts."""
+
+
+def benchmark_label(benchmark: str) -> str:
+    """How sentences name ``backtest.benchmark``."""
+    if benchmark == "equal_weight":
+        return "equal weight"
+    if benchmark == "none":
+        return "zero (no benchmark)"
+    return benchmark
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionVerdict:
+    """The champion's validation figures judged against the run's trials.
+
+    Args:
+        n_trials: ``N``, distinct candidates evaluated.
+        variance: ``V``, the floored variance of their per-period validation Sharpe ratios.
+        deflated_sharpe: the champion's validation deflated Sharpe on excess.
+        verdict: the decision and its sentence (validation t-test, deflated).
+    """
+
+    n_trials: int
+    variance: float
+    deflated_sharpe: float
+    verdict: Verdict
+
+
+def _trial_sharpes(records: Iterable[IterationRecord], key: str, root: float) -> np.ndarray:
+    """Per-period validation Sharpe (excess with a benchmark) of each distinct candidate."""
+    seen: dict[str, float] = {}
+    for record in records:
+        validation = record.validation
+        if not record.evaluated or validation is None or record.candidate is None:
+            continue
+        value = validation.get(key)
+        if isinstance(value, int | float) and math.isfinite(value):
+            seen.setdefault(record.candidate.candidate_id, float(value) / root)
+    return np.array(list(seen.values()), dtype=np.float64)
+
+
+def selection_verdict(
+    champion: Mapping[str, Any], records: Iterable[IterationRecord], config: StratloopConfig
+) -> SelectionVerdict | None:
+    """The verdict on the champion's validation excess, deflated for the run's trials.
+
+    Args:
+        champion: ``champion.json``'s content.
+        records: the run's history.
+        config: the run's configuration.
+
+    Returns:
+        None for a champion from before the validation folds (history schema 1-2).
+    """
+    validation = champion.get("validation")
+    if not isinstance(validation, Mapping) or "n_days" not in validation:
+        return None
+    root = math.sqrt(config.backtest.annualization)
+    excess = "information_ratio" in validation
+    key = "information_ratio" if excess else "sharpe"
+    trials = _trial_sharpes(records, key, root)
+    n_days = int(validation["n_days"])
+    sharpe = float(validation[key]) / root
+    if excess:
+        t_stat, p_value = float(validation["excess_t_stat"]), float(validation["excess_p_value"])
+        skewness = float(validation["excess_skewness"])
+        kurtosis = float(validation["excess_kurtosis"])
+    else:
+        from scipy.special import stdtr  # noqa: PLC0415 - scipy only here
+
+        t_stat = sharpe * math.sqrt(n_days)
+        p_value = float(stdtr(n_days - 1, -t_stat)) if n_days > 1 else 1.0
+        skewness, kurtosis = 0.0, 3.0
+    n_trials = max(len(trials), 1)
+    variance = trial_sharpe_variance(trials, max(n_days, 2))
+    deflated = probabilistic_sharpe(
+        sharpe, expected_max_sharpe(n_trials, variance), n_days, skewness, kurtosis
+    )
+    verdict = benchmark_verdict(
+        t_stat=t_stat,
+        p_value=p_value,
+        deflated_sharpe=deflated,
+        level=LEVEL,
+        benchmark=benchmark_label(config.backtest.benchmark),
+    )
+    return SelectionVerdict(n_trials, variance, deflated, verdict)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldoutResult:
+    """One look at a run's holdout, as ``holdout.json`` and the audit record keep it.
+
+    Args:
+        run_id: the run.
+        iteration: the champion's iteration.
+        candidate_id: the champion's id.
+        expression: the champion's expression.
+        look: 1 for the first look, 2 for the second, ...
+        again: true when ``--again`` allowed this look.
+        opened: when (UTC, ISO 8601).
+        benchmark: the benchmark's name in sentences.
+        holdout: the holdout segment's figures (strategy, benchmark, excess, factor).
+        n_trials: ``N``.
+        variance: ``V``.
+        deflated_sharpe: the champion's validation deflated Sharpe on excess.
+        pbo: the CSCV outcome over the trials, or None with fewer than 2 trials.
+        verdict: the verdict.
+    """
+
+    run_id: str
+    iteration: int
+    candidate_id: str
+    expression: str
+    look: int
+    again: bool
+    opened: str
+    benchmark: str
+    holdout: Mapping[str, Any]
+    n_trials: int
+    variance: float
+    deflated_sharpe: float
+    pbo: Mapping[str, Any] | None
+    verdict: Verdict
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-safe mapping."""
+        return {
+            "run_id": self.run_id,
+            "iteration": self.iteration,
+            "candidate_id": self.candidate_id,
+            "expression": self.expression,
+            "look": self.look,
+            "again": self.again,
+            "opened": self.opened,
+            "benchmark": self.benchmark,
+            "holdout": dict(self.holdout),
+            "n_trials": self.n_trials,
+            "trial_sharpe_variance": self.variance,
+            "deflated_sharpe": self.deflated_sharpe,
+            "pbo": None if self.pbo is None else dict(self.pbo),
+            "verdict": self.verdict.as_dict(),
+        }
+
+
+def read_holdout(rundir: RunDir) -> list[dict[str, Any]]:
+    """Every look at the run's holdout so far, oldest first (empty when it is still sealed)."""
+    path = rundir.root / HOLDOUT_FILE
+    if not path.is_file():
+        return []
+    looks: list[dict[str, Any]] = rundir.read_json(path)["looks"]
+    return looks
+
+
+def open_holdout(
+    runs_dir: Path, run_id: str, *, again: bool = False, audit_path: Path | None = None
+) -> HoldoutResult:
+    """Evaluate the run's champion on its sealed holdout and record the look.
+
+    Args:
+        runs_dir: where the run directory is.
+        run_id: the run.
+        again: allow a second (third, ...) look; it is recorded as such.
+        audit_path: overrides the run's ``audit.path``.
+
+    Raises:
+        RunError: the run has no champion, is running, its holdout was
+            already opened (without ``again``), or its trials cannot be re-evaluated.
+    """
+    started = time.perf_counter()
+    rundir, config = open_run(runs_dir, run_id)
+    lock = rundir.lock()
+    try:
+        looks = read_holdout(rundir)
+        if looks and not again:
+            first = looks[0]
+            raise RunError(
+                f"the holdout of run {run_id} was already opened on {first['opened']} (champion "
+                f"iteration {first['iteration']}); every further look spends it: pass --again "
+                "to look once more, and the look is recorded as a repeated one"
+            )
+        if not rundir.champion.is_file():
+            raise RunError(f"run {run_id} has no champion yet; there is nothing to hold out")
+        champion = rundir.read_json(rundir.champion)
+        records = read_history(rundir.history).records
+        result = _evaluate(rundir, config, champion, records, look=len(looks) + 1, again=again)
+        atomic_write_json(
+            rundir.root / HOLDOUT_FILE, {"looks": [*looks, result.as_dict()]}
+        )
+        _audit(config, result, audit_path, time.perf_counter() - started)
+    finally:
+        lock.release()
+    return result
+
+
+def _evaluate(
+    rundir: RunDir,
+    config: StratloopConfig,
+    champion: Mapping[str, Any],
+    records: tuple[IterationRecord, ...],
+    *,
+    look: int,
+    again: bool,
+) -> HoldoutResult:
+    from stratloop.backtest import Study  # noqa: PLC0415 - numpy-heavy; only here
+
+    candidate = candidate_from_json(champion)
+    study = Study(load_run_panel(config), config.backtest)
+    cache = evaluation_cache(config)
+    holdout = study.holdout(candidate.strategy, cache=cache)
+    validation = study.evaluate(candidate.strategy, cache=cache).validation
+    trials = _distinct(records)
+    root = math.sqrt(config.backtest.annualization)
+    sharpes = _trial_sharpes(
+        records, "information_ratio" if validation.excess is not None else "sharpe", root
+    )
+    bench = validation.benchmark_returns
+    base = np.zeros_like(validation.returns) if bench is None else bench
+    deflated = excess_deflated_sharpe(validation.returns, base, sharpes)
+    variance = trial_sharpe_variance(sharpes, max(len(validation.returns), 2))
+    pbo = _overfitting(study, trials, cache)
+    summary = holdout.summary()
+    excess = holdout.excess
+    if excess is not None:
+        t_stat, p_value = excess.t_stat, excess.p_value
+    else:
+        from stratloop.backtest.benchmark import excess_metrics  # noqa: PLC0415 - numpy
+
+        zero = excess_metrics(holdout.returns, np.zeros_like(holdout.returns))
+        t_stat, p_value = zero.t_stat, zero.p_value
+    verdict = benchmark_verdict(
+        t_stat=t_stat,
+        p_value=p_value,
+        deflated_sharpe=deflated,
+        pbo=None if pbo is None else float(pbo["pbo"]),
+        level=LEVEL,
+        benchmark=benchmark_label(config.backtest.benchmark),
+    )
+    return HoldoutResult(
+        run_id=rundir.run_id,
+        iteration=int(champion["iteration"]),
+        candidate_id=candidate.candidate_id,
+        expression=candidate.strategy.expression,
+        look=look,
+        again=again,
+        opened=utc_now(),
+        benchmark=benchmark_label(config.backtest.benchmark),
+        holdout=summary,
+        n_trials=max(len(sharpes), 1),
+        variance=variance,
+        deflated_sharpe=deflated,
+        pbo=pbo,
+        verdict=verdict,
+    )
+
+
+def _distinct(records: Iterable[IterationRecord]) -> list[Strategy]:
+    """The distinct evaluated strategies, in the order they were first tried."""
+    seen: dict[str, Strategy] = {}
+    for record in records:
+        if record.evaluated and record.candidate is not None:
+            seen.setdefault(record.candidate.candidate_id, record.candidate.strategy)
+    return list(seen.values())
+
+
+def _overfitting(study: Any, trials: list[Strategy], cache: Any) -> dict[str, Any] | None:
+    """CSCV over the trials' daily selection-region excess returns, on the days all of them have.
+
+    None with fewer than two trials, or too few common days for the blocks.
+    """
+    if len(trials) < 2:
+        return None
+    series = [study.selection_excess(strategy, cache=cache) for strategy in trials]
+    first = max(start for start, _ in series)
+    matrix = np.column_stack([returns[first - start :] for start, returns in series])
+    if len(matrix) < 2 * DEFAULT_BLOCKS:
+        return None
+    return backtest_overfitting(matrix).as_dict()
+
+
+def _audit(
+    config: StratloopConfig, result: HoldoutResult, audit_path: Path | None, seconds: float
+) -> None:
+    audit = RunAudit(config, run_id=result.run_id, instance_id=instance_id(), path=audit_path)
+    try:
+        audit.holdout(
+            iteration=result.iteration,
+            candidate_id=result.candidate_id,
+            expression=result.expression,
+            look=result.look,
+            again=result.again,
+            metrics=json.loads(json.dumps(_audited(result))),
+            verdict=result.verdict.text,
+            seconds=seconds,
+        )
+    finally:
+        audit.close()
+
+
+def _audited(result: HoldoutResult) -> dict[str, Any]:
+    data = result.as_dict()
+    return {
+        key: data[key]
+        for key in ("holdout", "n_trials", "trial_sharpe_variance", "deflated_sharpe", "pbo")
+    }

@@ -1,0 +1,152 @@
+"""Soak: processes fighting over one run, its lock files deleted again and again.
+
+Regression test for issue 13, item 1: deleting ``runs/ID/.lock`` and the audit
+trail's ``.lock`` used to let ``stratloop run --resume ID`` run beside the
+live process, interleaving the history and breaking the audit chain. The run
+lock is now held on ``history.jsonl`` itself, so whatever happens to lock
+files, one process writes the run and every other one is refused before it
+touches the run or its audit trail.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from stratloop.audit import iter_records, verify_trail
+from stratloop.loop.history import read_history
+
+CONFIG = """\
+version: 1
+generation:
+  use_factor_graph: true
+  innovation_rate: 0
+data:
+  source: sp500-20
+  start_date: 2019-01-02
+  end_date: 2021-12-31
+loop:
+  iterations: 5000
+  batch_size: 4
+  seed: 13
+audit:
+  fsync: always
+"""
+FLAGS = {
+    "ENABLE_GENERATION_REFACTORING": "true",
+    "PHASE1_CONFIG_ENFORCEMENT": "true",
+    "PHASE2_PYDANTIC_VALIDATION": "true",
+    "PHASE3_STRATEGY_PATTERN": "true",
+    "PHASE4_AUDIT_TRAIL": "true",
+}
+
+
+def _command(tmp_path, *extra):
+    return [
+        sys.executable,
+        "-c",
+        "from stratloop.cli import main; import sys; main(sys.argv[1:])",
+        "run",
+        "--config",
+        str(tmp_path / "config.yaml"),
+        "--no-progress",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--audit-path",
+        str(tmp_path / "audit" / "trail.jsonl"),
+        *extra,
+    ]
+
+
+def _start(command, output=subprocess.PIPE):
+    return subprocess.Popen(
+        command, env={**os.environ, **FLAGS}, stdout=output, stderr=output, text=True
+    )
+
+
+def _delete_lock_files(tmp_path):
+    """What a temp cleaner or an operator does: every file named like a lock goes."""
+    deleted = 0
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and (path.name.endswith(".lock") or path.name == ".lock"):
+            path.unlink()
+            deleted += 1
+    return deleted
+
+
+def _lines(history):
+    return history.read_bytes().count(b"\n") if history.exists() else 0
+
+
+def _wait_for(history, lines, process):
+    deadline = time.monotonic() + 120
+    while _lines(history) < lines:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+class TestTwoWriters:
+    def test_fighting_processes_never_interleave_a_history(self, tmp_path):
+        """Refused resumes beside a live run, then two racing resumes: one history, one chain."""
+        (tmp_path / "config.yaml").write_text(CONFIG)
+        (tmp_path / "runs").mkdir()
+        first = _start(_command(tmp_path), subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while not any((tmp_path / "runs").iterdir()):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            (run_dir,) = (tmp_path / "runs").iterdir()
+            history = run_dir / "history.jsonl"
+            _wait_for(history, 4, first)
+
+            deleted = 0
+            for _ in range(2):
+                assert first.poll() is None
+                deleted += _delete_lock_files(tmp_path)
+                intruder = subprocess.run(
+                    _command(tmp_path, "--resume", run_dir.name),
+                    env={**os.environ, **FLAGS},
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=120,
+                )
+                assert intruder.returncode == 1, intruder.stderr
+                assert f"another process (pid {first.pid} on" in intruder.stderr
+                assert "Traceback" not in intruder.stderr
+            assert first.poll() is None
+            assert deleted >= 1, "the audit trail's lock file was there to delete"
+
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+            _delete_lock_files(tmp_path)
+            total = str(_lines(history) + 12)
+            resume = _command(tmp_path, "--resume", run_dir.name, "--iterations", total)
+            racers = [_start(resume) for _ in range(2)]
+            outcomes = [(*racer.communicate(timeout=240), racer.returncode) for racer in racers]
+        finally:
+            for process in (first, *locals().get("racers", ())):
+                if process.poll() is None:
+                    process.kill()
+                process.communicate()
+
+        codes = sorted(code for _out, _err, code in outcomes)
+        assert codes == [0, 1], outcomes
+        loser = next(err for _out, err, code in outcomes if code == 1)
+        assert "another process" in loser
+        assert "Traceback" not in loser
+
+        records = read_history(history).records
+        assert [r.iteration_num for r in records] == list(range(int(total)))
+        assert _lines(history) == int(total)
+        trail = tmp_path / "audit" / "trail.jsonl"
+        audited = [r["iteration_num"] for _f, _l, r in iter_records(trail)]
+        assert sorted(audited) == list(range(int(total)))
+        report = verify_trail(trail)
+        assert not report.breaks, report.breaks
