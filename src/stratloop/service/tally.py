@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from stratloop.config.models import GenerationConfig
 from stratloop.iteration import IterationRecord
+from stratloop.llm.calls import CallTally, ModelSummary
 from stratloop.loop.counters import LoopCounters
 
 __all__ = ["EXPECTED_STRATEGY", "HistoryCounts", "HistoryTally"]
@@ -74,6 +75,8 @@ class HistoryCounts:
         llm_failures: those whose LLM attempt failed (it fell back, or no candidate).
         champion_train: the train-period numeric metrics of the latest champion
             (empty before the first one).
+        llm_models: per model of the LLM calls recorded: proposals, acceptance,
+            improvements, tokens, cost and latency (latency as a sum only).
     """
 
     iterations: int
@@ -92,6 +95,7 @@ class HistoryCounts:
     llm_decisions: int
     llm_failures: int
     champion_train: Mapping[str, float]
+    llm_models: tuple[ModelSummary, ...] = ()
 
 
 class HistoryTally:
@@ -106,6 +110,7 @@ class HistoryTally:
     """
 
     __slots__ = (
+        "_calls",
         "_champion",
         "_counters",
         "_errors",
@@ -127,6 +132,7 @@ class HistoryTally:
         self._llm = 0
         self._llm_failed = 0
         self._champion: Mapping[str, float] = MappingProxyType({})
+        self._calls = CallTally(keep_latencies=False)
 
     def add(self, record: IterationRecord) -> None:
         """Fold one committed record (as the loop commits it, or as its history file holds it)."""
@@ -146,6 +152,8 @@ class HistoryTally:
             self._llm_failed += outcome.fallback is not None or outcome.candidate is None
         if record.champion and record.train is not None:
             self._champion = MappingProxyType(_numeric(record.train))
+        if record.llm_calls:
+            self._calls.add(record.llm_calls, record.champion if record.evaluated else None)
 
     def counts(self) -> HistoryCounts:
         """The counts now, frozen (a copy of a few small mappings, whatever the run's length)."""
@@ -168,4 +176,5 @@ class HistoryTally:
             llm_decisions=self._llm,
             llm_failures=self._llm_failed,
             champion_train=self._champion,
+            llm_models=self._calls.summaries(),
         )
