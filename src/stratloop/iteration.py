@@ -27,6 +27,7 @@ from stratloop.errors import RunError
 from stratloop.generation.decision import Decision
 from stratloop.generation.outcome import Fallback, GenerationOutcome, Repeat
 from stratloop.llm.budget import Usage
+from stratloop.llm.calls import LLMCall
 from stratloop.redaction import redact_text
 from stratloop.spec import Candidate, Lineage, Strategy
 
@@ -64,7 +65,8 @@ repeated a tried one, so nothing was evaluated; ``redundant``: its signal nearly
 an evaluated candidate's, so it does not count as a new trial."""
 
 _VOLATILE = ("timestamp", "timings")
-"""Keys that differ between two runs of the same seed and configuration."""
+"""Keys that differ between two runs of the same seed and configuration (and each LLM
+call's ``latency_s``)."""
 
 _IMPLEMENTATION = ("implementation", "strategy_selected", "flags")
 """Keys that name the code path; they differ between implementations by design."""
@@ -208,6 +210,8 @@ class IterationRecord:
         fingerprint: the evaluated signal's fingerprint (see
             :mod:`stratloop.factors.fingerprint`), kept so that a resumed run
             compares new candidates with every evaluated one.
+        llm_calls: one record per LLM call the iteration made (model, latency,
+            tokens, cost, finish reason, a rejected reply's bounded text).
     """
 
     iteration_num: int
@@ -228,6 +232,7 @@ class IterationRecord:
     llm_usage: Usage | None = None
     redundancy: Redundancy | None = None
     fingerprint: str | None = None
+    llm_calls: tuple[LLMCall, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.status == "redundant") != (self.redundancy is not None):
@@ -267,6 +272,7 @@ class IterationRecord:
         llm_usage: Usage | None = None,
         redundancy: Redundancy | None = None,
         fingerprint: str | None = None,
+        llm_calls: tuple[LLMCall, ...] = (),
     ) -> IterationRecord:
         """A record whose values are exactly what its history line reads back as.
 
@@ -306,6 +312,7 @@ class IterationRecord:
             llm_usage=llm_usage,
             redundancy=redundancy,
             fingerprint=fingerprint,
+            llm_calls=tuple(llm_calls),
         )
 
     @property
@@ -347,6 +354,7 @@ class IterationRecord:
         fallback = outcome.fallback
         error = self.error
         usage = self.llm_usage
+        calls = {"llm_calls": [call.to_json() for call in self.llm_calls]} if self.llm_calls else {}
         return {
             "schema_version": HISTORY_SCHEMA,
             "iteration_num": self.iteration_num,
@@ -386,6 +394,7 @@ class IterationRecord:
             ],
             "redundancy": None if self.redundancy is None else fields_json(self.redundancy),
             "fingerprint": self.fingerprint,
+            **calls,
         }
 
     def comparable(self, *, across_implementations: bool = False) -> dict[str, Any]:
@@ -396,7 +405,13 @@ class IterationRecord:
                 compare the procedural and strategy-pattern paths.
         """
         dropped = _VOLATILE + (_IMPLEMENTATION if across_implementations else ())
-        return {key: value for key, value in self.as_dict().items() if key not in dropped}
+        kept = {key: value for key, value in self.as_dict().items() if key not in dropped}
+        if "llm_calls" in kept:
+            kept["llm_calls"] = [
+                {key: value for key, value in call.items() if key != "latency_s"}
+                for call in kept["llm_calls"]
+            ]
+        return kept
 
     def to_json(self) -> str:
         """One history line (no newline): compact, key-sorted, strict JSON (no NaN)."""
@@ -497,6 +512,7 @@ def _parse(data: Mapping[str, Any], key: str, version: int) -> IterationRecord:
         ),
         redundancy=None if redundancy is None else _from_fields(Redundancy, redundancy),
         fingerprint=data.get("fingerprint"),
+        llm_calls=tuple(LLMCall.from_json(call) for call in data.get("llm_calls", ())),
     )
 
 

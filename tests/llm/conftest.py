@@ -9,6 +9,9 @@ import pytest
 
 from stratloop.acceptance.llm_server import ScriptedOpenAIServer
 from stratloop.config.models import LLMConfig
+from stratloop.factors import Limits
+from stratloop.llm.client import LLMClient
+from stratloop.llm.proposer import LLMProposer
 
 
 @pytest.fixture
@@ -35,3 +38,21 @@ def make_config(server: ScriptedOpenAIServer) -> Callable[..., LLMConfig]:
         return LLMConfig(**values)
 
     return build
+
+
+@pytest.fixture
+def make_llm_proposer() -> Iterator[Callable[..., Any]]:
+    """Build proposers on close-only data over real clients; their connections close after."""
+    clients: list[LLMClient] = []
+
+    def build(config: LLMConfig, limits: Limits | None = None, **kwargs: Any) -> LLMProposer:
+        client = LLMClient(config, environ={}, sleep=lambda _: None)
+        clients.append(client)
+        return LLMProposer(
+            client, limits=limits or Limits(), fields=frozenset({"close"}), **kwargs
+        )
+
+    yield build
+    for client in clients:
+        client.close()
+

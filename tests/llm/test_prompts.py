@@ -72,7 +72,9 @@ class TestBuildMessages:
         assert "sharpe 1.235" in user.content
         assert "Test metrics" not in user.content
         assert "Validation" not in user.content
-        assert "rank(delta(close, 5)) -> score 0.41" in user.content
+        assert '{"expression": "rank(delta(close, 5))", "method": "llm", "score": 0.41' in (
+            user.content
+        )
         assert "unknown operator 'foo'" in user.content
         assert "AAPL, MSFT, T, BRK.B" in user.content
         assert "1990-01-02" in user.content

@@ -125,7 +125,8 @@ class TestPropose:
         assert "ts_mean(x: panel, n: int >= 1)" in system["content"]
         assert "- returns" in system["content"]
         assert "rank(returns)" in user["content"]
-        assert "rank(delta(close, 5)) -> score 0.3" in user["content"]
+        assert '"expression": "rank(delta(close, 5))"' in user["content"]
+        assert '"score": 0.3' in user["content"]
 
     def test_prompt_describes_the_users_own_factors(self, make_proposer, server, config) -> None:
         """User templates joined to the library reach the prompt (issue 3, item 7)."""

@@ -8,6 +8,15 @@ speaks the Chat Completions protocol (``POST /v1/chat/completions``,
 its script: content, an empty reply, an HTTP error, a hang, a malformed body or
 a dropped connection. Every request it receives is recorded.
 
+It checks structured-output requests as real servers do. A ``grammar`` (GBNF,
+llama.cpp's field) that does not parse gets HTTP 400, and so does a malformed
+``response_format``. With ``grammar="reject"`` (OpenAI) any grammar gets 400;
+with ``"ignore"`` (servers that drop unknown fields) it is accepted and has no
+effect. When a constraint is enforced, a scripted reply that breaks it is a
+500 naming the script's mistake (a constrained server could not have sent
+it), and a :class:`Sampled` step answers with a string drawn from the
+request's grammar, as a grammar-constrained model would.
+
 ``python -m stratloop.acceptance.llm_server SCRIPT.yaml`` serves a script
 file: a mapping with ``steps`` (a list) and optional ``model`` and ``cycle``;
 each step has exactly one of the keys ``reply``, ``empty``, ``no_choices``,
@@ -30,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import threading
 import time
@@ -38,12 +48,16 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Self, TypeAlias
+from typing import Annotated, Any, Literal, Self, TypeAlias
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from stratloop.acceptance.gbnf import Grammar, GrammarError, parse_gbnf
 from stratloop.errors import ConfigFileError, StratloopError
+
+Constraint: TypeAlias = Literal["enforce", "reject", "ignore"]
+"""What the server does with a structured-output request field."""
 
 __all__ = [
     "Disconnect",
@@ -53,6 +67,7 @@ __all__ = [
     "NoChoices",
     "RecordedRequest",
     "Reply",
+    "Sampled",
     "ScriptFile",
     "ScriptStep",
     "ScriptedOpenAIServer",
@@ -118,7 +133,20 @@ class Disconnect:
     """Close the connection without sending any response."""
 
 
-ScriptStep: TypeAlias = Reply | NoChoices | ErrorStatus | Hang | Malformed | Disconnect
+@dataclass(frozen=True, slots=True)
+class Sampled:
+    """A reply drawn from the request's grammar with a generator seeded by ``seed``.
+
+    ``brevity`` is the chance of taking the shortest alternative at each choice
+    (see :meth:`~stratloop.acceptance.gbnf.Grammar.sample`): the default gives
+    strategies of the size a model writes, well inside the node limit.
+    """
+
+    seed: int = 0
+    brevity: float = 0.8
+
+
+ScriptStep: TypeAlias = Reply | NoChoices | ErrorStatus | Hang | Malformed | Disconnect | Sampled
 """One scripted answer to one completion request."""
 
 
@@ -151,6 +179,9 @@ class ScriptedOpenAIServer:
         host: the address to bind; loopback by default.
         port: the port to bind; 0 picks a free one.
         cycle: start the script over once it is used up (for long rehearsal runs).
+        grammar: what a request's ``grammar`` does: ``enforce`` (llama.cpp),
+            ``reject`` (HTTP 400, as OpenAI), ``ignore`` (accepted, no effect).
+        json_schema: the same for ``response_format: {type: json_schema}``.
     """
 
     def __init__(
@@ -161,8 +192,12 @@ class ScriptedOpenAIServer:
         host: str = "127.0.0.1",
         port: int = 0,
         cycle: bool = False,
+        grammar: Constraint = "enforce",
+        json_schema: Constraint = "enforce",
     ) -> None:
         self.model = model
+        self.grammar = grammar
+        self.json_schema = json_schema
         self._script = list(script)
         self._cycle = list(self._script) if cycle else []
         self._lock = threading.Lock()
@@ -312,7 +347,18 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._send_json(404, _error(f"no route POST {self.path}"))
             return
-        self._serve(scripted._next_step())  # noqa: SLF001
+        try:
+            checks = _constraints(parsed or {}, scripted)
+        except _BadRequest as exc:
+            self._send_json(400, _error(str(exc)))
+            return
+        step = scripted._next_step()  # noqa: SLF001
+        try:
+            step = checks.apply(step)
+        except _BadScript as exc:
+            self._send_json(500, _error(f"scripted server: {exc}"))
+            return
+        self._serve(step)
 
     def _serve(self, step: ScriptStep) -> None:
         model = self.server.scripted.model
@@ -350,6 +396,152 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+
+class _BadRequest(Exception):
+    """The request is one a real server refuses with HTTP 400."""
+
+
+class _BadScript(Exception):
+    """The scripted step is one a server enforcing the request's constraint could not send."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Checks:
+    """The constraints a request carries that the server enforces."""
+
+    grammar: Grammar | None = None
+    schema: Mapping[str, Any] | None = None
+
+    def apply(self, step: ScriptStep) -> ScriptStep:
+        """The step to serve: a sampled reply drawn, a scripted reply checked."""
+        if isinstance(step, Sampled):
+            if self.grammar is None:
+                raise _BadScript("a Sampled step needs a request with an enforced grammar")
+            rng = random.Random(step.seed)  # noqa: S311 - a test model
+            return Reply(self.grammar.sample(rng, brevity=step.brevity, max_depth=16))
+        if not isinstance(step, Reply) or not step.content:
+            return step
+        if self.grammar is not None and not self.grammar.accepts(step.content):
+            raise _BadScript(
+                "the scripted reply does not match the request's grammar; a server "
+                f"enforcing it could not have sent it: {step.content[:200]!r}"
+            )
+        if self.schema is not None:
+            problem = _schema_problem(step.content, self.schema)
+            if problem is not None:
+                raise _BadScript(
+                    f"the scripted reply does not follow the request's JSON schema ({problem})"
+                )
+        return step
+
+
+def _constraints(body: Mapping[str, Any], server: ScriptedOpenAIServer) -> _Checks:  # noqa: C901 - the two fields' checks side by side
+    grammar = None
+    schema = None
+    if "grammar" in body and server.grammar != "ignore":
+        if server.grammar == "reject":
+            raise _BadRequest("Unrecognized request argument supplied: grammar")
+        text = body["grammar"]
+        if not isinstance(text, str):
+            raise _BadRequest("grammar must be a string")
+        try:
+            grammar = parse_gbnf(text)
+        except GrammarError as exc:
+            raise _BadRequest(f"Failed to parse grammar: {exc}") from None
+    fmt = body.get("response_format")
+    if fmt is not None:
+        kind = fmt.get("type") if isinstance(fmt, Mapping) else None
+        if kind not in ("text", "json_object", "json_schema"):
+            raise _BadRequest(f"Invalid value for 'response_format': {fmt!r}")
+        if kind == "json_schema":
+            spec = fmt.get("json_schema")
+            if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
+                raise _BadRequest("response_format.json_schema needs a name and a schema")
+            if not isinstance(spec.get("schema"), Mapping):
+                raise _BadRequest("response_format.json_schema.schema must be an object")
+            if server.json_schema == "reject":
+                raise _BadRequest("response_format of type json_schema is not supported")
+            if server.json_schema == "enforce":
+                schema = spec["schema"]
+    return _Checks(grammar, schema)
+
+
+def _schema_problem(text: str, schema: Mapping[str, Any]) -> str | None:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        return f"not JSON: {exc}"
+    return _violation(value, schema, schema.get("$defs", {}), "$")
+
+
+_TYPES: Mapping[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
+}
+
+
+def _violation(  # noqa: C901, PLR0911, PLR0912 - one check per JSON-schema keyword
+    value: Any, schema: Mapping[str, Any], defs: Mapping[str, Any], where: str
+) -> str | None:
+    """The first way ``value`` breaks ``schema`` (the keywords Pydantic schemas use), or None."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return _violation(value, defs[ref.rsplit("/", 1)[-1]], defs, where)
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            problems = [_violation(value, option, defs, where) for option in schema[key]]
+            if all(problems):
+                deepest = max((p for p in problems if p), key=len)
+                return f"{where} matches none of {key} (nearest: {deepest})"
+            return None
+    kind = schema.get("type")
+    if kind is not None:
+        allowed = _TYPES[kind]
+        if isinstance(value, bool) and bool not in allowed:
+            return f"{where} must be {kind}"
+        if not isinstance(value, allowed):
+            return f"{where} must be {kind}"
+    if "enum" in schema and value not in schema["enum"]:
+        return f"{where} must be one of {schema['enum']}"
+    if "const" in schema and value != schema["const"]:
+        return f"{where} must be {schema['const']!r}"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        bounds = [
+            ("minimum", value >= schema.get("minimum", value)),
+            ("maximum", value <= schema.get("maximum", value)),
+            (
+                "exclusiveMinimum",
+                "exclusiveMinimum" not in schema or value > schema["exclusiveMinimum"],
+            ),
+            (
+                "exclusiveMaximum",
+                "exclusiveMaximum" not in schema or value < schema["exclusiveMaximum"],
+            ),
+        ]
+        for key, ok in bounds:
+            if not ok:
+                return f"{where} breaks {key} {schema[key]}"
+    if isinstance(value, str) and len(value) > schema.get("maxLength", len(value)):
+        return f"{where} is longer than {schema['maxLength']}"
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        for name in schema.get("required", ()):
+            if name not in value:
+                return f"{where}.{name} is required"
+        for name, item in value.items():
+            if name in properties:
+                problem = _violation(item, properties[name], defs, f"{where}.{name}")
+                if problem is not None:
+                    return problem
+            elif schema.get("additionalProperties") is False:
+                return f"{where}.{name} is not allowed"
+    return None
 
 
 def _error(message: str) -> dict[str, Any]:

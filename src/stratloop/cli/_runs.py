@@ -14,7 +14,15 @@ from typing import Any
 
 from stratloop.errors import RunError
 
-__all__ = ["LATEST", "failures_line", "find_run", "format_number", "search_dirs", "trials_line"]
+__all__ = [
+    "LATEST",
+    "failures_line",
+    "find_run",
+    "format_number",
+    "model_lines",
+    "search_dirs",
+    "trials_line",
+]
 
 LATEST = "latest"
 """The run id that names the newest run."""
@@ -113,3 +121,19 @@ def format_number(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return "-" if value is None else str(value)
+
+
+def model_lines(run_path: Path) -> list[str]:
+    """One line per LLM model of the run in ``run_path``: proposals, rates, tokens, cost."""
+    from stratloop.llm.calls import summarise_calls  # noqa: PLC0415 - keep --help fast
+    from stratloop.loop.history import iter_history  # noqa: PLC0415 - numpy; keep --help fast
+
+    history = run_path / "history.jsonl"
+    if not history.is_file():
+        return []
+    summaries = summarise_calls(
+        (record.llm_calls, record.champion if record.evaluated else None)
+        for record in iter_history(history)
+        if record.llm_calls
+    )
+    return [summary.describe() for summary in summaries]

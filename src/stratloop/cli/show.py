@@ -21,6 +21,7 @@ from stratloop.cli._runs import (
     failures_line,
     find_run,
     format_number,
+    model_lines,
     search_dirs,
     trials_line,
 )
@@ -103,6 +104,8 @@ def show(
     if failed is not None:
         console.print(failed, style="yellow", markup=False)
     console.print(trials_line(info.metrics), markup=False)
+    for line in model_lines(info.path):
+        console.print(line, markup=False)
     for key in _COUNTERS:
         if key in info.metrics:
             console.print(f"  {key}: {format_number(info.metrics[key])}")

@@ -153,6 +153,8 @@ def _accept(spec: FieldSpec) -> _Accept:
     """The accept function of one field, specialised to its kind."""
     if spec.kind == "model":
         return compile_section(spec)
+    if spec.kind == "list":
+        return _empty_list
     compilers: dict[str, Callable[[FieldSpec, _Accept], _Accept]] = {
         "bool": _bool,
         "int": _int,
@@ -162,6 +164,13 @@ def _accept(spec: FieldSpec) -> _Accept:
         "literal": _literal,
     }
     return compilers[spec.kind](spec, _general(spec))
+
+
+def _empty_list(value: Any) -> Any:
+    """An empty list is the default; any element goes to the full check, which lists issues."""
+    if type(value) in (list, tuple) and not value:
+        return ()
+    raise Reject
 
 
 def _general(spec: FieldSpec) -> _Accept:

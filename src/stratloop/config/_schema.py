@@ -27,7 +27,7 @@ from stratloop.config.models import StratloopConfig
 
 __all__ = ["MISSING", "ROOT", "FieldSpec", "Kind", "lookup", "make_checker", "suggest"]
 
-Kind = Literal["bool", "int", "float", "str", "date", "literal", "model"]
+Kind = Literal["bool", "int", "float", "str", "date", "literal", "model", "list"]
 _Bound = int | float | None
 
 
@@ -58,6 +58,8 @@ class FieldSpec:
         pattern: regular expression a string must match entirely.
         model: the section model of a ``model`` field.
         children: the fields of a ``model`` field, by key.
+        item: the spec of each element of a ``list`` field (a ``model`` spec).
+        max_length: longest accepted list.
     """
 
     path: str
@@ -71,6 +73,8 @@ class FieldSpec:
     pattern: re.Pattern[str] | None = None
     model: type[BaseModel] | None = None
     children: Mapping[str, FieldSpec] = field(default_factory=dict)
+    item: FieldSpec | None = None
+    max_length: int | None = None
 
     @property
     def allowed(self) -> str:
@@ -88,6 +92,10 @@ def _describe(spec: FieldSpec) -> str:
         return _describe_str(spec)
     if spec.kind == "model":
         return "a mapping with keys from: " + ", ".join(spec.children)
+    if spec.kind == "list":
+        assert spec.item is not None
+        most = f"at most {spec.max_length} " if spec.max_length is not None else ""
+        return f"a list of {most}mappings with keys from: " + ", ".join(spec.item.children)
     suffix = _range_text(spec.bounds) if spec.kind in {"int", "float"} else ""
     return _NOUNS[spec.kind] + suffix
 
@@ -189,6 +197,12 @@ def _other_checker(spec: FieldSpec) -> Callable[[Any], tuple[bool, Any]]:
         )
     if spec.kind == "literal":
         return _literal_checker(spec.literals)
+    if spec.kind == "list":
+        longest = spec.max_length
+        return lambda value: (
+            isinstance(value, (list, tuple)) and (longest is None or len(value) <= longest),
+            value,
+        )
     model = spec.model
     assert model is not None
     return lambda value: (isinstance(value, (dict, model)), value)
@@ -253,6 +267,18 @@ def _compile(path: str, annotation: Any, metadata: list[Any], info: FieldInfo | 
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         children = _children(annotation, path)
         return FieldSpec(kind="model", model=annotation, children=children, **common)
+    if origin is tuple:
+        element = typing.get_args(annotation)[0]
+        item_path = f"{path}[]"
+        item = FieldSpec(
+            path=item_path,
+            kind="model",
+            required=True,
+            model=element,
+            children=_children(element, item_path),
+        )
+        longest = _constraints(metadata).get("max_length")
+        return FieldSpec(kind="list", item=item, max_length=longest, **common)
     kinds: dict[Any, Kind] = {bool: "bool", int: "int", float: "float", str: "str", dt.date: "date"}
     return FieldSpec(kind=kinds[annotation], **_constraints(metadata), **common)
 
@@ -275,6 +301,8 @@ def _constraints(metadata: list[Any]) -> dict[str, Any]:
                 bounds[index] = getattr(item, attribute)
         if isinstance(item, annotated_types.MinLen):
             found["min_length"] = item.min_length
+        elif isinstance(item, annotated_types.MaxLen):
+            found["max_length"] = item.max_length
         elif getattr(item, "pattern", None) is not None:
             found["pattern"] = re.compile(_anchor_end(item.pattern))
     found["bounds"] = tuple(bounds)
@@ -309,6 +337,9 @@ def lookup(path: str) -> FieldSpec | None:
     """The spec at a dotted ``path``, or ``None`` if there is no such field."""
     spec = ROOT
     for part in path.split("."):
+        if spec.kind == "list" and spec.item is not None and part.isdigit():
+            spec = spec.item
+            continue
         child = spec.children.get(part)
         if child is None:
             return None

@@ -103,9 +103,29 @@ def _plan(
     for name, child in spec.children.items():
         if child.kind == "model":
             sections[name] = (_compile_section(child), child)
+        elif child.kind == "list":
+            sections[name] = (_compile_list(child), child)
         else:
             scalars[name] = (make_checker(child), child)
     return scalars, sections
+
+
+def _compile_list(spec: FieldSpec) -> _Check:
+    """A list of sections (``llm.models``): the list's own check, then each element's."""
+    assert spec.item is not None
+    element = _compile_section(spec.item)
+    shallow = make_checker(spec)
+
+    def check(data: Any, issues: list[ConfigIssue]) -> Any:
+        ok, _ = shallow(data)
+        if not ok:
+            issues.append(issue_for(spec, data))
+            return None
+        before = len(issues)
+        built = tuple(element(item, issues) for item in data)
+        return None if len(issues) > before else built
+
+    return check
 
 
 def _nested(

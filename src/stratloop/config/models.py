@@ -20,6 +20,7 @@ __all__ = [
     "GenerationConfig",
     "LLMConfig",
     "LoopConfig",
+    "ModelChoice",
     "SearchConfig",
     "StratloopConfig",
 ]
@@ -52,6 +53,19 @@ class GenerationConfig(BaseModel):
     """Largest time-series window an expression may use, in trading days."""
 
 
+class ModelChoice(BaseModel):
+    """One model of an ensemble: chosen per call with probability proportional to ``weight``."""
+
+    model_config = _MODEL
+    model: Annotated[str, Field(min_length=1)]
+    """The model name the endpoint serves."""
+    weight: Annotated[float, Field(gt=0.0, le=1_000_000.0)] = 1.0
+    base_url: str | None = None
+    """Its endpoint; unset means ``llm.base_url``."""
+    cost_per_1k_tokens: Annotated[float, Field(ge=0.0)] | None = None
+    """Its price; unset means ``llm.cost_per_1k_tokens``."""
+
+
 class LLMConfig(BaseModel):
     """The OpenAI-compatible endpoint that proposes new strategies."""
 
@@ -77,6 +91,11 @@ class LLMConfig(BaseModel):
     """How many times the parser's error is sent back for a corrected reply."""
     anonymize: bool = False
     """Hide tickers and dates from the prompt so the model cannot recall the future."""
+    structured_output: Literal["auto", "json_schema", "grammar", "none"] = "none"
+    """Constrain replies: the spec's JSON schema, a GBNF grammar of the DSL, or nothing;
+    ``auto`` probes the endpoint once per run and records what it honours."""
+    models: Annotated[tuple[ModelChoice, ...], Field(strict=False, max_length=32)] = ()
+    """An ensemble chosen per call by the run's seeded generator; empty means ``llm.model``."""
 
 
 class DataConfig(BaseModel):

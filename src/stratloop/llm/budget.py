@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from stratloop.config.models import LLMConfig
 from stratloop.errors import ConfigIssue, ConfigValidationError, LLMBudgetExhaustedError
+
+if TYPE_CHECKING:
+    from stratloop.llm.calls import LLMCall
 
 __all__ = ["TokenBudget", "Usage"]
 
@@ -85,6 +89,7 @@ class TokenBudget:
         self.max_cost = max_cost
         self._lock = threading.Lock()
         self._usage = spent or Usage()
+        self._calls: list[LLMCall] = []
 
     @classmethod
     def from_config(cls, config: LLMConfig, *, spent: Usage | None = None) -> TokenBudget:
@@ -114,14 +119,42 @@ class TokenBudget:
             raise LLMBudgetExhaustedError(reason)
 
     def record(
-        self, prompt_tokens: int, completion_tokens: int, *, estimated: bool = False
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        *,
+        estimated: bool = False,
+        cost_per_1k_tokens: float | None = None,
     ) -> Usage:
-        """Add one call's usage and return the new total."""
-        tokens = prompt_tokens + completion_tokens
-        cost = 0.0 if self.cost_per_1k_tokens is None else tokens * self.cost_per_1k_tokens / 1000
+        """Add one call's usage and return the new total.
+
+        Args:
+            prompt_tokens: tokens sent.
+            completion_tokens: tokens received.
+            estimated: the endpoint reported no usage; the counts are estimates.
+            cost_per_1k_tokens: this call's price (an ensemble model's own);
+                None uses the budget's.
+        """
+        cost = self.price(prompt_tokens + completion_tokens, cost_per_1k_tokens) or 0.0
         with self._lock:
             self._usage += Usage(prompt_tokens, completion_tokens, cost, 1, int(estimated))
             return self._usage
+
+    def price(self, tokens: int, cost_per_1k_tokens: float | None = None) -> float | None:
+        """What ``tokens`` cost at this price (the budget's when None); None when unpriced."""
+        rate = self.cost_per_1k_tokens if cost_per_1k_tokens is None else cost_per_1k_tokens
+        return None if rate is None else tokens * rate / 1000
+
+    def log_call(self, call: LLMCall) -> None:
+        """Keep one call's record until the loop takes it into the iteration's record."""
+        with self._lock:
+            self._calls.append(call)
+
+    def drain_calls(self) -> tuple[LLMCall, ...]:
+        """The call records logged since the last drain, oldest first; the log is emptied."""
+        with self._lock:
+            calls, self._calls = tuple(self._calls), []
+            return calls
 
     def __repr__(self) -> str:
         return (

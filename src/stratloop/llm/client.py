@@ -11,6 +11,7 @@ in a message, a log line or a repr.
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import ipaddress
 import math
@@ -34,7 +35,15 @@ from stratloop.errors import (
 from stratloop.llm.budget import TokenBudget
 from stratloop.redaction import redact_text
 
-__all__ = ["PLACEHOLDER_API_KEY", "Completion", "LLMClient", "Message", "RetryPolicy"]
+__all__ = [
+    "PLACEHOLDER_API_KEY",
+    "Completion",
+    "Constraint",
+    "LLMClient",
+    "Message",
+    "RetryPolicy",
+    "Route",
+]
 
 PLACEHOLDER_API_KEY = "not-needed"
 """Sent to a loopback endpoint when ``llm.api_key_env`` names an unset variable."""
@@ -54,6 +63,52 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class Constraint:
+    """What a request constrains the reply to, in the field each server reads.
+
+    Args:
+        kind: ``json_schema`` (sent as ``response_format``, understood by
+            OpenAI, vLLM, llama.cpp, Ollama) or ``grammar`` (a GBNF text in
+            llama.cpp's ``grammar`` field).
+        schema: the JSON schema, for ``json_schema``.
+        grammar: the GBNF text, for ``grammar``.
+        name: the schema's name in ``response_format``.
+    """
+
+    kind: Literal["json_schema", "grammar"]
+    schema: Mapping[str, Any] | None = None
+    grammar: str | None = None
+    name: str = "strategy"
+
+    def request_fields(self) -> dict[str, Any]:
+        """The keyword arguments for ``chat.completions.create``."""
+        if self.kind == "grammar":
+            return {"extra_body": {"grammar": self.grammar}}
+        schema = dict(self.schema or {})
+        return {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": self.name, "schema": schema},
+            }
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Which model a call asks, and where: an ensemble member, or ``llm.model``.
+
+    Args:
+        model: the model name.
+        base_url: its endpoint; None means ``llm.base_url``.
+        cost_per_1k_tokens: its price; None means ``llm.cost_per_1k_tokens``.
+    """
+
+    model: str
+    base_url: str | None = None
+    cost_per_1k_tokens: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Completion:
     """One reply and what it cost.
 
@@ -65,6 +120,7 @@ class Completion:
         attempts: HTTP attempts made, 1 when the first one succeeded.
         finish_reason: why the model stopped (``stop``, ``length`` …), if reported.
         usage_estimated: True when the endpoint reported no usage.
+        latency_s: wall time of the call, retries included.
     """
 
     text: str
@@ -74,6 +130,7 @@ class Completion:
     attempts: int
     finish_reason: str | None = None
     usage_estimated: bool = False
+    latency_s: float = 0.0
 
     @property
     def tokens(self) -> int:
@@ -178,15 +235,29 @@ class LLMClient:
                 f"authentication, export {config.api_key_env}={PLACEHOLDER_API_KEY}"
             )
         self._key = _Secret(key)
-        self._openai = openai.OpenAI(
-            base_url=self.base_url,
-            api_key=key,
-            timeout=config.timeout_s,
+        self._openai = self._open(self.base_url)
+        self._endpoints: dict[str, openai.OpenAI] = {self.base_url: self._openai}
+        for choice in config.models:
+            if choice.base_url is not None:
+                url = _checked_base_url(choice.base_url)
+                self._endpoints.setdefault(url, self._open(url))
+
+    def _open(self, base_url: str) -> openai.OpenAI:
+        return openai.OpenAI(
+            base_url=base_url,
+            api_key=self._key.reveal(),
+            timeout=self.config.timeout_s,
             max_retries=0,
         )
 
     def complete(
-        self, messages: Sequence[Message], *, budget: TokenBudget | None = None
+        self,
+        messages: Sequence[Message],
+        *,
+        budget: TokenBudget | None = None,
+        constraint: Constraint | None = None,
+        route: Route | None = None,
+        max_tokens: int | None = None,
     ) -> Completion:
         """Send ``messages`` and return the reply.
 
@@ -194,6 +265,9 @@ class LLMClient:
             messages: the conversation, oldest first.
             budget: checked before the request and charged with the reply's usage
                 (also when the reply turns out empty: the tokens were spent).
+            constraint: a JSON schema or grammar the reply must follow.
+            route: the model (and endpoint) to ask; None asks ``llm.model``.
+            max_tokens: the reply's token bound; None uses ``llm.max_tokens``.
 
         Raises:
             LLMBudgetExhaustedError: the budget was already spent; nothing was sent.
@@ -204,12 +278,25 @@ class LLMClient:
         if budget is not None:
             budget.check()
         payload: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
+        request: dict[str, Any] = {
+            "model": self.model if route is None else route.model,
+            "messages": payload,
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens if max_tokens is None else max_tokens,
+            **(constraint.request_fields() if constraint is not None else {}),
+        }
+        endpoint = self._openai
+        if route is not None and route.base_url is not None:
+            endpoint = self._endpoints[_checked_base_url(route.base_url)]
+        price = None if route is None else route.cost_per_1k_tokens
         retries = self.config.max_retries
         failure = _Retry("no attempt was made")
+        started = time.perf_counter()
         for attempt in range(retries + 1):
-            outcome = self._attempt(payload)
+            outcome = self._attempt(endpoint, request)
             if not isinstance(outcome, _Retry):
-                return self._completion(outcome, messages, attempt + 1, budget)
+                done = self._completion(outcome, messages, attempt + 1, budget, price)
+                return dataclasses.replace(done, latency_s=time.perf_counter() - started)
             failure = outcome
             if attempt < retries:
                 self._pause(attempt, outcome)
@@ -243,7 +330,8 @@ class LLMClient:
 
     def close(self) -> None:
         """Close the HTTP connections."""
-        self._openai.close()
+        for endpoint in self._endpoints.values():
+            endpoint.close()
 
     def __enter__(self) -> Self:
         return self
@@ -257,15 +345,10 @@ class LLMClient:
             f"api_key_env={self.config.api_key_env!r})"
         )
 
-    def _attempt(self, payload: list[Any]) -> Any:
+    def _attempt(self, endpoint: openai.OpenAI, request: Mapping[str, Any]) -> Any:
         """One HTTP attempt: the response, a :class:`_Retry`, or a final error."""
         try:
-            return self._openai.chat.completions.create(
-                model=self.model,
-                messages=payload,
-                temperature=self.config.temperature,
-                max_tokens=self.config.max_tokens,
-            )
+            return endpoint.chat.completions.create(**request)
         except openai.APIStatusError as exc:
             status = exc.status_code
             if status in _AUTH_STATUS:
@@ -279,7 +362,13 @@ class LLMClient:
                     f"HTTP {status}: {self._excerpt(exc)}", _retry_after(exc.response.headers)
                 )
             problem = f"rejected the request (HTTP {status}: {self._excerpt(exc)})"
-            raise self._unavailable(problem, _fix_for(exc, self)) from None
+            fix = _fix_for(exc, self)
+            if "response_format" in request or "extra_body" in request:
+                fix += (
+                    f"; it may not accept llm.structured_output={self.config.structured_output}:"
+                    " set it to auto (probe what the endpoint honours) or none"
+                )
+            raise self._unavailable(problem, fix) from None
         except openai.APITimeoutError:
             return _Retry(f"no reply within llm.timeout_s={self.config.timeout_s:g}s")
         except openai.APIConnectionError as exc:
@@ -306,6 +395,7 @@ class LLMClient:
         messages: Sequence[Message],
         attempts: int,
         budget: TokenBudget | None,
+        price: float | None = None,
     ) -> Completion:
         choices = getattr(response, "choices", None)
         choice = choices[0] if isinstance(choices, list) and choices else None
@@ -323,7 +413,9 @@ class LLMClient:
         assert isinstance(prompt_tokens, int)
         assert isinstance(completion_tokens, int)
         if budget is not None:
-            budget.record(prompt_tokens, completion_tokens, estimated=estimated)
+            budget.record(
+                prompt_tokens, completion_tokens, estimated=estimated, cost_per_1k_tokens=price
+            )
         if choice is None:
             raise LLMEmptyResponseError(
                 f"the LLM endpoint {self.base_url} (model {self.model}) returned no choices; "

@@ -26,7 +26,13 @@ from stratloop.generation.outcome import Repeat
 from stratloop.llm.client import Message
 from stratloop.spec import Strategy
 
-__all__ = ["PromptSettings", "Universe", "build_messages", "repair_messages"]
+__all__ = [
+    "Inspirations",
+    "PromptSettings",
+    "Universe",
+    "build_messages",
+    "repair_messages",
+]
 
 _DATE = re.compile(r"(?<!\d)\d{4}[-/.]\d{2}[-/.]\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?")
 _HIDDEN_DATE = "<date>"
@@ -49,7 +55,7 @@ dividends and are not comparable across stocks.
 # The expression language
 $reference
 
-# Data fields available to expressions
+# Data fields
 $fields
 
 # Reply format
@@ -67,7 +73,7 @@ Keys:
 Limits: at most $max_nodes nodes, nesting depth $max_depth, windows and lags up \
 to $max_window days.
 
-Example:
+Example (it only shows the format: do not propose it):
 ```json
 $example
 ```"""
@@ -81,12 +87,12 @@ $universe
 # Current champion
 $champion
 
-# Recent candidates (oldest first)
+# Earlier candidates (one JSON object a line; the expression is the quoted string)
 $feedback
 
 Propose one new strategy that is likely to beat the champion out of sample. \
-Do not repeat an expression listed above; learn from the failures. Reply with \
-the JSON object only."""
+Do not repeat an expression listed above or the format example; learn from the \
+failures. Reply with the JSON object only."""
 )
 
 _REPEATED = Template(
@@ -109,6 +115,7 @@ Your reply could not be used: $error
 Reply again with exactly one corrected JSON object in a ```json block, \
 following the reply format and the DSL reference above."""
 )
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,34 +160,55 @@ class PromptSettings:
     universe: Universe | None = None
     max_feedback: int = 10
     field_notes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    grammar_fields: tuple[str, ...] = ()
 
 
-def build_messages(ctx: GenerationContext, settings: PromptSettings) -> tuple[Message, ...]:
+@dataclass(frozen=True, slots=True)
+class Inspirations:
+    """The earlier candidates one call is shown, sampled per call from the run's archive.
+
+    Args:
+        top: among the best scored so far.
+        diverse: from factor families the top ones do not use.
+        failures: recent failures, with their errors.
+    """
+
+    top: tuple[Feedback, ...] = ()
+    diverse: tuple[Feedback, ...] = ()
+    failures: tuple[Feedback, ...] = ()
+
+
+def build_messages(
+    ctx: GenerationContext,
+    settings: PromptSettings,
+    inspirations: Inspirations | None = None,
+) -> tuple[Message, ...]:
     """The system and user messages asking for one strategy in iteration ``ctx``.
 
     Args:
         ctx: the iteration's context; ``ctx.config.llm.anonymize`` hides tickers and dates.
         settings: the run's fixed prompt content.
+        inspirations: the earlier candidates to show; None shows the most
+            recent results of ``ctx.feedback``.
     """
-    notes = settings.field_notes
     hide = _Scrubber(settings.universe, enabled=ctx.config.llm.anonymize)
-    fields = "\n".join(
-        f"- {name}" + (f": {notes[name]}" if name in notes else "")
-        for name in sorted(settings.fields)
-    )
     system = _SYSTEM.substitute(
         reference=settings.reference.strip(),
-        fields=fields,
+        fields=_fields(settings),
         max_nodes=settings.max_nodes,
         max_depth=settings.max_depth,
         max_window=settings.max_window,
         example=_spec_json(settings.example, None),
     )
-    recent = ctx.feedback[-settings.max_feedback :] if settings.max_feedback else ()
+    if inspirations is None:
+        recent = ctx.feedback[-settings.max_feedback :] if settings.max_feedback else ()
+        shown = _feedback(recent, hide)
+    else:
+        shown = _inspirations(inspirations, hide)
     user = _USER.substitute(
         universe=_universe(settings.universe, anonymize=hide.enabled),
         champion=_champion(ctx.champion, hide),
-        feedback=_feedback(recent, hide),
+        feedback=shown,
     )
     return (Message("system", system), Message("user", user), *_repeated(ctx.repeats, hide))
 
@@ -197,6 +225,37 @@ def _repeated(repeats: Sequence[Repeat], hide: _Scrubber) -> tuple[Message, ...]
     return tuple(messages)
 
 
+def _shown_reply(reply: str) -> str:
+    """A reply as shown back to the model: its first characters when it is long."""
+    return reply if len(reply) <= _MAX_SHOWN_REPLY else reply[:_MAX_SHOWN_REPLY] + " [...]"
+
+
+def _fields(settings: PromptSettings) -> str:
+    """Every field the grammar knows, each marked available or not in this data."""
+    notes = settings.field_notes
+    names = sorted(set(settings.grammar_fields) | settings.fields)
+    lines = []
+    for name in names:
+        note = f": {notes[name]}" if name in notes else ""
+        if name in settings.fields:
+            lines.append(f"- {name}{note}")
+        else:
+            lines.append(f"- {name}: NOT in this data; an expression using it is rejected")
+    return "\n".join(lines)
+
+
+def _inspirations(inspirations: Inspirations, hide: _Scrubber) -> str:
+    groups = (
+        ("Among the best so far", inspirations.top),
+        ("Other factor families tried", inspirations.diverse),
+        ("Recent failures (learn from the errors)", inspirations.failures),
+    )
+    parts = [
+        f"{title}:\n{_feedback(items, hide)}" for title, items in groups if items
+    ]
+    return "\n\n".join(parts) if parts else "None yet."
+
+
 def repair_messages(
     messages: Sequence[Message], reply: str, error: LLMGenerationError
 ) -> tuple[Message, ...]:
@@ -205,10 +264,9 @@ def repair_messages(
     detail = str(error)
     if cause is not None and str(cause) not in detail:
         detail += f"\n({type(cause).__name__}: {cause})"
-    shown = reply if len(reply) <= _MAX_SHOWN_REPLY else reply[:_MAX_SHOWN_REPLY] + " [...]"
     return (
         *messages,
-        Message("assistant", shown),
+        Message("assistant", _shown_reply(reply)),
         Message("user", _REPAIR.substitute(error=detail)),
     )
 
@@ -260,13 +318,22 @@ def _feedback(recent: Sequence[Feedback], hide: _Scrubber) -> str:
         return "None yet."
     lines = []
     for item in recent:
-        outcome = "score n/a" if item.score is None else f"score {_number(item.score)}"
-        line = f"- [{item.method}] {hide(item.expression)} -> {outcome}"
+        shown: dict[str, object] = {
+            "expression": hide(item.expression),
+            "method": item.method,
+            "score": _score(item.score),
+        }
         if item.error:
-            error = " ".join(item.error.split())[:_MAX_SHOWN_ERROR]
-            line += f"; failed: {hide(error)}"
-        lines.append(line)
+            shown["error"] = hide(" ".join(item.error.split())[:_MAX_SHOWN_ERROR])
+        lines.append("- " + json.dumps(shown))
     return "\n".join(lines)
+
+
+def _score(value: float | None) -> float | None:
+    """The score to 4 significant digits; None when unknown or not finite (JSON has no NaN)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(f"{value:.4g}")
 
 
 def _metrics(metrics: Mapping[str, float]) -> str:

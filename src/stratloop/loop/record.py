@@ -13,6 +13,7 @@ from typing import Any
 from stratloop.generation.outcome import GenerationOutcome
 from stratloop.iteration import IterationRecord, Redundancy, StageError, Status, Timings
 from stratloop.llm.budget import Usage
+from stratloop.llm.calls import LLMCall
 from stratloop.loop.workers import EvalResult
 
 __all__ = ["Generated"]
@@ -35,6 +36,7 @@ class Generated:
             run goes on without it (a configured, recorded decision).
         generate_s: seconds spent deciding and generating.
         validate_s: seconds spent validating.
+        llm_calls: the records of the LLM calls generation made.
     """
 
     iteration_num: int
@@ -48,6 +50,7 @@ class Generated:
     budget_mode: str | None = None
     generate_s: float = 0.0
     validate_s: float = 0.0
+    llm_calls: tuple[LLMCall, ...] = ()
 
     @property
     def evaluable(self) -> bool:
@@ -87,6 +90,7 @@ class Generated:
             llm_usage=self.llm_usage,
             redundancy=redundancy,
             fingerprint=result.fingerprint if evaluated and result is not None else None,
+            llm_calls=self.llm_calls,
             timings=Timings(
                 generate_s=self.generate_s,
                 validate_s=self.validate_s,

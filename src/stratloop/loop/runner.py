@@ -498,6 +498,7 @@ class LoopRunner:
                     budget_mode=mode,
                     generate_s=t1 - t0,
                     validate_s=t2 - t1,
+                    llm_calls=budget.drain_calls() if budget is not None else (),
                 )
             )
             halt = self._count_provider_failure(outcome)

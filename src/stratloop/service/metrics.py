@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from stratloop.audit import Checkpoint
+from stratloop.llm.calls import ModelSummary
 from stratloop.service.health import PHASE_KEYS, HealthSnapshot
 
 __all__ = ["CONTENT_TYPE", "PREFIX", "render_metrics"]
@@ -215,12 +216,56 @@ class _SnapshotCollector(Collector):
             "(it fell back to the factor graph, or produced no candidate)",
             [((), history.llm_failures)],
         )
+        yield from _llm_models(history.llm_models)
         yield _family(
             GaugeMetricFamily,
             "champion_train_metric",
             "Train-period metrics of the run's current champion (no sample before one)",
             (((state.run_id, name), value) for name, value in history.champion_train.items()),
             ["run_id", "metric"],
+        )
+
+
+def _llm_models(models: Sequence[ModelSummary]) -> Iterator[Metric]:
+    """Per LLM model: calls, proposals, tokens, cost, latency, acceptance and improvement."""
+    counters = (
+        ("calls", "LLM calls per model (probes and repair rounds included)", "calls"),
+        ("proposals", "Iterations whose strategy was asked of the model", "proposals"),
+        ("tokens", "Tokens the model's calls spent", "tokens"),
+        ("latency_seconds", "Seconds the model's calls took, summed", "latency_sum"),
+    )
+    for name, text, attribute in counters:
+        yield _family(
+            CounterMetricFamily,
+            f"llm_model_{name}",
+            text,
+            (((m.model,), getattr(m, attribute)) for m in models),
+            ["model"],
+        )
+    yield _family(
+        CounterMetricFamily,
+        "llm_model_cost",
+        "Cost of the model's calls, in cost_per_1k_tokens units (priced models only)",
+        (((m.model,), m.cost) for m in models if m.cost is not None),
+        ["model"],
+    )
+    rates = (
+        ("acceptance_rate", "Share of the model's proposals that gave a valid spec",
+         "acceptance_rate"),
+        ("improvement_rate", "Share of the model's evaluated candidates that became champion",
+         "improvement_rate"),
+    )
+    for name, text, attribute in rates:
+        yield _family(
+            GaugeMetricFamily,
+            f"llm_model_{name}",
+            text,
+            (
+                ((m.model,), getattr(m, attribute))
+                for m in models
+                if getattr(m, attribute) is not None
+            ),
+            ["model"],
         )
 
 

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from stratloop.config.models import GenerationConfig
 from stratloop.iteration import IterationRecord
+from stratloop.llm.calls import CallTally, ModelSummary
 from stratloop.loop.counters import LoopCounters
 
 __all__ = ["EXPECTED_STRATEGY", "HistoryCounts", "HistoryTally"]
@@ -84,6 +85,8 @@ class HistoryCounts:
             most the tally's window).
         recent_failures: those that failed to produce an evaluation, by ``stage/ErrorType``.
         run_failures: the whole run's, by ``stage/ErrorType``.
+        llm_models: per model of the LLM calls recorded: proposals, acceptance,
+            improvements, tokens, cost and latency (latency as a sum only).
     """
 
     iterations: int
@@ -105,6 +108,7 @@ class HistoryCounts:
     recent: int = 0
     recent_failures: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     run_failures: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    llm_models: tuple[ModelSummary, ...] = ()
 
     @property
     def failed(self) -> int:
@@ -130,6 +134,7 @@ class HistoryTally:
     """
 
     __slots__ = (
+        "_calls",
         "_champion",
         "_counters",
         "_errors",
@@ -157,6 +162,7 @@ class HistoryTally:
         self._recent: deque[str | None] = deque(maxlen=window)
         self._recent_causes: Counter[str] = Counter()
         self._run_causes: Counter[str] = Counter()
+        self._calls = CallTally(keep_latencies=False)
 
     def add(self, record: IterationRecord) -> None:
         """Fold one committed record (as the loop commits it, or as its history file holds it)."""
@@ -181,6 +187,8 @@ class HistoryTally:
             self._llm_failed += outcome.fallback is not None or outcome.candidate is None
         if record.champion and record.train is not None:
             self._champion = MappingProxyType(_numeric(record.train))
+        if record.llm_calls:
+            self._calls.add(record.llm_calls, record.champion if record.evaluated else None)
 
     def _slide(self, cause: str | None) -> None:
         """Slide the recent window by one iteration (``cause``: why it failed; None: it did not)."""
@@ -219,4 +227,5 @@ class HistoryTally:
             recent=len(self._recent),
             recent_failures=_frozen(self._recent_causes),
             run_failures=_frozen(self._run_causes),
+            llm_models=self._calls.summaries(),
         )
