@@ -43,9 +43,12 @@ class TestFlagsCommand:
         assert "requires PHASE1_CONFIG_ENFORCEMENT" in result.output
 
     def test_flags_file(self, tmp_path):
-        """--flags-file reads a dotenv file."""
+        """--flags-file reads a dotenv file, which names every flag."""
         path = tmp_path / "flags.env"
-        path.write_text("ENABLE_GENERATION_REFACTORING=false\n")
+        path.write_text(
+            "ENABLE_GENERATION_REFACTORING=false\nPHASE1_CONFIG_ENFORCEMENT=true\n"
+            "PHASE2_PYDANTIC_VALIDATION=true\nPHASE3_STRATEGY_PATTERN=true\nPHASE4_AUDIT_TRAIL=true\n"
+        )
         result = runner.invoke(app, ["flags", "--json", "--flags-file", str(path)])
         assert result.exit_code == 0
         assert json.loads(result.output)["effective_phase"] == 0

@@ -121,7 +121,8 @@ class TestRunCommand:
 
     def test_a_bad_flags_file_is_an_error_naming_the_value(self, workdir):
         """A flags file with a non-boolean value stops the run before it starts."""
-        (workdir / "flags.env").write_text("PHASE4_AUDIT_TRAIL=maybe\n")
+        values = {**ALL_ON, "PHASE4_AUDIT_TRAIL": "maybe"}
+        (workdir / "flags.env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
         result = CliRunner().invoke(
             app, ["run", "--no-progress", "--iterations", "4", "--flags-file", "flags.env"]
         )

@@ -24,7 +24,14 @@ import pytest
 import yaml
 from deploy_helpers import RULES, names_in_exposition, panel_queries, tool
 
-from service.service_helpers import free_port, make_environment, serving, wait_for, write_flags
+from service.service_helpers import (
+    ALL_ON,
+    free_port,
+    make_environment,
+    serving,
+    wait_for,
+    write_flags,
+)
 from stratloop.acceptance.llm_server import ScriptedOpenAIServer
 
 pytestmark = pytest.mark.slow
@@ -119,7 +126,7 @@ def test_silent_fallback_alert_fires(tmp_path: Path) -> None:
     """Phase 0 with a failing LLM: Prometheus fires StratloopSilentFallback within the bound."""
     root = make_environment(tmp_path / "env", iterations=400)
     flags = root / "flags.env"
-    write_flags(flags, {"ENABLE_GENERATION_REFACTORING": "false"})
+    write_flags(flags, {**ALL_ON, "ENABLE_GENERATION_REFACTORING": "false"})
     with ScriptedOpenAIServer() as llm:
         (root / "configs" / "t.yaml").write_text(
             _CONFIG.format(base_url=llm.base_url, iterations=400)

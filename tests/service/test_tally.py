@@ -265,3 +265,34 @@ class TestHistoryTally:
         del record["status"]
         with pytest.raises(RunError, match="lacks the key 'status'"):
             IterationRecord.from_dict(record)
+
+
+_CAUSES = (None, "LLMUnavailableError", "LLMEmptyResponseError")
+
+
+class TestFailureWindow:
+    @settings(max_examples=60, deadline=None)
+    @given(
+        kinds=st.lists(st.sampled_from(_CAUSES), max_size=60),
+        window=st.integers(min_value=1, max_value=20),
+    )
+    def test_recent_failures_are_the_last_window_by_cause(
+        self, kinds: list[str | None], window: int
+    ) -> None:
+        """Issue 13: the recent counts equal a recount of the last ``window`` records' causes."""
+        tally = HistoryTally(GenerationConfig(use_factor_graph=True, innovation_rate=0), window)
+        for i, kind in enumerate(kinds):
+            failed = {
+                "status": "generation_failed",
+                "candidate": None,
+                "method_used": None,
+                "error": {"stage": "generation", "type": kind, "message": "m"},
+            }
+            tally.add(history_record(i, **(failed if kind else {})))
+        counts = tally.counts()
+        last = kinds[-window:]
+        expected = Counter(f"generation/{kind}" for kind in last if kind is not None)
+        assert counts.recent == len(last)
+        assert dict(counts.recent_failures) == dict(expected)
+        assert counts.recent_failed == sum(expected.values())
+        assert counts.failed == sum(kind is not None for kind in kinds)

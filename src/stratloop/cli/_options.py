@@ -23,7 +23,11 @@ EnvironmentOption = Annotated[
 
 FlagsFileOption = Annotated[
     Path | None,
-    typer.Option("--flags-file", help="Dotenv file of feature flags, re-read every iteration."),
+    typer.Option(
+        "--flags-file",
+        help="Feature flags file naming every flag: NAME=value lines (.env) or flagd JSON "
+        "(.json); re-read at every iteration.",
+    ),
 ]
 """``--flags-file PATH`` for the commands that run the loop."""
 

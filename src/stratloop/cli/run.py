@@ -15,7 +15,7 @@ from stratloop.cli._options import FlagsFileOption, SetOption, parse_assignments
 from stratloop.cli._runs import LATEST, find_run, model_lines, trials_line
 from stratloop.cli._runs import failures_line as _failures
 from stratloop.errors import RunError
-from stratloop.flags import DotenvFlagSource, EnvFlagSource
+from stratloop.flags import open_flag_source
 
 if TYPE_CHECKING:
     from stratloop.config.models import StratloopConfig
@@ -36,10 +36,6 @@ RunsDirOption = Annotated[
     Path | None,
     typer.Option("--runs-dir", help="Where run directories are (overrides loop.runs_dir)."),
 ]
-
-
-def _flag_source(flags_file: Path | None) -> FlagSource:
-    return EnvFlagSource() if flags_file is None else DotenvFlagSource(flags_file)
 
 
 def _load(
@@ -114,7 +110,7 @@ def run(
     With no --config and no --environment, the built-in default configuration
     runs factor-graph-only on the embedded dataset: no LLM, no network.
     """
-    flags = _flag_source(flags_file)
+    flags = open_flag_source(flags_file)
     options = {
         "loop.iterations": iterations,
         "loop.seed": seed,

@@ -173,6 +173,11 @@ class LoopConfig(BaseModel):
     on_consecutive_failures: Literal["stop", "pause"] = "stop"
     """``stop``: the run stops, resumable; ``pause``: it waits ``failure_pause_s``, then goes on."""
     failure_pause_s: PositiveSeconds = 300.0
+    max_failure_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    """Share of the last ``failure_rate_window`` iterations that may produce no evaluation
+    before ``stratloop serve``'s /health says degraded (0.1: more than 10% fail)."""
+    failure_rate_window: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    """How many of the latest committed iterations ``max_failure_rate`` is judged over."""
 
 
 class SearchConfig(BaseModel):

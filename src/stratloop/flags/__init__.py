@@ -5,9 +5,11 @@ from stratloop.flags.rollout import bucket, in_rollout, instance_id
 from stratloop.flags.sources import (
     DotenvFlagSource,
     EnvFlagSource,
+    FlagdFileSource,
     FlagSource,
     OpenFeatureFlagSource,
     flagd_file_source,
+    flags_file_format,
     open_flag_source,
 )
 
@@ -16,10 +18,12 @@ __all__ = [
     "DotenvFlagSource",
     "EnvFlagSource",
     "FlagSource",
+    "FlagdFileSource",
     "Flags",
     "OpenFeatureFlagSource",
     "bucket",
     "flagd_file_source",
+    "flags_file_format",
     "in_rollout",
     "instance_id",
     "open_flag_source",

@@ -18,7 +18,7 @@ from stratloop.flags.model import (
 from stratloop.flags.parse import parse_flag, parse_percent
 from stratloop.flags.rollout import in_rollout
 
-__all__ = ["KNOWN_KEYS", "check_known", "resolve"]
+__all__ = ["KNOWN_KEYS", "check_known", "require_every_flag", "resolve"]
 
 KNOWN_KEYS = FLAG_VARIABLES + tuple(name + ROLLOUT_SUFFIX for name in FLAG_VARIABLES)
 """Every key a flags file may hold: the five flags and their rollout percentages."""
@@ -32,6 +32,36 @@ def check_known(keys: Iterable[str], source: str) -> None:
         close = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(FLAG_VARIABLES)}"
         raise FlagSourceError(source, f"unknown flag {key!r}", hint)
+
+
+def require_every_flag(values: Mapping[str, object], source: str) -> None:
+    """A flags file must name every flag: a missing one is an error, never "unset means true".
+
+    In the environment an unset flag means true (a fresh install runs the
+    finished system). In a file that rule would turn a rolled-back phase back
+    on when its line is deleted or the file is emptied, so a file says every
+    flag explicitly.
+
+    Raises:
+        FlagSourceError: naming the first missing or empty flag and the file.
+    """
+    missing = [name for name in FLAG_VARIABLES if name not in values]
+    if missing:
+        listed = ", ".join(missing)
+        raise FlagSourceError(
+            source,
+            f"{missing[0]} is not set (missing: {listed})",
+            "a flags file names every flag explicitly, since a missing flag would silently mean "
+            f"true; add {missing[0]}=true or {missing[0]}=false",
+        )
+    for name in FLAG_VARIABLES:
+        value = values[name]
+        if isinstance(value, str) and not value.strip():
+            raise FlagSourceError(
+                source,
+                f"{name} is empty",
+                f"write {name}=true or {name}=false; an empty value is never taken as true",
+            )
 
 
 def resolve(values: Mapping[str, str], *, source: str, targeting_key: str) -> Flags:

@@ -73,3 +73,8 @@ class RichProgress:
     def end(self) -> None:
         """Stop drawing."""
         self._progress.stop()
+
+    def paused(self, reason: str | None) -> None:
+        """Say that the loop paused, and why, or that it continued."""
+        text = "the loop continues" if reason is None else f"{reason}; fix it to continue"
+        self._progress.console.print(text, style="yellow", markup=False, highlight=False)

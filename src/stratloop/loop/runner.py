@@ -26,6 +26,7 @@ from stratloop.config import REDACTED, config_hash, snapshot
 from stratloop.config.models import StratloopConfig
 from stratloop.data import DATASETS
 from stratloop.errors import (
+    FlagError,
     LLMEmptyResponseError,
     LLMUnavailableError,
     RunError,
@@ -125,6 +126,14 @@ class ProgressSink(Protocol):
     def end(self) -> None:
         """The run stopped."""
         ...
+
+    def paused(self, reason: str | None) -> None:
+        """The loop paused at an iteration boundary (``reason``), or continued (None)."""
+        ...
+
+
+_PAUSE_POLL_S = 0.25
+"""How often a loop paused on a bad flag source reads it again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +257,7 @@ class LoopRunner:
         self._last_flags: dict[str, Any] | None = None
         self._pool_restarts = 0
         self._champion_written = -1
+        self._progress: ProgressSink | None = None
         self._n_trials: dict[int, int] = {}
         self._committed = state.next_iteration
         self._provider_failures = 0
@@ -367,6 +377,7 @@ class LoopRunner:
         """
         total = self.config.loop.iterations
         status, message = "completed", ""
+        self._progress = progress
         try:
             self.rundir.set_reserve()
             self._write_run("running", "", verify=False)
@@ -451,7 +462,9 @@ class LoopRunner:
                 generation = config.generation.model_copy(update={"use_factor_graph": True})
                 config, llm = config.model_copy(update={"generation": generation}), None
                 self.state.budget_mode = mode
-            flags = self.parts.flags.current()
+            flags = self._flags_at_boundary(iteration)
+            if flags is None:
+                return generated, None
             self._record_flags(iteration, flags)
             timestamp = utc_now()
             ctx = GenerationContext.create(
@@ -493,6 +506,35 @@ class LoopRunner:
                 return generated, halt
         return generated, None
 
+    def _flags_at_boundary(self, iteration: int) -> Flags | None:
+        """The flags for ``iteration``; while the flag source cannot be read, the loop waits here.
+
+        A bad flags file (a typo, a missing flag, a forbidden combination)
+        pauses the loop at this boundary rather than failing the run or going
+        on with stale values: ``run.json`` says ``paused`` with the reason, the
+        progress sink is told, and the loop continues as soon as the source
+        reads cleanly again. None: a stop was requested while paused.
+        """
+        reason: str | None = None
+        while True:
+            try:
+                flags = self.parts.flags.current()
+            except FlagError as exc:
+                message = f"paused before iteration {iteration}: {exc}"
+                if message != reason:
+                    reason = message
+                    self._write_run(PAUSED, message)
+                    if self._progress is not None:
+                        self._progress.paused(message)
+                if self._stop.wait(_PAUSE_POLL_S):
+                    return None
+                continue
+            if reason is not None:
+                self._write_run("running", "")
+                if self._progress is not None:
+                    self._progress.paused(None)
+            return flags
+
     def _count_provider_failure(self, outcome: GenerationOutcome) -> _Halt | None:
         """Count consecutive LLM provider failures; at ``loop.max_consecutive_failures``, halt.
 
@@ -532,9 +574,13 @@ class LoopRunner:
     def _pause(self, reason: str) -> None:
         """Wait ``loop.failure_pause_s`` (a stop request ends the wait), saying so in run.json."""
         self._write_run(PAUSED, reason)
+        if self._progress is not None:
+            self._progress.paused(reason)
         self._stop.wait(self.config.loop.failure_pause_s)
         self._provider_failures = 0
         self._write_run("running", f"resumed after a pause: {reason}")
+        if self._progress is not None:
+            self._progress.paused(None)
 
     def _validate(self, outcome: GenerationOutcome) -> tuple[str, str] | None:
         if outcome.candidate is None or self.parts.validate is None:

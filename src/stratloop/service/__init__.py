@@ -4,7 +4,7 @@ See ``docs/operations.md`` for the endpoints, the status rules and the
 thresholds table.
 """
 
-from stratloop.service.app import create_app
+from stratloop.service.app import create_app, server
 from stratloop.service.dashboard import format_value
 from stratloop.service.health import (
     Check,
@@ -18,6 +18,7 @@ from stratloop.service.health import (
 from stratloop.service.measure import Measurement, measure_audit, measure_counts, share
 from stratloop.service.runs import RunReader
 from stratloop.service.runtime import LoopService, PartsFactory
+from stratloop.service.snapshot import Published, SnapshotPublisher
 from stratloop.service.tally import HistoryTally
 from stratloop.service.thresholds import THRESHOLDS, phase_thresholds
 
@@ -32,7 +33,9 @@ __all__ = [
     "Monitor",
     "PartsFactory",
     "ProbeProvider",
+    "Published",
     "RunReader",
+    "SnapshotPublisher",
     "create_app",
     "format_value",
     "judge_metrics",
@@ -40,5 +43,6 @@ __all__ = [
     "measure_counts",
     "overall_status",
     "phase_thresholds",
+    "server",
     "share",
 ]

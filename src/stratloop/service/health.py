@@ -2,16 +2,26 @@
 
 Status rules (the same for ``/health``, the dashboard and the health checks):
 
-- ``unhealthy``: the flags cannot be read (a bad value, a bad combination, a
-  missing flags file); the loop stopped with an error; an audit write failed.
-- ``degraded``: any metric crosses its alert threshold (for example a silent
-  fallback, a violation, behavioural equivalence below 95%).
+- ``unhealthy``: the loop stopped with an error; an audit write failed.
+- ``degraded``: the flags cannot be read (a bad value, a missing flag, a bad
+  combination, a missing flags file), so the loop is paused at its next
+  iteration boundary until they can; the loop is paused for any reason (the
+  ``pause`` check says why: the flags, or consecutive LLM provider failures
+  under ``loop.on_consecutive_failures: pause``); more of the latest
+  ``loop.failure_rate_window`` iterations than ``loop.max_failure_rate``
+  produced no evaluation (the check names the counts by cause); or any metric
+  crosses its alert threshold (for example a silent fallback, a violation,
+  behavioural equivalence below 95%).
 - ``healthy``: none of the above. A metric with no data yet does not count
   against health; it is shown as ``no_data``.
+
+:meth:`Monitor.snapshot` measures all of this at once; the service does not
+call it per request but publishes its result (:mod:`stratloop.service.snapshot`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import threading
 import time
@@ -23,6 +33,7 @@ from stratloop.errors import StratloopError
 from stratloop.flags import Flags
 from stratloop.service.measure import AuditGauge, Measurement, measure_counts
 from stratloop.service.runtime import LoopService, ServiceState
+from stratloop.service.tally import HistoryCounts
 from stratloop.service.thresholds import THRESHOLDS, Threshold, Verdict
 
 __all__ = [
@@ -34,6 +45,7 @@ __all__ = [
     "MetricFigure",
     "Monitor",
     "ProbeProvider",
+    "failure_check",
     "health_payload",
     "judge_metrics",
     "overall_status",
@@ -132,6 +144,41 @@ class HealthSnapshot:
     state: ServiceState
     checks: tuple[Check, ...]
     figures: tuple[MetricFigure, ...]
+    max_failure_rate: float = 1.0
+    taken_at: str = ""
+
+
+def failure_check(counts: HistoryCounts, max_rate: float) -> Check:
+    """Whether the share of recent iterations that produced no evaluation is within ``max_rate``.
+
+    The detail names the counts and each cause (``stage/ErrorType``), so a
+    run whose LLM became unreachable says so, not just that something failed.
+    """
+    total, failed = counts.recent, counts.recent_failed
+    if total == 0:
+        return Check("failure_rate", True, "no iteration committed yet", fatal=False)
+    rate = failed / total
+    detail = (
+        f"{failed} of the last {total} iterations produced no evaluation ({rate:.1%}; "
+        f"loop.max_failure_rate is {max_rate:.1%})"
+    )
+    if failed:
+        detail += ": " + ", ".join(f"{cause} {n}" for cause, n in counts.recent_failures.items())
+    return Check("failure_rate", rate <= max_rate, detail, fatal=False)
+
+
+def _failures(counts: HistoryCounts, max_rate: float) -> dict[str, Any]:
+    """The failure counts /health shows: the recent window and the whole run, by cause."""
+    total = counts.recent
+    return {
+        "window": total,
+        "failed": counts.recent_failed,
+        "rate": counts.recent_failed / total if total else None,
+        "max_rate": max_rate,
+        "by_cause": dict(counts.recent_failures),
+        "run_failed": counts.failed,
+        "run_by_cause": dict(counts.run_failures),
+    }
 
 
 def health_payload(snapshot: HealthSnapshot) -> dict[str, Any]:
@@ -159,10 +206,15 @@ def health_payload(snapshot: HealthSnapshot) -> dict[str, Any]:
         run_id=state.run_id,
         loop_status=state.status,
         loop_error=state.error,
+        paused=state.paused,
         iteration=state.iteration,
         total_iterations=state.total,
         last_iteration_at=state.last_iteration_at,
         started_at=state.started_at,
+        resumed_from=state.resumed_from,
+        notes=list(state.notes),
+        snapshot_at=snapshot.taken_at,
+        failures=_failures(state.history, snapshot.max_failure_rate),
         checks={c.name: c.as_dict() for c in snapshot.checks},
         metrics={f.threshold.name: f.as_dict() for f in snapshot.figures},
     )
@@ -189,12 +241,14 @@ def _audit_overhead(writes: Sequence[float], probes: Mapping[str, Measurement]) 
 
 
 class Monitor:
-    """Measures a :class:`LoopService`'s run against the thresholds, on request.
+    """Measures a :class:`LoopService`'s run against the thresholds, when asked.
 
-    The probes, when a provider is given, run once (the configuration is
-    fixed for the run); the audit-trail measurements are refreshed when iterations were
-    committed since, at most every few seconds while the loop runs, and at
-    once when it has stopped. One :class:`AuditGauge` serves the process, so
+    The service's publisher asks (:mod:`stratloop.service.snapshot`), not
+    each request; one-shot checks (production validation) ask directly. The
+    probes, when a provider is given, run once (the configuration is fixed
+    for the run); the audit-trail measurements are refreshed when iterations
+    were committed since, at most every few seconds while the loop runs, and
+    at once when it has stopped. One :class:`AuditGauge` serves the process, so
     each refresh verifies only what the trail gained since the last one.
 
     Args:
@@ -232,9 +286,17 @@ class Monitor:
         state = self.service.state()
         measurements = self._measure(state)
         figures = judge_metrics(measurements)
-        checks = _checks(flags_error, state)
+        max_rate = self.service.config.loop.max_failure_rate
+        checks = (*_checks(flags_error, state), failure_check(state.history, max_rate))
         return HealthSnapshot(
-            overall_status(checks, figures), flags, flags_error, state, checks, figures
+            overall_status(checks, figures),
+            flags,
+            flags_error,
+            state,
+            checks,
+            figures,
+            max_failure_rate=max_rate,
+            taken_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
         )
 
     def _measure(self, state: ServiceState) -> dict[str, Measurement]:
@@ -304,8 +366,18 @@ class Monitor:
 
 def _checks(flags_error: str | None, state: ServiceState) -> tuple[Check, ...]:
     writes = state.audit_write_errors
+    if flags_error is None:
+        flags_detail = "flags read"
+    elif state.status in {"starting", "running", "paused"}:
+        flags_detail = (
+            f"{flags_error}; the loop waits at its next iteration boundary until the flags "
+            "read cleanly again"
+        )
+    else:
+        flags_detail = f"{flags_error} (the loop is {state.status})"
     return (
-        Check("flags", flags_error is None, flags_error or "flags read", fatal=True),
+        Check("flags", flags_error is None, flags_detail, fatal=False),
+        Check("pause", state.paused is None, state.paused or "the loop is not paused", fatal=False),
         Check(
             "loop",
             state.status != "failed",

@@ -152,6 +152,26 @@ class _SnapshotCollector(Collector):
             ["stage", "type"],
         )
         yield _family(
+            GaugeMetricFamily,
+            "loop_paused",
+            "1 while the loop waits at an iteration boundary for the flags to read cleanly",
+            [((), float(state.paused is not None))],
+        )
+        rate = history.recent_failed / history.recent if history.recent else None
+        yield _family(
+            GaugeMetricFamily,
+            "recent_failure_rate",
+            "Share of the latest loop.failure_rate_window iterations that produced no evaluation "
+            "(no sample before the first)",
+            [] if rate is None else [((), rate)],
+        )
+        yield _family(
+            GaugeMetricFamily,
+            "max_failure_rate",
+            "loop.max_failure_rate: /health is degraded above it",
+            [((), self._snapshot.max_failure_rate)],
+        )
+        yield _family(
             CounterMetricFamily,
             "audit_write_errors",
             "Audit writes that failed",

@@ -8,7 +8,15 @@ runner's progress hook, folding each committed record into a
 :class:`~stratloop.service.tally.HistoryTally` (bounded counts, not the
 records: a run may commit millions), and times every audit write through a
 wrapper around the run's audit sink; :meth:`LoopService.state` returns a
-frozen :class:`ServiceState` for ``/health``, ``/metrics`` and the dashboard.
+frozen :class:`ServiceState` from which the monitor publishes the snapshot
+that ``/health``, ``/metrics`` and the dashboard serve. Every change (a
+commit, a pause, the end of the run) sets :attr:`LoopService.changed`, so the
+publisher wakes for it.
+
+A bad flags file pauses the loop at the next iteration boundary (the runner
+waits there and tells the service, which reports ``paused`` with the reason);
+the loop continues when the file reads cleanly again. ``resume`` continues an
+existing run (an id, or ``latest``) instead of creating one.
 """
 
 from __future__ import annotations
@@ -23,13 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stratloop.config.models import StratloopConfig
-from stratloop.errors import StratloopError
+from stratloop.errors import RunError, StratloopError
 from stratloop.flags import FlagSource
 from stratloop.iteration import IterationRecord
 from stratloop.llm.budget import Usage
 from stratloop.loop.assemble import parts_factory
-from stratloop.loop.rundir import new_run_id, utc_now
-from stratloop.loop.runner import AuditSink, LoopParts, LoopRunner, absolute_paths
+from stratloop.loop.history import iter_history
+from stratloop.loop.rundir import RunDir, list_run_ids, new_run_id, utc_now
+from stratloop.loop.runner import AuditSink, LoopParts, LoopRunner, absolute_paths, open_run
 from stratloop.service.tally import HistoryCounts, HistoryTally
 
 __all__ = ["LoopService", "PartsFactory", "ServiceState", "TimedAuditSink"]
@@ -100,15 +109,19 @@ class ServiceState:
 
     Args:
         run_id: the run the service is running.
-        status: ``starting``, ``running``, or how the run ended (``completed``,
-            ``interrupted``, ``budget_exhausted``, ``failed``).
+        status: ``starting``, ``running``, ``paused`` (at an iteration
+            boundary, on a bad flag source), or how the run ended
+            (``completed``, ``interrupted``, ``budget_exhausted``, ``failed``).
         error: the message of the error that stopped the run, if any.
+        paused: why the loop is paused, while it is.
         total: iterations the run is configured for.
         history: the committed history records so far, folded into counts.
         audit_write_ms: recent audit write times.
         audit_write_errors: audit writes that failed.
         memory_now: resident bytes now.
         started_at: when the service started the run (UTC).
+        resumed_from: iterations the run had committed before this service resumed it.
+        notes: what resuming repaired (a torn history line, audit records written late).
     """
 
     run_id: str
@@ -120,6 +133,9 @@ class ServiceState:
     audit_write_errors: tuple[str, ...]
     memory_now: int | None
     started_at: str
+    paused: str | None = None
+    resumed_from: int = 0
+    notes: tuple[str, ...] = ()
 
     @property
     def iteration(self) -> int:
@@ -140,6 +156,12 @@ class LoopService:
         flags: the flag source the loop re-reads before each iteration.
         make_parts: builds the run's parts (default: the real ones, as ``stratloop run``).
         audit_path: overrides ``audit.path``.
+        resume: continue this existing run (a run id, or ``latest``) from its
+            last committed iteration, with the configuration it was started
+            with (``iterations`` may raise its length); None starts a new run.
+
+    Raises:
+        RunError: ``resume`` names no run of ``loop.runs_dir``, or its configuration is unusable.
     """
 
     def __init__(
@@ -149,16 +171,27 @@ class LoopService:
         *,
         make_parts: PartsFactory | None = None,
         audit_path: Path | None = None,
+        resume: str | None = None,
+        iterations: int | None = None,
     ) -> None:
-        self.config = absolute_paths(config, Path.cwd())
+        config = absolute_paths(config, Path.cwd())
+        self._resumed: RunDir | None = None
+        if resume is not None:
+            self._resumed, config = _resumable(config, resume, iterations)
+            audit_path = Path(config.audit.path)
+        self.config = config
         self.flags = flags
         self.audit_path = Path(self.config.audit.path) if audit_path is None else audit_path
-        self.run_id = new_run_id()
+        self.run_id = new_run_id() if self._resumed is None else self._resumed.run_id
         self._make_parts = make_parts or _real_parts(self.audit_path)
         self._lock = threading.Lock()
-        self._tally = HistoryTally(config.generation)
+        self.changed = threading.Event()
+        """Set whenever the state changes (a commit, a pause, the run's end)."""
+        self._tally = HistoryTally(config.generation, config.loop.failure_rate_window)
+        self._resumed_from = 0
         self._status = "starting"
         self._error: str | None = None
+        self._paused: str | None = None
         self._started_at = utc_now()
         self._sink: TimedAuditSink | None = None
         self._runner: LoopRunner | None = None
@@ -170,22 +203,26 @@ class LoopService:
         return Path(self.config.loop.runs_dir)
 
     def start(self) -> None:
-        """Create the run (directory, lock, config.json) and start the loop thread.
+        """Create (or resume) the run: directory, lock, config.json; then run it in a thread.
+
+        The loop thread creates the runner, runs it and releases its lock: the
+        run's file lock belongs to the thread that took it, so taking it here
+        and releasing it there would leave it held. :meth:`start` waits until
+        the run exists and re-raises what prevented it.
 
         Raises:
             StratloopError: the run cannot be created (its directory, its data, its parts).
         """
-
-        def parts(spent: Usage) -> LoopParts:
-            built = self._make_parts(self.config, self.flags, self.run_id, spent)
-            if built.audit is None:
-                return built
-            self._sink = TimedAuditSink(built.audit)
-            return dataclasses.replace(built, audit=self._sink)
-
-        self._runner = LoopRunner.create(self.config, parts, run_id=self.run_id)
-        self._thread = threading.Thread(target=self._run, name="stratloop-loop", daemon=True)
+        created = threading.Event()
+        failure: list[BaseException] = []
+        self._thread = threading.Thread(
+            target=self._run, args=(created, failure), name="stratloop-loop", daemon=True
+        )
         self._thread.start()
+        created.wait()
+        if failure:
+            self._thread.join()
+            raise failure[0]
 
     def stop(self, timeout: float | None = None) -> None:
         """Ask the loop to stop after its current batch and wait for it."""
@@ -194,22 +231,51 @@ class LoopService:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _run(self) -> None:
-        assert self._runner is not None
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What resuming repaired (a torn history line, audit records written late)."""
+        return () if self._runner is None else self._runner.notes
+
+    def _create(self) -> LoopRunner:
+        def parts(spent: Usage) -> LoopParts:
+            built = self._make_parts(self.config, self.flags, self.run_id, spent)
+            if built.audit is None:
+                return built
+            self._sink = TimedAuditSink(built.audit)
+            return dataclasses.replace(built, audit=self._sink)
+
+        if self._resumed is None:
+            return LoopRunner.create(self.config, parts, run_id=self.run_id)
+        runner = LoopRunner.resume(self._resumed, self.config, parts)
         with self._lock:
-            self._status = "running"
+            for record in iter_history(self._resumed.history):
+                self._tally.add(record)
+            self._resumed_from = self._tally.counts().iterations
+        return runner
+
+    def _run(self, created: threading.Event, failure: list[BaseException]) -> None:
+        try:
+            self._runner = self._create()
+        except BaseException as exc:  # noqa: BLE001 - handed to start(), which re-raises it
+            failure.append(exc)
+            return
+        finally:
+            created.set()
+        self._set(status="running")
         try:
             summary = self._runner.run(self)
         except StratloopError as exc:
-            with self._lock:
-                self._status, self._error = "failed", str(exc)
+            self._set(status="failed", error=str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - the thread's last word must reach /health
-            with self._lock:
-                self._status, self._error = "failed", f"{type(exc).__name__}: {exc}"
+            self._set(status="failed", error=f"{type(exc).__name__}: {exc}")
             return
+        self._set(status=summary.status)
+
+    def _set(self, *, status: str, error: str | None = None) -> None:
         with self._lock:
-            self._status = summary.status
+            self._status, self._error, self._paused = status, error, None
+        self.changed.set()
 
     def begin(self, total: int, done: int) -> None:
         """Progress hook: the run starts."""
@@ -219,6 +285,14 @@ class LoopService:
         del best
         with self._lock:
             self._tally.add(record)
+        self.changed.set()
+
+    def paused(self, reason: str | None) -> None:
+        """Progress hook: the loop paused at an iteration boundary (``reason``), or continued."""
+        with self._lock:
+            self._paused = reason
+            self._status = "running" if reason is None else "paused"
+        self.changed.set()
 
     def end(self) -> None:
         """Progress hook: the run stopped."""
@@ -237,7 +311,32 @@ class LoopService:
                 audit_write_errors=errors,
                 memory_now=_resident_bytes(),
                 started_at=self._started_at,
+                paused=self._paused,
+                resumed_from=self._resumed_from,
+                notes=self.notes,
             )
+
+
+def _resumable(
+    config: StratloopConfig, resume: str, iterations: int | None
+) -> tuple[RunDir, StratloopConfig]:
+    """The run ``resume`` names under ``config``'s runs directory, and its stored configuration."""
+    runs_dir = Path(config.loop.runs_dir)
+    run_id = resume
+    if resume == "latest":
+        ids = list_run_ids(runs_dir)
+        if not ids:
+            raise RunError(
+                f"--resume latest: there is no run in {runs_dir} to resume; start one without "
+                "--resume"
+            )
+        run_id = ids[-1]
+    rundir, stored = open_run(runs_dir, run_id)
+    if iterations is not None:
+        stored = stored.model_copy(
+            update={"loop": stored.loop.model_copy(update={"iterations": iterations})}
+        )
+    return rundir, stored
 
 
 def _real_parts(audit_path: Path) -> PartsFactory:

@@ -14,9 +14,9 @@ implementation whichever way the records arrive.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -34,6 +34,12 @@ EXPECTED_STRATEGY: Mapping[bool | None, str] = MappingProxyType(
 
 _FAILED = frozenset({"generation_failed", "evaluation_failed", "evaluation_timeout"})
 """Statuses that count as errors in the error rate against the Phase 1-2 baseline."""
+
+_NO_EVALUATION = frozenset(
+    {"generation_failed", "validation_failed", "evaluation_failed", "evaluation_timeout"}
+)
+"""Statuses of iterations that failed to produce an evaluation (``exhausted`` and
+``redundant`` are search outcomes, not failures)."""
 
 _K = TypeVar("_K", str, tuple[str, str])
 
@@ -75,6 +81,10 @@ class HistoryCounts:
         llm_failures: those whose LLM attempt failed (it fell back, or no candidate).
         champion_train: the train-period numeric metrics of the latest champion
             (empty before the first one).
+        recent: how many of the latest iterations the recent counts cover (at
+            most the tally's window).
+        recent_failures: those that failed to produce an evaluation, by ``stage/ErrorType``.
+        run_failures: the whole run's, by ``stage/ErrorType``.
         llm_models: per model of the LLM calls recorded: proposals, acceptance,
             improvements, tokens, cost and latency (latency as a sum only).
     """
@@ -95,7 +105,20 @@ class HistoryCounts:
     llm_decisions: int
     llm_failures: int
     champion_train: Mapping[str, float]
+    recent: int = 0
+    recent_failures: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    run_failures: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     llm_models: tuple[ModelSummary, ...] = ()
+
+    @property
+    def failed(self) -> int:
+        """Iterations of the whole run that produced no evaluation."""
+        return sum(self.run_failures.values())
+
+    @property
+    def recent_failed(self) -> int:
+        """Iterations among the recent ones that produced no evaluation."""
+        return sum(self.recent_failures.values())
 
 
 class HistoryTally:
@@ -107,6 +130,7 @@ class HistoryTally:
 
     Args:
         generation: the run's generation configuration (adherence is measured against it).
+        window: how many of the latest iterations the recent failure counts cover.
     """
 
     __slots__ = (
@@ -120,9 +144,12 @@ class HistoryTally:
         "_llm_failed",
         "_pattern",
         "_pattern_correct",
+        "_recent",
+        "_recent_causes",
+        "_run_causes",
     )
 
-    def __init__(self, generation: GenerationConfig) -> None:
+    def __init__(self, generation: GenerationConfig, window: int = 100) -> None:
         self._counters: LoopCounters = LoopCounters(generation)
         self._errors: Counter[tuple[str, str]] = Counter()
         self._failures: Counter[str] = Counter()
@@ -132,6 +159,9 @@ class HistoryTally:
         self._llm = 0
         self._llm_failed = 0
         self._champion: Mapping[str, float] = MappingProxyType({})
+        self._recent: deque[str | None] = deque(maxlen=window)
+        self._recent_causes: Counter[str] = Counter()
+        self._run_causes: Counter[str] = Counter()
         self._calls = CallTally(keep_latencies=False)
 
     def add(self, record: IterationRecord) -> None:
@@ -143,8 +173,13 @@ class HistoryTally:
             self._pattern += 1
             expected = EXPECTED_STRATEGY[outcome.decision.use_factor_graph]
             self._pattern_correct += outcome.strategy_selected == expected
+        cause = None
         if record.error is not None:
             self._errors[record.error.stage, record.error.type] += 1
+            if record.status in _NO_EVALUATION:
+                cause = f"{record.error.stage}/{record.error.type}"
+                self._run_causes[cause] += 1
+        self._slide(cause)
         self._failures[implementation] += record.status in _FAILED
         self._last = record.timestamp
         if outcome.decision.method == "llm":
@@ -154,6 +189,19 @@ class HistoryTally:
             self._champion = MappingProxyType(_numeric(record.train))
         if record.llm_calls:
             self._calls.add(record.llm_calls, record.champion if record.evaluated else None)
+
+    def _slide(self, cause: str | None) -> None:
+        """Slide the recent window by one iteration (``cause``: why it failed; None: it did not)."""
+        recent = self._recent
+        if len(recent) == recent.maxlen:
+            gone = recent[0]
+            if gone is not None:
+                self._recent_causes[gone] -= 1
+                if not self._recent_causes[gone]:
+                    del self._recent_causes[gone]
+        recent.append(cause)
+        if cause is not None:
+            self._recent_causes[cause] += 1
 
     def counts(self) -> HistoryCounts:
         """The counts now, frozen (a copy of a few small mappings, whatever the run's length)."""
@@ -176,5 +224,8 @@ class HistoryTally:
             llm_decisions=self._llm,
             llm_failures=self._llm_failed,
             champion_train=self._champion,
+            recent=len(self._recent),
+            recent_failures=_frozen(self._recent_causes),
+            run_failures=_frozen(self._run_causes),
             llm_models=self._calls.summaries(),
         )

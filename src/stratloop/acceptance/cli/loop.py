@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from stratloop.cli._app import console, handle_errors
-from stratloop.cli.serve import flag_source
+from stratloop.flags import open_flag_source
 
 if TYPE_CHECKING:
     from stratloop.config.models import StratloopConfig
@@ -43,7 +43,7 @@ def check_audit_logging(
         load_environment,
     )
 
-    flags = flag_source(flags_file)
+    flags = open_flag_source(flags_file)
     env = load_environment(environment)
 
     def load(overrides: dict[str, Any]) -> StratloopConfig:
