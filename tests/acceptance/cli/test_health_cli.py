@@ -24,7 +24,7 @@ llm:
   enabled: false
 data:
   source: sp500-20
-  start_date: 2018-01-01
+  start_date: 2012-01-01
   end_date: 2019-12-31
 loop:
   iterations: 6
