@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -319,8 +319,19 @@ def _segment_table(segment: SegmentFigures) -> dict[str, Any]:
 
 
 def segment_verdict(segment: SegmentFigures) -> Verdict:
-    """Whether the strategy beats equal weight on ``segment``, in words (5%, one-sided)."""
-    return benchmark_verdict(t_stat=segment.excess.t_stat, p_value=segment.excess.p_value)
+    """Whether the strategy beats equal weight on ``segment``, in words (5%, one-sided).
+
+    On train and validation the champion is the best of many candidates, so a
+    single test there says too much: the sentence says it is not deflated (the
+    deflated verdict is the one ``stratloop run``, ``show`` and ``holdout`` print).
+    """
+    verdict = benchmark_verdict(t_stat=segment.excess.t_stat, p_value=segment.excess.p_value)
+    if segment.name == "holdout":
+        return verdict
+    return replace(
+        verdict,
+        text=f"{verdict.text}; a single test, not deflated for the candidates tried",
+    )
 
 
 def _yearly_rows(series: ChampionSeries) -> list[tuple[int, str, str, str]]:
