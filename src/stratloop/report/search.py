@@ -315,9 +315,9 @@ def _charts_of(view: SearchView) -> dict[str, str]:
     validation = np.array(view.champion_validation, dtype=np.float64)
     progress = _charts.line_chart(
         "search-progress",
-        f"Run {view.run_id}: best train {view.metric} and the champion's validation {view.metric}",
+        f"Run {view.run_id}: the champion's train and validation {view.metric}",
         [
-            _charts.Line(f"best train {view.metric}", "strategy", best),
+            _charts.Line(f"champion's train {view.metric}", "strategy", best),
             _charts.Line(f"champion's validation {view.metric}", "test", validation),
         ],
         x_ticks=_charts.index_ticks(iterations),
