@@ -322,7 +322,7 @@ def segment_verdict(segment: SegmentFigures) -> Verdict:
     """Whether the strategy beats equal weight on ``segment``, in words (5%, one-sided).
 
     On train and validation the champion is the best of many candidates, so a
-    single test there says too much: the sentence says it is not deflated (the
+    single comparison there says too much: the sentence says it is not deflated (the
     deflated verdict is the one ``stratloop run``, ``show`` and ``holdout`` print).
     """
     verdict = benchmark_verdict(t_stat=segment.excess.t_stat, p_value=segment.excess.p_value)
@@ -330,7 +330,7 @@ def segment_verdict(segment: SegmentFigures) -> Verdict:
         return verdict
     return replace(
         verdict,
-        text=f"{verdict.text}; a single test, not deflated for the candidates tried",
+        text=f"{verdict.text}; one comparison, not deflated for the candidates tried",
     )
 
 
