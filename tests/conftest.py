@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 
+import hypothesis
 import pytest
 
 _FLAG_VARIABLES = (
@@ -78,3 +79,10 @@ def clean_environ(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+# Property tests draw the same examples on every run (CI must not turn red by luck);
+# `HYPOTHESIS_PROFILE=explore pytest` searches new examples with a random seed.
+hypothesis.settings.register_profile("default", derandomize=True, print_blob=True)
+hypothesis.settings.register_profile("explore", derandomize=False, max_examples=1000)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
