@@ -30,6 +30,7 @@ loop:
   iterations: 6
   batch_size: 2
   min_trades: 0
+  max_failure_rate: 0.5
 """
 
 
