@@ -44,7 +44,6 @@ class TestRunCommand:
         assert "validation" in result.output
         assert "equal weight" in result.output
         assert "information_ratio" in result.output
-        assert "verdict (validation):" in result.output
         assert "holdout: sealed" in result.output
         assert "test" not in result.output
         run_dirs = list((workdir / "runs").iterdir())
@@ -53,6 +52,33 @@ class TestRunCommand:
         records = read_history(run_dirs[0] / "history.jsonl").records
         assert {r.outcome.method_used for r in records} == {"factor_graph"}
         assert (workdir / "audit" / "learning_audit.jsonl").is_file()
+        self._one_table_and_one_deflated_verdict(result.output, run_dirs[0].name)
+
+    @staticmethod
+    def _one_table_and_one_deflated_verdict(output, run_id):
+        """Issue 12: one champion table and one verdict block that says which figure is deflated.
+
+        The printout used to hold two tables and two verdicts ("not distinguishable ..."
+        beside "distinguishable ... one comparison") that read as contradictory.
+        """
+        out = output.replace("\n", " ")
+        assert out.count("champion vs equal weight (EW) on sp500-20") == 1
+        assert out.count("┏") == 1
+        assert out.count("verdict (deflated, on the validation excess):") == 1
+        assert "from equal weight after deflation for" in out
+        assert "N = " in out
+        assert "V = " in out
+        assert "not deflated, single comparisons (no verdict)" in out
+        assert "one comparison" not in out
+        assert "at 5%:" not in out
+        shown = CliRunner().invoke(app, ["show", run_id])
+        assert shown.exit_code == 0, shown.output
+
+        def verdict(text):
+            return [line for line in text.splitlines() if line.startswith("verdict (")]
+
+        assert verdict(output) == verdict(shown.output)
+        assert shown.output.count("┏") == 1
 
     def test_phase4_off_writes_no_audit_trail(self, workdir, monkeypatch):
         """With PHASE4_AUDIT_TRAIL=false the audit location is never touched."""

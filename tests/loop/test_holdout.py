@@ -58,7 +58,7 @@ class TestDuringTheRun:
                 assert record["validation"]["benchmark"] is not None
                 assert len(record["folds"]) == 4
         assert "holdout: sealed" in output
-        assert "verdict (validation):" in output
+        assert "verdict (deflated, on the validation excess):" in output
         assert "equal weight" in output
 
 
@@ -99,5 +99,8 @@ class TestHoldoutCommand:
 
         code, output = _invoke(work, "show", run_id)
         assert code == 0, output
-        assert "verdict (holdout):" in output
+        assert "verdict (holdout, one look at unseen dates):" in output
+        assert output.count("champion vs equal weight (EW)") == 1
+        assert " validation " in output
+        assert "holdout opened" in " ".join(output.split())
         assert "look 2" in output

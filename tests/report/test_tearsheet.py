@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 from playwright.sync_api import sync_playwright
 
+from stratloop.cli._champion import stored_config
+from stratloop.loop.history import read_history
+from stratloop.loop.holdout import selection_verdict
 from stratloop.report.analytics import yearly_returns
 from stratloop.report.tearsheet import CHARTS, render_tearsheet, write_tearsheet
 from stratloop.service.runs import RunReader
@@ -59,15 +62,41 @@ class TestContent:
             assert ticks, name
             assert all(re.fullmatch(r"\d{4}(-\d\d)?", t) for t in ticks), (name, ticks)
 
-    def test_segments_holdout_and_verdicts(self, page_html: str) -> None:
-        """Train and validation are marked, the holdout says sealed, each segment has a verdict."""
+    def test_segments_holdout_and_comparisons(self, page_html: str) -> None:
+        """Train and validation are marked, the holdout says sealed, each segment has its t-test."""
         assert "train from " in page_html
         assert "validation from " in page_html
         assert "holdout: sealed" in page_html
-        verdicts = re.findall(r'<p class="verdict[^"]*" data-segment="(\w+)">([^<]+)<', page_html)
-        assert [segment for segment, _ in verdicts] == ["train", "validation"]
-        for _, text in verdicts:
-            assert "distinguishable from equal weight at 5%" in text
+        lines = re.findall(r'<p class="comparison" data-segment="(\w+)">([^<]+)<', page_html)
+        assert [segment for segment, _ in lines] == ["train", "validation"]
+        for _, text in lines:
+            assert "one comparison, not deflated" in text
+            assert "distinguishable" not in text
+
+    def test_deflated_verdict_with_n_and_v(self, finished_run: tuple[Path, str]) -> None:
+        """Issue 12: the page's verdict is the deflated one, with N and V, as ``show`` prints it."""
+        runs_dir, run_id = finished_run
+        sheet = RunReader(runs_dir).tearsheet(run_id)
+        html = render_tearsheet(sheet)
+        champion = sheet.champion
+        records = read_history(runs_dir / run_id / "history.jsonl").records
+        expected = selection_verdict(champion, records, stored_config(runs_dir / run_id))
+        assert expected is not None
+        assert sheet.selection == expected
+        verdict = re.search(r'<p class="verdict (yes|no)" id="deflated-verdict">(.*?)</p>', html)
+        assert verdict is not None
+        assert verdict.group(1) == ("yes" if expected.verdict.distinguishable else "no")
+        word = "distinguishable" if expected.verdict.distinguishable else "not distinguishable"
+        assert (
+            f"{word} from equal weight after deflation for {expected.n_trials} trials"
+            in verdict.group(2)
+        )
+        table = re.search(r'<table id="deflated">.*?</table>', html, re.DOTALL)
+        assert table is not None
+        cells = dict(re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td></tr>", table.group(0)))
+        assert cells["N, distinct candidates evaluated"] == str(expected.n_trials)
+        assert cells["V, variance of their validation Sharpe ratios"] == f"{expected.variance:.3g}"
+        assert cells["deflated Sharpe (at least 0.95 needed)"] == f"{expected.deflated_sharpe:.3f}"
 
     def test_yearly_table_is_the_compounded_returns(self, finished_run: tuple[Path, str]) -> None:
         """The yearly table's strategy column is each year's compounded return."""
@@ -123,6 +152,11 @@ class TestInBrowser:
                     (e.querySelector('.axis-label.x') || {}).textContent || '',
                     (e.querySelector('.axis-label.y') || {}).textContent || ''])""",
             )
+            verdict_visible = page.is_visible("#deflated-verdict")
+            verdict_text = page.inner_text("#deflated-verdict")
+            deflated_rows = page.eval_on_selector_all(
+                "#deflated tr td:first-child", "els => els.map(e => e.textContent)"
+            )
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "tearsheet.png"), full_page=True)
             page.check("#log-toggle")
@@ -142,4 +176,8 @@ class TestInBrowser:
             assert all(by_name[name]), (name, by_name[name])
         assert log_visible
         assert linear_hidden
+        assert verdict_visible
+        assert "from equal weight after deflation for" in verdict_text
+        assert any(row.startswith("N,") for row in deflated_rows)
+        assert any(row.startswith("V,") for row in deflated_rows)
         assert np.isfinite(RunReader(runs_dir).series(run_id).returns).all()

@@ -107,8 +107,8 @@ def failures_line(metrics: Mapping[str, Any], iterations: int) -> str | None:
 def trials_line(metrics: Mapping[str, Any]) -> str:
     """Distinct trials evaluated, and the repeats and near-duplicates that were not new ones."""
     return (
-        f"{int(metrics.get('distinct_trials', 0))} distinct candidates evaluated (the deflated "
-        "Sharpe's number of trials); "
+        f"{int(metrics.get('distinct_trials', 0))} distinct candidates tried (the deflated "
+        "verdict's N counts those with validation figures); "
         f"{int(metrics.get('repeats_rejected', 0))} repeats of tried candidates rejected "
         f"(never evaluated), {int(metrics.get('exhausted', 0))} iterations exhausted "
         f"(search.repeat_attempts), {int(metrics.get('redundant', 0))} redundant "

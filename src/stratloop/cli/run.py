@@ -141,12 +141,10 @@ def run(
     _report(summary, runner.config)
     if tearsheet and summary.champion is not None:
         from stratloop.cli.report import (  # noqa: PLC0415 - keep --help fast
-            champion_table,
             write_run_tearsheet,
         )
 
-        sheet, written = write_run_tearsheet(summary.path.parent, summary.run_id)
-        console.print(champion_table(sheet))
+        _, written = write_run_tearsheet(summary.path.parent, summary.run_id)
         console.print(f"tear sheet: {_shown(written)}")
 
 

@@ -1,9 +1,10 @@
 """Judging a run's champion: the selection verdict, and the one look at the sealed holdout.
 
-:func:`selection_verdict` is what ``stratloop run`` and ``stratloop show``
-print: the champion's validation excess over the benchmark, deflated for the
-run's trials. It reads only the history (every distinct candidate's
-validation figures), never the holdout.
+:func:`selection_verdict` (from :mod:`stratloop.report.selection`, re-exported
+here) is what ``stratloop run``, ``stratloop show`` and the tear sheet show:
+the champion's validation excess over the benchmark, deflated for the run's
+trials. It reads only the history (every distinct candidate's validation
+figures), never the holdout.
 
 :func:`open_holdout` is ``stratloop holdout RUN_ID``: it evaluates the
 champion on the holdout rows once, writes ``holdout.json`` in the run
@@ -41,12 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from stratloop.backtest.deflated import (
-    excess_deflated_sharpe,
-    expected_max_sharpe,
-    probabilistic_sharpe,
-    trial_sharpe_variance,
-)
+from stratloop.backtest.deflated import excess_deflated_sharpe, trial_sharpe_variance
 from stratloop.backtest.overfitting import DEFAULT_BLOCKS, backtest_overfitting
 from stratloop.backtest.verdict import Verdict, benchmark_verdict
 from stratloop.config.models import StratloopConfig
@@ -58,6 +54,13 @@ from stratloop.loop.evaluation import evaluation_cache, load_run_panel
 from stratloop.loop.history import read_history
 from stratloop.loop.rundir import RunDir, atomic_write_json, utc_now
 from stratloop.loop.runner import open_run
+from stratloop.report.selection import (
+    LEVEL,
+    SelectionVerdict,
+    benchmark_label,
+    selection_verdict,
+    trial_sharpes,
+)
 from stratloop.spec import Strategy
 
 __all__ = [
@@ -72,96 +75,6 @@ __all__ = [
 
 HOLDOUT_FILE = "holdout.json"
 """The file in the run directory that records every look at the holdout."""
-
-LEVEL = 0.05
-"""The significance level of the verdicts."""
-
-
-def benchmark_label(benchmark: str) -> str:
-    """How sentences name ``backtest.benchmark``."""
-    if benchmark == "equal_weight":
-        return "equal weight"
-    if benchmark == "none":
-        return "zero (no benchmark)"
-    return benchmark
-
-
-@dataclass(frozen=True, slots=True)
-class SelectionVerdict:
-    """The champion's validation figures judged against the run's trials.
-
-    Args:
-        n_trials: ``N``, distinct candidates evaluated.
-        variance: ``V``, the floored variance of their per-period validation Sharpe ratios.
-        deflated_sharpe: the champion's validation deflated Sharpe on excess.
-        verdict: the decision and its sentence (validation t-test, deflated).
-    """
-
-    n_trials: int
-    variance: float
-    deflated_sharpe: float
-    verdict: Verdict
-
-
-def _trial_sharpes(records: Iterable[IterationRecord], key: str, root: float) -> np.ndarray:
-    """Per-period validation Sharpe (excess with a benchmark) of each distinct candidate."""
-    seen: dict[str, float] = {}
-    for record in records:
-        validation = record.validation
-        if not record.evaluated or validation is None or record.candidate is None:
-            continue
-        value = validation.get(key)
-        if isinstance(value, int | float) and math.isfinite(value):
-            seen.setdefault(record.candidate.candidate_id, float(value) / root)
-    return np.array(list(seen.values()), dtype=np.float64)
-
-
-def selection_verdict(
-    champion: Mapping[str, Any], records: Iterable[IterationRecord], config: StratloopConfig
-) -> SelectionVerdict | None:
-    """The verdict on the champion's validation excess, deflated for the run's trials.
-
-    Args:
-        champion: ``champion.json``'s content.
-        records: the run's history.
-        config: the run's configuration.
-
-    Returns:
-        None for a champion from before the validation folds (history schema 1-2).
-    """
-    validation = champion.get("validation")
-    if not isinstance(validation, Mapping) or "n_days" not in validation:
-        return None
-    root = math.sqrt(config.backtest.annualization)
-    excess = "information_ratio" in validation
-    key = "information_ratio" if excess else "sharpe"
-    trials = _trial_sharpes(records, key, root)
-    n_days = int(validation["n_days"])
-    sharpe = float(validation[key]) / root
-    if excess:
-        t_stat, p_value = float(validation["excess_t_stat"]), float(validation["excess_p_value"])
-        skewness = float(validation["excess_skewness"])
-        kurtosis = float(validation["excess_kurtosis"])
-    else:
-        from scipy.special import stdtr  # noqa: PLC0415 - scipy only here
-
-        t_stat = sharpe * math.sqrt(n_days)
-        p_value = float(stdtr(n_days - 1, -t_stat)) if n_days > 1 else 1.0
-        skewness, kurtosis = 0.0, 3.0
-    n_trials = max(len(trials), 1)
-    variance = trial_sharpe_variance(trials, max(n_days, 2))
-    deflated = probabilistic_sharpe(
-        sharpe, expected_max_sharpe(n_trials, variance), n_days, skewness, kurtosis
-    )
-    verdict = benchmark_verdict(
-        t_stat=t_stat,
-        p_value=p_value,
-        deflated_sharpe=deflated,
-        level=LEVEL,
-        benchmark=benchmark_label(config.backtest.benchmark),
-    )
-    return SelectionVerdict(n_trials, variance, deflated, verdict)
-
 
 @dataclass(frozen=True, slots=True)
 class HoldoutResult:
@@ -287,7 +200,7 @@ def _evaluate(
     validation = study.evaluate(candidate.strategy, cache=cache).validation
     trials = _distinct(records)
     root = math.sqrt(config.backtest.annualization)
-    sharpes = _trial_sharpes(
+    sharpes = trial_sharpes(
         records, "information_ratio" if validation.excess is not None else "sharpe", root
     )
     bench = validation.benchmark_returns

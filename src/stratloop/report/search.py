@@ -24,12 +24,23 @@ from stratloop.iteration import IterationRecord
 from stratloop.report import _charts
 from stratloop.report.templating import template
 
-__all__ = ["LineageNode", "SearchFold", "SearchView", "render_search", "search_view"]
+__all__ = [
+    "TRIAL_FIGURES",
+    "LineageNode",
+    "SearchFold",
+    "SearchView",
+    "render_search",
+    "search_view",
+    "trial_validation",
+]
 
 _RECENT = 12
 _BINS = 20
 _LINEAGE_NODES = 200
 """A lineage tree is cut here: deep factor-graph chains would make the page unreadable."""
+
+TRIAL_FIGURES = ("information_ratio", "sharpe")
+"""The validation figures kept per distinct candidate, in this order, for the deflated Sharpe."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +63,8 @@ class SearchView:
     """The figures of one run's search (definitions in the module docstring).
 
     ``trials`` counts the distinct candidates evaluated: the number of tries a
-    deflated Sharpe of the champion must correct for.
+    deflated Sharpe of the champion must correct for; ``trial_validation`` holds
+    each one's validation ``TRIAL_FIGURES`` (NaN when absent), in first-tried order.
     """
 
     run_id: str
@@ -74,6 +86,7 @@ class SearchView:
     bins: tuple[Mapping[str, float], ...]
     recent: tuple[Mapping[str, Any], ...]
     lineage: LineageNode | None
+    trial_validation: tuple[tuple[float, float], ...] = ()
 
     @property
     def acceptance_rate(self) -> float | None:
@@ -134,6 +147,29 @@ class _Made:
 
 
 @dataclass(slots=True)
+class _Trials:
+    """Each distinct evaluated candidate's validation ``TRIAL_FIGURES``, first record wins."""
+
+    figures: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def add(self, record: IterationRecord) -> None:
+        candidate = record.candidate
+        if not record.evaluated or record.validation is None or candidate is None:
+            return
+        if candidate.candidate_id not in self.figures:
+            ratio, sharpe = (_number(record.validation.get(key)) for key in TRIAL_FIGURES)
+            self.figures[candidate.candidate_id] = (ratio, sharpe)
+
+
+def trial_validation(records: Iterable[IterationRecord]) -> tuple[tuple[float, float], ...]:
+    """Each distinct evaluated candidate's validation ``TRIAL_FIGURES``, in first-tried order."""
+    trials = _Trials()
+    for record in records:
+        trials.add(record)
+    return tuple(trials.figures.values())
+
+
+@dataclass(slots=True)
 class SearchFold:
     """Folds a run's records, in order, into a :class:`SearchView`.
 
@@ -159,10 +195,12 @@ class SearchFold:
     _tried: set[str] = field(default_factory=set)
     _champion: str | None = None
     _recent: list[Mapping[str, Any]] = field(default_factory=list)
+    _trials: _Trials = field(default_factory=_Trials)
 
     def add(self, record: IterationRecord) -> None:
         """Fold one committed record."""
         self._iterations += 1
+        self._trials.add(record)
         self._evaluated += record.evaluated
         llm = record.decision.method == "llm"
         self._llm.append(llm)
@@ -228,6 +266,7 @@ class SearchFold:
             bins=_bins(llm, ok),
             recent=tuple(reversed(self._recent)),
             lineage=None if self._champion is None else self._lineage(self._champion, set()),
+            trial_validation=tuple(self._trials.figures.values()),
         )
 
     def _lineage(self, cid: str, seen: set[str]) -> LineageNode:

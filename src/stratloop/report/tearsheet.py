@@ -7,8 +7,11 @@ the underwater (drawdown) chart, the monthly returns heatmap and the yearly
 returns table, rolling 6-month Sharpe and beta, the daily IC and RankIC with
 their rolling mean, mean forward return per signal quintile, turnover over
 time, the spec with its lineage, and the metrics of each segment beside the
-benchmark's and the excess over it, with a plain-language verdict
-(:func:`stratloop.backtest.verdict.benchmark_verdict`). Every time axis is
+benchmark's and the excess over it. The verdict at the top is the deflated
+one (:func:`stratloop.report.selection.selection_verdict`, the same that
+``stratloop run`` and ``show`` print): the validation excess deflated for the
+N distinct candidates tried, with N and V; each segment's own t-test is shown
+under its table as one comparison, not a verdict. Every time axis is
 labelled with dates. The run's search view closes the page.
 """
 
@@ -41,6 +44,7 @@ from stratloop.report.analytics import (
 )
 from stratloop.report.returns import ChampionSeries, SegmentFigures, champion_series
 from stratloop.report.search import SearchView, render_search, search_view
+from stratloop.report.selection import SelectionVerdict, selection_verdict
 from stratloop.report.templating import template
 from stratloop.spec import Strategy
 
@@ -91,6 +95,8 @@ class TearSheet:
         llm_model: the run's LLM model, when the champion's lineage used it.
         search: the run's search view.
         generated_at: when the page was made (UTC, ISO 8601).
+        selection: the deflated verdict on the champion (None for a champion chosen
+            before the validation folds, history schema 1-2).
     """
 
     run_id: str
@@ -101,6 +107,7 @@ class TearSheet:
     llm_model: str | None
     search: SearchView
     generated_at: str
+    selection: SelectionVerdict | None
 
 
 def build_tearsheet(
@@ -150,6 +157,7 @@ def build_tearsheet(
         llm_model=config.llm.model if "llm" in methods else None,
         search=view,
         generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        selection=selection_verdict(champion, view, config),
     )
 
 
@@ -319,18 +327,24 @@ def _segment_table(segment: SegmentFigures) -> dict[str, Any]:
 
 
 def segment_verdict(segment: SegmentFigures) -> Verdict:
-    """Whether the strategy beats equal weight on ``segment``, in words (5%, one-sided).
+    """Whether the strategy beats equal weight on ``segment`` alone (5%, one-sided t-test).
 
     On train and validation the champion is the best of many candidates, so a
     single comparison there says too much: the sentence says it is not deflated (the
-    deflated verdict is the one ``stratloop run``, ``show`` and ``holdout`` print).
+    verdict is :attr:`TearSheet.selection`, the one ``stratloop run`` and ``show`` print).
     """
-    verdict = benchmark_verdict(t_stat=segment.excess.t_stat, p_value=segment.excess.p_value)
+    excess = segment.excess
+    verdict = benchmark_verdict(t_stat=excess.t_stat, p_value=excess.p_value)
     if segment.name == "holdout":
         return verdict
+    alone = "significant" if excess.p_value < verdict.level else "not significant"
     return replace(
         verdict,
-        text=f"{verdict.text}; one comparison, not deflated for the candidates tried",
+        text=(
+            f"one comparison, not deflated for the candidates tried: excess t = "
+            f"{excess.t_stat:.2f}, one-sided p = {excess.p_value:.3f} ({alone} at "
+            f"{verdict.level:.0%} on its own; the verdict is the deflated one)"
+        ),
     )
 
 
