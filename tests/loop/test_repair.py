@@ -14,7 +14,7 @@ from stratloop.cli import app
 from stratloop.errors import RunError
 from stratloop.flags import EnvFlagSource
 from stratloop.loop.history import plan_repair, read_history
-from stratloop.loop.repair import repair_run
+from stratloop.loop.repair import plan_flags, repair_run
 from stratloop.loop.rundir import RunDir
 from stratloop.loop.runner import LoopParts, LoopRunner, open_run
 
@@ -227,3 +227,129 @@ class TestPlanRepairProperties:
             path = Path(directory) / "history.jsonl"
             path.write_bytes(b"".join(damaged))
             assert plan_repair(path).kept == history_lines
+
+
+def _flags_lines(rundir):
+    return [json.loads(line) for line in rundir.flags.read_text().splitlines()]
+
+
+def _in_force(lines, iteration):
+    """The flags the lines of a flags history put in force at ``iteration``."""
+    found = None
+    for line in lines:
+        if line["iteration_num"] <= iteration:
+            found = line["flags"]
+    return found
+
+
+class TestRepairFlagsHistory:
+    """Issue 13: what a second writer leaves in ``flags.jsonl`` cannot survive a repair."""
+
+    def test_a_second_writers_flags_lines_are_dropped_and_the_history_kept(self, tmp_path):
+        """Contradicting, out-of-order, uncommitted and broken lines go; agreeing ones stay."""
+        rundir = _completed(tmp_path)
+        original = rundir.flags.read_bytes()
+        (line,) = _flags_lines(rundir)
+        rolled_back = {**line["flags"], "phase3_enabled": not line["flags"]["phase3_enabled"]}
+        intruder = [
+            {"iteration_num": 5, "timestamp": line["timestamp"], "flags": rolled_back},
+            {"iteration_num": 8, "timestamp": line["timestamp"], "flags": line["flags"]},
+            {"iteration_num": 3, "timestamp": line["timestamp"], "flags": line["flags"]},
+            {"iteration_num": 40, "timestamp": line["timestamp"], "flags": line["flags"]},
+        ]
+        damaged = original + b"".join(
+            (json.dumps(item, sort_keys=True) + "\n").encode() for item in intruder
+        )
+        damaged += b"not json\n" + b'{"iteration_num": 7, "fla'
+        rundir.flags.write_bytes(damaged)
+        status = json.loads(rundir.run.read_text())["status"]
+
+        report = repair_run(tmp_path / "runs", "r")
+
+        assert report.changed
+        assert report.backup is None
+        assert report.flags is not None
+        assert [(d.line, d.iteration) for d in report.flags.dropped] == [
+            (2, 5),
+            (4, 3),
+            (5, 40),
+            (6, None),
+            (7, None),
+        ]
+        reasons = [d.reason for d in report.flags.dropped]
+        assert "differ from those iteration 5's kept record ran under" in reasons[0]
+        assert "out of order" in reasons[1]
+        assert "not in the kept history" in reasons[2]
+        assert "not valid JSON" in reasons[3]
+        assert "torn" in reasons[4]
+        assert report.flags.added == ()
+        agreeing = (json.dumps(intruder[1], sort_keys=True) + "\n").encode()
+        assert rundir.flags.read_bytes() == original + agreeing
+        assert report.flags_backup.read_bytes() == damaged
+        recorded = json.loads(report.report.read_text())
+        assert [d["line"] for d in recorded["flags"]["dropped"]] == [2, 4, 5, 6, 7]
+        assert json.loads(rundir.run.read_text())["status"] == status
+        assert not repair_run(tmp_path / "runs", "r").changed
+
+    def test_flags_the_records_ran_under_are_put_back_from_the_records(self, tmp_path):
+        """A lost flags history is rebuilt from the kept records, which each hold their flags."""
+        rundir = _completed(tmp_path, iterations=6)
+        records = read_history(rundir.history).records
+        rundir.flags.unlink()
+
+        report = repair_run(tmp_path / "runs", "r")
+
+        assert report.flags is not None
+        assert report.flags.added == (0,)
+        assert report.flags_backup is None
+        (line,) = _flags_lines(rundir)
+        assert line["iteration_num"] == 0
+        assert line["flags"] == dict(records[0].flags)
+
+    def test_the_command_lists_the_dropped_flags_lines(self, tmp_path):
+        """`stratloop repair` says which flags lines it dropped and why."""
+        rundir = _completed(tmp_path, iterations=4)
+        (line,) = _flags_lines(rundir)
+        other = {**line, "iteration_num": 2, "flags": {**line["flags"], "phase1_enabled": False}}
+        with rundir.flags.open("a") as handle:
+            handle.write(json.dumps(other) + "\n")
+        result = CliRunner().invoke(app, ["repair", "r", "--runs-dir", str(tmp_path / "runs")])
+        assert result.exit_code == 0, result.output
+        assert "flags.jsonl: dropped 1 line(s), added 0" in result.output
+        assert "dropped flags line 2: flags differ" in result.output
+
+    @settings(max_examples=60, deadline=None)
+    @given(data=st.data())
+    def test_whatever_the_damage_the_repaired_flags_agree_with_every_record(
+        self, flags_run, data
+    ):
+        """After the repair, the flags in force at each kept iteration are its record's flags."""
+        rundir, records = flags_run
+        (line,) = _flags_lines(rundir)
+        other = {**line["flags"], "phase4_enabled": not line["flags"]["phase4_enabled"]}
+        noise = st.builds(
+            lambda it, flags: (
+                json.dumps({"iteration_num": it, "timestamp": "t", "flags": flags}) + "\n"
+            ).encode(),
+            st.integers(0, len(records) + 3),
+            st.sampled_from([line["flags"], other]),
+        ) | st.sampled_from([b"{}\n", b"[]\n", b"x\n", b'{"iteration_num": true}\n'])
+        lines = data.draw(st.lists(noise, max_size=12))
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "flags.jsonl"
+            path.write_bytes(b"".join(lines))
+            repaired = plan_flags(path, records)
+            text = (b"".join(lines) if repaired is None else repaired.data).decode()
+        kept = [json.loads(item) for item in text.splitlines()]
+        order = [item["iteration_num"] for item in kept]
+        assert order == sorted(order)
+        for record in records:
+            assert _in_force(kept, record.iteration_num) == dict(record.flags)
+
+
+@pytest.fixture(scope="module")
+def flags_run(tmp_path_factory):
+    """A real five-iteration run and its records."""
+    root = tmp_path_factory.mktemp("flags")
+    rundir = _completed(root, iterations=5)
+    return rundir, read_history(rundir.history).records
