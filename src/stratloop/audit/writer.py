@@ -1,8 +1,10 @@
 """The append-only audit trail writer.
 
 One line per record, written with a single ``write`` to a file opened with
-``O_APPEND`` while the trail holds an exclusive lock, so two processes never
-interleave lines in one file (a second writer gets :class:`AuditWriteError`).
+``O_APPEND`` while the trail holds an exclusive lock that deleting lock files
+does not undo (:mod:`stratloop.audit._lock`, verified before every append), so
+two processes never interleave lines in one file (a second writer gets
+:class:`AuditWriteError` naming the first).
 :class:`AuditTrail` runs each record through the processors (stamp, flag,
 redact, chain) and hands the line to its parts: the appender (the live file
 and the ``audit.fsync`` policy, with group commit under ``batch``), rotation
@@ -27,17 +29,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Self
 
-from filelock import FileLock, Timeout
-
 from stratloop.audit import _capture
 from stratloop.audit._appender import Appender
 from stratloop.audit._checkpoints import CheckpointLog
-from stratloop.audit._files import TrailFiles
 from stratloop.audit._keys import Keyring, load_keyring
+from stratloop.audit._lock import TrailLock
 from stratloop.audit._recovery import RecoveryReport, TornLine, recover
 from stratloop.audit._rotation import Rotation
 from stratloop.audit._snapshots import reference, referenced_hash
-from stratloop.audit._write_error import write_error
 from stratloop.audit.processors import (
     Chainer,
     ChainHead,
@@ -105,7 +104,7 @@ class AuditTrail:
         self._checkpoint_at = time.perf_counter() + config.checkpoint_interval_s
         self.last_append_us = 0.0
         """Wall time of the last :meth:`append`, in microseconds."""
-        self._lock = _acquire_lock(self.path)
+        self._lock = TrailLock.acquire(self.path)
         try:
             recovered = recover(self.path, clock, compress=config.compress)
             if recovered.head is not None:
@@ -151,6 +150,10 @@ class AuditTrail:
         appender = self._appender
         with appender.lock:
             appender.check_usable()
+            try:
+                self._lock.verify()
+            except AuditWriteError as exc:
+                raise appender.fail(exc) from exc
             appender.wait_for_room()
             body = run_chain(self._chain, body)
             snapshot = body["config_snapshot"]
@@ -259,19 +262,3 @@ class AuditTrail:
         except AuditWriteError as exc:
             raise self._appender.fail(exc) from exc
 
-
-def _acquire_lock(path: Path) -> FileLock:
-    """Take the trail's lock without waiting; a held lock is an :class:`AuditWriteError`."""
-    lock_path = TrailFiles(path, ()).lock
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(lock_path, timeout=0)
-        lock.acquire()
-    except Timeout as exc:
-        raise AuditWriteError(
-            f"audit trail {path} is in use by another process (lock {lock_path}); "
-            "give each instance its own audit.path"
-        ) from exc
-    except OSError as exc:
-        raise write_error(path, exc, "open the audit trail") from exc
-    return lock
