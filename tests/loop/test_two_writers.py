@@ -1,13 +1,15 @@
-"""Soak: processes fighting over one run, its lock files deleted again and again.
+"""Soak: processes fighting over one run or one audit trail, lock files deleted again and again.
 
-Regression test for issue 13, item 1: deleting ``runs/ID/.lock`` and the audit
+Regression tests for issue 13, item 1: deleting ``runs/ID/.lock`` and the audit
 trail's ``.lock`` used to let ``stratloop run --resume ID`` run beside the
-live process, interleaving the history and breaking the audit chain. The run
-lock is now held on ``history.jsonl`` itself, so whatever happens to lock
-files, one process writes the run and every other one is refused before it
-touches the run or its audit trail.
+live process, interleaving the history and breaking the audit chain; and a
+second run sharing the same ``audit.path`` to write beside the first. The
+run lock is now held on ``history.jsonl`` itself and the trail's lock on its
+head file too, so whatever happens to lock files, one process writes a run or
+a trail and every other one is refused before it touches it.
 """
 
+import itertools
 import os
 import signal
 import subprocess
@@ -148,5 +150,65 @@ class TestTwoWriters:
         trail = tmp_path / "audit" / "trail.jsonl"
         audited = [r["iteration_num"] for _f, _l, r in iter_records(trail)]
         assert sorted(audited) == list(range(int(total)))
+        report = verify_trail(trail)
+        assert not report.breaks, report.breaks
+
+
+@pytest.mark.slow
+class TestTwoTrailWriters:
+    def test_runs_sharing_an_audit_path_never_interleave_the_trail(self, tmp_path):
+        """New runs on a live run's trail are refused; two racing ones: one writes, one chain."""
+        (tmp_path / "config.yaml").write_text(CONFIG)
+        trail = tmp_path / "audit" / "trail.jsonl"
+        first = _start(_command(tmp_path), subprocess.DEVNULL)
+        racers = []
+        try:
+            deadline = time.monotonic() + 120
+            while _lines(trail) < 4:
+                assert first.poll() is None, "the first run stopped"
+                assert time.monotonic() < deadline, "the first run wrote no audit record"
+                time.sleep(0.02)
+            deleted = 0
+            for _ in range(2):
+                deleted += _delete_lock_files(tmp_path)
+                intruder = subprocess.run(
+                    _command(tmp_path, "--iterations", "4"),
+                    env={**os.environ, **FLAGS},
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=120,
+                )
+                assert intruder.returncode == 1, intruder.stderr
+                assert f"audit trail {trail} is in use by another process" in intruder.stderr
+                assert f"pid {first.pid}" in intruder.stderr
+                assert "Traceback" not in intruder.stderr
+                assert first.poll() is None
+            assert deleted >= 1, "the trail's lock file was there to delete"
+
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+            _delete_lock_files(tmp_path)
+            racers = [_start(_command(tmp_path, "--iterations", "12")) for _ in range(2)]
+            outcomes = [(*racer.communicate(timeout=240), racer.returncode) for racer in racers]
+        finally:
+            for process in (first, *racers):
+                if process.poll() is None:
+                    process.kill()
+                process.communicate()
+
+        codes = sorted(code for _out, _err, code in outcomes)
+        assert codes == [0, 1], outcomes
+        loser = next(err for _out, err, code in outcomes if code == 1)
+        assert "in use by another process" in loser
+        assert "Traceback" not in loser
+
+        records = [record for _f, _l, record in iter_records(trail)]
+        assert [r["seq"] for r in records] == list(range(len(records)))
+        runs = [r["run_id"] for r in records]
+        assert len(set(runs)) == 2
+        changes = sum(1 for a, b in itertools.pairwise(runs) if a != b)
+        assert changes == 1, "the two runs' records interleave"
+        assert runs.count(runs[-1]) == 12
         report = verify_trail(trail)
         assert not report.breaks, report.breaks

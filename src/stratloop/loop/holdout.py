@@ -13,14 +13,9 @@ the same run is refused unless ``again`` is given, and is recorded as such.
 
 The figures (definitions in ``docs/statistics.md``):
 
-- ``N``: the distinct candidates the run evaluated (by strategy id, across
-  resumes and workers; a re-evaluated duplicate adds no selection).
-- ``V``: the observed variance of their per-period validation excess Sharpe
-  ratios (``information_ratio / sqrt(A)``), floored at ``1 / (T - 1)`` with
-  ``T`` the champion's validation days.
-- the deflated Sharpe of the champion's validation excess returns: the
-  probability that its true excess Sharpe beats the best of ``N`` zero-skill
-  trials of variance ``V``. It is measured where the selection happened.
+- ``N``, ``V`` and the deflated Sharpe of the champion's validation excess
+  returns, as :mod:`stratloop.report.selection` defines them (recomputed here
+  from the daily returns).
 - the holdout's excess t-test over the benchmark (one look, no selection).
 - PBO by CSCV over the distinct trials' daily excess returns on the
   selection region (re-computed from their specs: the history keeps figures,
