@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "stratloop._types",
         "stratloop.errors",
         "stratloop._fsync",
+        "stratloop._preempt",
         "stratloop._templates",
         "stratloop._lazy",
     ),

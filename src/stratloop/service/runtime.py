@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stratloop._preempt import involuntary_switches
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import RunError, StratloopError
 from stratloop.flags import FlagSource
@@ -70,9 +71,17 @@ class TimedAuditSink:
         self._lock = threading.Lock()
         self._ms: deque[float] = deque(maxlen=_WRITE_SAMPLES)
         self._errors: list[str] = []
+        self.preempted = 0
+        """Writes not timed because the thread was preempted during them."""
 
     def write(self, record: IterationRecord) -> None:
-        """Write through, timing the call; a failure is counted and re-raised."""
+        """Write through, timing the call; a failure is counted and re-raised.
+
+        A write during which the scheduler preempted the loop's thread (another
+        process had the core) is counted but not timed: its wall time is not the
+        audit's cost (:mod:`stratloop._preempt`).
+        """
+        switches = involuntary_switches()
         start = time.perf_counter()
         try:
             self._inner.write(record)
@@ -81,8 +90,12 @@ class TimedAuditSink:
                 self._errors.append(f"{type(exc).__name__}: {exc}")
             raise
         elapsed = (time.perf_counter() - start) * 1000.0
+        preempted = involuntary_switches() != switches
         with self._lock:
-            self._ms.append(elapsed)
+            if preempted:
+                self.preempted += 1
+            else:
+                self._ms.append(elapsed)
 
     def backfill(self, records: Sequence[IterationRecord]) -> int:
         """Delegate a resume's backfill."""
