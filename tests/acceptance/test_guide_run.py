@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "deployment-guide-phase2-4.md"
 _MATRIX = os.environ.get("STRATLOOP_TEST_FLAGS")
 _RUN = os.environ.get("RUN_DEPLOYMENT_GUIDE") == "1"
+GUIDE_MODULE = "stratloop.acceptance.guide"
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "guide",
     "GIT_AUTHOR_EMAIL": "guide@localhost",
@@ -171,19 +172,25 @@ def test_the_whole_guide_passes_as_written(tmp_path: Path) -> None:
             OPENAI_API_KEY="not-needed",
         )
         _record_baseline(checkout, env)
-        done = subprocess.run(
-            [*prefix, sys.executable, "-m", "stratloop.acceptance.guide", "--report", "run.json"],
-            cwd=checkout,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1400,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                [*prefix, sys.executable, "-m", GUIDE_MODULE, "--report", "run.json"],
+                cwd=checkout,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=1400,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as expired:
+            partial = checkout / "run.json"
+            so_far = partial.read_text() if partial.is_file() else "no command finished"
+            pytest.fail(f"the guide did not finish in {expired.timeout:g} s; so far: {so_far}")
     finally:
         server.stop()
     assert (checkout / "run.json").is_file(), done.stdout + done.stderr
     report = json.loads((checkout / "run.json").read_text())
+    assert report["finished"], done.stdout + done.stderr
     commands = [s for s in guide_steps(GUIDE.read_text(encoding="utf-8")) if s.kind == "command"]
     assert report["total"] == len(commands) == 44, done.stdout
     assert report["passed"] == report["total"], done.stdout + done.stderr

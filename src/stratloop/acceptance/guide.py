@@ -322,32 +322,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         checkout / "serve.log",
     )
     steps = guide_steps((checkout / args.guide).read_text(encoding="utf-8"))
-    report = run_guide(
-        steps,
-        checkout,
-        os.environ,
-        serve,
-        duration_hours=args.duration_hours,
-        echo=lambda r: print(  # noqa: T201 - progress of a long run
-            f"{'pass' if r.passed else 'FAIL'} {r.seconds:6.1f} s  line {r.step.line}: {r.command}",
+    done: list[StepResult] = []
+
+    def echo(result: StepResult) -> None:
+        """Progress of a long run; the report so far is on disk after every command."""
+        done.append(result)
+        print(  # noqa: T201 - progress of a long run
+            f"{'pass' if result.passed else 'FAIL'} {result.seconds:6.1f} s  "
+            f"line {result.step.line}: {result.command}",
             file=sys.stderr,
             flush=True,
-        ),
-    )
-    args.report.write_text(
-        json.dumps(
-            {
-                "passed": report.passed,
-                "total": report.total,
-                "commands": [r.as_dict() for r in report.results],
-            },
-            indent=1,
         )
-        + "\n",
-        encoding="utf-8",
+        _write_report(args.report, GuideReport(tuple(done)), finished=False)
+
+    report = run_guide(
+        steps, checkout, os.environ, serve, duration_hours=args.duration_hours, echo=echo
     )
+    _write_report(args.report, report, finished=True)
     print(report.summary())  # noqa: T201 - the command's output
     return 0 if report.passed == report.total else 1
+
+
+def _write_report(path: Path, report: GuideReport, *, finished: bool) -> None:
+    """The JSON report: every command's result so far, and whether the guide ran to its end."""
+    payload = {
+        "finished": finished,
+        "passed": report.passed,
+        "total": report.total,
+        "seconds": round(sum(r.seconds for r in report.results), 1),
+        "commands": [r.as_dict() for r in report.results],
+    }
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 if __name__ == "__main__":
