@@ -70,6 +70,14 @@ class TestAuditOverhead:
         assert got.value == 0.2
         assert got.detail == "p99 of a drill; this run has 2 audit writes, a p99 needs 100"
 
+    def test_preempted_writes_count_as_writes_but_are_not_timed(self) -> None:
+        """The count says how many writes the run made and how many were not timed."""
+        got = _audit_overhead([0.1, 0.2], {}, untimed=3)
+        assert got.detail.startswith(
+            "this run has 5 audit writes, a p99 needs 100 timed ones (3 preempted by other "
+            "processes, not timed)"
+        )
+
     def test_without_a_probe_a_few_writes_are_not_judged(self) -> None:
         got = _audit_overhead([0.1, 30.0], {})
         assert got.value is None

@@ -225,7 +225,9 @@ AUDIT_ROUNDS = 5
 """The run's recent audit writes are judged in up to this many rounds (min of rounds)."""
 
 
-def _audit_overhead(writes: Sequence[float], probes: Mapping[str, Measurement]) -> Measurement:
+def _audit_overhead(
+    writes: Sequence[float], probes: Mapping[str, Measurement], *, untimed: int = 0
+) -> Measurement:
     """The run's own audit-write p99 once it has enough writes for one.
 
     The recent writes are cut into up to ``AUDIT_ROUNDS`` consecutive rounds of at
@@ -233,7 +235,8 @@ def _audit_overhead(writes: Sequence[float], probes: Mapping[str, Measurement]) 
     shared host's load only adds wall time, and a burst of it falls on some
     rounds, while a write path that is slow itself is slow in every round.
     Before that, the probe's p99 of real writes on this machine stands in,
-    saying so; without a probe the metric is not measured yet.
+    saying so; without a probe the metric is not measured yet. ``untimed``
+    counts the writes left out because the loop's thread was preempted.
     """
     name = "audit_overhead_ms"
     rounds = min(AUDIT_ROUNDS, len(writes) // P99_MIN_SAMPLES)
@@ -252,7 +255,9 @@ def _audit_overhead(writes: Sequence[float], probes: Mapping[str, Measurement]) 
             f"p99 of the last {rounds * size} audit writes of this run, the lowest of "
             f"{rounds} rounds of {size} (round p99s {shown} ms)",
         )
-    short = f"this run has {len(writes)} audit writes, a p99 needs {P99_MIN_SAMPLES}"
+    short = f"this run has {len(writes) + untimed} audit writes, a p99 needs {P99_MIN_SAMPLES}"
+    if untimed:
+        short += f" timed ones ({untimed} preempted by other processes, not timed)"
     probe = probes.get(name)
     if probe is not None and probe.value is not None:
         return Measurement(name, probe.value, f"{probe.detail}; {short}")
@@ -325,7 +330,9 @@ class Monitor:
             probes = dict(self._probes or {})
         found.update(probes)
         found.update(self._audit_figures(state))
-        found["audit_overhead_ms"] = _audit_overhead(state.audit_write_ms, probes)
+        found["audit_overhead_ms"] = _audit_overhead(
+            state.audit_write_ms, probes, untimed=state.audit_writes_untimed
+        )
         found["memory_growth"] = self._memory(state)
         return found
 

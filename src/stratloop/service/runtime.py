@@ -71,8 +71,7 @@ class TimedAuditSink:
         self._lock = threading.Lock()
         self._ms: deque[float] = deque(maxlen=_WRITE_SAMPLES)
         self._errors: list[str] = []
-        self.preempted = 0
-        """Writes not timed because the thread was preempted during them."""
+        self._preempted = 0
 
     def write(self, record: IterationRecord) -> None:
         """Write through, timing the call; a failure is counted and re-raised.
@@ -93,7 +92,7 @@ class TimedAuditSink:
         preempted = involuntary_switches() != switches
         with self._lock:
             if preempted:
-                self.preempted += 1
+                self._preempted += 1
             else:
                 self._ms.append(elapsed)
 
@@ -115,6 +114,11 @@ class TimedAuditSink:
         with self._lock:
             return tuple(self._ms), tuple(self._errors)
 
+    def untimed(self) -> int:
+        """Writes not timed because the thread was preempted during them."""
+        with self._lock:
+            return self._preempted
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceState:
@@ -135,6 +139,7 @@ class ServiceState:
         started_at: when the service started the run (UTC).
         resumed_from: iterations the run had committed before this service resumed it.
         notes: what resuming repaired (a torn history line, audit records written late).
+        audit_writes_untimed: audit writes not timed (preempted by other processes).
     """
 
     run_id: str
@@ -149,6 +154,7 @@ class ServiceState:
     paused: str | None = None
     resumed_from: int = 0
     notes: tuple[str, ...] = ()
+    audit_writes_untimed: int = 0
 
     @property
     def iteration(self) -> int:
@@ -313,6 +319,7 @@ class LoopService:
     def state(self) -> ServiceState:
         """A frozen snapshot of the run as the service sees it now."""
         writes, errors = self._sink.samples() if self._sink is not None else ((), ())
+        untimed = self._sink.untimed() if self._sink is not None else 0
         with self._lock:
             return ServiceState(
                 run_id=self.run_id,
@@ -327,6 +334,7 @@ class LoopService:
                 paused=self._paused,
                 resumed_from=self._resumed_from,
                 notes=self.notes,
+                audit_writes_untimed=untimed,
             )
 
 
