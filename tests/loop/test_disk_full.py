@@ -15,19 +15,13 @@ from pathlib import Path
 import pytest
 from loop_helpers import factor_graph_source, hash_evaluator, loop_config
 
+from run_helpers import AUDIT_OFF as FLAGS
+from run_helpers import run_config
 from stratloop.errors import RunStorageError
 from stratloop.flags import EnvFlagSource
 from stratloop.loop.history import read_history
 from stratloop.loop.rundir import RunDir
 from stratloop.loop.runner import LoopParts, LoopRunner, open_run
-
-FLAGS = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "false",
-}
 
 
 def _parts():
@@ -121,20 +115,7 @@ _SCRIPT = textwrap.dedent(
     """
 )
 
-_CONFIG = """\
-version: 1
-generation:
-  use_factor_graph: true
-  innovation_rate: 0
-data:
-  source: sp500-20
-  start_date: 2019-01-02
-  end_date: 2021-12-31
-loop:
-  iterations: 120
-  batch_size: 4
-  seed: 5
-"""
+_CONFIG = run_config(start="2019-01-02", end="2021-12-31", iterations=120, seed=5)
 
 
 @pytest.mark.slow

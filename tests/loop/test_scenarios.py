@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from run_helpers import AUDIT_OFF
 from stratloop.config.models import StratloopConfig
 from stratloop.flags import EnvFlagSource
 from stratloop.loop.assemble import parts_factory
@@ -23,13 +24,6 @@ from stratloop.loop.runner import LoopRunner
 
 N_ASSETS = 20
 N_DATES = 2520
-ALL_ON = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "false",
-}
 
 
 def _write(path: Path, log_returns: np.ndarray) -> Path:
@@ -77,7 +71,7 @@ def _run(work: Path, data: Path, seed: int, iterations: int) -> str:
             "audit": {"path": str(work / "audit" / "trail.jsonl")},
         }
     )
-    flags = EnvFlagSource(ALL_ON)
+    flags = EnvFlagSource(AUDIT_OFF)
     make = parts_factory(config, flags=flags, run_id=f"run-{seed}")
     summary = LoopRunner.create(config, make, run_id=f"run-{seed}").run()
     assert summary.status == "completed", summary.message

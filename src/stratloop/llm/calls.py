@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from stratloop._share import Share
 from stratloop.redaction import redact_text
 
 __all__ = [
@@ -160,26 +161,22 @@ class ModelSummary:
     improvements: int = 0
     evaluated: int = 0
 
-    @property
-    def acceptance_rate(self) -> float | None:
-        """Share of proposals that ended with a valid spec (first try or repaired)."""
-        accepted = self.valid_first_try + self.repaired
-        return accepted / self.proposals if self.proposals else None
-
-    @property
-    def valid_first_try_rate(self) -> float | None:
-        """Share of proposals valid without a repair round."""
-        return self.valid_first_try / self.proposals if self.proposals else None
-
-    @property
-    def repair_rate(self) -> float | None:
-        """Share of proposals that needed a repair round and got a valid spec from it."""
-        return self.repaired / self.proposals if self.proposals else None
-
-    @property
-    def improvement_rate(self) -> float | None:
-        """Share of its evaluated candidates that became the champion."""
-        return self.improvements / self.evaluated if self.evaluated else None
+    acceptance_rate = Share(
+        ("valid_first_try", "repaired"),
+        "proposals",
+        "Share of proposals that ended with a valid spec (first try or repaired).",
+    )
+    valid_first_try_rate = Share(
+        "valid_first_try", "proposals", "Share of proposals valid without a repair round."
+    )
+    repair_rate = Share(
+        "repaired",
+        "proposals",
+        "Share of proposals that needed a repair round and got a valid spec from it.",
+    )
+    improvement_rate = Share(
+        "improvements", "evaluated", "Share of its evaluated candidates that became the champion."
+    )
 
     def describe(self) -> str:
         """One line for a run's summary."""

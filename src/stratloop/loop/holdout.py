@@ -260,9 +260,7 @@ def open_holdout(
         champion = rundir.read_json(rundir.champion)
         records = read_history(rundir.history).records
         result = _evaluate(rundir, config, champion, records, look=len(looks) + 1, again=again)
-        atomic_write_json(
-            rundir.root / HOLDOUT_FILE, {"looks": [*looks, result.as_dict()]}
-        )
+        atomic_write_json(rundir.root / HOLDOUT_FILE, {"looks": [*looks, result.as_dict()]})
         _audit(config, result, audit_path, time.perf_counter() - started)
     finally:
         lock.release()

@@ -10,39 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from service.service_helpers import make_environment
 from stratloop.acceptance import health
 from stratloop.environments import load_environment
 
 SCRIPTS = Path(__file__).resolve().parents[3] / "scripts"
 
-CONFIG = """\
-version: 1
-generation:
-  use_factor_graph: true
-  innovation_rate: 0
-llm:
-  enabled: false
-data:
-  source: sp500-20
-  start_date: 2012-01-01
-  end_date: 2019-12-31
-loop:
-  iterations: 6
-  batch_size: 2
-  min_trades: 0
-  max_failure_rate: 0.5
-"""
-
 
 def _env(root: Path) -> Path:
-    (root / "environments").mkdir()
-    (root / "configs").mkdir()
-    (root / "configs" / "t.yaml").write_text(CONFIG)
-    (root / "environments" / "t.yaml").write_text(
-        "config: configs/t.yaml\ndata_source: sp500-20\nruns_dir: runs/t\n"
-        "audit_path: audit/t/learning_audit.jsonl\nservice_url: http://127.0.0.1:9\n"
-    )
-    return root
+    return make_environment(root, iterations=6, port=9, loop_extra="  max_failure_rate: 0.5\n")
 
 
 def _script(root: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -110,7 +86,6 @@ class TestProductionValidation:
         assert report["soak"]["stopped_because"] == "the 0 h duration ended"
         assert report["soak"]["flags"]["PHASE3_STRATEGY_PATTERN"] is False
         assert done.returncode == (0 if report["healthy"] else 1)
-
 
     def test_a_soak_shorter_than_start_up_judges_real_iterations(self, tmp_path: Path) -> None:
         """Issue 16: a 0.36 s soak counts from the first commit, so a healthy loop passes."""
