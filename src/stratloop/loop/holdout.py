@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from stratloop.audit import HoldoutAuditRecord
 from stratloop.backtest.deflated import (
     excess_deflated_sharpe,
     expected_max_sharpe,
@@ -260,7 +261,9 @@ def open_holdout(
         champion = rundir.read_json(rundir.champion)
         records = read_history(rundir.history).records
         result = _evaluate(rundir, config, champion, records, look=len(looks) + 1, again=again)
-        atomic_write_json(rundir.root / HOLDOUT_FILE, {"looks": [*looks, result.as_dict()]})
+        atomic_write_json(
+            rundir.root / HOLDOUT_FILE, {"looks": [*looks, result.as_dict()]}
+        )
         _audit(config, result, audit_path, time.perf_counter() - started)
     finally:
         lock.release()
@@ -357,8 +360,9 @@ def _audit(
 ) -> None:
     audit = RunAudit(config, run_id=result.run_id, instance_id=instance_id(), path=audit_path)
     try:
-        audit.holdout(
-            iteration=result.iteration,
+        record = HoldoutAuditRecord(
+            **audit.envelope(),
+            iteration_num=result.iteration,
             candidate_id=result.candidate_id,
             expression=result.expression,
             look=result.look,
@@ -367,6 +371,7 @@ def _audit(
             verdict=result.verdict.text,
             seconds=seconds,
         )
+        audit.append_holdout(record)
     finally:
         audit.close()
 

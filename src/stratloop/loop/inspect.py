@@ -66,3 +66,4 @@ def _committed(history: Path) -> int:
             return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
     except FileNotFoundError:
         return 0
+
