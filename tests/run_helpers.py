@@ -74,10 +74,14 @@ loop:
 
 
 def run_command(tmp_path: Path, *extra: str, audit: Path | None = None) -> list[str]:
-    """`stratloop run` on ``tmp_path / "config.yaml"`` into ``tmp_path / "runs"``."""
+    """`stratloop run` as a process (:data:`CLI`) with :func:`run_args`."""
+    return [*CLI, *run_args(tmp_path, *extra, audit=audit)]
+
+
+def run_args(tmp_path: Path, *extra: str, audit: Path | None = None) -> list[str]:
+    """`run` on ``tmp_path / "config.yaml"`` into ``tmp_path / "runs"``, without progress."""
     audit_args = [] if audit is None else ["--audit-path", str(audit)]
     return [
-        *CLI,
         "run",
         "--config",
         str(tmp_path / "config.yaml"),

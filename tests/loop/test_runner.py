@@ -230,23 +230,7 @@ class TestStopping:
 
     def test_a_spent_budget_stops_the_run_with_a_clear_message(self, tmp_path):
         """on_budget_exhausted: stop ends the run once the tokens are spent."""
-        llm = {**LLM_ON, "max_tokens_per_run": 100}
-        config = loop_config(
-            tmp_path,
-            iterations=40,
-            generation={"use_factor_graph": False, "innovation_rate": 0},
-            llm=llm,
-        )
-        budget = TokenBudget.from_config(config.llm)
-
-        def spend(ctx):
-            budget.record(20, 10)
-            return llm_source().propose(ctx)
-
-        runner = LoopRunner.create(
-            config, lambda _u: _parts(llm=FunctionSource(spend), budget=budget), run_id="b"
-        )
-        summary = runner.run()
+        summary = _spend_budget(tmp_path, 40, {})
         assert summary.status == "budget_exhausted"
         assert "llm.max_tokens_per_run=100" in summary.message
         assert summary.iterations == 4
@@ -254,23 +238,7 @@ class TestStopping:
 
     def test_a_spent_budget_goes_on_factor_graph_only_when_configured(self, tmp_path):
         """on_budget_exhausted: factor_graph_only continues, recorded in every later record."""
-        llm = {**LLM_ON, "max_tokens_per_run": 100, "on_budget_exhausted": "factor_graph_only"}
-        config = loop_config(
-            tmp_path,
-            iterations=12,
-            generation={"use_factor_graph": False, "innovation_rate": 0},
-            llm=llm,
-        )
-        budget = TokenBudget.from_config(config.llm)
-
-        def spend(ctx):
-            budget.record(20, 10)
-            return llm_source().propose(ctx)
-
-        runner = LoopRunner.create(
-            config, lambda _u: _parts(llm=FunctionSource(spend), budget=budget), run_id="g"
-        )
-        summary = runner.run()
+        summary = _spend_budget(tmp_path, 12, {"on_budget_exhausted": "factor_graph_only"})
         records = _history(summary.path / "history.jsonl")
         assert summary.status == "completed"
         assert [r["method_used"] for r in records[:4]] == ["llm"] * 4
@@ -279,6 +247,25 @@ class TestStopping:
         assert all(r["method_used"] == "factor_graph" for r in later)
         assert all(r["decision"]["rule"] == "explicit_factor_graph" for r in later)
         assert summary.metrics["priority_adherence"] == 1.0
+
+
+def _spend_budget(tmp_path, iterations, llm):
+    """Run LLM-only iterations that spend 30 tokens each of a 100-token budget."""
+    config = loop_config(
+        tmp_path,
+        iterations=iterations,
+        generation={"use_factor_graph": False, "innovation_rate": 0},
+        llm={**LLM_ON, "max_tokens_per_run": 100, **llm},
+    )
+    budget = TokenBudget.from_config(config.llm)
+
+    def spend(ctx):
+        budget.record(20, 10)
+        return llm_source().propose(ctx)
+
+    return LoopRunner.create(
+        config, lambda _u: _parts(llm=FunctionSource(spend), budget=budget), run_id="b"
+    ).run()
 
 
 class TestFlagsAtIterationBoundaries:

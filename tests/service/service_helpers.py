@@ -24,6 +24,16 @@ from run_helpers import run_config
 from stratloop.iteration import IterationRecord
 
 
+def stop(process: subprocess.Popen[Any]) -> None:
+    """Ask ``process`` to end, and kill it if it has not within 30 s."""
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:
@@ -113,12 +123,7 @@ def serving(root: Path, flags_file: Path, *, iterations: int) -> Iterator[str]:
         wait_for(up, 60, "the server to answer")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         if process.stdout:
             process.stdout.close()
 

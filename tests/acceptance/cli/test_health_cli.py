@@ -32,22 +32,17 @@ def _script(root: Path, name: str, *args: str) -> subprocess.CompletedProcess[st
     )
 
 
+def _soak(root: Path, name: str, hours: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The guide's production-validation script ``name`` on environment ``t`` for ``hours``."""
+    return _script(root, name, "--environment", "t", "--duration-hours", hours, *args)
+
+
 @pytest.fixture(scope="module")
 def soaked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An environment with one Phase 4 soak of 6 iterations behind it."""
     root = _env(tmp_path_factory.mktemp("health"))
-    done = _script(
-        root,
-        "production_validation_phase4.py",
-        "--environment",
-        "t",
-        "--duration-hours",
-        "1",
-        "--max-iterations",
-        "6",
-        "--output",
-        "prod.json",
-    )
+    phase4 = "production_validation_phase4.py"
+    done = _soak(root, phase4, "1", "--max-iterations", "6", "--output", "prod.json")
     assert done.returncode == 0, done.stdout + done.stderr
     return root
 
@@ -72,16 +67,7 @@ class TestProductionValidation:
     def test_soak_stops_at_duration(self, tmp_path: Path) -> None:
         """A zero-hour soak stops at its deadline, having committed what it had."""
         root = _env(tmp_path)
-        done = _script(
-            root,
-            "production_validation_phase2.py",
-            "--environment",
-            "t",
-            "--duration-hours",
-            "0",
-            "--output",
-            "p2.json",
-        )
+        done = _soak(root, "production_validation_phase2.py", "0", "--output", "p2.json")
         report = json.loads((root / "p2.json").read_text())
         assert report["soak"]["stopped_because"] == "the 0 h duration ended"
         assert report["soak"]["flags"]["PHASE3_STRATEGY_PATTERN"] is False
@@ -90,16 +76,7 @@ class TestProductionValidation:
     def test_a_soak_shorter_than_start_up_judges_real_iterations(self, tmp_path: Path) -> None:
         """Issue 16: a 0.36 s soak counts from the first commit, so a healthy loop passes."""
         root = _env(tmp_path)
-        done = _script(
-            root,
-            "production_validation_phase4.py",
-            "--environment",
-            "t",
-            "--duration-hours",
-            "0.0001",
-            "--output",
-            "short.json",
-        )
+        done = _soak(root, "production_validation_phase4.py", "0.0001", "--output", "short.json")
         report = json.loads((root / "short.json").read_text())
         assert done.returncode == 0, done.stdout + done.stderr
         assert report["status"] == "healthy"
@@ -171,16 +148,7 @@ class TestHealthCheck:
     def test_phase3_check_fails_when_phase_was_off(self, tmp_path: Path) -> None:
         """A run made with Phase 3 off fails the Phase 3 check, saying which phase was off."""
         root = _env(tmp_path)
-        soak = _script(
-            root,
-            "production_validation_phase2.py",
-            "--environment",
-            "t",
-            "--duration-hours",
-            "1",
-            "--max-iterations",
-            "2",
-        )
+        soak = _soak(root, "production_validation_phase2.py", "1", "--max-iterations", "2")
         assert soak.returncode == 0, soak.stdout + soak.stderr
         done = _script(root, "phase3_health_check.py", "--environment", "t", "--output", "p3.json")
         assert done.returncode == 1
