@@ -14,22 +14,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stratloop.config.models import StratloopConfig
+from stratloop.config import load_config
 from stratloop.data import Panel
 from stratloop.factors.canonical import trial_key
-from stratloop.flags import EnvFlagSource
+from stratloop.flags import FLAG_VARIABLES, EnvFlagSource
 from stratloop.iteration import IterationRecord
 from stratloop.loop.assemble import parts_factory
 from stratloop.loop.runner import LoopRunner
 from stratloop.loop.trials import SENT_STATUSES
 
-ALL_ON = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "false",
-}
+ALL_ON = {**dict.fromkeys(FLAG_VARIABLES, "true"), "PHASE4_AUDIT_TRAIL": "false"}
+"""Every phase on but the audit trail (the scenarios judge runs, not their audit)."""
 
 
 def write_log_returns(path: Path, log_returns: np.ndarray) -> Path:
@@ -78,21 +73,20 @@ def planted_momentum(
 
 def run_loop(work: Path, data: Path, seed: int, iterations: int) -> str:
     """A completed factor-graph run on ``data`` (one worker, batches of 4); its run id."""
-    config = StratloopConfig.model_validate(
-        {
-            "version": 1,
-            "generation": {"use_factor_graph": True, "innovation_rate": 0},
-            "data": {"source": str(data)},
-            "loop": {
-                "iterations": iterations,
-                "batch_size": 4,
-                "workers": 1,
-                "seed": seed,
-                "min_trades": 5,
-                "runs_dir": str(work / "runs"),
-            },
-            "audit": {"path": str(work / "audit" / "trail.jsonl")},
-        }
+    config = load_config(
+        None,
+        overrides={
+            "generation.use_factor_graph": True,
+            "generation.innovation_rate": 0,
+            "data.source": str(data),
+            "loop.iterations": iterations,
+            "loop.batch_size": 4,
+            "loop.workers": 1,
+            "loop.seed": seed,
+            "loop.min_trades": 5,
+            "loop.runs_dir": str(work / "runs"),
+            "audit.path": str(work / "audit" / "trail.jsonl"),
+        },
     )
     make = parts_factory(config, flags=EnvFlagSource(ALL_ON), run_id=f"run-{seed}")
     summary = LoopRunner.create(config, make, run_id=f"run-{seed}").run()
