@@ -44,7 +44,11 @@ pytestmark = pytest.mark.scenario
 ITERATIONS = 300
 RANDOM_WALKS = tuple(range(20))
 LEVEL_ALLOWANCE = 1
-"""At 5%, twenty null runs are expected to produce one false discovery."""
+"""At 5%, twenty null runs are expected to produce one false discovery (the research issue's bound
+on what a run declares: the deflated selection verdict)."""
+HOLDOUT_ALLOWANCE = 3
+"""The first holdout look is one 5% test, so its false discoveries in twenty null runs are
+Binomial(20, 0.05): 4 or more has probability 1.6%, and would mean the test is miscalibrated."""
 PLANTED_STRENGTH = 0.1
 """The planted reversal's daily IC."""
 
@@ -136,11 +140,14 @@ class TestRandomWalks:
 
     @pytest.mark.timeout(7200)
     def test_at_most_one_of_twenty_random_walks_is_called_distinguishable(self, shared_dir):
-        """At 5%, the deflated verdicts call at most 1 of 20 noise champions distinguishable."""
+        """At most 1 of 20 noise champions is declared distinguishable (deflated).
+
+        The first holdout look errs at a 5% test's rate.
+        """
         outcomes = [random_walk_outcome(seed, shared_dir) for seed in reversed(RANDOM_WALKS)]
-        for verdict in ("selection", "holdout"):
+        for verdict, allowance in (("selection", LEVEL_ALLOWANCE), ("holdout", HOLDOUT_ALLOWANCE)):
             called = [o[f"{verdict}_text"] for o in outcomes if o[verdict]]
-            assert len(called) <= LEVEL_ALLOWANCE, called
+            assert len(called) <= allowance, called
 
 
 class TestPlantedSignal:
@@ -154,15 +161,8 @@ class TestPlantedSignal:
         assert found["repeats"] == 0
 
     @pytest.mark.timeout(1800)
-    @pytest.mark.xfail(
-        reason="the deflated Sharpe's V is the observed variance of the trials' Sharpe ratios, "
-        "which a real edge inflates (the trials include its dilutions and its opposite: "
-        "validation IR from -7.3 to +4.3), so the expected best of N zero-skill trials is above "
-        "the champion: deflated Sharpe 0.00 at a holdout excess t of 13.6 (docs/findings.md)",
-        strict=True,
-    )
     def test_the_planted_reversal_is_called_distinguishable(self, shared_dir):
-        """An edge this strong passes the holdout verdict, deflation included."""
+        """An edge this strong passes the holdout verdict (one look: its t-test decides)."""
         assert planted_outcome(shared_dir)["holdout"]
 
 
