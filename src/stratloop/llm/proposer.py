@@ -40,6 +40,7 @@ from stratloop.factors import (
     dsl_reference,
     parse,
 )
+from stratloop.factors.grammar import FactorReferences
 from stratloop.generation.context import Feedback, GenerationContext
 from stratloop.llm.budget import TokenBudget, Usage
 from stratloop.llm.calls import CallPurpose, LLMCall
@@ -51,6 +52,7 @@ from stratloop.llm.prompts import (
     Universe,
     build_messages,
     repair_messages,
+    saved_factors_section,
 )
 from stratloop.llm.response import ReplyBounds, parse_reply
 from stratloop.llm.structured import Mode, ProbeResult, probe, strategy_schema
@@ -160,6 +162,8 @@ class LLMProposer:
         example: the strategy the prompt shows as the reply format's example.
         library: the factor library the prompt describes, including the user's
             own templates; None describes the default library.
+        saved: the persistent library's factors: listed in the prompt, and
+            usable in a reply as ``factor("name")`` (inlined in the spec).
 
     Raises:
         ExpressionError: ``example`` is not valid under ``limits`` and ``fields``.
@@ -177,8 +181,10 @@ class LLMProposer:
         bounds: ReplyBounds | None = None,
         example: Strategy = EXAMPLE_STRATEGY,
         library: FactorLibrary | None = None,
+        saved: FactorReferences | None = None,
     ) -> None:
         self.client = client
+        self.saved = saved
         self.limits = limits
         self.fields = frozenset(fields)
         self.budget = budget if budget is not None else TokenBudget.from_config(client.config)
@@ -191,7 +197,7 @@ class LLMProposer:
         self.bounds = bounds or ReplyBounds()
         shown = available_fields(self.fields)
         self.settings = PromptSettings(
-            reference=_reference(library or default_library()),
+            reference=_reference(library or default_library()) + saved_factors_section(saved),
             fields=shown,
             example=check_strategy(example, fields=self.fields, limits=limits),
             max_nodes=limits.max_nodes,
@@ -244,7 +250,11 @@ class LLMProposer:
             replies.append(completion)
             try:
                 parsed = parse_reply(
-                    completion.text, fields=self.fields, limits=self.limits, bounds=self.bounds
+                    completion.text,
+                    fields=self.fields,
+                    limits=self.limits,
+                    bounds=self.bounds,
+                    factors=self.saved,
                 )
             except LLMGenerationError as exc:
                 self._log(route, purpose, mode, completion, "rejected", exc, completion.text)
