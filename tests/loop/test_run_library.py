@@ -104,7 +104,8 @@ class TestPersistence:
         records = read_history(summary.path / "history.jsonl").records
         champions = {r.candidate.strategy.expression for r in records if r.champion}
         saved = {e.expression for e in FactorStore(tmp_path / "lib").entries()}
-        assert champions and saved == champions
+        assert champions
+        assert saved == champions
 
     def test_a_resumed_run_sees_the_entries_it_started_with(self, tmp_path):
         """Entries saved after a run started do not reach it, even on resume (library.json)."""
@@ -116,7 +117,8 @@ class TestPersistence:
         first = open_run_library(config, run_dir, panel)
         _save(tmp_path, "rank(ts_std(returns, 30))", "later")
         again = open_run_library(config, run_dir, panel)
-        assert first is not None and again is not None
+        assert first is not None
+        assert again is not None
         assert first.definitions.names == again.definitions.names == ("trend",)
 
     def test_a_corrupt_entry_stops_the_start(self, tmp_path):
@@ -124,7 +126,7 @@ class TestPersistence:
         _save(tmp_path, TREND, "trend")
         path = tmp_path / "lib" / "trend.json"
         path.write_text(path.read_text().replace("20", "21"))
-        with pytest.raises(SavedFactorError, match="trend.json"):
+        with pytest.raises(SavedFactorError, match=r"trend\.json"):
             _run(_config(tmp_path), "one")
         assert not (tmp_path / "runs" / "one").exists()
 
@@ -138,7 +140,7 @@ class TestRedundancy:
     )
 
     def test_planted_duplicate_is_redundant_and_independent_one_is_not(self, tmp_path):
-        """A near copy of a library factor (another trading rule) is redundant; an unrelated one is evaluated."""
+        """A near copy of a library factor (another rule) is redundant; an unrelated one is not."""
         _save(tmp_path, TREND, "trend")
         summary = _run(_config(tmp_path, iterations=2, save="never"), "one", self.CANDIDATES)
         copy, other = read_history(summary.path / "history.jsonl").records
