@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from factor_strategies import random_panel, typed_exprs
+from factor_strategies import changed_after, random_panel, typed_exprs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stratloop.data.panel import Panel
 from stratloop.errors import (
     ExpressionLimitError,
     ExpressionSyntaxError,
@@ -173,10 +172,7 @@ class TestFactorReference:
         text = 'factor("x") - delay(factor("x"), 1)'
         panel = random_panel(seed, 30, 4)
         t = data.draw(st.integers(0, 28))
-        changed = panel.close.copy()
-        rng = np.random.default_rng(seed + 1)
-        changed[t + 1 :] = 100 * np.exp(rng.normal(0, 0.5, changed[t + 1 :].shape))
-        other = Panel(panel.dates, panel.assets, {"close": changed})
+        other = changed_after(panel, t, seed)
         before = evaluate(text, panel, factors=defs)[: t + 1]
         after = evaluate(text, other, factors=defs)[: t + 1]
         np.testing.assert_array_equal(before, after)
