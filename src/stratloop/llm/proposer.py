@@ -41,6 +41,8 @@ from stratloop.factors import (
     parse,
 )
 from stratloop.factors.grammar import FactorReferences
+from stratloop.factors.limits import EVALUATION_LIMITS
+from stratloop.factors.typecheck import typecheck
 from stratloop.generation.context import Feedback, GenerationContext
 from stratloop.llm.budget import TokenBudget, Usage
 from stratloop.llm.calls import CallPurpose, LLMCall
@@ -298,8 +300,22 @@ class LLMProposer:
         if mode == "json_schema":
             return Constraint("json_schema", schema=strategy_schema())
         if mode == "grammar":
-            return Constraint("grammar", grammar=strategy_grammar(self.fields, self.limits))
+            grammar = strategy_grammar(self.fields, self.limits, saved=self._grammar_factors())
+            return Constraint("grammar", grammar=grammar)
         return None
+
+    def _grammar_factors(self) -> tuple[str, ...]:
+        """The saved factors the grammar offers: those that are scale-free signals on the data."""
+        if self.saved is None:
+            return ()
+        usable = []
+        for name in self.saved.names:
+            try:
+                typecheck(self.saved.resolve(name), fields=self.fields, limits=EVALUATION_LIMITS)
+            except ExpressionError:
+                continue
+            usable.append(name)
+        return tuple(usable)
 
     def _remember(self, ctx: GenerationContext) -> list[Feedback]:
         """Add what ``ctx`` shows to the archive (one entry per expression); the archive."""
