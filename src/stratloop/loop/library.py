@@ -167,7 +167,10 @@ def open_run_library(config: StratloopConfig, run_dir: Path, panel: Panel) -> Ru
         return None
     from stratloop.backtest import Study  # noqa: PLC0415 - numpy-heavy, loaded when a run starts
     from stratloop.factors.evaluate import evaluate  # noqa: PLC0415 - as above
-    from stratloop.loop.evaluation import fingerprint_sample  # noqa: PLC0415 - as above
+    from stratloop.loop.evaluation import (  # noqa: PLC0415 - as above
+        evaluation_cache,
+        fingerprint_sample,
+    )
 
     store = FactorStore(Path(config.library.path))
     snapshot = run_dir / SNAPSHOT
@@ -175,11 +178,12 @@ def open_run_library(config: StratloopConfig, run_dir: Path, panel: Panel) -> Ru
     definitions = definitions_of(entries, source=str(store.directory))
     study = Study(panel, config.backtest)
     sample = fingerprint_sample(study, config)
+    cache = evaluation_cache(config)
     fingerprints: dict[str, str] = {}
     unusable: dict[str, str] = {}
     for name in definitions.names:
         try:
-            signal = evaluate(definitions.resolve(name), study.selection)
+            signal = evaluate(definitions.resolve(name), study.selection, cache=cache)
         except ExpressionError as error:
             unusable[name] = error.reason
             continue
