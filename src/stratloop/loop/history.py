@@ -37,7 +37,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Self
+from typing import IO, Self, cast
 
 from stratloop._fsync import fsync_dir
 from stratloop.errors import RunError
@@ -84,7 +84,7 @@ class Segment:
     def open(self) -> IO[bytes]:
         """The segment's lines, decompressed as they are read."""
         if self.path.suffix == ".gz":
-            return gzip.open(self.path, "rb")
+            return cast("IO[bytes]", gzip.open(self.path, "rb"))
         return lzma.open(self.path, "rb")
 
 
@@ -417,15 +417,15 @@ def plan_repair(path: Path) -> HistoryRepair:
     seen: dict[int, int] = {}
     segments = list_segments(path)
     for segment in segments:
-        for record in _segment_records(segment, max(0, len(records) - segment.first)):
-            if record.iteration_num != len(records):
+        for held in _segment_records(segment, max(0, len(records) - segment.first)):
+            if held.iteration_num != len(records):
                 raise RunError(
                     f"{segment.path} starts at iteration {segment.first} but iteration "
                     f"{len(records)} was expected; a history segment is missing"
                 )
-            seen[record.iteration_num] = len(kept) + 1
-            kept.append((record.to_json() + "\n").encode())
-            records.append(record)
+            seen[held.iteration_num] = len(kept) + 1
+            kept.append((held.to_json() + "\n").encode())
+            records.append(held)
     in_segments = len(kept)
     if not path.exists():
         return HistoryRepair(tuple(kept), tuple(records), (), in_segments)
