@@ -101,14 +101,14 @@ def _tree_cpu(root: int) -> dict[int, float]:
     """User + system CPU seconds of ``root`` and every descendant now."""
     children: dict[int, list[int]] = {}
     cpu: dict[int, float] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
         try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        pid = int(entry)
+        pid = int(entry.name)
         children.setdefault(int(fields[1]), []).append(pid)
         cpu[pid] = (int(fields[11]) + int(fields[12])) / _TICK
     found: dict[int, float] = {}
@@ -146,7 +146,7 @@ def _per_day(bytes_per_iteration: float, rate: float) -> float:
 
 
 def _stamp(text: str) -> float:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    return dt.datetime.fromisoformat(text).timestamp()
 
 
 def measure(iterations: int) -> dict[str, Any]:
