@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from loop_helpers import factor_graph_source, hash_evaluator, loop_config
+from scenario_helpers import ALL_ON as FLAGS
 from typer.testing import CliRunner
 
 from stratloop.cli import app
@@ -33,13 +34,6 @@ from stratloop.loop.rundir import RunDir
 from stratloop.loop.runner import LoopParts, LoopRunner, open_run
 from stratloop.service.runs import RunReader
 
-FLAGS = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "false",
-}
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "run_v1"
 OLD_RUN = "20261206T200143Z-e45c8b"
 
