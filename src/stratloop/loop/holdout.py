@@ -20,9 +20,9 @@ The figures (definitions in ``docs/statistics.md``):
 - PBO by CSCV over the distinct trials' daily excess returns on the
   selection region (re-computed from their specs: the history keeps figures,
   not series), aligned on the days every trial has.
-- the verdict: distinguishable at 5% when the holdout excess is significant
-  and the validation deflated Sharpe is at least 0.95
-  (:func:`stratloop.backtest.verdict.benchmark_verdict`).
+- the verdict: distinguishable when the holdout's excess is significant at
+  5% on the first look (5% / k on the k-th), the deflated Sharpe and PBO
+  reported beside it (:func:`stratloop.backtest.verdict.holdout_verdict`).
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ from typing import Any
 
 import numpy as np
 
+from stratloop.audit import HoldoutAuditRecord
 from stratloop.backtest.deflated import excess_deflated_sharpe, trial_sharpe_variance
 from stratloop.backtest.overfitting import DEFAULT_BLOCKS, backtest_overfitting
-from stratloop.backtest.verdict import Verdict, benchmark_verdict
+from stratloop.backtest.verdict import Verdict, holdout_verdict
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import RunError
 from stratloop.flags import instance_id
@@ -212,9 +213,10 @@ def _evaluate(
 
         zero = excess_metrics(holdout.returns, np.zeros_like(holdout.returns))
         t_stat, p_value = zero.t_stat, zero.p_value
-    verdict = benchmark_verdict(
+    verdict = holdout_verdict(
         t_stat=t_stat,
         p_value=p_value,
+        look=look,
         deflated_sharpe=deflated,
         pbo=None if pbo is None else float(pbo["pbo"]),
         level=LEVEL,
@@ -267,8 +269,9 @@ def _audit(
 ) -> None:
     audit = RunAudit(config, run_id=result.run_id, instance_id=instance_id(), path=audit_path)
     try:
-        audit.holdout(
-            iteration=result.iteration,
+        record = HoldoutAuditRecord(
+            **audit.envelope(),
+            iteration_num=result.iteration,
             candidate_id=result.candidate_id,
             expression=result.expression,
             look=result.look,
@@ -277,6 +280,7 @@ def _audit(
             verdict=result.verdict.text,
             seconds=seconds,
         )
+        audit.append_holdout(record)
     finally:
         audit.close()
 

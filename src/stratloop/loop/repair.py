@@ -26,8 +26,12 @@ and ``history.jsonl.repair-<time>.json`` records what was dropped or changed
 and why. When the history changed, ``champion.json``,
 ``metrics.json`` and ``run.json`` are rebuilt from the kept iterations. The
 repair holds the run's lock, so it refuses while a live writer holds the run.
-The audit trail is not changed (its records are the permanent record of what
-happened, and ``stratloop audit verify`` reports any break in it).
+Closed history segments (``history.<first>-<last>.jsonl.xz``) were written by
+the run's owner from checked lines and stay as they are; the repair rewrites
+the live ``history.jsonl`` after them (a half-rotated run, whose live file
+still holds lines a segment holds, loses those duplicates). The audit trail
+is not changed (its records are the permanent record of what happened, and
+``stratloop audit verify`` reports any break in it).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stratloop._fsync import fsync_dir
+from stratloop.errors import RunError
 from stratloop.iteration import IterationRecord
 from stratloop.loop.history import DroppedLine, plan_repair
 from stratloop.loop.rundir import RunDir, atomic_write_json, storage_error, utc_now
@@ -205,6 +210,12 @@ def repair_run(runs_dir: Path, run_id: str) -> RepairReport:
                 kept.append(raw)
                 continue
             number = line_of[record.iteration_num]
+            if record.iteration_num < plan.in_segments:
+                raise RunError(
+                    f"run {run_id}: iteration {record.iteration_num}, in a closed history "
+                    "segment, records a champion flag the champion rule does not give; the "
+                    "segment was edited: restore it from a backup, then repair again"
+                )
             rewritten.append(RewrittenLine(number, record.iteration_num, became))
             kept.append((record.with_champion(became).to_json() + "\n").encode())
         flags = plan_flags(rundir.flags, plan.records)
@@ -231,7 +242,7 @@ def repair_run(runs_dir: Path, run_id: str) -> RepairReport:
         if flags is not None:
             _replace_flags(rundir.flags, flags.data, flags_backup)
         if history_changed:
-            lock = _replace_history(rundir, lock, b"".join(kept), backup)
+            lock = _replace_history(rundir, lock, b"".join(kept[plan.in_segments :]), backup)
             _rebuild_derived(rundir, state, result)
     finally:
         lock.release()
