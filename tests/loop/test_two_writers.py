@@ -55,6 +55,31 @@ def _lines(history):
     return history.read_bytes().count(b"\n") if history.exists() else 0
 
 
+def _refused(command, *messages):
+    """Run an intruder: it exits 1 with ``messages`` on stderr and no traceback."""
+    intruder = subprocess.run(
+        command,
+        env={**os.environ, **FLAGS},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert intruder.returncode == 1, intruder.stderr
+    for message in messages:
+        assert message in intruder.stderr
+    assert "Traceback" not in intruder.stderr
+
+
+def _one_winner(outcomes, message):
+    """Of two racers one finished and one was refused with ``message``, no traceback."""
+    codes = sorted(code for _out, _err, code in outcomes)
+    assert codes == [0, 1], outcomes
+    loser = next(err for _out, err, code in outcomes if code == 1)
+    assert message in loser
+    assert "Traceback" not in loser
+
+
 def _wait_for(history, lines, process):
     deadline = time.monotonic() + 120
     while _lines(history) < lines:
@@ -83,17 +108,10 @@ class TestTwoWriters:
             for _ in range(2):
                 assert first.poll() is None
                 deleted += _delete_lock_files(tmp_path)
-                intruder = subprocess.run(
+                _refused(
                     _command(tmp_path, "--resume", run_dir.name),
-                    env={**os.environ, **FLAGS},
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                    timeout=120,
+                    f"another process (pid {first.pid} on",
                 )
-                assert intruder.returncode == 1, intruder.stderr
-                assert f"another process (pid {first.pid} on" in intruder.stderr
-                assert "Traceback" not in intruder.stderr
             assert first.poll() is None
             assert deleted >= 1, "the audit trail's lock file was there to delete"
 
@@ -110,11 +128,7 @@ class TestTwoWriters:
                     process.kill()
                 process.communicate()
 
-        codes = sorted(code for _out, _err, code in outcomes)
-        assert codes == [0, 1], outcomes
-        loser = next(err for _out, err, code in outcomes if code == 1)
-        assert "another process" in loser
-        assert "Traceback" not in loser
+        _one_winner(outcomes, "another process")
 
         records = read_history(history).records
         assert [r.iteration_num for r in records] == list(range(int(total)))
@@ -143,18 +157,11 @@ class TestTwoTrailWriters:
             deleted = 0
             for _ in range(2):
                 deleted += _delete_lock_files(tmp_path)
-                intruder = subprocess.run(
+                _refused(
                     _command(tmp_path, "--iterations", "4"),
-                    env={**os.environ, **FLAGS},
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                    timeout=120,
+                    f"audit trail {trail} is in use by another process",
+                    f"pid {first.pid}",
                 )
-                assert intruder.returncode == 1, intruder.stderr
-                assert f"audit trail {trail} is in use by another process" in intruder.stderr
-                assert f"pid {first.pid}" in intruder.stderr
-                assert "Traceback" not in intruder.stderr
                 assert first.poll() is None
             assert deleted >= 1, "the trail's lock file was there to delete"
 
@@ -169,11 +176,7 @@ class TestTwoTrailWriters:
                     process.kill()
                 process.communicate()
 
-        codes = sorted(code for _out, _err, code in outcomes)
-        assert codes == [0, 1], outcomes
-        loser = next(err for _out, err, code in outcomes if code == 1)
-        assert "in use by another process" in loser
-        assert "Traceback" not in loser
+        _one_winner(outcomes, "in use by another process")
 
         records = [record for _f, _l, record in iter_records(trail)]
         assert [r["seq"] for r in records] == list(range(len(records)))
