@@ -12,7 +12,7 @@ burden; the deflated Sharpe that ``stratloop show`` prints accounts for it,
 this file only says whether the search reaches higher.
 
 Run from the repository root: ``python bench/islands.py [ITERATIONS]``.
-Results go to ``bench/results/islands.json`` and ``.md`` with the machine.
+Results go to ``bench/results/islands-ITERATIONS.json`` and ``.md`` with the machine.
 """
 
 from __future__ import annotations
@@ -154,8 +154,8 @@ def main() -> None:
         "comparison": compare(runs),
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "islands.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "islands.md").write_text(markdown(result))
+    (RESULTS / f"islands-{iterations}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"islands-{iterations}.md").write_text(markdown(result))
     print(markdown(result))
 
 
