@@ -392,7 +392,7 @@ def island_lines(run_path: Path) -> list[str]:
     lines = [
         f"islands: {state['islands']}, migration every {state['migration_interval']} "
         f"iterations: {state['migrations']} migrations, {state['migrations_adopted']} adopted "
-        f"(after iteration {state['next_iteration']})"
+        f"(after {state['next_iteration']} iterations)"
     ]
     for island in state["populations"]:
         champion = island["champion"]
@@ -404,7 +404,7 @@ def island_lines(run_path: Path) -> list[str]:
         )
         lines.append(
             f"  island {island['island']}: {island['iterations']} iterations, "
-            f"{island['evaluated']} evaluated, {island['received']} migrants adopted; {best}"
+            f"{island['evaluated']} evaluated, {island['received']} migrant(s) adopted; {best}"
         )
     return lines
 
