@@ -93,14 +93,31 @@ class Redundancy:
     """Why a candidate is not a new trial: the evaluated one its signal nearly duplicates.
 
     Args:
-        of_iteration: the evaluated candidate's iteration.
+        of_iteration: the evaluated candidate's iteration (None for a library factor).
         correlation: the rank correlation of the two signals' fingerprints (train window).
-        threshold: ``search.max_signal_correlation`` when it was decided.
+        threshold: ``search.max_signal_correlation`` when it was decided (for a
+            library factor, ``library.max_correlation``).
+        library_factor: the persistent library's factor it nearly duplicates, if
+            that is what it duplicates.
     """
 
-    of_iteration: int
+    of_iteration: int | None
     correlation: float
     threshold: float
+    library_factor: str | None = None
+
+    def describe(self) -> str:
+        """What it duplicates, in words: ``iteration 12's`` or ``library factor f_ab12's``."""
+        if self.library_factor is not None:
+            return f"library factor {self.library_factor}'s"
+        return f"iteration {self.of_iteration}'s"
+
+    @property
+    def setting(self) -> str:
+        """The configuration field whose threshold it is above."""
+        if self.library_factor is not None:
+            return "library.max_correlation"
+        return "search.max_signal_correlation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,7 +567,7 @@ def _parse(data: Mapping[str, Any], key: str, version: int) -> IterationRecord:
             cost=float(usage["cost"]),
             calls=int(usage["calls"]),
         ),
-        redundancy=None if redundancy is None else _from_fields(Redundancy, redundancy),
+        redundancy=None if redundancy is None else _redundancy(redundancy),
         fingerprint=data.get("fingerprint"),
         llm_calls=tuple(LLMCall.from_json(call) for call in data.get("llm_calls", ())),
         island=None if data.get("island") is None else _int(data["island"], "island"),
@@ -560,6 +577,16 @@ def _parse(data: Mapping[str, Any], key: str, version: int) -> IterationRecord:
 
 def _read_metrics(data: Mapping[str, Any] | None) -> Metrics | None:
     return None if data is None else MappingProxyType(dict(data))
+
+
+def _redundancy(data: Mapping[str, Any]) -> Redundancy:
+    """A record's redundancy; ``library_factor`` is absent from lines written before it existed."""
+    return Redundancy(
+        of_iteration=data["of_iteration"],
+        correlation=data["correlation"],
+        threshold=data["threshold"],
+        library_factor=data.get("library_factor"),
+    )
 
 
 def _from_fields(cls: type[_D], data: Mapping[str, Any]) -> _D:

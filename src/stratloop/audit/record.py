@@ -338,8 +338,8 @@ def _why(record: IterationRecord) -> tuple[str | None, str | None]:
     redundancy = record.redundancy
     if redundancy is not None:
         return "RedundantCandidate", (
-            f"its signal correlates {redundancy.correlation:.4f} with iteration "
-            f"{redundancy.of_iteration}'s, above search.max_signal_correlation "
+            f"its signal correlates {redundancy.correlation:.4f} with "
+            f"{redundancy.describe()}, above {redundancy.setting} "
             f"{redundancy.threshold:g}; not a new trial"
         )
     if record.error is None:

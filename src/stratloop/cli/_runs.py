@@ -112,7 +112,8 @@ def trials_line(metrics: Mapping[str, Any]) -> str:
         f"{int(metrics.get('repeats_rejected', 0))} repeats of tried candidates rejected "
         f"(never evaluated), {int(metrics.get('exhausted', 0))} iterations exhausted "
         f"(search.repeat_attempts), {int(metrics.get('redundant', 0))} redundant "
-        "(signal correlation above search.max_signal_correlation)"
+        "(signal correlation above search.max_signal_correlation, or with a library factor "
+        "above library.max_correlation)"
     )
 
 

@@ -18,6 +18,8 @@ floating-point rounding of reordered sums and products) and never its lookback:
 - ``==``, ``!=``, ``and``, ``or``, ``min`` and ``max`` sort their operands;
   ``a > b`` becomes ``b < a`` and ``a >= b`` becomes ``b <= a``;
   ``not not c`` is ``c`` and ``where(not c, a, b)`` is ``where(c, b, a)``;
+- a library factor ``factor("name")`` is its expression, so the key of an
+  expression that uses it is the key of the inlined expression;
 - identities of the operator table: ``delay(x, 0)``; ``ts_mean``, ``ts_sum``,
   ``ts_min``, ``ts_max``, ``decay_linear`` and ``ema`` over one row are ``x``;
   ``rank(rank(x))`` is ``rank(x)``; ``abs``, ``sign``, ``min``, ``max`` and
@@ -38,7 +40,7 @@ from functools import reduce
 
 from stratloop.factors.grammar import parse
 from stratloop.factors.limits import EVALUATION_LIMITS
-from stratloop.factors.nodes import Binary, Call, Expr, Neg, Not, Number
+from stratloop.factors.nodes import Binary, Call, Expr, Neg, Not, Number, Ref
 from stratloop.spec import Strategy
 
 __all__ = ["canonical", "canonical_text", "trial_key"]
@@ -54,13 +56,15 @@ _Signed = tuple[int, Expr]
 """A term of a sum with its sign (+1 or -1)."""
 
 
-def canonical(expr: Expr) -> Expr:  # noqa: PLR0911 - one return per rewrite rule
+def canonical(expr: Expr) -> Expr:  # noqa: C901, PLR0911 - one return per rewrite rule
     """The normal form of ``expr`` (see the module docstring for the rules).
 
     >>> str(canonical(parse("(returns * 2) - -ts_mean(close, 1) / 1")))
     '2 * returns + close'
     """
     match expr:
+        case Ref():
+            return canonical(expr.body)
         case Binary(op="+" | "-") | Neg():
             return _sum(_signed_terms(expr, 1))
         case Binary(op="*" | "/"):

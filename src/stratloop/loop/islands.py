@@ -416,7 +416,7 @@ def _feedback(record: IterationRecord, metric: str) -> Feedback:
     if record.redundancy is not None:
         why = (
             f"redundant: its signal correlates {record.redundancy.correlation:.2f} with "
-            f"iteration {record.redundancy.of_iteration}'s, so it was not a new trial"
+            f"{record.redundancy.describe()}, so it was not a new trial"
         )
     return Feedback(
         iteration=record.iteration_num,

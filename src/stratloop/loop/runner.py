@@ -45,6 +45,7 @@ from stratloop.loop.counters import FACTOR_GRAPH_ONLY
 from stratloop.loop.executor import Executor, open_executor
 from stratloop.loop.history import HistoryWriter, cut_torn_tail, read_history
 from stratloop.loop.islands import IslandsView
+from stratloop.loop.library import RunLibrary
 from stratloop.loop.record import Generated
 from stratloop.loop.rundir import (
     RunDir,
@@ -151,6 +152,8 @@ class LoopParts:
             :class:`~stratloop.errors.StratloopError` when it is invalid.
         audit: the audit trail, written when Phase 4 is in force.
         extras: read-only hints passed to generators in the context.
+        library: the persistent factor library as this run sees it
+            (``library.path``), or None.
     """
 
     factor_graph: CandidateSource
@@ -161,6 +164,7 @@ class LoopParts:
     validate: Callable[[Candidate], None] | None = None
     audit: AuditSink | None = None
     extras: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    library: RunLibrary | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,10 +219,14 @@ def absolute_paths(config: StratloopConfig, base: Path) -> StratloopConfig:
     data = config.data
     if data.source not in DATASETS:
         data = data.model_copy(update={"source": resolve(data.source)})
+    library = config.library
+    if library.path is not None:
+        library = library.model_copy(update={"path": resolve(library.path)})
     return config.model_copy(
         update={
             "generation": generation,
             "data": data,
+            "library": library,
             "loop": config.loop.model_copy(update={"runs_dir": resolve(config.loop.runs_dir)}),
             "audit": config.audit.model_copy(update={"path": resolve(config.audit.path)}),
         }
@@ -393,6 +401,8 @@ class LoopRunner:
             ):
                 status, message = self._loop(history, pool, progress, total)
                 self._pool_restarts = pool.restarts
+            if status == "completed" and self.config.library.save == "end":
+                message = _joined(message, self._save_champion())
             self._write_run(status, message)
         except RunOwnershipError:
             raise
@@ -612,18 +622,36 @@ class LoopRunner:
         return {result.iteration: result for result in pool.evaluate(tasks)}
 
     def _record(self, item: Generated, result: EvalResult | None) -> IterationRecord:
-        """The iteration's record; an evaluated signal that nearly duplicates one is redundant."""
+        """The iteration's record; an evaluated signal that nearly duplicates one is redundant.
+
+        One of this run's evaluated candidates is looked for first, then a
+        factor of the persistent library.
+        """
         candidate = item.outcome.candidate
         redundancy = None
         if result is not None and result.ok and candidate is not None:
             redundancy = self.state.trials.redundancy(candidate.strategy, result.fingerprint)
+            if redundancy is None and self.parts.library is not None:
+                redundancy = self.parts.library.redundancy(result.fingerprint)
         return item.record(result, redundancy)
+
+    def _save_champion(self) -> str:
+        """Save the champion into the persistent library; what was done, for the run's message."""
+        library, champion = self.parts.library, self.state.champion.as_dict()
+        if library is None or champion is None:
+            return ""
+        saved = library.save(champion, self.rundir.run_id)
+        if saved.added:
+            return f"champion saved to the factor library as {saved.entry.name}"
+        return f"champion already in the factor library as {saved.entry.name}"
 
     def _commit(
         self, history: HistoryWriter, record: IterationRecord, progress: ProgressSink | None
     ) -> None:
         record = self.state.commit(record)
         history.append(record)
+        if record.champion and self.config.library.save == "champion":
+            self._save_champion()
         self._committed += 1
         if record.audited and self.parts.audit is not None:
             self.parts.audit.write(record)
@@ -712,6 +740,11 @@ def run_metrics(state: LoopState, run_id: str, *, worker_restarts: int) -> dict[
         **state.islands.metrics(),
     )
     return snapshot
+
+
+def _joined(message: str, addition: str) -> str:
+    """``message`` and ``addition``, either of which may be empty."""
+    return "; ".join(part for part in (message, addition) if part)
 
 
 def _budget_reason(budget: TokenBudget) -> str:
