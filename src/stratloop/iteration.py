@@ -218,8 +218,43 @@ def _normalised(candidate: Candidate | None) -> Candidate | None:
     return replace(candidate, lineage=replace(candidate.lineage, params=params))
 
 
+_METRIC_DIGITS = 6
+"""Significant digits a metric keeps in the record (reports show 3-4; 17 were noise on disk)."""
+
+_TIMING_DECIMALS = 6
+"""Decimals of a stage's seconds: one microsecond, below any timer's meaning here."""
+
+
+def _significant(value: Any) -> Any:
+    """``value`` (JSON data) with every float cut to :data:`_METRIC_DIGITS` significant digits.
+
+    A float with 17 digits costs about 8 bytes of entropy on disk even
+    compressed; the metrics mean nothing past the sixth digit (they are
+    estimates from a few thousand days), so the record keeps six. The cut is
+    made when the record is built, so the live loop, a resumed run and every
+    projection read the same numbers.
+    """
+    if isinstance(value, float):
+        return float(f"{value:.{_METRIC_DIGITS}g}")
+    if isinstance(value, Mapping):
+        return {key: _significant(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_significant(item) for item in value]
+    return value
+
+
 def _metrics(metrics: Mapping[str, Any] | None) -> Metrics | None:
-    return None if metrics is None else MappingProxyType(_jsonable(metrics))
+    return None if metrics is None else MappingProxyType(_significant(_jsonable(metrics)))
+
+
+def _timings(timings: Timings) -> Timings:
+    """``timings`` to the microsecond (see :data:`_TIMING_DECIMALS`)."""
+    evaluate = timings.evaluate_s
+    return Timings(
+        generate_s=round(timings.generate_s, _TIMING_DECIMALS),
+        validate_s=round(timings.validate_s, _TIMING_DECIMALS),
+        evaluate_s=None if evaluate is None else round(evaluate, _TIMING_DECIMALS),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +356,8 @@ class IterationRecord:
     ) -> IterationRecord:
         """A record whose values are exactly what its history line reads back as.
 
-        Metrics lose non-finite numbers (JSON has none) and the candidate's
+        Metrics lose non-finite numbers (JSON has none) and digits past the
+        sixth significant one, timings past the microsecond; the candidate's
         lineage parameters become JSON data, so the live loop and a resumed one
         see the same record; error messages lose any credential
         (:func:`~stratloop.redaction.redact_text`), so neither the history nor
@@ -347,11 +383,11 @@ class IterationRecord:
             flags=MappingProxyType(_jsonable(flags)),
             outcome=outcome,
             status=status,
-            timings=timings,
+            timings=_timings(timings),
             error=error,
             train=_metrics(train),
             validation=_metrics(validation),
-            folds=tuple(MappingProxyType(_jsonable(fold)) for fold in folds),
+            folds=tuple(_metrics(fold) or MappingProxyType({}) for fold in folds),
             audited=audited,
             budget_mode=budget_mode,
             llm_usage=llm_usage,

@@ -298,9 +298,9 @@ def audit_record(
         },
         timings=_finite(
             {
-                "generate_ms": timings.generate_s * 1e3,
-                "validate_ms": timings.validate_s * 1e3,
-                "backtest_ms": None if timings.evaluate_s is None else timings.evaluate_s * 1e3,
+                "generate_ms": _ms(timings.generate_s),
+                "validate_ms": _ms(timings.validate_s),
+                "backtest_ms": None if timings.evaluate_s is None else _ms(timings.evaluate_s),
             },
             "timings",
         ),
@@ -314,6 +314,11 @@ def audit_record(
             "calls": usage.calls,
         },
     )
+
+
+def _ms(seconds: float) -> float:
+    """Milliseconds to the microsecond, as the record's seconds are (no float noise digits)."""
+    return round(seconds * 1e3, 3)
 
 
 def _metrics(record: IterationRecord) -> dict[str, Any] | None:

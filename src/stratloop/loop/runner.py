@@ -396,7 +396,9 @@ class LoopRunner:
                 progress.begin(total, self.state.next_iteration)
             with (
                 _sigint_stops(self.request_stop),
-                HistoryWriter(self.rundir.history, self._lock.fd) as history,
+                HistoryWriter(
+                    self.rundir.history, self._lock.fd, verify=self._lock.verify
+                ) as history,
                 open_executor(self.parts.evaluator, self.config) as pool,
             ):
                 status, message = self._loop(history, pool, progress, total)
