@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from loop_helpers import factor_graph_source, hash_evaluator, loop_config
-from scenario_helpers import ALL_ON as FLAGS
 from typer.testing import CliRunner
 
+from run_helpers import AUDIT_OFF as FLAGS
 from stratloop.cli import app
 from stratloop.errors import RunError
 from stratloop.flags import EnvFlagSource

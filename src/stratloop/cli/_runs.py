@@ -10,12 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
 
 from stratloop.errors import RunError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 __all__ = [
+    "EXCESS_ROWS",
     "LATEST",
+    "RunIdArgument",
     "failures_line",
     "find_run",
     "format_number",
@@ -26,6 +33,22 @@ __all__ = [
 
 LATEST = "latest"
 """The run id that names the newest run."""
+
+RunIdArgument = Annotated[
+    str, typer.Argument(help=f"The run id (see `stratloop runs`), or {LATEST!r}.")
+]
+"""The run a command reads, by id or ``latest``."""
+
+EXCESS_ROWS = (
+    "excess_return",
+    "tracking_error",
+    "information_ratio",
+    "beta",
+    "excess_sharpe",
+    "excess_t_stat",
+    "excess_p_value",
+)
+"""The figures against the benchmark that the command line shows, in order."""
 
 
 def search_dirs(config: Path | None, environment: str | None, runs_dir: Path | None) -> list[Path]:
@@ -102,6 +125,18 @@ def failures_line(metrics: Mapping[str, Any], iterations: int) -> str | None:
         if count
     )
     return f"{failed} of {iterations} iterations produced no evaluation: {reasons}"
+
+
+def print_outcome_lines(
+    console: Console, metrics: Mapping[str, Any], iterations: int, run_path: Path
+) -> None:
+    """Print a run's failures (when any), its trials and one line per LLM model."""
+    failed = failures_line(metrics, iterations)
+    if failed is not None:
+        console.print(failed, style="yellow", markup=False)
+    console.print(trials_line(metrics), markup=False)
+    for line in model_lines(run_path):
+        console.print(line, markup=False)
 
 
 def trials_line(metrics: Mapping[str, Any]) -> str:

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from stratloop.audit import HoldoutAuditRecord
 from stratloop.backtest.deflated import (
     excess_deflated_sharpe,
     expected_max_sharpe,
@@ -360,8 +361,9 @@ def _audit(
 ) -> None:
     audit = RunAudit(config, run_id=result.run_id, instance_id=instance_id(), path=audit_path)
     try:
-        audit.holdout(
-            iteration=result.iteration,
+        record = HoldoutAuditRecord(
+            **audit.envelope(),
+            iteration_num=result.iteration,
             candidate_id=result.candidate_id,
             expression=result.expression,
             look=result.look,
@@ -370,6 +372,7 @@ def _audit(
             verdict=result.verdict.text,
             seconds=seconds,
         )
+        audit.append_holdout(record)
     finally:
         audit.close()
 
