@@ -196,7 +196,8 @@ class SearchConfig(BaseModel):
     population, exactly the search without islands."""
     migration_interval: Annotated[int, Field(ge=1, le=10_000_000)] = 50
     """Iterations between migrations: every island's champion is offered to the next island
-    on the ring, which adopts it only when it scores higher. Unused with one island."""
+    on the ring, which adopts it only when it scores higher. Setting it with one island is a
+    conflict (``migration_without_islands``)."""
 
 
 class LibraryConfig(BaseModel):
