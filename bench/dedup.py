@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from _machine import describe
 
-from stratloop.backtest.evaluate import evaluate_signal
+from stratloop.backtest.evaluate import Study
 from stratloop.backtest.split import split_index
 from stratloop.config import BacktestConfig, load_config
 from stratloop.data import load_dataset, synthetic_panel
@@ -94,8 +94,9 @@ def measure(name: str, panel: Panel) -> dict[str, object]:
     strategies = candidates(panel, CANDIDATES)
     sample = FingerprintSample.of(len(panel.assets), split_index(panel, config), warm_up=252)
     signals = [evaluate(s.expression, panel) for s in strategies]
+    study = Study(panel, config)
     evaluation = statistics.median(
-        median_ms(lambda s=s: evaluate_signal(evaluate(s.expression, panel), s, panel, config), 2)
+        median_ms(lambda s=s: study.evaluate(s), 2)
         for s in strategies[:10]
     )
     key = statistics.median(median_ms(lambda s=s: trial_key(s), 20) for s in strategies)
