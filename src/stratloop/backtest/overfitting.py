@@ -185,11 +185,18 @@ def _combination_logits(
 
 
 def _sharpe(sums: FloatMatrix, squares: FloatMatrix, shift: FloatMatrix, count: int) -> FloatMatrix:
-    """Sharpe ratio (ddof=1) from sums of returns centred by ``shift``; 0.0 when flat."""
-    centred_mean = sums / count
-    variance = np.maximum((squares - count * centred_mean**2) / (count - 1), 0.0)
-    std = np.sqrt(variance)
-    mean = centred_mean + shift
+    """Sharpe ratio (ddof=1) from sums of returns centred by ``shift``; 0.0 when flat.
+
+    ``sums`` is overwritten (each chunk's sums are its own); the operations
+    are those of ``(squares - count * mean**2) / (count - 1)``, in place.
+    """
+    mean = np.divide(sums, count, out=sums)
+    variance = np.multiply(mean, mean)
+    variance *= count
+    np.subtract(squares, variance, out=variance)
+    variance /= count - 1
+    std = np.sqrt(np.maximum(variance, 0.0, out=variance), out=variance)
+    mean += shift
     return np.divide(mean, std, out=np.zeros_like(mean), where=std > _TINY)
 
 
