@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import Any, Protocol
@@ -612,16 +612,32 @@ class LoopRunner:
         return None
 
     def _evaluate(self, pool: Executor, generated: list[Generated]) -> dict[int, EvalResult]:
+        """Evaluate the batch; a signal the screen finds redundant is not backtested.
+
+        What a screen rejects the ledger finds redundant at commit (it only
+        grows); a rejection the ledger does not confirm is evaluated in full.
+        """
+        trials = self.state.trials
         tasks = [
             EvalTask(
                 item.iteration_num,
                 item.outcome.candidate.strategy,
                 self._n_trials.pop(item.iteration_num),
+                screen=trials.screen(item.outcome.candidate.strategy),
             )
             for item in generated
             if item.evaluable and item.outcome.candidate is not None
         ]
-        return {result.iteration: result for result in pool.evaluate(tasks)}
+        results = {result.iteration: result for result in pool.evaluate(tasks)}
+        unconfirmed = [
+            replace(task, screen=None)
+            for task in tasks
+            if results[task.iteration].screened
+            and trials.redundancy(task.strategy, results[task.iteration].fingerprint) is None
+        ]
+        if unconfirmed:
+            results.update((result.iteration, result) for result in pool.evaluate(unconfirmed))
+        return results
 
     def _record(self, item: Generated, result: EvalResult | None) -> IterationRecord:
         """The iteration's record; an evaluated signal that nearly duplicates one is redundant.
