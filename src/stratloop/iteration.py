@@ -35,6 +35,7 @@ __all__ = [
     "HISTORY_SCHEMA",
     "IterationRecord",
     "Metrics",
+    "Migration",
     "Redundancy",
     "StageError",
     "Status",
@@ -120,6 +121,25 @@ class Redundancy:
 
 
 @dataclass(frozen=True, slots=True)
+class Migration:
+    """One island's champion offered to the next island on the ring (``search.islands``).
+
+    Args:
+        source: the island that sent its champion.
+        target: the island offered it (``(source + 1) mod islands``).
+        iteration: the iteration whose candidate the champion is.
+        score: its validation score (``loop.champion_metric``).
+        adopted: whether it replaced the target's champion (it scored strictly higher).
+    """
+
+    source: int
+    target: int
+    iteration: int
+    score: float
+    adopted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Timings:
     """Seconds spent per stage; ``evaluate_s`` is None when nothing was evaluated."""
 
@@ -128,16 +148,18 @@ class Timings:
     evaluate_s: float | None = None
 
 
-_D = TypeVar("_D", Decision, Redundancy, StageError)
+_D = TypeVar("_D", Decision, Migration, Redundancy, StageError)
 
 _KEYS: Mapping[type, tuple[str, ...]] = {
     cls: tuple(f.name for f in fields(cls))
-    for cls in (Decision, Fallback, Redundancy, StageError, Timings)
+    for cls in (Decision, Fallback, Migration, Redundancy, StageError, Timings)
 }
 """Field names of the dataclasses a history line (and an audit body) holds as JSON objects."""
 
 
-def fields_json(value: Decision | Fallback | Redundancy | StageError | Timings) -> dict[str, Any]:
+def fields_json(
+    value: Decision | Fallback | Migration | Redundancy | StageError | Timings,
+) -> dict[str, Any]:
     """One of the record's small dataclasses as a JSON object, key for field."""
     return {key: getattr(value, key) for key in _KEYS[type(value)]}
 
@@ -264,6 +286,10 @@ class IterationRecord:
             compares new candidates with every evaluated one.
         llm_calls: one record per LLM call the iteration made (model, latency,
             tokens, cost, finish reason, a rejected reply's bounded text).
+        island: the island the iteration belongs to (``iteration_num mod
+            search.islands``); None with one island, whose lines do not say it.
+        migrations: the migrations made after this iteration was committed
+            (every ``search.migration_interval`` iterations, with islands).
     """
 
     iteration_num: int
@@ -285,6 +311,8 @@ class IterationRecord:
     redundancy: Redundancy | None = None
     fingerprint: str | None = None
     llm_calls: tuple[LLMCall, ...] = ()
+    island: int | None = None
+    migrations: tuple[Migration, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.status == "redundant") != (self.redundancy is not None):
@@ -401,6 +429,14 @@ class IterationRecord:
         """This record with the champion rule's verdict."""
         return self if champion == self.champion else replace(self, champion=champion)
 
+    def with_islands(
+        self, island: int | None, migrations: tuple[Migration, ...]
+    ) -> IterationRecord:
+        """This record with its island and the migrations that followed it."""
+        if island == self.island and migrations == self.migrations:
+            return self
+        return replace(self, island=island, migrations=migrations)
+
     def as_dict(self) -> dict[str, Any]:
         """The history line's content, key for key."""
         outcome = self.outcome
@@ -408,6 +444,9 @@ class IterationRecord:
         error = self.error
         usage = self.llm_usage
         calls = {"llm_calls": [call.to_json() for call in self.llm_calls]} if self.llm_calls else {}
+        islands: dict[str, Any] = {} if self.island is None else {"island": self.island}
+        if self.migrations:
+            islands["migrations"] = [fields_json(m) for m in self.migrations]
         return {
             "schema_version": HISTORY_SCHEMA,
             "iteration_num": self.iteration_num,
@@ -448,6 +487,7 @@ class IterationRecord:
             "redundancy": None if self.redundancy is None else fields_json(self.redundancy),
             "fingerprint": self.fingerprint,
             **calls,
+            **islands,
         }
 
     def comparable(self, *, across_implementations: bool = False) -> dict[str, Any]:
@@ -566,6 +606,8 @@ def _parse(data: Mapping[str, Any], key: str, version: int) -> IterationRecord:
         redundancy=None if redundancy is None else _redundancy(redundancy),
         fingerprint=data.get("fingerprint"),
         llm_calls=tuple(LLMCall.from_json(call) for call in data.get("llm_calls", ())),
+        island=None if data.get("island") is None else _int(data["island"], "island"),
+        migrations=tuple(_from_fields(Migration, m) for m in data.get("migrations", ())),
     )
 
 

@@ -84,8 +84,9 @@ def show(
     environment: EnvironmentNameOption = None,
     runs_dir: RunsDirOption = None,
 ) -> None:
-    """Summarise one run: status, configuration, counters and champion."""
+    """Summarise one run: status, configuration, counters, islands and champion."""
     from stratloop.loop.inspect import describe_run  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.loop.islands import island_lines  # noqa: PLC0415 - numpy; keep --help fast
 
     directory, run_id = find_run(run_id, search_dirs(config, environment, runs_dir))
     info = describe_run(directory, run_id)
@@ -98,6 +99,8 @@ def show(
     for key in _COUNTERS:
         if key in info.metrics:
             console.print(f"  {key}: {format_number(info.metrics[key])}")
+    for line in island_lines(info.path):
+        console.print(line, markup=False)
     if info.champion is None:
         console.print("no champion yet")
         return

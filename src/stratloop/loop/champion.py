@@ -66,6 +66,16 @@ class ChampionTracker:
         return self._score
 
     @property
+    def train(self) -> Mapping[str, Any]:
+        """The champion's train-block metrics (empty before the first)."""
+        return self._train
+
+    @property
+    def selection(self) -> Mapping[str, Any]:
+        """The champion's validation metrics, which chose it (empty before the first)."""
+        return self._selection
+
+    @property
     def updates(self) -> int:
         """How many times the champion changed."""
         return self._updates

@@ -66,7 +66,9 @@ def backtest_evaluator(config: StratloopConfig) -> Evaluator:
     """Load the panel once and return ``(strategy, n_trials) -> {train, validation, folds, ...}``.
 
     The mapping also holds the signal's ``fingerprint`` on sampled train-block
-    rows, so the loop can find near-duplicate signals.
+    rows, so the loop can find near-duplicate signals. The evaluator is a
+    :class:`~stratloop.loop.workers.Fingerprinter`: given a task's screen, a
+    worker fingerprints the signal first and skips the backtests of a near-duplicate.
 
     Args:
         config: the run's configuration (``data``, ``backtest``, ``loop.eval_cache_mb``
@@ -80,13 +82,19 @@ def backtest_evaluator(config: StratloopConfig) -> Evaluator:
     panel = study.selection
     sample = fingerprint_sample(study, config)
 
-    def evaluate(strategy: Strategy, n_trials: int) -> Mapping[str, Any]:
-        result = study.evaluate(strategy, n_trials=n_trials, cache=cache)
-        return {
-            "train": result.train.summary(),
-            "validation": result.validation.summary(),
-            "folds": result.fold_summaries(),
-            "fingerprint": sample.take(signal_of(strategy.expression, panel, cache=cache)),
-        }
+    class _Evaluate:
+        """The evaluator, and the fingerprint alone for a screen (the signal stays cached)."""
 
-    return evaluate
+        def fingerprint(self, strategy: Strategy) -> str:
+            return sample.take(signal_of(strategy.expression, panel, cache=cache))
+
+        def __call__(self, strategy: Strategy, n_trials: int) -> Mapping[str, Any]:
+            result = study.evaluate(strategy, n_trials=n_trials, cache=cache)
+            return {
+                "train": result.train.summary(),
+                "validation": result.validation.summary(),
+                "folds": result.fold_summaries(),
+                "fingerprint": self.fingerprint(strategy),
+            }
+
+    return _Evaluate()

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import Any, Protocol
@@ -35,7 +35,7 @@ from stratloop.errors import (
     StratloopError,
 )
 from stratloop.flags import Flags, FlagSource
-from stratloop.generation.context import ChampionSnapshot, Feedback, GenerationContext
+from stratloop.generation.context import GenerationContext
 from stratloop.generation.generate import generate_iteration
 from stratloop.generation.outcome import GenerationOutcome
 from stratloop.generation.strategies import CandidateSource
@@ -44,6 +44,7 @@ from stratloop.llm.budget import TokenBudget, Usage
 from stratloop.loop.counters import FACTOR_GRAPH_ONLY
 from stratloop.loop.executor import Executor, open_executor
 from stratloop.loop.history import HistoryWriter, cut_torn_tail, read_history
+from stratloop.loop.islands import IslandsView
 from stratloop.loop.library import RunLibrary
 from stratloop.loop.record import Generated
 from stratloop.loop.rundir import (
@@ -251,7 +252,7 @@ class LoopRunner:
         *,
         lock: RunLock,
         state: LoopState,
-        batch_state: tuple[ChampionSnapshot | None, tuple[Feedback, ...]],
+        batch_state: IslandsView,
         notes: tuple[str, ...] = (),
     ) -> None:
         self.config = config
@@ -314,7 +315,7 @@ class LoopRunner:
             lock.release()
             rundir.discard_unstarted()
             raise
-        return cls(config, rundir, parts, lock=lock, state=state, batch_state=(None, ()))
+        return cls(config, rundir, parts, lock=lock, state=state, batch_state=state.islands.view())
 
     @classmethod
     def resume(
@@ -342,6 +343,8 @@ class LoopRunner:
             size = config.loop.batch_size
             before = LoopState.replay(config, records[: (len(records) // size) * size])
             state = LoopState.replay(config, records)
+            stale = state.islands.check(rundir.islands, state.next_iteration)
+            notes.extend(() if stale is None else (stale,))
             parts = make_parts(state.usage())
             if parts.audit is not None:
                 backfilled = parts.audit.backfill(records)
@@ -360,7 +363,7 @@ class LoopRunner:
             parts,
             lock=lock,
             state=state,
-            batch_state=(before.snapshot, before.feedback),
+            batch_state=before.islands.view(),
             notes=tuple(notes),
         )
 
@@ -445,7 +448,7 @@ class LoopRunner:
             batch = start // size
             end = min((batch + 1) * size, total)
             if start == batch * size:
-                self._batch_state = (self.state.snapshot, self.state.feedback)
+                self._batch_state = self.state.islands.view()
             generated, halt = self._generate(batch, start, end)
             results = self._evaluate(pool, generated)
             self._lock.verify()
@@ -461,7 +464,6 @@ class LoopRunner:
         return "completed", f"{total} iterations committed"
 
     def _generate(self, batch: int, start: int, end: int) -> tuple[list[Generated], _Halt | None]:
-        champion, feedback = self._batch_state
         generated: list[Generated] = []
         for iteration in range(start, end):
             config, llm, mode = self.config, self.parts.llm, self.state.budget_mode
@@ -479,8 +481,14 @@ class LoopRunner:
                 return generated, None
             self._record_flags(iteration, flags)
             timestamp = utc_now()
+            island = self._batch_state.at(iteration)
             ctx = GenerationContext.create(
-                config, iteration, champion=champion, feedback=feedback, extras=self.parts.extras
+                config,
+                iteration,
+                seed=island.seed,
+                champion=island.parent(iteration),
+                feedback=island.feedback,
+                extras=self.parts.extras,
             )
             before = budget.usage if budget is not None else None
             t0 = time.perf_counter()
@@ -604,16 +612,32 @@ class LoopRunner:
         return None
 
     def _evaluate(self, pool: Executor, generated: list[Generated]) -> dict[int, EvalResult]:
+        """Evaluate the batch; a signal the screen finds redundant is not backtested.
+
+        What a screen rejects the ledger finds redundant at commit (it only
+        grows); a rejection the ledger does not confirm is evaluated in full.
+        """
+        trials = self.state.trials
         tasks = [
             EvalTask(
                 item.iteration_num,
                 item.outcome.candidate.strategy,
                 self._n_trials.pop(item.iteration_num),
+                screen=trials.screen(item.outcome.candidate.strategy),
             )
             for item in generated
             if item.evaluable and item.outcome.candidate is not None
         ]
-        return {result.iteration: result for result in pool.evaluate(tasks)}
+        results = {result.iteration: result for result in pool.evaluate(tasks)}
+        unconfirmed = [
+            replace(task, screen=None)
+            for task in tasks
+            if results[task.iteration].screened
+            and trials.redundancy(task.strategy, results[task.iteration].fingerprint) is None
+        ]
+        if unconfirmed:
+            results.update((result.iteration, result) for result in pool.evaluate(unconfirmed))
+        return results
 
     def _record(self, item: Generated, result: EvalResult | None) -> IterationRecord:
         """The iteration's record; an evaluated signal that nearly duplicates one is redundant.
@@ -642,7 +666,7 @@ class LoopRunner:
     def _commit(
         self, history: HistoryWriter, record: IterationRecord, progress: ProgressSink | None
     ) -> None:
-        record = record.with_champion(self.state.apply(record))
+        record = self.state.commit(record)
         history.append(record)
         if record.champion and self.config.library.save == "champion":
             self._save_champion()
@@ -674,6 +698,7 @@ class LoopRunner:
                 atomic_write_json(self.rundir.champion, champion)
             self._champion_written = updates
         atomic_write_json(self.rundir.metrics, self.metrics(), durable=False)
+        self.state.islands.write(self.rundir.islands, self.state.next_iteration)
 
     def _write_run(self, status: str, message: str, *, verify: bool = True) -> None:
         """Rewrite ``run.json``; ``verify`` first checks this process still owns the run."""
@@ -730,6 +755,7 @@ def run_metrics(state: LoopState, run_id: str, *, worker_restarts: int) -> dict[
         worker_restarts=worker_restarts,
         budget_mode=state.budget_mode,
         distinct_trials=state.trials.distinct,
+        **state.islands.metrics(),
     )
     return snapshot
 

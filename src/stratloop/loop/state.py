@@ -7,26 +7,22 @@ That is what makes a resumed run identical to an uninterrupted one.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import RunError
-from stratloop.generation.context import ChampionSnapshot, Feedback
-from stratloop.iteration import IterationRecord
+from stratloop.iteration import IterationRecord, Migration
 from stratloop.llm.budget import Usage
 from stratloop.loop.champion import ChampionTracker
 from stratloop.loop.counters import LoopCounters
+from stratloop.loop.islands import Islands
 from stratloop.loop.trials import TrialLedger
 
-__all__ = ["FEEDBACK_SIZE", "LoopState"]
-
-FEEDBACK_SIZE = 8
-"""How many recent results the generators see as feedback."""
+__all__ = ["LoopState"]
 
 
 class LoopState:
-    """Champion, recent feedback, counters and trials after the records applied so far.
+    """Champion, islands (their parents and feedback), counters and trials after the records.
 
     Args:
         config: the run's configuration.
@@ -36,7 +32,9 @@ class LoopState:
         self.champion = ChampionTracker(config.loop.champion_metric, config.loop.min_trades)
         self.counters = LoopCounters(config.generation)
         self.trials = TrialLedger(config.search)
-        self._feedback: deque[Feedback] = deque(maxlen=FEEDBACK_SIZE)
+        self.islands = Islands(config)
+        self.migrations: tuple[Migration, ...] = ()
+        """The migrations that followed the last record applied."""
         self.next_iteration = 0
         self.budget_mode: str | None = None
 
@@ -45,8 +43,9 @@ class LoopState:
         """The state after ``records``; each record's champion flag must match the rule.
 
         Raises:
-            RunError: a record is out of order or its champion flag contradicts
-                the champion rule (the history does not belong to this configuration).
+            RunError: a record is out of order, or its champion flag, island or
+                migrations contradict the rules (the history does not belong to
+                this configuration).
         """
         state = cls(config)
         for record in records:
@@ -57,21 +56,25 @@ class LoopState:
                     f"but the champion rule gives {became}; the history does not match the run's "
                     "configuration"
                 )
+            island = state.islands.island_of(record.iteration_num)
+            if (record.island, record.migrations) != (island, state.migrations):
+                raise RunError(
+                    f"history iteration {record.iteration_num} says island {record.island} with "
+                    f"{len(record.migrations)} migration(s) but search.islands="
+                    f"{state.islands.count} gives island {island} with "
+                    f"{len(state.migrations)}; the history does not match the run's configuration"
+                )
         return state
-
-    @property
-    def feedback(self) -> tuple[Feedback, ...]:
-        """The most recent results, oldest first."""
-        return tuple(self._feedback)
 
     def usage(self) -> Usage:
         """The LLM usage the committed iterations spent."""
         return self.counters.llm_usage
 
-    @property
-    def snapshot(self) -> ChampionSnapshot | None:
-        """The current champion."""
-        return self.champion.snapshot
+    def commit(self, record: IterationRecord) -> IterationRecord:
+        """Apply a new record; it comes back with the champion verdict, island and migrations."""
+        became = self.apply(record)
+        island = self.islands.island_of(record.iteration_num)
+        return record.with_champion(became).with_islands(island, self.migrations)
 
     def apply(self, record: IterationRecord) -> bool:
         """Apply one committed record; returns whether it became the champion."""
@@ -87,26 +90,8 @@ class LoopState:
             )
         self.counters.add(record.with_champion(became))
         self.trials.apply(record)
-        self._feedback.append(_feedback(record, self.champion.metric))
+        self.migrations = self.islands.apply(record)
         if record.budget_mode:
             self.budget_mode = record.budget_mode
         self.next_iteration += 1
         return became
-
-
-def _feedback(record: IterationRecord, metric: str) -> Feedback:
-    score = (record.train or {}).get(metric)
-    error = record.error
-    why = None if error is None else f"{error.type}: {error.message}"
-    if record.redundancy is not None:
-        why = (
-            f"redundant: its signal correlates {record.redundancy.correlation:.2f} with "
-            f"{record.redundancy.describe()}, so it was not a new trial"
-        )
-    return Feedback(
-        iteration=record.iteration_num,
-        expression="" if record.candidate is None else record.candidate.strategy.expression,
-        method=record.method,
-        score=float(score) if isinstance(score, int | float) else None,
-        error=why,
-    )

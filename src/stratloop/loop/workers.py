@@ -20,11 +20,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any, Literal, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeAlias, runtime_checkable
 
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import EvaluationTimeoutError, EvaluationWorkerError, RunError
 from stratloop.spec import Strategy
+
+if TYPE_CHECKING:
+    from stratloop.factors.fingerprint import Screen
 
 __all__ = [
     "EvalResult",
@@ -33,6 +36,7 @@ __all__ = [
     "EvaluationPoolBase",
     "Evaluator",
     "EvaluatorFactory",
+    "Fingerprinter",
     "run_task",
 ]
 
@@ -45,6 +49,17 @@ mapping per validation fold; ``fingerprint`` (optional) the signal's
 find near-duplicate signals (an evaluator without one opts out). Raises on a
 bad candidate. It never sees the holdout.
 """
+
+
+
+@runtime_checkable
+class Fingerprinter(Protocol):
+    """An evaluator that can fingerprint a candidate's signal without backtesting it."""
+
+    def fingerprint(self, strategy: Strategy) -> str | None:
+        """The signal's fingerprint on the sampled train rows (None: it has none)."""
+        ...
+
 
 EvaluatorFactory: TypeAlias = Callable[[StratloopConfig], Evaluator]
 """Builds an evaluator inside a worker; must be a module-level function (it is pickled)."""
@@ -61,11 +76,15 @@ class EvalTask:
         strategy: the spec to backtest.
         n_trials: distinct candidates evaluated in the run, this one included, for
             the deflated Sharpe (repeats and redundant candidates are not trials).
+        screen: the evaluated fingerprints of its trading rule: a
+            :class:`Fingerprinter` whose signal nearly duplicates one of them
+            returns the fingerprint without backtesting (a ``screened`` result).
     """
 
     iteration: int
     strategy: Strategy
     n_trials: int
+    screen: Screen | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +99,8 @@ class EvalResult:
     error_message: str | None = None
     folds: tuple[Mapping[str, Any], ...] = ()
     fingerprint: str | None = None
+    screened: bool = False
+    """The task's screen rejected the signal: a near-duplicate, not backtested (no metrics)."""
 
     @property
     def ok(self) -> bool:
@@ -126,6 +147,13 @@ def run_task(evaluator: Evaluator, task: EvalTask) -> EvalResult:
     """
     start = time.perf_counter()
     try:
+        if task.screen is not None and isinstance(evaluator, Fingerprinter):
+            fingerprint = evaluator.fingerprint(task.strategy)
+            if fingerprint is not None and task.screen.rejects(fingerprint):
+                seconds = time.perf_counter() - start
+                return EvalResult(
+                    task.iteration, None, None, seconds, fingerprint=fingerprint, screened=True
+                )
         result = evaluator(task.strategy, task.n_trials)
         train, validation = dict(result["train"]), dict(result["validation"])
         folds = tuple(dict(fold) for fold in result.get("folds", ()))
