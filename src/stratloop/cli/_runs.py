@@ -140,15 +140,15 @@ def print_outcome_lines(
 
 
 def trials_line(metrics: Mapping[str, Any]) -> str:
-    """Distinct trials evaluated, and the repeats and near-duplicates that were not new ones."""
+    """Distinct trials sent to evaluation, and the repeats and near-duplicates among them."""
     return (
-        f"{int(metrics.get('distinct_trials', 0))} distinct candidates tried (the deflated "
-        "verdict's N counts those with validation figures); "
-        f"{int(metrics.get('repeats_rejected', 0))} repeats of tried candidates rejected "
-        f"(never evaluated), {int(metrics.get('exhausted', 0))} iterations exhausted "
-        f"(search.repeat_attempts), {int(metrics.get('redundant', 0))} redundant "
-        "(signal correlation above search.max_signal_correlation, or with a library factor "
-        "above library.max_correlation)"
+        f"{int(metrics.get('distinct_trials', 0))} distinct candidates sent to evaluation, "
+        f"{int(metrics.get('redundant', 0))} of them redundant (signal correlation above "
+        "search.max_signal_correlation, or with a library factor above library.max_correlation: "
+        "never selectable, so not in the verdict's N, which counts the candidates with "
+        f"validation figures); {int(metrics.get('repeats_rejected', 0))} repeats of tried "
+        f"candidates rejected (never evaluated), {int(metrics.get('exhausted', 0))} iterations "
+        "exhausted (search.repeat_attempts)"
     )
 
 

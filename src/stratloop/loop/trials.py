@@ -48,7 +48,7 @@ class TrialLedger:
 
     @property
     def distinct(self) -> int:
-        """Distinct candidates sent to evaluation: the deflated Sharpe's number of trials."""
+        """Distinct candidates sent to evaluation (the per-iteration ``deflated_sharpe``'s N)."""
         return len(self._first)
 
     def repeat_of(self, strategy: Strategy) -> int | None:
