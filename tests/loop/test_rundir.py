@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+import os
 
 import pytest
 
@@ -52,3 +53,13 @@ class TestRunDir:
         (tmp_path / "a").mkdir()
         assert list_run_ids(tmp_path) == ["b"]
         assert list_run_ids(tmp_path / "missing") == []
+
+    def test_runs_started_in_one_second_are_ordered_by_creation(self, tmp_path):
+        """Ids share the second; the suffix is random, so the config's write time orders them."""
+        names = ["20261207T024602Z-ffffff", "20261207T024602Z-000000", "20261207T024601Z-999999"]
+        for order, name in enumerate(names):
+            (tmp_path / name).mkdir()
+            config = tmp_path / name / "config.json"
+            atomic_write_json(config, {})
+            os.utime(config, ns=(order * 1_000_000, order * 1_000_000))
+        assert list_run_ids(tmp_path) == [names[2], names[0], names[1]]

@@ -79,16 +79,16 @@ def find_run(run_id: str, directories: list[Path]) -> tuple[Path, str]:
     Raises:
         RunError: no such run, or the id is in more than one directory.
     """
-    from stratloop.loop.rundir import list_run_ids  # noqa: PLC0415 - keep --help fast
+    from stratloop.loop.rundir import list_run_ids, run_age  # noqa: PLC0415 - keep --help fast
 
     listed = {directory: list_run_ids(directory) for directory in directories}
     searched = ", ".join(str(d) for d in directories)
     if run_id == LATEST:
-        newest = [(ids[-1], directory) for directory, ids in listed.items() if ids]
+        newest = [directory / ids[-1] for directory, ids in listed.items() if ids]
         if not newest:
             raise RunError(f"no runs in {searched}; start one with `stratloop run`")
-        latest, directory = max(newest)
-        return directory, latest
+        latest = max(newest, key=run_age)
+        return latest.parent, latest.name
     holding = [directory for directory, ids in listed.items() if run_id in ids]
     if not holding:
         raise RunError(

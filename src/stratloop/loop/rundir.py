@@ -275,4 +275,15 @@ def list_run_ids(runs_dir: Path) -> list[str]:
     """Ids of the run directories under ``runs_dir``, oldest first."""
     if not runs_dir.is_dir():
         return []
-    return sorted(p.name for p in runs_dir.iterdir() if (p / "config.json").is_file())
+    runs = [p for p in runs_dir.iterdir() if (p / "config.json").is_file()]
+    return [p.name for p in sorted(runs, key=run_age)]
+
+
+def run_age(run_dir: Path) -> tuple[str, int, str]:
+    """Sort key of a run directory, oldest first.
+
+    The id's timestamp has whole seconds and a random suffix, so two runs
+    started in one second are ordered by when their ``config.json`` was written.
+    """
+    stamp = run_dir.name.split("-", 1)[0]
+    return stamp, (run_dir / "config.json").stat().st_mtime_ns, run_dir.name
