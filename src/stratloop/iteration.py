@@ -35,6 +35,7 @@ __all__ = [
     "HISTORY_SCHEMA",
     "IterationRecord",
     "Metrics",
+    "Objective",
     "Redundancy",
     "StageError",
     "Status",
@@ -103,6 +104,30 @@ class Redundancy:
 
 
 @dataclass(frozen=True, slots=True)
+class Objective:
+    """The champion rule's figure under ``search.complexity_penalty``: ``raw - penalty``.
+
+    Recorded only when a penalty is configured, so a run without one writes the
+    same history as before the penalty existed.
+
+    Args:
+        metric: ``loop.champion_metric``.
+        raw: its validation value, or None when the candidate is not eligible.
+        nodes: the expression's node count.
+        constants: its free constants (numbers that are not a window or lag).
+        penalty: ``per_node * nodes + per_constant * constants``.
+        score: ``raw - penalty``, what the champion rule compares (None: not eligible).
+    """
+
+    metric: str
+    raw: float | None
+    nodes: int
+    constants: int
+    penalty: float
+    score: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Timings:
     """Seconds spent per stage; ``evaluate_s`` is None when nothing was evaluated."""
 
@@ -111,16 +136,18 @@ class Timings:
     evaluate_s: float | None = None
 
 
-_D = TypeVar("_D", Decision, Redundancy, StageError)
+_D = TypeVar("_D", Decision, Objective, Redundancy, StageError)
 
 _KEYS: Mapping[type, tuple[str, ...]] = {
     cls: tuple(f.name for f in fields(cls))
-    for cls in (Decision, Fallback, Redundancy, StageError, Timings)
+    for cls in (Decision, Fallback, Objective, Redundancy, StageError, Timings)
 }
 """Field names of the dataclasses a history line (and an audit body) holds as JSON objects."""
 
 
-def fields_json(value: Decision | Fallback | Redundancy | StageError | Timings) -> dict[str, Any]:
+def fields_json(
+    value: Decision | Fallback | Objective | Redundancy | StageError | Timings,
+) -> dict[str, Any]:
     """One of the record's small dataclasses as a JSON object, key for field."""
     return {key: getattr(value, key) for key in _KEYS[type(value)]}
 
@@ -212,6 +239,8 @@ class IterationRecord:
             compares new candidates with every evaluated one.
         llm_calls: one record per LLM call the iteration made (model, latency,
             tokens, cost, finish reason, a rejected reply's bounded text).
+        objective: the raw and the penalised champion figure, when
+            ``search.complexity_penalty`` is configured.
     """
 
     iteration_num: int
@@ -233,6 +262,7 @@ class IterationRecord:
     redundancy: Redundancy | None = None
     fingerprint: str | None = None
     llm_calls: tuple[LLMCall, ...] = ()
+    objective: Objective | None = None
 
     def __post_init__(self) -> None:
         if (self.status == "redundant") != (self.redundancy is not None):
@@ -273,6 +303,7 @@ class IterationRecord:
         redundancy: Redundancy | None = None,
         fingerprint: str | None = None,
         llm_calls: tuple[LLMCall, ...] = (),
+        objective: Objective | None = None,
     ) -> IterationRecord:
         """A record whose values are exactly what its history line reads back as.
 
@@ -313,6 +344,7 @@ class IterationRecord:
             redundancy=redundancy,
             fingerprint=fingerprint,
             llm_calls=tuple(llm_calls),
+            objective=objective,
         )
 
     @property
@@ -354,7 +386,11 @@ class IterationRecord:
         fallback = outcome.fallback
         error = self.error
         usage = self.llm_usage
-        calls = {"llm_calls": [call.to_json() for call in self.llm_calls]} if self.llm_calls else {}
+        calls: dict[str, Any] = (
+            {"llm_calls": [call.to_json() for call in self.llm_calls]} if self.llm_calls else {}
+        )
+        if self.objective is not None:
+            calls["objective"] = fields_json(self.objective)
         return {
             "schema_version": HISTORY_SCHEMA,
             "iteration_num": self.iteration_num,
@@ -480,6 +516,7 @@ def _parse(data: Mapping[str, Any], key: str, version: int) -> IterationRecord:
         ),
     )
     redundancy = data.get("redundancy")
+    objective = data.get("objective")
     return IterationRecord(
         iteration_num=_int(data[key], key),
         batch=_int(data["batch"], "batch"),
@@ -513,6 +550,7 @@ def _parse(data: Mapping[str, Any], key: str, version: int) -> IterationRecord:
         redundancy=None if redundancy is None else _from_fields(Redundancy, redundancy),
         fingerprint=data.get("fingerprint"),
         llm_calls=tuple(LLMCall.from_json(call) for call in data.get("llm_calls", ())),
+        objective=None if objective is None else _from_fields(Objective, objective),
     )
 
 

@@ -9,7 +9,8 @@ or ``--config`` names one.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import typer
 from rich.table import Column, Table
@@ -104,6 +105,8 @@ def show(
     if failed is not None:
         console.print(failed, style="yellow", markup=False)
     console.print(trials_line(info.metrics), markup=False)
+    if info.archive is not None:
+        console.print(_archive_line(info.archive), markup=False)
     for line in model_lines(info.path):
         console.print(line, markup=False)
     for key in _COUNTERS:
@@ -119,4 +122,13 @@ def show(
     sheet = info.path / TEARSHEET
     console.print(
         f"tear sheet: {sheet}" if sheet.is_file() else f"tear sheet: stratloop report {run_id}"
+    )
+
+
+def _archive_line(archive: Mapping[str, Any]) -> str:
+    """The diversity archive's fill: cells filled of the grid's, and per factor family."""
+    families = ", ".join(f"{name} {count}" for name, count in archive["fill_by_family"].items())
+    return (
+        f"archive: {archive['filled']} of {archive['capacity']} cells filled "
+        f"({families}) after iteration {archive['iterations']}"
     )

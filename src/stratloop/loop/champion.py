@@ -3,8 +3,9 @@
 A candidate is eligible when its ``loop.champion_metric`` over the
 validation folds (:attr:`~stratloop.iteration.IterationRecord.selection`) is
 a finite number and it traded at least ``loop.min_trades`` times in them; it
-becomes champion when its score is strictly higher than the incumbent's (ties
-keep the incumbent, so the earliest wins). Its train-block metrics are what
+becomes champion when its score (the metric less the complexity penalty,
+``search.complexity_penalty``, zero by default) is strictly higher than the
+incumbent's (ties keep the incumbent, so the earliest wins). Its train-block metrics are what
 the generators see; no holdout figure exists during a run.
 """
 
@@ -93,6 +94,8 @@ class ChampionTracker:
         candidate: Candidate,
         train: Mapping[str, Any],
         selection: Mapping[str, Any],
+        *,
+        penalty: float = 0.0,
     ) -> bool:
         """Offer one evaluated candidate; True if it becomes champion.
 
@@ -101,8 +104,10 @@ class ChampionTracker:
             candidate: the candidate, as its history record holds it.
             train: train-block metrics (what the generators are shown).
             selection: validation metrics (what the rule reads).
+            penalty: the complexity penalty subtracted from the metric.
         """
-        score = self.eligibility(selection).score
+        raw = self.eligibility(selection).score
+        score = None if raw is None else raw - penalty
         if score is None or (self._score is not None and score <= self._score):
             return False
         self._score = score

@@ -28,6 +28,8 @@ class RunInfo:
     message: str
     metrics: Mapping[str, Any]
     champion: Mapping[str, Any] | None
+    archive: Mapping[str, Any] | None = None
+    """``archive.json`` when the run keeps a diversity archive."""
 
 
 def describe_run(runs_dir: Path, run_id: str) -> RunInfo:
@@ -57,6 +59,7 @@ def describe_run(runs_dir: Path, run_id: str) -> RunInfo:
         message=run.get("message", ""),
         metrics=metrics,
         champion=champion,
+        archive=rundir.read_json(rundir.archive) if rundir.archive.is_file() else None,
     )
 
 

@@ -7,6 +7,7 @@ A run directory holds everything needed to check or resume a run::
     history.jsonl  one line per committed iteration
     champion.json  the current champion (atomically replaced)
     metrics.json   the counters (atomically replaced at every batch)
+    archive.json   the diversity archive, when enabled (atomically replaced at every batch)
     run.json       status, seed, start and finish times, the writer
     .reserve       space set aside so that a full disk still lets the run say it stopped
 
@@ -161,6 +162,7 @@ class RunDir:
     history = _Member("history.jsonl")
     champion = _Member("champion.json")
     metrics = _Member("metrics.json")
+    archive = _Member("archive.json")
     run = _Member("run.json")
     reserve = _Member(".reserve")
 
@@ -208,7 +210,7 @@ class RunDir:
                 "resuming, or start a new run"
             )
         lock = RunLock.acquire(self.run_id, self.history, self.run)
-        for member in (self.config, self.champion, self.metrics, self.run):
+        for member in (self.config, self.champion, self.metrics, self.archive, self.run):
             with contextlib.suppress(OSError):
                 _tmp(member).unlink(missing_ok=True)
         return lock

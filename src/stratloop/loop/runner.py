@@ -41,6 +41,7 @@ from stratloop.generation.outcome import GenerationOutcome
 from stratloop.generation.strategies import CandidateSource
 from stratloop.iteration import IterationRecord
 from stratloop.llm.budget import TokenBudget, Usage
+from stratloop.loop.archive import archive_rng
 from stratloop.loop.counters import FACTOR_GRAPH_ONLY
 from stratloop.loop.executor import Executor, open_executor
 from stratloop.loop.history import HistoryWriter, cut_torn_tail, read_history
@@ -257,6 +258,7 @@ class LoopRunner:
         self._last_flags: dict[str, Any] | None = None
         self._pool_restarts = 0
         self._champion_written = -1
+        self._archive_written: Mapping[Any, Any] | None = None
         self._progress: ProgressSink | None = None
         self._n_trials: dict[int, int] = {}
         self._committed = state.next_iteration
@@ -468,7 +470,11 @@ class LoopRunner:
             self._record_flags(iteration, flags)
             timestamp = utc_now()
             ctx = GenerationContext.create(
-                config, iteration, champion=champion, feedback=feedback, extras=self.parts.extras
+                config,
+                iteration,
+                champion=champion,
+                feedback=feedback,
+                extras=self._extras(iteration),
             )
             before = budget.usage if budget is not None else None
             t0 = time.perf_counter()
@@ -505,6 +511,22 @@ class LoopRunner:
             if halt is not None:
                 return generated, halt
         return generated, None
+
+    def _extras(self, iteration: int) -> Mapping[str, Any]:
+        """The generators' hints, with the parent sampled from the batch's archive, if any.
+
+        The parent is drawn from the iteration's archive stream
+        (:func:`~stratloop.loop.archive.archive_rng`), so the same seed gives
+        the same parents with any number of workers and after a resume.
+        """
+        archive = self.state.batch_archive
+        if archive is None:
+            return self.parts.extras
+        rng = archive_rng(self.config.loop.seed, iteration)
+        elite = archive.sample(rng, self.config.search.archive.parent_rate)
+        if elite is None:
+            return self.parts.extras
+        return {**self.parts.extras, "parent": elite.candidate.strategy}
 
     def _flags_at_boundary(self, iteration: int) -> Flags | None:
         """The flags for ``iteration``; while the flag source cannot be read, the loop waits here.
@@ -609,7 +631,7 @@ class LoopRunner:
         redundancy = None
         if result is not None and result.ok and candidate is not None:
             redundancy = self.state.trials.redundancy(candidate.strategy, result.fingerprint)
-        return item.record(result, redundancy)
+        return self.state.objective(item.record(result, redundancy))
 
     def _commit(
         self, history: HistoryWriter, record: IterationRecord, progress: ProgressSink | None
@@ -643,6 +665,14 @@ class LoopRunner:
             if champion is not None:
                 atomic_write_json(self.rundir.champion, champion)
             self._champion_written = updates
+        archive = self.state.archive
+        if archive is not None and archive.elites is not self._archive_written:
+            atomic_write_json(
+                self.rundir.archive,
+                archive.as_json(iterations=self.state.next_iteration),
+                durable=False,
+            )
+            self._archive_written = archive.elites
         atomic_write_json(self.rundir.metrics, self.metrics(), durable=False)
 
     def _write_run(self, status: str, message: str, *, verify: bool = True) -> None:
@@ -701,6 +731,10 @@ def run_metrics(state: LoopState, run_id: str, *, worker_restarts: int) -> dict[
         budget_mode=state.budget_mode,
         distinct_trials=state.trials.distinct,
     )
+    if state.archive is not None:
+        snapshot.update(
+            archive_filled=state.archive.filled, archive_capacity=state.archive.grid.capacity
+        )
     return snapshot
 
 

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import replace
 
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import RunError
 from stratloop.generation.context import ChampionSnapshot, Feedback
 from stratloop.iteration import IterationRecord
 from stratloop.llm.budget import Usage
+from stratloop.loop.archive import Archive, Elite
 from stratloop.loop.champion import ChampionTracker
 from stratloop.loop.counters import LoopCounters
+from stratloop.loop.objective import ComplexityPenalty, parsed, penalty_of
 from stratloop.loop.trials import TrialLedger
+from stratloop.spec import Candidate
 
 __all__ = ["FEEDBACK_SIZE", "LoopState"]
 
@@ -26,7 +30,7 @@ FEEDBACK_SIZE = 8
 
 
 class LoopState:
-    """Champion, recent feedback, counters and trials after the records applied so far.
+    """Champion, archive, recent feedback, counters and trials after the records applied so far.
 
     Args:
         config: the run's configuration.
@@ -36,6 +40,13 @@ class LoopState:
         self.champion = ChampionTracker(config.loop.champion_metric, config.loop.min_trades)
         self.counters = LoopCounters(config.generation)
         self.trials = TrialLedger(config.search)
+        self.penalty = ComplexityPenalty.from_config(
+            config.loop.champion_metric, config.search.complexity_penalty
+        )
+        archive = config.search.archive
+        self.archive = Archive.empty(archive) if archive.enabled else None
+        self._batch_size = config.loop.batch_size
+        self._batch_archive = self.archive
         self._feedback: deque[Feedback] = deque(maxlen=FEEDBACK_SIZE)
         self.next_iteration = 0
         self.budget_mode: str | None = None
@@ -73,6 +84,26 @@ class LoopState:
         """The current champion."""
         return self.champion.snapshot
 
+    @property
+    def batch_archive(self) -> Archive | None:
+        """The archive as the current batch started (what its parents are sampled from).
+
+        Within a batch no record is committed before all are generated, so this
+        is the live archive, except in a run resumed mid-batch.
+        """
+        if self.next_iteration % self._batch_size == 0:
+            return self.archive
+        return self._batch_archive
+
+    def objective(self, record: IterationRecord) -> IterationRecord:
+        """``record`` with its objective (raw and penalised figure) when a penalty is configured."""
+        if not self.penalty.active or not record.evaluated or record.candidate is None:
+            return record
+        raw = self.champion.eligibility(record.selection or {}).score
+        return replace(
+            record, objective=self.penalty.objective(record.candidate.strategy.expression, raw)
+        )
+
     def apply(self, record: IterationRecord) -> bool:
         """Apply one committed record; returns whether it became the champion."""
         if record.iteration_num != self.next_iteration:
@@ -81,10 +112,18 @@ class LoopState:
                 f"{self.next_iteration - 1}; the history is inconsistent"
             )
         became = False
+        if self.archive is not None and self.next_iteration % self._batch_size == 0:
+            self._batch_archive = self.archive
         if record.evaluated and record.candidate is not None:
+            penalty = penalty_of(record.objective)
             became = self.champion.offer(
-                record.iteration_num, record.candidate, record.train or {}, record.selection or {}
+                record.iteration_num,
+                record.candidate,
+                record.train or {},
+                record.selection or {},
+                penalty=penalty,
             )
+            self._offer_archive(record, record.candidate, penalty)
         self.counters.add(record.with_champion(became))
         self.trials.apply(record)
         self._feedback.append(_feedback(record, self.champion.metric))
@@ -92,6 +131,19 @@ class LoopState:
             self.budget_mode = record.budget_mode
         self.next_iteration += 1
         return became
+
+
+    def _offer_archive(self, record: IterationRecord, candidate: Candidate, penalty: float) -> None:
+        """Offer an evaluated, eligible candidate to the archive (when there is one)."""
+        if self.archive is None:
+            return
+        selection = record.selection or {}
+        raw = self.champion.eligibility(selection).score
+        if raw is None:
+            return
+        cell = self.archive.grid.cell(parsed(candidate.strategy.expression), selection)
+        elite = Elite(cell, record.iteration_num, candidate, raw - penalty, raw)
+        self.archive, _ = self.archive.offer(elite)
 
 
 def _feedback(record: IterationRecord, metric: str) -> Feedback:

@@ -23,6 +23,7 @@ __all__ = [
     "bar_chart",
     "chart_css",
     "date_ticks",
+    "grid_heatmap",
     "heatmap",
     "index_ticks",
     "line_chart",
@@ -354,6 +355,65 @@ def heatmap(
                 f'class="cell-text" text-anchor="middle">{value * 100:.1f}</text>'
             )
     return _svg(chart, title, "".join(body), height=height)
+
+
+_GRID_SHIFT = 84
+"""Extra room on the left of a grid heatmap for its row labels."""
+
+
+def grid_heatmap(
+    chart: str,
+    title: str,
+    rows: Sequence[str],
+    groups: Sequence[str],
+    columns: Sequence[str],
+    cells: Mapping[tuple[int, int], tuple[float, str]],
+    *,
+    x_label: str,
+    y_label: str,
+) -> str:
+    """A grid of scores with grouped columns; green above zero, red below, blank when empty.
+
+    Args:
+        chart: the ``data-chart`` name.
+        title: the chart's title.
+        rows: row labels, top to bottom.
+        groups: labels written above equal runs of columns (``len(columns)`` a multiple).
+        columns: column labels, left to right.
+        cells: ``(row index, column index) -> (value, tooltip)``; a missing cell is empty.
+        x_label: what the columns are.
+        y_label: what the rows are.
+    """
+    cell_h = 18
+    height = _TOP + 14 + cell_h * max(len(rows), 1) + _BOTTOM
+    width = _W - _GRID_SHIFT
+    top = _TOP + 14
+    cell_w = (width - _LEFT - _RIGHT) / max(len(columns), 1)
+    extreme = max([abs(v) for v, _ in cells.values()] + [1e-9])
+    x_ticks = [(_LEFT + (j + 0.5) * cell_w, name) for j, name in enumerate(columns)]
+    y_ticks = [(top + (i + 0.5) * cell_h, name) for i, name in enumerate(rows)]
+    body = [_axes(x_ticks, y_ticks, x_label, y_label, width=width, height=height)]
+    per_group = max(len(columns) // max(len(groups), 1), 1)
+    for g, name in enumerate(groups):
+        x0 = _LEFT + g * per_group * cell_w
+        body.append(
+            f'<text x="{x0 + per_group * cell_w / 2:.1f}" y="{_TOP + 6}" class="tick" '
+            f'text-anchor="middle">{escape(name)}</text>'
+            f'<line x1="{x0:.1f}" y1="{top}" x2="{x0:.1f}" y2="{height - _BOTTOM}" class="axis"/>'
+        )
+    for (i, j), (value, tooltip) in sorted(cells.items()):
+        strength = min(abs(value) / extreme, 1.0)
+        hue = 140 if value >= 0 else 0
+        body.append(
+            f'<rect x="{_LEFT + j * cell_w:.1f}" y="{top + i * cell_h}" '
+            f'width="{cell_w - 1:.1f}" height="{cell_h - 1}" class="cell" '
+            f'fill="hsl({hue},60%,{92 - 40 * strength:.0f}%)">'
+            f"<title>{escape(tooltip)}</title></rect>"
+            f'<text x="{_LEFT + (j + 0.5) * cell_w:.1f}" y="{top + i * cell_h + 13}" '
+            f'class="cell-text" text-anchor="middle">{value:.2f}</text>'
+        )
+    inner = f'<g transform="translate({_GRID_SHIFT},0)">{"".join(body)}</g>'
+    return _svg(chart, title, inner, height=height)
 
 
 def sparkline(chart: str, title: str, lines: Sequence[Line], start: str, end: str) -> str:

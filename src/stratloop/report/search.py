@@ -24,7 +24,15 @@ from stratloop.iteration import IterationRecord
 from stratloop.report import _charts
 from stratloop.report.templating import template
 
-__all__ = ["LineageNode", "SearchFold", "SearchView", "render_search", "search_view"]
+__all__ = [
+    "LineageNode",
+    "SearchFold",
+    "SearchView",
+    "bucket_labels",
+    "render_archive",
+    "render_search",
+    "search_view",
+]
 
 _RECENT = 12
 _BINS = 20
@@ -396,3 +404,70 @@ def _selected(record: IterationRecord) -> Mapping[str, Any]:
     """The figures the champion rule read: validation, or a schema 1-2 line's test period."""
     chosen = record.validation if record.validation is not None else record.test
     return chosen or {}
+
+
+def bucket_labels(edges: Iterable[float], unit: str = "") -> list[str]:
+    """Labels of the buckets ``edges`` split a line into: ``<a``, ``a-b``, ..., ``>=z``.
+
+    >>> bucket_labels([4, 10]), bucket_labels([])
+    (['<4', '4-10', '>=10'], ['all'])
+    """
+    cuts = [f"{edge:g}" for edge in edges]
+    if not cuts:
+        return ["all"]
+    middle = [f"{low}-{high}" for low, high in itertools.pairwise(cuts)]
+    return [f"<{cuts[0]}{unit}", *(m + unit for m in middle), f">={cuts[-1]}{unit}"]
+
+
+def render_archive(archive: Mapping[str, Any]) -> str:
+    """A run's ``archive.json`` as an HTML fragment: fill figures and the heatmap of best scores.
+
+    Rows are factor family by size bucket, columns beta buckets grouped by
+    turnover bucket; a cell shows its elite's score (the champion rule's
+    figure) and, on hover, its iteration, expression and raw metric.
+    """
+    grid = archive["grid"]
+    families = list(archive["families"])
+    nodes = bucket_labels(grid["nodes_edges"], " nodes")
+    turnover = bucket_labels(grid["turnover_edges"], "/yr")
+    betas = bucket_labels(grid["beta_edges"])
+    cells = archive["cells"]
+    beta_none = any(cell["beta"] is None for cell in cells)
+    columns_per_group = [*betas, *(["none"] if beta_none else [])]
+    rows = [f"{family}, {size}" for family in families for size in nodes]
+    columns = [f"b {label}" for _ in turnover for label in columns_per_group]
+    values: dict[tuple[int, int], tuple[float, str]] = {}
+    for cell in cells:
+        row = families.index(cell["family"]) * len(nodes) + int(cell["nodes"])
+        beta = len(betas) if cell["beta"] is None else int(cell["beta"])
+        column = int(cell["turnover"]) * len(columns_per_group) + beta
+        values[(row, column)] = (
+            float(cell["score"]),
+            f"{cell['family']}, turnover {turnover[int(cell['turnover'])]}, beta "
+            f"{'none' if cell['beta'] is None else betas[beta]}, {nodes[int(cell['nodes'])]}: "
+            f"iteration {cell['iteration']}, score {cell['score']:.4f} (raw {cell['raw']:.4f}) "
+            f"{cell['expression']}",
+        )
+    chart = _charts.grid_heatmap(
+        "archive-heatmap",
+        f"Diversity archive: the best score per cell ({archive['filled']} of "
+        f"{archive['capacity']} cells filled)",
+        rows,
+        [f"turnover {label}" for label in turnover],
+        columns,
+        values,
+        x_label="validation beta, grouped by annual turnover",
+        y_label="family, size",
+    )
+    fill = "".join(
+        f"<td>{escape(family)}: {int(count)}</td>"
+        for family, count in archive["fill_by_family"].items()
+    )
+    return (
+        f'<div class="archive" id="archive"><table class="figures" id="archive-figures">'
+        f"<tr><th>cells filled</th><th>candidates offered</th><th>after iteration</th></tr>"
+        f"<tr><td>{archive['filled']} of {archive['capacity']}</td><td>{archive['offered']}</td>"
+        f"<td>{archive['iterations']}</td></tr></table>"
+        f'<table class="small" id="archive-fill"><tr>{fill}</tr></table>'
+        f"<figure>{chart}</figure></div>"
+    )

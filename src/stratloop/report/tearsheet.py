@@ -40,7 +40,7 @@ from stratloop.report.analytics import (
     yearly_returns,
 )
 from stratloop.report.returns import ChampionSeries, SegmentFigures, champion_series
-from stratloop.report.search import SearchView, render_search, search_view
+from stratloop.report.search import SearchView, render_archive, render_search, search_view
 from stratloop.report.templating import template
 from stratloop.spec import Strategy
 
@@ -91,6 +91,7 @@ class TearSheet:
         llm_model: the run's LLM model, when the champion's lineage used it.
         search: the run's search view.
         generated_at: when the page was made (UTC, ISO 8601).
+        archive: the run's ``archive.json`` when it keeps a diversity archive.
     """
 
     run_id: str
@@ -101,6 +102,7 @@ class TearSheet:
     llm_model: str | None
     search: SearchView
     generated_at: str
+    archive: Mapping[str, Any] | None = None
 
 
 def build_tearsheet(
@@ -111,6 +113,7 @@ def build_tearsheet(
     panel: Panel,
     *,
     holdout_opened: bool = False,
+    archive: Mapping[str, Any] | None = None,
 ) -> TearSheet:
     """Backtest a run's champion again on its panel, beside the run's search view.
 
@@ -122,6 +125,7 @@ def build_tearsheet(
         panel: the run's panel.
         holdout_opened: whether ``stratloop holdout`` opened this champion's holdout;
             the page shows it only then (sealed otherwise).
+        archive: the run's ``archive.json``, shown as a heatmap when given.
 
     Raises:
         RunError: the run has no champion yet.
@@ -150,6 +154,7 @@ def build_tearsheet(
         llm_model=config.llm.model if "llm" in methods else None,
         search=view,
         generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        archive=archive,
     )
 
 
@@ -360,6 +365,7 @@ def render_tearsheet(sheet: TearSheet) -> str:
         yearly=_yearly_rows(series),
         spec=json.dumps(champion.get("spec", {}), indent=2, sort_keys=True),
         search=render_search(sheet.search),
+        archive=None if sheet.archive is None else render_archive(sheet.archive),
         lineage=sheet.search.lineage,
     )
 
