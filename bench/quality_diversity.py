@@ -169,7 +169,8 @@ def main() -> None:
             rows.append(row)
     after = describe(note="load after the runs")
     seeds = sorted({r["seed"] for r in rows})
-    every = [n for n in ("single", "archive", "islands+archive") if any(r["arm"] == n for r in rows)]
+    order = ("single", "archive", "islands+archive")
+    every = [n for n in order if any(r["arm"] == n for r in rows)]
     wins = {arm: _wins(rows, arm, seeds) for arm in every if arm != "single"}
     payload = {
         "iterations": args.iterations,

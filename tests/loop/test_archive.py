@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import math
@@ -10,8 +11,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
-from stratloop.config import validate_config
+from stratloop.cli import app
+from stratloop.config import load_config, validate_config
 from stratloop.config.models import ArchiveConfig, StratloopConfig
 from stratloop.errors import ConfigValidationError
 from stratloop.factors import default_library, parse
@@ -258,12 +261,31 @@ class TestArchiveConfig:
         with pytest.raises(ConfigValidationError, match=message):
             validate_config(data, flags=flags)
 
+    @pytest.mark.parametrize("phase2", [True, False])
+    def test_a_subsection_is_set_from_the_environment_and_the_command_line(self, phase2):
+        """STRATLOOP_SEARCH__ARCHIVE__ENABLED and --set search.archive.parent_rate both reach it."""
+        flags = Flags(master=True, phase1=True, phase2=phase2, phase3=True, phase4=False)
+        config = load_config(
+            None,
+            environ={"STRATLOOP_SEARCH__ARCHIVE__ENABLED": "true"},
+            overrides={
+                "search.archive.parent_rate": 0.25,
+                "search.complexity_penalty.per_constant": 0.5,
+            },
+            flags=flags,
+        )
+        assert config.search.archive.enabled is True
+        assert config.search.archive.parent_rate == 0.25
+        assert config.search.complexity_penalty.per_constant == 0.5
+        with pytest.raises(ConfigValidationError, match=r"did you mean `search\.archive\.enabled`"):
+            load_config(None, environ={}, overrides={"search.archive.enabeld": True}, flags=flags)
+
     def test_every_setting_gives_increasing_edges(self):
         """Edges grow from the first, so no combination of valid settings disorders them."""
         grid = Grid.from_config(ArchiveConfig())
         assert grid.turnover_edges == (4.0, 10.0, 25.0)
         assert grid.beta_edges == (0.8, 1.0, 1.2)
-        assert grid.nodes_edges == (5.0, 9.0, 16.2)
+        assert grid.nodes_edges == (5.0, 9.0, 17.0)
         assert grid.capacity == 5 * 4 * 4 * 4
 
     @given(
@@ -313,6 +335,27 @@ class TestArchiveRuns:
         )
         metrics = json.loads((summary.path / "metrics.json").read_text())
         assert metrics["archive_filled"] == state.archive.filled
+
+    def test_show_and_the_tear_sheet_present_the_archive(self, tmp_path, monkeypatch):
+        """`stratloop show` prints the fill; the report's heatmap has one cell per elite."""
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("STRATLOOP_DATA__START_DATE", "2015-01-02")
+        ran = CliRunner().invoke(
+            app,
+            ["run", "-n", "16", "--no-progress", "--set", "search.archive.enabled=true"],
+        )
+        assert ran.exit_code == 0, ran.output
+        (run,) = (tmp_path / "runs").iterdir()
+        stored = json.loads((run / "archive.json").read_text())
+        shown = CliRunner().invoke(app, ["show", run.name])
+        assert f"archive: {stored['filled']} of 320 cells filled" in " ".join(shown.output.split())
+        page = (run / "tearsheet.html").read_text()
+        heatmap = page[page.index('data-chart="archive-heatmap"') :]
+        heatmap = heatmap[: heatmap.index("</svg>")]
+        assert heatmap.count('class="cell"') == stored["filled"] > 0
+        assert "axis-label y" in heatmap
+        for cell in stored["cells"]:
+            assert html.escape(cell["expression"]) in heatmap
 
     def test_the_same_seed_gives_the_same_history_with_one_or_two_workers(self, tmp_path):
         """Parents are drawn in the driver from the batch's archive: workers do not matter."""

@@ -127,7 +127,8 @@ def show(
 
 def _archive_line(archive: Mapping[str, Any]) -> str:
     """The diversity archive's fill: cells filled of the grid's, and per factor family."""
-    families = ", ".join(f"{name} {count}" for name, count in archive["fill_by_family"].items())
+    fill = archive["fill_by_family"]
+    families = ", ".join(f"{name} {fill[name]}" for name in archive["families"])
     return (
         f"archive: {archive['filled']} of {archive['capacity']} cells filled "
         f"({families}) after iteration {archive['iterations']}"

@@ -216,7 +216,7 @@ class ArchiveConfig(BaseModel):
     nodes_first: Annotated[int, Field(ge=2, le=10_000)] = 5
     """First edge of expression size in nodes."""
     nodes_ratio: Annotated[float, Field(ge=1.01, le=100.0)] = 1.8
-    """Each further size edge is this times the previous (defaults: 5, 9, 16.2)."""
+    """Each further size edge is this times the previous, rounded up (defaults: 5, 9, 17)."""
 
 
 class ComplexityPenaltyConfig(BaseModel):

@@ -23,7 +23,8 @@ backtest) and from the expression itself:
 - **beta bucket**: the validation ``beta`` against the benchmark, edges
   ``beta_first + beta_step * i``; a run without a benchmark has no beta and
   one bucket (None).
-- **complexity bucket**: the expression's nodes, edges ``nodes_first * nodes_ratio ** i``.
+- **complexity bucket**: the expression's nodes, edges ``nodes_first * nodes_ratio ** i``
+  rounded up to whole nodes (each at least one above the one before).
 
 A value below the first edge is bucket 0; one at or above edge ``i`` is bucket
 ``i + 1``. A cell keeps the candidate with the higher objective (the champion
@@ -38,6 +39,7 @@ so a batch's snapshot, an island's archive or a test's fixture is just a referen
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -217,7 +219,7 @@ class Grid:
         return cls(
             tuple(_round(c.turnover_first * c.turnover_ratio**i) for i in turnover),
             tuple(_round(c.beta_first + c.beta_step * i) for i in range(c.beta_buckets - 1)),
-            tuple(_round(c.nodes_first * c.nodes_ratio**i) for i in range(c.nodes_buckets - 1)),
+            _whole(c.nodes_first * c.nodes_ratio**i for i in range(c.nodes_buckets - 1)),
         )
 
     @property
@@ -258,6 +260,14 @@ class Grid:
             "beta_edges": list(self.beta_edges),
             "nodes_edges": list(self.nodes_edges),
         }
+
+
+def _whole(edges: Iterable[float]) -> tuple[float, ...]:
+    """Size edges rounded up to whole nodes, each at least one above the one before."""
+    out: list[float] = []
+    for edge in edges:
+        out.append(float(max(math.ceil(edge), int(out[-1]) + 1 if out else 0)))
+    return tuple(out)
 
 
 def _round(value: float) -> float:

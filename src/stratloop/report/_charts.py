@@ -109,6 +109,7 @@ def _axes(
     *,
     width: int = _W,
     height: int = _H,
+    y_label_x: float = 14,
 ) -> str:
     """Frame, grid, tick labels and both axis labels (positions already in pixels)."""
     bottom = height - _BOTTOM
@@ -131,8 +132,9 @@ def _axes(
     parts.append(
         f'<text x="{(_LEFT + width - _RIGHT) / 2:.0f}" y="{height - 6}" '
         f'class="axis-label x" text-anchor="middle">{escape(x_label)}</text>'
-        f'<text x="14" y="{(_TOP + bottom) / 2:.0f}" class="axis-label y" text-anchor="middle" '
-        f'transform="rotate(-90 14 {(_TOP + bottom) / 2:.0f})">{escape(y_label)}</text>'
+        f'<text x="{y_label_x:g}" y="{(_TOP + bottom) / 2:.0f}" class="axis-label y" '
+        f'text-anchor="middle" transform="rotate(-90 {y_label_x:g} {(_TOP + bottom) / 2:.0f})">'
+        f"{escape(y_label)}</text>"
     )
     return "".join(parts)
 
@@ -392,7 +394,12 @@ def grid_heatmap(
     extreme = max([abs(v) for v, _ in cells.values()] + [1e-9])
     x_ticks = [(_LEFT + (j + 0.5) * cell_w, name) for j, name in enumerate(columns)]
     y_ticks = [(top + (i + 0.5) * cell_h, name) for i, name in enumerate(rows)]
-    body = [_axes(x_ticks, y_ticks, x_label, y_label, width=width, height=height)]
+    body = [
+        _axes(
+            x_ticks, y_ticks, x_label, y_label, width=width, height=height,
+            y_label_x=14 - _GRID_SHIFT,
+        )
+    ]  # fmt: skip
     per_group = max(len(columns) // max(len(groups), 1), 1)
     for g, name in enumerate(groups):
         x0 = _LEFT + g * per_group * cell_w

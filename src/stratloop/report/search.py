@@ -406,16 +406,20 @@ def _selected(record: IterationRecord) -> Mapping[str, Any]:
     return chosen or {}
 
 
-def bucket_labels(edges: Iterable[float], unit: str = "") -> list[str]:
+def bucket_labels(edges: Iterable[float], unit: str = "", *, whole: bool = False) -> list[str]:
     """Labels of the buckets ``edges`` split a line into: ``<a``, ``a-b``, ..., ``>=z``.
 
-    >>> bucket_labels([4, 10]), bucket_labels([])
-    (['<4', '4-10', '>=10'], ['all'])
+    ``whole``: the values are integers, so a middle bucket reads ``a-(b-1)``.
+
+    >>> bucket_labels([4, 10]), bucket_labels([5, 9], whole=True), bucket_labels([])
+    (['<4', '4-10', '>=10'], ['<5', '5-8', '>=9'], ['all'])
     """
-    cuts = [f"{edge:g}" for edge in edges]
-    if not cuts:
+    values = list(edges)
+    if not values:
         return ["all"]
-    middle = [f"{low}-{high}" for low, high in itertools.pairwise(cuts)]
+    cuts = [f"{edge:g}" for edge in values]
+    tops = [f"{edge - 1:g}" for edge in values] if whole else cuts
+    middle = [f"{low}-{high}" for low, high in zip(cuts, tops[1:], strict=False)]
     return [f"<{cuts[0]}{unit}", *(m + unit for m in middle), f">={cuts[-1]}{unit}"]
 
 
@@ -428,7 +432,7 @@ def render_archive(archive: Mapping[str, Any]) -> str:
     """
     grid = archive["grid"]
     families = list(archive["families"])
-    nodes = bucket_labels(grid["nodes_edges"], " nodes")
+    nodes = bucket_labels(grid["nodes_edges"], " nodes", whole=True)
     turnover = bucket_labels(grid["turnover_edges"], "/yr")
     betas = bucket_labels(grid["beta_edges"])
     cells = archive["cells"]
