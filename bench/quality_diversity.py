@@ -82,23 +82,31 @@ def run_arm(
             config, flags=EnvFlagSource(NO_AUDIT), run_id=run_id, instance_id="bench", spent=spent
         )
 
+    path = runs / run_id
     t0 = time.perf_counter()
-    summary = LoopRunner.create(config, make, run_id=run_id).run()
+    if (path / "history.jsonl").is_file():  # already run (an earlier invocation): read it
+        status = json.loads((path / "run.json").read_text())["status"]
+    else:
+        status = LoopRunner.create(config, make, run_id=run_id).run().status
     seconds = time.perf_counter() - t0
-    records = read_history(summary.path / "history.jsonl").records
+    records = read_history(path / "history.jsonl").records
     metric = config.loop.champion_metric
     best, at = None, None
     for record in records:
         if record.champion:
             value = (record.selection or {}).get(metric)
             best, at = value, record.iteration_num
-    archive = summary.path / "archive.json"
-    filled = json.loads(archive.read_text())["filled"] if archive.is_file() else None
+    archive = path / "archive.json"
+    filled = (
+        sum(a["filled"] for a in json.loads(archive.read_text())["archives"])
+        if archive.is_file()
+        else None
+    )
     return {
         "arm": name,
         "seed": seed,
         "iterations": len(records),
-        "status": summary.status,
+        "status": status,
         "best_validation": best,
         "reached_at": at,
         "evaluated": sum(r.evaluated for r in records),
@@ -135,8 +143,53 @@ def _wins(rows: list[dict[str, Any]], arm: str, seeds: list[int]) -> tuple[int, 
     return sum(a > b for a, b in pairs), len(pairs)
 
 
+def _summarise(rows: list[dict[str, Any]], iterations: int, output: Path) -> None:
+    """Write the summary (``.json`` and ``.md``) of every recorded run of ``iterations``."""
+    rows = [r for r in rows if r["iterations"] == iterations]
+    seeds = sorted({r["seed"] for r in rows})
+    order = ("single", "archive", "islands+archive")
+    every = [n for n in order if any(r["arm"] == n for r in rows)]
+    wins = {arm: _wins(rows, arm, seeds) for arm in every if arm != "single"}
+    loads = [r["load_after"] for r in rows if "load_after" in r]
+    machine = describe(note="load when the summary was written")
+    payload = {
+        "iterations": iterations,
+        "metric": "validation information_ratio of the champion (best reached)",
+        "machine": machine,
+        "islands_available": _has_islands(),
+        "runs": rows,
+        "wins_over_single": {arm: {"better": w, "of": n} for arm, (w, n) in wins.items()},
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(payload, indent=2) + "\n")
+    lines = [
+        f"# Quality-diversity search: best validation information ratio after "
+        f"{iterations} iterations",
+        "",
+        f"Host: {machine['nproc']} cores ({machine['cpu']}); 1-minute load average after "
+        f"each run between {min(loads, default=0):.1f} and {max(loads, default=0):.1f} "
+        "(the host was shared; times are wall-clock under that load).",
+        "",
+        *_table(rows, seeds, every),
+        "",
+        *(f"- {arm} better than single in {w} of {n} seeds" for arm, (w, n) in wins.items()),
+    ]
+    output.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def _read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def main() -> None:
-    """Run every arm for every seed (or the ones asked for) and record the results."""
+    """Run every arm for every seed (or the ones asked for) and record the results.
+
+    Each finished run is appended to ``--runs-log`` (one JSON line; runs of
+    several processes can share it), and the summary is rebuilt from every
+    line of that log with the same ``--iterations``.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
@@ -144,58 +197,24 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--runs-dir", type=Path, default=Path("bench-runs/quality_diversity"))
     parser.add_argument("--output", type=Path, default=RESULTS / "quality_diversity.json")
+    parser.add_argument("--runs-log", type=Path, default=RESULTS / "quality_diversity_runs.jsonl")
+    parser.add_argument("--summarise", action="store_true", help="only rebuild the summary")
     args = parser.parse_args()
     available = arms()
-    names = args.arms or list(available)
+    names = [] if args.summarise else args.arms or list(available)
     missing = [name for name in names if name not in available]
     if missing:
         parser.error(f"arms {missing} are not available here (available: {list(available)})")
-    before = describe(note="load before the runs")
-    previous = json.loads(args.output.read_text()) if args.output.is_file() else {}
-    kept = [
-        r
-        for r in previous.get("runs", [])
-        if r["iterations"] == args.iterations and (r["arm"], r["seed"]) not in {
-            (n, s) for n in names for s in args.seeds
-        }
-    ]
-    rows = list(kept)
-    for seed in args.seeds:
+    for seed in args.seeds if names else ():
         for name in names:
             row = run_arm(
                 name, available[name], seed, args.iterations, args.workers, args.runs_dir
             )
+            row["load_after"] = os.getloadavg()[0]
             print(json.dumps(row), flush=True)
-            rows.append(row)
-    after = describe(note="load after the runs")
-    seeds = sorted({r["seed"] for r in rows})
-    order = ("single", "archive", "islands+archive")
-    every = [n for n in order if any(r["arm"] == n for r in rows)]
-    wins = {arm: _wins(rows, arm, seeds) for arm in every if arm != "single"}
-    payload = {
-        "iterations": args.iterations,
-        "metric": "validation information_ratio of the champion (best reached)",
-        "machine_before": before,
-        "machine_after": after,
-        "islands_available": _has_islands(),
-        "runs": rows,
-        "wins_over_single": {arm: {"better": w, "of": n} for arm, (w, n) in wins.items()},
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(payload, indent=2) + "\n")
-    lines = [
-        f"# Quality-diversity search: best validation information ratio after "
-        f"{args.iterations} iterations",
-        "",
-        f"Host: {before['nproc']} cores ({before['cpu']}), load average "
-        f"{before['load_average_now']} before and {after['load_average_now']} after "
-        f"(pid {os.getpid()}).",
-        "",
-        *_table(rows, seeds, every),
-        "",
-        *(f"- {arm} better than single in {w} of {n} seeds" for arm, (w, n) in wins.items()),
-    ]
-    args.output.with_suffix(".md").write_text("\n".join(lines) + "\n")
+            with args.runs_log.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
+    _summarise(_read_log(args.runs_log), args.iterations, args.output)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ __all__ = [
     "HISTORY_SCHEMA",
     "IterationRecord",
     "Metrics",
+    "Migration",
     "Objective",
     "Redundancy",
     "StageError",
@@ -128,6 +129,25 @@ class Objective:
 
 
 @dataclass(frozen=True, slots=True)
+class Migration:
+    """One island's champion offered to the next island on the ring (``search.islands``).
+
+    Args:
+        source: the island that sent its champion.
+        target: the island offered it (``(source + 1) mod islands``).
+        iteration: the iteration whose candidate the champion is.
+        score: its validation score (``loop.champion_metric``).
+        adopted: whether it replaced the target's champion (it scored strictly higher).
+    """
+
+    source: int
+    target: int
+    iteration: int
+    score: float
+    adopted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Timings:
     """Seconds spent per stage; ``evaluate_s`` is None when nothing was evaluated."""
 
@@ -136,17 +156,17 @@ class Timings:
     evaluate_s: float | None = None
 
 
-_D = TypeVar("_D", Decision, Objective, Redundancy, StageError)
+_D = TypeVar("_D", Decision, Migration, Objective, Redundancy, StageError)
 
 _KEYS: Mapping[type, tuple[str, ...]] = {
     cls: tuple(f.name for f in fields(cls))
-    for cls in (Decision, Fallback, Objective, Redundancy, StageError, Timings)
+    for cls in (Decision, Fallback, Migration, Objective, Redundancy, StageError, Timings)
 }
 """Field names of the dataclasses a history line (and an audit body) holds as JSON objects."""
 
 
 def fields_json(
-    value: Decision | Fallback | Objective | Redundancy | StageError | Timings,
+    value: Decision | Fallback | Migration | Objective | Redundancy | StageError | Timings,
 ) -> dict[str, Any]:
     """One of the record's small dataclasses as a JSON object, key for field."""
     return {key: getattr(value, key) for key in _KEYS[type(value)]}
@@ -241,6 +261,10 @@ class IterationRecord:
             tokens, cost, finish reason, a rejected reply's bounded text).
         objective: the raw and the penalised champion figure, when
             ``search.complexity_penalty`` is configured.
+        island: the island the iteration belongs to (``iteration_num mod
+            search.islands``); None with one island, whose lines do not say it.
+        migrations: the migrations made after this iteration was committed
+            (every ``search.migration_interval`` iterations, with islands).
     """
 
     iteration_num: int
@@ -263,6 +287,8 @@ class IterationRecord:
     fingerprint: str | None = None
     llm_calls: tuple[LLMCall, ...] = ()
     objective: Objective | None = None
+    island: int | None = None
+    migrations: tuple[Migration, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.status == "redundant") != (self.redundancy is not None):
@@ -380,6 +406,14 @@ class IterationRecord:
         """This record with the champion rule's verdict."""
         return self if champion == self.champion else replace(self, champion=champion)
 
+    def with_islands(
+        self, island: int | None, migrations: tuple[Migration, ...]
+    ) -> IterationRecord:
+        """This record with its island and the migrations that followed it."""
+        if island == self.island and migrations == self.migrations:
+            return self
+        return replace(self, island=island, migrations=migrations)
+
     def as_dict(self) -> dict[str, Any]:
         """The history line's content, key for key."""
         outcome = self.outcome
@@ -391,6 +425,9 @@ class IterationRecord:
         )
         if self.objective is not None:
             calls["objective"] = fields_json(self.objective)
+        islands: dict[str, Any] = {} if self.island is None else {"island": self.island}
+        if self.migrations:
+            islands["migrations"] = [fields_json(m) for m in self.migrations]
         return {
             "schema_version": HISTORY_SCHEMA,
             "iteration_num": self.iteration_num,
@@ -431,6 +468,7 @@ class IterationRecord:
             "redundancy": None if self.redundancy is None else fields_json(self.redundancy),
             "fingerprint": self.fingerprint,
             **calls,
+            **islands,
         }
 
     def comparable(self, *, across_implementations: bool = False) -> dict[str, Any]:
@@ -551,6 +589,8 @@ def _parse(data: Mapping[str, Any], key: str, version: int) -> IterationRecord:
         fingerprint=data.get("fingerprint"),
         llm_calls=tuple(LLMCall.from_json(call) for call in data.get("llm_calls", ())),
         objective=None if objective is None else _from_fields(Objective, objective),
+        island=None if data.get("island") is None else _int(data["island"], "island"),
+        migrations=tuple(_from_fields(Migration, m) for m in data.get("migrations", ())),
     )
 
 

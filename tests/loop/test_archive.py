@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -28,12 +28,12 @@ from stratloop.loop.archive import (
     Cell,
     Elite,
     Grid,
-    archive_rng,
     bucket,
     factor_family,
 )
 from stratloop.loop.assemble import build_parts
 from stratloop.loop.history import read_history
+from stratloop.loop.islands import parent_rng
 from stratloop.loop.objective import ComplexityPenalty, complexity
 from stratloop.loop.record import Generated
 from stratloop.loop.runner import LoopRunner, open_run
@@ -62,8 +62,10 @@ FAMILY_OF_TEMPLATE = {
 }
 
 
-def _config(tmp_path, *, archive=None, penalty=None, **loop) -> StratloopConfig:
-    search = {}
+def _config(
+    tmp_path, *, archive=None, penalty=None, search_extra=None, **loop
+) -> StratloopConfig:
+    search = dict(search_extra or {})
     if archive is not None:
         search["archive"] = archive
     if penalty is not None:
@@ -148,6 +150,7 @@ class TestDescriptors:
         with pytest.raises(Exception, match="no finite turnover"):
             Grid.from_config(ArchiveConfig()).cell(parse("close"), {"beta": 1.0})
 
+    @settings(suppress_health_check=[HealthCheck.too_slow])  # a busy host draws slowly
     @given(
         edges=st.lists(
             st.floats(-1e6, 1e6, allow_nan=False), min_size=0, max_size=8, unique=True
@@ -180,6 +183,7 @@ class TestArchive:
         assert archive.elites[cell].iteration == 3
         assert (archive.filled, archive.offered) == (1, 4)
 
+    @settings(suppress_health_check=[HealthCheck.too_slow])
     @given(
         offers=st.lists(
             st.tuples(
@@ -216,7 +220,7 @@ class TestArchive:
         for i, cell in enumerate(cells):
             archive, _ = archive.offer(_elite(cell, i, 1.0))
         n, rate = 4000, 0.3
-        drawn = [archive.sample(archive_rng(7, i), rate) for i in range(n)]
+        drawn = [archive.sample(parent_rng(7, i), rate) for i in range(n)]
         chosen = [elite.cell for elite in drawn if elite is not None]
         sigma = math.sqrt(n * rate * (1 - rate))
         assert abs(len(chosen) - n * rate) < 4 * sigma
@@ -288,6 +292,7 @@ class TestArchiveConfig:
         assert grid.nodes_edges == (5.0, 9.0, 17.0)
         assert grid.capacity == 5 * 4 * 4 * 4
 
+    @settings(suppress_health_check=[HealthCheck.too_slow])
     @given(
         buckets=st.integers(1, 16),
         first=st.floats(1e-3, 100),
@@ -310,31 +315,59 @@ class TestArchiveRuns:
     """On the embedded data, with the real factor graph and backtest."""
 
     def test_parents_are_sampled_from_the_batch_archive_and_it_is_written(self, tmp_path):
-        """Exactly the iterations whose archive draw chose an elite mutate an archive parent."""
+        """Each mutation's parent is what its island's batch view draws; about half are elites."""
         config = _config(tmp_path, archive={"enabled": True, "parent_rate": 0.5}, iterations=48)
         summary, records = _run(config, "a")
         state = LoopState(config)
-        from_archive = 0
+        from_archive = mutated = 0
         for record in records:
-            archive = state.batch_archive
-            assert archive is not None
-            elite = archive.sample(archive_rng(config.loop.seed, record.iteration_num), 0.5)
+            i = record.iteration_num
+            if i % config.loop.batch_size == 0:
+                view = state.islands.view()
+            island = view.at(i)
+            parent = island.parent(i)
             candidate = record.candidate
             if candidate is not None and candidate.lineage.operator != "sample":
-                sampled = candidate.lineage.params.get("parent_source") == "archive"
-                assert sampled == (elite is not None)
-                if elite is not None:
-                    assert candidate.lineage.parents[0] == elite.candidate.candidate_id
-                    from_archive += 1
+                assert parent is not None
+                assert candidate.lineage.parents[0] == parent.candidate.candidate_id
+                mutated += 1
+                archive = island.parents.archive  # the batch's frozen archive
+                from_archive += archive.sample(parent_rng(island.seed, i), 0.5) is not None
             state.apply(record)
-        assert from_archive > 5
-        stored = json.loads((summary.path / "archive.json").read_text())
-        assert stored["filled"] == state.archive.filled > 3
-        assert Archive.from_json(stored) == Archive(
-            state.archive.grid, state.archive.elites, stored["offered"]
-        )
+        assert mutated > 20
+        assert 0.25 * mutated < from_archive < 0.75 * mutated
+        (stored,) = json.loads((summary.path / "archive.json").read_text())["archives"]
+        (archive,) = state.archives
+        assert stored["filled"] == archive.filled > 3
+        assert stored["island"] is None
+        assert Archive.from_json(stored) == Archive(archive.grid, archive.elites, stored["offered"])
         metrics = json.loads((summary.path / "metrics.json").read_text())
-        assert metrics["archive_filled"] == state.archive.filled
+        assert metrics["archive_filled"] == archive.filled
+
+    def test_each_island_owns_its_archive(self, tmp_path):
+        """With two islands each archive holds its island's candidates and the migrants it got."""
+        config = _config(
+            tmp_path,
+            archive={"enabled": True},
+            iterations=40,
+            search_extra={"islands": 2, "migration_interval": 8},
+        )
+        summary, records = _run(config, "islands")
+        received = {
+            (move.target, move.iteration)
+            for record in records
+            for move in record.migrations
+        }
+        assert received
+        payload = json.loads((summary.path / "archive.json").read_text())["archives"]
+        assert [archive["island"] for archive in payload] == [0, 1]
+        for archive in payload:
+            assert archive["filled"] > 0
+            for elite in archive["cells"]:
+                k = archive["island"]
+                assert elite["iteration"] % 2 == k or (k, elite["iteration"]) in received
+        resumed = LoopState.replay(config, records)
+        assert [a.filled for a in resumed.archives] == [a["filled"] for a in payload]
 
     def test_show_and_the_tear_sheet_present_the_archive(self, tmp_path, monkeypatch):
         """`stratloop show` prints the fill; the report's heatmap has one cell per elite."""
@@ -346,7 +379,7 @@ class TestArchiveRuns:
         )
         assert ran.exit_code == 0, ran.output
         (run,) = (tmp_path / "runs").iterdir()
-        stored = json.loads((run / "archive.json").read_text())
+        (stored,) = json.loads((run / "archive.json").read_text())["archives"]
         shown = CliRunner().invoke(app, ["show", run.name])
         assert f"archive: {stored['filled']} of 320 cells filled" in " ".join(shown.output.split())
         page = (run / "tearsheet.html").read_text()
@@ -364,23 +397,34 @@ class TestArchiveRuns:
         _, two = _run(_config(tmp_path, archive=archive, workers=2, iterations=24), "w2")
         assert _comparable(one) == _comparable(two)
 
-    def test_a_resume_mid_batch_equals_an_uninterrupted_run(self, tmp_path):
+    @pytest.mark.parametrize("islands", [1, 2])
+    def test_a_resume_mid_batch_equals_an_uninterrupted_run(self, tmp_path, islands):
         """History and archive.json after a cut and resume equal those of one run."""
-        config = _config(tmp_path, archive={"enabled": True, "parent_rate": 0.6}, iterations=32)
+        config = _config(
+            tmp_path,
+            archive={"enabled": True, "parent_rate": 0.6},
+            iterations=32,
+            search_extra={"islands": islands, "migration_interval": 8},
+        )
         full, expected = _run(config, "full")
         cut, _ = _run(config, "cut")
         history = cut.path / "history.jsonl"
         lines = history.read_bytes().splitlines(keepends=True)
         history.write_bytes(b"".join(lines[:14]))
         (cut.path / "archive.json").unlink()
+        (cut.path / "islands.json").unlink(missing_ok=True)
         rundir, stored = open_run(tmp_path / "runs", "cut")
         runner = LoopRunner.resume(rundir, stored, _parts(stored))
         assert runner.state.next_iteration == 14
         summary = runner.run()
         resumed = read_history(summary.path / "history.jsonl").records
         assert _comparable(resumed) == _comparable(expected)
-        archive_of = [json.loads((s.path / "archive.json").read_text()) for s in (full, summary)]
-        assert archive_of[0]["cells"] == archive_of[1]["cells"]
+        archive_of = [
+            [a["cells"] for a in json.loads((s.path / "archive.json").read_text())["archives"]]
+            for s in (full, summary)
+        ]
+        assert archive_of[0] == archive_of[1]
+        assert len(archive_of[0]) == islands
 
     def test_a_disabled_archive_leaves_the_history_as_it_was(self, tmp_path):
         """Off (the default) or on with parent_rate 0: the same history, no objective key."""

@@ -91,8 +91,9 @@ def show(
     environment: EnvironmentNameOption = None,
     runs_dir: RunsDirOption = None,
 ) -> None:
-    """Summarise one run: status, configuration, counters and champion."""
+    """Summarise one run: status, configuration, counters, islands and champion."""
     from stratloop.loop.inspect import describe_run  # noqa: PLC0415 - numpy; keep --help fast
+    from stratloop.loop.islands import island_lines  # noqa: PLC0415 - numpy; keep --help fast
 
     directory, run_id = find_run(run_id, search_dirs(config, environment, runs_dir))
     info = describe_run(directory, run_id)
@@ -105,13 +106,15 @@ def show(
     if failed is not None:
         console.print(failed, style="yellow", markup=False)
     console.print(trials_line(info.metrics), markup=False)
-    if info.archive is not None:
-        console.print(_archive_line(info.archive), markup=False)
+    for archive in () if info.archive is None else info.archive["archives"]:
+        console.print(_archive_line(archive), markup=False)
     for line in model_lines(info.path):
         console.print(line, markup=False)
     for key in _COUNTERS:
         if key in info.metrics:
             console.print(f"  {key}: {format_number(info.metrics[key])}")
+    for line in island_lines(info.path):
+        console.print(line, markup=False)
     if info.champion is None:
         console.print("no champion yet")
         return
@@ -126,10 +129,11 @@ def show(
 
 
 def _archive_line(archive: Mapping[str, Any]) -> str:
-    """The diversity archive's fill: cells filled of the grid's, and per factor family."""
+    """One diversity archive's fill: cells filled of the grid's, and per factor family."""
     fill = archive["fill_by_family"]
     families = ", ".join(f"{name} {fill[name]}" for name in archive["families"])
+    owner = "" if archive["island"] is None else f"island {archive['island']} "
     return (
-        f"archive: {archive['filled']} of {archive['capacity']} cells filled "
+        f"{owner}archive: {archive['filled']} of {archive['capacity']} cells filled "
         f"({families}) after iteration {archive['iterations']}"
     )

@@ -239,6 +239,12 @@ class SearchConfig(BaseModel):
     repeat_attempts: Annotated[int, Field(ge=0, le=100)] = 5
     """How many more candidates a generator is asked for after proposing a repeat, before the
     iteration is recorded as ``exhausted``."""
+    islands: Annotated[int, Field(ge=1, le=256)] = 1
+    """Independent populations; iteration ``i`` belongs to island ``i mod islands``. 1: one
+    population, exactly the search without islands."""
+    migration_interval: Annotated[int, Field(ge=1, le=10_000_000)] = 50
+    """Iterations between migrations: every island's champion is offered to the next island
+    on the ring, which adopts it only when it scores higher. Unused with one island."""
     archive: ArchiveConfig = ArchiveConfig()
     """The diversity archive parents are sampled from (off by default)."""
     complexity_penalty: ComplexityPenaltyConfig = ComplexityPenaltyConfig()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -42,11 +41,8 @@ class FactorGraphGenerator:
     """Proposes candidates by rewriting expression graphs (a ``CandidateSource``).
 
     Without a champion it samples a library template with the default
-    portfolio rule; with one it mutates the champion, or the parent the loop
-    sampled from its diversity archive (``ctx.extras["parent"]``, a
-    ``Strategy``; the child's lineage then says ``parent_source: archive``),
-    with a crossover partner drawn from ``ctx.extras["elite"]`` (a tuple of
-    ``Strategy``) when present.
+    portfolio rule; with one it mutates the champion, with a crossover partner
+    drawn from ``ctx.extras["elite"]`` (a tuple of ``Strategy``) when present.
     It continues ``ctx.rng`` after the decision's draw and never re-seeds, so
     the same seed gives bit-identical candidates.
 
@@ -88,8 +84,7 @@ class FactorGraphGenerator:
                 params={"factor": draw.template.name, "factor_params": dict(draw.values)},
             )
             return Candidate(strategy, "factor_graph", lineage)
-        sampled = ctx.extras.get("parent")
-        parent = sampled if isinstance(sampled, Strategy) else ctx.champion.candidate.strategy
+        parent = ctx.champion.candidate.strategy
         elite = tuple(
             item
             for item in ctx.extras.get("elite", ())
@@ -106,6 +101,4 @@ class FactorGraphGenerator:
             max_attempts=self.max_attempts,
             n_assets=self.n_assets,
         )
-        if isinstance(sampled, Strategy):
-            lineage = replace(lineage, params={**lineage.params, "parent_source": "archive"})
         return Candidate(child, "factor_graph", lineage)

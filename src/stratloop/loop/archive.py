@@ -2,8 +2,10 @@
 
 One population chasing one champion converges on one idea. The archive keeps,
 for every combination of four descriptors, the best candidate found with it,
-and the factor graph mutates a parent sampled from it (``search.archive.parent_rate``
-of the time, uniformly over the filled cells) instead of always the champion.
+and an iteration's parent is sampled from it (``search.archive.parent_rate``
+of the time, uniformly over the filled cells) instead of always being the
+champion. Each island (:mod:`stratloop.loop.islands`) owns one archive, in its
+:class:`ArchivePopulation`; with one island the run has one archive.
 
 The descriptors come from what the evaluation already measured (no second
 backtest) and from the expression itself:
@@ -33,7 +35,8 @@ the incumbent, so the archive, like the champion, is a pure function of the
 committed history: a resumed run rebuilds it exactly by replaying the records.
 
 The :class:`Archive` is a frozen value: :meth:`Archive.offer` returns a new one,
-so a batch's snapshot, an island's archive or a test's fixture is just a reference.
+so a batch's snapshot (what :meth:`ArchivePopulation.parents` hands the batch),
+an island's archive or a test's fixture is just a reference.
 """
 
 from __future__ import annotations
@@ -47,20 +50,27 @@ from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
-from stratloop.config.models import ArchiveConfig
+from stratloop.config.models import ArchiveConfig, StratloopConfig
 from stratloop.errors import RunError
 from stratloop.factors import Binary, Call, Expr, Field, Neg, Number
+from stratloop.generation.context import ChampionSnapshot
 from stratloop.iteration import candidate_from_json, candidate_json
+from stratloop.loop.champion import ChampionTracker, numeric
+from stratloop.loop.islands import ChampionPopulation, ParentSource, Population
+from stratloop.loop.islands import Elite as Migrant
+from stratloop.loop.objective import parsed
 from stratloop.spec import Candidate
 
 __all__ = [
     "FAMILIES",
     "Archive",
+    "ArchivePopulation",
     "Cell",
     "Elite",
     "Family",
     "Grid",
-    "archive_rng",
+    "archive_population",
+    "archives_json",
     "bucket",
     "factor_family",
 ]
@@ -80,19 +90,6 @@ _MONOTONE = frozenset(
     }
 )  # fmt: skip
 """Operators increasing in their first argument: the leading sign passes through them."""
-
-_STREAM = 0x41524348
-"""Tags the archive's stream (ASCII 'ARCH'), apart from the iteration's own."""
-
-
-def archive_rng(seed: int, iteration: int) -> np.random.Generator:
-    """The stream an iteration's parent is sampled with, derived from ``(seed, iteration)``.
-
-    A stream of its own leaves the iteration's stream (whose first draw is the
-    decision) untouched, so turning the archive on changes only the parents.
-    """
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, iteration, _STREAM])))
-
 
 def bucket(value: float, edges: tuple[float, ...]) -> int:
     """The bucket of ``value``: how many edges are at or below it.
@@ -292,6 +289,7 @@ class Elite:
         candidate: the candidate (what a sampled parent is mutated from).
         score: the champion rule's figure (validation metric minus the complexity penalty).
         raw: the validation metric itself.
+        train: its numeric train-block metrics (what the generators are shown of a parent).
     """
 
     cell: Cell
@@ -299,6 +297,11 @@ class Elite:
     candidate: Candidate
     score: float
     raw: float
+    train: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def snapshot(self) -> ChampionSnapshot:
+        """The elite as a parent for generation (the shape a champion is handed over in)."""
+        return ChampionSnapshot(self.candidate, self.train, self.iteration)
 
     def as_json(self) -> dict[str, Any]:
         """The elite as a JSON object (``archive.json``'s cells)."""
@@ -309,6 +312,7 @@ class Elite:
             "raw": self.raw,
             "expression": self.candidate.strategy.expression,
             "candidate": candidate_json(self.candidate),
+            "train": dict(self.train),
         }
 
     @classmethod
@@ -320,6 +324,7 @@ class Elite:
             candidate=candidate_from_json(data["candidate"]),
             score=float(data["score"]),
             raw=float(data["raw"]),
+            train=MappingProxyType({k: float(v) for k, v in data["train"].items()}),
         )
 
 
@@ -367,8 +372,9 @@ class Archive:
     def sample(self, rng: np.random.Generator, rate: float) -> Elite | None:
         """An iteration's parent: with probability ``rate`` a uniformly drawn elite, else None.
 
-        None means "mutate the champion". The draws are one uniform, then (when
-        an elite is chosen) one integer, both from ``rng`` (see :func:`archive_rng`).
+        None means "the champion". The draws are one uniform, then (when an
+        elite is chosen) one integer, both from ``rng`` (the iteration's
+        :func:`~stratloop.loop.islands.parent_rng`).
         """
         if rng.random() >= rate or not self.elites:
             return None
@@ -382,9 +388,15 @@ class Archive:
             counts[cell.family] += 1
         return counts
 
-    def as_json(self, *, iterations: int) -> dict[str, Any]:
-        """``archive.json``: the grid, the fill and every elite, after ``iterations`` committed."""
+    def as_json(self, *, iterations: int, island: int | None = None) -> dict[str, Any]:
+        """One archive of ``archive.json``: the grid, the fill and every elite.
+
+        Args:
+            iterations: the iterations committed when it was written.
+            island: the island that owns it (None with one island).
+        """
         return {
+            "island": island,
             "iterations": iterations,
             "grid": self.grid.as_json(),
             "families": list(FAMILIES),
@@ -418,9 +430,95 @@ class Archive:
             raise RunError(f"archive.json is not an archive: {exc!r}") from exc
 
 
-def replay(config: ArchiveConfig, elites: Iterable[Elite]) -> Archive:
-    """The archive after offering ``elites`` in order (tests and islands build one this way)."""
-    archive = Archive.empty(config)
-    for elite in elites:
-        archive, _ = archive.offer(elite)
-    return archive
+
+@dataclass(frozen=True, slots=True)
+class _ArchiveParents:
+    """A batch's parents: an elite of the archive as it stood, at ``rate``, else the champion."""
+
+    champion: ParentSource
+    archive: Archive
+    rate: float
+
+    def parent(self, rng: np.random.Generator) -> ChampionSnapshot | None:
+        elite = self.archive.sample(rng, self.rate)
+        return self.champion.parent(rng) if elite is None else elite.snapshot()
+
+
+class ArchivePopulation:
+    """An island's population with a diversity archive: its champion, plus the best per cell.
+
+    Its champion follows the run's champion rule (a :class:`ChampionPopulation`,
+    which migration reads and writes); every eligible candidate it is offered,
+    migrants included, is also offered to its archive. A parent is an archive
+    elite with probability ``search.archive.parent_rate``, else the champion.
+
+    Args:
+        config: the run's configuration.
+    """
+
+    def __init__(self, config: StratloopConfig) -> None:
+        self._champion = ChampionPopulation(config.loop.champion_metric, config.loop.min_trades)
+        self._rule = ChampionTracker(config.loop.champion_metric, config.loop.min_trades)
+        self._rate = config.search.archive.parent_rate
+        self.archive = Archive.empty(config.search.archive)
+
+    def offer(
+        self,
+        iteration: int,
+        candidate: Candidate,
+        train: Mapping[str, Any],
+        selection: Mapping[str, Any],
+        *,
+        penalty: float = 0.0,
+    ) -> bool:
+        """Offer one evaluated candidate to the champion rule and, when eligible, the archive."""
+        became = self._champion.offer(iteration, candidate, train, selection, penalty=penalty)
+        raw = self._rule.eligibility(selection).score
+        if raw is not None:
+            cell = self.archive.grid.cell(parsed(candidate.strategy.expression), selection)
+            elite = Elite(
+                cell, iteration, candidate, raw - penalty, raw, MappingProxyType(numeric(train))
+            )
+            self.archive, _ = self.archive.offer(elite)
+        return became
+
+    def receive(self, elite: Migrant) -> bool:
+        """A migrant: offered to the champion rule and to the archive."""
+        snap = elite.snapshot
+        raw = self._rule.eligibility(elite.selection).score
+        if raw is not None:
+            expr = parsed(snap.candidate.strategy.expression)
+            cell = self.archive.grid.cell(expr, elite.selection)
+            mine = Elite(cell, snap.iteration, snap.candidate, elite.score, raw, snap.metrics)
+            self.archive, _ = self.archive.offer(mine)
+        return self._champion.receive(elite)
+
+    def best(self) -> Migrant | None:
+        """The island's champion, the one it sends to the next island."""
+        return self._champion.best()
+
+    def parents(self) -> ParentSource:
+        """The champion and the archive as they stand, frozen for the next batch."""
+        return _ArchiveParents(self._champion.parents(), self.archive, self._rate)
+
+    def as_dict(self) -> dict[str, Any] | None:
+        """The champion as ``champion.json`` shows one."""
+        return self._champion.as_dict()
+
+
+def archive_population(config: StratloopConfig, island: int) -> Population:  # noqa: ARG001 - same for every island
+    """Island ``island``'s population when ``search.archive`` is enabled: its own archive."""
+    return ArchivePopulation(config)
+
+
+
+def archives_json(archives: Iterable[Archive], *, iterations: int) -> dict[str, Any]:
+    """``archive.json``: every island's archive (one entry per island, island order)."""
+    listed = tuple(archives)
+    single = len(listed) == 1
+    return {
+        "archives": [
+            archive.as_json(iterations=iterations, island=None if single else k)
+            for k, archive in enumerate(listed)
+        ]
+    }

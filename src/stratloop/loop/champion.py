@@ -20,7 +20,7 @@ from typing import Any
 from stratloop.generation.context import ChampionSnapshot
 from stratloop.spec import Candidate
 
-__all__ = ["TRADES_METRIC", "ChampionTracker", "Eligibility"]
+__all__ = ["TRADES_METRIC", "ChampionTracker", "Eligibility", "numeric"]
 
 TRADES_METRIC = "n_trades"
 """The selection metric holding the number of trades ``loop.min_trades`` is compared to."""
@@ -54,6 +54,7 @@ class ChampionTracker:
         self._score: float | None = None
         self._selection: Mapping[str, Any] = MappingProxyType({})
         self._train: Mapping[str, Any] = MappingProxyType({})
+        self._penalty = 0.0
         self._updates = 0
 
     @property
@@ -65,6 +66,21 @@ class ChampionTracker:
     def score(self) -> float | None:
         """The champion's score, or None."""
         return self._score
+
+    @property
+    def penalty(self) -> float:
+        """The complexity penalty the champion's score carries (0 without one)."""
+        return self._penalty
+
+    @property
+    def train(self) -> Mapping[str, Any]:
+        """The champion's train-block metrics (empty before the first)."""
+        return self._train
+
+    @property
+    def selection(self) -> Mapping[str, Any]:
+        """The champion's validation metrics, which chose it (empty before the first)."""
+        return self._selection
 
     @property
     def updates(self) -> int:
@@ -111,10 +127,11 @@ class ChampionTracker:
         if score is None or (self._score is not None and score <= self._score):
             return False
         self._score = score
+        self._penalty = penalty
         self._updates += 1
         self._train, self._selection = train, selection
         self._snapshot = ChampionSnapshot(
-            candidate=candidate, metrics=MappingProxyType(_numbers(train)), iteration=iteration
+            candidate=candidate, metrics=MappingProxyType(numeric(train)), iteration=iteration
         )
         return True
 
@@ -135,7 +152,7 @@ class ChampionTracker:
         }
 
 
-def _numbers(metrics: Mapping[str, Any]) -> dict[str, float]:
+def numeric(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The numeric metrics; counts stay ints so they print and serialise as counts."""
     return {
         key: value

@@ -162,6 +162,7 @@ class RunDir:
     history = _Member("history.jsonl")
     champion = _Member("champion.json")
     metrics = _Member("metrics.json")
+    islands = _Member("islands.json")
     archive = _Member("archive.json")
     run = _Member("run.json")
     reserve = _Member(".reserve")

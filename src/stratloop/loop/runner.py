@@ -35,16 +35,17 @@ from stratloop.errors import (
     StratloopError,
 )
 from stratloop.flags import Flags, FlagSource
-from stratloop.generation.context import ChampionSnapshot, Feedback, GenerationContext
+from stratloop.generation.context import GenerationContext
 from stratloop.generation.generate import generate_iteration
 from stratloop.generation.outcome import GenerationOutcome
 from stratloop.generation.strategies import CandidateSource
 from stratloop.iteration import IterationRecord
 from stratloop.llm.budget import TokenBudget, Usage
-from stratloop.loop.archive import archive_rng
+from stratloop.loop.archive import archives_json
 from stratloop.loop.counters import FACTOR_GRAPH_ONLY
 from stratloop.loop.executor import Executor, open_executor
 from stratloop.loop.history import HistoryWriter, cut_torn_tail, read_history
+from stratloop.loop.islands import IslandsView
 from stratloop.loop.record import Generated
 from stratloop.loop.rundir import (
     RunDir,
@@ -244,7 +245,7 @@ class LoopRunner:
         *,
         lock: RunLock,
         state: LoopState,
-        batch_state: tuple[ChampionSnapshot | None, tuple[Feedback, ...]],
+        batch_state: IslandsView,
         notes: tuple[str, ...] = (),
     ) -> None:
         self.config = config
@@ -258,7 +259,7 @@ class LoopRunner:
         self._last_flags: dict[str, Any] | None = None
         self._pool_restarts = 0
         self._champion_written = -1
-        self._archive_written: Mapping[Any, Any] | None = None
+        self._archive_written: tuple[Mapping[Any, Any], ...] | None = None
         self._progress: ProgressSink | None = None
         self._n_trials: dict[int, int] = {}
         self._committed = state.next_iteration
@@ -308,7 +309,7 @@ class LoopRunner:
             lock.release()
             rundir.discard_unstarted()
             raise
-        return cls(config, rundir, parts, lock=lock, state=state, batch_state=(None, ()))
+        return cls(config, rundir, parts, lock=lock, state=state, batch_state=state.islands.view())
 
     @classmethod
     def resume(
@@ -336,6 +337,8 @@ class LoopRunner:
             size = config.loop.batch_size
             before = LoopState.replay(config, records[: (len(records) // size) * size])
             state = LoopState.replay(config, records)
+            stale = state.islands.check(rundir.islands, state.next_iteration)
+            notes.extend(() if stale is None else (stale,))
             parts = make_parts(state.usage())
             if parts.audit is not None:
                 backfilled = parts.audit.backfill(records)
@@ -354,7 +357,7 @@ class LoopRunner:
             parts,
             lock=lock,
             state=state,
-            batch_state=(before.snapshot, before.feedback),
+            batch_state=before.islands.view(),
             notes=tuple(notes),
         )
 
@@ -435,7 +438,7 @@ class LoopRunner:
             batch = start // size
             end = min((batch + 1) * size, total)
             if start == batch * size:
-                self._batch_state = (self.state.snapshot, self.state.feedback)
+                self._batch_state = self.state.islands.view()
             generated, halt = self._generate(batch, start, end)
             results = self._evaluate(pool, generated)
             self._lock.verify()
@@ -451,7 +454,6 @@ class LoopRunner:
         return "completed", f"{total} iterations committed"
 
     def _generate(self, batch: int, start: int, end: int) -> tuple[list[Generated], _Halt | None]:
-        champion, feedback = self._batch_state
         generated: list[Generated] = []
         for iteration in range(start, end):
             config, llm, mode = self.config, self.parts.llm, self.state.budget_mode
@@ -469,12 +471,14 @@ class LoopRunner:
                 return generated, None
             self._record_flags(iteration, flags)
             timestamp = utc_now()
+            island = self._batch_state.at(iteration)
             ctx = GenerationContext.create(
                 config,
                 iteration,
-                champion=champion,
-                feedback=feedback,
-                extras=self._extras(iteration),
+                seed=island.seed,
+                champion=island.parent(iteration),
+                feedback=island.feedback,
+                extras=self.parts.extras,
             )
             before = budget.usage if budget is not None else None
             t0 = time.perf_counter()
@@ -511,22 +515,6 @@ class LoopRunner:
             if halt is not None:
                 return generated, halt
         return generated, None
-
-    def _extras(self, iteration: int) -> Mapping[str, Any]:
-        """The generators' hints, with the parent sampled from the batch's archive, if any.
-
-        The parent is drawn from the iteration's archive stream
-        (:func:`~stratloop.loop.archive.archive_rng`), so the same seed gives
-        the same parents with any number of workers and after a resume.
-        """
-        archive = self.state.batch_archive
-        if archive is None:
-            return self.parts.extras
-        rng = archive_rng(self.config.loop.seed, iteration)
-        elite = archive.sample(rng, self.config.search.archive.parent_rate)
-        if elite is None:
-            return self.parts.extras
-        return {**self.parts.extras, "parent": elite.candidate.strategy}
 
     def _flags_at_boundary(self, iteration: int) -> Flags | None:
         """The flags for ``iteration``; while the flag source cannot be read, the loop waits here.
@@ -636,7 +624,7 @@ class LoopRunner:
     def _commit(
         self, history: HistoryWriter, record: IterationRecord, progress: ProgressSink | None
     ) -> None:
-        record = record.with_champion(self.state.apply(record))
+        record = self.state.commit(record)
         history.append(record)
         self._committed += 1
         if record.audited and self.parts.audit is not None:
@@ -665,15 +653,17 @@ class LoopRunner:
             if champion is not None:
                 atomic_write_json(self.rundir.champion, champion)
             self._champion_written = updates
-        archive = self.state.archive
-        if archive is not None and archive.elites is not self._archive_written:
+        archives = self.state.archives
+        written = tuple(archive.elites for archive in archives)
+        if archives and written != self._archive_written:
             atomic_write_json(
                 self.rundir.archive,
-                archive.as_json(iterations=self.state.next_iteration),
+                archives_json(archives, iterations=self.state.next_iteration),
                 durable=False,
             )
-            self._archive_written = archive.elites
+            self._archive_written = written
         atomic_write_json(self.rundir.metrics, self.metrics(), durable=False)
+        self.state.islands.write(self.rundir.islands, self.state.next_iteration)
 
     def _write_run(self, status: str, message: str, *, verify: bool = True) -> None:
         """Rewrite ``run.json``; ``verify`` first checks this process still owns the run."""
@@ -730,10 +720,12 @@ def run_metrics(state: LoopState, run_id: str, *, worker_restarts: int) -> dict[
         worker_restarts=worker_restarts,
         budget_mode=state.budget_mode,
         distinct_trials=state.trials.distinct,
+        **state.islands.metrics(),
     )
-    if state.archive is not None:
+    if state.archives:
         snapshot.update(
-            archive_filled=state.archive.filled, archive_capacity=state.archive.grid.capacity
+            archive_filled=sum(archive.filled for archive in state.archives),
+            archive_capacity=sum(archive.grid.capacity for archive in state.archives),
         )
     return snapshot
 

@@ -423,8 +423,13 @@ def bucket_labels(edges: Iterable[float], unit: str = "", *, whole: bool = False
     return [f"<{cuts[0]}{unit}", *(m + unit for m in middle), f">={cuts[-1]}{unit}"]
 
 
-def render_archive(archive: Mapping[str, Any]) -> str:
-    """A run's ``archive.json`` as an HTML fragment: fill figures and the heatmap of best scores.
+def render_archive(payload: Mapping[str, Any]) -> str:
+    """A run's ``archive.json`` as an HTML fragment: one heatmap per island's archive."""
+    return "".join(_render_one(archive) for archive in payload["archives"])
+
+
+def _render_one(archive: Mapping[str, Any]) -> str:
+    """One archive: fill figures and the heatmap of best scores.
 
     Rows are factor family by size bucket, columns beta buckets grouped by
     turnover bucket; a cell shows its elite's score (the champion rule's
@@ -452,10 +457,11 @@ def render_archive(archive: Mapping[str, Any]) -> str:
             f"iteration {cell['iteration']}, score {cell['score']:.4f} (raw {cell['raw']:.4f}) "
             f"{cell['expression']}",
         )
+    owner = "" if archive["island"] is None else f"island {archive['island']}'s "
     chart = _charts.grid_heatmap(
         "archive-heatmap",
-        f"Diversity archive: the best score per cell ({archive['filled']} of "
-        f"{archive['capacity']} cells filled)",
+        f"{owner.capitalize()}diversity archive: the best score per cell ({archive['filled']} "
+        f"of {archive['capacity']} cells filled)",
         rows,
         [f"turnover {label}" for label in turnover],
         columns,
@@ -468,10 +474,11 @@ def render_archive(archive: Mapping[str, Any]) -> str:
         for family, count in archive["fill_by_family"].items()
     )
     return (
-        f'<div class="archive" id="archive"><table class="figures" id="archive-figures">'
-        f"<tr><th>cells filled</th><th>candidates offered</th><th>after iteration</th></tr>"
+        f'<div class="archive"><table class="figures">'
+        f"<tr><th>{escape(owner)}cells filled</th><th>candidates offered</th>"
+        f"<th>after iteration</th></tr>"
         f"<tr><td>{archive['filled']} of {archive['capacity']}</td><td>{archive['offered']}</td>"
         f"<td>{archive['iterations']}</td></tr></table>"
-        f'<table class="small" id="archive-fill"><tr>{fill}</tr></table>'
+        f'<table class="small"><tr>{fill}</tr></table>'
         f"<figure>{chart}</figure></div>"
     )
