@@ -32,13 +32,8 @@ from stratloop.loop.islands import island_lines, island_seed
 from stratloop.loop.runner import open_run
 from stratloop.spec import Candidate, Lineage, Strategy, TopN
 
-NO_AUDIT = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "false",
-}
+NO_AUDIT = {"PHASE4_AUDIT_TRAIL": "false"}
+"""Every other flag unset, which means on."""
 MIXED = {"use_factor_graph": None, "innovation_rate": 30}
 LLM_ON = {"enabled": True, "base_url": "http://127.0.0.1:9/v1", "model": "m"}
 

@@ -55,7 +55,7 @@ from stratloop.errors import RunError
 from stratloop.factors import Binary, Call, Expr, Field, Neg, Number
 from stratloop.generation.context import ChampionSnapshot
 from stratloop.iteration import candidate_from_json, candidate_json
-from stratloop.loop.champion import ChampionTracker, numeric
+from stratloop.loop.champion import numeric
 from stratloop.loop.islands import ChampionPopulation, ParentSource, Population
 from stratloop.loop.islands import Elite as Migrant
 from stratloop.loop.objective import parsed
@@ -458,7 +458,6 @@ class ArchivePopulation:
 
     def __init__(self, config: StratloopConfig) -> None:
         self._champion = ChampionPopulation(config.loop.champion_metric, config.loop.min_trades)
-        self._rule = ChampionTracker(config.loop.champion_metric, config.loop.min_trades)
         self._rate = config.search.archive.parent_rate
         self.archive = Archive.empty(config.search.archive)
 
@@ -473,7 +472,7 @@ class ArchivePopulation:
     ) -> bool:
         """Offer one evaluated candidate to the champion rule and, when eligible, the archive."""
         became = self._champion.offer(iteration, candidate, train, selection, penalty=penalty)
-        raw = self._rule.eligibility(selection).score
+        raw = self._champion.eligibility(selection).score
         if raw is not None:
             cell = self.archive.grid.cell(parsed(candidate.strategy.expression), selection)
             elite = Elite(
@@ -485,7 +484,7 @@ class ArchivePopulation:
     def receive(self, elite: Migrant) -> bool:
         """A migrant: offered to the champion rule and to the archive."""
         snap = elite.snapshot
-        raw = self._rule.eligibility(elite.selection).score
+        raw = self._champion.eligibility(elite.selection).score
         if raw is not None:
             expr = parsed(snap.candidate.strategy.expression)
             cell = self.archive.grid.cell(expr, elite.selection)

@@ -165,51 +165,33 @@ class _Fixed:
         return self.champion
 
 
-class ChampionPopulation:
+class ChampionPopulation(ChampionTracker):
     """An island whose parent is its champion, kept by the run's champion rule.
+
+    :meth:`offer` and :meth:`as_dict` are the champion rule's own; a migrant is
+    offered to the same rule (ties keep the incumbent).
 
     Args:
         metric: ``loop.champion_metric``.
         min_trades: ``loop.min_trades``.
     """
 
-    def __init__(self, metric: str, min_trades: int) -> None:
-        self._tracker = ChampionTracker(metric, min_trades)
-
-    def offer(
-        self,
-        iteration: int,
-        candidate: Candidate,
-        train: Mapping[str, Any],
-        selection: Mapping[str, Any],
-        *,
-        penalty: float = 0.0,
-    ) -> bool:
-        """Offer one evaluated candidate to the island's champion rule."""
-        return self._tracker.offer(iteration, candidate, train, selection, penalty=penalty)
-
     def receive(self, elite: Elite) -> bool:
-        """Offer a migrant; the same rule decides (ties keep the incumbent)."""
+        """Offer a migrant to the island's champion rule."""
         snap = elite.snapshot
-        return self._tracker.offer(
+        return self.offer(
             snap.iteration, snap.candidate, elite.train, elite.selection, penalty=elite.penalty
         )
 
     def best(self) -> Elite | None:
         """The champion with its figures, or None before the first eligible result."""
-        snap, score = self._tracker.snapshot, self._tracker.score
-        if snap is None or score is None:
+        if self.snapshot is None or self.score is None:
             return None
-        tracker = self._tracker
-        return Elite(snap, score, tracker.train, tracker.selection, tracker.penalty)
+        return Elite(self.snapshot, self.score, self.train, self.selection, self.penalty)
 
     def parents(self) -> ParentSource:
         """The champion as it stands, the parent of every iteration of the next batch."""
-        return _Fixed(self._tracker.snapshot)
-
-    def as_dict(self) -> dict[str, Any] | None:
-        """The champion as ``champion.json`` shows one."""
-        return self._tracker.as_dict()
+        return _Fixed(self.snapshot)
 
 
 PopulationFactory = Callable[[StratloopConfig, int], Population]
