@@ -320,6 +320,22 @@ def bar_chart(
     return _svg(chart, title, "".join(body))
 
 
+def _cell(box: tuple[float, float, float, int], share: float, tooltip: str, text: str) -> str:
+    """One heatmap cell at ``box`` (x, y, width, height): green above zero, red below.
+
+    ``share`` is the value over the grid's largest magnitude (-1 to 1): it sets the shade.
+    """
+    x, y, width, height = box
+    strength = min(abs(share), 1.0)
+    hue = 140 if share >= 0 else 0
+    return (
+        f'<rect x="{x:.1f}" y="{y:g}" width="{width - 1:.1f}" height="{height - 1}" class="cell" '
+        f'fill="hsl({hue},60%,{92 - 40 * strength:.0f}%)"><title>{escape(tooltip)}</title></rect>'
+        f'<text x="{x + width / 2:.1f}" y="{y + 13:g}" class="cell-text" '
+        f'text-anchor="middle">{escape(text)}</text>'
+    )
+
+
 def heatmap(
     chart: str,
     title: str,
@@ -346,15 +362,13 @@ def heatmap(
             value = cells.get((row, j + 1))
             if value is None:
                 continue
-            strength = min(abs(value) / extreme, 1.0)
-            hue = 140 if value >= 0 else 0
             body.append(
-                f'<rect x="{_LEFT + j * cell_w:.1f}" y="{_TOP + i * cell_h}" '
-                f'width="{cell_w - 1:.1f}" height="{cell_h - 1}" class="cell" '
-                f'fill="hsl({hue},60%,{92 - 40 * strength:.0f}%)">'
-                f"<title>{row}-{j + 1:02d}: {value * 100:.2f}%</title></rect>"
-                f'<text x="{_LEFT + (j + 0.5) * cell_w:.1f}" y="{_TOP + i * cell_h + 13}" '
-                f'class="cell-text" text-anchor="middle">{value * 100:.1f}</text>'
+                _cell(
+                    (_LEFT + j * cell_w, _TOP + i * cell_h, cell_w, cell_h),
+                    value / extreme,
+                    f"{row}-{j + 1:02d}: {value * 100:.2f}%",
+                    f"{value * 100:.1f}",
+                )
             )
     return _svg(chart, title, "".join(body), height=height)
 
@@ -409,16 +423,8 @@ def grid_heatmap(
             f'<line x1="{x0:.1f}" y1="{top}" x2="{x0:.1f}" y2="{height - _BOTTOM}" class="axis"/>'
         )
     for (i, j), (value, tooltip) in sorted(cells.items()):
-        strength = min(abs(value) / extreme, 1.0)
-        hue = 140 if value >= 0 else 0
-        body.append(
-            f'<rect x="{_LEFT + j * cell_w:.1f}" y="{top + i * cell_h}" '
-            f'width="{cell_w - 1:.1f}" height="{cell_h - 1}" class="cell" '
-            f'fill="hsl({hue},60%,{92 - 40 * strength:.0f}%)">'
-            f"<title>{escape(tooltip)}</title></rect>"
-            f'<text x="{_LEFT + (j + 0.5) * cell_w:.1f}" y="{top + i * cell_h + 13}" '
-            f'class="cell-text" text-anchor="middle">{value:.2f}</text>'
-        )
+        box = (_LEFT + j * cell_w, top + i * cell_h, cell_w, cell_h)
+        body.append(_cell(box, value / extreme, tooltip, f"{value:.2f}"))
     inner = f'<g transform="translate({_GRID_SHIFT},0)">{"".join(body)}</g>'
     return _svg(chart, title, inner, height=height)
 
