@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BROWSER := /usr/bin/chromium
 PROMTOOL := /usr/bin/promtool
 
-.PHONY: test check run bench clean matrix guide llm-e2e
+.PHONY: test check run bench clean matrix guide llm-e2e scenarios
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ $(PROMTOOL):
 # Two processes (pytest-xdist): the suite fits the guide's 5-minute promise on a 2-core machine.
 test: check $(BROWSER) $(PROMTOOL)
 	$(BIN)/pytest -n 2
+
+# The research issue's scenarios at full scale (pytest -m scenario): twenty 300-iteration runs on
+# random walks, a planted signal and a 2,000-iteration run on the embedded data. Too long for the
+# suite's 5 minutes (see tests/loop/test_scenarios_full.py for the time), so CI runs them after it.
+scenarios: $(STAMP)
+	$(BIN)/pytest -n 2 -m scenario -v
 
 # The guide's flag combinations, Phase 0 (master off); 1; 1+2; 1-3; 1-4 (tests/conftest.py reads
 # STRATLOOP_TEST_FLAGS). `make matrix MATRIX=1-3` runs one; CI runs each as a job.

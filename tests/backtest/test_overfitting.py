@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from stratloop.backtest.overfitting import backtest_overfitting
-from stratloop.backtest.verdict import benchmark_verdict
+from stratloop.backtest.verdict import benchmark_verdict, holdout_verdict
 
 
 def oracle_logits(returns: np.ndarray, n_blocks: int) -> np.ndarray:
@@ -102,3 +102,32 @@ class TestVerdict:
         assert not verdict.distinguishable
         assert "not after deflation" in verdict.text
         json.dumps(verdict.as_dict())
+
+
+class TestHoldoutVerdict:
+    def test_one_look_is_one_comparison(self):
+        """A significant first look is distinguishable though the selection's deflation was not."""
+        verdict = holdout_verdict(t_stat=13.6, p_value=1e-12, look=1, deflated_sharpe=0.0, pbo=0.0)
+        assert verdict.distinguishable
+        assert verdict.level == 0.05
+        assert verdict.text.startswith("distinguishable from equal weight at 5%")
+        assert "validation alone would not have shown it" in verdict.text
+
+    def test_not_significant(self):
+        """A holdout p of 0.088 is not distinguishable, whatever the deflated Sharpe."""
+        verdict = holdout_verdict(t_stat=1.35, p_value=0.088, look=1, deflated_sharpe=0.99)
+        assert not verdict.distinguishable
+        assert verdict.text.startswith("not distinguishable from equal weight at 5%")
+
+    @pytest.mark.parametrize(("look", "distinguishable"), [(1, True), (2, True), (3, False)])
+    def test_each_look_spends_the_level(self, look, distinguishable):
+        """Bonferroni over the looks: p = 0.02 passes at 5% and 2.5%, not at 1.67%."""
+        verdict = holdout_verdict(t_stat=2.1, p_value=0.02, look=look)
+        assert verdict.distinguishable is distinguishable
+        assert verdict.level == pytest.approx(0.05 / look)
+        assert (f"look {look} at this holdout" in verdict.text) is (look > 1)
+
+    def test_look_counts_from_one(self):
+        """Look 0 is a usage error."""
+        with pytest.raises(ValueError, match="look counts from 1"):
+            holdout_verdict(t_stat=1.0, p_value=0.1, look=0)

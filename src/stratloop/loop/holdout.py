@@ -24,9 +24,9 @@ The figures (definitions in ``docs/statistics.md``):
 - PBO by CSCV over the distinct trials' daily excess returns on the
   selection region (re-computed from their specs: the history keeps figures,
   not series), aligned on the days every trial has.
-- the verdict: distinguishable at 5% when the holdout excess is significant
-  and the validation deflated Sharpe is at least 0.95
-  (:func:`stratloop.backtest.verdict.benchmark_verdict`).
+- the verdict: distinguishable when the holdout's excess is significant at
+  5% on the first look (5% / k on the k-th), the deflated Sharpe and PBO
+  reported beside it (:func:`stratloop.backtest.verdict.holdout_verdict`).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from stratloop.backtest.deflated import (
     trial_sharpe_variance,
 )
 from stratloop.backtest.overfitting import DEFAULT_BLOCKS, backtest_overfitting
-from stratloop.backtest.verdict import Verdict, benchmark_verdict
+from stratloop.backtest.verdict import Verdict, benchmark_verdict, holdout_verdict
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import RunError
 from stratloop.flags import instance_id
@@ -304,9 +304,10 @@ def _evaluate(
 
         zero = excess_metrics(holdout.returns, np.zeros_like(holdout.returns))
         t_stat, p_value = zero.t_stat, zero.p_value
-    verdict = benchmark_verdict(
+    verdict = holdout_verdict(
         t_stat=t_stat,
         p_value=p_value,
+        look=look,
         deflated_sharpe=deflated,
         pbo=None if pbo is None else float(pbo["pbo"]),
         level=LEVEL,
