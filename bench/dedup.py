@@ -11,36 +11,52 @@ of 100, 1,000 and 10,000 stored fingerprints, all in the same run as the
 candidates' evaluation (signal plus train and test backtests, as the worker
 does), so the shares hold under the machine's load.
 
-Run from the repository root: ``python bench/dedup.py``.
+``--loop`` measures the screen instead (issue 11: a near-duplicate costs only
+its signal): a 300-iteration run of ``configs/local.yaml`` with the screen
+(the worker fingerprints first and skips a near-duplicate's backtests) and
+the same run without it (``TrialLedger.screen`` returning None: every
+candidate backtested, redundancy found after), alternately, checking that
+the two histories are identical but for times. Recorded: wall time, the
+summed evaluation seconds of the redundant iterations and of all.
+
+Run from the repository root: ``python bench/dedup.py`` (``--loop`` for the run).
 Results go to ``bench/results/dedup.json`` and ``.md`` with the machine.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from _machine import describe
 
-from stratloop.backtest.evaluate import evaluate_signal
+from stratloop.backtest.evaluate import Study
 from stratloop.backtest.split import split_index
-from stratloop.config import BacktestConfig
+from stratloop.config import BacktestConfig, load_config
 from stratloop.data import load_dataset, synthetic_panel
 from stratloop.data.panel import Panel
 from stratloop.factors import Limits, default_library, evaluate, mutate
 from stratloop.factors.canonical import trial_key
 from stratloop.factors.fingerprint import FingerprintBank, FingerprintSample
+from stratloop.flags import EnvFlagSource
+from stratloop.iteration import IterationRecord
+from stratloop.loop import LoopParts, LoopRunner, build_parts, read_history
+from stratloop.loop.trials import TrialLedger
 from stratloop.spec import Strategy, TopN
 
 RESULTS = Path(__file__).parent / "results"
 CANDIDATES = 40
 BANK_SIZES = (100, 1_000, 10_000)
 TARGET_SHARE = 0.10
+LOOP_ITERATIONS = 300
 
 
 def candidates(panel: Panel, count: int) -> list[Strategy]:
@@ -78,8 +94,9 @@ def measure(name: str, panel: Panel) -> dict[str, object]:
     strategies = candidates(panel, CANDIDATES)
     sample = FingerprintSample.of(len(panel.assets), split_index(panel, config), warm_up=252)
     signals = [evaluate(s.expression, panel) for s in strategies]
+    study = Study(panel, config)
     evaluation = statistics.median(
-        median_ms(lambda s=s: evaluate_signal(evaluate(s.expression, panel), s, panel, config), 2)
+        median_ms(lambda s=s: study.evaluate(s), 2)
         for s in strategies[:10]
     )
     key = statistics.median(median_ms(lambda s=s: trial_key(s), 20) for s in strategies)
@@ -108,8 +125,65 @@ def measure(name: str, panel: Panel) -> dict[str, object]:
     }
 
 
+def _loop_run(root: Path, name: str) -> tuple[float, list[IterationRecord]]:
+    """One 300-iteration run of configs/local.yaml: wall seconds and its records."""
+    config = load_config(
+        Path("configs/local.yaml"),
+        environ={},
+        overrides={"loop.iterations": LOOP_ITERATIONS, "loop.runs_dir": str(root / name),
+                   "audit.path": str(root / name / "audit.jsonl")},
+    )
+    flags = EnvFlagSource({})
+
+    def make(spent: Any) -> LoopParts:
+        return build_parts(config, flags=flags, run_id=name, instance_id="bench", spent=spent)
+
+    start = time.perf_counter()
+    summary = LoopRunner.create(config, make, run_id=name).run()
+    elapsed = time.perf_counter() - start
+    assert summary.status == "completed", summary.message
+    return elapsed, read_history(summary.path / "history.jsonl").records
+
+
+def measure_loop(rounds: int) -> dict[str, Any]:
+    """The screen against no screen on the same run, alternately; histories must agree."""
+    real = TrialLedger.screen
+    modes: dict[str, Callable[..., Any]] = {"screen": real, "no_screen": lambda _s, _t: None}
+    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
+    histories: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for index in range(rounds):
+            for mode, screen in modes.items():
+                TrialLedger.screen = screen  # type: ignore[method-assign]
+                try:
+                    wall, records = _loop_run(Path(tmp), f"{mode}-{index}")
+                finally:
+                    TrialLedger.screen = real  # type: ignore[method-assign]
+                histories[mode] = [r.comparable() for r in records]
+                redundant = [r for r in records if r.status == "redundant"]
+                runs[mode].append({
+                    "wall_s": wall,
+                    "evaluate_s": sum(r.timings.evaluate_s or 0.0 for r in records),
+                    "redundant_evaluate_s": sum(r.timings.evaluate_s or 0.0 for r in redundant),
+                    "redundant": len(redundant),
+                    "evaluated": sum(r.status == "evaluated" for r in records),
+                })
+            assert histories["screen"] == histories["no_screen"], "the screen changed the history"
+    return {"iterations": LOOP_ITERATIONS, "config": "configs/local.yaml", "runs": runs}
+
+
 def main() -> None:
     """Run the benchmark and write the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loop", action="store_true", help="measure the screen on a real run")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if args.loop:
+        result = {"benchmark": "dedup_loop", "machine": describe(), **measure_loop(args.rounds)}
+        print(json.dumps(result, indent=2))
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "dedup_loop.json").write_text(json.dumps(result, indent=2) + "\n")
+        return
     rows = [
         measure("embedded sp500-20", load_dataset()),
         measure("synthetic", synthetic_panel(500, 2520, seed=1)),

@@ -36,6 +36,8 @@ from typing import Any
 import httpx
 from _machine import describe
 
+from stratloop.loop.history import count_committed
+
 _CONFIG = """\
 version: 1
 generation:
@@ -79,13 +81,11 @@ def _environment(root: Path, port: int, workers: int) -> None:
 
 
 class _History:
-    """Counts the committed lines of the run's history.jsonl, reading only what was appended."""
+    """Counts the committed iterations of the newest run (its history segments included)."""
 
     def __init__(self, runs: Path) -> None:
         self._runs = runs
         self._path: Path | None = None
-        self._offset = 0
-        self.lines = 0
 
     def count(self) -> int:
         if self._path is None:
@@ -93,13 +93,7 @@ class _History:
             if not found:
                 return 0
             self._path = found[-1]
-        with self._path.open("rb") as handle:
-            handle.seek(self._offset)
-            chunk = handle.read()
-        complete = chunk.rfind(b"\n") + 1
-        self.lines += chunk[:complete].count(b"\n")
-        self._offset += complete
-        return self.lines
+        return count_committed(self._path)
 
 
 def _cpu_s(stat: Path) -> float:

@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("stratloop.redaction",),
     (
         "stratloop._types",
+        "stratloop._share",
         "stratloop.errors",
         "stratloop._fsync",
         "stratloop._templates",

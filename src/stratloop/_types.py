@@ -13,11 +13,5 @@ FloatPanel: TypeAlias = npt.NDArray[np.float64]
 BoolPanel: TypeAlias = npt.NDArray[np.bool_]
 """A dates x assets boolean mask."""
 
-FieldPath: TypeAlias = str
-"""A dotted configuration path such as ``generation.innovation_rate``."""
-
-Seed: TypeAlias = int
-"""A non-negative run seed."""
-
 GenerationMethod: TypeAlias = Literal["llm", "factor_graph"]
 """The two ways an iteration can produce a candidate."""

@@ -20,6 +20,7 @@ operator never has to read a traceback to fix a configuration::
     │   └── ExpressionLimitError       it exceeds the size or depth limits
     ├── SpecError                      a strategy spec is invalid (portfolio rule, exits)
     ├── MutationError                  no valid, different mutation within the attempt bound
+    ├── SavedFactorError               the persistent factor library: a bad entry, name or file
     ├── DataError                      a dataset or panel is unusable
     ├── BacktestError                  a backtest cannot be run on the given inputs
     ├── LLMError                       anything that went wrong asking the LLM
@@ -88,6 +89,7 @@ __all__ = [
     "RunNotFoundError",
     "RunOwnershipError",
     "RunStorageError",
+    "SavedFactorError",
     "SpecError",
     "StratloopError",
 ]
@@ -397,3 +399,21 @@ class FactorTemplateError(ConfigError):
         self.source = source
         self.problem = problem
         super().__init__(f"factor template {name!r} ({source}): {problem}")
+
+
+class SavedFactorError(StratloopError):
+    """The persistent factor library cannot be used as asked.
+
+    A corrupt or edited entry, an unknown or taken name, a file that cannot be written.
+
+    Args:
+        where: the library directory or the entry's file.
+        problem: what is wrong, with the offending value.
+        fix: what to do about it.
+    """
+
+    def __init__(self, where: str, problem: str, fix: str) -> None:
+        super().__init__(f"factor library {where}: {problem}. {fix}")
+        self.where = where
+        self.problem = problem
+        self.fix = fix

@@ -94,14 +94,31 @@ class Redundancy:
     """Why a candidate is not a new trial: the evaluated one its signal nearly duplicates.
 
     Args:
-        of_iteration: the evaluated candidate's iteration.
+        of_iteration: the evaluated candidate's iteration (None for a library factor).
         correlation: the rank correlation of the two signals' fingerprints (train window).
-        threshold: ``search.max_signal_correlation`` when it was decided.
+        threshold: ``search.max_signal_correlation`` when it was decided (for a
+            library factor, ``library.max_correlation``).
+        library_factor: the persistent library's factor it nearly duplicates, if
+            that is what it duplicates.
     """
 
-    of_iteration: int
+    of_iteration: int | None
     correlation: float
     threshold: float
+    library_factor: str | None = None
+
+    def describe(self) -> str:
+        """What it duplicates, in words: ``iteration 12's`` or ``library factor f_ab12's``."""
+        if self.library_factor is not None:
+            return f"library factor {self.library_factor}'s"
+        return f"iteration {self.of_iteration}'s"
+
+    @property
+    def setting(self) -> str:
+        """The configuration field whose threshold it is above."""
+        if self.library_factor is not None:
+            return "library.max_correlation"
+        return "search.max_signal_correlation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +243,43 @@ def _normalised(candidate: Candidate | None) -> Candidate | None:
     return replace(candidate, lineage=replace(candidate.lineage, params=params))
 
 
+_METRIC_DIGITS = 6
+"""Significant digits a metric keeps in the record (reports show 3-4; 17 were noise on disk)."""
+
+_TIMING_DECIMALS = 6
+"""Decimals of a stage's seconds: one microsecond, below any timer's meaning here."""
+
+
+def _significant(value: Any) -> Any:
+    """``value`` (JSON data) with every float cut to :data:`_METRIC_DIGITS` significant digits.
+
+    A float with 17 digits costs about 8 bytes of entropy on disk even
+    compressed; the metrics mean nothing past the sixth digit (they are
+    estimates from a few thousand days), so the record keeps six. The cut is
+    made when the record is built, so the live loop, a resumed run and every
+    projection read the same numbers.
+    """
+    if isinstance(value, float):
+        return float(f"{value:.{_METRIC_DIGITS}g}")
+    if isinstance(value, Mapping):
+        return {key: _significant(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_significant(item) for item in value]
+    return value
+
+
 def _metrics(metrics: Mapping[str, Any] | None) -> Metrics | None:
-    return None if metrics is None else MappingProxyType(_jsonable(metrics))
+    return None if metrics is None else MappingProxyType(_significant(_jsonable(metrics)))
+
+
+def _timings(timings: Timings) -> Timings:
+    """``timings`` to the microsecond (see :data:`_TIMING_DECIMALS`)."""
+    evaluate = timings.evaluate_s
+    return Timings(
+        generate_s=round(timings.generate_s, _TIMING_DECIMALS),
+        validate_s=round(timings.validate_s, _TIMING_DECIMALS),
+        evaluate_s=None if evaluate is None else round(evaluate, _TIMING_DECIMALS),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +385,8 @@ class IterationRecord:
     ) -> IterationRecord:
         """A record whose values are exactly what its history line reads back as.
 
-        Metrics lose non-finite numbers (JSON has none) and the candidate's
+        Metrics lose non-finite numbers (JSON has none) and digits past the
+        sixth significant one, timings past the microsecond; the candidate's
         lineage parameters become JSON data, so the live loop and a resumed one
         see the same record; error messages lose any credential
         (:func:`~stratloop.redaction.redact_text`), so neither the history nor
@@ -359,11 +412,11 @@ class IterationRecord:
             flags=MappingProxyType(_jsonable(flags)),
             outcome=outcome,
             status=status,
-            timings=timings,
+            timings=_timings(timings),
             error=error,
             train=_metrics(train),
             validation=_metrics(validation),
-            folds=tuple(MappingProxyType(_jsonable(fold)) for fold in folds),
+            folds=tuple(_metrics(fold) or MappingProxyType({}) for fold in folds),
             audited=audited,
             budget_mode=budget_mode,
             llm_usage=llm_usage,
@@ -585,7 +638,7 @@ def _parse(data: Mapping[str, Any], key: str, version: int) -> IterationRecord:
             cost=float(usage["cost"]),
             calls=int(usage["calls"]),
         ),
-        redundancy=None if redundancy is None else _from_fields(Redundancy, redundancy),
+        redundancy=None if redundancy is None else _redundancy(redundancy),
         fingerprint=data.get("fingerprint"),
         llm_calls=tuple(LLMCall.from_json(call) for call in data.get("llm_calls", ())),
         objective=None if objective is None else _from_fields(Objective, objective),
@@ -596,6 +649,16 @@ def _parse(data: Mapping[str, Any], key: str, version: int) -> IterationRecord:
 
 def _read_metrics(data: Mapping[str, Any] | None) -> Metrics | None:
     return None if data is None else MappingProxyType(dict(data))
+
+
+def _redundancy(data: Mapping[str, Any]) -> Redundancy:
+    """A record's redundancy; ``library_factor`` is absent from lines written before it existed."""
+    return Redundancy(
+        of_iteration=data["of_iteration"],
+        correlation=data["correlation"],
+        threshold=data["threshold"],
+        library_factor=data.get("library_factor"),
+    )
 
 
 def _from_fields(cls: type[_D], data: Mapping[str, Any]) -> _D:

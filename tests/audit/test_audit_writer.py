@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from disk_helpers import tmpfs
 from stratloop.acceptance.audit_samples import sample_record, sample_snapshot, write_sample_trail
 from stratloop.audit import AuditTrail, _appender, verify_trail
 from stratloop.audit._canonical import canonical_json, digest
@@ -207,15 +207,7 @@ class TestFsyncPolicies:
 
     def test_disk_full_under_batch_stops_with_the_error_and_no_partial_line(self, tmp_path):
         """ENOSPC on a real 64 KiB tmpfs under fsync=batch: AuditWriteError, file ends cleanly."""
-        mount = tmp_path / "tiny"
-        mount.mkdir()
-        result = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-            capture_output=True,
-            check=False,
-        )
-        assert result.returncode == 0, f"mounting a tmpfs needs root: {result.stderr!r}"
-        try:
+        with tmpfs(tmp_path / "tiny", "size=64k") as mount:
             path = mount / "a.jsonl"
             config = AuditConfig(path=str(path), fsync="batch", batch_records=8)
             with pytest.raises(AuditWriteError, match="free disk space") as caught:
@@ -223,5 +215,3 @@ class TestFsyncPolicies:
             assert f"errno {errno.ENOSPC}" in str(caught.value)
             assert path.read_bytes().endswith(b"\n")
             assert not [t for t in threading.enumerate() if t.name == "audit-group-commit"]
-        finally:
-            subprocess.run(["umount", str(mount)], check=True)

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from stratloop.backtest.overfitting import backtest_overfitting
-from stratloop.backtest.verdict import benchmark_verdict, holdout_verdict
+from stratloop.backtest.overfitting import _all_halves, _sampled_halves, backtest_overfitting
+from stratloop.backtest.verdict import benchmark_verdict
 
 
 def oracle_logits(returns: np.ndarray, n_blocks: int) -> np.ndarray:
@@ -32,6 +32,54 @@ def oracle_logits(returns: np.ndarray, n_blocks: int) -> np.ndarray:
         w = rank / (len(test_sharpe) + 1)
         logits.append(math.log(w / (1 - w)))
     return np.array(logits)
+
+
+def whole_matrix_logits(returns: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """The previous implementation: every combination's half Sharpes in one matrix, then logits.
+
+    ``train`` is the combinations x blocks mask; same centring and formulas as the
+    product, so the chunked, paired version must give bit-identical logits.
+    """
+    n_blocks = train.shape[1]
+    size = len(returns) // n_blocks
+    used = returns[len(returns) - size * n_blocks :]
+    shift = used.mean(axis=0)
+    centred = (used - shift).reshape(n_blocks, size, -1)
+    sums, squares = centred.sum(axis=1), (centred * centred).sum(axis=1)
+    count = size * (n_blocks // 2)
+
+    def sharpe(total: np.ndarray, square: np.ndarray) -> np.ndarray:
+        mean = total / count
+        std = np.sqrt(np.maximum((square - count * mean**2) / (count - 1), 0.0))
+        return np.divide(mean + shift, std, out=np.zeros_like(mean), where=std > 1e-12)
+
+    weights = train.astype(np.float64)
+    inside = sharpe(weights @ sums, weights @ squares)
+    outside = sharpe((1.0 - weights) @ sums, (1.0 - weights) @ squares)
+    chosen = np.take_along_axis(outside, np.argmax(inside, axis=1)[:, None], axis=1)
+    below, tied = (outside < chosen).sum(axis=1), (outside == chosen).sum(axis=1)
+    relative = (below + (tied + 1) / 2.0) / (returns.shape[1] + 1)
+    return np.log(relative / (1.0 - relative))
+
+
+class TestAgainstSlowVersion:
+    """Chunked and paired, the result is the whole-matrix version's, bit for bit."""
+
+    @pytest.mark.parametrize(
+        ("shape", "blocks", "cap"),
+        [((403, 12), 8, 20_000), ((1000, 40), 16, 20_000), ((400, 10), 16, 500),
+         ((700, 300), 16, 20_000), ((130, 3), 4, 20_000)],
+    )
+    def test_logits_are_identical(self, shape, blocks, cap):
+        """All combinations or a sample, with a duplicated and a flat trial (exact ties)."""
+        returns = np.random.default_rng(shape[1]).normal(0.0002, 0.01, shape)
+        returns[:, 1] = returns[:, 0]
+        returns[:, -1] = 0.0
+        result = backtest_overfitting(returns, n_blocks=blocks, max_combinations=cap, seed=4)
+        train = _sampled_halves(blocks, cap, 4) if result.sampled else _all_halves(blocks)
+        expected = whole_matrix_logits(returns, train)
+        assert np.array_equal(result.logits, expected)
+        assert result.pbo == np.mean(expected <= 0.0)
 
 
 class TestAgainstOracle:
@@ -107,7 +155,9 @@ class TestVerdict:
 class TestHoldoutVerdict:
     def test_one_look_is_one_comparison(self):
         """A significant first look is distinguishable though the selection's deflation was not."""
-        verdict = holdout_verdict(t_stat=13.6, p_value=1e-12, look=1, deflated_sharpe=0.0, pbo=0.0)
+        verdict = benchmark_verdict(
+            t_stat=13.6, p_value=1e-12, look=1, deflated_sharpe=0.0, pbo=0.0
+        )
         assert verdict.distinguishable
         assert verdict.level == 0.05
         assert verdict.text.startswith("distinguishable from equal weight at 5%")
@@ -115,14 +165,14 @@ class TestHoldoutVerdict:
 
     def test_not_significant(self):
         """A holdout p of 0.088 is not distinguishable, whatever the deflated Sharpe."""
-        verdict = holdout_verdict(t_stat=1.35, p_value=0.088, look=1, deflated_sharpe=0.99)
+        verdict = benchmark_verdict(t_stat=1.35, p_value=0.088, look=1, deflated_sharpe=0.99)
         assert not verdict.distinguishable
         assert verdict.text.startswith("not distinguishable from equal weight at 5%")
 
     @pytest.mark.parametrize(("look", "distinguishable"), [(1, True), (2, True), (3, False)])
     def test_each_look_spends_the_level(self, look, distinguishable):
         """Bonferroni over the looks: p = 0.02 passes at 5% and 2.5%, not at 1.67%."""
-        verdict = holdout_verdict(t_stat=2.1, p_value=0.02, look=look)
+        verdict = benchmark_verdict(t_stat=2.1, p_value=0.02, look=look)
         assert verdict.distinguishable is distinguishable
         assert verdict.level == pytest.approx(0.05 / look)
         assert (f"look {look} at this holdout" in verdict.text) is (look > 1)
@@ -130,4 +180,4 @@ class TestHoldoutVerdict:
     def test_look_counts_from_one(self):
         """Look 0 is a usage error."""
         with pytest.raises(ValueError, match="look counts from 1"):
-            holdout_verdict(t_stat=1.0, p_value=0.1, look=0)
+            benchmark_verdict(t_stat=1.0, p_value=0.1, look=0)

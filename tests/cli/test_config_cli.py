@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from run_helpers import AUDIT_OFF
 from stratloop.cli import app
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -106,14 +107,7 @@ class TestGuideScripts:
     @pytest.mark.slow
     def test_phase2_scripts_exit_0_as_written(self, tmp_path):
         """The guide's Phase 2 commands run from the repo root and exit 0."""
-        env = {
-            "ENABLE_GENERATION_REFACTORING": "true",
-            "PHASE1_CONFIG_ENFORCEMENT": "true",
-            "PHASE2_PYDANTIC_VALIDATION": "true",
-            "PHASE3_STRATEGY_PATTERN": "false",
-            "PHASE4_AUDIT_TRAIL": "false",
-            "PATH": "",
-        }
+        env = {**AUDIT_OFF, "PHASE3_STRATEGY_PATTERN": "false", "PATH": ""}
         output = tmp_path / "phase2_overhead.json"
         commands = [
             [

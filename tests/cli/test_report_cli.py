@@ -11,25 +11,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from run_helpers import enter_workdir
 from stratloop.cli import app
-
-ALL_ON = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "true",
-}
 
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A working directory with a short data window so runs are quick."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("STRATLOOP_DATA__START_DATE", "2018-01-02")
-    for key, value in ALL_ON.items():
-        monkeypatch.setenv(key, value)
-    return tmp_path
+    return enter_workdir(tmp_path, monkeypatch)
 
 
 def _output(result: object) -> str:

@@ -11,27 +11,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from run_helpers import ALL_ON, enter_workdir
 from stratloop.cli import app
 from stratloop.loop.history import read_history
 
 ROOT = Path(__file__).resolve().parents[2]
-ALL_ON = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "true",
-}
 
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """A working directory with a short data window so runs are quick."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("STRATLOOP_DATA__START_DATE", "2018-01-02")
-    for key, value in ALL_ON.items():
-        monkeypatch.setenv(key, value)
-    return tmp_path
+    return enter_workdir(tmp_path, monkeypatch)
 
 
 class TestRunCommand:

@@ -8,23 +8,13 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from run_helpers import enter_workdir
 from stratloop.cli import app
-
-FLAGS = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "true",
-}
 
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for key, value in FLAGS.items():
-        monkeypatch.setenv(key, value)
-    return tmp_path
+    return enter_workdir(tmp_path, monkeypatch, start_date=None)
 
 
 def _prices(path, rows):

@@ -9,27 +9,18 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from run_helpers import enter_workdir
 from stratloop.cli import app
 from stratloop.cli._progress import LineProgress, format_duration
 from stratloop.data import load_dataset
 
-ALL_ON = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "true",
-}
 QUICK = ["--no-progress", "--no-tearsheet"]
 
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A working directory with a short data window and an environment ``lab``."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("STRATLOOP_DATA__START_DATE", "2018-01-02")
-    for key, value in ALL_ON.items():
-        monkeypatch.setenv(key, value)
+    enter_workdir(tmp_path, monkeypatch)
     (tmp_path / "environments").mkdir()
     (tmp_path / "environments" / "lab.yaml").write_text(
         "config: none.yaml\ndata_source: sp500-20\nruns_dir: runs/lab\n"

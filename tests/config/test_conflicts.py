@@ -60,6 +60,7 @@ class TestConflicts:
                 _config(backtest={"benchmark": "none"}, loop={"champion_metric": "excess_sharpe"}),
                 ["excess_metric_without_benchmark"],
             ),
+            (_config(search={"migration_interval": 10}), ["migration_without_islands"]),
         ],
     )
     def test_each_named_conflict(self, config, names):
@@ -74,6 +75,7 @@ class TestConflicts:
             _config({"use_factor_graph": None, "innovation_rate": 100}, llm=_LLM),
             _config(backtest={"split_date": dt.date(2010, 1, 4)}),
             _config(backtest={"benchmark": "none"}, loop={"champion_metric": "sharpe"}),
+            _config(search={"islands": 4, "migration_interval": 10}),
         ],
     )
     def test_consistent_configs_have_none(self, config):

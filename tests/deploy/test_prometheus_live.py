@@ -24,11 +24,12 @@ import pytest
 import yaml
 from deploy_helpers import RULES, names_in_exposition, panel_queries, tool
 
+from run_helpers import ALL_ON
 from service.service_helpers import (
-    ALL_ON,
     free_port,
     make_environment,
     serving,
+    stop,
     wait_for,
     write_flags,
 )
@@ -98,12 +99,7 @@ def _prometheus(tmp_path: Path, target: str) -> Iterator[str]:
         wait_for(ready, 30, "prometheus to be ready")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
 
 

@@ -94,6 +94,14 @@ def random_panel(seed: int, rows: int, cols: int, *, nan_share: float = 0.05) ->
     return Panel(dates, tuple(f"A{i}" for i in range(cols)), {"close": close})
 
 
+def changed_after(panel: Panel, t: int, seed: int) -> Panel:
+    """``panel`` with every close after row ``t`` replaced: the look-ahead tests' probe."""
+    changed = panel.close.copy()
+    rng = np.random.default_rng(seed + 1)
+    changed[t + 1 :] = 100 * np.exp(rng.normal(0, 0.5, changed[t + 1 :].shape))
+    return Panel(panel.dates, panel.assets, {"close": changed})
+
+
 panels = st.builds(
     random_panel, st.integers(0, 2**32 - 1), st.integers(2, 40), st.integers(1, 6)
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from factor_strategies import random_panel, typed_exprs
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from stratloop.factors import Binary, Call, Expr, Neg, Not, Number, evaluate, parse
@@ -93,6 +93,17 @@ class TestCanonical:
             ("max(returns, close)", "max(close, returns)"),
             ("returns + abs(-2) * 1", "returns + 2"),
             ("returns >= close and close == returns", "returns == close and close <= returns"),
+            # found by HYPOTHESIS_PROFILE=explore: a sum factor's sign belongs to its product
+            ("min(-close, -(close + close) * close)",
+             "min(-close, 1 * (close * -(close + close) + 0))"),
+            ("close * (close - close)", "close * -(close - close)"),
+            ("returns * (close - returns)", "-(returns * (returns - close))"),
+            ("close / (returns - close)", "-(close / (close - returns))"),
+            ("-(close + close)", "-(close + close) * 1"),
+            ("min(-demean(close), -(close + close))", "min(-(close + close) * 1, -demean(close))"),
+            ("ts_corr(close, close - 1, 2)", "ts_corr(--close, close + -1, 2)"),
+            ("close / (close / 2)", "2 * close / close"),
+            ("close / (-2 * close / returns)", "-(close / 2 / (close / returns))"),
         ],
     )
     def test_equivalent_spellings_have_one_form(self, first, second):
@@ -109,14 +120,21 @@ class TestCanonical:
             ("returns < close", "returns <= close"),
             ("close - close", "0"),
             ("0.1 * 0.3 * returns", "0.03 * returns"),
+            ("close / (close / returns)", "close * returns / close"),
+            ("close / (close / 0)", "0 * close / close"),
         ],
     )
     def test_different_signals_keep_different_forms(self, first, second):
-        """Another window, operand order of a non-commutative operator, or an inexact fold."""
+        """Another window, operand order of a non-commutative operator, or an inexact fold.
+
+        ``x / (y / z)`` is not ``x * z / y``: where ``z`` is 0 the first is NaN.
+        """
         assert canonical_text(first) != canonical_text(second)
 
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(typed_exprs)
+    @example(parse("close / (close / 0)"))  # found by the explore profile: x / 0 is NaN
+    @example(parse("returns / (close / returns)"))
     def test_canonical_form_evaluates_to_the_same_signal(self, expr):
         """Every rewrite keeps the values: the canonical form computes the original's signal."""
         assert _same_signal(evaluate(canonical(expr), _PANEL), evaluate(expr, _PANEL))
@@ -136,7 +154,16 @@ class TestTrialKey:
     @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(typed_exprs, st.data())
     def test_equivalent_rewrites_hash_equal(self, expr, data):
-        """Commuted, mirrored, regrouped, padded and reparenthesised spellings share one key."""
+        """The promised equivalences share one key, at every node of a random expression.
+
+        Exactly these (``_rewrite``): commuted ``+ * == != and or`` and
+        ``min``/``max`` operands; mirrored comparisons (``a < b`` = ``b > a``);
+        ``a - b`` = ``-(b - a)``; regrouped sums; ``--x``; ``1 * (x + 0)``;
+        ``delay(ts_mean(x, 1), 0)``; redundant parentheses. Not promised:
+        distributing, collecting like terms (``x + x`` and ``2 * x``),
+        cancelling (``x - x`` is NaN where ``x`` is), or moving a divisor's
+        divisor up (see ``test_different_signals_keep_different_forms``).
+        """
         rewritten = _rewrite(expr, data)
         portfolio = TopN(n=5)
         original = Strategy(expression=expr.text, portfolio=portfolio)

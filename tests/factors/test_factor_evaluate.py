@@ -2,11 +2,10 @@ import importlib
 
 import numpy as np
 import pytest
-from factor_strategies import panels, random_panel, typed_exprs
+from factor_strategies import changed_after, panels, random_panel, typed_exprs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stratloop.data.panel import Panel
 from stratloop.errors import ExpressionTypeError
 from stratloop.factors import EvalCache, evaluate, parse
 
@@ -31,10 +30,7 @@ class TestEvaluate:
         """Changing any data after row t never changes the signal at rows <= t."""
         panel = random_panel(seed, 30, 4)
         t = data.draw(st.integers(0, 28))
-        changed = panel.close.copy()
-        rng = np.random.default_rng(seed + 1)
-        changed[t + 1 :] = 100 * np.exp(rng.normal(0, 0.5, changed[t + 1 :].shape))
-        other = Panel(panel.dates, panel.assets, {"close": changed})
+        other = changed_after(panel, t, seed)
         before = evaluate(expr, panel)[: t + 1]
         after = evaluate(expr, other)[: t + 1]
         np.testing.assert_array_equal(before, after)

@@ -103,3 +103,32 @@ class TestFingerprintBank:
         assert found is not None
         assert found.iteration == 77
         assert len(bank) == 51
+
+
+class TestScreen:
+    """A screen rejects only what the bank it was taken from, grown since, finds redundant."""
+
+    def test_what_a_screen_rejects_the_grown_bank_finds_redundant(self):
+        """Signals at every distance from the stored ones: rejected means correlated > threshold."""
+        rng = np.random.default_rng(11)
+        stored = [rng.normal(size=_SIGNAL.shape) for _ in range(20)]
+        bank = FingerprintBank()
+        for iteration, signal in enumerate(stored):
+            bank.add(iteration, "r", _SAMPLE.take(signal))
+        screen = bank.screen("r", 0.9)
+        assert screen is not None
+        assert bank.screen("other rule", 0.9) is None
+        for iteration in range(20, 40):
+            bank.add(iteration, "r", _SAMPLE.take(rng.normal(size=_SIGNAL.shape)))
+        rejected = 0
+        for noise in np.linspace(0.0, 1.0, 41):
+            base = stored[int(noise * 19)]
+            fingerprint = _SAMPLE.take(base + noise * rng.normal(size=base.shape))
+            similar = bank.most_similar("r", fingerprint)
+            assert similar is not None
+            if screen.rejects(fingerprint):
+                rejected += 1
+                assert similar.correlation > 0.9
+            else:
+                assert similar.correlation <= 0.9 + 1e-5
+        assert 0 < rejected < 41

@@ -56,8 +56,10 @@ class TestDefaultLibrary:
         """The same generator state gives the same factor; limits are respected."""
         library = default_library()
         limits = Limits(max_window=60)
-        first = [library.sample(np.random.default_rng(5), fields=frozenset({"close"}),
-                                limits=limits) for _ in range(2)]
+        first = [
+            library.draw(np.random.default_rng(5), fields=frozenset({"close"}), limits=limits).expr
+            for _ in range(2)
+        ]
         assert first[0] == first[1]
         rng = np.random.default_rng(1)
         for _ in range(50):

@@ -13,7 +13,7 @@ FIELDS = frozenset({"close"})
 LIMITS = Limits()
 
 expressions = st.builds(
-    lambda seed: LIBRARY.sample(np.random.default_rng(seed), fields=FIELDS, limits=LIMITS),
+    lambda seed: LIBRARY.draw(np.random.default_rng(seed), fields=FIELDS, limits=LIMITS).expr,
     st.integers(0, 2**32 - 1),
 )
 rules = st.one_of(

@@ -5,15 +5,12 @@ import pytest
 from stratloop.errors import GenerationError
 from stratloop.generation import (
     FactorGraphStrategy,
-    FunctionStrategy,
     GenerationContext,
-    GenerationStrategy,
     LLMStrategy,
     MixedStrategy,
     iteration_rng,
 )
 from stratloop.generation.testing import config_with, drawing_source
-from stratloop.spec import Candidate, Strategy, TopN
 
 LLM = drawing_source("llm")
 FG = drawing_source("factor_graph")
@@ -90,15 +87,6 @@ class TestMixedStrategy:
         decision = strategy.decide(ctx)
         with pytest.raises(GenerationError, match="built without one"):
             strategy.produce(ctx, decision)
-
-
-class TestFunctionStrategy:
-    def test_calls_handler_and_is_a_generation_strategy(self):
-        """FunctionStrategy injects behaviour through the protocol."""
-        fixed = Candidate(Strategy(expression="returns", portfolio=TopN(n=1)), "llm")
-        strategy = FunctionStrategy(lambda _ctx: fixed)
-        assert isinstance(strategy, GenerationStrategy)
-        assert strategy.generate(_ctx(None)) is fixed
 
 
 class TestStatelessness:

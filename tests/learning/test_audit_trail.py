@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from disk_helpers import tmpfs
 from iteration_records import record_at
 from stratloop.acceptance.audit_drills import INJECTIONS, inject, rechain, violation_drill
 from stratloop.acceptance.audit_samples import sample_snapshot, write_sample_trail
@@ -44,14 +45,17 @@ from stratloop.spec import Candidate, Strategy, TopN
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _first(outcome, **fields):
+    """The record of iteration 0 of batch 0, whose generation produced ``outcome``."""
+    return IterationRecord.build(
+        iteration_num=0, batch=0, timestamp="t", flags={}, outcome=outcome, **fields
+    )
+
+
 def _audited(outcome, snap, *, error="LLMUnavailableError"):
     """The audit projection of an iteration whose generation produced ``outcome``."""
-    record = IterationRecord.build(
-        iteration_num=0,
-        batch=0,
-        timestamp="t",
-        flags={},
-        outcome=outcome,
+    record = _first(
+        outcome,
         status="generation_failed",
         error=StageError("generation", error, outcome.error_message or ""),
         timings=Timings(generate_s=0.001, validate_s=0.0),
@@ -94,12 +98,8 @@ class TestAuditRecord:
         outcome = GenerationOutcome(
             "procedural", decide(None, 20.0, 0.1), "procedural", "llm", candidate
         )
-        record = IterationRecord.build(
-            iteration_num=0,
-            batch=0,
-            timestamp="t",
-            flags={},
-            outcome=outcome,
+        record = _first(
+            outcome,
             status="evaluated",
             train={"sharpe": float("nan")},
             validation={"sharpe": float("inf")},
@@ -120,12 +120,8 @@ class TestAuditRecord:
         """A record cannot claim success for an iteration that produced nothing."""
         outcome = GenerationOutcome("procedural", decide(True, 0.0, 0.5), "procedural", None, None)
         with pytest.raises(ValueError, match="no candidate"):
-            IterationRecord.build(
-                iteration_num=0,
-                batch=0,
-                timestamp="t",
-                flags={},
-                outcome=outcome,
+            _first(
+                outcome,
                 status="evaluated",
                 timings=Timings(generate_s=0.0, validate_s=0.0),
             )
@@ -149,12 +145,8 @@ class TestRedaction:
             error_type="LLMError",
             error_message="auth failed for sk-test-SECRET-123456",
         )
-        iteration = IterationRecord.build(
-            iteration_num=0,
-            batch=0,
-            timestamp="t",
-            flags={},
-            outcome=outcome,
+        iteration = _first(
+            outcome,
             status="evaluated",
             train={"token": "abc", "max_tokens": 5},
             validation={},
@@ -361,35 +353,20 @@ class TestWriter:
 
     def test_disk_full_stops_with_audit_write_error(self, tmp_path):
         """ENOSPC on a real 64 KiB tmpfs raises AuditWriteError naming the fix; no torn line."""
-        mount = tmp_path / "tiny"
-        mount.mkdir()
-        result = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-            capture_output=True,
-            check=False,
-        )
-        assert result.returncode == 0, f"mounting a tmpfs needs root: {result.stderr!r}"
-        try:
+        with tmpfs(tmp_path / "tiny", "size=64k") as mount:
             path = mount / "a.jsonl"
             with pytest.raises(AuditWriteError, match="free disk space") as caught:
                 write_sample_trail(path, 1000, config=AuditConfig(path=str(path), fsync="always"))
             assert f"errno {errno.ENOSPC}" in str(caught.value)
             assert path.read_bytes().endswith(b"\n")
-        finally:
-            subprocess.run(["umount", str(mount)], check=True)
 
     def test_read_only_directory_is_an_error(self, tmp_path):
         """A read-only file system is a clear AuditWriteError at start."""
-        mount = tmp_path / "ro"
-        mount.mkdir()
-        subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)], check=True
-        )
-        try:
-            with pytest.raises(AuditWriteError, match="read-only"):
-                AuditTrail(AuditConfig(path=str(mount / "a.jsonl")), run_id="r", instance_id="i")
-        finally:
-            subprocess.run(["umount", str(mount)], check=True)
+        with (
+            tmpfs(tmp_path / "ro", "ro,size=64k") as mount,
+            pytest.raises(AuditWriteError, match="read-only"),
+        ):
+            AuditTrail(AuditConfig(path=str(mount / "a.jsonl")), run_id="r", instance_id="i")
 
     def test_capture_records_sees_written_records(self, tmp_path):
         """capture_records yields each record as written, hash included."""

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from run_helpers import AUDIT_OFF as PHASE_1_TO_3
 from stratloop.errors import ConfigConflictError, LLMEmptyResponseError, LLMUnavailableError
 from stratloop.flags import EnvFlagSource
 from stratloop.generation import (
@@ -36,13 +37,6 @@ LLM = drawing_source("llm")
 FG = drawing_source("factor_graph")
 EMPTY = failing_source(lambda: LLMEmptyResponseError("the endpoint answered with nothing"))
 
-PHASE_1_TO_3 = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "false",
-}
 
 
 def _ctx(use_factor_graph, rate=50.0, iteration=0, **kwargs):

@@ -10,6 +10,7 @@ from llm_helpers import llm_context
 from typer.testing import CliRunner
 
 from iteration_records import record_at
+from run_helpers import enter_workdir
 from stratloop.acceptance.llm_server import Reply, Sampled, ScriptedOpenAIServer
 from stratloop.cli import app
 from stratloop.errors import LLMGenerationError
@@ -21,15 +22,6 @@ GOOD = json.dumps({"expression": "rank(returns)", "portfolio": {"kind": "top_n",
 LEAKY = json.dumps(
     {"expression": "rank(close) sk-abcdefghijklmnopqrstuvwx", "portfolio": {"kind": "top_n"}}
 )
-ALL_ON = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "true",
-}
-
-
 class TestLogged:
     def test_a_rejected_reply_is_kept_redacted(self, server, make_config, make_llm_proposer):
         """The rejected reply's text and reason are recorded; a key in it is hidden."""
@@ -114,11 +106,7 @@ class TestSummary:
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("STRATLOOP_DATA__START_DATE", "2018-01-02")
-    for key, value in ALL_ON.items():
-        monkeypatch.setenv(key, value)
-    return tmp_path
+    return enter_workdir(tmp_path, monkeypatch)
 
 
 class TestInTheRun:

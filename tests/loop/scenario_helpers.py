@@ -14,17 +14,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from run_helpers import AUDIT_OFF
 from stratloop.config import load_config
 from stratloop.data import Panel
 from stratloop.factors.canonical import trial_key
-from stratloop.flags import FLAG_VARIABLES, EnvFlagSource
+from stratloop.flags import EnvFlagSource
 from stratloop.iteration import IterationRecord
 from stratloop.loop.assemble import parts_factory
 from stratloop.loop.runner import LoopRunner
 from stratloop.loop.trials import SENT_STATUSES
-
-ALL_ON = {**dict.fromkeys(FLAG_VARIABLES, "true"), "PHASE4_AUDIT_TRAIL": "false"}
-"""Every phase on but the audit trail (the scenarios judge runs, not their audit)."""
 
 
 def write_log_returns(path: Path, log_returns: np.ndarray) -> Path:
@@ -88,7 +86,7 @@ def run_loop(work: Path, data: Path, seed: int, iterations: int) -> str:
             "audit.path": str(work / "audit" / "trail.jsonl"),
         },
     )
-    make = parts_factory(config, flags=EnvFlagSource(ALL_ON), run_id=f"run-{seed}")
+    make = parts_factory(config, flags=EnvFlagSource(AUDIT_OFF), run_id=f"run-{seed}")
     summary = LoopRunner.create(config, make, run_id=f"run-{seed}").run()
     assert summary.status == "completed", summary.message
     return summary.run_id

@@ -15,19 +15,14 @@ from pathlib import Path
 import pytest
 from loop_helpers import factor_graph_source, hash_evaluator, loop_config
 
+from disk_helpers import tmpfs
+from run_helpers import AUDIT_OFF as FLAGS
+from run_helpers import run_args, run_config
 from stratloop.errors import RunStorageError
 from stratloop.flags import EnvFlagSource
 from stratloop.loop.history import read_history
 from stratloop.loop.rundir import RunDir
 from stratloop.loop.runner import LoopParts, LoopRunner, open_run
-
-FLAGS = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "false",
-}
 
 
 def _parts():
@@ -39,19 +34,8 @@ def _parts():
 @pytest.fixture
 def small_disk(tmp_path):
     """A 1 MiB tmpfs at ``tmp_path / "disk"``; skipped where mounting is not allowed."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "disk", "size=1m", required=False) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def _fill(directory: Path, leave: int) -> Path:
@@ -121,20 +105,7 @@ _SCRIPT = textwrap.dedent(
     """
 )
 
-_CONFIG = """\
-version: 1
-generation:
-  use_factor_graph: true
-  innovation_rate: 0
-data:
-  source: sp500-20
-  start_date: 2019-01-02
-  end_date: 2021-12-31
-loop:
-  iterations: 120
-  batch_size: 4
-  seed: 5
-"""
+_CONFIG = run_config(start="2019-01-02", end="2021-12-31", iterations=120, seed=5)
 
 
 @pytest.mark.slow
@@ -142,14 +113,7 @@ class TestFileSizeLimit:
     def test_the_command_line_stops_without_a_traceback_and_resumes(self, tmp_path):
         """`stratloop run` past its file-size limit: one clear error, exit 1; resume completes."""
         (tmp_path / "config.yaml").write_text(_CONFIG)
-        command = [
-            "run",
-            "--config",
-            str(tmp_path / "config.yaml"),
-            "--no-progress",
-            "--runs-dir",
-            str(tmp_path / "runs"),
-        ]
+        command = run_args(tmp_path)
         env = {**os.environ, **FLAGS}
         limit = 96 * 1024
         script = _SCRIPT.format(limit=limit)

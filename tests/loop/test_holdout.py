@@ -8,16 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from run_helpers import ALL_ON
 from stratloop.audit import is_iteration_record, iter_records
 from stratloop.cli import app
-
-ALL_ON = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "true",
-}
 
 
 @pytest.fixture(scope="module")

@@ -4,52 +4,20 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
+from run_helpers import ALL_ON as FLAGS
+from run_helpers import run_command, run_config
 from stratloop.audit import iter_records, verify_trail
 from stratloop.loop.history import read_history
 
-CONFIG = """\
-version: 1
-generation:
-  use_factor_graph: true
-  innovation_rate: 0
-data:
-  source: sp500-20
-  start_date: 2018-01-02
-  end_date: 2022-12-30
-loop:
-  iterations: 24
-  batch_size: 4
-  seed: 11
-"""
-FLAGS = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "true",
-}
+CONFIG = run_config(start="2018-01-02", end="2022-12-30", iterations=24, seed=11)
 
 
 def _command(tmp_path, name, *extra):
-    return [
-        sys.executable,
-        "-c",
-        "from stratloop.cli import main; import sys; main(sys.argv[1:])",
-        "run",
-        "--config",
-        str(tmp_path / "config.yaml"),
-        "--no-progress",
-        "--runs-dir",
-        str(tmp_path / "runs"),
-        "--audit-path",
-        str(tmp_path / f"{name}.jsonl"),
-        *extra,
-    ]
+    return run_command(tmp_path, *extra, audit=tmp_path / f"{name}.jsonl")
 
 
 def _env():

@@ -4,6 +4,7 @@ import json
 
 from loop_helpers import factor_graph_source, hash_evaluator, llm_source, loop_config
 
+from run_helpers import AUDIT_OFF as FLAGS
 from stratloop.errors import LLMEmptyResponseError, LLMGenerationError, LLMUnavailableError
 from stratloop.flags import EnvFlagSource
 from stratloop.generation.strategies import FunctionSource
@@ -11,13 +12,6 @@ from stratloop.loop.history import read_history
 from stratloop.loop.rundir import RunDir
 from stratloop.loop.runner import LoopParts, LoopRunner, open_run
 
-FLAGS = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "false",
-}
 LLM_ONLY = {"use_factor_graph": False, "innovation_rate": 100}
 LLM_ON = {"enabled": True, "base_url": "http://127.0.0.1:9/v1", "model": "m"}
 

@@ -15,9 +15,9 @@ from loop_helpers import (
     kill_once_evaluator,
     loop_config,
 )
-from test_runner import ALL_ON
 from test_workers import _task
 
+from run_helpers import AUDIT_OFF
 from stratloop import read_history
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import RunError
@@ -51,7 +51,7 @@ def local_ray(tmp_path_factory):
 
 def _history(config: StratloopConfig, evaluator, run_id: str) -> list[dict[str, object]]:
     parts = LoopParts(
-        factor_graph=factor_graph_source(), evaluator=evaluator, flags=EnvFlagSource(ALL_ON)
+        factor_graph=factor_graph_source(), evaluator=evaluator, flags=EnvFlagSource(AUDIT_OFF)
     )
     summary = LoopRunner.create(config, lambda _usage: parts, run_id=run_id).run()
     assert summary.status == "completed", summary.message

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from loop_helpers import factor_graph_source, hash_evaluator, loop_config
 from typer.testing import CliRunner
 
+from run_helpers import AUDIT_OFF as FLAGS
 from stratloop.cli import app
 from stratloop.errors import RunError
 from stratloop.flags import EnvFlagSource
@@ -17,14 +18,6 @@ from stratloop.loop.history import plan_repair, read_history
 from stratloop.loop.repair import repair_run
 from stratloop.loop.rundir import RunDir
 from stratloop.loop.runner import LoopParts, LoopRunner, open_run
-
-FLAGS = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "false",
-}
 
 
 def _parts():

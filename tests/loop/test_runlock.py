@@ -6,6 +6,7 @@ import os
 import pytest
 from loop_helpers import factor_graph_source, hash_evaluator, loop_config
 
+from run_helpers import AUDIT_OFF as FLAGS
 from stratloop.errors import RunError, RunOwnershipError
 from stratloop.flags import EnvFlagSource
 from stratloop.generation.strategies import FunctionSource
@@ -15,14 +16,6 @@ from stratloop.loop.inspect import describe_run
 from stratloop.loop.rundir import RunDir
 from stratloop.loop.runlock import RunLock, Writer, is_held
 from stratloop.loop.runner import LoopParts, LoopRunner, open_run
-
-FLAGS = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "false",
-}
 
 
 def _parts(factor_graph=None, flags=FLAGS, audit=None):

@@ -6,6 +6,7 @@ import threading
 import pytest
 from loop_helpers import factor_graph_source, hash_evaluator, llm_source, loop_config
 
+from run_helpers import AUDIT_OFF
 from stratloop.audit import iter_records, verify_trail
 from stratloop.errors import AuditWriteError, ExpressionTypeError, LLMUnavailableError, RunError
 from stratloop.flags import DotenvFlagSource, EnvFlagSource
@@ -17,15 +18,8 @@ from stratloop.loop.rundir import RunDir
 from stratloop.loop.runner import LoopParts, LoopRunner, open_run
 from stratloop.spec import Candidate, Strategy, TopN
 
-ALL_ON = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "false",
-}
-PROCEDURAL = {**ALL_ON, "PHASE3_STRATEGY_PATTERN": "false"}
-MASTER_OFF = {**ALL_ON, "ENABLE_GENERATION_REFACTORING": "false"}
+PROCEDURAL = {**AUDIT_OFF, "PHASE3_STRATEGY_PATTERN": "false"}
+MASTER_OFF = {**AUDIT_OFF, "ENABLE_GENERATION_REFACTORING": "false"}
 MIXED = {"use_factor_graph": None, "innovation_rate": 30}
 LLM_ON = {"enabled": True, "base_url": "http://127.0.0.1:9/v1", "model": "m"}
 
@@ -34,7 +28,7 @@ def _parts(flags=None, **kwargs):
     defaults = {
         "factor_graph": factor_graph_source(),
         "evaluator": hash_evaluator,
-        "flags": EnvFlagSource(flags or ALL_ON),
+        "flags": EnvFlagSource(flags or AUDIT_OFF),
     }
     return LoopParts(**{**defaults, **kwargs})
 
@@ -99,7 +93,7 @@ class TestLoopRunner:
     def test_procedural_and_strategy_pattern_give_the_same_history(self, tmp_path):
         """Phase 3 on or off: same decisions, candidates, metrics and champions."""
         config = loop_config(tmp_path, generation=MIXED, llm=LLM_ON)
-        _, pattern = _run(config, "p3", flags=ALL_ON, llm=llm_source())
+        _, pattern = _run(config, "p3", flags=AUDIT_OFF, llm=llm_source())
         _, procedural = _run(config, "p2", flags=PROCEDURAL, llm=llm_source())
         assert {r["implementation"] for r in pattern} == {"strategy_pattern"}
         assert {r["implementation"] for r in procedural} == {"procedural"}
@@ -236,23 +230,7 @@ class TestStopping:
 
     def test_a_spent_budget_stops_the_run_with_a_clear_message(self, tmp_path):
         """on_budget_exhausted: stop ends the run once the tokens are spent."""
-        llm = {**LLM_ON, "max_tokens_per_run": 100}
-        config = loop_config(
-            tmp_path,
-            iterations=40,
-            generation={"use_factor_graph": False, "innovation_rate": 0},
-            llm=llm,
-        )
-        budget = TokenBudget.from_config(config.llm)
-
-        def spend(ctx):
-            budget.record(20, 10)
-            return llm_source().propose(ctx)
-
-        runner = LoopRunner.create(
-            config, lambda _u: _parts(llm=FunctionSource(spend), budget=budget), run_id="b"
-        )
-        summary = runner.run()
+        summary = _spend_budget(tmp_path, 40, {})
         assert summary.status == "budget_exhausted"
         assert "llm.max_tokens_per_run=100" in summary.message
         assert summary.iterations == 4
@@ -260,23 +238,7 @@ class TestStopping:
 
     def test_a_spent_budget_goes_on_factor_graph_only_when_configured(self, tmp_path):
         """on_budget_exhausted: factor_graph_only continues, recorded in every later record."""
-        llm = {**LLM_ON, "max_tokens_per_run": 100, "on_budget_exhausted": "factor_graph_only"}
-        config = loop_config(
-            tmp_path,
-            iterations=12,
-            generation={"use_factor_graph": False, "innovation_rate": 0},
-            llm=llm,
-        )
-        budget = TokenBudget.from_config(config.llm)
-
-        def spend(ctx):
-            budget.record(20, 10)
-            return llm_source().propose(ctx)
-
-        runner = LoopRunner.create(
-            config, lambda _u: _parts(llm=FunctionSource(spend), budget=budget), run_id="g"
-        )
-        summary = runner.run()
+        summary = _spend_budget(tmp_path, 12, {"on_budget_exhausted": "factor_graph_only"})
         records = _history(summary.path / "history.jsonl")
         assert summary.status == "completed"
         assert [r["method_used"] for r in records[:4]] == ["llm"] * 4
@@ -287,11 +249,30 @@ class TestStopping:
         assert summary.metrics["priority_adherence"] == 1.0
 
 
+def _spend_budget(tmp_path, iterations, llm):
+    """Run LLM-only iterations that spend 30 tokens each of a 100-token budget."""
+    config = loop_config(
+        tmp_path,
+        iterations=iterations,
+        generation={"use_factor_graph": False, "innovation_rate": 0},
+        llm={**LLM_ON, "max_tokens_per_run": 100, **llm},
+    )
+    budget = TokenBudget.from_config(config.llm)
+
+    def spend(ctx):
+        budget.record(20, 10)
+        return llm_source().propose(ctx)
+
+    return LoopRunner.create(
+        config, lambda _u: _parts(llm=FunctionSource(spend), budget=budget), run_id="b"
+    ).run()
+
+
 class TestFlagsAtIterationBoundaries:
     def test_a_flags_file_change_takes_effect_mid_run_and_is_recorded(self, tmp_path):
         """Rolling Phase 3 back in the flags file switches the implementation without a restart."""
         flags_file = tmp_path / "flags.env"
-        flags_file.write_text("".join(f"{k}={v}\n" for k, v in ALL_ON.items()))
+        flags_file.write_text("".join(f"{k}={v}\n" for k, v in AUDIT_OFF.items()))
 
         def rollback_at_6(ctx):
             if ctx.iteration == 6:
@@ -371,7 +352,7 @@ class TestAuditOnResume:
         def audit():
             return RunAudit(config, run_id="a", instance_id="test", path=audit_path)
 
-        on = {**ALL_ON, "PHASE4_AUDIT_TRAIL": "true"}
+        on = {**AUDIT_OFF, "PHASE4_AUDIT_TRAIL": "true"}
         runner = LoopRunner.create(
             config, lambda _u: _parts(flags=on, audit=_FailingAudit(audit(), 5)), run_id="a"
         )

@@ -7,18 +7,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from run_helpers import ALL_ON
 from stratloop.cli import app
 from stratloop.loop.history import read_history
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "run_v1"
 RUN_ID = "20261206T200143Z-e45c8b"
-ALL_ON = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "true",
-}
 
 
 @pytest.fixture

@@ -28,8 +28,9 @@ from typing import Any
 
 import pytest
 from filelock import FileLock
-from scenario_helpers import ALL_ON, evaluated_repeats, random_walk, run_loop, write_panel
+from scenario_helpers import evaluated_repeats, random_walk, run_loop, write_panel
 
+from run_helpers import AUDIT_OFF
 from stratloop.config import load_config
 from stratloop.data import load_dataset, planted_panel
 from stratloop.flags import EnvFlagSource
@@ -178,7 +179,7 @@ class TestEmbeddedData:
                 "audit.path": str(tmp_path / "audit" / "trail.jsonl"),
             },
         )
-        make = parts_factory(config, flags=EnvFlagSource(ALL_ON), run_id="embedded")
+        make = parts_factory(config, flags=EnvFlagSource(AUDIT_OFF), run_id="embedded")
         summary = LoopRunner.create(config, make, run_id="embedded").run()
         assert summary.status == "completed", summary.message
         records = read_history(summary.path / "history.jsonl").records

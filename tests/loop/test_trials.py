@@ -14,17 +14,19 @@ from stratloop.acceptance.llm_server import Reply, ScriptedOpenAIServer
 from stratloop.audit import audit_record
 from stratloop.config.models import StratloopConfig
 from stratloop.factors.canonical import trial_key
+from stratloop.factors.fingerprint import FingerprintBank, Screen
 from stratloop.flags import EnvFlagSource, Flags
 from stratloop.generation.decision import decide
 from stratloop.generation.outcome import GenerationOutcome, Repeat
 from stratloop.generation.strategies import FunctionSource
 from stratloop.iteration import IterationRecord, Redundancy
 from stratloop.loop.assemble import build_parts
+from stratloop.loop.evaluation import backtest_evaluator
 from stratloop.loop.history import read_history
 from stratloop.loop.record import Generated
 from stratloop.loop.runner import LoopParts, LoopRunner, open_run
-from stratloop.loop.trials import SENT_STATUSES
-from stratloop.loop.workers import EvalResult
+from stratloop.loop.trials import SENT_STATUSES, TrialLedger, rule_key
+from stratloop.loop.workers import EvalResult, EvalTask, run_task
 from stratloop.spec import Candidate, Lineage, Strategy, TopN
 
 NO_AUDIT = {"PHASE4_AUDIT_TRAIL": "false"}
@@ -281,3 +283,61 @@ class TestRecords:
         assert audited[1].outcome["error_type"] == "RedundantCandidate"
         assert "iteration 0" in audited[1].outcome["error_message"]
         assert "0.97" in audited[1].outcome["error_message"]
+
+
+def _comparable(records):
+    """History lines without what differs between two runs of one seed (times, timings)."""
+    return [record.comparable() for record in records]
+
+
+class TestScreen:
+    """A near-duplicate is recognised from its signal before its backtests run."""
+
+    def test_a_screened_signal_is_not_backtested(self, tmp_path):
+        """The worker fingerprints first: a near-duplicate returns without metrics, others run."""
+        config = _real_config(tmp_path)
+        evaluator = backtest_evaluator(config)
+        first = Strategy(expression="rank(ts_mean(returns, 20))", portfolio=TopN(n=5))
+        near = Strategy(expression="rank(ts_mean(returns, 21))", portfolio=TopN(n=5))
+        other = Strategy(expression="rank(-ts_std(returns, 60))", portfolio=TopN(n=5))
+        bank = FingerprintBank()
+        bank.add(0, rule_key(first), run_task(evaluator, EvalTask(0, first, 1)).fingerprint)
+        screen = bank.screen(rule_key(near), 0.9)
+        assert screen is not None
+
+        screened = run_task(evaluator, EvalTask(1, near, 2, screen=screen))
+        assert screened.screened
+        assert screened.ok
+        assert (screened.train, screened.validation, screened.folds) == (None, None, ())
+        assert screened.fingerprint == evaluator.fingerprint(near)
+        similar = bank.most_similar(rule_key(near), screened.fingerprint)
+        assert similar is not None
+        assert similar.correlation > 0.9
+
+        new = run_task(evaluator, EvalTask(2, other, 2, screen=screen))
+        assert not new.screened
+        assert new.train is not None
+
+    def test_the_history_is_the_one_without_the_screen(self, tmp_path, monkeypatch):
+        """Same seed with the screen, without it, and with one rejecting everything: same records.
+
+        A rejection the ledger does not confirm (here: all of them but the real
+        near-duplicates) is evaluated in full, so even a wrong screen changes nothing.
+        """
+        histories = {}
+        real = TrialLedger.screen
+        screens = {
+            "screened": real,
+            "off": lambda _self, _strategy: None,
+            "rejects_all": lambda self, strategy: (
+                None if (found := real(self, strategy)) is None else Screen(-2.0, found.vectors)
+            ),
+        }
+        for name, screen in screens.items():
+            monkeypatch.setattr(TrialLedger, "screen", screen)
+            config = _real_config(tmp_path / name, iterations=64, batch_size=8)
+            summary = LoopRunner.create(config, _real_parts(config), run_id="same").run()
+            histories[name] = read_history(summary.path / "history.jsonl").records
+        assert any(r.status == "redundant" for r in histories["screened"])
+        assert _comparable(histories["screened"]) == _comparable(histories["off"])
+        assert _comparable(histories["rejects_all"]) == _comparable(histories["off"])

@@ -7,27 +7,16 @@ from pathlib import Path
 import pytest
 
 import stratloop
+from run_helpers import run_config
 from stratloop.config import load_config
 
-RUN_CONFIG = """\
-version: 1
-generation:
-  use_factor_graph: true
-  innovation_rate: 0
-llm:
-  enabled: false
-data:
-  source: sp500-20
-  start_date: 2015-01-01
-  end_date: 2019-12-31
-loop:
-  iterations: 12
-  batch_size: 4
-  min_trades: 0
-  runs_dir: {runs}
-audit:
-  path: {audit}
-"""
+RUN_CONFIG = run_config(
+    start="2015-01-01",
+    end="2019-12-31",
+    iterations=12,
+    llm_off=True,
+    extra="  min_trades: 0\n  runs_dir: {runs}\naudit:\n  path: {audit}\n",
+)
 
 
 @pytest.fixture(scope="session")

@@ -8,19 +8,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
+from browser_helpers import ARGS, ARTIFACTS, CHROMIUM
 from stratloop.acceptance.audit_samples import write_sample_trail
 from stratloop.report.audit import _champion_charts, write_report
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def _open(html: Path, screenshot: Path) -> tuple[list[str], list[str]]:

@@ -10,22 +10,10 @@ import numpy as np
 import pytest
 from playwright.sync_api import sync_playwright
 
+from browser_helpers import ARGS, ARTIFACTS, CHROMIUM, DOC_IMAGES
 from stratloop.report.analytics import yearly_returns
 from stratloop.report.tearsheet import CHARTS, render_tearsheet, write_tearsheet
 from stratloop.service.runs import RunReader
-
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-DOC_IMAGES = ROOT / "docs" / "img"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def _chart(html: str, name: str) -> str:

@@ -20,32 +20,18 @@ from typing import Any
 import httpx
 
 from iteration_records import record_at
+from run_helpers import run_config
 from stratloop.iteration import IterationRecord
 
-ALL_ON = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "true",
-}
 
-_CONFIG = """\
-version: 1
-generation:
-  use_factor_graph: true
-  innovation_rate: 0
-llm:
-  enabled: false
-data:
-  source: sp500-20
-  start_date: 2012-01-01
-  end_date: 2019-12-31
-loop:
-  iterations: {iterations}
-  batch_size: 2
-  min_trades: 0
-"""
+def stop(process: subprocess.Popen[Any]) -> None:
+    """Ask ``process`` to end, and kill it if it has not within 30 s."""
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def free_port() -> int:
@@ -55,11 +41,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def make_environment(root: Path, *, iterations: int = 8, port: int = 1) -> Path:
-    """Write environments/t.yaml and configs/t.yaml under ``root``."""
+def make_environment(
+    root: Path, *, iterations: int = 8, port: int = 1, loop_extra: str = ""
+) -> Path:
+    """Write environments/t.yaml and configs/t.yaml under ``root``.
+
+    The configuration runs the factor graph alone on 2012-2019, two candidates
+    a batch; ``loop_extra`` adds lines to its ``loop`` section.
+    """
     (root / "environments").mkdir(parents=True, exist_ok=True)
     (root / "configs").mkdir(exist_ok=True)
-    (root / "configs" / "t.yaml").write_text(_CONFIG.format(iterations=iterations))
+    config = run_config(
+        start="2012-01-01",
+        end="2019-12-31",
+        iterations=iterations,
+        batch_size=2,
+        llm_off=True,
+        extra="  min_trades: 0\n" + loop_extra,
+    )
+    (root / "configs" / "t.yaml").write_text(config)
     (root / "environments" / "t.yaml").write_text(
         "config: configs/t.yaml\ndata_source: sp500-20\nruns_dir: runs/t\n"
         f"audit_path: audit/t/learning_audit.jsonl\nservice_url: http://127.0.0.1:{port}\n"
@@ -123,12 +123,7 @@ def serving(root: Path, flags_file: Path, *, iterations: int) -> Iterator[str]:
         wait_for(up, 60, "the server to answer")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         if process.stdout:
             process.stdout.close()
 

@@ -17,9 +17,10 @@ import httpx
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from service_helpers import ALL_ON, make_environment, serving, wait_for, write_flags
+from service_helpers import make_environment, serving, wait_for, write_flags
 
 import stratloop
+from run_helpers import ALL_ON
 from stratloop.loop.evaluation import load_run_panel
 from stratloop.loop.runner import open_run
 from stratloop.spec import Strategy

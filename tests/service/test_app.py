@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from service_helpers import ALL_ON, make_environment, serving, wait_for, write_flags
+from service_helpers import make_environment, serving, wait_for, write_flags
 
+from run_helpers import ALL_ON
 from stratloop.service import THRESHOLDS
 
 

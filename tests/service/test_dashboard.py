@@ -10,28 +10,18 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Page, sync_playwright
-from service_helpers import ALL_ON, make_environment, serving, wait_for, write_flags
+from service_helpers import make_environment, serving, wait_for, write_flags
 
+from browser_helpers import ARGS, ARTIFACTS, CHROMIUM, DOC_IMAGES
+from run_helpers import ALL_ON
 from stratloop.service import THRESHOLDS
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-DOC_IMAGES = ROOT / "docs" / "img"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
 def browser_page() -> Iterator[tuple[Page, list[str], list[str]]]:
     """A Chromium page recording console errors and every request it makes."""
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
         requests: list[str] = []

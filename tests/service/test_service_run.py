@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from service_helpers import ALL_ON, make_environment, wait_for, write_flags
+from service_helpers import make_environment, wait_for, write_flags
 
+from run_helpers import ALL_ON
 from stratloop.environments import load_environment
 from stratloop.errors import RunError
 from stratloop.flags import DotenvFlagSource

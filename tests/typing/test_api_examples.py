@@ -11,6 +11,7 @@ import api_examples as examples
 import pytest
 
 import stratloop
+from run_helpers import ALL_ON as PHASE4
 from stratloop.backtest import evaluate_strategy
 from stratloop.config import default_config
 from stratloop.data import synthetic_panel
@@ -42,13 +43,6 @@ class TestApiExamples:
         assert examples.safe("ts_mean(close, 3)") is not None
 
 
-PHASE4 = {
-    "ENABLE_GENERATION_REFACTORING": "true",
-    "PHASE1_CONFIG_ENFORCEMENT": "true",
-    "PHASE2_PYDANTIC_VALIDATION": "true",
-    "PHASE3_STRATEGY_PATTERN": "true",
-    "PHASE4_AUDIT_TRAIL": "true",
-}
 
 
 class TestResearcherApi:

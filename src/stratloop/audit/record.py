@@ -298,9 +298,9 @@ def audit_record(
         },
         timings=_finite(
             {
-                "generate_ms": timings.generate_s * 1e3,
-                "validate_ms": timings.validate_s * 1e3,
-                "backtest_ms": None if timings.evaluate_s is None else timings.evaluate_s * 1e3,
+                "generate_ms": _ms(timings.generate_s),
+                "validate_ms": _ms(timings.validate_s),
+                "backtest_ms": None if timings.evaluate_s is None else _ms(timings.evaluate_s),
             },
             "timings",
         ),
@@ -314,6 +314,11 @@ def audit_record(
             "calls": usage.calls,
         },
     )
+
+
+def _ms(seconds: float) -> float:
+    """Milliseconds to the microsecond, as the record's seconds are (no float noise digits)."""
+    return round(seconds * 1e3, 3)
 
 
 def _metrics(record: IterationRecord) -> dict[str, Any] | None:
@@ -338,8 +343,8 @@ def _why(record: IterationRecord) -> tuple[str | None, str | None]:
     redundancy = record.redundancy
     if redundancy is not None:
         return "RedundantCandidate", (
-            f"its signal correlates {redundancy.correlation:.4f} with iteration "
-            f"{redundancy.of_iteration}'s, above search.max_signal_correlation "
+            f"its signal correlates {redundancy.correlation:.4f} with "
+            f"{redundancy.describe()}, above {redundancy.setting} "
             f"{redundancy.threshold:g}; not a new trial"
         )
     if record.error is None:
@@ -393,17 +398,9 @@ def schema_problem(obj: Any) -> str | None:  # noqa: C901, PLR0911, PLR0912
         return f"a record must be a JSON object, got {type(obj).__name__}"
     if not is_iteration_record(obj):
         return _holdout_problem(obj)
-    missing = [name for name in RECORD_FIELDS if name not in obj]
-    if missing:
-        return f"missing field(s) {', '.join(missing)}"
-    extra = sorted(set(obj) - set(RECORD_FIELDS) - set(OPTIONAL_FIELDS))
-    if extra:
-        return f"unknown field(s) {', '.join(extra)}"
-    if obj["schema_version"] != SCHEMA_VERSION:
-        return f"schema_version {obj['schema_version']!r} is not {SCHEMA_VERSION}"
-    for name in ("iteration_num", "seq"):
-        if not _is_int(obj[name]) or obj[name] < 0:
-            return f"{name} must be an int >= 0, got {obj[name]!r}"
+    envelope = _envelope_problem(obj, RECORD_FIELDS)
+    if envelope is not None:
+        return envelope
     for name in ("run_id", "instance_id", "config_hash", "strategy_selected", "timestamp"):
         if not isinstance(obj[name], str) or not obj[name]:
             return f"{name} must be a non-empty string, got {obj[name]!r}"
@@ -411,9 +408,6 @@ def schema_problem(obj: Any) -> str | None:  # noqa: C901, PLR0911, PLR0912
         return f"timestamp must be UTC ISO 8601 ending in Z, got {obj['timestamp']!r}"
     if "key_id" in obj and not (isinstance(obj["key_id"], str) and obj["key_id"]):
         return f"key_id must be a non-empty string when present, got {obj['key_id']!r}"
-    for name in ("prev_hash", "hash"):
-        if not _is_hex64(obj[name]):
-            return f"{name} must be 64 hex digits, got {obj[name]!r}"
     for name in ("config_snapshot", "flags", "decision", "outcome", "timings"):
         if not isinstance(obj[name], dict):
             return f"{name} must be an object, got {obj[name]!r}"
@@ -437,13 +431,26 @@ def schema_problem(obj: Any) -> str | None:  # noqa: C901, PLR0911, PLR0912
     )
 
 
-def _holdout_problem(obj: dict[str, Any]) -> str | None:  # noqa: C901, PLR0911
+def _holdout_problem(obj: dict[str, Any]) -> str | None:
     if obj["record_kind"] != HOLDOUT_KIND:
         return f"record_kind {obj['record_kind']!r} is not {HOLDOUT_KIND!r}"
-    missing = [name for name in HOLDOUT_FIELDS if name not in obj]
+    envelope = _envelope_problem(obj, HOLDOUT_FIELDS)
+    if envelope is not None:
+        return envelope
+    outcome = obj["outcome"]
+    if not isinstance(outcome, dict) or any(k not in outcome for k in _HOLDOUT_OUTCOME_KEYS):
+        return f"outcome must be an object with {', '.join(_HOLDOUT_OUTCOME_KEYS)}"
+    if obj["violation"] is not False:
+        return "a holdout record is never a violation"
+    return None
+
+
+def _envelope_problem(obj: dict[str, Any], required: tuple[str, ...]) -> str | None:
+    """What every record kind shares: its fields, schema version, sequence and hash chain."""
+    missing = [name for name in required if name not in obj]
     if missing:
         return f"missing field(s) {', '.join(missing)}"
-    extra = sorted(set(obj) - set(HOLDOUT_FIELDS) - set(OPTIONAL_FIELDS))
+    extra = sorted(set(obj) - set(required) - set(OPTIONAL_FIELDS))
     if extra:
         return f"unknown field(s) {', '.join(extra)}"
     if obj["schema_version"] != SCHEMA_VERSION:
@@ -454,11 +461,6 @@ def _holdout_problem(obj: dict[str, Any]) -> str | None:  # noqa: C901, PLR0911
     for name in ("prev_hash", "hash"):
         if not _is_hex64(obj[name]):
             return f"{name} must be 64 hex digits, got {obj[name]!r}"
-    outcome = obj["outcome"]
-    if not isinstance(outcome, dict) or any(k not in outcome for k in _HOLDOUT_OUTCOME_KEYS):
-        return f"outcome must be an object with {', '.join(_HOLDOUT_OUTCOME_KEYS)}"
-    if obj["violation"] is not False:
-        return "a holdout record is never a violation"
     return None
 
 

@@ -6,7 +6,12 @@ rebalance day) at ``1/m``, on the strategy's rebalance schedule (same
 ``start`` and ``rebalance_days``, so the same rebalance dates), with weights
 drifting between rebalances and the same cost in bps of turnover. An asset
 without a price is excluded, or closed into cash, exactly as the engine does
-for a strategy: there is one simulation, not two.
+for a strategy: there is one simulation, not two. On a gapped panel (stocks
+listing and delisting) equal weight trades on rebalance days only, plus the
+forced sale of a stock that loses its price: a newly listed stock is bought
+at the next rebalance, each change of the priced set costs its turnover, and
+a rebalance day with no price at all sells everything into cash and the next
+one buys back in, each at full cost.
 
 Excess metrics compare daily returns ``s`` (strategy) and ``b`` (benchmark)
 of the same days, ``d = s - b``, ``A`` the annualisation, ``n`` days:

@@ -386,15 +386,7 @@ class Study:
         panel, config = self.selection, self.config
         start = _first_usable(signal, panel, strategy)
         layout = self.layout(strategy, start)
-        result = run_backtest(
-            signal,
-            panel,
-            strategy,
-            cost_bps=config.cost_bps,
-            start=start,
-            annualization=config.annualization,
-            n_trials=n_trials,
-        )
+        result = self._backtest(signal, panel, strategy, start, n_trials=n_trials)
         daily = _Daily.of(result)
         bench = self._benchmark(strategy, start, self.split)
         windows_all = [layout.train, *(f.validation for f in layout.folds)]
@@ -429,6 +421,21 @@ class Study:
             holdout_start=self.holdout_start,
         )
 
+    def _backtest(
+        self, signal: FloatPanel, panel: Panel, strategy: Strategy, start: int, *, n_trials: int = 1
+    ) -> BacktestResult:
+        """``strategy`` on ``panel`` from row ``start``, at the study's costs and annualisation."""
+        config = self.config
+        return run_backtest(
+            signal,
+            panel,
+            strategy,
+            cost_bps=config.cost_bps,
+            start=start,
+            annualization=config.annualization,
+            n_trials=n_trials,
+        )
+
     def selection_excess(
         self, strategy: Strategy, *, cache: EvalCache | None = None
     ) -> tuple[int, Series]:
@@ -440,15 +447,7 @@ class Study:
         """
         signal = evaluate(strategy.expression, self.selection, cache=cache)
         start = _first_usable(signal, self.selection, strategy)
-        config = self.config
-        result = run_backtest(
-            signal,
-            self.selection,
-            strategy,
-            cost_bps=config.cost_bps,
-            start=start,
-            annualization=config.annualization,
-        )
+        result = self._backtest(signal, self.selection, strategy, start)
         bench = self._benchmark(strategy, start, self.split)
         return start, result.returns if bench is None else result.returns - bench.returns
 
@@ -479,14 +478,7 @@ class Study:
         signal = evaluate(strategy.expression, self.panel, cache=cache)
         start, stop = self.split, len(self.panel.dates)
         config = self.config
-        result = run_backtest(
-            signal,
-            self.panel,
-            strategy,
-            cost_bps=config.cost_bps,
-            start=start,
-            annualization=config.annualization,
-        )
+        result = self._backtest(signal, self.panel, strategy, start)
         bench = self._benchmark(strategy, start, stop, panel=self.panel)
         horizon = strategy.portfolio.rebalance_days
         factors = _FactorDays.measure(signal, self.panel.close, start, [(start, stop)], horizon)

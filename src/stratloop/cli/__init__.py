@@ -24,6 +24,7 @@ from stratloop.cli import (  # noqa: F401
     data,
     flags,
     holdout,
+    library,
     llm_report,
     repair,
     report,

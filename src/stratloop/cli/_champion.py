@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from stratloop.cli._app import console
+from stratloop.cli._runs import EXCESS_ROWS
 from stratloop.cli._runs import format_number as _fmt
 from stratloop.errors import RunError
 
@@ -30,15 +31,6 @@ _SHOWN_METRICS = (
     "turnover",
     "n_trades",
     "n_days",
-)
-_SHOWN_EXCESS = (
-    "excess_return",
-    "tracking_error",
-    "information_ratio",
-    "beta",
-    "excess_sharpe",
-    "excess_t_stat",
-    "excess_p_value",
 )
 
 
@@ -68,7 +60,7 @@ def print_champion(root: Path, champion: Mapping[str, Any], config: StratloopCon
     table = Table("validation", "champion", label)
     for key in _SHOWN_METRICS:
         table.add_row(key, _fmt(validation.get(key)), _fmt(bench.get(key)))
-    for key in _SHOWN_EXCESS:
+    for key in EXCESS_ROWS:
         if key in validation:
             table.add_row(key, _fmt(validation[key]), "")
     factor = validation.get("factor") or {}

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
 
 from stratloop.errors import RunError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 __all__ = [
+    "EXCESS_ROWS",
     "LATEST",
+    "RunIdArgument",
     "failures_line",
     "find_run",
     "format_number",
@@ -26,6 +33,22 @@ __all__ = [
 
 LATEST = "latest"
 """The run id that names the newest run."""
+
+RunIdArgument = Annotated[
+    str, typer.Argument(help=f"The run id (see `stratloop runs`), or {LATEST!r}.")
+]
+"""The run a command reads, by id or ``latest``."""
+
+EXCESS_ROWS = (
+    "excess_return",
+    "tracking_error",
+    "information_ratio",
+    "beta",
+    "excess_sharpe",
+    "excess_t_stat",
+    "excess_p_value",
+)
+"""The figures against the benchmark that the command line shows, in order."""
 
 
 def search_dirs(config: Path | None, environment: str | None, runs_dir: Path | None) -> list[Path]:
@@ -104,15 +127,28 @@ def failures_line(metrics: Mapping[str, Any], iterations: int) -> str | None:
     return f"{failed} of {iterations} iterations produced no evaluation: {reasons}"
 
 
+def print_outcome_lines(
+    console: Console, metrics: Mapping[str, Any], iterations: int, run_path: Path
+) -> None:
+    """Print a run's failures (when any), its trials and one line per LLM model."""
+    failed = failures_line(metrics, iterations)
+    if failed is not None:
+        console.print(failed, style="yellow", markup=False)
+    console.print(trials_line(metrics), markup=False)
+    for line in model_lines(run_path):
+        console.print(line, markup=False)
+
+
 def trials_line(metrics: Mapping[str, Any]) -> str:
-    """Distinct trials evaluated, and the repeats and near-duplicates that were not new ones."""
+    """Distinct trials sent to evaluation, and the repeats and near-duplicates among them."""
     return (
-        f"{int(metrics.get('distinct_trials', 0))} distinct candidates evaluated (the deflated "
-        "Sharpe's number of trials); "
-        f"{int(metrics.get('repeats_rejected', 0))} repeats of tried candidates rejected "
-        f"(never evaluated), {int(metrics.get('exhausted', 0))} iterations exhausted "
-        f"(search.repeat_attempts), {int(metrics.get('redundant', 0))} redundant "
-        "(signal correlation above search.max_signal_correlation)"
+        f"{int(metrics.get('distinct_trials', 0))} distinct candidates sent to evaluation, "
+        f"{int(metrics.get('redundant', 0))} of them redundant (signal correlation above "
+        "search.max_signal_correlation, or with a library factor above library.max_correlation: "
+        "never selectable, so not in the verdict's N, which counts the candidates with "
+        f"validation figures); {int(metrics.get('repeats_rejected', 0))} repeats of tried "
+        f"candidates rejected (never evaluated), {int(metrics.get('exhausted', 0))} iterations "
+        "exhausted (search.repeat_attempts)"
     )
 
 

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from stratloop.cli._app import EXIT_UNUSABLE, app, console, fail, handle_errors
+from stratloop.cli._runs import EXCESS_ROWS
 
 if TYPE_CHECKING:
     from stratloop.backtest import Evaluation, Segment
@@ -226,7 +227,7 @@ def _report(
             (f"benchmark {name}", [s["benchmark"][name] for s in summaries])
             for name in ("annual_return", "sharpe", "max_drawdown")
         ]
-        rows += [(name, [s[name] for s in summaries]) for name in _EXCESS_ROWS]
+        rows += [(name, [s[name] for s in summaries]) for name in EXCESS_ROWS]
         console.print(_table("against the benchmark", names, rows))
     factor = [(name, [s["factor"][name] for s in summaries]) for name in _FACTOR_ROWS]
     console.print(_table(f"factor (horizon {validation.factor.horizon} days)", names, factor))
@@ -261,15 +262,6 @@ def _report(
             console.print(f"{segment.name}: {verdict.text}", markup=False, soft_wrap=True)
 
 
-_EXCESS_ROWS = (
-    "excess_return",
-    "tracking_error",
-    "information_ratio",
-    "beta",
-    "excess_sharpe",
-    "excess_t_stat",
-    "excess_p_value",
-)
 _FACTOR_ROWS = (
     "ic",
     "icir",

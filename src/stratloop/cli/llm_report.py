@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from stratloop.cli._app import app, console, handle_errors
-from stratloop.cli._runs import LATEST, find_run, search_dirs
+from stratloop.cli._runs import RunIdArgument, find_run, search_dirs
 from stratloop.cli.run import ConfigOption, EnvironmentNameOption, RunsDirOption
 
 if TYPE_CHECKING:
@@ -53,9 +53,7 @@ def _as_json(summary: ModelSummary) -> dict[str, Any]:
 @app.command("llm-report")
 @handle_errors
 def llm_report(
-    run_id: Annotated[
-        str, typer.Argument(help=f"The run id (see `stratloop runs`), or {LATEST!r}.")
-    ],
+    run_id: RunIdArgument,
     config: ConfigOption = None,
     environment: EnvironmentNameOption = None,
     runs_dir: RunsDirOption = None,

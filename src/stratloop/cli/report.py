@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from stratloop.cli._app import app, console, handle_errors
-from stratloop.cli._runs import LATEST, find_run, search_dirs
+from stratloop.cli._runs import LATEST, RunIdArgument, find_run, search_dirs
 
 if TYPE_CHECKING:
     from stratloop.report import TearSheet
@@ -83,9 +83,7 @@ def champion_table(sheet: TearSheet) -> Table:
 @app.command("report")
 @handle_errors
 def report(
-    run_id: Annotated[
-        str, typer.Argument(help=f"The run id (see `stratloop runs`), or {LATEST!r}.")
-    ] = LATEST,
+    run_id: RunIdArgument = LATEST,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Where to write (default: RUN_DIR/tearsheet.html)."),

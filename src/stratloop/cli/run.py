@@ -12,8 +12,7 @@ import typer
 from stratloop.cli._app import app, console, err_console, handle_errors
 from stratloop.cli._champion import print_champion
 from stratloop.cli._options import FlagsFileOption, SetOption, parse_assignments
-from stratloop.cli._runs import LATEST, find_run, model_lines, trials_line
-from stratloop.cli._runs import failures_line as _failures
+from stratloop.cli._runs import LATEST, find_run, print_outcome_lines
 from stratloop.errors import RunError
 from stratloop.flags import open_flag_source
 
@@ -232,12 +231,7 @@ def _report(summary: RunSummary, config: StratloopConfig) -> None:
         f"run {summary.run_id}: {summary.status}, {summary.iterations}/{summary.total} "
         f"iterations. {summary.message}"
     )
-    failed = _failures(summary.metrics, summary.iterations)
-    if failed is not None:
-        console.print(failed, style="yellow", markup=False)
-    console.print(trials_line(summary.metrics), markup=False)
-    for line in model_lines(summary.path):
-        console.print(line, markup=False)
+    print_outcome_lines(console, summary.metrics, summary.iterations, summary.path)
     champion = summary.champion
     if champion is None:
         console.print("no champion: no candidate met the champion rule (see history.jsonl)")

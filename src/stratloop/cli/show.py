@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.table import Column, Table
 
 from stratloop.cli._app import app, console, handle_errors
 from stratloop.cli._champion import print_champion, stored_config
 from stratloop.cli._runs import (
-    LATEST,
-    failures_line,
+    RunIdArgument,
     find_run,
     format_number,
-    model_lines,
+    print_outcome_lines,
     search_dirs,
-    trials_line,
 )
 from stratloop.cli.report import TEARSHEET
 from stratloop.cli.run import ConfigOption, EnvironmentNameOption, RunsDirOption
@@ -84,9 +81,7 @@ def runs(
 @app.command("show")
 @handle_errors
 def show(
-    run_id: Annotated[
-        str, typer.Argument(help=f"The run id (see `stratloop runs`), or {LATEST!r}.")
-    ],
+    run_id: RunIdArgument,
     config: ConfigOption = None,
     environment: EnvironmentNameOption = None,
     runs_dir: RunsDirOption = None,
@@ -102,14 +97,9 @@ def show(
     console.print(f"seed {info.seed}, config hash {info.config_hash}")
     if info.message:
         console.print(info.message, markup=False)
-    failed = failures_line(info.metrics, info.iterations)
-    if failed is not None:
-        console.print(failed, style="yellow", markup=False)
-    console.print(trials_line(info.metrics), markup=False)
+    print_outcome_lines(console, info.metrics, info.iterations, info.path)
     for archive in () if info.archive is None else info.archive["archives"]:
         console.print(_archive_line(archive), markup=False)
-    for line in model_lines(info.path):
-        console.print(line, markup=False)
     for key in _COUNTERS:
         if key in info.metrics:
             console.print(f"  {key}: {format_number(info.metrics[key])}")

@@ -176,8 +176,11 @@ def _empty_list(value: Any) -> Any:
 def _general(spec: FieldSpec) -> _Accept:
     """The full checker for values that are not of the exact type (None, subclasses, ...)."""
     check = make_checker(spec)
+    nullable = spec.nullable
 
     def general(value: Any) -> Any:
+        if value is None and nullable:
+            return None
         ok, normalised = check(value)
         if ok:
             return normalised
@@ -186,17 +189,18 @@ def _general(spec: FieldSpec) -> _Accept:
     return general
 
 
-def _bool(spec: FieldSpec, general: _Accept) -> _Accept:
-    nullable = spec.nullable
+def _taking(exact: Callable[[Any], bool], general: _Accept) -> _Accept:
+    """Values ``exact`` takes as they are; ``general`` decides every other value."""
 
     def accept(value: Any) -> Any:
-        if value is True or value is False:
-            return value
-        if value is None and nullable:
-            return None
-        return general(value)
+        return value if exact(value) else general(value)
 
     return accept
+
+
+def _bool(spec: FieldSpec, general: _Accept) -> _Accept:
+    del spec  # every bool is in range
+    return _taking(lambda value: value is True or value is False, general)
 
 
 def _int_range(spec: FieldSpec) -> tuple[float, float]:
@@ -217,17 +221,8 @@ def _int_range(spec: FieldSpec) -> tuple[float, float]:
 
 def _int(spec: FieldSpec, general: _Accept) -> _Accept:
     """Exact ints within the integer range the bounds allow."""
-    nullable = spec.nullable
     low, high = _int_range(spec)
-
-    def accept(value: Any) -> Any:
-        if type(value) is int and low <= value <= high:
-            return value
-        if value is None and nullable:
-            return None
-        return general(value)
-
-    return accept
+    return _taking(lambda value: type(value) is int and low <= value <= high, general)
 
 
 def _float_range(spec: FieldSpec) -> tuple[float, float] | None:
@@ -255,7 +250,6 @@ def _float_range(spec: FieldSpec) -> tuple[float, float] | None:
 
 def _float(spec: FieldSpec, general: _Accept) -> _Accept:
     """Finite floats in range; ints in range become floats (rounding keeps them in range)."""
-    nullable = spec.nullable
     closed = _float_range(spec)
     if closed is None:
         return general
@@ -268,64 +262,33 @@ def _float(spec: FieldSpec, general: _Accept) -> _Accept:
                 return value
         elif cls is int and low <= value <= high:
             return float(value)
-        if value is None and nullable:
-            return None
         return general(value)
 
     return accept
 
 
 def _str(spec: FieldSpec, general: _Accept) -> _Accept:
-    nullable = spec.nullable
     min_length = spec.min_length or 0
     if spec.pattern is not None:
         search = spec.pattern.search
-
-        def accept_matching(value: Any) -> Any:
-            if type(value) is str and len(value) >= min_length and search(value) is not None:
-                return value
-            if value is None and nullable:
-                return None
-            return general(value)
-
-        return accept_matching
-
-    def accept(value: Any) -> Any:
-        if type(value) is str and len(value) >= min_length:
-            return value
-        if value is None and nullable:
-            return None
-        return general(value)
-
-    return accept
+        return _taking(
+            lambda value: (
+                type(value) is str and len(value) >= min_length and search(value) is not None
+            ),
+            general,
+        )
+    return _taking(lambda value: type(value) is str and len(value) >= min_length, general)
 
 
 def _date(spec: FieldSpec, general: _Accept) -> _Accept:
-    nullable = spec.nullable
-
-    def accept(value: Any) -> Any:
-        if type(value) is dt.date:
-            return value
-        if value is None and nullable:
-            return None
-        return general(value)
-
-    return accept
+    del spec  # every date is in range
+    return _taking(lambda value: type(value) is dt.date, general)
 
 
 def _literal(spec: FieldSpec, general: _Accept) -> _Accept:
-    nullable = spec.nullable
     classes = {v.__class__ for v in spec.literals}
     if len(classes) != 1:
         return general
     (cls,) = classes
     allowed = frozenset(spec.literals)
-
-    def accept(value: Any) -> Any:
-        if type(value) is cls and value in allowed:
-            return value
-        if value is None and nullable:
-            return None
-        return general(value)
-
-    return accept
+    return _taking(lambda value: type(value) is cls and value in allowed, general)

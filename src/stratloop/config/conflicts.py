@@ -116,6 +116,19 @@ def _cost_cap_without_price(config: StratloopConfig) -> ConfigConflictError | No
     return None
 
 
+def _migration_without_islands(config: StratloopConfig) -> ConfigConflictError | None:
+    search = config.search
+    default = type(search).model_fields["migration_interval"].default
+    if search.islands == 1 and search.migration_interval != default:
+        return ConfigConflictError(
+            "migration_without_islands",
+            {"search.islands": 1, "search.migration_interval": search.migration_interval},
+            "migration moves champions between islands, and there is one island",
+            "set search.islands above 1, or remove search.migration_interval",
+        )
+    return None
+
+
 CHECKS: tuple[Callable[[StratloopConfig], ConfigConflictError | None], ...] = (
     _factor_graph_with_full_innovation,
     _llm_required(
@@ -143,6 +156,7 @@ CHECKS: tuple[Callable[[StratloopConfig], ConfigConflictError | None], ...] = (
     _excess_metric_without_benchmark,
     _start_after_end,
     _cost_cap_without_price,
+    _migration_without_islands,
 )
 """Every named conflict check, in the order they are reported."""
 

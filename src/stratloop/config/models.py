@@ -21,6 +21,7 @@ __all__ = [
     "DataConfig",
     "GenerationConfig",
     "LLMConfig",
+    "LibraryConfig",
     "LoopConfig",
     "ModelChoice",
     "SearchConfig",
@@ -244,11 +245,33 @@ class SearchConfig(BaseModel):
     population, exactly the search without islands."""
     migration_interval: Annotated[int, Field(ge=1, le=10_000_000)] = 50
     """Iterations between migrations: every island's champion is offered to the next island
-    on the ring, which adopts it only when it scores higher. Unused with one island."""
+    on the ring, which adopts it only when it scores higher. Setting it with one island is a
+    conflict (``migration_without_islands``)."""
     archive: ArchiveConfig = ArchiveConfig()
     """The diversity archive parents are sampled from (off by default)."""
     complexity_penalty: ComplexityPenaltyConfig = ComplexityPenaltyConfig()
     """The champion rule compares ``metric - penalty``; zero by default."""
+
+
+class LibraryConfig(BaseModel):
+    """The persistent factor library (``stratloop library``): accepted champions kept across runs.
+
+    Off unless ``path`` is set: with a library, a run's outcome depends on the
+    runs saved before it, so the same seed and configuration repeat a run only
+    with the same library (each run keeps the entries it started with in its
+    directory, ``library.json``, so a resumed run sees the same ones).
+    """
+
+    model_config = _MODEL
+    path: Annotated[str, Field(min_length=1)] | None = None
+    """The library's directory; a relative path is resolved against the directory the run
+    starts in (like ``loop.runs_dir``) and stored resolved. None: no library."""
+    max_correlation: Annotated[float, Field(gt=0.0, le=1.0)] = 0.7
+    """A candidate whose signal's rank correlation with a library factor's (any trading rule,
+    the run's train window) is above this is recorded as ``redundant``; 1 turns it off."""
+    save: Literal["end", "champion", "never"] = "end"
+    """``end``: the champion is saved when the run completes; ``champion``: every new champion
+    as it is accepted; ``never``: only ``stratloop library add`` saves."""
 
 
 class AuditConfig(BaseModel):
@@ -286,6 +309,7 @@ class StratloopConfig(BaseModel):
     loop: LoopConfig = LoopConfig()
     audit: AuditConfig = AuditConfig()
     search: SearchConfig = SearchConfig()
+    library: LibraryConfig = LibraryConfig()
 
     @field_validator("version", mode="before")
     @classmethod

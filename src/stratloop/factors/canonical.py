@@ -11,13 +11,21 @@ floating-point rounding of reordered sums and products) and never its lookback:
 - sums and differences become one sorted list of signed terms, products and
   quotients one sorted list of factors over one sorted list of divisors, so
   operand order and grouping do not matter (``a - b + c`` = ``c + a - b``);
-  a negation inside them is a sign (``-a * b`` = ``-(a * b)``, ``--x`` = ``x``);
+  a negation inside them is a sign (``-a * b`` = ``-(a * b)``, ``--x`` = ``x``),
+  and so is the orientation of a sum inside a product (``x * (b - a)`` =
+  ``-(x * (a - b))``; a sum that is its own negation, ``a - a``, leaves its
+  product unsigned);
+- a divisor that is itself a quotient stays one divisor unless it divides by
+  a nonzero constant (``x / (y / 2)`` = ``2 * x / y``, but ``x / (y / z)`` is
+  not ``x * z / y``: where ``z`` is 0 the first is NaN, the second a number);
 - constants fold where the result is exact (``x * 2 * 3`` = ``6 * x``;
   ``x + 0``, ``x * 1`` and ``x / 1`` lose the constant); an inexact fold
   (``0.1 * 0.3``) keeps both;
 - ``==``, ``!=``, ``and``, ``or``, ``min`` and ``max`` sort their operands;
   ``a > b`` becomes ``b < a`` and ``a >= b`` becomes ``b <= a``;
   ``not not c`` is ``c`` and ``where(not c, a, b)`` is ``where(c, b, a)``;
+- a library factor ``factor("name")`` is its expression, so the key of an
+  expression that uses it is the key of the inlined expression;
 - identities of the operator table: ``delay(x, 0)``; ``ts_mean``, ``ts_sum``,
   ``ts_min``, ``ts_max``, ``decay_linear`` and ``ema`` over one row are ``x``;
   ``rank(rank(x))`` is ``rank(x)``; ``abs``, ``sign``, ``min``, ``max`` and
@@ -38,7 +46,7 @@ from functools import reduce
 
 from stratloop.factors.grammar import parse
 from stratloop.factors.limits import EVALUATION_LIMITS
-from stratloop.factors.nodes import Binary, Call, Expr, Neg, Not, Number
+from stratloop.factors.nodes import Binary, Call, Expr, Neg, Not, Number, Ref
 from stratloop.spec import Strategy
 
 __all__ = ["canonical", "canonical_text", "trial_key"]
@@ -54,13 +62,15 @@ _Signed = tuple[int, Expr]
 """A term of a sum with its sign (+1 or -1)."""
 
 
-def canonical(expr: Expr) -> Expr:  # noqa: PLR0911 - one return per rewrite rule
+def canonical(expr: Expr) -> Expr:  # noqa: C901, PLR0911 - one return per rewrite rule
     """The normal form of ``expr`` (see the module docstring for the rules).
 
     >>> str(canonical(parse("(returns * 2) - -ts_mean(close, 1) / 1")))
     '2 * returns + close'
     """
     match expr:
+        case Ref():
+            return canonical(expr.body)
         case Binary(op="+" | "-") | Neg():
             return _sum(_signed_terms(expr, 1))
         case Binary(op="*" | "/"):
@@ -229,6 +239,7 @@ class _Product:
     numerators: list[Expr] = field(default_factory=list)
     divisor_scale: list[float] = field(default_factory=list)
     divisors: list[Expr] = field(default_factory=list)
+    signless: bool = False
 
     def add(self, expr: Expr, above: bool) -> None:
         """Collect the canonical factors of ``expr``, multiplied (``above``) or divided."""
@@ -237,9 +248,12 @@ class _Product:
                 self.add(expr.left, above)
                 self.add(expr.right, above)
                 return
-            case Binary(op="/"):
+            case Binary(op="/") if above:
                 self.add(expr.left, above)
                 self.add(expr.right, not above)
+                return
+            case Binary(op="/"):
+                self._divide_by_quotient(expr)
                 return
             case Neg():
                 self.sign = -self.sign
@@ -254,20 +268,70 @@ class _Product:
         if isinstance(done, Neg | Number) or (isinstance(done, Binary) and done.op in "*/"):
             self.add(done, above)
             return
+        if isinstance(done, Binary) and done.op in "+-":
+            done = self._oriented(done)
         (self.numerators if above else self.divisors).append(done)
+
+    def _divide_by_quotient(self, quotient: Binary) -> None:
+        """Divide by ``y / z``: a nonzero constant ``z`` moves up, else ``y / z`` stays one divisor.
+
+        ``x / (y / z)`` is ``x * z / y`` only where ``z`` is not 0: there the
+        first is NaN (``y / 0`` is NaN) and the second a number. The divisor's
+        sign and nonzero leading constant still come out (exact or rounding only).
+        """
+        divisor = canonical(quotient.right)
+        if isinstance(divisor, Number) and divisor.value != 0:
+            self.add(quotient.left, above=False)
+            self.add(divisor, above=True)
+            return
+        unit = canonical(quotient)
+        if isinstance(unit, Neg):
+            self.sign, unit = -self.sign, unit.operand
+        constant = _leading(unit)
+        if constant is not None and constant.value != 0:
+            self.add(constant, above=False)
+            unit = canonical(_with_leading(unit, 1.0))
+        self.divisors.append(unit)
+
+    def _oriented(self, total: Binary) -> Expr:
+        """One of ``S`` and ``-S`` for a sum factor ``S``, its sign moved to the product's.
+
+        ``x * (b - a)`` and ``-(x * (a - b))`` are one value: the factor is
+        whichever of the two canonical sums does not start with a minus, the
+        shorter text if neither does, and the product takes the sign. A sum
+        that is its own negation (``a - a``) is 0 wherever it is defined, so
+        its product has no sign (``-0.0`` and ``0.0`` compare, rank and sort
+        alike).
+        """
+        negated = _sum(_signed_terms(total, -1))
+        if negated == total:
+            self.signless = True
+        elif _orientation(negated) < _orientation(total):
+            self.sign = -self.sign
+            return negated
+        return total
 
     def build(self) -> Expr:
         """The product in canonical order: constant, factors, then each divisor."""
         scale = [v for v in _exact(sorted(self.scale), _times) if v != 1]
         below = [v for v in _exact(sorted(self.divisor_scale), _times) if v != 1]
-        sign = self.sign
+        sign = 1 if self.signless else self.sign
         if sign < 0 and scale:
             scale[0], sign = -scale[0], 1
         top = [*map(Number, scale), *sorted(self.numerators, key=_order)]
         result = _chain("*", top) if top else Number(1.0)
         for divisor in [*map(Number, below), *sorted(self.divisors, key=_order)]:
             result = Binary("/", result, divisor)
-        return _negate(result) if sign < 0 else result
+        if sign > 0:
+            return result
+        if isinstance(result, Binary) and result.op in "+-":
+            return _sum(_signed_terms(result, -1))
+        return _negate(result)
+
+
+def _orientation(total: Expr) -> tuple[bool, str]:
+    """Sort key of a sum's two signs: the one not starting with a minus first, then by text."""
+    return total.text.startswith("-"), total.text
 
 
 def _product(expr: Expr) -> Expr:

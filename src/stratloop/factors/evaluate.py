@@ -20,10 +20,10 @@ from stratloop.factors import _elementwise as ew
 from stratloop.factors._elementwise import Value
 from stratloop.factors._timeseries import pct_change
 from stratloop.factors.cache import EvalCache
-from stratloop.factors.grammar import parse
-from stratloop.factors.graph import ExprGraph
+from stratloop.factors.grammar import FactorReferences, parse
+from stratloop.factors.graph import ExprGraph, inline
 from stratloop.factors.limits import EVALUATION_LIMITS
-from stratloop.factors.nodes import Binary, Call, Expr, Field, Neg, Not, Number
+from stratloop.factors.nodes import Binary, Call, Expr, Field, Neg, Not, Number, Ref
 from stratloop.factors.ops import INFIX, OPERATORS
 from stratloop.factors.typecheck import typecheck
 
@@ -156,7 +156,7 @@ class _Evaluator:
                     return kernel(left, right, out=spare)  # type: ignore[no-any-return]
         return kernel(left, right)  # type: ignore[no-any-return]
 
-    def compute(self, node: Expr) -> Value:
+    def compute(self, node: Expr) -> Value:  # noqa: C901 - one case per node kind
         match node:
             case Field():
                 return pct_change(self.panel.close, 1)
@@ -179,9 +179,18 @@ class _Evaluator:
                 return operator.kernel(*args)  # type: ignore[no-any-return]
             case Number():
                 return node.value
+            case Ref():
+                msg = f"{node.text} reached the evaluator; evaluate() inlines references first"
+                raise AssertionError(msg)
 
 
-def evaluate(expr: Expr | str, panel: Panel, *, cache: EvalCache | None = None) -> FloatPanel:
+def evaluate(
+    expr: Expr | str,
+    panel: Panel,
+    *,
+    cache: EvalCache | None = None,
+    factors: FactorReferences | None = None,
+) -> FloatPanel:
     """The signal panel (dates x assets) of an expression; NaN where undefined.
 
     Args:
@@ -189,6 +198,9 @@ def evaluate(expr: Expr | str, panel: Panel, *, cache: EvalCache | None = None) 
         panel: the data; ``returns`` is derived from ``close``.
         cache: an optional cache shared across calls; results taken from or
             stored in it are read-only.
+        factors: what ``factor("name")`` in ``expr``'s text refers to. A
+            library factor is evaluated as its inlined expression, so the
+            signal is exactly the inlined expression's.
 
     Raises:
         ExpressionError: the text does not parse or the expression is not a
@@ -203,7 +215,9 @@ def evaluate(expr: Expr | str, panel: Panel, *, cache: EvalCache | None = None) 
            [1. , 0.5],
            [1. , 0.5]])
     """
-    tree = parse(expr, limits=EVALUATION_LIMITS) if isinstance(expr, str) else expr
+    if isinstance(expr, str):
+        expr = parse(expr, limits=EVALUATION_LIMITS, factors=factors)
+    tree = inline(expr)
     typecheck(tree, fields=frozenset(panel.fields), limits=EVALUATION_LIMITS, units=False)
     evaluator = _Evaluator(panel, cache, ExprGraph.build(tree))
     workers = min(os.cpu_count() or 1, 4)

@@ -11,6 +11,10 @@ fingerprint with thousands stored is one matrix-vector product.
 
 The sample never reaches past the train window: a fingerprint reads no test
 or holdout data.
+
+A :class:`Screen` carries one trading rule's stored fingerprints to the
+worker, so a near-duplicate is recognised from its signal before its
+backtests run: it then costs only the signal and its fingerprint.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy.typing as npt
 from stratloop._types import FloatPanel
 from stratloop.factors._crosssection import rank
 
-__all__ = ["FingerprintBank", "FingerprintSample", "Similar"]
+__all__ = ["SCREEN_MARGIN", "FingerprintBank", "FingerprintSample", "Screen", "Similar"]
 
 SAMPLE_DATES = 64
 """Train dates a fingerprint samples, evenly spaced."""
@@ -34,6 +38,10 @@ SAMPLE_ASSETS = 32
 
 MIN_CELLS = 32
 """Cells with a value both fingerprints need before their correlation means anything."""
+
+SCREEN_MARGIN = 1e-6
+"""A screen rejects only above the threshold by this much, so float32 rounding of the
+same product in another process never rejects what the driver would keep."""
 
 _LEVELS = 254
 _Codes = npt.NDArray[np.uint8]
@@ -127,6 +135,30 @@ class _Group:
         return Similar(self.owners[index], float(scores[index]))
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Screen:
+    """A trading rule's stored fingerprints, as unit vectors, and the redundancy threshold.
+
+    Args:
+        threshold: ``search.max_signal_correlation``.
+        vectors: one row per evaluated candidate of the rule (a copy: the bank grows on).
+    """
+
+    threshold: float
+    vectors: npt.NDArray[np.float32]
+
+    def rejects(self, fingerprint: str) -> bool:
+        """True when ``fingerprint`` correlates above the threshold with a stored one.
+
+        The bank a screen was taken from only grows, so what a screen rejects
+        the bank finds redundant too (:data:`SCREEN_MARGIN` covers rounding).
+        """
+        vector = _unit_vector(fingerprint)
+        if vector is None or self.vectors.shape[1] != len(vector):
+            return False
+        return float(np.max(self.vectors @ vector)) > self.threshold + SCREEN_MARGIN
+
+
 class FingerprintBank:
     """The fingerprints of the candidates evaluated so far, grouped by trading rule.
 
@@ -148,6 +180,13 @@ class FingerprintBank:
         if group is None or vector is None or group.matrix.shape[1] != len(vector):
             return None
         return group.best(vector)
+
+    def screen(self, rule: str, threshold: float) -> Screen | None:
+        """The fingerprints stored for ``rule`` as a :class:`Screen`; None when there are none."""
+        group = self._groups.get(rule)
+        if group is None or not group.owners:
+            return None
+        return Screen(threshold, group.matrix[: len(group.owners)].copy())
 
     def add(self, iteration: int, rule: str, fingerprint: str) -> None:
         """Store the fingerprint of an evaluated candidate (one with too few values is skipped)."""

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from stratloop.factors.grammar import FactorReferences
 from stratloop.factors.library import FactorLibrary
 from stratloop.factors.limits import Limits
 from stratloop.factors.mutations import mutate
@@ -53,6 +54,8 @@ class FactorGraphGenerator:
         max_attempts: mutation retries before a ``MutationError``.
         default_portfolio: the rule given to freshly sampled factors.
         n_assets: the number of assets, bounding top-N sizes.
+        saved: the persistent library's factors, inserted by mutations as
+            ``factor("name")`` leaves (see :func:`~stratloop.factors.mutate`).
     """
 
     def __init__(
@@ -64,8 +67,10 @@ class FactorGraphGenerator:
         max_attempts: int = 25,
         default_portfolio: TopN | None = None,
         n_assets: int | None = None,
+        saved: FactorReferences | None = None,
     ) -> None:
         self.library = library
+        self.saved = saved
         self.limits = limits
         self.fields = fields
         self.max_attempts = max_attempts
@@ -100,5 +105,6 @@ class FactorGraphGenerator:
             other=other,
             max_attempts=self.max_attempts,
             n_assets=self.n_assets,
+            saved=self.saved,
         )
         return Candidate(child, "factor_graph", lineage)

@@ -7,7 +7,11 @@ Grammar (lowest precedence first; every infix operator is left-associative)::
              | expr ("+" | "-") expr | expr ("*" | "/") expr
              | "-" expr | primary
     primary := NUMBER | FIELD | NAME "(" [expr ("," expr)*] ")" | "(" expr ")"
+             | "factor" "(" STRING ")"
 
+``factor("name")`` refers to a factor of the persistent library (see
+:mod:`stratloop.factors.saved`), resolved while parsing through the
+``factors`` given to :func:`parse`; a quoted string is allowed nowhere else.
 A minus directly before a number literal is part of the literal. Names are
 looked up in the operator table and the field list; nothing is ever
 evaluated, executed or imported by name. Size and depth limits are enforced
@@ -19,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal, Protocol, cast
 
 from stratloop.errors import ExpressionLimitError, ExpressionSyntaxError
 from stratloop.factors._suggest import did_you_mean
@@ -34,18 +38,59 @@ from stratloop.factors.nodes import (
     Neg,
     Not,
     Number,
+    Ref,
 )
 from stratloop.factors.ops import FIELDS, INFIX, OPERATORS
 
-__all__ = ["Token", "parse", "tokenize"]
+__all__ = [
+    "FACTOR_CALL",
+    "FACTOR_NAME",
+    "FactorReferences",
+    "Token",
+    "check_factor_name",
+    "parse",
+    "tokenize",
+]
 
-TokenKind = Literal["number", "name", "op", "lparen", "rparen", "comma", "end"]
+TokenKind = Literal["number", "name", "string", "op", "lparen", "rparen", "comma", "end"]
+
+FACTOR_CALL = "factor"
+"""The keyword of a library reference, ``factor("name")``."""
+
+FACTOR_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+"""A library factor's name: a lowercase identifier of at most 64 characters."""
+
+
+class FactorReferences(Protocol):
+    """The named expressions ``factor("name")`` may refer to (a run's library)."""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name that resolves, sorted."""
+        ...
+
+    def resolve(self, name: str) -> Expr:
+        """The expression ``name`` stands for (``name`` is one of :attr:`names`)."""
+        ...
+
+
+def check_factor_name(name: str) -> str | None:
+    """What is wrong with ``name`` as a library factor's name, or None when it is valid."""
+    if FACTOR_NAME.fullmatch(name) is None:
+        return (
+            f"a library factor's name must be a lowercase identifier of at most 64 "
+            f"characters ([a-z][a-z0-9_]*) but got {name!r}"
+        )
+    if name in FIELDS or name in OPERATORS or name == FACTOR_CALL or name in _WORD_OPERATORS:
+        return f"{name!r} is a word of the expression language; choose another name"
+    return None
 
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
   | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<string>"[^"\n]*"|'[^'\n]*')
   | (?P<op><=|>=|==|!=|[-+*/<>])
   | (?P<lparen>\()
   | (?P<rparen>\))
@@ -105,9 +150,10 @@ def tokenize(text: str) -> list[Token]:
 class _Parser:
     """Pratt parser over a token list with limits on size and depth."""
 
-    def __init__(self, text: str, limits: Limits) -> None:
+    def __init__(self, text: str, limits: Limits, factors: FactorReferences | None) -> None:
         self.text = text
         self.limits = limits
+        self.factors = factors
         self.tokens = tokenize(text)
         self.index = 0
         self.nodes = 0
@@ -139,8 +185,8 @@ class _Parser:
         return self.advance()
 
     def node(self, built: Expr, token: Token) -> Expr:
-        """Count a new node and check the limits at its position."""
-        self.nodes += 1
+        """Count a new node (a reference: its body's) and check the limits at its position."""
+        self.nodes += built.size if isinstance(built, Ref) else 1
         if self.nodes > self.limits.max_nodes:
             raise self.over_limit(
                 f"has more than {self.limits.max_nodes} nodes (generation.max_expression_nodes)",
@@ -207,7 +253,15 @@ class _Parser:
             self.expect("rparen", "')'")
             return inner
         if token.kind == "name":
+            if token.text == FACTOR_CALL and self.peek().kind == "lparen":
+                return self.reference(token)
             return self.call(token, nesting) if self.peek().kind == "lparen" else self.field(token)
+        if token.kind == "string":
+            raise self.error(
+                "a quoted name is only allowed as the argument of factor(...)",
+                token,
+                'use factor("name") to refer to a library factor',
+            )
         found = token.text or "end of input"
         raise self.error(f"expected a number, field, call or '(' but found {found!r}", token)
 
@@ -222,6 +276,40 @@ class _Parser:
             known = [*FIELDS, *OPERATORS]
             raise self.error(f"unknown name {token.text!r}", token, did_you_mean(token.text, known))
         return self.node(Field(token.text), token)
+
+    def reference(self, token: Token) -> Expr:
+        """``factor("name")``: the library factor ``name``, resolved through ``factors``."""
+        self.advance()
+        quoted = self.peek()
+        if quoted.kind != "string":
+            found = quoted.text or "end of input"
+            raise self.error(
+                f'factor takes one quoted name, e.g. factor("my_factor"), but found {found!r}',
+                quoted,
+            )
+        self.advance()
+        self.expect("rparen", "')' after factor's name")
+        name = quoted.text[1:-1]
+        problem = check_factor_name(name)
+        if problem is not None:
+            raise self.error(problem, quoted)
+        if self.factors is None or not self.factors.names:
+            raise self.error(
+                f"factor({quoted.text}) refers to the persistent factor library, which is "
+                "empty or not in use here",
+                quoted,
+                "set library.path to a library that holds it (stratloop library list)",
+            )
+        known = self.factors.names
+        if name not in known:
+            hint = did_you_mean(name, known)
+            listed = f"known: {', '.join(known)}"
+            raise self.error(
+                f"unknown library factor {name!r}",
+                quoted,
+                f"{hint}; {listed}" if hint else listed,
+            )
+        return self.node(Ref(name, self.factors.resolve(name)), token)
 
     def call(self, token: Token, nesting: int) -> Expr:
         if token.text not in OPERATORS:
@@ -239,12 +327,17 @@ class _Parser:
         return self.node(Call(token.text, tuple(args)), token)
 
 
-def parse(text: str, *, limits: Limits | None = None) -> Expr:
+def parse(
+    text: str, *, limits: Limits | None = None, factors: FactorReferences | None = None
+) -> Expr:
     """Parse DSL text into an expression tree (syntax and limits only; see ``typecheck``).
 
     Args:
         text: the expression, e.g. ``rank(ts_mean(returns, 20))``.
-        limits: size and depth bounds; the defaults when omitted.
+        limits: size and depth bounds; the defaults when omitted. A
+            ``factor("name")`` counts as its expression's nodes and depth.
+        factors: what ``factor("name")`` refers to; without it, such a
+            reference is a syntax error.
 
     Raises:
         ExpressionSyntaxError: the text does not parse; the message has the
@@ -259,7 +352,7 @@ def parse(text: str, *, limits: Limits | None = None) -> Expr:
         raise ExpressionLimitError(
             f"expression text is longer than {_MAX_TEXT} characters", token=text[:20]
         )
-    parser = _Parser(text, bounds)
+    parser = _Parser(text, bounds, factors)
     if parser.peek().kind == "end":
         raise ExpressionSyntaxError("the expression is empty", expression=text, position=0)
     tree = parser.expression(0, 1)

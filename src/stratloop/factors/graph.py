@@ -12,9 +12,17 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TypeAlias
 
-from stratloop.factors.nodes import Binary, Call, Expr, Neg, Not, Number
+from stratloop.factors.nodes import Binary, Call, Expr, Neg, Not, Number, Ref
 
-__all__ = ["ExprGraph", "Path", "replace_all", "replace_at", "subtrees", "with_children"]
+__all__ = [
+    "ExprGraph",
+    "Path",
+    "inline",
+    "replace_all",
+    "replace_at",
+    "subtrees",
+    "with_children",
+]
 
 Path: TypeAlias = tuple[int, ...]
 """Child indices from the root to a subtree; ``()`` is the root."""
@@ -49,6 +57,22 @@ def with_children(node: Expr, children: tuple[Expr, ...]) -> Expr:
             return Binary(node.op, children[0], children[1])
         case _:
             return node
+
+
+def inline(expr: Expr) -> Expr:
+    """``expr`` with every ``factor("name")`` replaced by the expression it stands for.
+
+    What is evaluated and recorded: a strategy's recorded expression never
+    depends on the library, which may change after the run.
+    """
+    if isinstance(expr, Ref):
+        return inline(expr.body)
+    if not expr.children:
+        return expr
+    children = tuple(inline(child) for child in expr.children)
+    if children == expr.children:
+        return expr
+    return with_children(expr, children)
 
 
 def replace_at(expr: Expr, path: Path, replacement: Expr) -> Expr:

@@ -249,16 +249,6 @@ class FactorLibrary:
             expr = template.instantiate(values, fields=fields, limits=limits)
         return FactorDraw(template, values, expr)
 
-    def sample(
-        self,
-        rng: np.random.Generator,
-        *,
-        fields: frozenset[str] | None = None,
-        limits: Limits | None = None,
-    ) -> Expr:
-        """The expression of :meth:`draw`."""
-        return self.draw(rng, fields=fields, limits=limits).expr
-
 
 @dataclass(frozen=True, slots=True)
 class FactorDraw:

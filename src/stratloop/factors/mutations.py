@@ -9,7 +9,8 @@ scale-free one), a library factor (scale-free) replaces only a scale-free
 subtree or a level where a scale-free input is required (repairing a parent
 recorded before the unit rules), and a crossover donor has the unit its place
 needs. The child is type-checked with the unit rules before it is returned.
-``add_factor`` (rank-weighted sum with a library factor), ``remove_factor``
+``add_factor`` (rank-weighted sum with a library factor or a saved one,
+``factor("name")``), ``remove_factor``
 (drop one term of a sum), ``replace_subtree`` (a subtree becomes a library
 factor), ``crossover`` (a subtree from a second parent) and ``portfolio``
 (the portfolio rule or exits). Every random choice comes from the given
@@ -26,11 +27,11 @@ import numpy as np
 
 from stratloop.errors import ExpressionError, FactorTemplateError, MutationError
 from stratloop.factors._suggest import did_you_mean
-from stratloop.factors.grammar import parse
-from stratloop.factors.graph import Path, replace_all, replace_at, subtrees
+from stratloop.factors.grammar import FactorReferences, parse
+from stratloop.factors.graph import Path, inline, replace_all, replace_at, subtrees
 from stratloop.factors.library import FactorLibrary
 from stratloop.factors.limits import EVALUATION_LIMITS, Limits
-from stratloop.factors.nodes import Binary, Call, Expr, Number
+from stratloop.factors.nodes import Binary, Call, Expr, Number, Ref
 from stratloop.factors.ops import OPERATORS
 from stratloop.factors.typecheck import available_fields, infer_type, typecheck
 from stratloop.factors.units import DIMENSIONLESS, Unit
@@ -54,6 +55,7 @@ class _Context:
     fields: frozenset[str]
     other: Strategy | None
     n_assets: int | None
+    saved: tuple[Ref, ...] = ()
 
     def pick(self, count: int) -> int:
         return int(self.rng.integers(count))
@@ -185,6 +187,10 @@ def _unit_preserving(node: Call | Binary, names: tuple[str, ...], ctx: _Context)
 
 
 def _draw_factor(ctx: _Context) -> tuple[Expr, dict[str, Any]]:
+    """A template of the library or, half the time when there are any, a saved factor's leaf."""
+    if ctx.saved and ctx.pick(2) == 0:
+        ref = ctx.saved[ctx.pick(len(ctx.saved))]
+        return ref, {"saved_factor": ref.name}
     draw = ctx.library.draw(ctx.rng, fields=ctx.fields, limits=ctx.limits)
     return draw.expr, {"factor": draw.template.name, "factor_params": dict(draw.values)}
 
@@ -339,8 +345,16 @@ def _apply(name: str, strategy: Strategy, expr: Expr, ctx: _Context) -> _Result:
 def _validated(result: Expr | Strategy, strategy: Strategy, ctx: _Context) -> Strategy:
     if isinstance(result, Strategy):
         return result
-    checked = typecheck(result, fields=ctx.fields, limits=ctx.limits)
+    checked = inline(typecheck(result, fields=ctx.fields, limits=ctx.limits))
     return strategy.model_copy(update={"expression": checked.text})
+
+
+def _usable_saved(saved: FactorReferences | None, fields: frozenset[str]) -> tuple[Ref, ...]:
+    """The saved factors as leaves, those whose fields the data has."""
+    if saved is None:
+        return ()
+    leaves = (Ref(name, saved.resolve(name)) for name in saved.names)
+    return tuple(leaf for leaf in leaves if leaf.fields <= fields)
 
 
 def mutate(
@@ -354,6 +368,7 @@ def mutate(
     other: Strategy | None = None,
     max_attempts: int = 25,
     n_assets: int | None = None,
+    saved: FactorReferences | None = None,
 ) -> tuple[Strategy, Lineage]:
     """A valid child of ``strategy`` that differs from it, and its lineage.
 
@@ -367,6 +382,11 @@ def mutate(
         other: the second parent, needed by ``crossover``.
         max_attempts: rewrites to try before giving up.
         n_assets: the number of assets, bounding ``TopN.n`` (1000 when unknown).
+        saved: the persistent library's factors, which ``add_factor`` and
+            ``replace_subtree`` insert as ``factor("name")`` leaves (recorded
+            inlined, with the name in the lineage); those using fields the
+            data lacks are left out. None or empty: templates only, drawn
+            exactly as without a library.
 
     Raises:
         MutationError: an unknown operator, or no valid, different child within
@@ -380,7 +400,7 @@ def mutate(
     usable = available_fields(fields)
     expr = parse(strategy.expression, limits=EVALUATION_LIMITS)
     base = strategy.model_copy(update={"expression": expr.text})
-    ctx = _Context(rng, library, limits, usable, other, n_assets)
+    ctx = _Context(rng, library, limits, usable, other, n_assets, _usable_saved(saved, usable))
     names = [name for name in MUTATION_OPERATORS if other is not None or name != "crossover"]
     reason = "no attempt made"
     for _ in range(max_attempts):

@@ -27,6 +27,7 @@ __all__ = [
     "Neg",
     "Not",
     "Number",
+    "Ref",
 ]
 
 NOT_PRECEDENCE = 3
@@ -264,7 +265,58 @@ class Binary(_Inner):
 
 
 
-Expr: TypeAlias = Number | Field | Call | Neg | Not | Binary
+@dataclass(frozen=True, eq=False)
+class Ref(_Leaf):
+    """``factor("name")``: a factor of the persistent library, with its resolved expression.
+
+    It stands for ``body`` wherever a value matters: size, depth, fields,
+    lookback, unit, evaluation and canonical form are the body's, so limits,
+    units and trial keys are those of the inlined expression. Only the text
+    keeps the name, so that ``parse(str(e), factors=...) == e``. It is a leaf
+    of the graph: mutations treat a library factor as one unit.
+    """
+
+    name: str
+    body: Expr
+
+    @property
+    def precedence(self) -> int:
+        """Atoms never need parentheses."""
+        return ATOM_PRECEDENCE
+
+    @cached_property
+    def key(self) -> str:
+        """The name and the body: two libraries may give one name different expressions."""
+        return hashlib.sha256(f"{self.text}={self.body.text}".encode()).hexdigest()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ref) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    @cached_property
+    def size(self) -> int:
+        """The body's: limits bound the expression that is evaluated."""
+        return self.body.size
+
+    @cached_property
+    def depth(self) -> int:
+        """The body's."""
+        return self.body.depth
+
+    @cached_property
+    def fields(self) -> frozenset[str]:
+        """The body's fields."""
+        return self.body.fields
+
+    @cached_property
+    def lookback(self) -> int:
+        """The body's lookback."""
+        return self.body.lookback
+
+
+Expr: TypeAlias = Number | Field | Call | Neg | Not | Binary | Ref
 """Any expression node."""
 
 
@@ -280,12 +332,14 @@ def _children(node: Expr) -> tuple[Expr, ...]:
             return ()
 
 
-def _render(node: Expr) -> str:
+def _render(node: Expr) -> str:  # noqa: PLR0911 - one return per node kind
     match node:
         case Number():
             return _format_number(node.value)
         case Field():
             return node.name
+        case Ref():
+            return f'factor("{node.name}")'
         case Call():
             return f"{node.name}({', '.join(arg.text for arg in node.args)})"
         case Neg():

@@ -16,7 +16,7 @@ from typing import Literal, NoReturn
 from stratloop.errors import ExpressionLimitError, ExpressionTypeError
 from stratloop.factors._suggest import did_you_mean
 from stratloop.factors.limits import Limits
-from stratloop.factors.nodes import Binary, Call, Expr, Field, Neg, Not, Number
+from stratloop.factors.nodes import Binary, Call, Expr, Field, Neg, Not, Number, Ref
 from stratloop.factors.ops import FIELD_UNITS, INFIX, OPERATORS, Param
 from stratloop.factors.units import (
     CONSTANT,
@@ -110,12 +110,14 @@ class _Checker:
             suggestion=suggestion,
         )
 
-    def infer(self, node: Expr) -> ExprType:
+    def infer(self, node: Expr) -> ExprType:  # noqa: PLR0911 - one return per node kind
         match node:
             case Number():
                 return ExprType("num", panel=False, unit=CONSTANT)
             case Field():
                 return self.field(node)
+            case Ref():
+                return self.infer(node.body)
             case Call():
                 return self.call(node)
             case Neg():

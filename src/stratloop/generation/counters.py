@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
+from stratloop._share import Share
 from stratloop.config.models import GenerationConfig
 from stratloop.generation.decision import DRAW_RULES, decide
 from stratloop.generation.outcome import GenerationOutcome
@@ -83,27 +84,20 @@ class GenerationCountersSnapshot:
         """Iterations that produced no candidate."""
         return sum(self.failures_by_error.values())
 
-    @property
-    def priority_adherence(self) -> float | None:
-        """Share of iterations that followed the configuration's priority."""
-        return self.adherent / self.iterations if self.iterations else None
-
-    @property
-    def llm_share(self) -> float | None:
-        """Share of iterations that decided on the LLM."""
-        return self.llm_decisions / self.iterations if self.iterations else None
-
-    @property
-    def draw_llm_share(self) -> float | None:
-        """Share of draw-decided iterations that drew the LLM."""
-        return self.draw_llm_decisions / self.draw_iterations if self.draw_iterations else None
-
-    @property
-    def expected_llm_share(self) -> float | None:
-        """Mean ``innovation_rate / 100`` over draw-decided iterations."""
-        if not self.draw_iterations:
-            return None
-        return self.expected_llm_share_sum / self.draw_iterations
+    priority_adherence = Share(
+        "adherent", "iterations", "Share of iterations that followed the configuration's priority."
+    )
+    llm_share = Share("llm_decisions", "iterations", "Share of iterations that decided on the LLM.")
+    draw_llm_share = Share(
+        "draw_llm_decisions",
+        "draw_iterations",
+        "Share of draw-decided iterations that drew the LLM.",
+    )
+    expected_llm_share = Share(
+        "expected_llm_share_sum",
+        "draw_iterations",
+        "Mean ``innovation_rate / 100`` over draw-decided iterations.",
+    )
 
     @property
     def llm_share_interval(self) -> tuple[float, float] | None:

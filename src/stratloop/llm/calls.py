@@ -11,10 +11,12 @@ cost, why it stopped and, for a rejected reply, what it actually wrote
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from stratloop._share import Share
 from stratloop.redaction import redact_text
 
 __all__ = [
@@ -160,26 +162,22 @@ class ModelSummary:
     improvements: int = 0
     evaluated: int = 0
 
-    @property
-    def acceptance_rate(self) -> float | None:
-        """Share of proposals that ended with a valid spec (first try or repaired)."""
-        accepted = self.valid_first_try + self.repaired
-        return accepted / self.proposals if self.proposals else None
-
-    @property
-    def valid_first_try_rate(self) -> float | None:
-        """Share of proposals valid without a repair round."""
-        return self.valid_first_try / self.proposals if self.proposals else None
-
-    @property
-    def repair_rate(self) -> float | None:
-        """Share of proposals that needed a repair round and got a valid spec from it."""
-        return self.repaired / self.proposals if self.proposals else None
-
-    @property
-    def improvement_rate(self) -> float | None:
-        """Share of its evaluated candidates that became the champion."""
-        return self.improvements / self.evaluated if self.evaluated else None
+    acceptance_rate = Share(
+        ("valid_first_try", "repaired"),
+        "proposals",
+        "Share of proposals that ended with a valid spec (first try or repaired).",
+    )
+    valid_first_try_rate = Share(
+        "valid_first_try", "proposals", "Share of proposals valid without a repair round."
+    )
+    repair_rate = Share(
+        "repaired",
+        "proposals",
+        "Share of proposals that needed a repair round and got a valid spec from it.",
+    )
+    improvement_rate = Share(
+        "improvements", "evaluated", "Share of its evaluated candidates that became the champion."
+    )
 
     def describe(self) -> str:
         """One line for a run's summary."""
@@ -216,21 +214,39 @@ def _reason(error: str | None) -> str:
     return text[:120]
 
 
+_COUNTED = (
+    "proposals",
+    "valid_first_try",
+    "repaired",
+    "failed_proposals",
+    "calls",
+    "tokens",
+    "improvements",
+    "evaluated",
+)
+"""The :class:`ModelSummary` fields a tally counts up one by one."""
+
+
 @dataclass(slots=True)
 class _Tally:
-    proposals: int = 0
-    valid_first_try: int = 0
-    repaired: int = 0
-    failed: int = 0
-    calls: int = 0
-    tokens: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
     cost: float | None = None
     latency_sum: float = 0.0
     latencies: list[float] = field(default_factory=list)
-    finish: dict[str, int] = field(default_factory=dict)
-    rejections: dict[str, int] = field(default_factory=dict)
-    improvements: int = 0
-    evaluated: int = 0
+    finish: Counter[str] = field(default_factory=Counter)
+    rejections: Counter[str] = field(default_factory=Counter)
+
+    def summary(self, model: str) -> ModelSummary:
+        counts: dict[str, Any] = {name: self.counts[name] for name in _COUNTED}
+        return ModelSummary(
+            model=model,
+            cost=self.cost,
+            latency_sum=self.latency_sum,
+            latencies=tuple(self.latencies),
+            finish_reasons=dict(self.finish.most_common()),
+            rejections=dict(self.rejections.most_common()),
+            **counts,
+        )
 
 
 class CallTally:
@@ -254,55 +270,32 @@ class CallTally:
         """
         for call in calls:
             tally = self._tallies.setdefault(call.model, _Tally())
-            tally.calls += 1
-            tally.tokens += call.tokens
+            tally.counts["calls"] += 1
+            tally.counts["tokens"] += call.tokens
             if call.cost is not None:
                 tally.cost = (tally.cost or 0.0) + call.cost
             tally.latency_sum += call.latency_s
             if self._keep:
                 tally.latencies.append(call.latency_s)
-            reason = call.finish_reason or "none"
-            tally.finish[reason] = tally.finish.get(reason, 0) + 1
+            tally.finish[call.finish_reason or "none"] += 1
             if call.outcome == "rejected":
-                key = _reason(call.error)
-                tally.rejections[key] = tally.rejections.get(key, 0) + 1
+                tally.rejections[_reason(call.error)] += 1
         asks = [call for call in calls if call.purpose != "probe"]
         if not asks:
             return
-        owner = self._tallies[asks[0].model]
-        owner.proposals += 1
+        owner = self._tallies[asks[0].model].counts
+        owner["proposals"] += 1
         if asks[-1].outcome != "accepted":
-            owner.failed += 1
+            owner["failed_proposals"] += 1
             return
-        if len(asks) == 1:
-            owner.valid_first_try += 1
-        else:
-            owner.repaired += 1
+        owner["valid_first_try" if len(asks) == 1 else "repaired"] += 1
         if champion is not None:
-            owner.evaluated += 1
-            owner.improvements += int(champion)
+            owner["evaluated"] += 1
+            owner["improvements"] += int(champion)
 
     def summaries(self) -> tuple[ModelSummary, ...]:
         """One summary per model, most called first."""
-        summaries = [
-            ModelSummary(
-                model=model,
-                proposals=t.proposals,
-                valid_first_try=t.valid_first_try,
-                repaired=t.repaired,
-                failed_proposals=t.failed,
-                calls=t.calls,
-                tokens=t.tokens,
-                cost=t.cost,
-                latency_sum=t.latency_sum,
-                latencies=tuple(t.latencies),
-                finish_reasons=dict(sorted(t.finish.items(), key=lambda kv: -kv[1])),
-                rejections=dict(sorted(t.rejections.items(), key=lambda kv: -kv[1])),
-                improvements=t.improvements,
-                evaluated=t.evaluated,
-            )
-            for model, t in self._tallies.items()
-        ]
+        summaries = [t.summary(model) for model, t in self._tallies.items()]
         return tuple(sorted(summaries, key=lambda s: (-s.calls, s.model)))
 
 

@@ -101,9 +101,10 @@ def _digit(low: str, high: str) -> str:
 class _Builder:
     """Collects the productions of each type class."""
 
-    def __init__(self, fields: frozenset[str], limits: Limits) -> None:
+    def __init__(self, fields: frozenset[str], limits: Limits, saved: tuple[str, ...]) -> None:
         self.limits = limits
-        leaves: dict[str, list[str]] = {"s": [], "p": [], "v": []}
+        library = [f'"factor(\'{name}\')"' for name in saved]
+        leaves: dict[str, list[str]] = {"s": library, "p": [], "v": []}
         for name in sorted(available_fields(fields)):
             unit = FIELD_UNITS[name]
             if unit.scale_free:
@@ -180,7 +181,11 @@ class _Builder:
 
 
 def strategy_grammar(
-    fields: frozenset[str], limits: Limits, shape: GrammarShape | None = None
+    fields: frozenset[str],
+    limits: Limits,
+    shape: GrammarShape | None = None,
+    *,
+    saved: tuple[str, ...] = (),
 ) -> str:
     """The GBNF grammar of one JSON strategy reply on data with these ``fields``.
 
@@ -188,13 +193,15 @@ def strategy_grammar(
         fields: the data's stored fields (``returns`` is derived from ``close``).
         limits: the expression limits; the grammar keeps to their depth and windows.
         shape: bounds on the non-expression parts of the reply.
+        saved: names of the persistent library's scale-free factors on these
+            fields, written ``factor('name')`` (single quotes: no JSON escape).
 
     Raises:
         ValueError: the fields give no scale-free signal at all (no ``close``
             and no other field), so no expression could be sampled.
     """
     shape = shape or GrammarShape()
-    builder = _Builder(frozenset(fields), limits)
+    builder = _Builder(frozenset(fields), limits, saved)
     body = builder.build()
     top = "se"
     if not body:

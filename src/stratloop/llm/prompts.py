@@ -21,6 +21,7 @@ from string import Template
 from types import MappingProxyType
 
 from stratloop.errors import LLMGenerationError
+from stratloop.factors.grammar import FactorReferences
 from stratloop.generation.context import ChampionSnapshot, Feedback, GenerationContext
 from stratloop.generation.outcome import Repeat
 from stratloop.llm.client import Message
@@ -32,6 +33,7 @@ __all__ = [
     "Universe",
     "build_messages",
     "repair_messages",
+    "saved_factors_section",
 ]
 
 _DATE = re.compile(r"(?<!\d)\d{4}[-/.]\d{2}[-/.]\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?")
@@ -116,6 +118,35 @@ Reply again with exactly one corrected JSON object in a ```json block, \
 following the reply format and the DSL reference above."""
 )
 
+
+
+_SAVED = Template(
+    """
+
+## Your factor library
+
+Factors accepted in earlier runs. Use one as a leaf of your expression by its \
+name, factor("name"), e.g. rank(factor("$first")) - rank(ts_std(returns, 20)); \
+it stands for the expression shown (its unit is that expression's). A signal \
+that correlates strongly with one of them on its own is not a new factor and \
+is not counted: combine them with something new instead.
+
+| name | expression |
+|---|---|
+$rows"""
+)
+
+
+def saved_factors_section(saved: FactorReferences | None) -> str:
+    """The prompt's list of the persistent library's factors; empty without any.
+
+    The expressions are data the prompt quotes, in a table the model reads;
+    nothing of them is executed.
+    """
+    if saved is None or not saved.names:
+        return ""
+    rows = "\n".join(f"| `{name}` | `{saved.resolve(name).text}` |" for name in saved.names)
+    return _SAVED.substitute(first=saved.names[0], rows=rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,9 @@ from stratloop.factors import (
     dsl_reference,
     parse,
 )
+from stratloop.factors.grammar import FactorReferences
+from stratloop.factors.limits import EVALUATION_LIMITS
+from stratloop.factors.typecheck import typecheck
 from stratloop.generation.context import Feedback, GenerationContext
 from stratloop.llm.budget import TokenBudget, Usage
 from stratloop.llm.calls import CallPurpose, LLMCall
@@ -51,6 +54,7 @@ from stratloop.llm.prompts import (
     Universe,
     build_messages,
     repair_messages,
+    saved_factors_section,
 )
 from stratloop.llm.response import ReplyBounds, parse_reply
 from stratloop.llm.structured import Mode, ProbeResult, probe, strategy_schema
@@ -160,6 +164,8 @@ class LLMProposer:
         example: the strategy the prompt shows as the reply format's example.
         library: the factor library the prompt describes, including the user's
             own templates; None describes the default library.
+        saved: the persistent library's factors: listed in the prompt, and
+            usable in a reply as ``factor("name")`` (inlined in the spec).
 
     Raises:
         ExpressionError: ``example`` is not valid under ``limits`` and ``fields``.
@@ -177,8 +183,10 @@ class LLMProposer:
         bounds: ReplyBounds | None = None,
         example: Strategy = EXAMPLE_STRATEGY,
         library: FactorLibrary | None = None,
+        saved: FactorReferences | None = None,
     ) -> None:
         self.client = client
+        self.saved = saved
         self.limits = limits
         self.fields = frozenset(fields)
         self.budget = budget if budget is not None else TokenBudget.from_config(client.config)
@@ -191,7 +199,7 @@ class LLMProposer:
         self.bounds = bounds or ReplyBounds()
         shown = available_fields(self.fields)
         self.settings = PromptSettings(
-            reference=_reference(library or default_library()),
+            reference=_reference(library or default_library()) + saved_factors_section(saved),
             fields=shown,
             example=check_strategy(example, fields=self.fields, limits=limits),
             max_nodes=limits.max_nodes,
@@ -244,7 +252,11 @@ class LLMProposer:
             replies.append(completion)
             try:
                 parsed = parse_reply(
-                    completion.text, fields=self.fields, limits=self.limits, bounds=self.bounds
+                    completion.text,
+                    fields=self.fields,
+                    limits=self.limits,
+                    bounds=self.bounds,
+                    factors=self.saved,
                 )
             except LLMGenerationError as exc:
                 self._log(route, purpose, mode, completion, "rejected", exc, completion.text)
@@ -288,8 +300,22 @@ class LLMProposer:
         if mode == "json_schema":
             return Constraint("json_schema", schema=strategy_schema())
         if mode == "grammar":
-            return Constraint("grammar", grammar=strategy_grammar(self.fields, self.limits))
+            grammar = strategy_grammar(self.fields, self.limits, saved=self._grammar_factors())
+            return Constraint("grammar", grammar=grammar)
         return None
+
+    def _grammar_factors(self) -> tuple[str, ...]:
+        """The saved factors the grammar offers: those that are scale-free signals on the data."""
+        if self.saved is None:
+            return ()
+        usable = []
+        for name in self.saved.names:
+            try:
+                typecheck(self.saved.resolve(name), fields=self.fields, limits=EVALUATION_LIMITS)
+            except ExpressionError:
+                continue
+            usable.append(name)
+        return tuple(usable)
 
     def _remember(self, ctx: GenerationContext) -> list[Feedback]:
         """Add what ``ctx`` shows to the archive (one entry per expression); the archive."""

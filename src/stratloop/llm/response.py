@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from stratloop.errors import ExpressionError, SpecError
 from stratloop.factors import Limits, check_strategy
+from stratloop.factors.grammar import FactorReferences
 from stratloop.llm._extract import ReplyBounds, extract_object, fail_reply
 from stratloop.spec import Strategy
 
@@ -38,6 +39,7 @@ def parse_reply(
     fields: frozenset[str],
     limits: Limits,
     bounds: ReplyBounds | None = None,
+    factors: FactorReferences | None = None,
 ) -> ParsedReply:
     """Parse and check the one strategy spec in a model's reply.
 
@@ -46,6 +48,8 @@ def parse_reply(
         fields: the data fields an expression may use.
         limits: the expression size, depth and window limits.
         bounds: size bounds on the reply itself.
+        factors: the persistent library's factors a reply may use as
+            ``factor("name")``; the spec returned has them inlined.
 
     Raises:
         LLMGenerationError: no valid spec; the parser's or checker's error is
@@ -71,7 +75,7 @@ def parse_reply(
     except ValidationError as exc:
         fail_reply(f"the spec's shape is wrong: {_issues(exc)}", exc)
     try:
-        checked = check_strategy(strategy, fields=fields, limits=limits)
+        checked = check_strategy(strategy, fields=fields, limits=limits, factors=factors)
     except (ExpressionError, SpecError) as exc:
         fail_reply(f"the expression is not valid: {exc}", exc)
     return ParsedReply(checked, None if rationale is None else _printable(rationale))

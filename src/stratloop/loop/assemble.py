@@ -1,7 +1,8 @@
 """Build the real loop parts from a configuration: what ``stratloop run`` runs.
 
 The factor-graph generator, the LLM proposer (only when the LLM is enabled and
-an endpoint is configured), the expression validator, the backtest evaluator
+an endpoint is configured), the persistent factor library as the run sees it
+(when ``library.path`` is set), the expression validator, the backtest evaluator
 for the worker processes, and the audit trail. A panel too short for any
 candidate to be evaluated is refused here, before the run starts.
 """
@@ -19,6 +20,7 @@ from stratloop.flags import FlagSource, instance_id
 from stratloop.llm.budget import TokenBudget, Usage
 from stratloop.loop.audit import RunAudit
 from stratloop.loop.evaluation import backtest_evaluator, load_run_panel
+from stratloop.loop.library import open_run_library
 from stratloop.loop.runner import LoopParts
 from stratloop.spec import Candidate, Strategy, TopN
 
@@ -64,12 +66,15 @@ def build_parts(
     if config.generation.user_factors is not None:
         library = library.with_templates(load_user_factors(Path(config.generation.user_factors)))
     _refuse_short_panel(panel, config, library, limits)
+    saved = open_run_library(config, Path(config.loop.runs_dir) / run_id, panel)
+    definitions = None if saved is None else saved.definitions
     factor_graph = FactorGraphGenerator(
         library,
         limits=limits,
         fields=fields,
         max_attempts=config.generation.max_mutation_attempts,
         n_assets=len(panel.assets),
+        saved=definitions,
     )
     budget = TokenBudget.from_config(config.llm, spent=spent)
     llm = None
@@ -91,10 +96,11 @@ def build_parts(
             budget=budget,
             universe=universe,
             library=library,
+            saved=definitions,
         )
 
     def validate(candidate: Candidate) -> None:
-        check_strategy(candidate.strategy, fields=fields, limits=limits)
+        check_strategy(candidate.strategy, fields=fields, limits=limits, factors=definitions)
 
     return LoopParts(
         factor_graph=factor_graph,
@@ -104,6 +110,7 @@ def build_parts(
         budget=budget if llm is not None else None,
         validate=validate,
         audit=RunAudit(config, run_id=run_id, instance_id=instance_id, path=audit_path),
+        library=saved,
     )
 
 

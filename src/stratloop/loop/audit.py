@@ -82,35 +82,18 @@ class RunAudit:
             )
         )
 
-    def holdout(
-        self,
-        *,
-        iteration: int,
-        candidate_id: str,
-        expression: str,
-        look: int,
-        again: bool,
-        metrics: Mapping[str, Any],
-        verdict: str,
-        seconds: float,
-    ) -> None:
+    def envelope(self) -> dict[str, Any]:
+        """What every record of this run carries: run, instance and configuration with its hash."""
+        return {
+            "run_id": self.run_id,
+            "instance_id": self.instance_id,
+            "config_snapshot": self._snapshot,
+            "config_hash": self._hash,
+        }
+
+    def append_holdout(self, record: HoldoutAuditRecord) -> None:
         """Append the record of one look at the run's sealed holdout (``stratloop holdout``)."""
-        self._open().append(
-            HoldoutAuditRecord(
-                iteration_num=iteration,
-                run_id=self.run_id,
-                instance_id=self.instance_id,
-                config_snapshot=self._snapshot,
-                config_hash=self._hash,
-                candidate_id=candidate_id,
-                expression=expression,
-                look=look,
-                again=again,
-                metrics=metrics,
-                verdict=verdict,
-                seconds=seconds,
-            )
-        )
+        self._open().append(record)
 
     def backfill(self, records: Sequence[IterationRecord]) -> int:
         """Write the records of audited iterations the trail lacks; returns how many.

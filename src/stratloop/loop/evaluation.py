@@ -18,9 +18,11 @@ from stratloop.loop.workers import Evaluator
 from stratloop.spec import Strategy
 
 if TYPE_CHECKING:
+    from stratloop.backtest import Study
     from stratloop.factors.cache import EvalCache
+    from stratloop.factors.fingerprint import FingerprintSample
 
-__all__ = ["backtest_evaluator", "evaluation_cache", "load_run_panel"]
+__all__ = ["backtest_evaluator", "evaluation_cache", "fingerprint_sample", "load_run_panel"]
 
 _MIB = 1024 * 1024
 
@@ -42,40 +44,57 @@ def evaluation_cache(config: StratloopConfig) -> EvalCache:
     return EvalCache(config.loop.eval_cache_mb * _MIB)
 
 
+def fingerprint_sample(study: Study, config: StratloopConfig) -> FingerprintSample:
+    """The train-block cells every signal of the run is fingerprinted on.
+
+    Candidates and the library's factors alike; ``generation.max_window`` rows
+    of warm-up are skipped.
+    """
+    from stratloop.backtest.split import fold_layout  # noqa: PLC0415 - loaded in the worker
+    from stratloop.factors.fingerprint import (  # noqa: PLC0415 - loaded in the worker
+        FingerprintSample,
+    )
+
+    warm_up = config.generation.max_window
+    train_stop = fold_layout(
+        min(warm_up, study.split // 2), study.split, len(study.panel.dates), config.backtest, 0
+    ).train[1]
+    return FingerprintSample.of(len(study.selection.assets), train_stop, warm_up=warm_up)
+
+
 def backtest_evaluator(config: StratloopConfig) -> Evaluator:
     """Load the panel once and return ``(strategy, n_trials) -> {train, validation, folds, ...}``.
 
     The mapping also holds the signal's ``fingerprint`` on sampled train-block
-    rows, so the loop can find near-duplicate signals.
+    rows, so the loop can find near-duplicate signals. The evaluator is a
+    :class:`~stratloop.loop.workers.Fingerprinter`: given a task's screen, a
+    worker fingerprints the signal first and skips the backtests of a near-duplicate.
 
     Args:
         config: the run's configuration (``data``, ``backtest``, ``loop.eval_cache_mb``
             and ``generation.max_window``, the fingerprint's warm-up).
     """
     from stratloop.backtest import Study  # noqa: PLC0415 - loaded in the worker
-    from stratloop.backtest.split import fold_layout  # noqa: PLC0415 - loaded in the worker
     from stratloop.factors import evaluate as signal_of  # noqa: PLC0415 - loaded in the worker
-    from stratloop.factors.fingerprint import (  # noqa: PLC0415 - loaded in the worker
-        FingerprintSample,
-    )
 
     study = Study(load_run_panel(config), config.backtest)
     cache = evaluation_cache(config)
-
-    warm_up = config.generation.max_window
     panel = study.selection
-    train_stop = fold_layout(
-        min(warm_up, study.split // 2), study.split, len(study.panel.dates), config.backtest, 0
-    ).train[1]
-    sample = FingerprintSample.of(len(panel.assets), train_stop, warm_up=warm_up)
+    sample = fingerprint_sample(study, config)
 
-    def evaluate(strategy: Strategy, n_trials: int) -> Mapping[str, Any]:
-        result = study.evaluate(strategy, n_trials=n_trials, cache=cache)
-        return {
-            "train": result.train.summary(),
-            "validation": result.validation.summary(),
-            "folds": result.fold_summaries(),
-            "fingerprint": sample.take(signal_of(strategy.expression, panel, cache=cache)),
-        }
+    class _Evaluate:
+        """The evaluator, and the fingerprint alone for a screen (the signal stays cached)."""
 
-    return evaluate
+        def fingerprint(self, strategy: Strategy) -> str:
+            return sample.take(signal_of(strategy.expression, panel, cache=cache))
+
+        def __call__(self, strategy: Strategy, n_trials: int) -> Mapping[str, Any]:
+            result = study.evaluate(strategy, n_trials=n_trials, cache=cache)
+            return {
+                "train": result.train.summary(),
+                "validation": result.validation.summary(),
+                "folds": result.fold_summaries(),
+                "fingerprint": self.fingerprint(strategy),
+            }
+
+    return _Evaluate()

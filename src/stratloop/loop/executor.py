@@ -30,10 +30,6 @@ def open_executor(factory: EvaluatorFactory, config: StratloopConfig) -> Executo
     loop = config.loop
     if loop.executor == "ray":
         return RayEvaluationPool(
-            factory,
-            config,
-            workers=loop.workers,
-            timeout_s=loop.eval_timeout_s,
-            address=loop.ray_address,
+            factory, config, workers=loop.workers, timeout_s=loop.eval_timeout_s
         )
     return EvaluationPool(factory, config, workers=loop.workers, timeout_s=loop.eval_timeout_s)

@@ -26,7 +26,7 @@ The figures (definitions in ``docs/statistics.md``):
   not series), aligned on the days every trial has.
 - the verdict: distinguishable when the holdout's excess is significant at
   5% on the first look (5% / k on the k-th), the deflated Sharpe and PBO
-  reported beside it (:func:`stratloop.backtest.verdict.holdout_verdict`).
+  reported beside it (:func:`stratloop.backtest.verdict.benchmark_verdict`).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from stratloop.audit import HoldoutAuditRecord
 from stratloop.backtest.deflated import (
     excess_deflated_sharpe,
     expected_max_sharpe,
@@ -48,7 +49,7 @@ from stratloop.backtest.deflated import (
     trial_sharpe_variance,
 )
 from stratloop.backtest.overfitting import DEFAULT_BLOCKS, backtest_overfitting
-from stratloop.backtest.verdict import Verdict, benchmark_verdict, holdout_verdict
+from stratloop.backtest.verdict import Verdict, benchmark_verdict
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import RunError
 from stratloop.flags import instance_id
@@ -304,7 +305,7 @@ def _evaluate(
 
         zero = excess_metrics(holdout.returns, np.zeros_like(holdout.returns))
         t_stat, p_value = zero.t_stat, zero.p_value
-    verdict = holdout_verdict(
+    verdict = benchmark_verdict(
         t_stat=t_stat,
         p_value=p_value,
         look=look,
@@ -360,8 +361,9 @@ def _audit(
 ) -> None:
     audit = RunAudit(config, run_id=result.run_id, instance_id=instance_id(), path=audit_path)
     try:
-        audit.holdout(
-            iteration=result.iteration,
+        record = HoldoutAuditRecord(
+            **audit.envelope(),
+            iteration_num=result.iteration,
             candidate_id=result.candidate_id,
             expression=result.expression,
             look=result.look,
@@ -370,6 +372,7 @@ def _audit(
             verdict=result.verdict.text,
             seconds=seconds,
         )
+        audit.append_holdout(record)
     finally:
         audit.close()
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stratloop.loop.history import count_committed
 from stratloop.loop.rundir import RunDir
 from stratloop.loop.runlock import is_held
 
@@ -50,7 +51,7 @@ def describe_run(runs_dir: Path, run_id: str) -> RunInfo:
     return RunInfo(
         path=rundir.root,
         status=status,
-        iterations=_committed(rundir.history),
+        iterations=count_committed(rundir.history),
         total=int(run.get("total", 0)),
         seed=int(run.get("seed", 0)),
         metric=config["config"]["loop"]["champion_metric"],
@@ -61,12 +62,3 @@ def describe_run(runs_dir: Path, run_id: str) -> RunInfo:
         champion=champion,
         archive=rundir.read_json(rundir.archive) if rundir.archive.is_file() else None,
     )
-
-
-def _committed(history: Path) -> int:
-    try:
-        with history.open("rb") as handle:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-    except FileNotFoundError:
-        return 0
-

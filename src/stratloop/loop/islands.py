@@ -410,7 +410,7 @@ def island_lines(run_path: Path) -> list[str]:
     lines = [
         f"islands: {state['islands']}, migration every {state['migration_interval']} "
         f"iterations: {state['migrations']} migrations, {state['migrations_adopted']} adopted "
-        f"(after iteration {state['next_iteration']})"
+        f"(after {state['next_iteration']} iterations)"
     ]
     for island in state["populations"]:
         champion = island["champion"]
@@ -422,7 +422,7 @@ def island_lines(run_path: Path) -> list[str]:
         )
         lines.append(
             f"  island {island['island']}: {island['iterations']} iterations, "
-            f"{island['evaluated']} evaluated, {island['received']} migrants adopted; {best}"
+            f"{island['evaluated']} evaluated, {island['received']} migrant(s) adopted; {best}"
         )
     return lines
 
@@ -434,7 +434,7 @@ def _feedback(record: IterationRecord, metric: str) -> Feedback:
     if record.redundancy is not None:
         why = (
             f"redundant: its signal correlates {record.redundancy.correlation:.2f} with "
-            f"iteration {record.redundancy.of_iteration}'s, so it was not a new trial"
+            f"{record.redundancy.describe()}, so it was not a new trial"
         )
     return Feedback(
         iteration=record.iteration_num,

@@ -21,11 +21,20 @@ import re
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any
 
 from stratloop.config.models import StratloopConfig
-from stratloop.errors import EvaluationTimeoutError, EvaluationWorkerError, RunError
-from stratloop.loop.workers import EvalResult, EvalTask, Evaluator, EvaluatorFactory, run_task
+from stratloop.errors import RunError
+from stratloop.loop.workers import (
+    EvalResult,
+    EvalTask,
+    EvaluationPoolBase,
+    Evaluator,
+    EvaluatorFactory,
+    run_task,
+    timed_out,
+    worker_died,
+)
 
 __all__ = ["TASK_RETRIES", "RayEvaluationPool"]
 
@@ -57,49 +66,19 @@ def _ray() -> Any:
         ) from exc
 
 
-class RayEvaluationPool:
+class RayEvaluationPool(EvaluationPoolBase):
     """``loop.workers`` Ray actors with per-task timeouts; the interface of the local pool.
 
-    Args:
-        factory: builds the evaluator in each actor (module-level function).
-        config: the run's configuration, passed to ``factory``.
-        workers: number of actors.
-        timeout_s: per-task evaluation timeout.
-        address: the Ray cluster to join; None starts (and later stops) a local one.
-        start_timeout_s: how long the actors may take to build their evaluators.
+    The Ray cluster to join is ``config.loop.ray_address``; None starts (and
+    later stops) a local one. The arguments are the local pool's.
     """
 
-    def __init__(
-        self,
-        factory: EvaluatorFactory,
-        config: StratloopConfig,
-        *,
-        workers: int,
-        timeout_s: float,
-        address: str | None = None,
-        start_timeout_s: float = 300.0,
-    ) -> None:
-        if workers < 1:
-            raise RunError(f"loop.workers must be at least 1 but got {workers}")
-        self._factory = factory
-        self._config = config
-        self._size = workers
-        self._timeout = timeout_s
-        self._address = address
-        self._start_timeout = start_timeout_s
+    def _setup(self) -> None:
+        self._address = self._config.loop.ray_address
         self._ray: Any = None
         self._started_ray = False
         self._actor_class: Any = None
         self._actors: list[Any] = []
-        self.restarts = 0
-        """Actors killed and replaced after a timeout, or tasks whose worker died."""
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def start(self) -> None:
         """Join or start Ray, then start the actors and wait until each has its evaluator."""
@@ -112,9 +91,9 @@ class RayEvaluationPool:
                 log_to_driver=False,
             )
             self._started_ray = True
-        self._actor_class = ray.remote(
-            num_cpus=1, max_restarts=-1, max_task_retries=TASK_RETRIES
-        )(_EvaluationActor)
+        self._actor_class = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=TASK_RETRIES)(
+            _EvaluationActor
+        )
         self._actors = [self._new_actor() for _ in range(self._size)]
         self._await_ready(self._actors)
 
@@ -172,12 +151,8 @@ class RayEvaluationPool:
             result: EvalResult = self._ray.get(ref)
         except self._ray.exceptions.RayActorError as exc:
             self.restarts += 1
-            error = EvaluationWorkerError(
-                f"the evaluation worker died while evaluating iteration {task.iteration}, "
-                f"{TASK_RETRIES + 1} times ({_cause(exc)}). If this repeats, look for memory: "
-                "lower loop.workers or loop.eval_cache_mb"
-            )
-            return _failed(task, started, error)
+            error = worker_died(task, f"{TASK_RETRIES + 1} times; {_cause(exc)}")
+            return EvalResult.failed(task, time.monotonic() - started, error)
         return result
 
     def _timed_out(self, position: int, task: EvalTask, started: float) -> EvalResult:
@@ -185,11 +160,8 @@ class RayEvaluationPool:
         self._actors[position] = self._new_actor()
         self._await_ready([self._actors[position]])
         self.restarts += 1
-        error = EvaluationTimeoutError(
-            f"evaluation of iteration {task.iteration} ran past loop.eval_timeout_s="
-            f"{self._timeout:g} s; its Ray actor was killed and replaced"
-        )
-        return _failed(task, started, error)
+        error = timed_out(task, self._timeout, "Ray actor")
+        return EvalResult.failed(task, time.monotonic() - started, error)
 
     def close(self) -> None:
         """Kill the actors, and stop Ray if this pool started it."""
@@ -201,11 +173,6 @@ class RayEvaluationPool:
         if self._started_ray:
             self._ray.shutdown()
             self._started_ray = False
-
-
-def _failed(task: EvalTask, started: float, error: Exception) -> EvalResult:
-    seconds = time.monotonic() - started
-    return EvalResult(task.iteration, None, None, seconds, type(error).__name__, str(error))
 
 
 _RAISED = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception): .*)$")

@@ -16,8 +16,12 @@ Nothing is lost: the damaged file stays beside the repaired one as
 records what was dropped or changed and why. ``champion.json``,
 ``metrics.json`` and ``run.json`` are rebuilt from the kept iterations. The
 repair holds the run's lock, so it refuses while a live writer holds the run.
-The audit trail is not changed (its records are the permanent record of what
-happened, and ``stratloop audit verify`` reports any break in it).
+Closed history segments (``history.<first>-<last>.jsonl.xz``) were written by
+the run's owner from checked lines and stay as they are; the repair rewrites
+the live ``history.jsonl`` after them (a half-rotated run, whose live file
+still holds lines a segment holds, loses those duplicates). The audit trail
+is not changed (its records are the permanent record of what happened, and
+``stratloop audit verify`` reports any break in it).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stratloop._fsync import fsync_dir
+from stratloop.errors import RunError
 from stratloop.loop.history import DroppedLine, plan_repair
 from stratloop.loop.rundir import RunDir, atomic_write_json, storage_error, utc_now
 from stratloop.loop.runlock import RunLock
@@ -90,6 +95,12 @@ def repair_run(runs_dir: Path, run_id: str) -> RepairReport:
                 kept.append(raw)
                 continue
             number = line_of[record.iteration_num]
+            if record.iteration_num < plan.in_segments:
+                raise RunError(
+                    f"run {run_id}: iteration {record.iteration_num}, in a closed history "
+                    "segment, records a champion flag the champion rule does not give; the "
+                    "segment was edited: restore it from a backup, then repair again"
+                )
             rewritten.append(RewrittenLine(number, record.iteration_num, became))
             kept.append((record.with_champion(became).to_json() + "\n").encode())
         if not plan.dropped and not rewritten:
@@ -99,7 +110,7 @@ def repair_run(runs_dir: Path, run_id: str) -> RepairReport:
         report = rundir.history.with_name(f"{rundir.history.name}.repair-{stamp}.json")
         result = RepairReport(run_id, len(kept), plan.dropped, tuple(rewritten), backup, report)
         atomic_write_json(report, _report_json(result))
-        lock = _replace_history(rundir, lock, b"".join(kept), backup)
+        lock = _replace_history(rundir, lock, b"".join(kept[plan.in_segments :]), backup)
         _rebuild_derived(rundir, state, result)
     finally:
         lock.release()

@@ -4,7 +4,8 @@ A run directory holds everything needed to check or resume a run::
 
     config.json    effective configuration (redacted) and its hash
     flags.jsonl    the flags in force, one line each time they change
-    history.jsonl  one line per committed iteration
+    history.jsonl  one line per committed iteration (the live segment)
+    history.<first>-<last>.jsonl.xz  closed segments of it, compressed
     champion.json  the current champion (atomically replaced)
     metrics.json   the counters (atomically replaced at every batch)
     archive.json   the diversity archive, when enabled (atomically replaced at every batch)
@@ -198,7 +199,8 @@ class RunDir:
 
         The lock is an OS lock on ``history.jsonl`` (see :mod:`stratloop.loop.runlock`),
         so a process killed with SIGKILL releases it and deleting files does not.
-        Holding it, leftover temp files of an interrupted atomic write are removed.
+        Holding it, leftover temp files of an interrupted atomic write (and of a
+        history segment being written) are removed.
 
         Args:
             resume: the run has run before: a missing ``history.jsonl`` is then an
@@ -214,6 +216,9 @@ class RunDir:
         for member in (self.config, self.champion, self.metrics, self.archive, self.run):
             with contextlib.suppress(OSError):
                 _tmp(member).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            for leftover in self.root.glob(".history.*.jsonl.*.tmp"):
+                leftover.unlink(missing_ok=True)
         return lock
 
     def _committed_before(self) -> bool:

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import Any, Protocol
@@ -46,6 +46,7 @@ from stratloop.loop.counters import FACTOR_GRAPH_ONLY
 from stratloop.loop.executor import Executor, open_executor
 from stratloop.loop.history import HistoryWriter, cut_torn_tail, read_history
 from stratloop.loop.islands import IslandsView
+from stratloop.loop.library import RunLibrary
 from stratloop.loop.record import Generated
 from stratloop.loop.rundir import (
     RunDir,
@@ -152,6 +153,8 @@ class LoopParts:
             :class:`~stratloop.errors.StratloopError` when it is invalid.
         audit: the audit trail, written when Phase 4 is in force.
         extras: read-only hints passed to generators in the context.
+        library: the persistent factor library as this run sees it
+            (``library.path``), or None.
     """
 
     factor_graph: CandidateSource
@@ -162,6 +165,7 @@ class LoopParts:
     validate: Callable[[Candidate], None] | None = None
     audit: AuditSink | None = None
     extras: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    library: RunLibrary | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,10 +220,14 @@ def absolute_paths(config: StratloopConfig, base: Path) -> StratloopConfig:
     data = config.data
     if data.source not in DATASETS:
         data = data.model_copy(update={"source": resolve(data.source)})
+    library = config.library
+    if library.path is not None:
+        library = library.model_copy(update={"path": resolve(library.path)})
     return config.model_copy(
         update={
             "generation": generation,
             "data": data,
+            "library": library,
             "loop": config.loop.model_copy(update={"runs_dir": resolve(config.loop.runs_dir)}),
             "audit": config.audit.model_copy(update={"path": resolve(config.audit.path)}),
         }
@@ -390,11 +398,15 @@ class LoopRunner:
                 progress.begin(total, self.state.next_iteration)
             with (
                 _sigint_stops(self.request_stop),
-                HistoryWriter(self.rundir.history, self._lock.fd) as history,
+                HistoryWriter(
+                    self.rundir.history, self._lock.fd, verify=self._lock.verify
+                ) as history,
                 open_executor(self.parts.evaluator, self.config) as pool,
             ):
                 status, message = self._loop(history, pool, progress, total)
                 self._pool_restarts = pool.restarts
+            if status == "completed" and self.config.library.save == "end":
+                message = _joined(message, self._save_champion())
             self._write_run(status, message)
         except RunOwnershipError:
             raise
@@ -602,30 +614,64 @@ class LoopRunner:
         return None
 
     def _evaluate(self, pool: Executor, generated: list[Generated]) -> dict[int, EvalResult]:
+        """Evaluate the batch; a signal the screen finds redundant is not backtested.
+
+        What a screen rejects the ledger finds redundant at commit (it only
+        grows); a rejection the ledger does not confirm is evaluated in full.
+        """
+        trials = self.state.trials
         tasks = [
             EvalTask(
                 item.iteration_num,
                 item.outcome.candidate.strategy,
                 self._n_trials.pop(item.iteration_num),
+                screen=trials.screen(item.outcome.candidate.strategy),
             )
             for item in generated
             if item.evaluable and item.outcome.candidate is not None
         ]
-        return {result.iteration: result for result in pool.evaluate(tasks)}
+        results = {result.iteration: result for result in pool.evaluate(tasks)}
+        unconfirmed = [
+            replace(task, screen=None)
+            for task in tasks
+            if results[task.iteration].screened
+            and trials.redundancy(task.strategy, results[task.iteration].fingerprint) is None
+        ]
+        if unconfirmed:
+            results.update((result.iteration, result) for result in pool.evaluate(unconfirmed))
+        return results
 
     def _record(self, item: Generated, result: EvalResult | None) -> IterationRecord:
-        """The iteration's record; an evaluated signal that nearly duplicates one is redundant."""
+        """The iteration's record; an evaluated signal that nearly duplicates one is redundant.
+
+        One of this run's evaluated candidates is looked for first, then a
+        factor of the persistent library.
+        """
         candidate = item.outcome.candidate
         redundancy = None
         if result is not None and result.ok and candidate is not None:
             redundancy = self.state.trials.redundancy(candidate.strategy, result.fingerprint)
+            if redundancy is None and self.parts.library is not None:
+                redundancy = self.parts.library.redundancy(result.fingerprint)
         return self.state.objective(item.record(result, redundancy))
+
+    def _save_champion(self) -> str:
+        """Save the champion into the persistent library; what was done, for the run's message."""
+        library, champion = self.parts.library, self.state.champion.as_dict()
+        if library is None or champion is None:
+            return ""
+        saved = library.save(champion, self.rundir.run_id)
+        if saved.added:
+            return f"champion saved to the factor library as {saved.entry.name}"
+        return f"champion already in the factor library as {saved.entry.name}"
 
     def _commit(
         self, history: HistoryWriter, record: IterationRecord, progress: ProgressSink | None
     ) -> None:
         record = self.state.commit(record)
         history.append(record)
+        if record.champion and self.config.library.save == "champion":
+            self._save_champion()
         self._committed += 1
         if record.audited and self.parts.audit is not None:
             self.parts.audit.write(record)
@@ -728,6 +774,11 @@ def run_metrics(state: LoopState, run_id: str, *, worker_restarts: int) -> dict[
             archive_capacity=sum(archive.grid.capacity for archive in state.archives),
         )
     return snapshot
+
+
+def _joined(message: str, addition: str) -> str:
+    """``message`` and ``addition``, either of which may be empty."""
+    return "; ".join(part for part in (message, addition) if part)
 
 
 def _budget_reason(budget: TokenBudget) -> str:

@@ -17,7 +17,7 @@ from functools import lru_cache
 from stratloop.config.models import SearchConfig
 from stratloop.errors import ExpressionError
 from stratloop.factors.canonical import trial_key
-from stratloop.factors.fingerprint import FingerprintBank
+from stratloop.factors.fingerprint import FingerprintBank, Screen
 from stratloop.iteration import IterationRecord, Redundancy, Status
 from stratloop.spec import Strategy
 
@@ -48,7 +48,7 @@ class TrialLedger:
 
     @property
     def distinct(self) -> int:
-        """Distinct candidates sent to evaluation: the deflated Sharpe's number of trials."""
+        """Distinct candidates sent to evaluation (the per-iteration ``deflated_sharpe``'s N)."""
         return len(self._first)
 
     def repeat_of(self, strategy: Strategy) -> int | None:
@@ -78,6 +78,17 @@ class TrialLedger:
         if similar is None or similar.correlation <= threshold:
             return None
         return Redundancy(similar.iteration, round(similar.correlation, 6), threshold)
+
+    def screen(self, strategy: Strategy) -> Screen | None:
+        """What a worker compares ``strategy``'s signal with before backtesting it.
+
+        The evaluated fingerprints of its trading rule now; None when
+        redundancy is off (``search.max_signal_correlation`` is 1) or none is stored.
+        """
+        threshold = self._search.max_signal_correlation
+        if threshold >= 1.0:
+            return None
+        return self._bank.screen(rule_key(strategy), threshold)
 
     def apply(self, record: IterationRecord) -> None:
         """Take the key of a committed record's candidate if it was sent to evaluation."""

@@ -20,18 +20,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any, Literal, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeAlias, runtime_checkable
 
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import EvaluationTimeoutError, EvaluationWorkerError, RunError
 from stratloop.spec import Strategy
 
+if TYPE_CHECKING:
+    from stratloop.factors.fingerprint import Screen
+
 __all__ = [
     "EvalResult",
     "EvalTask",
     "EvaluationPool",
+    "EvaluationPoolBase",
     "Evaluator",
     "EvaluatorFactory",
+    "Fingerprinter",
     "run_task",
 ]
 
@@ -44,6 +49,17 @@ mapping per validation fold; ``fingerprint`` (optional) the signal's
 find near-duplicate signals (an evaluator without one opts out). Raises on a
 bad candidate. It never sees the holdout.
 """
+
+
+
+@runtime_checkable
+class Fingerprinter(Protocol):
+    """An evaluator that can fingerprint a candidate's signal without backtesting it."""
+
+    def fingerprint(self, strategy: Strategy) -> str | None:
+        """The signal's fingerprint on the sampled train rows (None: it has none)."""
+        ...
+
 
 EvaluatorFactory: TypeAlias = Callable[[StratloopConfig], Evaluator]
 """Builds an evaluator inside a worker; must be a module-level function (it is pickled)."""
@@ -60,11 +76,15 @@ class EvalTask:
         strategy: the spec to backtest.
         n_trials: distinct candidates evaluated in the run, this one included, for
             the deflated Sharpe (repeats and redundant candidates are not trials).
+        screen: the evaluated fingerprints of its trading rule: a
+            :class:`Fingerprinter` whose signal nearly duplicates one of them
+            returns the fingerprint without backtesting (a ``screened`` result).
     """
 
     iteration: int
     strategy: Strategy
     n_trials: int
+    screen: Screen | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +99,34 @@ class EvalResult:
     error_message: str | None = None
     folds: tuple[Mapping[str, Any], ...] = ()
     fingerprint: str | None = None
+    screened: bool = False
+    """The task's screen rejected the signal: a near-duplicate, not backtested (no metrics)."""
 
     @property
     def ok(self) -> bool:
         """True when metrics were produced."""
         return self.error_type is None
+
+    @classmethod
+    def failed(cls, task: EvalTask, seconds: float, error: BaseException) -> EvalResult:
+        """The result of a task that ``error`` stopped after ``seconds``."""
+        return cls(task.iteration, None, None, seconds, type(error).__name__, str(error))
+
+
+def worker_died(task: EvalTask, how: str) -> EvaluationWorkerError:
+    """The error recorded for a task whose worker died under it (``how``: what ended it)."""
+    return EvaluationWorkerError(
+        f"the evaluation worker died while evaluating iteration {task.iteration} ({how}). "
+        "If this repeats, look for memory: lower loop.workers or loop.eval_cache_mb"
+    )
+
+
+def timed_out(task: EvalTask, timeout_s: float, replaced: str) -> EvaluationTimeoutError:
+    """The error recorded for a task past the timeout (``replaced``: what was killed)."""
+    return EvaluationTimeoutError(
+        f"evaluation of iteration {task.iteration} ran past loop.eval_timeout_s="
+        f"{timeout_s:g} s; its {replaced} was killed and replaced"
+    )
 
 
 @dataclass(slots=True)
@@ -104,13 +147,18 @@ def run_task(evaluator: Evaluator, task: EvalTask) -> EvalResult:
     """
     start = time.perf_counter()
     try:
+        if task.screen is not None and isinstance(evaluator, Fingerprinter):
+            fingerprint = evaluator.fingerprint(task.strategy)
+            if fingerprint is not None and task.screen.rejects(fingerprint):
+                seconds = time.perf_counter() - start
+                return EvalResult(
+                    task.iteration, None, None, seconds, fingerprint=fingerprint, screened=True
+                )
         result = evaluator(task.strategy, task.n_trials)
         train, validation = dict(result["train"]), dict(result["validation"])
         folds = tuple(dict(fold) for fold in result.get("folds", ()))
     except Exception as exc:  # noqa: BLE001 - every failure is recorded for its iteration
-        return EvalResult(
-            task.iteration, None, None, time.perf_counter() - start, type(exc).__name__, str(exc)
-        )
+        return EvalResult.failed(task, time.perf_counter() - start, exc)
     seconds = time.perf_counter() - start
     return EvalResult(
         task.iteration,
@@ -141,13 +189,13 @@ def _worker_main(conn: Connection, factory: EvaluatorFactory, config: StratloopC
         conn.send(("done", run_task(evaluator, task)))
 
 
-class EvaluationPool:
-    """A fixed number of evaluation processes with per-task timeouts.
+class EvaluationPoolBase:
+    """What every executor's pool shares: its settings, a context manager, a restart count.
 
     Args:
         factory: builds the evaluator in each worker (module-level function).
         config: the run's configuration, passed to ``factory``.
-        workers: number of processes.
+        workers: number of workers.
         timeout_s: per-task evaluation timeout.
         start_timeout_s: how long a worker may take to build its evaluator.
     """
@@ -168,11 +216,13 @@ class EvaluationPool:
         self._size = workers
         self._timeout = timeout_s
         self._start_timeout = start_timeout_s
-        self._ctx = mp.get_context("forkserver")
-        self._ctx.set_forkserver_preload([__name__])
-        self._workers: list[_Worker] = []
         self.restarts = 0
-        """Workers killed and replaced after a timeout or a crash."""
+        """Workers killed and replaced after a timeout, or tasks whose worker died."""
+        self._setup()
+
+    def _setup(self) -> None:
+        """Set up the executor's own state (no worker starts yet)."""
+        raise NotImplementedError
 
     def __enter__(self) -> Self:
         self.start()
@@ -180,6 +230,23 @@ class EvaluationPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def start(self) -> None:
+        """Start the workers."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop the workers."""
+        raise NotImplementedError
+
+
+class EvaluationPool(EvaluationPoolBase):
+    """A fixed number of evaluation processes with per-task timeouts (see the base's args)."""
+
+    def _setup(self) -> None:
+        self._ctx = mp.get_context("forkserver")
+        self._ctx.set_forkserver_preload([__name__])
+        self._workers: list[_Worker] = []
 
     def start(self) -> None:
         """Start the workers (they build their evaluators in parallel)."""
@@ -264,13 +331,8 @@ class EvaluationPool:
                 )
             task = worker.task
             assert task is not None
-            error = EvaluationTimeoutError(
-                f"evaluation of iteration {task.iteration} ran past loop.eval_timeout_s="
-                f"{self._timeout:g} s; its worker process was killed and replaced"
-            )
-            results[worker.index] = EvalResult(
-                task.iteration, None, None, now - worker.since, type(error).__name__, str(error)
-            )
+            error = timed_out(task, self._timeout, "worker process")
+            results[worker.index] = EvalResult.failed(task, now - worker.since, error)
             self._replace(position)
 
     def _crashed(self, worker: _Worker, results: list[EvalResult | None]) -> None:
@@ -281,19 +343,8 @@ class EvaluationPool:
             self.close()
             raise RunError(f"an evaluation worker exited while starting (exit code {code})")
         task = worker.task
-        error = EvaluationWorkerError(
-            f"the evaluation worker died while evaluating iteration {task.iteration} "
-            f"({_exit_cause(code)}); it was replaced. If this repeats, look for memory: "
-            "lower loop.workers or loop.eval_cache_mb"
-        )
-        results[worker.index] = EvalResult(
-            task.iteration,
-            None,
-            None,
-            time.monotonic() - worker.since,
-            type(error).__name__,
-            str(error),
-        )
+        error = worker_died(task, f"{_exit_cause(code)}; it was replaced")
+        results[worker.index] = EvalResult.failed(task, time.monotonic() - worker.since, error)
         self._replace(position)
 
     def _replace(self, position: int) -> None:

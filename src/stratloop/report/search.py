@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from stratloop._share import Share
 from stratloop.iteration import IterationRecord
 from stratloop.report import _charts
 from stratloop.report.templating import template
@@ -83,15 +84,14 @@ class SearchView:
     recent: tuple[Mapping[str, Any], ...]
     lineage: LineageNode | None
 
-    @property
-    def acceptance_rate(self) -> float | None:
-        """Share of iterations that were evaluated; None before the first."""
-        return self.evaluated / self.iterations if self.iterations else None
-
-    @property
-    def duplicate_rate(self) -> float | None:
-        """Share of candidates identical to an earlier candidate of the run."""
-        return self.duplicates / self.candidates if self.candidates else None
+    acceptance_rate = Share(
+        "evaluated", "iterations", "Share of iterations that were evaluated; None before the first."
+    )
+    duplicate_rate = Share(
+        "duplicates",
+        "candidates",
+        "Share of candidates identical to an earlier candidate of the run.",
+    )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe figures (NaN as null) for ``/api``."""

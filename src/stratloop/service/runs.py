@@ -6,13 +6,14 @@ file is opened: it must look like a run id (letters, digits, ``.``, ``_``,
 the run directories actually listed under ``runs_dir``. Nothing else is ever
 joined to the path, so no id can reach a file outside a run directory.
 
-A run's ``history.jsonl`` is followed, not re-read: a :class:`_Follower`
-per run reads only the complete lines appended since its last read, folds
-them into the run's search view, and notes the byte offset of every
-``_STRIDE``-th record so a history page starts near its ``since``. Serving
-a run that has committed a million iterations therefore costs what the new
-lines cost. The tear sheet (a backtest of the champion) is kept for the
-run's current champion only.
+A run's history is followed, not re-read: a :class:`_Follower` per run
+folds only the records committed since its last read into the run's search
+view, and a history page opens only the segment that holds its ``since``
+(:func:`~stratloop.loop.history.iter_history` skips closed segments by their
+names and earlier lines without parsing them). Serving a run that has
+committed a million iterations therefore costs what the new lines cost, plus
+a scan of the live file, which rotation keeps to a few MiB. The tear sheet
+(a backtest of the champion) is kept for the run's current champion only.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from stratloop.errors import RunIdError, RunNotFoundError
 from stratloop.iteration import IterationRecord
 from stratloop.loop.evaluation import load_run_panel
+from stratloop.loop.history import count_committed, iter_history
 from stratloop.loop.holdout import read_holdout
 from stratloop.loop.inspect import RunInfo, describe_run
 from stratloop.loop.rundir import RunDir, list_run_ids
@@ -41,9 +43,6 @@ MAX_PAGE = 1000
 """The most history records one page returns."""
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_STRIDE = 1000
-"""Every this many records, the follower notes the byte offset (for history pages)."""
-_CHUNK = 8 << 20
 
 
 def check_run_id(run_id: str) -> str:
@@ -90,56 +89,28 @@ class RunProgress:
 
 
 class _Follower:
-    """Follows one run's growing ``history.jsonl``: complete lines only, each read once.
+    """Follows one run's growing history: committed records only, each folded once.
 
-    A file that shrank (a torn tail moved aside on resume) is followed again
-    from the start with a fresh fold.
+    A history that now holds fewer records than were folded (a repair dropped
+    some) is followed again from the start with a fresh fold.
     """
 
     def __init__(self, path: Path, run_id: str, metric: str) -> None:
         self.path = path
         self._run_id, self._metric = run_id, metric
         self.fold = SearchFold(run_id, metric)
-        self.offset = 0
         self.count = 0
-        self.marks: list[int] = []
-        """``marks[k]`` is the byte offset of record ``k * _STRIDE``."""
-
-    def _restart(self) -> None:
-        self.fold = SearchFold(self._run_id, self._metric)
-        self.offset = self.count = 0
-        self.marks = []
 
     def catch_up(self) -> None:
-        """Fold every complete line appended since the last call."""
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return
-        if size < self.offset:
-            self._restart()
-        with self.path.open("rb") as handle:
-            handle.seek(self.offset)
-            while True:
-                chunk = handle.read(_CHUNK)
-                end = chunk.rfind(b"\n")
-                if end < 0:
-                    return
-                self._fold(chunk[: end + 1])
-                handle.seek(self.offset)
-
-    def _fold(self, data: bytes) -> None:
-        for line in data.splitlines(keepends=True):
-            if self.count % _STRIDE == 0:
-                self.marks.append(self.offset)
-            self.fold.add(IterationRecord.from_json(line))
-            self.offset += len(line)
+        """Fold every record committed since the last call."""
+        before = self.count
+        for record in iter_history(self.path, self.count):
+            self.fold.add(record)
             self.count += 1
-
-    def start_of(self, since: int) -> tuple[int, int]:
-        """The byte offset and record number of the last mark at or before record ``since``."""
-        k = min(since // _STRIDE, len(self.marks) - 1)
-        return (self.marks[k], k * _STRIDE) if k >= 0 else (0, 0)
+        if self.count == before and count_committed(self.path) < self.count:
+            self.fold = SearchFold(self._run_id, self._metric)
+            self.count = 0
+            self.catch_up()
 
 
 class RunReader:
@@ -225,16 +196,14 @@ class RunReader:
         run_id = self.resolve(run_id)
         with self._lock:
             follower = self._follow(run_id)
-            end, committed = follower.offset, follower.count
-            offset, number = follower.start_of(since)
+            committed = follower.count
         page: list[IterationRecord] = []
-        with follower.path.open("rb") as handle:
-            handle.seek(offset)
-            while number < committed and len(page) < limit and handle.tell() < end:
-                line = handle.readline()
-                if number >= since:
-                    page.append(IterationRecord.from_json(line))
-                number += 1
+        if since < committed and limit > 0:
+            for record in iter_history(follower.path, since):
+                page.append(record)
+                if len(page) == limit or record.iteration_num + 1 >= committed:
+                    break
+        number = since + len(page)
         following = number if number < committed and len(page) == limit else None
         return page, following
 

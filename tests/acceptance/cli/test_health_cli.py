@@ -10,39 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from service.service_helpers import make_environment
 from stratloop.acceptance import health
 from stratloop.environments import load_environment
 
 SCRIPTS = Path(__file__).resolve().parents[3] / "scripts"
 
-CONFIG = """\
-version: 1
-generation:
-  use_factor_graph: true
-  innovation_rate: 0
-llm:
-  enabled: false
-data:
-  source: sp500-20
-  start_date: 2012-01-01
-  end_date: 2019-12-31
-loop:
-  iterations: 6
-  batch_size: 2
-  min_trades: 0
-  max_failure_rate: 0.5
-"""
-
 
 def _env(root: Path) -> Path:
-    (root / "environments").mkdir()
-    (root / "configs").mkdir()
-    (root / "configs" / "t.yaml").write_text(CONFIG)
-    (root / "environments" / "t.yaml").write_text(
-        "config: configs/t.yaml\ndata_source: sp500-20\nruns_dir: runs/t\n"
-        "audit_path: audit/t/learning_audit.jsonl\nservice_url: http://127.0.0.1:9\n"
-    )
-    return root
+    return make_environment(root, iterations=6, port=9, loop_extra="  max_failure_rate: 0.5\n")
 
 
 def _script(root: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -56,22 +32,17 @@ def _script(root: Path, name: str, *args: str) -> subprocess.CompletedProcess[st
     )
 
 
+def _soak(root: Path, name: str, hours: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The guide's production-validation script ``name`` on environment ``t`` for ``hours``."""
+    return _script(root, name, "--environment", "t", "--duration-hours", hours, *args)
+
+
 @pytest.fixture(scope="module")
 def soaked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An environment with one Phase 4 soak of 6 iterations behind it."""
     root = _env(tmp_path_factory.mktemp("health"))
-    done = _script(
-        root,
-        "production_validation_phase4.py",
-        "--environment",
-        "t",
-        "--duration-hours",
-        "1",
-        "--max-iterations",
-        "6",
-        "--output",
-        "prod.json",
-    )
+    phase4 = "production_validation_phase4.py"
+    done = _soak(root, phase4, "1", "--max-iterations", "6", "--output", "prod.json")
     assert done.returncode == 0, done.stdout + done.stderr
     return root
 
@@ -96,35 +67,16 @@ class TestProductionValidation:
     def test_soak_stops_at_duration(self, tmp_path: Path) -> None:
         """A zero-hour soak stops at its deadline, having committed what it had."""
         root = _env(tmp_path)
-        done = _script(
-            root,
-            "production_validation_phase2.py",
-            "--environment",
-            "t",
-            "--duration-hours",
-            "0",
-            "--output",
-            "p2.json",
-        )
+        done = _soak(root, "production_validation_phase2.py", "0", "--output", "p2.json")
         report = json.loads((root / "p2.json").read_text())
         assert report["soak"]["stopped_because"] == "the 0 h duration ended"
         assert report["soak"]["flags"]["PHASE3_STRATEGY_PATTERN"] is False
         assert done.returncode == (0 if report["healthy"] else 1)
 
-
     def test_a_soak_shorter_than_start_up_judges_real_iterations(self, tmp_path: Path) -> None:
         """Issue 16: a 0.36 s soak counts from the first commit, so a healthy loop passes."""
         root = _env(tmp_path)
-        done = _script(
-            root,
-            "production_validation_phase4.py",
-            "--environment",
-            "t",
-            "--duration-hours",
-            "0.0001",
-            "--output",
-            "short.json",
-        )
+        done = _soak(root, "production_validation_phase4.py", "0.0001", "--output", "short.json")
         report = json.loads((root / "short.json").read_text())
         assert done.returncode == 0, done.stdout + done.stderr
         assert report["status"] == "healthy"
@@ -196,16 +148,7 @@ class TestHealthCheck:
     def test_phase3_check_fails_when_phase_was_off(self, tmp_path: Path) -> None:
         """A run made with Phase 3 off fails the Phase 3 check, saying which phase was off."""
         root = _env(tmp_path)
-        soak = _script(
-            root,
-            "production_validation_phase2.py",
-            "--environment",
-            "t",
-            "--duration-hours",
-            "1",
-            "--max-iterations",
-            "2",
-        )
+        soak = _soak(root, "production_validation_phase2.py", "1", "--max-iterations", "2")
         assert soak.returncode == 0, soak.stdout + soak.stderr
         done = _script(root, "phase3_health_check.py", "--environment", "t", "--output", "p3.json")
         assert done.returncode == 1
