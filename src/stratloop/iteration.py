@@ -36,6 +36,7 @@ __all__ = [
     "IterationRecord",
     "Metrics",
     "Migration",
+    "Objective",
     "Redundancy",
     "StageError",
     "Status",
@@ -121,6 +122,30 @@ class Redundancy:
 
 
 @dataclass(frozen=True, slots=True)
+class Objective:
+    """The champion rule's figure under ``search.complexity_penalty``: ``raw - penalty``.
+
+    Recorded only when a penalty is configured, so a run without one writes the
+    same history as before the penalty existed.
+
+    Args:
+        metric: ``loop.champion_metric``.
+        raw: its validation value, or None when the candidate is not eligible.
+        nodes: the expression's node count.
+        constants: its free constants (numbers that are not a window or lag).
+        penalty: ``per_node * nodes + per_constant * constants``.
+        score: ``raw - penalty``, what the champion rule compares (None: not eligible).
+    """
+
+    metric: str
+    raw: float | None
+    nodes: int
+    constants: int
+    penalty: float
+    score: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Migration:
     """One island's champion offered to the next island on the ring (``search.islands``).
 
@@ -148,17 +173,17 @@ class Timings:
     evaluate_s: float | None = None
 
 
-_D = TypeVar("_D", Decision, Migration, Redundancy, StageError)
+_D = TypeVar("_D", Decision, Migration, Objective, Redundancy, StageError)
 
 _KEYS: Mapping[type, tuple[str, ...]] = {
     cls: tuple(f.name for f in fields(cls))
-    for cls in (Decision, Fallback, Migration, Redundancy, StageError, Timings)
+    for cls in (Decision, Fallback, Migration, Objective, Redundancy, StageError, Timings)
 }
 """Field names of the dataclasses a history line (and an audit body) holds as JSON objects."""
 
 
 def fields_json(
-    value: Decision | Fallback | Migration | Redundancy | StageError | Timings,
+    value: Decision | Fallback | Migration | Objective | Redundancy | StageError | Timings,
 ) -> dict[str, Any]:
     """One of the record's small dataclasses as a JSON object, key for field."""
     return {key: getattr(value, key) for key in _KEYS[type(value)]}
@@ -286,6 +311,8 @@ class IterationRecord:
             compares new candidates with every evaluated one.
         llm_calls: one record per LLM call the iteration made (model, latency,
             tokens, cost, finish reason, a rejected reply's bounded text).
+        objective: the raw and the penalised champion figure, when
+            ``search.complexity_penalty`` is configured.
         island: the island the iteration belongs to (``iteration_num mod
             search.islands``); None with one island, whose lines do not say it.
         migrations: the migrations made after this iteration was committed
@@ -311,6 +338,7 @@ class IterationRecord:
     redundancy: Redundancy | None = None
     fingerprint: str | None = None
     llm_calls: tuple[LLMCall, ...] = ()
+    objective: Objective | None = None
     island: int | None = None
     migrations: tuple[Migration, ...] = ()
 
@@ -353,6 +381,7 @@ class IterationRecord:
         redundancy: Redundancy | None = None,
         fingerprint: str | None = None,
         llm_calls: tuple[LLMCall, ...] = (),
+        objective: Objective | None = None,
     ) -> IterationRecord:
         """A record whose values are exactly what its history line reads back as.
 
@@ -394,6 +423,7 @@ class IterationRecord:
             redundancy=redundancy,
             fingerprint=fingerprint,
             llm_calls=tuple(llm_calls),
+            objective=objective,
         )
 
     @property
@@ -443,7 +473,11 @@ class IterationRecord:
         fallback = outcome.fallback
         error = self.error
         usage = self.llm_usage
-        calls = {"llm_calls": [call.to_json() for call in self.llm_calls]} if self.llm_calls else {}
+        calls: dict[str, Any] = (
+            {"llm_calls": [call.to_json() for call in self.llm_calls]} if self.llm_calls else {}
+        )
+        if self.objective is not None:
+            calls["objective"] = fields_json(self.objective)
         islands: dict[str, Any] = {} if self.island is None else {"island": self.island}
         if self.migrations:
             islands["migrations"] = [fields_json(m) for m in self.migrations]
@@ -573,6 +607,7 @@ def _parse(data: Mapping[str, Any], key: str, version: int) -> IterationRecord:
         ),
     )
     redundancy = data.get("redundancy")
+    objective = data.get("objective")
     return IterationRecord(
         iteration_num=_int(data[key], key),
         batch=_int(data["batch"], "batch"),
@@ -606,6 +641,7 @@ def _parse(data: Mapping[str, Any], key: str, version: int) -> IterationRecord:
         redundancy=None if redundancy is None else _redundancy(redundancy),
         fingerprint=data.get("fingerprint"),
         llm_calls=tuple(LLMCall.from_json(call) for call in data.get("llm_calls", ())),
+        objective=None if objective is None else _from_fields(Objective, objective),
         island=None if data.get("island") is None else _int(data["island"], "island"),
         migrations=tuple(_from_fields(Migration, m) for m in data.get("migrations", ())),
     )

@@ -9,6 +9,8 @@ or ``--config`` names one.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from rich.table import Column, Table
 
@@ -96,6 +98,8 @@ def show(
     if info.message:
         console.print(info.message, markup=False)
     print_outcome_lines(console, info.metrics, info.iterations, info.path)
+    for archive in () if info.archive is None else info.archive["archives"]:
+        console.print(_archive_line(archive), markup=False)
     for key in _COUNTERS:
         if key in info.metrics:
             console.print(f"  {key}: {format_number(info.metrics[key])}")
@@ -111,4 +115,15 @@ def show(
     sheet = info.path / TEARSHEET
     console.print(
         f"tear sheet: {sheet}" if sheet.is_file() else f"tear sheet: stratloop report {run_id}"
+    )
+
+
+def _archive_line(archive: Mapping[str, Any]) -> str:
+    """One diversity archive's fill: cells filled of the grid's, and per factor family."""
+    fill = archive["fill_by_family"]
+    families = ", ".join(f"{name} {fill[name]}" for name in archive["families"])
+    owner = "" if archive["island"] is None else f"island {archive['island']} "
+    return (
+        f"{owner}archive: {archive['filled']} of {archive['capacity']} cells filled "
+        f"({families}) after iteration {archive['iterations']}"
     )

@@ -14,8 +14,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
+    "ArchiveConfig",
     "AuditConfig",
     "BacktestConfig",
+    "ComplexityPenaltyConfig",
     "DataConfig",
     "GenerationConfig",
     "LLMConfig",
@@ -181,6 +183,53 @@ class LoopConfig(BaseModel):
     """How many of the latest committed iterations ``max_failure_rate`` is judged over."""
 
 
+_BUCKETS = Annotated[int, Field(ge=1, le=16)]
+
+
+class ArchiveConfig(BaseModel):
+    """The diversity archive (MAP-Elites): the best candidate per cell of finance descriptors.
+
+    A cell is (factor family, turnover bucket, beta bucket, complexity bucket).
+    Each measured descriptor has ``*_buckets`` buckets split by ``buckets - 1``
+    edges: turnover and size edges grow geometrically from the first
+    (``first * ratio ** i``), beta edges linearly (``first + step * i``). A value
+    below the first edge is bucket 0, one at or above edge ``i`` bucket ``i + 1``.
+    Every setting is valid on its own, so no combination can disorder the edges.
+    """
+
+    model_config = _MODEL
+    enabled: bool = False
+    """Keep the archive and sample parents from it; false leaves the search as it was."""
+    parent_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    """Probability that an iteration's parent is an archive elite (uniform over the filled
+    cells) instead of the champion."""
+    turnover_buckets: _BUCKETS = 4
+    turnover_first: Annotated[float, Field(gt=0.0, le=10_000.0)] = 4.0
+    """First edge of annual validation turnover (4: the book turns over about every quarter)."""
+    turnover_ratio: Annotated[float, Field(ge=1.01, le=100.0)] = 2.5
+    """Each further turnover edge is this times the previous (defaults: 4, 10, 25)."""
+    beta_buckets: _BUCKETS = 4
+    beta_first: Annotated[float, Field(ge=-100.0, le=100.0)] = 0.8
+    """First edge of validation beta against the benchmark (no benchmark: one bucket)."""
+    beta_step: Annotated[float, Field(ge=0.001, le=100.0)] = 0.2
+    """Distance between beta edges (defaults: 0.8, 1.0, 1.2)."""
+    nodes_buckets: _BUCKETS = 4
+    nodes_first: Annotated[int, Field(ge=2, le=10_000)] = 5
+    """First edge of expression size in nodes."""
+    nodes_ratio: Annotated[float, Field(ge=1.01, le=100.0)] = 1.8
+    """Each further size edge is this times the previous, rounded up (defaults: 5, 9, 17)."""
+
+
+class ComplexityPenaltyConfig(BaseModel):
+    """What the champion rule subtracts from the validation metric for an expression's size."""
+
+    model_config = _MODEL
+    per_node: Annotated[float, Field(ge=0.0, le=1_000.0)] = 0.0
+    """Subtracted per node of the expression."""
+    per_constant: Annotated[float, Field(ge=0.0, le=1_000.0)] = 0.0
+    """Subtracted per free constant (a number that is not a window or lag)."""
+
+
 class SearchConfig(BaseModel):
     """What counts as a new trial: repeats are never evaluated, near-duplicates not as new."""
 
@@ -198,6 +247,10 @@ class SearchConfig(BaseModel):
     """Iterations between migrations: every island's champion is offered to the next island
     on the ring, which adopts it only when it scores higher. Setting it with one island is a
     conflict (``migration_without_islands``)."""
+    archive: ArchiveConfig = ArchiveConfig()
+    """The diversity archive parents are sampled from (off by default)."""
+    complexity_penalty: ComplexityPenaltyConfig = ComplexityPenaltyConfig()
+    """The champion rule compares ``metric - penalty``; zero by default."""
 
 
 class LibraryConfig(BaseModel):

@@ -1,8 +1,10 @@
 """Layers on top of the file: environment variables and the CLI overlay.
 
-``STRATLOOP_<SECTION>__<FIELD>=value`` sets ``section.field``; the value is
-parsed as a YAML scalar with the same safe reader as files (``50`` is a
-number, ``null`` is null, ``yes`` stays a string). Only variables with a
+``STRATLOOP_<SECTION>__<FIELD>=value`` sets ``section.field`` (and
+``STRATLOOP_SEARCH__ARCHIVE__ENABLED`` a subsection's ``search.archive.enabled``,
+as ``--set search.archive.enabled=true`` does); the value is parsed as a YAML
+scalar with the same safe reader as files (``50`` is a number, ``null`` is
+null, ``yes`` stays a string). Only variables with a
 double underscore after the prefix are overrides. A CLI overlay is a mapping
 of dotted paths to values. An unknown section or field is an issue naming the
 variable or option, with a "did you mean".
@@ -54,8 +56,7 @@ def env_layer(environ: Mapping[str, str]) -> tuple[Layer, list[ConfigIssue]]:
     for variable in sorted(environ):
         if not variable.startswith(ENV_PREFIX) or "__" not in variable:
             continue
-        section, _, field = variable[len(ENV_PREFIX) :].lower().partition("__")
-        path = f"{section}.{field}"
+        path = ".".join(variable[len(ENV_PREFIX) :].lower().split("__"))
         problem = _path_issue(path, environ[variable], variable)
         if problem is not None:
             issues.append(problem)
@@ -81,14 +82,17 @@ def apply_layer(document: dict[str, Any], layer: Layer) -> list[ConfigIssue]:
         if problem is not None:
             issues.append(problem)
             continue
-        section, field = path.split(".")
-        target = document.get(section)
-        if not isinstance(target, dict):
-            target = {} if target is None else target
-            if not isinstance(target, dict):
-                continue
-            document[section] = target
-        target[field] = value
+        *sections, field = path.split(".")
+        target: Any = document
+        for section in sections:
+            inner = target.get(section)
+            if inner is None:
+                inner = target[section] = {}
+            if not isinstance(inner, dict):
+                break
+            target = inner
+        else:
+            target[field] = value
     return issues
 
 
@@ -110,16 +114,20 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def _path_issue(path: str, value: Any, origin: str) -> ConfigIssue | None:
-    section, _, field = path.partition(".")
+    """Why ``path`` names no field; a subsection's field is ``section.sub.field``."""
+    section, _, rest = path.partition(".")
     spec: FieldSpec | None = ROOT.children.get(section)
     if spec is None or spec.kind != "model":
         return ConfigIssue(
             path, value, "a path section.field", hint=suggest(section, _SECTIONS), source=origin
         )
-    if field not in spec.children:
-        return ConfigIssue(
-            path, value, f"a field of {section}", hint=suggest(field, spec), source=origin
-        )
+    for field in rest.split("."):
+        child = spec.children.get(field) if spec.kind == "model" else None
+        if child is None:
+            return ConfigIssue(
+                path, value, f"a field of {spec.path}", hint=suggest(field, spec), source=origin
+            )
+        spec = child
     return None
 
 

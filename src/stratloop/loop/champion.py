@@ -3,8 +3,9 @@
 A candidate is eligible when its ``loop.champion_metric`` over the
 validation folds (:attr:`~stratloop.iteration.IterationRecord.selection`) is
 a finite number and it traded at least ``loop.min_trades`` times in them; it
-becomes champion when its score is strictly higher than the incumbent's (ties
-keep the incumbent, so the earliest wins). Its train-block metrics are what
+becomes champion when its score (the metric less the complexity penalty,
+``search.complexity_penalty``, zero by default) is strictly higher than the
+incumbent's (ties keep the incumbent, so the earliest wins). Its train-block metrics are what
 the generators see; no holdout figure exists during a run.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 from stratloop.generation.context import ChampionSnapshot
 from stratloop.spec import Candidate
 
-__all__ = ["TRADES_METRIC", "ChampionTracker", "Eligibility"]
+__all__ = ["TRADES_METRIC", "ChampionTracker", "Eligibility", "numeric"]
 
 TRADES_METRIC = "n_trades"
 """The selection metric holding the number of trades ``loop.min_trades`` is compared to."""
@@ -53,6 +54,7 @@ class ChampionTracker:
         self._score: float | None = None
         self._selection: Mapping[str, Any] = MappingProxyType({})
         self._train: Mapping[str, Any] = MappingProxyType({})
+        self._penalty = 0.0
         self._updates = 0
 
     @property
@@ -64,6 +66,11 @@ class ChampionTracker:
     def score(self) -> float | None:
         """The champion's score, or None."""
         return self._score
+
+    @property
+    def penalty(self) -> float:
+        """The complexity penalty the champion's score carries (0 without one)."""
+        return self._penalty
 
     @property
     def train(self) -> Mapping[str, Any]:
@@ -103,6 +110,8 @@ class ChampionTracker:
         candidate: Candidate,
         train: Mapping[str, Any],
         selection: Mapping[str, Any],
+        *,
+        penalty: float = 0.0,
     ) -> bool:
         """Offer one evaluated candidate; True if it becomes champion.
 
@@ -111,15 +120,18 @@ class ChampionTracker:
             candidate: the candidate, as its history record holds it.
             train: train-block metrics (what the generators are shown).
             selection: validation metrics (what the rule reads).
+            penalty: the complexity penalty subtracted from the metric.
         """
-        score = self.eligibility(selection).score
+        raw = self.eligibility(selection).score
+        score = None if raw is None else raw - penalty
         if score is None or (self._score is not None and score <= self._score):
             return False
         self._score = score
+        self._penalty = penalty
         self._updates += 1
         self._train, self._selection = train, selection
         self._snapshot = ChampionSnapshot(
-            candidate=candidate, metrics=MappingProxyType(_numbers(train)), iteration=iteration
+            candidate=candidate, metrics=MappingProxyType(numeric(train)), iteration=iteration
         )
         return True
 
@@ -140,7 +152,7 @@ class ChampionTracker:
         }
 
 
-def _numbers(metrics: Mapping[str, Any]) -> dict[str, float]:
+def numeric(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The numeric metrics; counts stay ints so they print and serialise as counts."""
     return {
         key: value

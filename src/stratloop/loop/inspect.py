@@ -29,6 +29,8 @@ class RunInfo:
     message: str
     metrics: Mapping[str, Any]
     champion: Mapping[str, Any] | None
+    archive: Mapping[str, Any] | None = None
+    """``archive.json`` when the run keeps a diversity archive."""
 
 
 def describe_run(runs_dir: Path, run_id: str) -> RunInfo:
@@ -58,4 +60,5 @@ def describe_run(runs_dir: Path, run_id: str) -> RunInfo:
         message=run.get("message", ""),
         metrics=metrics,
         champion=champion,
+        archive=rundir.read_json(rundir.archive) if rundir.archive.is_file() else None,
     )

@@ -31,9 +31,10 @@ pure function of the committed history, so a resumed run continues exactly.
 committed batch (replaced atomically, rewritten every batch); a resume checks
 it against the state rebuilt from the history.
 
-An island owns a :class:`Population`: what its parents come from. Today that
-is its champion (:class:`ChampionPopulation`); a diversity archive that
-samples parents is another :class:`Population`.
+An island owns a :class:`Population`: what its parents come from. By default
+that is its champion (:class:`ChampionPopulation`); with ``search.archive`` it
+is an :class:`~stratloop.loop.archive.ArchivePopulation`, whose parents are
+sampled from the island's own diversity archive.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from stratloop.errors import RunError
 from stratloop.generation.context import ChampionSnapshot, Feedback
 from stratloop.iteration import IterationRecord, Migration
 from stratloop.loop.champion import ChampionTracker
+from stratloop.loop.objective import penalty_of
 from stratloop.loop.rundir import atomic_write_json
 from stratloop.spec import Candidate
 
@@ -64,6 +66,7 @@ __all__ = [
     "IslandsView",
     "ParentSource",
     "Population",
+    "champion_population",
     "island_lines",
     "island_seed",
     "parent_rng",
@@ -108,6 +111,8 @@ class Elite:
     score: float
     train: Mapping[str, Any]
     selection: Mapping[str, Any]
+    penalty: float = 0.0
+    """The complexity penalty its score carries (``search.complexity_penalty``)."""
 
 
 class ParentSource(Protocol):
@@ -127,6 +132,8 @@ class Population(Protocol):
         candidate: Candidate,
         train: Mapping[str, Any],
         selection: Mapping[str, Any],
+        *,
+        penalty: float = 0.0,
     ) -> bool:
         """Take one evaluated candidate of the island; True when it became the champion."""
         ...
@@ -172,13 +179,15 @@ class ChampionPopulation(ChampionTracker):
     def receive(self, elite: Elite) -> bool:
         """Offer a migrant to the island's champion rule."""
         snap = elite.snapshot
-        return self.offer(snap.iteration, snap.candidate, elite.train, elite.selection)
+        return self.offer(
+            snap.iteration, snap.candidate, elite.train, elite.selection, penalty=elite.penalty
+        )
 
     def best(self) -> Elite | None:
         """The champion with its figures, or None before the first eligible result."""
         if self.snapshot is None or self.score is None:
             return None
-        return Elite(self.snapshot, self.score, self.train, self.selection)
+        return Elite(self.snapshot, self.score, self.train, self.selection, self.penalty)
 
     def parents(self) -> ParentSource:
         """The champion as it stands, the parent of every iteration of the next batch."""
@@ -272,6 +281,11 @@ class Islands:
         self.migrations = 0
         self.adopted = 0
 
+    @property
+    def populations(self) -> tuple[Population, ...]:
+        """Each island's population, in island order."""
+        return tuple(island.population for island in self._islands)
+
     def island_of(self, iteration: int) -> int | None:
         """The island iteration ``iteration`` belongs to; None when the run has one island."""
         return None if self.count == 1 else iteration % self.count
@@ -297,7 +311,11 @@ class Islands:
         if record.evaluated and record.candidate is not None:
             island.evaluated += 1
             island.population.offer(
-                record.iteration_num, record.candidate, record.train or {}, record.selection or {}
+                record.iteration_num,
+                record.candidate,
+                record.train or {},
+                record.selection or {},
+                penalty=penalty_of(record.objective),
             )
         island.feedback.append(_feedback(record, self._metric))
         if self.count == 1 or (record.iteration_num + 1) % self.interval:

@@ -8,6 +8,7 @@ A run directory holds everything needed to check or resume a run::
     history.<first>-<last>.jsonl.xz  closed segments of it, compressed
     champion.json  the current champion (atomically replaced)
     metrics.json   the counters (atomically replaced at every batch)
+    archive.json   the diversity archive, when enabled (atomically replaced at every batch)
     run.json       status, seed, start and finish times, the writer
     .reserve       space set aside so that a full disk still lets the run say it stopped
 
@@ -163,6 +164,7 @@ class RunDir:
     champion = _Member("champion.json")
     metrics = _Member("metrics.json")
     islands = _Member("islands.json")
+    archive = _Member("archive.json")
     run = _Member("run.json")
     reserve = _Member(".reserve")
 
@@ -211,7 +213,7 @@ class RunDir:
                 "resuming, or start a new run"
             )
         lock = RunLock.acquire(self.run_id, self.history, self.run)
-        for member in (self.config, self.champion, self.metrics, self.run):
+        for member in (self.config, self.champion, self.metrics, self.archive, self.run):
             with contextlib.suppress(OSError):
                 _tmp(member).unlink(missing_ok=True)
         with contextlib.suppress(OSError):

@@ -41,6 +41,7 @@ from stratloop.generation.outcome import GenerationOutcome
 from stratloop.generation.strategies import CandidateSource
 from stratloop.iteration import IterationRecord
 from stratloop.llm.budget import TokenBudget, Usage
+from stratloop.loop.archive import archives_json
 from stratloop.loop.counters import FACTOR_GRAPH_ONLY
 from stratloop.loop.executor import Executor, open_executor
 from stratloop.loop.history import HistoryWriter, cut_torn_tail, read_history
@@ -266,6 +267,7 @@ class LoopRunner:
         self._last_flags: dict[str, Any] | None = None
         self._pool_restarts = 0
         self._champion_written = -1
+        self._archive_written: tuple[Mapping[Any, Any], ...] | None = None
         self._progress: ProgressSink | None = None
         self._n_trials: dict[int, int] = {}
         self._committed = state.next_iteration
@@ -651,7 +653,7 @@ class LoopRunner:
             redundancy = self.state.trials.redundancy(candidate.strategy, result.fingerprint)
             if redundancy is None and self.parts.library is not None:
                 redundancy = self.parts.library.redundancy(result.fingerprint)
-        return item.record(result, redundancy)
+        return self.state.objective(item.record(result, redundancy))
 
     def _save_champion(self) -> str:
         """Save the champion into the persistent library; what was done, for the run's message."""
@@ -697,6 +699,15 @@ class LoopRunner:
             if champion is not None:
                 atomic_write_json(self.rundir.champion, champion)
             self._champion_written = updates
+        archives = self.state.archives
+        written = tuple(archive.elites for archive in archives)
+        if archives and written != self._archive_written:
+            atomic_write_json(
+                self.rundir.archive,
+                archives_json(archives, iterations=self.state.next_iteration),
+                durable=False,
+            )
+            self._archive_written = written
         atomic_write_json(self.rundir.metrics, self.metrics(), durable=False)
         self.state.islands.write(self.rundir.islands, self.state.next_iteration)
 
@@ -757,6 +768,11 @@ def run_metrics(state: LoopState, run_id: str, *, worker_restarts: int) -> dict[
         distinct_trials=state.trials.distinct,
         **state.islands.metrics(),
     )
+    if state.archives:
+        snapshot.update(
+            archive_filled=sum(archive.filled for archive in state.archives),
+            archive_capacity=sum(archive.grid.capacity for archive in state.archives),
+        )
     return snapshot
 
 

@@ -8,21 +8,24 @@ That is what makes a resumed run identical to an uninterrupted one.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import RunError
 from stratloop.iteration import IterationRecord, Migration
 from stratloop.llm.budget import Usage
+from stratloop.loop.archive import Archive, ArchivePopulation, archive_population
 from stratloop.loop.champion import ChampionTracker
 from stratloop.loop.counters import LoopCounters
-from stratloop.loop.islands import Islands
+from stratloop.loop.islands import Islands, champion_population
+from stratloop.loop.objective import ComplexityPenalty, penalty_of
 from stratloop.loop.trials import TrialLedger
 
 __all__ = ["LoopState"]
 
 
 class LoopState:
-    """Champion, islands (their parents and feedback), counters and trials after the records.
+    """Champion, islands (their parents, archives and feedback), counters and trials.
 
     Args:
         config: the run's configuration.
@@ -32,7 +35,13 @@ class LoopState:
         self.champion = ChampionTracker(config.loop.champion_metric, config.loop.min_trades)
         self.counters = LoopCounters(config.generation)
         self.trials = TrialLedger(config.search)
-        self.islands = Islands(config)
+        self.penalty = ComplexityPenalty.from_config(
+            config.loop.champion_metric, config.search.complexity_penalty
+        )
+        enabled = config.search.archive.enabled
+        self.islands = Islands(
+            config, archive_population if enabled else champion_population
+        )
         self.migrations: tuple[Migration, ...] = ()
         """The migrations that followed the last record applied."""
         self.next_iteration = 0
@@ -70,6 +79,24 @@ class LoopState:
         """The LLM usage the committed iterations spent."""
         return self.counters.llm_usage
 
+    @property
+    def archives(self) -> tuple[Archive, ...]:
+        """Each island's diversity archive, in island order; none without ``search.archive``."""
+        return tuple(
+            population.archive
+            for population in self.islands.populations
+            if isinstance(population, ArchivePopulation)
+        )
+
+    def objective(self, record: IterationRecord) -> IterationRecord:
+        """``record`` with its objective (raw and penalised figure) when a penalty is configured."""
+        if not self.penalty.active or not record.evaluated or record.candidate is None:
+            return record
+        raw = self.champion.eligibility(record.selection or {}).score
+        return replace(
+            record, objective=self.penalty.objective(record.candidate.strategy.expression, raw)
+        )
+
     def commit(self, record: IterationRecord) -> IterationRecord:
         """Apply a new record; it comes back with the champion verdict, island and migrations."""
         became = self.apply(record)
@@ -86,7 +113,11 @@ class LoopState:
         became = False
         if record.evaluated and record.candidate is not None:
             became = self.champion.offer(
-                record.iteration_num, record.candidate, record.train or {}, record.selection or {}
+                record.iteration_num,
+                record.candidate,
+                record.train or {},
+                record.selection or {},
+                penalty=penalty_of(record.objective),
             )
         self.counters.add(record.with_champion(became))
         self.trials.apply(record)

@@ -23,6 +23,7 @@ __all__ = [
     "bar_chart",
     "chart_css",
     "date_ticks",
+    "grid_heatmap",
     "heatmap",
     "index_ticks",
     "line_chart",
@@ -108,6 +109,7 @@ def _axes(
     *,
     width: int = _W,
     height: int = _H,
+    y_label_x: float = 14,
 ) -> str:
     """Frame, grid, tick labels and both axis labels (positions already in pixels)."""
     bottom = height - _BOTTOM
@@ -130,8 +132,9 @@ def _axes(
     parts.append(
         f'<text x="{(_LEFT + width - _RIGHT) / 2:.0f}" y="{height - 6}" '
         f'class="axis-label x" text-anchor="middle">{escape(x_label)}</text>'
-        f'<text x="14" y="{(_TOP + bottom) / 2:.0f}" class="axis-label y" text-anchor="middle" '
-        f'transform="rotate(-90 14 {(_TOP + bottom) / 2:.0f})">{escape(y_label)}</text>'
+        f'<text x="{y_label_x:g}" y="{(_TOP + bottom) / 2:.0f}" class="axis-label y" '
+        f'text-anchor="middle" transform="rotate(-90 {y_label_x:g} {(_TOP + bottom) / 2:.0f})">'
+        f"{escape(y_label)}</text>"
     )
     return "".join(parts)
 
@@ -317,6 +320,22 @@ def bar_chart(
     return _svg(chart, title, "".join(body))
 
 
+def _cell(box: tuple[float, float, float, int], share: float, tooltip: str, text: str) -> str:
+    """One heatmap cell at ``box`` (x, y, width, height): green above zero, red below.
+
+    ``share`` is the value over the grid's largest magnitude (-1 to 1): it sets the shade.
+    """
+    x, y, width, height = box
+    strength = min(abs(share), 1.0)
+    hue = 140 if share >= 0 else 0
+    return (
+        f'<rect x="{x:.1f}" y="{y:g}" width="{width - 1:.1f}" height="{height - 1}" class="cell" '
+        f'fill="hsl({hue},60%,{92 - 40 * strength:.0f}%)"><title>{escape(tooltip)}</title></rect>'
+        f'<text x="{x + width / 2:.1f}" y="{y + 13:g}" class="cell-text" '
+        f'text-anchor="middle">{escape(text)}</text>'
+    )
+
+
 def heatmap(
     chart: str,
     title: str,
@@ -343,17 +362,71 @@ def heatmap(
             value = cells.get((row, j + 1))
             if value is None:
                 continue
-            strength = min(abs(value) / extreme, 1.0)
-            hue = 140 if value >= 0 else 0
             body.append(
-                f'<rect x="{_LEFT + j * cell_w:.1f}" y="{_TOP + i * cell_h}" '
-                f'width="{cell_w - 1:.1f}" height="{cell_h - 1}" class="cell" '
-                f'fill="hsl({hue},60%,{92 - 40 * strength:.0f}%)">'
-                f"<title>{row}-{j + 1:02d}: {value * 100:.2f}%</title></rect>"
-                f'<text x="{_LEFT + (j + 0.5) * cell_w:.1f}" y="{_TOP + i * cell_h + 13}" '
-                f'class="cell-text" text-anchor="middle">{value * 100:.1f}</text>'
+                _cell(
+                    (_LEFT + j * cell_w, _TOP + i * cell_h, cell_w, cell_h),
+                    value / extreme,
+                    f"{row}-{j + 1:02d}: {value * 100:.2f}%",
+                    f"{value * 100:.1f}",
+                )
             )
     return _svg(chart, title, "".join(body), height=height)
+
+
+_GRID_SHIFT = 84
+"""Extra room on the left of a grid heatmap for its row labels."""
+
+
+def grid_heatmap(
+    chart: str,
+    title: str,
+    rows: Sequence[str],
+    groups: Sequence[str],
+    columns: Sequence[str],
+    cells: Mapping[tuple[int, int], tuple[float, str]],
+    *,
+    x_label: str,
+    y_label: str,
+) -> str:
+    """A grid of scores with grouped columns; green above zero, red below, blank when empty.
+
+    Args:
+        chart: the ``data-chart`` name.
+        title: the chart's title.
+        rows: row labels, top to bottom.
+        groups: labels written above equal runs of columns (``len(columns)`` a multiple).
+        columns: column labels, left to right.
+        cells: ``(row index, column index) -> (value, tooltip)``; a missing cell is empty.
+        x_label: what the columns are.
+        y_label: what the rows are.
+    """
+    cell_h = 18
+    height = _TOP + 14 + cell_h * max(len(rows), 1) + _BOTTOM
+    width = _W - _GRID_SHIFT
+    top = _TOP + 14
+    cell_w = (width - _LEFT - _RIGHT) / max(len(columns), 1)
+    extreme = max([abs(v) for v, _ in cells.values()] + [1e-9])
+    x_ticks = [(_LEFT + (j + 0.5) * cell_w, name) for j, name in enumerate(columns)]
+    y_ticks = [(top + (i + 0.5) * cell_h, name) for i, name in enumerate(rows)]
+    body = [
+        _axes(
+            x_ticks, y_ticks, x_label, y_label, width=width, height=height,
+            y_label_x=14 - _GRID_SHIFT,
+        )
+    ]  # fmt: skip
+    per_group = max(len(columns) // max(len(groups), 1), 1)
+    for g, name in enumerate(groups):
+        x0 = _LEFT + g * per_group * cell_w
+        body.append(
+            f'<text x="{x0 + per_group * cell_w / 2:.1f}" y="{_TOP + 6}" class="tick" '
+            f'text-anchor="middle">{escape(name)}</text>'
+            f'<line x1="{x0:.1f}" y1="{top}" x2="{x0:.1f}" y2="{height - _BOTTOM}" class="axis"/>'
+        )
+    for (i, j), (value, tooltip) in sorted(cells.items()):
+        box = (_LEFT + j * cell_w, top + i * cell_h, cell_w, cell_h)
+        body.append(_cell(box, value / extreme, tooltip, f"{value:.2f}"))
+    inner = f'<g transform="translate({_GRID_SHIFT},0)">{"".join(body)}</g>'
+    return _svg(chart, title, inner, height=height)
 
 
 def sparkline(chart: str, title: str, lines: Sequence[Line], start: str, end: str) -> str:

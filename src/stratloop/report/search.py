@@ -30,6 +30,8 @@ __all__ = [
     "LineageNode",
     "SearchFold",
     "SearchView",
+    "bucket_labels",
+    "render_archive",
     "render_search",
     "search_view",
     "trial_validation",
@@ -435,3 +437,81 @@ def _selected(record: IterationRecord) -> Mapping[str, Any]:
     """The figures the champion rule read: validation, or a schema 1-2 line's test period."""
     chosen = record.validation if record.validation is not None else record.test
     return chosen or {}
+
+
+def bucket_labels(edges: Iterable[float], unit: str = "", *, whole: bool = False) -> list[str]:
+    """Labels of the buckets ``edges`` split a line into: ``<a``, ``a-b``, ..., ``>=z``.
+
+    ``whole``: the values are integers, so a middle bucket reads ``a-(b-1)``.
+
+    >>> bucket_labels([4, 10]), bucket_labels([5, 9], whole=True), bucket_labels([])
+    (['<4', '4-10', '>=10'], ['<5', '5-8', '>=9'], ['all'])
+    """
+    values = list(edges)
+    if not values:
+        return ["all"]
+    cuts = [f"{edge:g}" for edge in values]
+    tops = [f"{edge - 1:g}" for edge in values] if whole else cuts
+    middle = [f"{low}-{high}" for low, high in zip(cuts, tops[1:], strict=False)]
+    return [f"<{cuts[0]}{unit}", *(m + unit for m in middle), f">={cuts[-1]}{unit}"]
+
+
+def render_archive(payload: Mapping[str, Any]) -> str:
+    """A run's ``archive.json`` as an HTML fragment: one heatmap per island's archive."""
+    return "".join(_render_one(archive) for archive in payload["archives"])
+
+
+def _render_one(archive: Mapping[str, Any]) -> str:
+    """One archive: fill figures and the heatmap of best scores.
+
+    Rows are factor family by size bucket, columns beta buckets grouped by
+    turnover bucket; a cell shows its elite's score (the champion rule's
+    figure) and, on hover, its iteration, expression and raw metric.
+    """
+    grid = archive["grid"]
+    families = list(archive["families"])
+    nodes = bucket_labels(grid["nodes_edges"], " nodes", whole=True)
+    turnover = bucket_labels(grid["turnover_edges"], "/yr")
+    betas = bucket_labels(grid["beta_edges"])
+    cells = archive["cells"]
+    beta_none = any(cell["beta"] is None for cell in cells)
+    columns_per_group = [*betas, *(["none"] if beta_none else [])]
+    rows = [f"{family}, {size}" for family in families for size in nodes]
+    columns = [f"b {label}" for _ in turnover for label in columns_per_group]
+    values: dict[tuple[int, int], tuple[float, str]] = {}
+    for cell in cells:
+        row = families.index(cell["family"]) * len(nodes) + int(cell["nodes"])
+        beta = len(betas) if cell["beta"] is None else int(cell["beta"])
+        column = int(cell["turnover"]) * len(columns_per_group) + beta
+        values[(row, column)] = (
+            float(cell["score"]),
+            f"{cell['family']}, turnover {turnover[int(cell['turnover'])]}, beta "
+            f"{'none' if cell['beta'] is None else betas[beta]}, {nodes[int(cell['nodes'])]}: "
+            f"iteration {cell['iteration']}, score {cell['score']:.4f} (raw {cell['raw']:.4f}) "
+            f"{cell['expression']}",
+        )
+    owner = "" if archive["island"] is None else f"island {archive['island']}'s "
+    chart = _charts.grid_heatmap(
+        "archive-heatmap",
+        f"{owner.capitalize()}diversity archive: the best score per cell ({archive['filled']} "
+        f"of {archive['capacity']} cells filled)",
+        rows,
+        [f"turnover {label}" for label in turnover],
+        columns,
+        values,
+        x_label="validation beta, grouped by annual turnover",
+        y_label="family, size",
+    )
+    fill = "".join(
+        f"<td>{escape(family)}: {int(count)}</td>"
+        for family, count in archive["fill_by_family"].items()
+    )
+    return (
+        f'<div class="archive"><table class="figures">'
+        f"<tr><th>{escape(owner)}cells filled</th><th>candidates offered</th>"
+        f"<th>after iteration</th></tr>"
+        f"<tr><td>{archive['filled']} of {archive['capacity']}</td><td>{archive['offered']}</td>"
+        f"<td>{archive['iterations']}</td></tr></table>"
+        f'<table class="small"><tr>{fill}</tr></table>'
+        f"<figure>{chart}</figure></div>"
+    )

@@ -43,7 +43,7 @@ from stratloop.report.analytics import (
     yearly_returns,
 )
 from stratloop.report.returns import ChampionSeries, SegmentFigures, champion_series
-from stratloop.report.search import SearchView, render_search, search_view
+from stratloop.report.search import SearchView, render_archive, render_search, search_view
 from stratloop.report.selection import SelectionVerdict, selection_verdict
 from stratloop.report.templating import template
 from stratloop.spec import Strategy
@@ -97,6 +97,7 @@ class TearSheet:
         generated_at: when the page was made (UTC, ISO 8601).
         selection: the deflated verdict on the champion (None for a champion chosen
             before the validation folds, history schema 1-2).
+        archive: the run's ``archive.json`` when it keeps a diversity archive.
     """
 
     run_id: str
@@ -108,6 +109,7 @@ class TearSheet:
     search: SearchView
     generated_at: str
     selection: SelectionVerdict | None
+    archive: Mapping[str, Any] | None = None
 
 
 def build_tearsheet(
@@ -118,6 +120,7 @@ def build_tearsheet(
     panel: Panel,
     *,
     holdout_opened: bool = False,
+    archive: Mapping[str, Any] | None = None,
 ) -> TearSheet:
     """Backtest a run's champion again on its panel, beside the run's search view.
 
@@ -129,6 +132,7 @@ def build_tearsheet(
         panel: the run's panel.
         holdout_opened: whether ``stratloop holdout`` opened this champion's holdout;
             the page shows it only then (sealed otherwise).
+        archive: the run's ``archive.json``, shown as a heatmap when given.
 
     Raises:
         RunError: the run has no champion yet.
@@ -158,6 +162,7 @@ def build_tearsheet(
         search=view,
         generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         selection=selection_verdict(champion, view, config),
+        archive=archive,
     )
 
 
@@ -374,6 +379,7 @@ def render_tearsheet(sheet: TearSheet) -> str:
         yearly=_yearly_rows(series),
         spec=json.dumps(champion.get("spec", {}), indent=2, sort_keys=True),
         search=render_search(sheet.search),
+        archive=None if sheet.archive is None else render_archive(sheet.archive),
         lineage=sheet.search.lineage,
     )
 

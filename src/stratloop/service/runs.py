@@ -230,7 +230,7 @@ class RunReader:
             cached = self._sheets.get(run_id)
         if cached is not None and cached[0] == key:
             return cached[1]
-        _, config = open_run(self.runs_dir, run_id)
+        rundir, config = open_run(self.runs_dir, run_id)
         sheet = build_tearsheet(
             run_id,
             config,
@@ -238,6 +238,7 @@ class RunReader:
             self.search(run_id),
             load_run_panel(config),
             holdout_opened=opened,
+            archive=rundir.read_json(rundir.archive) if rundir.archive.is_file() else None,
         )
         with self._lock:
             self._sheets[run_id] = (key, sheet)
