@@ -143,7 +143,11 @@ class TestTwoWriters:
 @pytest.mark.slow
 class TestTwoTrailWriters:
     def test_runs_sharing_an_audit_path_never_interleave_the_trail(self, tmp_path):
-        """New runs on a live run's trail are refused; two racing ones: one writes, one chain."""
+        """New runs on a live run's trail are refused; two racing ones: one chain, never mixed.
+
+        A racer that starts after the other has finished its 12 iterations is not refused
+        (there is no writer left); then the two runs' records follow each other, whole.
+        """
         (tmp_path / "config.yaml").write_text(CONFIG)
         trail = tmp_path / "audit" / "trail.jsonl"
         first = _start(_command(tmp_path), subprocess.DEVNULL)
@@ -176,14 +180,19 @@ class TestTwoTrailWriters:
                     process.kill()
                 process.communicate()
 
-        _one_winner(outcomes, "in use by another process")
+        codes = sorted(code for _out, _err, code in outcomes)
+        if codes == [0, 0]:
+            finished = 2
+        else:
+            _one_winner(outcomes, "in use by another process")
+            finished = 1
 
         records = [record for _f, _l, record in iter_records(trail)]
         assert [r["seq"] for r in records] == list(range(len(records)))
         runs = [r["run_id"] for r in records]
-        assert len(set(runs)) == 2
+        assert len(set(runs)) == 1 + finished
         changes = sum(1 for a, b in itertools.pairwise(runs) if a != b)
-        assert changes == 1, "the two runs' records interleave"
+        assert changes == finished, "the runs' records interleave"
         assert runs.count(runs[-1]) == 12
         report = verify_trail(trail)
         assert not report.breaks, report.breaks
