@@ -52,6 +52,7 @@ from stratloop.config.models import StratloopConfig
 from stratloop.flags import FLAG_VARIABLES, open_flag_source
 from stratloop.iteration import IterationRecord
 from stratloop.loop import LoopRunner, build_parts
+from stratloop.loop.history import iter_history
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -244,13 +245,12 @@ def _serve(root: Path, flags_file: Path) -> Iterator[_Watch]:
             time.sleep(0.05)
         if history is None:
             return
-        with history.open(encoding="utf-8") as lines:
-            while not stop.is_set():
-                line = lines.readline()
-                if line.endswith("\n"):
-                    watch.add(json.loads(line))
-                else:
-                    time.sleep(0.005)
+        seen = 0
+        while not stop.is_set():
+            for record in iter_history(history, start=seen):
+                watch.add(json.loads(record.to_json()))
+                seen = record.iteration_num + 1
+            time.sleep(0.02)
 
     follower = threading.Thread(target=follow, daemon=True)
     follower.start()
