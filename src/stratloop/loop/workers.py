@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import signal
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -189,7 +190,7 @@ def _worker_main(conn: Connection, factory: EvaluatorFactory, config: StratloopC
         conn.send(("done", run_task(evaluator, task)))
 
 
-class EvaluationPoolBase:
+class EvaluationPoolBase(ABC):
     """What every executor's pool shares: its settings, a context manager, a restart count.
 
     Args:
@@ -220,9 +221,9 @@ class EvaluationPoolBase:
         """Workers killed and replaced after a timeout, or tasks whose worker died."""
         self._setup()
 
+    @abstractmethod
     def _setup(self) -> None:
         """Set up the executor's own state (no worker starts yet)."""
-        raise NotImplementedError
 
     def __enter__(self) -> Self:
         self.start()
@@ -231,13 +232,13 @@ class EvaluationPoolBase:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @abstractmethod
     def start(self) -> None:
         """Start the workers."""
-        raise NotImplementedError
 
+    @abstractmethod
     def close(self) -> None:
         """Stop the workers."""
-        raise NotImplementedError
 
 
 class EvaluationPool(EvaluationPoolBase):
