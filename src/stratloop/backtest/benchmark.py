@@ -98,7 +98,8 @@ def equal_weight_benchmark(
     Returns:
         The engine's result for the benchmark over rows ``start:stop``.
     """
-    signal = np.ones(panel.shape)
+    # Every cell the same: one value broadcast, not a panel of ones in memory.
+    signal = np.broadcast_to(np.ones(1), panel.shape)
     rule = Threshold(upper=0.0, rebalance_days=rebalance_days)
     return run_backtest(
         signal, panel, rule, cost_bps=cost_bps, start=start, stop=stop, annualization=annualization

@@ -81,8 +81,14 @@ _DEFAULT_PORTFOLIO = TopN(n=5)
 N_QUANTILES = 5
 """Quantiles of the factor summary's long-short spread and turnover (quintiles)."""
 
-_BENCHMARK_CACHE = 64
-"""Equal-weight benchmark runs a study keeps (one per schedule and start row)."""
+_BENCHMARK_CACHE_BYTES = 48 * 1024 * 1024
+"""Memory for the equal-weight benchmark runs a study keeps (one per schedule and start row).
+
+A run costs as much as the strategy's own backtest of a large universe (it
+holds every priced asset) and its start row follows the candidate's
+lookback, so a long run meets a few hundred start rows: about 100 KiB each
+on 4,000 selection rows, all of them kept within this bound.
+"""
 
 Series = npt.NDArray[np.float64]
 
@@ -289,6 +295,11 @@ class _Daily:
         invested[:1] = False
         return cls(returns, np.zeros(len(returns)), invested, np.zeros(len(returns), np.intp))
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the four series."""
+        return self.returns.nbytes + self.turnover.nbytes + self.invested.nbytes + self.trades.nbytes
+
     def window(self, start: int, stop: int) -> _Daily:
         return _Daily(
             self.returns[start:stop],
@@ -351,6 +362,7 @@ class Study:
         self.selection = panel.slice_rows(0, self.split)
         self.benchmark: Benchmark | None = resolve_benchmark(panel, config.benchmark)
         self._runs: OrderedDict[tuple[int, int, int, int], _Daily] = OrderedDict()
+        self._runs_bytes = 0
 
     @property
     def holdout_start(self) -> dt.date:
@@ -520,8 +532,9 @@ class Study:
             )
         )
         self._runs[key] = run
-        if len(self._runs) > _BENCHMARK_CACHE:
-            self._runs.popitem(last=False)
+        self._runs_bytes += run.nbytes
+        while self._runs_bytes > _BENCHMARK_CACHE_BYTES and len(self._runs) > 1:
+            self._runs_bytes -= self._runs.popitem(last=False)[1].nbytes
         return run
 
 
@@ -602,19 +615,28 @@ def backtest_strategy(
     )
 
 
+_SCAN_ROWS = 64
+"""Rows :func:`_first_usable` checks at a time: a signal usually starts within its lookback."""
+
+
 def _first_usable(signal: FloatPanel, panel: Panel, strategy: Strategy) -> int:
-    """The first row where some asset has both a signal and a price."""
-    with np.errstate(invalid="ignore"):
-        priced = np.isfinite(signal) & np.isfinite(panel.close)
-    usable: npt.NDArray[np.bool_] = np.any(priced, axis=1)
-    if not usable[:-1].any():
-        raise BacktestError(
-            f"the signal of {strategy.expression!r} has no value for any priced asset before "
-            f"the holdout ({panel.dates[-1]} is the last selection date); the expression needs "
-            "more history than the selection region has (use shorter windows or an earlier "
-            "start date)"
-        )
-    return int(np.argmax(usable))
+    """The first row (before the last) where some asset has both a signal and a price.
+
+    Scanned a block of rows at a time from the top, so a large panel is read
+    only down to the signal's start.
+    """
+    close, last = panel.close, len(signal) - 1
+    for begin in range(0, last, _SCAN_ROWS):
+        end = min(begin + _SCAN_ROWS, last)
+        usable = np.any(np.isfinite(signal[begin:end]) & np.isfinite(close[begin:end]), axis=1)
+        if usable.any():
+            return begin + int(np.argmax(usable))
+    raise BacktestError(
+        f"the signal of {strategy.expression!r} has no value for any priced asset before "
+        f"the holdout ({panel.dates[-1]} is the last selection date); the expression needs "
+        "more history than the selection region has (use shorter windows or an earlier "
+        "start date)"
+    )
 
 
 def _segment(

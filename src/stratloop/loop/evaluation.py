@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from stratloop._types import FloatPanel
 from stratloop.config.models import StratloopConfig
 from stratloop.data.panel import Panel
 from stratloop.loop.workers import Evaluator
@@ -83,18 +84,41 @@ def backtest_evaluator(config: StratloopConfig) -> Evaluator:
     sample = fingerprint_sample(study, config)
 
     class _Evaluate:
-        """The evaluator, and the fingerprint alone for a screen (the signal stays cached)."""
+        """The evaluator, and the fingerprint alone for a screen.
+
+        A candidate's signal is evaluated once: the screen's fingerprint keeps
+        it for the backtests that follow, which then fingerprint the same
+        array. The shared cache does not keep a signal whose top node is an
+        infix operator, and on a large panel evicts the others between the
+        calls, so asking it again would evaluate the expression again.
+        """
+
+        def __init__(self) -> None:
+            self.kept: tuple[str, FloatPanel] | None = None
+
+        def signal(self, strategy: Strategy) -> FloatPanel:
+            if self.kept is not None and self.kept[0] == strategy.expression:
+                return self.kept[1]
+            self.kept = None
+            signal = signal_of(strategy.expression, panel, cache=cache)
+            self.kept = (strategy.expression, signal)
+            return signal
 
         def fingerprint(self, strategy: Strategy) -> str:
-            return sample.take(signal_of(strategy.expression, panel, cache=cache))
+            return sample.take(self.signal(strategy))
 
         def __call__(self, strategy: Strategy, n_trials: int) -> Mapping[str, Any]:
-            result = study.evaluate(strategy, n_trials=n_trials, cache=cache)
+            try:
+                signal = self.signal(strategy)
+                result = study.evaluate_signal(signal, strategy, n_trials=n_trials)
+                fingerprint = sample.take(signal)
+            finally:
+                self.kept = None
             return {
                 "train": result.train.summary(),
                 "validation": result.validation.summary(),
                 "folds": result.fold_summaries(),
-                "fingerprint": self.fingerprint(strategy),
+                "fingerprint": fingerprint,
             }
 
     return _Evaluate()
