@@ -9,6 +9,7 @@ from backtest_oracle import oracle_backtest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stratloop.backtest import _simulate as simulate_module
 from stratloop.backtest import run_backtest
 from stratloop.data import Panel, synthetic_panel
 from stratloop.errors import BacktestError
@@ -182,3 +183,47 @@ class TestInputChecks:
         panel = Panel(dates=PANEL.dates[:3], assets=("a", "b"), fields={"close": close})
         with pytest.raises(BacktestError, match=r"close price of a on 2000-01-04"):
             run_backtest(np.array([[1.0, 0.0]] * 3), panel, TopN(n=1, rebalance_days=3), cost_bps=0)
+
+
+class TestLargeUniverse:
+    """From ``COMPILED_SIZE`` on, a compiled kernel gathers held prices: the same numbers."""
+
+    WIDE = synthetic_panel(300, 120, seed=5)
+
+    @pytest.mark.parametrize(
+        ("rule", "exits"),
+        [
+            pytest.param(Threshold(upper=0.0, rebalance_days=5), Exits(), id="equal-weight"),
+            pytest.param(
+                LongShort(quantile=0.4, rebalance_days=6), Exits(stop_loss=0.02), id="ls-stop"
+            ),
+        ],
+    )
+    def test_compiled_gather_is_bit_identical(self, rule, exits, monkeypatch):
+        signal = np.random.default_rng(1).standard_normal(self.WIDE.shape)
+        monkeypatch.setattr(simulate_module, "COMPILED_SIZE", 0)
+        compiled = run_backtest(signal, self.WIDE, rule, exits=exits, cost_bps=10, start=3)
+        monkeypatch.setattr(simulate_module, "COMPILED_SIZE", 10**12)
+        plain = run_backtest(signal, self.WIDE, rule, exits=exits, cost_bps=10, start=3)
+        assert compiled.returns.tobytes() == plain.returns.tobytes()
+        assert compiled.turnover.tobytes() == plain.turnover.tobytes()
+        assert np.array_equal(compiled.weights(), plain.weights())
+        assert np.array_equal(compiled.trades, plain.trades)
+
+    def test_a_non_positive_held_price_is_named(self, monkeypatch):
+        monkeypatch.setattr(simulate_module, "COMPILED_SIZE", 0)
+        close = self.WIDE.close.copy()
+        close[7, 11] = -1.0
+        panel = Panel(dates=self.WIDE.dates, assets=self.WIDE.assets, fields={"close": close})
+        with pytest.raises(BacktestError, match=rf"close price of {panel.assets[11]} on"):
+            run_backtest(np.ones(panel.shape), panel, Threshold(upper=0.0), cost_bps=0, start=5)
+
+    def test_a_non_positive_price_never_held_is_ignored(self, monkeypatch):
+        monkeypatch.setattr(simulate_module, "COMPILED_SIZE", 0)
+        close = self.WIDE.close.copy()
+        close[7, 11] = 0.0
+        signal = np.ones(self.WIDE.shape)
+        signal[:, 11] = np.nan
+        panel = Panel(dates=self.WIDE.dates, assets=self.WIDE.assets, fields={"close": close})
+        result = run_backtest(signal, panel, Threshold(upper=0.0), cost_bps=0, start=5)
+        assert np.all(result.weights()[:, 11] == 0.0)

@@ -14,9 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stratloop.backtest import Study, backtest_strategy, evaluate_strategy
 from stratloop.backtest.benchmark import equal_weight_benchmark, excess_metrics
+from stratloop.backtest.evaluate import _first_usable
 from stratloop.backtest.split import fold_layout
 from stratloop.config.models import BacktestConfig
 from stratloop.data import Panel, load_dataset, synthetic_panel
@@ -192,6 +195,28 @@ class TestProtocol:
         signal[69:] = 1.0
         with pytest.raises(BacktestError, match="needs more history"):
             Study(panel, BacktestConfig()).evaluate_signal(signal, REFERENCE)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    starts=st.lists(st.integers(0, 299), min_size=1, max_size=6),
+    unpriced=st.integers(0, 299),
+)
+def test_the_first_usable_row_is_the_first_with_a_signal_and_a_price(starts, unpriced):
+    """The scan from the top finds the row a whole-panel scan finds, past the first blocks too."""
+    panel = synthetic_panel(len(starts), 300, seed=1, listing_gaps=False)
+    close = panel.close.copy()
+    close[:unpriced, 0] = np.nan
+    panel = Panel(dates=panel.dates, assets=panel.assets, fields={"close": close})
+    signal = np.ones(panel.shape)
+    for column, start in enumerate(starts):
+        signal[:start, column] = np.nan
+    usable = np.any(np.isfinite(signal) & np.isfinite(close), axis=1)
+    if usable[:-1].any():
+        assert _first_usable(signal, panel, REFERENCE) == int(np.argmax(usable))
+    else:
+        with pytest.raises(BacktestError, match="needs more history"):
+            _first_usable(signal, panel, REFERENCE)
 
 
 if __name__ == "__main__":

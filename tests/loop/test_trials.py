@@ -10,8 +10,10 @@ import signal
 import pytest
 from loop_helpers import hash_evaluator, loop_config
 
+from stratloop import factors
 from stratloop.acceptance.llm_server import Reply, ScriptedOpenAIServer
 from stratloop.audit import audit_record
+from stratloop.backtest import Study
 from stratloop.config.models import StratloopConfig
 from stratloop.factors.canonical import trial_key
 from stratloop.factors.fingerprint import FingerprintBank, Screen
@@ -21,7 +23,7 @@ from stratloop.generation.outcome import GenerationOutcome, Repeat
 from stratloop.generation.strategies import FunctionSource
 from stratloop.iteration import IterationRecord, Redundancy
 from stratloop.loop.assemble import build_parts
-from stratloop.loop.evaluation import backtest_evaluator
+from stratloop.loop.evaluation import backtest_evaluator, load_run_panel
 from stratloop.loop.history import read_history
 from stratloop.loop.record import Generated
 from stratloop.loop.runner import LoopParts, LoopRunner, open_run
@@ -317,6 +319,37 @@ class TestScreen:
         new = run_task(evaluator, EvalTask(2, other, 2, screen=screen))
         assert not new.screened
         assert new.train is not None
+
+
+    def test_a_signal_is_evaluated_once_per_task(self, tmp_path, monkeypatch):
+        """The screen's fingerprint, the backtests and the record's fingerprint share one signal.
+
+        The cache may not hold it (an infix top node is never cached), so a
+        second request would evaluate the expression again.
+        """
+        calls: list[str] = []
+        real = factors.evaluate
+
+        def counting(expression, panel, **kwargs):
+            calls.append(expression)
+            return real(expression, panel, **kwargs)
+
+        monkeypatch.setattr(factors, "evaluate", counting)
+        config = _real_config(tmp_path)
+        evaluator = backtest_evaluator(config)
+        first = Strategy(expression="rank(ts_mean(returns, 20)) - 0.5", portfolio=TopN(n=5))
+        other = Strategy(expression="rank(-ts_std(returns, 60)) + 1", portfolio=TopN(n=5))
+        bank = FingerprintBank()
+        alone = run_task(evaluator, EvalTask(0, first, 1))
+        bank.add(0, rule_key(first), alone.fingerprint)
+        screen = bank.screen(rule_key(other), 0.9)
+        assert screen is not None
+
+        screened_first = run_task(evaluator, EvalTask(1, other, 2, screen=screen))
+        assert not screened_first.screened
+        assert calls == [first.expression, other.expression]
+        study = Study(load_run_panel(config), config.backtest)
+        assert screened_first.validation == study.evaluate(other, n_trials=2).validation.summary()
 
     def test_the_history_is_the_one_without_the_screen(self, tmp_path, monkeypatch):
         """Same seed with the screen, without it, and with one rejecting everything: same records.

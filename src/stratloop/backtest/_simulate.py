@@ -23,6 +23,7 @@ import numpy.typing as npt
 from stratloop._types import FloatPanel
 from stratloop.backtest.portfolio import target_weights
 from stratloop.errors import BacktestError
+from stratloop.factors._rows import COMPILED_SIZE, compiled_input
 from stratloop.spec import Exits, PortfolioRule
 
 __all__ = ["Book", "Simulation", "simulate"]
@@ -124,7 +125,7 @@ def simulate(
     steps = np.arange(n_steps)
     days = np.minimum(rebalance[:, None] + steps, stop - 1)
     last = np.minimum(stop - 1 - rebalance, period - 1)
-    prices = close[days[:, :, None], columns[:, None, :]]
+    prices = _gather(close, days, columns)
     _check_positive(prices, held, days, columns, names)
     prices[:, 0, :][~held] = 1.0
 
@@ -168,10 +169,26 @@ def simulate(
     return Simulation(returns, turnover, invested, trades, int(opened.sum()), book)
 
 
+def _gather(close: FloatPanel, days: IntArray, columns: IntArray) -> FloatPanel:
+    """``close[days[p, s], columns[p, k]]``: the held assets' prices, periods x steps x slots."""
+    shape = (*days.shape, columns.shape[1])
+    if days.size * columns.shape[1] < COMPILED_SIZE:
+        prices: FloatPanel = close[days[:, :, None], columns[:, None, :]]
+        return prices
+    from stratloop.backtest._compiled import gather_block  # noqa: PLC0415 - numba on demand
+
+    out = np.empty(shape)
+    gather_block(compiled_input(close), days, columns, out)
+    return out
+
+
 def _positions(
     prices: FloatPanel, w0: FloatPanel, held: BoolArray, exits: Exits, last: IntArray
 ) -> tuple[FloatPanel, IntArray, BoolArray]:
-    """Position values per step, the step each closes at, and whether it closes in-period."""
+    """Position values per step, the step each closes at, and whether it closes in-period.
+
+    ``prices`` is the caller's scratch: the values may be written into it.
+    """
     n_steps = prices.shape[1]
     steps = np.arange(n_steps)
     finite = np.isfinite(prices)
@@ -185,7 +202,7 @@ def _positions(
     close_step = np.where(by_exit, exit_step, missing)
     closed = held & (close_step <= last[:, None])
     if (freeze == n_steps - 1).all():
-        values = prices / prices[:, :1, :]
+        values = np.divide(prices, prices[:, :1, :].copy(), out=prices)
     else:
         values = np.take_along_axis(prices, np.minimum(steps[None, :, None], freeze[:, None, :]), 1)
         values /= prices[:, :1, :]
@@ -265,6 +282,8 @@ def _check_positive(
     columns: IntArray,
     names: tuple[tuple[str, ...], npt.NDArray[np.datetime64]],
 ) -> None:
+    if np.fmin.reduce(prices, axis=None) > 0.0:
+        return  # every price positive or missing, padding included
     bad = (prices <= 0.0) & held[:, None, :]
     if bad.any():
         period, step, slot = (int(i[0]) for i in np.nonzero(bad))

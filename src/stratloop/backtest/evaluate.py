@@ -298,7 +298,8 @@ class _Daily:
     @property
     def nbytes(self) -> int:
         """Memory held by the four series."""
-        return self.returns.nbytes + self.turnover.nbytes + self.invested.nbytes + self.trades.nbytes
+        series = (self.returns, self.turnover, self.invested, self.trades)
+        return sum(values.nbytes for values in series)
 
     def window(self, start: int, stop: int) -> _Daily:
         return _Daily(
