@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -14,6 +15,7 @@ from stratloop.factors._crosssection import _rank_block, _rank_compiled
 from stratloop.factors._timeseries import (
     _moments_compiled,
     _ts_rank_compiled,
+    decay_linear,
     pct_change,
     ts_mean,
     ts_rank,
@@ -113,6 +115,52 @@ class TestMomentsCompiled:
             full = _moments_compiled(values, window, squares=squares)
             cut = _moments_compiled(values[:keep], window, squares=squares)
             np.testing.assert_array_equal(cut, full[:keep])
+
+
+class TestDecayLinearCompiled:
+    @staticmethod
+    def _both(values, window, monkeypatch):
+        monkeypatch.setattr(timeseries, "COMPILED_SIZE", 0)
+        compiled = decay_linear(values, window)
+        monkeypatch.setattr(timeseries, "COMPILED_SIZE", 10**12)
+        return compiled, decay_linear(values, window)
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.one_of(
+            finite,
+            hnp.arrays(
+                np.float64, st.tuples(st.integers(1, 30), st.integers(1, 6)), elements=ELEMENTS
+            ),
+        ),
+        st.integers(2, 12),
+    )
+    def test_matches_numpy_kernel(self, values, window):
+        """The weighted mean equals the numpy kernel bit for bit: NaN, inf, signed zeros."""
+        with pytest.MonkeyPatch.context() as monkeypatch, np.errstate(all="ignore"):
+            compiled, plain = self._both(values, window, monkeypatch)
+        assert compiled.tobytes() == plain.tobytes()
+
+    def test_across_segments_and_strips(self, monkeypatch):
+        """A long, wide panel (several segments and column strips, gaps) changes no bit."""
+        rng = np.random.default_rng(9)
+        values = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (900, 700)), axis=0))
+        values[rng.random(values.shape) < 0.002] = np.nan
+        for window in (3, 58, 250):
+            compiled, plain = self._both(values, window, monkeypatch)
+            assert compiled.tobytes() == plain.tobytes()
+            assert np.isfinite(plain).mean() > 0.1
+
+    @settings(max_examples=40, deadline=None)
+    @given(finite, st.integers(2, 8), st.integers(1, 40))
+    def test_no_look_ahead(self, values, window, keep):
+        """Truncating the panel's future leaves every earlier value bit-identical."""
+        keep = min(keep, values.shape[0])
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            monkeypatch.setattr(timeseries, "COMPILED_SIZE", 0)
+            full = decay_linear(values, window)
+            cut = decay_linear(values[:keep], window)
+        assert cut.tobytes() == full[:keep].tobytes()
 
 
 class TestTsRankCompiled:

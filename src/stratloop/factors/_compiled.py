@@ -194,3 +194,68 @@ def window_moments(
                     squares,
                     out[row, low_column:high_column],
                 )
+
+
+@compiled
+def decay_linear_columns(
+    values: FloatPanel,
+    window: int,
+    segment_rows: int,
+    columns: tuple[int, int],
+    strip: int,
+    out: FloatPanel,
+) -> None:
+    """Linearly weighted mean into ``out`` rows ``window - 1:``, ``columns`` (begin, end) only.
+
+    The numpy kernel's arithmetic in its order: per segment, deviations from
+    the segment's first output row (NaN as 0) and the same times their row
+    index in the segment; running sums of both (started at -0.0), window sums
+    as differences of running sums, then ``(weighted - offset * plain) / total
+    + reference``; NaN where the window holds a NaN. Columns are independent
+    and done in strips of ``strip``, as in :func:`window_moments`.
+    """
+    n_rows = values.shape[0]
+    begin_column, end_column = columns
+    total = window * (window + 1) / 2.0
+    width = min(strip, end_column - begin_column)
+    ring_plain = np.empty((window, width))
+    ring_weighted = np.empty((window, width))
+    reference = np.empty(width)
+    plain = np.empty(width)
+    weighted = np.empty(width)
+    gaps = np.empty(width, dtype=np.int64)
+    for low_column in range(begin_column, end_column, strip):
+        width = min(low_column + strip, end_column) - low_column
+        for start in range(window - 1, n_rows, segment_rows):
+            low = start - window + 1
+            stop = min(start + segment_rows, n_rows)
+            for column in range(width):
+                value = values[start, low_column + column]
+                reference[column] = 0.0 if np.isnan(value) else value
+                gaps[column] = 0
+                plain[column] = -0.0
+                weighted[column] = -0.0
+            for row in range(low, stop):
+                step = row - low
+                slot = step % window
+                index = float(step)
+                offset = index - window
+                for column in range(width):
+                    value = values[row, low_column + column]
+                    absent = np.isnan(value)
+                    deviation = 0.0 if absent else value - reference[column]
+                    gaps[column] += absent
+                    plain[column] += deviation
+                    weighted[column] += deviation * index
+                    if step >= window:
+                        gaps[column] -= np.isnan(values[row - window, low_column + column])
+                        plain_sum = plain[column] - ring_plain[slot, column]
+                        weighted_sum = weighted[column] - ring_weighted[slot, column]
+                    else:
+                        plain_sum = plain[column]
+                        weighted_sum = weighted[column]
+                    ring_plain[slot, column] = plain[column]
+                    ring_weighted[slot, column] = weighted[column]
+                    if step >= window - 1:
+                        result = (weighted_sum - offset * plain_sum) / total + reference[column]
+                        out[row, low_column + column] = np.nan if gaps[column] > 0 else result
