@@ -19,6 +19,15 @@ Writes ``bench/results/large_universe.json`` and ``.md``.
    map them). With the store the panel's pages are shared, so PSS per worker
    falls as workers are added; with the Parquet file each worker parses and
    holds its own copy (measured the same way, fewer iterations).
+3. One candidate's cost: the first twelve candidates of that run (the
+   loop's seeded draws), evaluated in order by a fresh worker evaluator in a
+   fresh process, twice, with a digest of the results. ``--before-src`` times
+   another checkout's ``src`` the same way, interleaved with this one, so
+   both see the same load, and checks that both give the same results::
+
+       git archive <commit> src | tar -x -C /tmp/before
+       python bench/large_universe.py --candidates-only --before-src /tmp/before/src \
+           --before-label <commit>
 """
 
 from __future__ import annotations
@@ -90,6 +99,106 @@ def _load(label: str, parquet: Path, store: Path) -> dict[str, float]:
     return {"seconds": float(out[0]), "peak_rss_mb": float(out[1])}
 
 
+CANDIDATES = [
+    ("close / ts_max(close, 122) - 1", {}),
+    ("(close - ts_min(close, 77)) / (ts_max(close, 77) - ts_min(close, 77))", {}),
+    ("decay_linear(returns, 58)", {}),
+    ("close / ts_max(close, 149) - 1", {}),
+    ("decay_linear(returns, 58)", {"stop_loss": 0.2}),
+    ("decay_linear(returns, 58)", {"long_short": 0.2}),
+    (
+        "-ts_mean(returns * returns * returns, 191) / "
+        "(ts_std(returns, 191) * ts_std(returns, 191) * ts_std(returns, 191))",
+        {},
+    ),
+    ("pct_change(returns, 58)", {}),
+    ("decay_linear(returns, 42)", {}),
+    (
+        "rank(decay_linear(returns, 58)) + 0.5 * rank(rank(pct_change(close, 187)) - "
+        "rank(ts_std(returns, 91)) + rank(-pct_change(close, 12)))",
+        {},
+    ),
+    ("decay_linear(returns, 81)", {}),
+    ("close / ts_mean(close, 115) - 1", {}),
+]
+"""The loop's first twelve candidates on this panel (top 750 monthly unless noted)."""
+
+_COST = """
+import hashlib, json, sys, time
+from stratloop.config.models import StratloopConfig
+from stratloop.loop.evaluation import backtest_evaluator
+from stratloop.spec import Strategy
+
+store, candidates = sys.argv[1], json.loads(sys.argv[2])
+config = StratloopConfig.model_validate({
+    "version": 1,
+    "generation": {"use_factor_graph": True, "innovation_rate": 0},
+    "data": {"source": store},
+    "loop": {"eval_cache_mb": 256},
+})
+evaluate = backtest_evaluator(config)
+seconds, digest = [], hashlib.sha256()
+for expression, options in candidates:
+    portfolio = {"kind": "top_n", "n": 750, "rebalance_days": 21}
+    if "long_short" in options:
+        portfolio = {"kind": "long_short", "quantile": options["long_short"], "rebalance_days": 21}
+    strategy = Strategy.model_validate({
+        "expression": expression,
+        "portfolio": portfolio,
+        "exits": {"stop_loss": options.get("stop_loss")},
+    })
+    started = time.perf_counter()
+    result = evaluate(strategy, 5)
+    seconds.append(time.perf_counter() - started)
+    digest.update(json.dumps(result, sort_keys=True).encode())
+print(json.dumps({"seconds": seconds, "digest": digest.hexdigest()}))
+"""
+"""Times the candidates through the worker's evaluator; prints seconds and a digest."""
+
+
+def _candidate_cost(store: Path, src: Path | None) -> dict[str, Any]:
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    load = [round(x, 2) for x in os.getloadavg()]
+    out = subprocess.run(  # noqa: S603 - our own interpreter on our own script
+        [sys.executable, "-c", _COST, str(store), json.dumps(CANDIDATES)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    measured = json.loads(out)
+    seconds = measured["seconds"]
+    return {
+        "load_average_before": load,
+        "seconds": [round(x, 3) for x in seconds],
+        "total_s": round(sum(seconds), 2),
+        "mean_s": round(sum(seconds) / len(seconds), 3),
+        "digest": measured["digest"],
+    }
+
+
+def _costs(store: Path, before: Path | None, before_label: str, rounds: int) -> dict[str, Any]:
+    """Both code versions' candidate costs, interleaved round by round."""
+    runs: dict[str, list[dict[str, Any]]] = {"after": []}
+    if before is not None:
+        runs[f"before ({before_label})"] = []
+    for _ in range(rounds):
+        for label, measured in runs.items():
+            measured.append(_candidate_cost(store, None if label == "after" else before))
+            print(label, json.dumps(measured[-1]), flush=True)
+    digests = {run["digest"] for measured in runs.values() for run in measured}
+    return {
+        "candidates": len(CANDIDATES),
+        "rounds": runs,
+        "best_mean_s": {
+            label: min(run["mean_s"] for run in measured) for label, measured in runs.items()
+        },
+        "same_results": len(digests) == 1,
+    }
+
+
 def _descendants() -> list[int]:
     """This process's descendants (the forkserver and the workers it forks)."""
     parents: dict[int, int] = {}
@@ -156,6 +265,7 @@ def _loop(source: Path, workers: int, iterations: int, tmp: Path) -> dict[str, A
     )
     sampler = _Sampler()
     sampler.start()
+    load = [round(x, 2) for x in os.getloadavg()]
     started = time.perf_counter()
     summary = stratloop.run(config)
     seconds = time.perf_counter() - started
@@ -172,6 +282,8 @@ def _loop(source: Path, workers: int, iterations: int, tmp: Path) -> dict[str, A
         "iterations_per_s": round(iterations / seconds, 3),
         "peak_rss_mb_per_worker": [round(r / 1024) for r, _ in peaks],
         "peak_pss_mb_per_worker": [round(p / 1024) for _, p in peaks],
+        "load_average_before": load,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -186,28 +298,50 @@ def main() -> None:
         action="store_true",
         help="Measure loading only; keep the loop results already recorded.",
     )
+    parser.add_argument(
+        "--candidates-only",
+        action="store_true",
+        help="Measure one candidate's cost only; keep the other results already recorded.",
+    )
+    parser.add_argument("--before-src", type=Path, help="another checkout's src to compare")
+    parser.add_argument("--before-label", default="before", help="how to name --before-src")
+    parser.add_argument("--rounds", type=int, default=2, help="candidate-cost rounds per code")
     args = parser.parse_args()
+    started_load = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         parquet = tmp / "prices.parquet"
         rows = _long_parquet(args.assets, args.dates, parquet)
         store = tmp / "store"
         write_panel_store(stratloop.data.load_panel(parquet), store)
-        loads = {label: _load(label, parquet, store) for label in _LOADERS}
-        print(json.dumps(loads, indent=1), flush=True)
+        costs = _costs(store, args.before_src, args.before_label, args.rounds)
+        loads: dict[str, Any] = {}
+        if not args.candidates_only:
+            loads = {label: _load(label, parquet, store) for label in _LOADERS}
+            print(json.dumps(loads, indent=1), flush=True)
         loops: list[dict[str, Any]] = []
-        for workers in (1, 2) if not args.load_only else ():
+        looping = not (args.load_only or args.candidates_only)
+        for workers in (1, 2) if looping else ():
             loops.append(_loop(store, workers, args.iterations, tmp))
             print(json.dumps(loops[-1]), flush=True)
-        for workers in (1, 2) if not args.load_only else ():
+        for workers in (1, 2) if looping else ():
             loops.append(_loop(parquet, workers, args.copy_iterations, tmp))
             print(json.dumps(loops[-1]), flush=True)
-    previous = RESULTS / "large_universe.json"
-    if args.load_only and previous.is_file():
-        loops = json.loads(previous.read_text())["loop"]
+    previous_file = RESULTS / "large_universe.json"
+    previous = json.loads(previous_file.read_text()) if previous_file.is_file() else {}
+    if not looping:
+        loops = previous.get("loop", [])
+    if args.candidates_only:
+        loads = previous.get("load", {})
+    earlier = previous.get("candidate_cost", {})
+    if args.before_src is None and len(earlier.get("rounds", {})) > 1:
+        costs["comparison"] = earlier.get("comparison", earlier)
+    elif args.before_src is None and "comparison" in earlier:
+        costs["comparison"] = earlier["comparison"]
     result = {
-        "machine": describe(),
+        "machine": describe(load_average_at_start=started_load),
         "panel": {"assets": args.assets, "dates": args.dates, "rows": rows},
+        "candidate_cost": costs,
         "load": loads,
         "loop": loops,
     }
@@ -231,14 +365,35 @@ def _markdown(result: dict[str, Any]) -> str:
     ]
     lines += [
         "",
-        "| source | workers | iterations | it/s | peak RSS / worker MiB | peak PSS / worker MiB |",
-        "|---|---|---|---|---|---|",
+        "| source | workers | iterations | it/s | peak RSS / worker MiB | peak PSS / worker MiB "
+        "| load before / after |",
+        "|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r['source']} | {r['workers']} | {r['completed']}/{r['iterations']} | "
-        f"{r['iterations_per_s']} | {r['peak_rss_mb_per_worker']} | {r['peak_pss_mb_per_worker']} |"
+        f"{r['iterations_per_s']} | {r['peak_rss_mb_per_worker']} | {r['peak_pss_mb_per_worker']} "
+        f"| {r.get('load_average_before')} / {r.get('load_average_after')} |"
         for r in result["loop"]
     ]
+    costs = result.get("candidate_cost", {})
+    for title, block in (("", costs), (" (earlier comparison)", costs.get("comparison", {}))):
+        if not block:
+            continue
+        lines += [
+            "",
+            f"One candidate{title}: {block['candidates']} candidates, each round in a fresh "
+            f"process; same results: {block['same_results']}",
+            "",
+            "| code | round | mean s / candidate | total s | load before (1, 5, 15 min) |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {label} | {number} | {run['mean_s']} | {run['total_s']} | "
+            f"{run['load_average_before']} |"
+            for label, measured in block["rounds"].items()
+            for number, run in enumerate(measured, start=1)
+        ]
+    lines += ["", f"Machine: {result['machine']}"]
     return "\n".join(lines) + "\n"
 
 
