@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from stratloop.errors import MutationError
 from stratloop.factors import MUTATION_OPERATORS, Limits, default_library, mutate, parse
+from stratloop.factors.mutations import default_top_n
 from stratloop.factors.typecheck import typecheck
 from stratloop.spec import Exits, LongShort, Strategy, Threshold, TopN
 
@@ -106,6 +107,24 @@ class TestMutate:
             assert lineage.params["field"].split(".")[0] in ("portfolio", "exits")
             if isinstance(child.portfolio, TopN):
                 assert 1 <= child.portfolio.n <= 20
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        st.integers(1, 1000),
+        st.integers(1, 10_000),
+        st.booleans(),
+        st.integers(0, 2**32 - 1),
+    )
+    def test_top_n_stays_within_the_universe_and_the_spec(self, n, n_assets, top, seed):
+        """A universe wider than the spec's 1,000 caps top-N there, it does not fail the run."""
+        rule = TopN(n=min(n, n_assets)) if top else LongShort(quantile=0.2)
+        parent = Strategy(expression="rank(returns)", portfolio=rule)
+        child, _ = run(parent, seed, operator="portfolio", n_assets=n_assets)
+        if isinstance(child.portfolio, TopN):
+            assert 1 <= child.portfolio.n <= min(n_assets, 1000)
+
+    def test_the_default_top_n_is_a_quarter_of_the_universe_within_the_spec(self):
+        assert [default_top_n(n) for n in (None, 2, 20, 3000, 5000)] == [5, 1, 5, 750, 1000]
 
     def test_errors(self):
         """Unknown operators, missing partners and impossible moves are explicit errors."""

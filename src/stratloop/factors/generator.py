@@ -10,7 +10,7 @@ import numpy as np
 from stratloop.factors.grammar import FactorReferences
 from stratloop.factors.library import FactorLibrary
 from stratloop.factors.limits import Limits
-from stratloop.factors.mutations import mutate
+from stratloop.factors.mutations import default_top_n, mutate
 from stratloop.spec import Candidate, Lineage, Strategy, TopN
 
 __all__ = ["FactorGraphGenerator"]
@@ -76,7 +76,7 @@ class FactorGraphGenerator:
         self.max_attempts = max_attempts
         self.n_assets = n_assets
         self.default_portfolio = default_portfolio or TopN(
-            n=max(1, (n_assets or 20) // 4), rebalance_days=21
+            n=default_top_n(n_assets), rebalance_days=21
         )
 
     def propose(self, ctx: _Context) -> Candidate:

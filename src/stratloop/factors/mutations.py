@@ -37,7 +37,7 @@ from stratloop.factors.typecheck import available_fields, infer_type, typecheck
 from stratloop.factors.units import DIMENSIONLESS, Unit
 from stratloop.spec import Exits, Lineage, LongShort, Strategy, Threshold, TopN
 
-__all__ = ["MUTATION_OPERATORS", "mutate"]
+__all__ = ["MUTATION_OPERATORS", "default_top_n", "mutate", "top_n_ceiling"]
 
 _SWAP_GROUPS = (("+", "-"), ("*", "/"), ("<", "<=", ">", ">="), ("==", "!="), ("and", "or"))
 _WEIGHTS = (0.25, 0.5, 1.0, 2.0)
@@ -297,7 +297,7 @@ def _portfolio(strategy: Strategy, ctx: _Context) -> _Result:
         new = portfolio.kind
     elif isinstance(rule, TopN):
         old = rule.n
-        ceiling = ctx.n_assets or 1000
+        ceiling = top_n_ceiling(ctx.n_assets)
         step = max(1, round(old * float(ctx.rng.uniform(0.1, 0.5))))
         new = min(max(old + (step if ctx.rng.random() < 0.5 else -step), 1), ceiling)
         portfolio = TopN(n=new, rebalance_days=rule.rebalance_days)
@@ -315,7 +315,23 @@ def _portfolio(strategy: Strategy, ctx: _Context) -> _Result:
 
 
 def _default_n(ctx: _Context) -> int:
-    return max(1, (ctx.n_assets or 20) // 4)
+    return default_top_n(ctx.n_assets)
+
+
+_TOP_N_LIMIT = next(
+    int(bound.le) for bound in TopN.model_fields["n"].metadata if hasattr(bound, "le")
+)
+"""The largest ``TopN.n`` the spec accepts."""
+
+
+def top_n_ceiling(n_assets: int | None) -> int:
+    """The largest top-N a mutation may reach: the universe, within the spec's limit."""
+    return min(n_assets or _TOP_N_LIMIT, _TOP_N_LIMIT)
+
+
+def default_top_n(n_assets: int | None) -> int:
+    """A quarter of the universe (of 20 assets when unknown), within the spec's limit."""
+    return min(max(1, (n_assets or 20) // 4), _TOP_N_LIMIT)
 
 
 def _path_text(path: Path) -> str:
@@ -381,7 +397,7 @@ def mutate(
         operator: force one operator (see ``MUTATION_OPERATORS``); random when None.
         other: the second parent, needed by ``crossover``.
         max_attempts: rewrites to try before giving up.
-        n_assets: the number of assets, bounding ``TopN.n`` (1000 when unknown).
+        n_assets: the number of assets, bounding ``TopN.n`` (within the spec's 1000).
         saved: the persistent library's factors, which ``add_factor`` and
             ``replace_subtree`` insert as ``factor("name")`` leaves (recorded
             inlined, with the name in the lineage); those using fields the
