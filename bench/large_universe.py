@@ -294,6 +294,21 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=1000)
     parser.add_argument("--copy-iterations", type=int, default=100)
     parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="worker counts of the loop runs"
+    )
+    parser.add_argument(
+        "--copy-workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="worker counts of the runs on the Parquet file",
+    )
+    parser.add_argument(
+        "--loops-only",
+        action="store_true",
+        help="Run the loops only; keep the loading results already recorded.",
+    )
+    parser.add_argument(
         "--load-only",
         action="store_true",
         help="Measure loading only; keep the loop results already recorded.",
@@ -305,46 +320,58 @@ def main() -> None:
     )
     parser.add_argument("--before-src", type=Path, help="another checkout's src to compare")
     parser.add_argument("--before-label", default="before", help="how to name --before-src")
-    parser.add_argument("--rounds", type=int, default=2, help="candidate-cost rounds per code")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="candidate-cost rounds per code (0: keep the recorded ones)",
+    )
     args = parser.parse_args()
-    started_load = [round(x, 2) for x in os.getloadavg()]
+    recorded = RESULTS / "large_universe.json"
+    result: dict[str, Any] = json.loads(recorded.read_text()) if recorded.is_file() else {}
+    result["machine"] = describe(load_average_at_start=[round(x, 2) for x in os.getloadavg()])
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         parquet = tmp / "prices.parquet"
         rows = _long_parquet(args.assets, args.dates, parquet)
+        result["panel"] = {"assets": args.assets, "dates": args.dates, "rows": rows}
         store = tmp / "store"
         write_panel_store(stratloop.data.load_panel(parquet), store)
-        costs = _costs(store, args.before_src, args.before_label, args.rounds)
-        loads: dict[str, Any] = {}
-        if not args.candidates_only:
-            loads = {label: _load(label, parquet, store) for label in _LOADERS}
-            print(json.dumps(loads, indent=1), flush=True)
-        loops: list[dict[str, Any]] = []
+        if args.rounds > 0:
+            costs = _costs(store, args.before_src, args.before_label, args.rounds)
+            earlier = result.get("candidate_cost", {})
+            if args.before_src is None and len(earlier.get("rounds", {})) > 1:
+                costs["comparison"] = earlier
+            elif args.before_src is None and "comparison" in earlier:
+                costs["comparison"] = earlier["comparison"]
+            result["candidate_cost"] = costs
+            _write(result)
+        if not (args.candidates_only or args.loops_only):
+            result["load"] = {label: _load(label, parquet, store) for label in _LOADERS}
+            print(json.dumps(result["load"], indent=1), flush=True)
+            _write(result)
         looping = not (args.load_only or args.candidates_only)
-        for workers in (1, 2) if looping else ():
-            loops.append(_loop(store, workers, args.iterations, tmp))
-            print(json.dumps(loops[-1]), flush=True)
-        for workers in (1, 2) if looping else ():
-            loops.append(_loop(parquet, workers, args.copy_iterations, tmp))
-            print(json.dumps(loops[-1]), flush=True)
-    previous_file = RESULTS / "large_universe.json"
-    previous = json.loads(previous_file.read_text()) if previous_file.is_file() else {}
-    if not looping:
-        loops = previous.get("loop", [])
-    if args.candidates_only:
-        loads = previous.get("load", {})
-    earlier = previous.get("candidate_cost", {})
-    if args.before_src is None and len(earlier.get("rounds", {})) > 1:
-        costs["comparison"] = earlier.get("comparison", earlier)
-    elif args.before_src is None and "comparison" in earlier:
-        costs["comparison"] = earlier["comparison"]
-    result = {
-        "machine": describe(load_average_at_start=started_load),
-        "panel": {"assets": args.assets, "dates": args.dates, "rows": rows},
-        "candidate_cost": costs,
-        "load": loads,
-        "loop": loops,
-    }
+        runs = [(store, w, args.iterations) for w in args.workers]
+        runs += [(parquet, w, args.copy_iterations) for w in args.copy_workers]
+        for source, workers, iterations in runs if looping else ():
+            measured = _loop(source, workers, iterations, tmp)
+            print(json.dumps(measured), flush=True)
+            same = (measured["source"], measured["workers"])
+            kept = [r for r in result.get("loop", []) if (r["source"], r["workers"]) != same]
+            result["loop"] = sorted([*kept, measured], key=_loop_order)
+            _write(result)
+
+
+def _loop_order(run: dict[str, Any]) -> tuple[bool, int]:
+    return (run["source"] != "store", run["workers"])
+
+
+def _write(result: dict[str, Any]) -> None:
+    """Record what is measured so far: a run stopped later keeps the finished parts.
+
+    A loop run replaces the recorded one of the same source and worker count;
+    the others stay, each with its own iterations, time and load.
+    """
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "large_universe.json").write_text(json.dumps(result, indent=1) + "\n")
     (RESULTS / "large_universe.md").write_text(_markdown(result))
@@ -361,7 +388,7 @@ def _markdown(result: dict[str, Any]) -> str:
     ]
     lines += [
         f"| {label} | {v['seconds']:.2f} | {v['peak_rss_mb']:.0f} |"
-        for label, v in result["load"].items()
+        for label, v in result.get("load", {}).items()
     ]
     lines += [
         "",
@@ -373,7 +400,7 @@ def _markdown(result: dict[str, Any]) -> str:
         f"| {r['source']} | {r['workers']} | {r['completed']}/{r['iterations']} | "
         f"{r['iterations_per_s']} | {r['peak_rss_mb_per_worker']} | {r['peak_pss_mb_per_worker']} "
         f"| {r.get('load_average_before')} / {r.get('load_average_after')} |"
-        for r in result["loop"]
+        for r in result.get("loop", [])
     ]
     costs = result.get("candidate_cost", {})
     for title, block in (("", costs), (" (earlier comparison)", costs.get("comparison", {}))):
