@@ -279,7 +279,7 @@ def _loop(source: Path, workers: int, iterations: int, tmp: Path) -> dict[str, A
         "completed": summary.iterations,
         "status": summary.status,
         "seconds": round(seconds, 2),
-        "iterations_per_s": round(iterations / seconds, 3),
+        "iterations_per_s": round(summary.iterations / seconds, 3),
         "peak_rss_mb_per_worker": [round(r / 1024) for r, _ in peaks],
         "peak_pss_mb_per_worker": [round(p / 1024) for _, p in peaks],
         "load_average_before": load,
