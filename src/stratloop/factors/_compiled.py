@@ -123,6 +123,23 @@ def _finish(
 
 
 @compiled
+def _start_segment(
+    row: FloatPanel, reference: FloatPanel, gaps: _Counts, first: FloatPanel, second: FloatPanel
+) -> None:
+    """A segment's start: its first output row as reference (NaN as 0), sums at -0.0, no gap.
+
+    The running sums start at -0.0, which adds exactly: the first deviation
+    is the first sum, as numpy's cumulative sum has it.
+    """
+    for column in range(row.shape[0]):
+        value = row[column]
+        reference[column] = 0.0 if np.isnan(value) else value
+        gaps[column] = 0
+        first[column] = -0.0
+        second[column] = -0.0
+
+
+@compiled
 def window_moments(
     values: FloatPanel,
     window: int,
@@ -159,12 +176,7 @@ def window_moments(
         for start in range(window - 1, n_rows, segment_rows):
             low = start - window + 1
             stop = min(start + segment_rows, n_rows)
-            for column in range(width):
-                value = values[start, low_column + column]
-                reference[column] = 0.0 if np.isnan(value) else value
-                gaps[column] = 0
-                first[column] = -0.0
-                second[column] = -0.0
+            _start_segment(values[start, low_column:high_column], reference, gaps, first, second)
             for row in range(low, stop):
                 step = row - low
                 slot = step % window
@@ -225,16 +237,12 @@ def decay_linear_columns(
     weighted = np.empty(width)
     gaps = np.empty(width, dtype=np.int64)
     for low_column in range(begin_column, end_column, strip):
-        width = min(low_column + strip, end_column) - low_column
+        high_column = min(low_column + strip, end_column)
+        width = high_column - low_column
         for start in range(window - 1, n_rows, segment_rows):
             low = start - window + 1
             stop = min(start + segment_rows, n_rows)
-            for column in range(width):
-                value = values[start, low_column + column]
-                reference[column] = 0.0 if np.isnan(value) else value
-                gaps[column] = 0
-                plain[column] = -0.0
-                weighted[column] = -0.0
+            _start_segment(values[start, low_column:high_column], reference, gaps, plain, weighted)
             for row in range(low, stop):
                 step = row - low
                 slot = step % window
