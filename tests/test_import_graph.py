@@ -33,7 +33,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("stratloop.redaction",),
     (
         "stratloop._types",
-        "stratloop._json",
         "stratloop._share",
         "stratloop.errors",
         "stratloop._fsync",
