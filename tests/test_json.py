@@ -1,8 +1,7 @@
-"""strict_json: the one conversion to strict JSON data behind every file stratloop writes."""
+"""jsonable: the one conversion to strict JSON data behind the run files and the library."""
 
 from __future__ import annotations
 
-import doctest
 import json
 import math
 
@@ -10,8 +9,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-import stratloop._json
-from stratloop._json import strict_json
+from stratloop._json import jsonable
 
 _LEAVES = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
 _VALUES = st.recursive(
@@ -23,24 +21,21 @@ _VALUES = st.recursive(
 )
 
 
-class TestStrictJson:
+class TestJsonable:
     @given(_VALUES)
     def test_the_result_is_strict_json_that_round_trips(self, value: object) -> None:
         """Any nesting of Python data becomes text json accepts without NaN and reads back equal."""
-        data = strict_json(value)
+        data = jsonable(value)
         assert json.loads(json.dumps(data, allow_nan=False)) == data
 
     @given(st.floats(allow_nan=True, allow_infinity=True))
     def test_a_non_finite_number_is_no_value(self, number: float) -> None:
         """NaN and the infinities become None; a finite float stays itself."""
-        assert strict_json(number) == (number if math.isfinite(number) else None)
+        assert jsonable(number) == (number if math.isfinite(number) else None)
 
     def test_numpy_scalars_become_python_numbers(self) -> None:
         """A numpy scalar is unwrapped, and its NaN is no value like any other."""
-        converted = strict_json({"n": np.int64(3), "x": np.float32(0.5), "nan": np.float64("nan")})
+        converted = jsonable({"n": np.int64(3), "x": np.float32(0.5), "nan": np.float64("nan")})
         assert converted == {"n": 3, "x": 0.5, "nan": None}
         assert type(converted["n"]) is int
 
-    def test_the_docstring_example_runs(self) -> None:
-        """The module's >>> example holds."""
-        assert doctest.testmod(stratloop._json, verbose=False, report=False).failed == 0
