@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, ClassVar, Generic, TypeVar
 
+from stratloop._json import jsonable
+
 V = TypeVar("V")
 
 __all__ = ["PlainRecord"]
@@ -20,5 +22,5 @@ class PlainRecord(Generic[V]):
     __dataclass_fields__: ClassVar[dict[str, Any]]
 
     def as_dict(self) -> dict[str, V]:
-        """Plain JSON-safe mapping: the fields by name (finite by construction)."""
-        return asdict(self)
+        """Plain JSON-safe mapping of the fields; a non-finite float (never produced) is None."""
+        return {key: jsonable(value) for key, value in asdict(self).items()}
