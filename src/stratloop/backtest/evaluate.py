@@ -31,13 +31,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from stratloop._types import FloatPanel
+from stratloop.backtest._plain import PlainRecord
 from stratloop.backtest.benchmark import (
     Benchmark,
     ExcessMetrics,
@@ -94,7 +95,7 @@ Series = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
-class FactorSummary:
+class FactorSummary(PlainRecord[float | int]):
     """A signal's factor figures on one segment (see the module docstring).
 
     Args:
@@ -122,10 +123,6 @@ class FactorSummary:
     long_short: float
     turnover: float
     autocorrelation: float
-
-    def as_dict(self) -> dict[str, float | int]:
-        """Plain JSON-safe mapping (finite by construction)."""
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -632,11 +629,19 @@ def _first_usable(signal: FloatPanel, panel: Panel, strategy: Strategy) -> int:
         usable = np.any(np.isfinite(signal[begin:end]) & np.isfinite(close[begin:end]), axis=1)
         if usable.any():
             return begin + int(np.argmax(usable))
+    lookback = parse(strategy.expression).lookback
+    cause = (
+        f"the expression needs {lookback} rows of history and the selection region has "
+        f"{len(panel.dates)} (use shorter windows or an earlier start date)"
+        if lookback >= len(panel.dates) - 1
+        else f"its {lookback}-row lookback fits in the {len(panel.dates)} selection rows, "
+        "so its values are undefined, not late: an operator's domain (a logarithm or "
+        "power of a non-positive value, a division by zero) or inputs without values "
+        "(rewrite the expression, e.g. guard the operand)"
+    )
     raise BacktestError(
         f"the signal of {strategy.expression!r} has no value for any priced asset before "
-        f"the holdout ({panel.dates[-1]} is the last selection date); the expression needs "
-        "more history than the selection region has (use shorter windows or an earlier "
-        "start date)"
+        f"the holdout ({panel.dates[-1]} is the last selection date): {cause}"
     )
 
 
