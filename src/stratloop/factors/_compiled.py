@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from stratloop._types import FloatPanel
 
-__all__ = ["compiled", "ts_rank_rows", "window_moments"]
+__all__ = ["DECAY", "MEAN", "STD", "compiled", "ts_rank_rows", "window_moments"]
 
 _Counts = npt.NDArray[np.int64]
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -62,6 +62,10 @@ def ts_rank_rows(values: FloatPanel, window: int, begin: int, end: int, out: Flo
                 out[row, column] = (doubled[column] + 2.0) / scale
 
 
+MEAN, STD, DECAY = 0, 1, 2
+"""What :func:`window_moments` computes: rolling mean, sample std or linearly weighted mean."""
+
+
 @compiled
 def _accumulate(
     row: FloatPanel,
@@ -69,20 +73,25 @@ def _accumulate(
     first: FloatPanel,
     second: FloatPanel,
     gaps: _Counts,
-    squares: bool,
+    kind: int,
+    index: float,
 ) -> None:
-    """Add one row's deviations (NaN as 0) to the running sums and count its NaN."""
+    """Add one row's deviations (NaN as 0) to the running sums and count its NaN.
+
+    The second sum takes the squared deviations (std) or the deviations times
+    the row's index in the segment (linear decay).
+    """
     for column in range(first.shape[0]):
         value = row[column]
         absent = np.isnan(value)
         deviation = 0.0 if absent else value - reference[column]
         gaps[column] += absent
         first[column] += deviation
-    if squares:
+    if kind != MEAN:
         for column in range(first.shape[0]):
             value = row[column]
             deviation = 0.0 if np.isnan(value) else value - reference[column]
-            second[column] += deviation * deviation
+            second[column] += deviation * (deviation if kind == STD else index)
 
 
 @compiled
@@ -101,15 +110,19 @@ def _finish(
     reference: FloatPanel,
     gaps: _Counts,
     window: int,
-    squares: bool,
+    kind: int,
+    offset: float,
     target: FloatPanel,
 ) -> None:
-    """One output row from the window sums: mean or std as ``_timeseries`` computes them."""
+    """One output row from the window sums: mean, std or decay as ``_timeseries`` has them."""
     inverse = 1.0 / window
     negative_inverse = -1.0 / window
     sample = 1.0 / (window - 1) if window > 1 else np.nan
+    weights = window * (window + 1) / 2.0
     for column in range(total.shape[0]):
-        if squares:
+        if kind == DECAY:
+            result = (total_squares[column] - offset * total[column]) / weights + reference[column]
+        elif kind == STD:
             variance = total[column] * total[column]
             variance *= negative_inverse
             variance += total_squares[column]
@@ -123,38 +136,24 @@ def _finish(
 
 
 @compiled
-def _start_segment(
-    row: FloatPanel, reference: FloatPanel, gaps: _Counts, first: FloatPanel, second: FloatPanel
-) -> None:
-    """A segment's start: its first output row as reference (NaN as 0), sums at -0.0, no gap.
-
-    The running sums start at -0.0, which adds exactly: the first deviation
-    is the first sum, as numpy's cumulative sum has it.
-    """
-    for column in range(row.shape[0]):
-        value = row[column]
-        reference[column] = 0.0 if np.isnan(value) else value
-        gaps[column] = 0
-        first[column] = -0.0
-        second[column] = -0.0
-
-
-@compiled
 def window_moments(
     values: FloatPanel,
     window: int,
     segment_rows: int,
     columns: tuple[int, int],
     strip: int,
-    squares: bool,
+    kind: int,
     out: FloatPanel,
 ) -> None:
-    """Rolling mean (``squares`` false) or sample std into ``out`` rows ``window - 1:``.
+    """Rolling mean, sample std or linearly weighted mean (``kind``) into rows ``window - 1:``.
 
     The numpy kernels' arithmetic in their order: per segment of
     ``segment_rows`` outputs, deviations from the segment's first output row
     (NaN as 0), running sums (started at -0.0, which adds exactly), window
     sums as differences of running sums; NaN where the window holds a NaN.
+    The linear decay's second sum weights each deviation by its row's index
+    in the segment and its output is ``(weighted - offset * plain) / (n (n +
+    1) / 2) + reference``, ``offset`` the output row's index minus the window.
     Only ``columns`` (begin, end) are computed, in strips of ``strip`` so the
     running sums stay in cache; columns are independent, so callers may split
     them over threads without changing a bit.
@@ -176,13 +175,24 @@ def window_moments(
         for start in range(window - 1, n_rows, segment_rows):
             low = start - window + 1
             stop = min(start + segment_rows, n_rows)
-            _start_segment(values[start, low_column:high_column], reference, gaps, first, second)
+            for column in range(width):
+                value = values[start, low_column + column]
+                reference[column] = 0.0 if np.isnan(value) else value
+                gaps[column] = 0
+                first[column] = -0.0
+                second[column] = -0.0
             for row in range(low, stop):
                 step = row - low
                 slot = step % window
                 current = values[row, low_column:high_column]
                 _accumulate(
-                    current, reference[:width], first[:width], second[:width], gaps[:width], squares
+                    current,
+                    reference[:width],
+                    first[:width],
+                    second[:width],
+                    gaps[:width],
+                    kind,
+                    float(step),
                 )
                 if step >= window:
                     previous = values[row - window, low_column:high_column]
@@ -191,7 +201,7 @@ def window_moments(
                         gaps[column] -= np.isnan(old)
                 subtract = step >= window
                 _window_total(first[:width], ring[slot, :width], total[:width], subtract)
-                if squares:
+                if kind != MEAN:
                     _window_total(
                         second[:width], ring_squares[slot, :width], total_squares[:width], subtract
                     )
@@ -203,67 +213,7 @@ def window_moments(
                     reference[:width],
                     gaps[:width],
                     window,
-                    squares,
+                    kind,
+                    float(step) - window,
                     out[row, low_column:high_column],
                 )
-
-
-@compiled
-def decay_linear_columns(
-    values: FloatPanel,
-    window: int,
-    segment_rows: int,
-    columns: tuple[int, int],
-    strip: int,
-    out: FloatPanel,
-) -> None:
-    """Linearly weighted mean into ``out`` rows ``window - 1:``, ``columns`` (begin, end) only.
-
-    The numpy kernel's arithmetic in its order: per segment, deviations from
-    the segment's first output row (NaN as 0) and the same times their row
-    index in the segment; running sums of both (started at -0.0), window sums
-    as differences of running sums, then ``(weighted - offset * plain) / total
-    + reference``; NaN where the window holds a NaN. Columns are independent
-    and done in strips of ``strip``, as in :func:`window_moments`.
-    """
-    n_rows = values.shape[0]
-    begin_column, end_column = columns
-    total = window * (window + 1) / 2.0
-    width = min(strip, end_column - begin_column)
-    ring_plain = np.empty((window, width))
-    ring_weighted = np.empty((window, width))
-    reference = np.empty(width)
-    plain = np.empty(width)
-    weighted = np.empty(width)
-    gaps = np.empty(width, dtype=np.int64)
-    for low_column in range(begin_column, end_column, strip):
-        high_column = min(low_column + strip, end_column)
-        width = high_column - low_column
-        for start in range(window - 1, n_rows, segment_rows):
-            low = start - window + 1
-            stop = min(start + segment_rows, n_rows)
-            _start_segment(values[start, low_column:high_column], reference, gaps, plain, weighted)
-            for row in range(low, stop):
-                step = row - low
-                slot = step % window
-                index = float(step)
-                offset = index - window
-                for column in range(width):
-                    value = values[row, low_column + column]
-                    absent = np.isnan(value)
-                    deviation = 0.0 if absent else value - reference[column]
-                    gaps[column] += absent
-                    plain[column] += deviation
-                    weighted[column] += deviation * index
-                    if step >= window:
-                        gaps[column] -= np.isnan(values[row - window, low_column + column])
-                        plain_sum = plain[column] - ring_plain[slot, column]
-                        weighted_sum = weighted[column] - ring_weighted[slot, column]
-                    else:
-                        plain_sum = plain[column]
-                        weighted_sum = weighted[column]
-                    ring_plain[slot, column] = plain[column]
-                    ring_weighted[slot, column] = weighted[column]
-                    if step >= window - 1:
-                        result = (weighted_sum - offset * plain_sum) / total + reference[column]
-                        out[row, low_column + column] = np.nan if gaps[column] > 0 else result

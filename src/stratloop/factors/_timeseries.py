@@ -151,17 +151,15 @@ def ts_sum(values: FloatPanel, window: int) -> FloatPanel:
     return _windowed((values,), window, combine)
 
 
-_ColumnKernel = Callable[[FloatPanel, int, int, tuple[int, int], FloatPanel], None]
-"""A compiled rolling kernel: ``(values, window, segment rows, (begin, end) columns, out)``."""
+def _rolling_compiled(values: FloatPanel, window: int, kind: str) -> FloatPanel:
+    """Rolling ``mean``, ``std`` or linear ``decay`` from the compiled kernel, bit for bit.
 
-
-def _by_columns(values: FloatPanel, window: int, kernel: _ColumnKernel) -> FloatPanel:
-    """Run a compiled rolling kernel into a new panel, rows before the first window NaN.
-
-    Columns are split into one share per core (whole strips), each on a thread
-    (the kernels release the GIL); columns are independent, so the split never
-    changes a bit.
+    The numpy path's numbers; columns are split into one share per core
+    (whole strips), each on a thread.
     """
+    from stratloop.factors import _compiled  # noqa: PLC0415 - numba on demand
+
+    code = {"mean": _compiled.MEAN, "std": _compiled.STD, "decay": _compiled.DECAY}[kind]
     values = compiled_input(values)
     n_cols = values.shape[1]
     out = np.empty(values.shape)
@@ -171,23 +169,23 @@ def _by_columns(values: FloatPanel, window: int, kernel: _ColumnKernel) -> Float
     share = -(-n_cols // (workers * _STRIP)) * _STRIP
     chunks = [(begin, min(begin + share, n_cols)) for begin in range(0, n_cols, share)]
     if len(chunks) == 1:
-        kernel(values, window, rows, chunks[0], out)
+        _compiled.window_moments(values, window, rows, chunks[0], _STRIP, code, out)
         return out
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda chunk: kernel(values, window, rows, chunk, out), chunks))
+        list(
+            pool.map(
+                lambda chunk: _compiled.window_moments(
+                    values, window, rows, chunk, _STRIP, code, out
+                ),
+                chunks,
+            )
+        )
     return out
 
 
 def _moments_compiled(values: FloatPanel, window: int, *, squares: bool) -> FloatPanel:
     """Rolling mean or std from the compiled kernel: the numpy path's numbers, bit for bit."""
-    from stratloop.factors._compiled import window_moments  # noqa: PLC0415 - numba on demand
-
-    def kernel(
-        values: FloatPanel, window: int, rows: int, chunk: tuple[int, int], out: FloatPanel
-    ) -> None:
-        window_moments(values, window, rows, chunk, _STRIP, squares, out)
-
-    return _by_columns(values, window, kernel)
+    return _rolling_compiled(values, window, "std" if squares else "mean")
 
 
 def ts_mean(values: FloatPanel, window: int) -> FloatPanel:
@@ -254,14 +252,7 @@ def decay_linear(values: FloatPanel, window: int) -> FloatPanel:
     if window == 1:
         return _one_row(values)
     if values.size >= COMPILED_SIZE:
-        from stratloop.factors._compiled import decay_linear_columns  # noqa: PLC0415 - on demand
-
-        def kernel(
-            values: FloatPanel, window: int, rows: int, chunk: tuple[int, int], out: FloatPanel
-        ) -> None:
-            decay_linear_columns(values, window, rows, chunk, _STRIP, out)
-
-        return _by_columns(values, window, kernel)
+        return _rolling_compiled(values, window, "decay")
     total = window * (window + 1) / 2.0
 
     def combine(dev: list[FloatPanel], ref: list[FloatPanel], lo: int, start: int) -> FloatPanel:
