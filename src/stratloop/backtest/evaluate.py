@@ -87,8 +87,8 @@ _BENCHMARK_CACHE_BYTES = 48 * 1024 * 1024
 
 A run costs as much as the strategy's own backtest of a large universe (it
 holds every priced asset) and its start row follows the candidate's
-lookback, so a long run meets a few hundred start rows: about 100 KiB each
-on 4,000 selection rows, all of them kept within this bound.
+lookback, so a long run can meet hundreds: about 100 KiB each on 4,000
+selection rows, so ~480 fit.
 """
 
 Series = npt.NDArray[np.float64]
