@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -70,7 +71,7 @@ class _Trail:
         if any(self.live.parent.glob(f"t.{seq:012d}.jsonl*")):
             return False
         if compress:
-            archive.write_bytes(gzip.compress(content, mtime=0))
+            archive.write_bytes(zstandard.ZstdCompressor().compress(content))
             self.live.unlink()
         else:
             self.live.rename(archive)
@@ -87,8 +88,8 @@ class _Trail:
             return False
         offset = int(where * len(content))
         content[offset] ^= 0x01
-        if path.suffix == ".gz":
-            path.write_bytes(gzip.compress(bytes(content), mtime=0))
+        if path.suffix == ".zst":
+            path.write_bytes(zstandard.ZstdCompressor().compress(bytes(content)))
         else:
             with path.open("r+b") as handle:
                 handle.seek(offset)

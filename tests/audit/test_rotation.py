@@ -42,7 +42,7 @@ class TestRetention:
         """At the next rotation, archives past retention_days go, each logged with its seqs."""
         path = tmp_path / "learning_audit.jsonl"
         config = self._rotated(path, retention_days=1)
-        old = sorted(tmp_path.glob("learning_audit.*.jsonl.gz"))
+        old = sorted(tmp_path.glob("learning_audit.*.jsonl.zst"))
         assert old
         stale = time.time() - 3 * 86_400
         for archive in old:
@@ -61,7 +61,7 @@ class TestRetention:
         """Archives younger than retention_days are kept."""
         path = tmp_path / "learning_audit.jsonl"
         self._rotated(path, retention_days=1)
-        assert sorted(tmp_path.glob("learning_audit.*.jsonl.gz"))
+        assert sorted(tmp_path.glob("learning_audit.*.jsonl.zst"))
         assert not (tmp_path / "learning_audit.retention.jsonl").exists()
 
     def test_retention_files_keeps_the_newest_archives(self, tmp_path):
@@ -71,7 +71,7 @@ class TestRetention:
             path=str(path), fsync="never", rotate_max_bytes=6_000, retention_files=2
         )
         write_sample_trail(path, 30, config=config)
-        kept = sorted(tmp_path.glob("learning_audit.*.jsonl.gz"))
+        kept = sorted(tmp_path.glob("learning_audit.*.jsonl.zst"))
         entries = read_retention(tmp_path / "learning_audit.retention.jsonl")
         assert len(kept) == 2
         assert {entry["reason"] for entry in entries} == {"retention_files=2"}

@@ -8,7 +8,7 @@ same verdict a full :func:`~stratloop.audit.verify_trail` would on the same
 files: the same breaks, violations, share tests, torn lines and counts.
 
 It follows what the writer does: appends, a torn line completed or moved
-aside, rotation (the live file renamed into an archive, gzipped or not, and a
+aside, rotation (the live file renamed into an archive, compressed or not, and a
 new live file started), compression finishing later, and retention (archives
 deleted after the retention log records them). Anything else that changes
 bytes it already verified cannot be followed by reading appends, so the
@@ -19,7 +19,7 @@ kept in :attr:`FollowReport.rewrites`. What it checks on every refresh:
 - the live file is the same inode, no shorter than what was verified, and
   its verified bytes still have the same sha256 (it re-reads them to hash
   them, without parsing: bounded by the rotation size, not the trail);
-- every archive is still there under its name (or its ``.gz``), with the
+- every archive is still there under its name (or its ``.zst`` / ``.gz``), with the
   same inode, size and times; if stat cannot vouch for it (it changed, or
   was stamped too recently for file-system time stamps to be trusted), its
   bytes are hashed again;
@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from stratloop.audit._files import (
+    COMPRESSED_SUFFIXES,
     TrailFiles,
     discover_trails,
     read_checkpoints,
@@ -125,7 +126,7 @@ class _Tracked:
     stamp: _Stamp
     trusted: bool
     stored: bytes = b""
-    """Archives: sha256 of the file's bytes on disk (compressed for ``.gz``)."""
+    """Archives: sha256 of the file's bytes on disk (compressed for ``.zst`` / ``.gz``)."""
 
 
 @dataclass(slots=True)
@@ -207,7 +208,8 @@ class _Followed:
         now = listing.archives
         for index, known in enumerate(archives):
             name = known.state.path.name
-            if index >= len(now) or now[index][0].name not in {name, name + ".gz"}:
+            twins = {name, *(name + suffix for suffix in COMPRESSED_SUFFIXES)}
+            if index >= len(now) or now[index][0].name not in twins:
                 return _Reset(f"archive {known.state.path} is gone and no retention entry says why")
             problem = _recheck_archive(known, *now[index], listing.taken_ns)
             if problem:
@@ -349,7 +351,8 @@ def _load(path: Path) -> tuple[Path, bytes]:
     """An archive's name and bytes on disk.
 
     A plain archive listed a moment ago may have been compressed and removed
-    since (the writer does that right after rotating): it is read as its ``.gz``.
+    since (the writer does that right after rotating): it is read as its ``.zst``
+    (or, from an earlier writer, ``.gz``).
 
     Raises:
         AuditFormatError: the file cannot be read.
@@ -357,9 +360,11 @@ def _load(path: Path) -> tuple[Path, bytes]:
     try:
         return path, path.read_bytes()
     except OSError as exc:
-        twin = path.with_name(path.name + ".gz")
-        if isinstance(exc, FileNotFoundError) and path.suffix != ".gz" and twin.exists():
-            return _load(twin)
+        if isinstance(exc, FileNotFoundError) and path.suffix not in COMPRESSED_SUFFIXES:
+            for suffix in COMPRESSED_SUFFIXES:
+                twin = path.with_name(path.name + suffix)
+                if twin.exists():
+                    return _load(twin)
         raise AuditFormatError(f"cannot read audit file {path}: {exc}") from exc
 
 

@@ -8,7 +8,7 @@ two processes never interleave lines in one file (a second writer gets
 :class:`AuditTrail` runs each record through the processors (stamp, flag,
 redact, chain) and hands the line to its parts: the appender (the live file
 and the ``audit.fsync`` policy, with group commit under ``batch``), rotation
-and retention (by size and UTC day, gzip, retention by count and age with
+and retention (by size and UTC day, zstd, retention by count and age with
 its log), and recovery (interrupted compressions, a torn last line moved
 aside, the chain head) when it opens.
 
