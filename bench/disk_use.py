@@ -12,8 +12,12 @@ factor graph only on the embedded data, one worker, Phase 4 on,
   rotation writes; the live remainder is compressed the same way for the
   figure, since it becomes a segment too), with gzip and the raw lines for
   comparison;
-- the audit trail as it is kept: archives gzipped by rotation (level 9, as
-  ``audit/_rotation.py`` writes them), with raw and xz for comparison.
+- the audit trail as it is kept: archives compressed by rotation with zstd
+  (:data:`~stratloop.audit._rotation.ZSTD_LEVEL`, as ``audit/_rotation.py``
+  writes them; the records of the run, concatenated, stand for an archive),
+  with raw, gzip -9 (what rotation wrote before) and xz for comparison;
+- the fingerprints' share of the history: the history compressed again with
+  every ``fingerprint`` set to null.
 
 **The pace.** GB/day depends on iterations per second, and on a shared host
 the wall-clock pace is the scheduler's, not the loop's. So the benchmark
@@ -46,9 +50,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import zstandard
 from _machine import describe
 
 from stratloop.audit import iter_records
+from stratloop.audit._rotation import ZSTD_LEVEL
 from stratloop.loop.history import SEGMENT_BYTES, list_segments
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,12 +128,30 @@ def _tree_cpu(root: int) -> dict[int, float]:
 
 
 def _sizes(data: bytes, lines: int) -> dict[str, float]:
-    """Bytes per line raw, gzipped (level 9, as audit rotation does) and xz (preset 6)."""
+    """Bytes per line raw, gzip -9 (audit rotation before zstd), xz -6 and zstd as rotation."""
     return {
         "raw": len(data) / lines,
         "gzip": len(gzip.compress(data, compresslevel=9, mtime=0)) / lines,
         "xz": len(lzma.compress(data, preset=6)) / lines,
+        "zstd": _zstd(data) / lines,
     }
+
+
+def _without(lines: bytes, *path: str) -> bytes:
+    """The lines with the field at ``path`` null, to measure that field's share."""
+    out = []
+    for line in lines.splitlines():
+        record = json.loads(line)
+        parent = record
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = None
+        out.append(json.dumps(record, sort_keys=True, separators=(",", ":")).encode())
+    return b"\n".join(out) + b"\n"
+
+
+def _zstd(data: bytes) -> int:
+    return len(zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data))
 
 
 def _history_as_kept(history: Path) -> tuple[bytes, float]:
@@ -191,6 +215,13 @@ def measure(iterations: int) -> dict[str, Any]:
         records = audit_data.count(b"\n")
         sizes = {"history": _sizes(lines, count), "audit": _sizes(audit_data, records)}
         sizes["history"]["as_kept_xz_segments"] = history_stored / count
+        sizes["history"]["fingerprints_xz"] = (
+            sizes["history"]["xz"] - len(lzma.compress(_without(lines, "fingerprint"))) / count
+        )
+        sizes["audit"]["metrics_zstd"] = (
+            sizes["audit"]["zstd"] - _zstd(_without(audit_data, "outcome", "metrics")) / records
+        )
+        sizes["history"]["evaluated_share"] = lines.count(b'"status":"evaluated"') / count
         segments = len(list_segments(history))
     pace = {
         "wall": (len(stamps) - 1) / window,
@@ -198,7 +229,7 @@ def measure(iterations: int) -> dict[str, Any]:
         "overlap_bound": (len(stamps) - 1) / max(main, others),
         "issue": ISSUE_PACE,
     }
-    kept = sizes["history"]["as_kept_xz_segments"] + sizes["audit"]["gzip"]
+    kept = sizes["history"]["as_kept_xz_segments"] + sizes["audit"]["zstd"]
     return {
         "iterations": iterations,
         "history_segments_written": segments,
@@ -207,7 +238,10 @@ def measure(iterations: int) -> dict[str, Any]:
         "load_average": {"before": list(load_before), "after": list(load_after)},
         "pace_it_per_s": {name: round(value, 1) for name, value in pace.items()},
         "bytes_per_iteration": {
-            name: {key: round(value, 1) for key, value in figures.items()}
+            name: {
+                key: round(value, 3 if key.endswith("share") else 1)
+                for key, value in figures.items()
+            }
             for name, figures in sizes.items()
         },
         "kept_bytes_per_iteration": round(kept, 1),
@@ -217,7 +251,7 @@ def measure(iterations: int) -> dict[str, Any]:
                 "history_gb_per_day": round(
                     _per_day(sizes["history"]["as_kept_xz_segments"], rate), 3
                 ),
-                "audit_gb_per_day": round(_per_day(sizes["audit"]["gzip"], rate), 3),
+                "audit_gb_per_day": round(_per_day(sizes["audit"]["zstd"], rate), 3),
                 "total_gb_per_day": round(_per_day(kept, rate), 3),
                 "bytes_per_iteration_for_target": round(TARGET_GB_PER_DAY * 1e9 / 86_400 / rate, 1),
             }
@@ -247,12 +281,19 @@ def _markdown(results: dict[str, Any]) -> str:
         "",
         "Bytes per iteration:",
         "",
-        "| file | raw | gzip -9 | xz -6 | as kept |",
-        "|---|---|---|---|---|",
+        f"| file | raw | gzip -9 | xz -6 | zstd -{ZSTD_LEVEL} | as kept |",
+        "|---|---|---|---|---|---|",
         f"| history | {sizes['history']['raw']} | {sizes['history']['gzip']} | "
-        f"{sizes['history']['xz']} | {sizes['history']['as_kept_xz_segments']} (xz segments) |",
+        f"{sizes['history']['xz']} | {sizes['history']['zstd']} | "
+        f"{sizes['history']['as_kept_xz_segments']} (xz segments) |",
         f"| audit | {sizes['audit']['raw']} | {sizes['audit']['gzip']} | "
-        f"{sizes['audit']['xz']} | {sizes['audit']['gzip']} (gzip archives) |",
+        f"{sizes['audit']['xz']} | {sizes['audit']['zstd']} | "
+        f"{sizes['audit']['zstd']} (zstd archives) |",
+        "",
+        f"Fingerprints: {sizes['history']['fingerprints_xz']} bytes per iteration of the "
+        f"compressed history ({sizes['history']['evaluated_share']:.1%} of the iterations "
+        "were evaluated and keep one); the audit records' metrics: "
+        f"{sizes['audit']['metrics_zstd']} bytes per iteration of the compressed trail.",
         "",
         "| pace | it/s | history GB/day | audit GB/day | total GB/day | "
         "bytes/iteration the target allows | < 1 GB/day |",
