@@ -59,6 +59,9 @@ from stratloop.loop.history import SEGMENT_BYTES, list_segments
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "disk_use.json"
+BLOCK = 500
+"""Iterations per block of the pace's course over the run (the comparison with stored
+fingerprints grows with them)."""
 ISSUE_PACE = 80.0
 """Iterations per second the issue measured on a quiet machine (before walk-forward folds)."""
 TARGET_GB_PER_DAY = 1.0
@@ -138,14 +141,15 @@ def _sizes(data: bytes, lines: int) -> dict[str, float]:
 
 
 def _without(lines: bytes, *path: str) -> bytes:
-    """The lines with the field at ``path`` null, to measure that field's share."""
+    """The lines with the field at ``path`` null (where they have it), to measure its share."""
     out = []
     for line in lines.splitlines():
         record = json.loads(line)
         parent = record
         for key in path[:-1]:
-            parent = parent[key]
-        parent[path[-1]] = None
+            parent = parent.get(key) or {}
+        if path[-1] in parent:
+            parent[path[-1]] = None
         out.append(json.dumps(record, sort_keys=True, separators=(",", ":")).encode())
     return b"\n".join(out) + b"\n"
 
@@ -223,6 +227,18 @@ def measure(iterations: int) -> dict[str, Any]:
         )
         sizes["history"]["evaluated_share"] = lines.count(b'"status":"evaluated"') / count
         segments = len(list_segments(history))
+    blocks = []
+    for start in range(0, len(stamps) - BLOCK, BLOCK):
+        end = start + BLOCK
+        before, after = sampler.at(stamps[start]), sampler.at(stamps[end])
+        cpu = sum(after.get(pid, 0.0) - before.get(pid, 0.0) for pid in after)
+        blocks.append(
+            {
+                "from_iteration": start,
+                "wall_it_per_s": round(BLOCK / (stamps[end] - stamps[start]), 1),
+                "quiet_it_per_s": round(BLOCK / cpu, 1) if cpu > 0 else None,
+            }
+        )
     pace = {
         "wall": (len(stamps) - 1) / window,
         "quiet": (len(stamps) - 1) / (main + others),
@@ -237,6 +253,7 @@ def measure(iterations: int) -> dict[str, Any]:
         "window_s": round(window, 2),
         "load_average": {"before": list(load_before), "after": list(load_after)},
         "pace_it_per_s": {name: round(value, 1) for name, value in pace.items()},
+        "pace_by_block": blocks,
         "bytes_per_iteration": {
             name: {
                 key: round(value, 3 if key.endswith("share") else 1)
@@ -295,6 +312,13 @@ def _markdown(results: dict[str, Any]) -> str:
         "were evaluated and keep one); the audit records' metrics: "
         f"{sizes['audit']['metrics_zstd']} bytes per iteration of the compressed trail.",
         "",
+        "Pace over the run (per block of iterations): "
+        + ", ".join(
+            f"from {b['from_iteration']}: {b['wall_it_per_s']} wall / {b['quiet_it_per_s']} quiet"
+            for b in results["pace_by_block"]
+        )
+        + ".",
+        "",
         "| pace | it/s | history GB/day | audit GB/day | total GB/day | "
         "bytes/iteration the target allows | < 1 GB/day |",
         "|---|---|---|---|---|---|---|",
@@ -313,11 +337,13 @@ def main() -> None:
     """Measure and record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=1500)
+    parser.add_argument("--output", default=RESULTS.stem, help="results file name, no suffix")
     args = parser.parse_args()
     results = {**measure(args.iterations), "machine": describe()}
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    RESULTS.with_suffix(".md").write_text(_markdown(results))
+    output = RESULTS.with_name(args.output)
+    output.parent.mkdir(exist_ok=True)
+    output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    output.with_suffix(".md").write_text(_markdown(results))
     print(_markdown(results))
 
 
