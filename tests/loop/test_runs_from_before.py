@@ -15,14 +15,19 @@ FIXTURE = Path(__file__).parents[1] / "fixtures" / "run_v1"
 RUN_ID = "20261206T200143Z-e45c8b"
 
 
-@pytest.fixture
-def old_run(tmp_path, monkeypatch):
-    """A copy of a six-iteration run whose history lines say ``iteration``, with its audit trail."""
-    shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
+def _copy_run(fixture: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fixture run copied to ``tmp_path``, which becomes the directory, all flags on."""
+    shutil.copytree(fixture, tmp_path, dirs_exist_ok=True)
     monkeypatch.chdir(tmp_path)
     for key, value in ALL_ON.items():
         monkeypatch.setenv(key, value)
     return tmp_path
+
+
+@pytest.fixture
+def old_run(tmp_path, monkeypatch):
+    """A copy of a six-iteration run whose history lines say ``iteration``, with its audit trail."""
+    return _copy_run(FIXTURE, tmp_path, monkeypatch)
 
 
 class TestRunsFromBefore:
@@ -106,12 +111,9 @@ def base64_run(tmp_path, monkeypatch):
     Its history keeps each fingerprint as base64 of the codes, and its audit
     trail has gzip archives (rotated every few records).
     """
-    shutil.copytree(FINGERPRINT_FIXTURE, tmp_path, dirs_exist_ok=True)
+    _copy_run(FINGERPRINT_FIXTURE, tmp_path, monkeypatch)
     config = tmp_path / "runs" / FINGERPRINT_RUN_ID / "config.json"
     config.write_text(config.read_text().replace(FIXTURE_ROOT, str(tmp_path)))
-    monkeypatch.chdir(tmp_path)
-    for key, value in ALL_ON.items():
-        monkeypatch.setenv(key, value)
     return tmp_path
 
 
