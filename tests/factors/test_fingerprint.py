@@ -172,6 +172,14 @@ class TestFingerprintText:
         codes = fingerprint_codes(text)
         assert np.array_equal(fingerprint_codes(encode_codes(codes.reshape(-1, assets))), codes)
 
+    @pytest.mark.parametrize("first_digit", [0, 1])
+    def test_rows_of_21_values_whose_order_needs_nine_bytes(self, first_digit):
+        """21! > 2**64: a row of 21 ranks takes nine bytes even when its high part is 0."""
+        codes = np.zeros((2, 24), dtype=np.uint8)
+        ranks = np.arange(1, 22)[::-1].copy() if first_digit else np.arange(1, 22)
+        codes[:, :21] = (1 + np.rint(ranks / 21 * 254)).astype(np.uint8)
+        assert np.array_equal(fingerprint_codes(encode_codes(codes)), codes.reshape(-1))
+
     def test_the_text_is_about_half_the_older_coding(self):
         """20 assets: the order of each row instead of its codes (61 bits instead of 160)."""
         text = _SAMPLE.take(_SIGNAL)
