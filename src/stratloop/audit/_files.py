@@ -31,6 +31,7 @@ __all__ = [
     "archive_seq",
     "discover_trails",
     "iter_lines",
+    "load_archive",
     "read_checkpoints",
     "read_content",
     "read_head",
@@ -178,17 +179,34 @@ def unpack(path: Path, stored: bytes) -> bytes:
     return content
 
 
+def load_archive(path: Path) -> tuple[Path, bytes]:
+    """A file's name and bytes on disk, as stored.
+
+    A plain archive listed a moment ago may have been compressed and removed
+    since (the writer does that on its background thread right after rotating):
+    it is read as its ``.zst`` (or, from an earlier writer, ``.gz``).
+
+    Raises:
+        AuditFormatError: the file cannot be read.
+    """
+    try:
+        return path, path.read_bytes()
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and path.suffix not in COMPRESSED_SUFFIXES:
+            for suffix in COMPRESSED_SUFFIXES:
+                twin = path.with_name(path.name + suffix)
+                if twin.exists():
+                    return load_archive(twin)
+        raise AuditFormatError(f"cannot read audit file {path}: {exc}") from exc
+
+
 def read_content(path: Path) -> bytes:
     """The lines of a plain or compressed file as one block of bytes.
 
     Raises:
         AuditFormatError: the file cannot be read or decompressed.
     """
-    try:
-        stored = path.read_bytes()
-    except OSError as exc:
-        raise AuditFormatError(f"cannot read audit file {path}: {exc}") from exc
-    return unpack(path, stored)
+    return unpack(*load_archive(path))
 
 
 def iter_lines(path: Path) -> Iterator[RawLine]:

@@ -46,6 +46,7 @@ from stratloop.audit._files import (
     COMPRESSED_SUFFIXES,
     TrailFiles,
     discover_trails,
+    load_archive,
     read_checkpoints,
     read_head,
     read_retention,
@@ -257,7 +258,7 @@ class _Followed:
                 stored,
             )
         for listed, stamp in plan.fresh:
-            path, stored_bytes = _load(listed)
+            path, stored_bytes = load_archive(listed)
             state = FileState(path)
             walk.files.append(state)
             self.tracked.append(
@@ -287,7 +288,7 @@ class _Followed:
 
 def _plan_rotated(live: _Tracked, new: list[tuple[Path, _Stamp]]) -> _Plan | _Reset:
     """New archives appeared: the first must begin with what was verified in the live file."""
-    path, stored = _load(new[0][0])
+    path, stored = load_archive(new[0][0])
     stamp = new[0][1]
     content = unpack(path, stored)
     consumed = live.state.consumed
@@ -304,7 +305,7 @@ def _recheck_archive(known: _Tracked, listed: Path, stamp: _Stamp, taken_ns: int
     """Why an archive verified earlier is not the same any more, or None (and note its stamp)."""
     if listed == known.state.path and known.trusted and stamp == known.stamp:
         return None
-    path, stored = _load(listed)
+    path, stored = load_archive(listed)
     stored_sha = hashlib.sha256(stored).digest()
     if path != known.state.path or stored_sha != known.stored:
         content = unpack(path, stored)
@@ -345,27 +346,6 @@ def _recheck_live(live: _Tracked, listing: _Listing) -> str | None:
     if left or hasher.digest() != live.state.digest.digest():
         return f"bytes already verified in the live file {live.state.path} were changed"
     return None
-
-
-def _load(path: Path) -> tuple[Path, bytes]:
-    """An archive's name and bytes on disk.
-
-    A plain archive listed a moment ago may have been compressed and removed
-    since (the writer does that right after rotating): it is read as its ``.zst``
-    (or, from an earlier writer, ``.gz``).
-
-    Raises:
-        AuditFormatError: the file cannot be read.
-    """
-    try:
-        return path, path.read_bytes()
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError) and path.suffix not in COMPRESSED_SUFFIXES:
-            for suffix in COMPRESSED_SUFFIXES:
-                twin = path.with_name(path.name + suffix)
-                if twin.exists():
-                    return _load(twin)
-        raise AuditFormatError(f"cannot read audit file {path}: {exc}") from exc
 
 
 def _archives(trail: TrailFiles) -> tuple[tuple[Path, _Stamp], ...] | None:
