@@ -251,7 +251,7 @@ def query(
     environment: EnvironmentOption = "local",
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
 ) -> None:
-    """Run SQL with DuckDB over every archive (current and gzipped) as a view named `audit`."""
+    """Run SQL with DuckDB over every archive (current, zstd and gzip) as a view named `audit`."""
     from stratloop.audit.query import query_trail  # noqa: PLC0415 - numpy; keep --help fast
 
     if fmt not in ("table", "csv", "json"):
