@@ -10,15 +10,16 @@ import json
 import os
 import signal
 import subprocess
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from service_helpers import free_port, make_environment, wait_for, write_flags
+from service_helpers import free_port, served_environment, wait_for
 
-from run_helpers import ALL_ON, CLI
+from run_helpers import CLI
 from stratloop.cli.serve import ServedLoop
 from stratloop.environments import load_environment
 from stratloop.errors import RunError
@@ -63,10 +64,7 @@ def _gone(pid: int) -> bool:
 
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = make_environment(tmp_path, iterations=400)
-    monkeypatch.chdir(root)
-    write_flags(root / "flags.env", ALL_ON)
-    return root
+    return served_environment(tmp_path, monkeypatch, iterations=400)
 
 
 class TestLoopProcess:
@@ -134,8 +132,11 @@ def _serve(root: Path, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def _serving_run(root: Path, server: subprocess.Popen[bytes], port: int) -> str:
-    """The run id once ``server`` answers /health with a committed iteration."""
+@contextmanager
+def _served(root: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, int]]:
+    """``stratloop serve`` once it has committed an iteration: (process, run id, loop pid)."""
+    port = free_port()
+    server = _serve(root, port)
 
     def committed() -> str | None:
         assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
@@ -145,45 +146,32 @@ def _serving_run(root: Path, server: subprocess.Popen[bytes], port: int) -> str:
             return None
         return str(body["run_id"]) if body["iteration"] >= 1 else None
 
-    run_id: str = wait_for(committed, 90, "the service to commit an iteration")
-    return run_id
+    try:
+        run_id: str = wait_for(committed, 90, "the service to commit an iteration")
+        loop_pid = int(_run_json(root, run_id)["writer"]["pid"])
+        assert loop_pid != server.pid, "the loop process writes the run"
+        yield server, run_id, loop_pid
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        if server.stderr:
+            server.stderr.close()
 
 
 class TestServeSignals:
     def test_ctrl_c_stops_the_server_and_the_loop_after_its_batch(self, root: Path) -> None:
         """SIGINT to serve's process group (Ctrl-C): both processes end, the run is resumable."""
-        port = free_port()
-        server = _serve(root, port)
-        try:
-            run_id = _serving_run(root, server, port)
-            loop_pid = _run_json(root, run_id)["writer"]["pid"]
-            assert loop_pid != server.pid
+        with _served(root) as (server, run_id, loop_pid):
             os.killpg(server.pid, signal.SIGINT)
             assert server.wait(60) == 130, "the exit status of any Ctrl-C'd command"
-        finally:
-            if server.poll() is None:
-                server.kill()
-            if server.stderr:
-                server.stderr.close()
         wait_for(lambda: _gone(loop_pid), 30, "the loop process to end")
         assert _run_json(root, run_id)["status"] == "interrupted"
 
     def test_a_killed_server_process_stops_its_loop(self, root: Path) -> None:
         """SIGKILL of the server: its loop process sees the pipe close and stops resumable."""
-        port = free_port()
-        server = _serve(root, port)
-        try:
-            run_id = _serving_run(root, server, port)
-            loop_pid = _run_json(root, run_id)["writer"]["pid"]
+        with _served(root) as (server, run_id, loop_pid):
             server.kill()
             server.wait(30)
-        finally:
-            if server.poll() is None:
-                server.kill()
-            if server.stderr:
-                server.stderr.close()
-        deadline = time.monotonic() + 60
-        while not _gone(loop_pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert _gone(loop_pid), "the loop process outlived its server"
+        wait_for(lambda: _gone(loop_pid), 60, "the loop process to end after its server")
         assert _run_json(root, run_id)["status"] == "interrupted"
