@@ -36,6 +36,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "stratloop._share",
         "stratloop.errors",
         "stratloop._fsync",
+        "stratloop._held",
+        "stratloop._json",
         "stratloop._preempt",
         "stratloop._templates",
         "stratloop._lazy",

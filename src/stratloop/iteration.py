@@ -15,7 +15,6 @@ and 2 lines are kept as read (:attr:`IterationRecord.test`).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
@@ -23,6 +22,7 @@ from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 from pydantic import ValidationError
 
+from stratloop._json import jsonable
 from stratloop.errors import RunError
 from stratloop.generation.decision import Decision
 from stratloop.generation.outcome import Fallback, GenerationOutcome, Repeat
@@ -189,22 +189,6 @@ def fields_json(
     return {key: getattr(value, key) for key in _KEYS[type(value)]}
 
 
-def _jsonable(value: Any) -> Any:
-    """``value`` as strict JSON: NaN/inf become None, tuples lists, numpy scalars Python."""
-    if isinstance(value, bool) or value is None or isinstance(value, str | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    item = getattr(value, "item", None)
-    if callable(item):
-        return _jsonable(item())
-    return str(value)
-
-
 def candidate_json(candidate: Candidate) -> dict[str, Any]:
     """The JSON form of a candidate in history lines, ``champion.json`` and shadow logs."""
     return {
@@ -214,7 +198,7 @@ def candidate_json(candidate: Candidate) -> dict[str, Any]:
         "lineage": {
             "parents": list(candidate.lineage.parents),
             "operator": candidate.lineage.operator,
-            "params": _jsonable(candidate.lineage.params),
+            "params": jsonable(candidate.lineage.params),
         },
     }
 
@@ -237,7 +221,7 @@ def _normalised(candidate: Candidate | None) -> Candidate | None:
     """The candidate as it reads back from JSON (lineage params as JSON data)."""
     if candidate is None:
         return None
-    params = _jsonable(candidate.lineage.params)
+    params = jsonable(candidate.lineage.params)
     if params == candidate.lineage.params:
         return candidate
     return replace(candidate, lineage=replace(candidate.lineage, params=params))
@@ -269,7 +253,7 @@ def _significant(value: Any) -> Any:
 
 
 def _metrics(metrics: Mapping[str, Any] | None) -> Metrics | None:
-    return None if metrics is None else MappingProxyType(_significant(_jsonable(metrics)))
+    return None if metrics is None else MappingProxyType(_significant(jsonable(metrics)))
 
 
 def _timings(timings: Timings) -> Timings:
@@ -409,7 +393,7 @@ class IterationRecord:
             iteration_num=iteration_num,
             batch=batch,
             timestamp=timestamp,
-            flags=MappingProxyType(_jsonable(flags)),
+            flags=MappingProxyType(jsonable(flags)),
             outcome=outcome,
             status=status,
             timings=_timings(timings),

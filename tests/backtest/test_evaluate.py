@@ -186,12 +186,19 @@ class TestProtocol:
             evaluate_strategy(strategy, load_dataset(), BacktestConfig())
 
     def test_signal_never_available_before_the_holdout(self):
-        """A signal that only starts in the holdout is an error, not a flat train block."""
+        """A lookback longer than the selection rows is an error naming both, not a flat block."""
         panel = synthetic_panel(4, 100, seed=0, listing_gaps=False)
-        signal = np.full((70, 4), np.nan)
-        signal[69:] = 1.0
-        with pytest.raises(BacktestError, match="needs more history"):
-            Study(panel, BacktestConfig()).evaluate_signal(signal, REFERENCE)
+        strategy = Strategy(expression="ts_mean(returns, 90)", portfolio=TopN(n=2))
+        with pytest.raises(BacktestError, match=r"needs 90 rows of history .* has 70"):
+            Study(panel, BacktestConfig()).evaluate(strategy)
+
+    def test_signal_never_defined_is_not_called_short_history(self):
+        """A short-lookback signal without values blames its values, not the history."""
+        panel = synthetic_panel(4, 100, seed=0, listing_gaps=False)
+        strategy = Strategy(expression="log(rank(returns) - 2)", portfolio=TopN(n=2))
+        with pytest.raises(BacktestError, match="values are undefined, not late") as raised:
+            Study(panel, BacktestConfig()).evaluate(strategy)
+        assert "shorter windows" not in str(raised.value)
 
 
 if __name__ == "__main__":

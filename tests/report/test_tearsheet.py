@@ -155,6 +155,11 @@ class TestInBrowser:
                 top = page.eval_on_selector("#returns", "e => e.getBoundingClientRect().top")
                 clip = {"x": 0, "y": top + page.evaluate("scrollY"), "width": 1100, "height": 900}
                 page.screenshot(path=str(DOC_IMAGES / "tearsheet.png"), clip=clip, full_page=True)
+                bottom = page.eval_on_selector("#metrics", "e => e.getBoundingClientRect().top")
+                head = {"x": 0, "y": 0, "width": 1100, "height": bottom + page.evaluate("scrollY")}
+                page.screenshot(
+                    path=str(DOC_IMAGES / "tearsheet-verdict.png"), clip=head, full_page=True
+                )
             browser.close()
         assert errors == []
         assert requests == []

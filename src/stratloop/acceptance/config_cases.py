@@ -13,7 +13,7 @@ import copy
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from stratloop.config.dict_validator import validate_dict
@@ -61,14 +61,8 @@ class CaseResult:
     detail: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "name": self.name,
-            "expected": self.expected,
-            "observed": self.observed,
-            "passed": self.passed,
-            "detail": self.detail,
-        }
+        """JSON-ready form, key for field."""
+        return asdict(self)
 
 
 Mutation = Callable[[dict[str, Any]], None]

@@ -608,11 +608,19 @@ def _first_usable(signal: FloatPanel, panel: Panel, strategy: Strategy) -> int:
         priced = np.isfinite(signal) & np.isfinite(panel.close)
     usable: npt.NDArray[np.bool_] = np.any(priced, axis=1)
     if not usable[:-1].any():
+        lookback = parse(strategy.expression).lookback
+        cause = (
+            f"the expression needs {lookback} rows of history and the selection region has "
+            f"{len(panel.dates)} (use shorter windows or an earlier start date)"
+            if lookback >= len(panel.dates) - 1
+            else f"its {lookback}-row lookback fits in the {len(panel.dates)} selection rows, "
+            "so its values are undefined, not late: an operator's domain (a logarithm or "
+            "power of a non-positive value, a division by zero) or inputs without values "
+            "(rewrite the expression, e.g. guard the operand)"
+        )
         raise BacktestError(
             f"the signal of {strategy.expression!r} has no value for any priced asset before "
-            f"the holdout ({panel.dates[-1]} is the last selection date); the expression needs "
-            "more history than the selection region has (use shorter windows or an earlier "
-            "start date)"
+            f"the holdout ({panel.dates[-1]} is the last selection date): {cause}"
         )
     return int(np.argmax(usable))
 

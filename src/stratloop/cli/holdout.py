@@ -69,7 +69,7 @@ def holdout(
     console.print(table)
     console.print(
         f"deflated Sharpe of the validation excess: {result.deflated_sharpe:.3f} "
-        f"(N = {result.n_trials} distinct candidates, V = {result.variance:.3g})",
+        f"(N = {result.n_trials} distinct candidates, V = {result.trial_sharpe_variance:.3g})",
         markup=False,
     )
     pbo = result.pbo

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import filelock
 from pydantic import ValidationError
 
 from stratloop._fsync import fsync_dir, write_synced
+from stratloop._json import jsonable
 from stratloop.errors import ExpressionError, SavedFactorError
 from stratloop.factors._suggest import did_you_mean
 from stratloop.factors.canonical import trial_key
@@ -62,17 +62,6 @@ _SUFFIX = ".json"
 def default_name(key: str) -> str:
     """A stable name from a trial key: the same factor gets the same name in every run."""
     return f"f_{key[:12]}"
-
-
-def _finite(value: Any) -> Any:
-    """``value`` as strict JSON data: non-finite numbers become None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(key): _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value
 
 
 def _checksum(body: Mapping[str, Any]) -> str:
@@ -129,7 +118,7 @@ class SavedFactor:
             trial_key=key,
             run_id=run_id,
             iteration=iteration,
-            metrics=MappingProxyType(_finite(dict(metrics or {}))),
+            metrics=MappingProxyType(jsonable(dict(metrics or {}))),
             created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         )
 
@@ -147,7 +136,7 @@ class SavedFactor:
             "trial_key": self.trial_key,
             "run_id": self.run_id,
             "iteration": self.iteration,
-            "metrics": _finite(dict(self.metrics)),
+            "metrics": jsonable(dict(self.metrics)),
             "created": self.created,
         }
         return {**body, "checksum": _checksum(body)}

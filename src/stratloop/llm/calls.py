@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from stratloop._share import Share
@@ -90,21 +90,11 @@ class LLMCall:
         return self.prompt_tokens + self.completion_tokens
 
     def to_json(self) -> dict[str, Any]:
-        """The call as a JSON object of the history line."""
-        return {
-            "model": self.model,
-            "purpose": self.purpose,
-            "outcome": self.outcome,
-            "latency_s": self.latency_s,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cost": self.cost,
-            "finish_reason": self.finish_reason,
-            "structured_output": self.structured_output,
-            "error": self.error,
-            "reply": self.reply,
-            **({"verdict": self.verdict} if self.verdict is not None else {}),
-        }
+        """The call as a history line's JSON object, key for field; only a probe has a verdict."""
+        data = asdict(self)
+        if self.verdict is None:
+            del data["verdict"]
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LLMCall:

@@ -44,7 +44,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
@@ -55,7 +55,7 @@ from stratloop.errors import RunError
 from stratloop.factors import Binary, Call, Expr, Field, Neg, Number
 from stratloop.generation.context import ChampionSnapshot
 from stratloop.iteration import candidate_from_json, candidate_json
-from stratloop.loop.champion import numeric
+from stratloop.loop.champion import Offer, numeric
 from stratloop.loop.islands import ChampionPopulation, ParentSource, Population
 from stratloop.loop.islands import Elite as Migrant
 from stratloop.loop.objective import parsed
@@ -181,13 +181,8 @@ class Cell:
         return (FAMILIES.index(self.family), self.turnover, beta, self.nodes)
 
     def as_json(self) -> dict[str, Any]:
-        """The cell as a JSON object."""
-        return {
-            "family": self.family,
-            "turnover": self.turnover,
-            "beta": self.beta,
-            "nodes": self.nodes,
-        }
+        """The cell as a JSON object, key for field."""
+        return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Cell:
@@ -461,36 +456,22 @@ class ArchivePopulation:
         self._rate = config.search.archive.parent_rate
         self.archive = Archive.empty(config.search.archive)
 
-    def offer(
-        self,
-        iteration: int,
-        candidate: Candidate,
-        train: Mapping[str, Any],
-        selection: Mapping[str, Any],
-        *,
-        penalty: float = 0.0,
-    ) -> bool:
-        """Offer one evaluated candidate to the champion rule and, when eligible, the archive."""
-        became = self._champion.offer(iteration, candidate, train, selection, penalty=penalty)
-        raw = self._champion.eligibility(selection).score
+    def offer(self, offer: Offer) -> bool:
+        """Offer the island's own candidate or a migrant to the champion rule and the archive."""
+        raw = self._champion.eligibility(offer.selection).score
         if raw is not None:
-            cell = self.archive.grid.cell(parsed(candidate.strategy.expression), selection)
+            expr = parsed(offer.candidate.strategy.expression)
+            cell = self.archive.grid.cell(expr, offer.selection)
             elite = Elite(
-                cell, iteration, candidate, raw - penalty, raw, MappingProxyType(numeric(train))
+                cell,
+                offer.iteration,
+                offer.candidate,
+                raw - offer.penalty,
+                raw,
+                MappingProxyType(numeric(offer.train)),
             )
             self.archive, _ = self.archive.offer(elite)
-        return became
-
-    def receive(self, elite: Migrant) -> bool:
-        """A migrant: offered to the champion rule and to the archive."""
-        snap = elite.snapshot
-        raw = self._champion.eligibility(elite.selection).score
-        if raw is not None:
-            expr = parsed(snap.candidate.strategy.expression)
-            cell = self.archive.grid.cell(expr, elite.selection)
-            mine = Elite(cell, snap.iteration, snap.candidate, elite.score, raw, snap.metrics)
-            self.archive, _ = self.archive.offer(mine)
-        return self._champion.receive(elite)
+        return self._champion.offer(offer)
 
     def best(self) -> Migrant | None:
         """The island's champion, the one it sends to the next island."""

@@ -71,24 +71,25 @@ class RunAudit:
 
     def write(self, record: IterationRecord) -> None:
         """Append the audit record of one committed iteration."""
-        fallback_mode = record.budget_mode is not None
-        self._open().append(
-            audit_record(
-                record,
-                run_id=self.run_id,
-                instance_id=self.instance_id,
-                config_snapshot=self._fg_snapshot if fallback_mode else self._snapshot,
-                config_hash=self._fg_hash if fallback_mode else self._hash,
-            )
-        )
+        envelope = self.envelope(fallback_mode=record.budget_mode is not None)
+        self._open().append(audit_record(record, **envelope))
 
-    def envelope(self) -> dict[str, Any]:
-        """What every record of this run carries: run, instance and configuration with its hash."""
+    def envelope(self, *, fallback_mode: bool = False) -> dict[str, Any]:
+        """What every record of this run carries: run, instance and configuration with its hash.
+
+        Args:
+            fallback_mode: the budget's factor-graph-only mode is in force, so the
+                configuration on record is the one without the LLM.
+        """
+        if fallback_mode:
+            config_snapshot, digest = self._fg_snapshot, self._fg_hash
+        else:
+            config_snapshot, digest = self._snapshot, self._hash
         return {
             "run_id": self.run_id,
             "instance_id": self.instance_id,
-            "config_snapshot": self._snapshot,
-            "config_hash": self._hash,
+            "config_snapshot": config_snapshot,
+            "config_hash": digest,
         }
 
     def append_holdout(self, record: HoldoutAuditRecord) -> None:

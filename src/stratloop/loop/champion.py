@@ -18,9 +18,11 @@ from types import MappingProxyType
 from typing import Any
 
 from stratloop.generation.context import ChampionSnapshot
+from stratloop.iteration import IterationRecord
+from stratloop.loop.objective import penalty_of
 from stratloop.spec import Candidate
 
-__all__ = ["TRADES_METRIC", "ChampionTracker", "Eligibility", "numeric"]
+__all__ = ["TRADES_METRIC", "ChampionTracker", "Eligibility", "Offer", "numeric"]
 
 TRADES_METRIC = "n_trades"
 """The selection metric holding the number of trades ``loop.min_trades`` is compared to."""
@@ -37,6 +39,38 @@ class Eligibility:
     def eligible(self) -> bool:
         """True when the result has a score to compete with."""
         return self.score is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One evaluated candidate put to a champion rule, with the figures the rule reads.
+
+    Args:
+        iteration: the candidate's iteration.
+        candidate: the candidate, as its history record holds it.
+        train: train-block metrics (what the generators are shown).
+        selection: validation metrics (what the rule reads).
+        penalty: the complexity penalty subtracted from the metric.
+    """
+
+    iteration: int
+    candidate: Candidate
+    train: Mapping[str, Any]
+    selection: Mapping[str, Any]
+    penalty: float = 0.0
+
+    @classmethod
+    def of(cls, record: IterationRecord) -> Offer | None:
+        """What a committed record offers: its evaluated candidate, or None without one."""
+        if not record.evaluated or record.candidate is None:
+            return None
+        return cls(
+            record.iteration_num,
+            record.candidate,
+            record.train or {},
+            record.selection or {},
+            penalty_of(record.objective),
+        )
 
 
 class ChampionTracker:
@@ -104,34 +138,20 @@ class ChampionTracker:
             )
         return Eligibility(float(value))
 
-    def offer(
-        self,
-        iteration: int,
-        candidate: Candidate,
-        train: Mapping[str, Any],
-        selection: Mapping[str, Any],
-        *,
-        penalty: float = 0.0,
-    ) -> bool:
-        """Offer one evaluated candidate; True if it becomes champion.
-
-        Args:
-            iteration: the candidate's iteration.
-            candidate: the candidate, as its history record holds it.
-            train: train-block metrics (what the generators are shown).
-            selection: validation metrics (what the rule reads).
-            penalty: the complexity penalty subtracted from the metric.
-        """
-        raw = self.eligibility(selection).score
-        score = None if raw is None else raw - penalty
+    def offer(self, offer: Offer) -> bool:
+        """Offer one evaluated candidate; True if it becomes champion."""
+        raw = self.eligibility(offer.selection).score
+        score = None if raw is None else raw - offer.penalty
         if score is None or (self._score is not None and score <= self._score):
             return False
         self._score = score
-        self._penalty = penalty
+        self._penalty = offer.penalty
         self._updates += 1
-        self._train, self._selection = train, selection
+        self._train, self._selection = offer.train, offer.selection
         self._snapshot = ChampionSnapshot(
-            candidate=candidate, metrics=MappingProxyType(numeric(train)), iteration=iteration
+            candidate=offer.candidate,
+            metrics=MappingProxyType(numeric(offer.train)),
+            iteration=offer.iteration,
         )
         return True
 

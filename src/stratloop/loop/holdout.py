@@ -31,7 +31,7 @@ import json
 import math
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ class HoldoutResult:
         benchmark: the benchmark's name in sentences.
         holdout: the holdout segment's figures (strategy, benchmark, excess, factor).
         n_trials: ``N``.
-        variance: ``V``.
+        trial_sharpe_variance: ``V``.
         deflated_sharpe: the champion's validation deflated Sharpe on excess.
         pbo: the CSCV outcome over the trials, or None with fewer than 2 trials.
         verdict: the verdict.
@@ -103,29 +103,14 @@ class HoldoutResult:
     benchmark: str
     holdout: Mapping[str, Any]
     n_trials: int
-    variance: float
+    trial_sharpe_variance: float
     deflated_sharpe: float
     pbo: Mapping[str, Any] | None
     verdict: Verdict
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-safe mapping."""
-        return {
-            "run_id": self.run_id,
-            "iteration": self.iteration,
-            "candidate_id": self.candidate_id,
-            "expression": self.expression,
-            "look": self.look,
-            "again": self.again,
-            "opened": self.opened,
-            "benchmark": self.benchmark,
-            "holdout": dict(self.holdout),
-            "n_trials": self.n_trials,
-            "trial_sharpe_variance": self.variance,
-            "deflated_sharpe": self.deflated_sharpe,
-            "pbo": None if self.pbo is None else dict(self.pbo),
-            "verdict": self.verdict.as_dict(),
-        }
+        """JSON-safe mapping, key for field."""
+        return asdict(self)
 
 
 def read_holdout(rundir: RunDir) -> list[dict[str, Any]]:
@@ -233,7 +218,7 @@ def _evaluate(
         benchmark=benchmark_label(config.backtest.benchmark),
         holdout=summary,
         n_trials=max(len(sharpes), 1),
-        variance=variance,
+        trial_sharpe_variance=variance,
         deflated_sharpe=deflated,
         pbo=pbo,
         verdict=verdict,

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,10 +52,8 @@ from stratloop.config.models import StratloopConfig
 from stratloop.errors import RunError
 from stratloop.generation.context import ChampionSnapshot, Feedback
 from stratloop.iteration import IterationRecord, Migration
-from stratloop.loop.champion import ChampionTracker
-from stratloop.loop.objective import penalty_of
+from stratloop.loop.champion import ChampionTracker, Offer
 from stratloop.loop.rundir import atomic_write_json
-from stratloop.spec import Candidate
 
 __all__ = [
     "FEEDBACK_SIZE",
@@ -105,14 +103,11 @@ def parent_rng(seed: int, iteration: int) -> np.random.Generator:
 
 @dataclass(frozen=True, slots=True)
 class Elite:
-    """A population's best candidate with the figures that rank it: what migration moves."""
+    """A population's best candidate, as it was offered, and its score: what migration moves."""
 
-    snapshot: ChampionSnapshot
+    offer: Offer
     score: float
-    train: Mapping[str, Any]
-    selection: Mapping[str, Any]
-    penalty: float = 0.0
-    """The complexity penalty its score carries (``search.complexity_penalty``)."""
+    """The champion rule's figure: the validation metric less the offer's complexity penalty."""
 
 
 class ParentSource(Protocol):
@@ -126,20 +121,8 @@ class ParentSource(Protocol):
 class Population(Protocol):
     """What one island searches from, built by applying its committed results in order."""
 
-    def offer(
-        self,
-        iteration: int,
-        candidate: Candidate,
-        train: Mapping[str, Any],
-        selection: Mapping[str, Any],
-        *,
-        penalty: float = 0.0,
-    ) -> bool:
-        """Take one evaluated candidate of the island; True when it became the champion."""
-        ...
-
-    def receive(self, elite: Elite) -> bool:
-        """Take a migrant; True when it replaced the island's champion."""
+    def offer(self, offer: Offer) -> bool:
+        """Take an evaluated candidate of the island or a migrant; True when it became champion."""
         ...
 
     def best(self) -> Elite | None:
@@ -176,18 +159,13 @@ class ChampionPopulation(ChampionTracker):
         min_trades: ``loop.min_trades``.
     """
 
-    def receive(self, elite: Elite) -> bool:
-        """Offer a migrant to the island's champion rule."""
-        snap = elite.snapshot
-        return self.offer(
-            snap.iteration, snap.candidate, elite.train, elite.selection, penalty=elite.penalty
-        )
-
     def best(self) -> Elite | None:
         """The champion with its figures, or None before the first eligible result."""
-        if self.snapshot is None or self.score is None:
+        snap = self.snapshot
+        if snap is None or self.score is None:
             return None
-        return Elite(self.snapshot, self.score, self.train, self.selection, self.penalty)
+        offer = Offer(snap.iteration, snap.candidate, self.train, self.selection, self.penalty)
+        return Elite(offer, self.score)
 
     def parents(self) -> ParentSource:
         """The champion as it stands, the parent of every iteration of the next batch."""
@@ -308,15 +286,10 @@ class Islands:
         """Apply one committed record to its island; the migrations due after it, if any."""
         island = self._islands[record.iteration_num % self.count]
         island.iterations += 1
-        if record.evaluated and record.candidate is not None:
+        offer = Offer.of(record)
+        if offer is not None:
             island.evaluated += 1
-            island.population.offer(
-                record.iteration_num,
-                record.candidate,
-                record.train or {},
-                record.selection or {},
-                penalty=penalty_of(record.objective),
-            )
+            island.population.offer(offer)
         island.feedback.append(_feedback(record, self._metric))
         if self.count == 1 or (record.iteration_num + 1) % self.interval:
             return ()
@@ -330,10 +303,10 @@ class Islands:
             if elite is None:
                 continue
             target = self._islands[(source + 1) % self.count]
-            adopted = target.population.receive(elite)
+            adopted = target.population.offer(elite.offer)
             target.received += adopted
             moves.append(
-                Migration(source, target.index, elite.snapshot.iteration, elite.score, adopted)
+                Migration(source, target.index, elite.offer.iteration, elite.score, adopted)
             )
         self.migrations += len(moves)
         self.adopted += sum(move.adopted for move in moves)

@@ -15,10 +15,10 @@ from stratloop.errors import RunError
 from stratloop.iteration import IterationRecord, Migration
 from stratloop.llm.budget import Usage
 from stratloop.loop.archive import Archive, ArchivePopulation, archive_population
-from stratloop.loop.champion import ChampionTracker
+from stratloop.loop.champion import ChampionTracker, Offer
 from stratloop.loop.counters import LoopCounters
 from stratloop.loop.islands import Islands, champion_population
-from stratloop.loop.objective import ComplexityPenalty, penalty_of
+from stratloop.loop.objective import ComplexityPenalty
 from stratloop.loop.trials import TrialLedger
 
 __all__ = ["LoopState"]
@@ -110,15 +110,8 @@ class LoopState:
                 f"history iteration {record.iteration_num} follows iteration "
                 f"{self.next_iteration - 1}; the history is inconsistent"
             )
-        became = False
-        if record.evaluated and record.candidate is not None:
-            became = self.champion.offer(
-                record.iteration_num,
-                record.candidate,
-                record.train or {},
-                record.selection or {},
-                penalty=penalty_of(record.objective),
-            )
+        offer = Offer.of(record)
+        became = offer is not None and self.champion.offer(offer)
         self.counters.add(record.with_champion(became))
         self.trials.apply(record)
         self.migrations = self.islands.apply(record)

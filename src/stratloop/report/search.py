@@ -182,13 +182,13 @@ class SearchFold:
 
     run_id: str
     metric: str
-    _iterations: int = 0
-    _evaluated: int = 0
     _candidates: int = 0
     _duplicates: int = 0
     _updates: int = 0
     _llm: list[bool] = field(default_factory=list)
+    """Per iteration: whether it decided on the LLM (the iterations are counted here)."""
     _ok: list[bool] = field(default_factory=list)
+    """Per iteration: whether it was evaluated."""
     _cost: float = 0.0
     _tokens: int = 0
     _best: list[float] = field(default_factory=list)
@@ -201,11 +201,8 @@ class SearchFold:
 
     def add(self, record: IterationRecord) -> None:
         """Fold one committed record."""
-        self._iterations += 1
         self._trials.add(record)
-        self._evaluated += record.evaluated
-        llm = record.decision.method == "llm"
-        self._llm.append(llm)
+        self._llm.append(record.decision.method == "llm")
         self._ok.append(record.evaluated)
         if record.llm_usage is not None:
             self._cost += record.llm_usage.cost
@@ -251,8 +248,8 @@ class SearchFold:
         return SearchView(
             run_id=self.run_id,
             metric=self.metric,
-            iterations=self._iterations,
-            evaluated=self._evaluated,
+            iterations=len(llm),
+            evaluated=int(ok.sum()),
             candidates=self._candidates,
             duplicates=self._duplicates,
             trials=len(self._tried),

@@ -140,7 +140,6 @@ class HistoryTally:
         "_errors",
         "_failures",
         "_last",
-        "_llm",
         "_llm_failed",
         "_pattern",
         "_pattern_correct",
@@ -156,7 +155,6 @@ class HistoryTally:
         self._pattern = 0
         self._pattern_correct = 0
         self._last: str | None = None
-        self._llm = 0
         self._llm_failed = 0
         self._champion: Mapping[str, float] = MappingProxyType({})
         self._recent: deque[str | None] = deque(maxlen=window)
@@ -183,7 +181,6 @@ class HistoryTally:
         self._failures[implementation] += record.status in _FAILED
         self._last = record.timestamp
         if outcome.decision.method == "llm":
-            self._llm += 1
             self._llm_failed += outcome.fallback is not None or outcome.candidate is None
         if record.champion and record.train is not None:
             self._champion = MappingProxyType(_numeric(record.train))
@@ -221,7 +218,7 @@ class HistoryTally:
             pattern_correct=self._pattern_correct,
             implementations=outcomes.implementations,
             implementation_failures=_frozen(self._failures),
-            llm_decisions=self._llm,
+            llm_decisions=outcomes.llm_decisions,
             llm_failures=self._llm_failed,
             champion_train=self._champion,
             recent=len(self._recent),

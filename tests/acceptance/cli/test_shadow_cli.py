@@ -174,7 +174,7 @@ class TestChampion:
 
     def test_latest_run_records_the_runs_champion(self, workdir):
         """The latest run's champion.json is mutated, and its run id recorded."""
-        from stratloop.loop.champion import ChampionTracker  # noqa: PLC0415
+        from stratloop.loop.champion import ChampionTracker, Offer  # noqa: PLC0415
         from stratloop.loop.rundir import RunDir, atomic_write_json  # noqa: PLC0415
 
         rundir = RunDir.create(workdir / "runs/local", "20240102T000000Z-bbbbbb")
@@ -182,7 +182,7 @@ class TestChampion:
         tracker = ChampionTracker("sharpe", 1)
         spec = {"expression": "-ts_std(returns, 20)", "portfolio": {"kind": "top_n", "n": 5}}
         candidate = candidate_from_json({"spec": spec, "method": "llm"})
-        tracker.offer(4, candidate, {"sharpe": 1.0}, {"sharpe": 1.0, "n_trades": 3})
+        tracker.offer(Offer(4, candidate, {"sharpe": 1.0}, {"sharpe": 1.0, "n_trades": 3}))
         atomic_write_json(rundir.champion, tracker.as_dict())
         result, _old, new = _generate(workdir, "--champion", "latest-run")
         assert result.exit_code == 0, result.output

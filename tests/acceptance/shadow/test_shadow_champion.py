@@ -24,7 +24,7 @@ from stratloop.generation.testing import config_with, drawing_source
 from stratloop.iteration import candidate_from_json
 from stratloop.llm import LLMClient
 from stratloop.llm.proposer import LLMProposer
-from stratloop.loop.champion import ChampionTracker
+from stratloop.loop.champion import ChampionTracker, Offer
 from stratloop.loop.rundir import RunDir, atomic_write_json
 from stratloop.spec import Candidate
 
@@ -183,7 +183,7 @@ class TestLatestRunChampion:
             spec = {"expression": expression, "portfolio": {"kind": "top_n", "n": 5}}
             candidate = candidate_from_json({"spec": spec, "method": "llm"})
             train = {"sharpe": 1.5, "n_trades": 9, "start": "2000-01-03", "factor": {"ic": 0.1}}
-            tracker.offer(3, candidate, train, {"sharpe": 0.5, "n_trades": 9})
+            tracker.offer(Offer(3, candidate, train, {"sharpe": 0.5, "n_trades": 9}))
             atomic_write_json(rundir.champion, tracker.as_dict())
             written.append(tracker.as_dict())
         run_id, snapshot = latest_run_champion(tmp_path)
