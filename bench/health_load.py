@@ -106,31 +106,58 @@ def _cpu_s(stat: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class _Window:
-    """One measuring window: the loop's rate and the server's CPU use.
+def _descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, theirs, ...)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found += [child, *_descendants(child)]
+    return found
 
-    ``server_cpu`` is the main thread's, the event loop answering requests
-    (the loop and the publisher run in threads of their own, the backtests in
-    worker processes); ``process_cpu`` is the whole server process's, which
+
+def _tree_cpu_s(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += _cpu_s(Path(f"/proc/{pid}/stat"))
+        except (OSError, IndexError):
+            continue
+    return total
+
+
+class _Window:
+    """One measuring window: the loop's rate and the CPU use of the server and of the loop.
+
+    ``server_cpu`` is the server process's main thread's, the event loop
+    answering requests; ``process_cpu`` is the whole server process's, which
     also counts the work a request hands to other threads (the previous
-    version measured in a thread pool).
+    version measured in a thread pool, and ran the loop in a thread of this
+    process too). ``loop_cpu`` is every process below the server's: the loop
+    process and its evaluation workers (the previous version's workers only).
     """
 
     def __init__(self, history: _History, pid: int) -> None:
         self._history = history
+        self._pid = pid
         self._main = Path(f"/proc/{pid}/task/{pid}/stat")
         self._process = Path(f"/proc/{pid}/stat")
 
     def measure(self, seconds: float) -> dict[str, float]:
         """The loop's rate and the CPU cores used over the next ``seconds``."""
+        below = _descendants(self._pid)
         start_n, start_t = self._history.count(), time.perf_counter()
-        main, process = _cpu_s(self._main), _cpu_s(self._process)
+        main, process, loop = _cpu_s(self._main), _cpu_s(self._process), _tree_cpu_s(below)
         time.sleep(seconds)
         elapsed = time.perf_counter() - start_t
         return {
             "loop_rate": (self._history.count() - start_n) / elapsed,
             "server_cpu": (_cpu_s(self._main) - main) / elapsed,
             "process_cpu": (_cpu_s(self._process) - process) / elapsed,
+            "loop_cpu": (_tree_cpu_s(below) - loop) / elapsed,
         }
 
 
@@ -233,6 +260,7 @@ def _measure(args: argparse.Namespace) -> tuple[list[dict[str, float]], list[dic
 def main() -> None:
     """Measure, then record ``bench/results/<name>.json``."""
     args = _arguments()
+    machine = describe()
     quiet, loaded, final = _measure(args)
     latencies = [x for run in loaded for x in run["latencies_ms"]]
     errors: dict[str, int] = {}
@@ -246,11 +274,14 @@ def main() -> None:
     loaded_cpu = statistics.mean(run["server_cpu"] for run in loaded)
     quiet_process = statistics.mean(w["process_cpu"] for w in quiet)
     loaded_process = statistics.mean(run["process_cpu"] for run in loaded)
+    quiet_loop = statistics.mean(w["loop_cpu"] for w in quiet)
+    loaded_loop = statistics.mean(run["loop_cpu"] for run in loaded)
+    clients_cpu = sum(run["cpu_s"] for run in loaded) / sum(run["wall_s"] for run in loaded)
     ratio = loaded_rate / quiet_rate if quiet_rate else float("nan")
     p99 = _percentile(latencies, 0.99)
     result = {
         "benchmark": args.name,
-        "machine": describe(),
+        "machine": machine,
         "setup": {
             "clients": args.clients,
             "rate_per_client": args.rate,
@@ -268,6 +299,9 @@ def main() -> None:
         "process_cpu_cores_quiet": quiet_process,
         "process_cpu_cores_loaded": loaded_process,
         "process_cpu_us_per_request": (loaded_process - quiet_process) / requests_per_s * 1e6,
+        "loop_cpu_cores_quiet": quiet_loop,
+        "loop_cpu_cores_loaded": loaded_loop,
+        "clients_cpu_cores": clients_cpu,
         "latency_ms": {
             "p50": _percentile(latencies, 0.50),
             "p90": _percentile(latencies, 0.90),
@@ -280,6 +314,7 @@ def main() -> None:
         "loop_rate_ratio": ratio,
         "final_health_status": final["status"],
         "final_health_reasons": final.get("reasons", final.get("notes")),
+        "load_average_start": machine["load_average_now"],
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "iterations_at_end": final["iteration"],
         "targets": {

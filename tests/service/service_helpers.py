@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from iteration_records import record_at
-from run_helpers import run_config
+from run_helpers import ALL_ON, run_config
 from stratloop.iteration import IterationRecord
 
 
@@ -64,6 +65,14 @@ def make_environment(
         "config: configs/t.yaml\ndata_source: sp500-20\nruns_dir: runs/t\n"
         f"audit_path: audit/t/learning_audit.jsonl\nservice_url: http://127.0.0.1:{port}\n"
     )
+    return root
+
+
+def served_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, iterations: int) -> Path:
+    """:func:`make_environment` in ``tmp_path``, made the cwd, with every flag on in flags.env."""
+    root = make_environment(tmp_path, iterations=iterations)
+    monkeypatch.chdir(root)
+    write_flags(root / "flags.env", ALL_ON)
     return root
 
 

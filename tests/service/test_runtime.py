@@ -5,11 +5,14 @@ from __future__ import annotations
 import gc
 import itertools
 import tracemalloc
+from pathlib import Path
 
+import pytest
 from service_helpers import committed_records
 
 from stratloop.acceptance.health import FixedFlags
 from stratloop.config.models import StratloopConfig
+from stratloop.errors import RunError
 from stratloop.flags import Flags
 from stratloop.service import LoopService
 from stratloop.service.runtime import ServiceState
@@ -57,3 +60,17 @@ class TestLoopService:
         assert state.history.statuses["evaluated"] == _LARGE // 4
         assert large - small < _SLACK, f"the service kept {large - small} more bytes"
         assert late_cost - early_cost < _SLACK, f"state() cost {early_cost}, then {late_cost}"
+
+    def test_a_run_id_names_a_new_run_only(self, tmp_path: Path) -> None:
+        """A run id names the new run; given with a resume as well it is an error."""
+        config = StratloopConfig.model_validate(
+            {
+                "version": 1,
+                "generation": {"use_factor_graph": True, "innovation_rate": 0},
+                "loop": {"runs_dir": str(tmp_path / "runs")},
+            }
+        )
+        flags = FixedFlags(Flags(source="test"))
+        assert LoopService(config, flags, run_id="named").run_id == "named"
+        with pytest.raises(RunError, match="give one of them"):
+            LoopService(config, flags, resume="latest", run_id="named")

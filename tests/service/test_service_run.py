@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from service_helpers import make_environment, wait_for, write_flags
+from service_helpers import served_environment, wait_for, write_flags
 
 from run_helpers import ALL_ON
 from stratloop.environments import load_environment
@@ -26,10 +26,7 @@ def _service(root: Path, flags: DotenvFlagSource, **kwargs: object) -> LoopServi
 
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = make_environment(tmp_path, iterations=6)
-    monkeypatch.chdir(root)
-    write_flags(root / "flags.env", ALL_ON)
-    return root
+    return served_environment(tmp_path, monkeypatch, iterations=6)
 
 
 class TestPause:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
@@ -19,16 +20,16 @@ if TYPE_CHECKING:
     from stratloop.config.models import StratloopConfig
     from stratloop.environments import Environment
     from stratloop.flags import FlagSource
-    from stratloop.service import Measurement, ProbeProvider
+    from stratloop.service import Measurement, Monitor, ProbeProvider
 
 __all__ = ["serve"]
 
 _GIL_SWITCH_S = 0.001
-"""The interpreter's thread switch interval under serve (Python's default is 5 ms).
+"""The server process's thread switch interval (Python's default is 5 ms).
 
-The loop thread runs Python code most of the time; a request waits for it to
-hand over the interpreter, up to this long. 1 ms keeps /health's answer time
-well under 5 ms at a negligible cost to the loop.
+The loop runs in a process of its own; in the server process a request can
+still wait for a thread that renders the dashboard or reads a run for /api,
+up to this long.
 """
 
 
@@ -56,6 +57,45 @@ def health_probes(config: StratloopConfig, document: dict[str, Any]) -> ProbePro
         return found
 
     return measure
+
+
+@dataclass(frozen=True)
+class ServedLoop:
+    """Builds ``serve``'s monitor in its loop process (pickled there, so only plain fields).
+
+    Args:
+        config: the effective configuration (with ``resume``: the stored one is read again).
+        document: the configuration document the health probes take.
+        flags_file: the flags file (None: the environment), opened again in the loop process.
+        run_id: the run, named by the server process.
+        resume: continue ``run_id`` rather than create it.
+        iterations: with ``resume``, the run's new length (None: unchanged).
+    """
+
+    config: StratloopConfig
+    document: dict[str, Any]
+    flags_file: Path | None
+    run_id: str
+    resume: bool
+    iterations: int | None
+
+    def __call__(self) -> Monitor:
+        """The monitor over the (not yet started) service of this run."""
+        from stratloop.service import (  # noqa: PLC0415 - numpy; keep --help fast
+            LoopService,
+            Monitor,
+        )
+
+        flags = open_flag_source(self.flags_file)
+        if self.resume:
+            service = LoopService(
+                self.config, flags, resume=self.run_id, iterations=self.iterations
+            )
+        else:
+            service = LoopService(
+                self.config, flags, audit_path=Path(self.config.audit.path), run_id=self.run_id
+            )
+        return Monitor(service, health_probes(service.config, self.document))
 
 
 def default_port(service_url: str) -> int:
@@ -132,8 +172,8 @@ def serve(
         load_environment,
     )
     from stratloop.service import (  # noqa: PLC0415 - numpy; keep --help fast
+        LoopProcess,
         LoopService,
-        Monitor,
         create_app,
         server,
     )
@@ -149,11 +189,15 @@ def serve(
     flags = open_flag_source(flags_file)
     overrides = {} if iterations is None else {"loop.iterations": iterations}
     effective, base = effective_config(env, config, flags, overrides)
+    # Named (and a resume checked) here; created and run in the loop process.
     if resume is None:
         service = LoopService(effective, flags, audit_path=Path(effective.audit.path))
     else:
         service = LoopService(effective, flags, resume=resume, iterations=iterations)
-    monitor = Monitor(service, health_probes(service.config, base))
+    build = ServedLoop(effective, base, flags_file, service.run_id, resume is not None, iterations)
+    loop = LoopProcess(
+        build, run_id=service.run_id, runs_dir=service.runs_dir, audit_path=service.audit_path
+    )
     bound = default_port(env.service_url) if port is None else port
     action = "serving" if resume is None else "resuming"
     err_console.print(
@@ -161,4 +205,6 @@ def serve(
         "dashboard at /, GET /api/runs, /health, /metrics"
     )
     sys.setswitchinterval(_GIL_SWITCH_S)
-    server(create_app(monitor), host, bound).run()
+    server(create_app(loop), host, bound).run()
+    if loop.start_error is not None:
+        raise loop.start_error

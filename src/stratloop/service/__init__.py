@@ -4,7 +4,7 @@ See ``docs/operations.md`` for the endpoints, the status rules and the
 thresholds table.
 """
 
-from stratloop.service.app import create_app, server
+from stratloop.service.app import Backend, LocalBackend, create_app, server
 from stratloop.service.dashboard import format_value
 from stratloop.service.health import (
     Check,
@@ -16,6 +16,7 @@ from stratloop.service.health import (
     overall_status,
 )
 from stratloop.service.measure import Measurement, measure_audit, measure_counts, share
+from stratloop.service.process import LoopProcess
 from stratloop.service.runs import RunReader
 from stratloop.service.runtime import LoopService, PartsFactory
 from stratloop.service.snapshot import Published, SnapshotPublisher
@@ -24,9 +25,12 @@ from stratloop.service.thresholds import THRESHOLDS, phase_thresholds
 
 __all__ = [
     "THRESHOLDS",
+    "Backend",
     "Check",
     "HealthStatus",
     "HistoryTally",
+    "LocalBackend",
+    "LoopProcess",
     "LoopService",
     "Measurement",
     "MetricFigure",

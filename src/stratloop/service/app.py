@@ -1,10 +1,14 @@
 """The web application (``/health``, ``/metrics``, ``/api``, the dashboard) and its server.
 
-``create_app`` takes a :class:`~stratloop.service.health.Monitor` over a
-:class:`~stratloop.service.runtime.LoopService`. The service's loop starts
-when the application starts (after the configuration probes) and is asked to
-stop, after its current batch, when the application shuts down. The
-endpoints answer from the latest snapshot the
+``create_app`` takes a :class:`Backend`: a :class:`LocalBackend` (a
+:class:`~stratloop.service.health.Monitor` over a
+:class:`~stratloop.service.runtime.LoopService` in this process), or the
+:class:`~stratloop.service.process.LoopProcess` that ``stratloop serve`` uses,
+which runs the loop in a child process so that the server answers without
+waiting for the loop's thread (they share no interpreter lock). The service's
+loop starts when the application starts (after the configuration probes) and
+is asked to stop, after its current batch, when the application shuts down.
+The endpoints answer from the latest snapshot the
 :class:`~stratloop.service.snapshot.SnapshotPublisher` published; no request
 measures anything.
 
@@ -19,10 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 from fastapi import FastAPI
@@ -36,9 +40,18 @@ from stratloop.service.dashboard import render_dashboard, render_operations, ren
 from stratloop.service.health import HealthSnapshot, Monitor
 from stratloop.service.metrics import CONTENT_TYPE, render_metrics
 from stratloop.service.runs import RunReader
-from stratloop.service.snapshot import JSON_TYPE, SnapshotPublisher
+from stratloop.service.snapshot import JSON_TYPE, Published, SnapshotPublisher
 
-__all__ = ["DEFAULT_HOST", "HEADER_TIMEOUT_S", "KEEP_ALIVE_S", "create_app", "server"]
+__all__ = [
+    "DEFAULT_HOST",
+    "HEADER_TIMEOUT_S",
+    "KEEP_ALIVE_S",
+    "Backend",
+    "LocalBackend",
+    "create_app",
+    "server",
+    "service_publisher",
+]
 
 DEFAULT_HOST = "127.0.0.1"
 """The service binds loopback unless told otherwise."""
@@ -51,13 +64,43 @@ _STOP_TIMEOUT_S = 60.0
 _HTML = "text/html; charset=utf-8"
 
 
-def create_app(monitor: Monitor, *, start_loop: bool = True) -> FastAPI:
-    """The service's web application.
+class Backend(Protocol):
+    """What the application serves: a run's latest publication, its files, and its lifetime.
 
-    Args:
-        monitor: measures the service's run.
-        start_loop: start the loop when the application starts (it may
-            already have been started by the caller).
+    :class:`LocalBackend` runs the loop and the publisher in this process;
+    :class:`~stratloop.service.process.LoopProcess` (what ``stratloop serve``
+    uses) runs them in a child process and serves what it publishes.
+    """
+
+    @property
+    def runs_dir(self) -> Path:
+        """The runs directory the ``/api`` endpoints and the dashboard read."""
+
+    @property
+    def audit_path(self) -> Path:
+        """The run's audit trail (its checkpoint log is served)."""
+
+    @property
+    def run_id(self) -> str:
+        """The run being served."""
+
+    def latest(self) -> Published:
+        """The latest publication: what ``/health`` and ``/metrics`` answer."""
+
+    def start(self) -> None:
+        """Start publishing (and the loop, if this backend runs it); raise what prevents it."""
+
+    def stop(self, timeout: float | None) -> None:
+        """Stop the loop after its current batch, then the publishing (None: no time limit)."""
+
+
+def service_publisher(
+    monitor: Monitor, on_publish: Callable[[Published], None] | None = None
+) -> SnapshotPublisher:
+    """The publisher of ``monitor``'s snapshots with the service's ``/metrics`` text.
+
+    The text adds the audit trail's last checkpoint and every run's figures
+    (from the runs directory) to the snapshot's own.
     """
     reader = RunReader(monitor.service.runs_dir)
 
@@ -65,51 +108,113 @@ def create_app(monitor: Monitor, *, start_loop: bool = True) -> FastAPI:
         anchor = _checkpoint(monitor.service.audit_path)
         return render_metrics(snapshot, *anchor) + render_run_metrics(reader)
 
-    publisher = SnapshotPublisher(monitor, metrics=metrics_text)
+    return SnapshotPublisher(monitor, metrics=metrics_text, on_publish=on_publish)
+
+
+class LocalBackend:
+    """The loop (a :class:`LoopService` thread) and its publisher in this process.
+
+    Args:
+        monitor: measures the service's run.
+        start_loop: run the probes and start the loop on :meth:`start` (False:
+            the caller started it, or feeds the service itself).
+        on_publish: handed each publication (see :class:`SnapshotPublisher`).
+    """
+
+    def __init__(
+        self,
+        monitor: Monitor,
+        *,
+        start_loop: bool = True,
+        on_publish: Callable[[Published], None] | None = None,
+    ) -> None:
+        self.monitor = monitor
+        self.publisher = service_publisher(monitor, on_publish)
+        self._start_loop = start_loop
+
+    @property
+    def runs_dir(self) -> Path:
+        """The service's runs directory."""
+        return self.monitor.service.runs_dir
+
+    @property
+    def audit_path(self) -> Path:
+        """The service's audit trail."""
+        return self.monitor.service.audit_path
+
+    @property
+    def run_id(self) -> str:
+        """The service's run."""
+        return self.monitor.service.run_id
+
+    def latest(self) -> Published:
+        """The publisher's latest publication."""
+        return self.publisher.latest()
+
+    def start(self) -> None:
+        """Probe and start the loop (when asked to), then publish."""
+        if self._start_loop:
+            self.monitor.probe()
+            self.monitor.service.start()
+        self.publisher.start()
+
+    def stop(self, timeout: float | None) -> None:
+        """Stop the loop after its batch, then publish its final state and stop publishing."""
+        self.monitor.service.stop(timeout)
+        self.publisher.stop(timeout)
+
+
+def create_app(source: Monitor | Backend, *, start_loop: bool = True) -> FastAPI:
+    """The service's web application.
+
+    Args:
+        source: what to serve: a backend, or a monitor whose loop runs in
+            this process (a :class:`LocalBackend`).
+        start_loop: with a monitor, start its loop when the application
+            starts (it may already have been started by the caller).
+    """
+    backend = LocalBackend(source, start_loop=start_loop) if isinstance(source, Monitor) else source
+    reader = RunReader(backend.runs_dir)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if start_loop:
-            await asyncio.to_thread(monitor.probe)
-            monitor.service.start()
-        await asyncio.to_thread(publisher.start)
+        await asyncio.to_thread(backend.start)
         try:
             yield
         finally:
-            await asyncio.to_thread(monitor.service.stop, _STOP_TIMEOUT_S)
-            await asyncio.to_thread(publisher.stop, _STOP_TIMEOUT_S)
+            await asyncio.to_thread(backend.stop, _STOP_TIMEOUT_S)
 
     app = FastAPI(title="stratloop", docs_url=None, redoc_url=None, lifespan=lifespan)
-    app.state.publisher = publisher
+    app.state.publisher = backend
     app.include_router(api_router(reader))
 
     @app.get("/health")
     async def health() -> Response:
-        published = publisher.latest()
+        published = backend.latest()
         return Response(published.health, status_code=published.status_code, media_type=JSON_TYPE)
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        return Response(publisher.latest().metrics, media_type=CONTENT_TYPE)
+        return Response(backend.latest().metrics, media_type=CONTENT_TYPE)
 
     @app.get("/api/audit/checkpoint", summary="The audit trail's last signed checkpoint")
     async def audit_checkpoint() -> JSONResponse:
-        return await asyncio.to_thread(_checkpoint_response, monitor.service.audit_path)
+        return await asyncio.to_thread(_checkpoint_response, backend.audit_path)
 
     @app.get("/", response_class=HTMLResponse)
     async def dashboard() -> HTMLResponse:
-        payload = publisher.latest().payload
+        payload = backend.latest().payload
         return HTMLResponse(await asyncio.to_thread(render_dashboard, payload, reader))
 
     @app.get("/dashboard/search", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard_search() -> Response:
-        run_id = monitor.service.run_id
+        run_id = backend.run_id
         result = await call_reader(lambda: render_search_tab(reader, run_id))
         return result if isinstance(result, JSONResponse) else HTMLResponse(result)
 
     @app.get("/dashboard/operations", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard_operations() -> HTMLResponse:
-        return HTMLResponse(render_operations(publisher.latest().payload))
+        return HTMLResponse(render_operations(backend.latest().payload))
 
     return app
 
@@ -130,7 +235,7 @@ class _ServiceProtocol(HttpToolsProtocol):
     on the subclass :func:`server` builds.
     """
 
-    publisher: SnapshotPublisher
+    publisher: Backend
     header_timeout_s: float = HEADER_TIMEOUT_S
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -231,6 +336,8 @@ def server(
         timeout_keep_alive=keep_alive_s,
     )
     return uvicorn.Server(config)
+
+
 def _checkpoint(audit_path: Path) -> tuple[Checkpoint | None, str | None]:
     """The trail's last checkpoint (None before the first), or why its log cannot be read."""
     try:

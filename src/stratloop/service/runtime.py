@@ -192,16 +192,22 @@ class LoopService:
         audit_path: Path | None = None,
         resume: str | None = None,
         iterations: int | None = None,
+        run_id: str | None = None,
     ) -> None:
         config = absolute_paths(config, Path.cwd())
         self._resumed: RunDir | None = None
+        if resume is not None and run_id is not None:
+            raise RunError(
+                f"run id {run_id!r} is for a new run, but resuming {resume!r} was asked; "
+                "give one of them"
+            )
         if resume is not None:
             self._resumed, config = _resumable(config, resume, iterations)
             audit_path = Path(config.audit.path)
         self.config = config
         self.flags = flags
         self.audit_path = Path(self.config.audit.path) if audit_path is None else audit_path
-        self.run_id = new_run_id() if self._resumed is None else self._resumed.run_id
+        self.run_id = self._resumed.run_id if self._resumed is not None else run_id or new_run_id()
         self._make_parts = make_parts or _real_parts(self.audit_path)
         self._lock = threading.Lock()
         self.changed = threading.Event()

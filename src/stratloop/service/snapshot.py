@@ -109,6 +109,8 @@ class SnapshotPublisher:
             audit checkpoint and the runs directory's figures to the snapshot's).
         min_interval_s: the shortest time between two publications.
         idle_s: the longest time between two publications.
+        on_publish: called with each publication as it becomes the latest
+            (``stratloop serve`` hands it to its server process this way).
     """
 
     def __init__(
@@ -118,9 +120,11 @@ class SnapshotPublisher:
         metrics: Callable[[HealthSnapshot], bytes] = render_metrics,
         min_interval_s: float = _MIN_INTERVAL_S,
         idle_s: float = _IDLE_S,
+        on_publish: Callable[[Published], None] | None = None,
     ) -> None:
         self.monitor = monitor
         self._metrics = metrics
+        self._on_publish = on_publish
         self._min_interval_s = min_interval_s
         self._idle_s = idle_s
         self._latest: Published | None = None
@@ -143,6 +147,8 @@ class SnapshotPublisher:
             published.health_response  # noqa: B018 - rendered here, not in a request
             published.metrics_response  # noqa: B018 - rendered here, not in a request
             self._latest = published
+            if self._on_publish is not None:
+                self._on_publish(published)
             return published
 
     def start(self) -> None:
