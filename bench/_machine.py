@@ -1,9 +1,12 @@
-"""The machine a benchmark ran on, recorded beside its numbers."""
+"""The machine a benchmark ran on, recorded beside its numbers, and the timing loop."""
 
 from __future__ import annotations
 
 import os
 import platform
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +35,14 @@ def describe(**extra: Any) -> dict[str, Any]:
         "load_average_now": [round(x, 2) for x in os.getloadavg()],
         **extra,
     }
+
+
+def timed(func: Callable[[], object], repeats: int) -> dict[str, float]:
+    """Median and best wall time of ``func`` in ms over ``repeats`` calls, after one warm-up."""
+    func()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func()
+        times.append((time.perf_counter() - start) * 1000)
+    return {"median_ms": statistics.median(times), "best_ms": min(times), "runs": repeats}

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _machine import describe
+from _machine import describe, timed
 from _memory import peak_rss_mb
 
 from stratloop.backtest import run_backtest
@@ -90,17 +88,6 @@ def vectorbt_portfolio(close: pd.DataFrame) -> float:
         freq="1D",
     )
     return float(portfolio.returns().sum())
-
-
-def timed(func: Callable[[], float], repeats: int) -> dict[str, float]:
-    """Median and best wall time in ms after one warm-up call."""
-    func()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append((time.perf_counter() - start) * 1000)
-    return {"median_ms": statistics.median(times), "best_ms": min(times), "runs": repeats}
 
 
 def peak_memory_mb(func: Callable[[], float]) -> float:

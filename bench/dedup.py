@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _machine import describe
+from _machine import describe, timed
 
 from stratloop.backtest.evaluate import Study
 from stratloop.backtest.split import split_index
@@ -80,13 +80,8 @@ def candidates(panel: Panel, count: int) -> list[Strategy]:
 
 
 def median_ms(func: Callable[[], object], repeats: int) -> float:
-    func()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    """Median wall time of ``func`` in ms (see :func:`_machine.timed`)."""
+    return timed(func, repeats)["median_ms"]
 
 
 def measure(name: str, panel: Panel) -> dict[str, object]:

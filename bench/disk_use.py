@@ -12,8 +12,12 @@ factor graph only on the embedded data, one worker, Phase 4 on,
   rotation writes; the live remainder is compressed the same way for the
   figure, since it becomes a segment too), with gzip and the raw lines for
   comparison;
-- the audit trail as it is kept: archives gzipped by rotation (level 9, as
-  ``audit/_rotation.py`` writes them), with raw and xz for comparison.
+- the audit trail as it is kept: archives compressed by rotation with zstd
+  (:data:`~stratloop.audit._rotation.ZSTD_LEVEL`, as ``audit/_rotation.py``
+  writes them; the records of the run, concatenated, stand for an archive),
+  with raw, gzip -9 (what rotation wrote before) and xz for comparison;
+- the fingerprints' share of the history: the history compressed again with
+  every ``fingerprint`` set to null.
 
 **The pace.** GB/day depends on iterations per second, and on a shared host
 the wall-clock pace is the scheduler's, not the loop's. So the benchmark
@@ -46,13 +50,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import zstandard
 from _machine import describe
 
 from stratloop.audit import iter_records
+from stratloop.audit._rotation import ZSTD_LEVEL
 from stratloop.loop.history import SEGMENT_BYTES, list_segments
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "disk_use.json"
+BLOCK = 500
+"""Iterations per block of the pace's course over the run (the comparison with stored
+fingerprints grows with them)."""
 ISSUE_PACE = 80.0
 """Iterations per second the issue measured on a quiet machine (before walk-forward folds)."""
 TARGET_GB_PER_DAY = 1.0
@@ -122,12 +131,31 @@ def _tree_cpu(root: int) -> dict[int, float]:
 
 
 def _sizes(data: bytes, lines: int) -> dict[str, float]:
-    """Bytes per line raw, gzipped (level 9, as audit rotation does) and xz (preset 6)."""
+    """Bytes per line raw, gzip -9 (audit rotation before zstd), xz -6 and zstd as rotation."""
     return {
         "raw": len(data) / lines,
         "gzip": len(gzip.compress(data, compresslevel=9, mtime=0)) / lines,
         "xz": len(lzma.compress(data, preset=6)) / lines,
+        "zstd": _zstd(data) / lines,
     }
+
+
+def _without(lines: bytes, *path: str) -> bytes:
+    """The lines with the field at ``path`` null (where they have it), to measure its share."""
+    out = []
+    for line in lines.splitlines():
+        record = json.loads(line)
+        parent = record
+        for key in path[:-1]:
+            parent = parent.get(key) or {}
+        if path[-1] in parent:
+            parent[path[-1]] = None
+        out.append(json.dumps(record, sort_keys=True, separators=(",", ":")).encode())
+    return b"\n".join(out) + b"\n"
+
+
+def _zstd(data: bytes) -> int:
+    return len(zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data))
 
 
 def _history_as_kept(history: Path) -> tuple[bytes, float]:
@@ -191,14 +219,33 @@ def measure(iterations: int) -> dict[str, Any]:
         records = audit_data.count(b"\n")
         sizes = {"history": _sizes(lines, count), "audit": _sizes(audit_data, records)}
         sizes["history"]["as_kept_xz_segments"] = history_stored / count
+        sizes["history"]["fingerprints_xz"] = (
+            sizes["history"]["xz"] - len(lzma.compress(_without(lines, "fingerprint"))) / count
+        )
+        sizes["audit"]["metrics_zstd"] = (
+            sizes["audit"]["zstd"] - _zstd(_without(audit_data, "outcome", "metrics")) / records
+        )
+        sizes["history"]["evaluated_share"] = lines.count(b'"status":"evaluated"') / count
         segments = len(list_segments(history))
+    blocks = []
+    for start in range(0, len(stamps) - BLOCK, BLOCK):
+        end = start + BLOCK
+        before, after = sampler.at(stamps[start]), sampler.at(stamps[end])
+        cpu = sum(after.get(pid, 0.0) - before.get(pid, 0.0) for pid in after)
+        blocks.append(
+            {
+                "from_iteration": start,
+                "wall_it_per_s": round(BLOCK / (stamps[end] - stamps[start]), 1),
+                "quiet_it_per_s": round(BLOCK / cpu, 1) if cpu > 0 else None,
+            }
+        )
     pace = {
         "wall": (len(stamps) - 1) / window,
         "quiet": (len(stamps) - 1) / (main + others),
         "overlap_bound": (len(stamps) - 1) / max(main, others),
         "issue": ISSUE_PACE,
     }
-    kept = sizes["history"]["as_kept_xz_segments"] + sizes["audit"]["gzip"]
+    kept = sizes["history"]["as_kept_xz_segments"] + sizes["audit"]["zstd"]
     return {
         "iterations": iterations,
         "history_segments_written": segments,
@@ -206,8 +253,12 @@ def measure(iterations: int) -> dict[str, Any]:
         "window_s": round(window, 2),
         "load_average": {"before": list(load_before), "after": list(load_after)},
         "pace_it_per_s": {name: round(value, 1) for name, value in pace.items()},
+        "pace_by_block": blocks,
         "bytes_per_iteration": {
-            name: {key: round(value, 1) for key, value in figures.items()}
+            name: {
+                key: round(value, 3 if key.endswith("share") else 1)
+                for key, value in figures.items()
+            }
             for name, figures in sizes.items()
         },
         "kept_bytes_per_iteration": round(kept, 1),
@@ -217,7 +268,7 @@ def measure(iterations: int) -> dict[str, Any]:
                 "history_gb_per_day": round(
                     _per_day(sizes["history"]["as_kept_xz_segments"], rate), 3
                 ),
-                "audit_gb_per_day": round(_per_day(sizes["audit"]["gzip"], rate), 3),
+                "audit_gb_per_day": round(_per_day(sizes["audit"]["zstd"], rate), 3),
                 "total_gb_per_day": round(_per_day(kept, rate), 3),
                 "bytes_per_iteration_for_target": round(TARGET_GB_PER_DAY * 1e9 / 86_400 / rate, 1),
             }
@@ -247,12 +298,26 @@ def _markdown(results: dict[str, Any]) -> str:
         "",
         "Bytes per iteration:",
         "",
-        "| file | raw | gzip -9 | xz -6 | as kept |",
-        "|---|---|---|---|---|",
+        f"| file | raw | gzip -9 | xz -6 | zstd -{ZSTD_LEVEL} | as kept |",
+        "|---|---|---|---|---|---|",
         f"| history | {sizes['history']['raw']} | {sizes['history']['gzip']} | "
-        f"{sizes['history']['xz']} | {sizes['history']['as_kept_xz_segments']} (xz segments) |",
+        f"{sizes['history']['xz']} | {sizes['history']['zstd']} | "
+        f"{sizes['history']['as_kept_xz_segments']} (xz segments) |",
         f"| audit | {sizes['audit']['raw']} | {sizes['audit']['gzip']} | "
-        f"{sizes['audit']['xz']} | {sizes['audit']['gzip']} (gzip archives) |",
+        f"{sizes['audit']['xz']} | {sizes['audit']['zstd']} | "
+        f"{sizes['audit']['zstd']} (zstd archives) |",
+        "",
+        f"Fingerprints: {sizes['history']['fingerprints_xz']} bytes per iteration of the "
+        f"compressed history ({sizes['history']['evaluated_share']:.1%} of the iterations "
+        "were evaluated and keep one); the audit records' metrics: "
+        f"{sizes['audit']['metrics_zstd']} bytes per iteration of the compressed trail.",
+        "",
+        "Pace over the run (per block of iterations): "
+        + ", ".join(
+            f"from {b['from_iteration']}: {b['wall_it_per_s']} wall / {b['quiet_it_per_s']} quiet"
+            for b in results["pace_by_block"]
+        )
+        + ".",
         "",
         "| pace | it/s | history GB/day | audit GB/day | total GB/day | "
         "bytes/iteration the target allows | < 1 GB/day |",
@@ -272,11 +337,13 @@ def main() -> None:
     """Measure and record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=1500)
+    parser.add_argument("--output", default=RESULTS.stem, help="results file name, no suffix")
     args = parser.parse_args()
     results = {**measure(args.iterations), "machine": describe()}
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    RESULTS.with_suffix(".md").write_text(_markdown(results))
+    output = RESULTS.with_name(args.output)
+    output.parent.mkdir(exist_ok=True)
+    output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    output.with_suffix(".md").write_text(_markdown(results))
     print(_markdown(results))
 
 

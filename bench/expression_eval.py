@@ -29,6 +29,7 @@ from typing import Any
 import numba
 import numpy as np
 import pandas as pd
+from _machine import timed
 from _memory import peak_rss_mb
 
 from stratloop.data import Panel, load_dataset, synthetic_panel
@@ -156,19 +157,14 @@ def pandas_typical(close: pd.DataFrame) -> pd.DataFrame:
     return momentum - volatility + position
 
 
-def timed(call: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """Median and best milliseconds over ``repeat`` calls after one warm-up call.
+def wall_ms(call: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Median and best milliseconds (see :func:`_machine.timed`).
 
     The machine is shared, so the best call shows the code's own cost and the
     median what a busy machine gives.
     """
-    call()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(samples), min(samples)
+    result = timed(call, repeat)
+    return result["median_ms"], result["best_ms"]
 
 
 def cpu_ms(call: Callable[[], object], repeat: int) -> float:
@@ -312,8 +308,8 @@ def run_size(size: str) -> dict[str, object]:
     theirs = pandas_typical(frame).to_numpy()
     same_nan = bool(np.array_equal(np.isnan(ours), np.isnan(theirs)))
     max_diff = float(np.nanmax(np.abs(ours - theirs)))
-    numpy_ms, numpy_best = timed(lambda: evaluate(EXPRESSION, panel), repeat)
-    pandas_ms, pandas_best = timed(lambda: pandas_typical(frame), max(1, repeat // 3))
+    numpy_ms, numpy_best = wall_ms(lambda: evaluate(EXPRESSION, panel), repeat)
+    pandas_ms, pandas_best = wall_ms(lambda: pandas_typical(frame), max(1, repeat // 3))
     dsl_cpu = cpu_ms(lambda: evaluate(EXPRESSION, panel), repeat)
     pandas_cpu = cpu_ms(lambda: pandas_typical(frame), max(1, repeat // 3))
     runs = mutation_runs(panel, CHILDREN[size], CACHE_MB[size] * 2**20)

@@ -30,13 +30,10 @@ Results go to ``bench/results/factor_analysis.json`` and ``.md`` with the machin
 from __future__ import annotations
 
 import json
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from _machine import describe
+from _machine import describe, timed
 
 from stratloop.backtest.evaluate import Study
 from stratloop.backtest.factor_analysis import analyze_factor, daily_factor
@@ -49,17 +46,6 @@ EXPRESSION = "rank(ts_mean(returns, 20)) - rank(ts_std(returns, 60)) + ts_rank(c
 HORIZON = 21
 TARGET_SHARE = 0.10
 RESULTS = Path(__file__).parent / "results"
-
-
-def timed(func: Callable[[], object], repeats: int) -> dict[str, float]:
-    """Median and best wall time in ms after one warm-up call."""
-    func()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append((time.perf_counter() - start) * 1000)
-    return {"median_ms": statistics.median(times), "best_ms": min(times), "runs": repeats}
 
 
 def main() -> None:

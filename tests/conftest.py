@@ -82,7 +82,8 @@ def clean_environ(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 # Property tests draw the same examples on every run (CI must not turn red by luck);
-# `HYPOTHESIS_PROFILE=explore pytest` searches new examples with a random seed.
-hypothesis.settings.register_profile("default", derandomize=True, print_blob=True)
-hypothesis.settings.register_profile("explore", derandomize=False, max_examples=1000)
+# `HYPOTHESIS_PROFILE=explore pytest` searches new examples with a random seed. No deadline:
+# an example's time on a loaded 2-core host says nothing about correctness (bench/ measures speed).
+hypothesis.settings.register_profile("default", derandomize=True, print_blob=True, deadline=None)
+hypothesis.settings.register_profile("explore", derandomize=False, max_examples=1000, deadline=None)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -46,7 +46,7 @@ operator never has to read a traceback to fix a configuration::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from stratloop.redaction import REDACTED, is_secret_key
@@ -102,7 +102,22 @@ def _show(value: Any) -> str:
 
 
 class StratloopError(Exception):
-    """Base of every error stratloop raises on purpose."""
+    """Base of every error stratloop raises on purpose.
+
+    An error with structured fields is a ``@dataclass(eq=False, repr=False)``
+    subclass: the fields are its constructor's arguments and its attributes, and
+    its ``_message`` builds the text from them (scientist's
+    ``BehaviorMissing(experiment, name)``). ``eq=False`` keeps errors hashable
+    and compared by identity; ``repr=False`` keeps ``Error('message')``.
+    """
+
+    def __post_init__(self) -> None:
+        """Give ``Exception`` the message the fields make, as its only argument."""
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        """The text of an error with structured fields; they override it."""
+        raise NotImplementedError(type(self).__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,14 +178,16 @@ class ConfigConflictError(ConfigError):
         super().__init__(f"configuration conflict '{name}': {shown}: {explanation}. Fix: {fix}")
 
 
+@dataclass(eq=False, repr=False)
 class ConfigFileError(ConfigError):
     """The configuration file cannot be read, or is not plain, safe YAML."""
 
-    def __init__(self, path: str, problem: str, fix: str) -> None:
-        self.path = path
-        self.problem = problem
-        self.fix = fix
-        super().__init__(f"cannot use configuration file {path}: {problem}. {fix}")
+    path: str
+    problem: str
+    fix: str
+
+    def _message(self) -> str:
+        return f"cannot use configuration file {self.path}: {self.problem}. {self.fix}"
 
 
 class EnvironmentNotFoundError(StratloopError):
@@ -206,43 +223,38 @@ class FlagCombinationError(FlagError):
         self.source = ""
 
 
+@dataclass(eq=False, repr=False)
 class ExpressionError(StratloopError):
     """A strategy expression is not acceptable.
 
     Args:
-        message: what is wrong.
+        reason: what is wrong.
         expression: the full text that was given.
         position: zero-based character offset of the problem, if known.
         token: the offending token, if any.
         suggestion: a correction ("did you mean ts_mean?"), if any.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        expression: str = "",
-        position: int | None = None,
-        token: str | None = None,
-        suggestion: str | None = None,
-    ) -> None:
-        self.reason = message
-        self.expression = expression
-        self.position = position
-        self.token = token
-        self.suggestion = suggestion
-        text = message
-        if position is not None:
-            text += f" at position {position}"
-        if token is not None:
-            text += f" (token {token!r})"
-        if suggestion:
-            text += f"; {suggestion}"
-        if expression:
-            text += f"\n  {expression}"
-            if position is not None:
-                text += "\n  " + " " * position + "^"
-        super().__init__(text)
+    reason: str
+    _: KW_ONLY
+    expression: str = ""
+    position: int | None = None
+    token: str | None = None
+    suggestion: str | None = None
+
+    def _message(self) -> str:
+        text = self.reason
+        if self.position is not None:
+            text += f" at position {self.position}"
+        if self.token is not None:
+            text += f" (token {self.token!r})"
+        if self.suggestion:
+            text += f"; {self.suggestion}"
+        if self.expression:
+            text += f"\n  {self.expression}"
+            if self.position is not None:
+                text += "\n  " + " " * self.position + "^"
+        return text
 
 
 class ExpressionSyntaxError(ExpressionError):
@@ -391,16 +403,19 @@ class ConfigConflictsError(ConfigConflictError):
         ConfigError.__init__(self, f"{len(self.conflicts)} configuration conflicts:\n{lines}")
 
 
+@dataclass(eq=False, repr=False)
 class FactorTemplateError(ConfigError):
     """A named factor template is invalid: the message names it, its file and the problem."""
 
-    def __init__(self, name: str, source: str, problem: str) -> None:
-        self.name = name
-        self.source = source
-        self.problem = problem
-        super().__init__(f"factor template {name!r} ({source}): {problem}")
+    name: str
+    source: str
+    problem: str
+
+    def _message(self) -> str:
+        return f"factor template {self.name!r} ({self.source}): {self.problem}"
 
 
+@dataclass(eq=False, repr=False)
 class SavedFactorError(StratloopError):
     """The persistent factor library cannot be used as asked.
 
@@ -412,8 +427,9 @@ class SavedFactorError(StratloopError):
         fix: what to do about it.
     """
 
-    def __init__(self, where: str, problem: str, fix: str) -> None:
-        super().__init__(f"factor library {where}: {problem}. {fix}")
-        self.where = where
-        self.problem = problem
-        self.fix = fix
+    where: str
+    problem: str
+    fix: str
+
+    def _message(self) -> str:
+        return f"factor library {self.where}: {self.problem}. {self.fix}"

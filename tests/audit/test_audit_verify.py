@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 
 from stratloop.acceptance.audit_samples import write_sample_trail
 from stratloop.audit import iter_records, verify_trail
@@ -157,17 +157,17 @@ class TestVerifyArchives:
     def _rotated(self, path: Path) -> list[Path]:
         config = AuditConfig(path=str(path), fsync="never", rotate_max_bytes=6_000)
         write_sample_trail(path, 10, config=config)
-        return sorted(path.parent.glob("learning_audit.*.jsonl.gz"))
+        return sorted(path.parent.glob("learning_audit.*.jsonl.zst"))
 
-    def test_edit_inside_a_gzipped_archive_points_at_it(self, tmp_path):
-        """A record edited inside a .gz archive is reported at that archive's line."""
+    def test_edit_inside_a_compressed_archive_points_at_it(self, tmp_path):
+        """A record edited inside a .zst archive is reported at that archive's line."""
         path = tmp_path / "learning_audit.jsonl"
         archive = self._rotated(path)[0]
-        lines = gzip.decompress(archive.read_bytes()).decode().splitlines()
+        lines = zstandard.ZstdDecompressor().decompress(archive.read_bytes()).decode().splitlines()
         record = json.loads(lines[1])
         record["iteration_num"] = 777
         lines[1] = json.dumps(record)
-        archive.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+        archive.write_bytes(zstandard.ZstdCompressor().compress(("\n".join(lines) + "\n").encode()))
         first = verify_trail(path).trails[0].first_break
         assert first is not None
         assert (first.path, first.line_no) == (archive, 2)
@@ -179,7 +179,7 @@ class TestVerifyArchives:
         archives = self._rotated(path)
         second = archives[1]
         first_seq = int(second.name.split(".")[1])
-        wrong = second.with_name(f"learning_audit.{first_seq + 1:012d}.jsonl.gz")
+        wrong = second.with_name(f"learning_audit.{first_seq + 1:012d}.jsonl.zst")
         second.rename(wrong)
         problems = [item.problem for item in verify_trail(path).breaks]
         assert f"archive named for seq {first_seq + 1} starts at seq {first_seq}" in problems
@@ -188,7 +188,11 @@ class TestVerifyArchives:
         """Archives are closed files: a torn line inside one is a break, not a crash trace."""
         path = tmp_path / "learning_audit.jsonl"
         archive = self._rotated(path)[0]
-        archive.write_bytes(gzip.compress(gzip.decompress(archive.read_bytes()) + b'{"seq"'))
+        archive.write_bytes(
+            zstandard.ZstdCompressor().compress(
+                zstandard.ZstdDecompressor().decompress(archive.read_bytes()) + b'{"seq"'
+            )
+        )
         problems = [item.problem for item in verify_trail(path).breaks]
         assert "unterminated line inside a rotated archive" in problems
 

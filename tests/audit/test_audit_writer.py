@@ -177,7 +177,7 @@ class TestFsyncPolicies:
             retention_files=100,
         )
         write_sample_trail(path, 40, config=config)
-        assert len(list(tmp_path.glob("learning_audit.*.jsonl.gz"))) > 5
+        assert len(list(tmp_path.glob("learning_audit.*.jsonl.zst"))) > 5
         assert _open_fds() <= before
         assert verify_trail(path).ok
 

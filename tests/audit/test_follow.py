@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import gzip
@@ -13,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from stratloop.acceptance.audit_drills import inject, rechain
 from stratloop.acceptance.audit_samples import sample_record, sample_snapshot, write_sample_trail
-from stratloop.audit import AuditTrail, TrailFollower, follow, verify_trail
+from stratloop.audit import AuditTrail, TrailFollower, VerifyReport, follow, verify_trail
 from stratloop.audit._canonical import canonical_json, digest
 from stratloop.audit._files import TrailFiles, archive_name, read_content
 from stratloop.audit.testing import StepClock
@@ -70,7 +72,7 @@ class _Trail:
         if any(self.live.parent.glob(f"t.{seq:012d}.jsonl*")):
             return False
         if compress:
-            archive.write_bytes(gzip.compress(content, mtime=0))
+            archive.write_bytes(zstandard.ZstdCompressor().compress(content))
             self.live.unlink()
         else:
             self.live.rename(archive)
@@ -87,8 +89,8 @@ class _Trail:
             return False
         offset = int(where * len(content))
         content[offset] ^= 0x01
-        if path.suffix == ".gz":
-            path.write_bytes(gzip.compress(bytes(content), mtime=0))
+        if path.suffix == ".zst":
+            path.write_bytes(zstandard.ZstdCompressor().compress(bytes(content)))
         else:
             with path.open("r+b") as handle:
                 handle.seek(offset)
@@ -192,6 +194,25 @@ def _append(trail: AuditTrail, iteration: int, snap: dict[str, Any]) -> None:
     )
 
 
+def _as_compressed(report: VerifyReport) -> VerifyReport:
+    """``report`` with every plain archive named as its ``.zst``.
+
+    The writer compresses rotated archives on a background thread, so a report made a moment
+    later may name the same archive compressed; the verdict is what must agree.
+    """
+    trails = tuple(
+        dataclasses.replace(
+            trail,
+            files=tuple(
+                f.with_name(f.name + ".zst") if f != trail.live and f.suffix == ".jsonl" else f
+                for f in trail.files
+            ),
+        )
+        for trail in report.trails
+    )
+    return dataclasses.replace(report, trails=trails)
+
+
 class TestFollowTheRealWriter:
     @pytest.mark.parametrize("compress", [True, False])
     def test_size_and_daily_rotations_while_the_writer_appends(self, tmp_path, compress):
@@ -215,7 +236,7 @@ class TestFollowTheRealWriter:
                 _append(trail, iteration, snap)
                 if iteration % 4 == 1:
                     report = follower.refresh(lambda record: seen.append(record["seq"]))
-                    assert report.verify == verify_trail(path)
+                    assert _as_compressed(report.verify) == _as_compressed(verify_trail(path))
                     assert report.from_scratch is None or iteration == 1
         report = follower.refresh(lambda record: seen.append(record["seq"]))
         assert report.verify == verify_trail(path)
@@ -428,13 +449,13 @@ class TestFollowTheRealWriter:
         write_sample_trail(path, 8, config=config)
         monkeypatch.setattr(follow, "_RACY_NS", 0)
         reads: list[Path] = []
-        real = follow._load
+        real = follow.load_archive
 
         def counted(file: Path) -> tuple[Path, bytes]:
             reads.append(file)
             return real(file)
 
-        monkeypatch.setattr(follow, "_load", counted)
+        monkeypatch.setattr(follow, "load_archive", counted)
         follower = TrailFollower(path)
         follower.refresh()
         archives = len(TrailFiles.of(path).archives)
@@ -448,6 +469,6 @@ class TestFollowTheRealWriter:
         plain = tmp_path / "t.000000000000.jsonl"
         packed = plain.with_name(plain.name + ".gz")
         packed.write_bytes(gzip.compress(b"line\n", mtime=0))
-        assert follow._load(plain) == (packed, packed.read_bytes())
+        assert follow.load_archive(plain) == (packed, packed.read_bytes())
         with pytest.raises(AuditFormatError, match="cannot read audit file"):
-            follow._load(tmp_path / "t.000000000009.jsonl")
+            follow.load_archive(tmp_path / "t.000000000009.jsonl")

@@ -9,11 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stratloop.acceptance.audit_samples import write_sample_trail
-from stratloop.audit import verify_trail
+import pytest
+
+from stratloop.acceptance.audit_samples import sample_record, sample_snapshot, write_sample_trail
+from stratloop.audit import AuditTrail, verify_trail
+from stratloop.audit._canonical import canonical_json, digest
 from stratloop.audit._files import read_retention
 from stratloop.audit.testing import StepClock
 from stratloop.config.models import AuditConfig
+from stratloop.errors import AuditWriteError
 
 
 class TestDailyRotation:
@@ -42,7 +46,7 @@ class TestRetention:
         """At the next rotation, archives past retention_days go, each logged with its seqs."""
         path = tmp_path / "learning_audit.jsonl"
         config = self._rotated(path, retention_days=1)
-        old = sorted(tmp_path.glob("learning_audit.*.jsonl.gz"))
+        old = sorted(tmp_path.glob("learning_audit.*.jsonl.zst"))
         assert old
         stale = time.time() - 3 * 86_400
         for archive in old:
@@ -61,7 +65,7 @@ class TestRetention:
         """Archives younger than retention_days are kept."""
         path = tmp_path / "learning_audit.jsonl"
         self._rotated(path, retention_days=1)
-        assert sorted(tmp_path.glob("learning_audit.*.jsonl.gz"))
+        assert sorted(tmp_path.glob("learning_audit.*.jsonl.zst"))
         assert not (tmp_path / "learning_audit.retention.jsonl").exists()
 
     def test_retention_files_keeps_the_newest_archives(self, tmp_path):
@@ -71,7 +75,7 @@ class TestRetention:
             path=str(path), fsync="never", rotate_max_bytes=6_000, retention_files=2
         )
         write_sample_trail(path, 30, config=config)
-        kept = sorted(tmp_path.glob("learning_audit.*.jsonl.gz"))
+        kept = sorted(tmp_path.glob("learning_audit.*.jsonl.zst"))
         entries = read_retention(tmp_path / "learning_audit.retention.jsonl")
         assert len(kept) == 2
         assert {entry["reason"] for entry in entries} == {"retention_files=2"}
@@ -79,3 +83,42 @@ class TestRetention:
             int(archive.name.split(".")[1]) for archive in kept
         )
         assert verify_trail(path).ok
+
+
+class TestBackgroundCompression:
+    def test_archives_are_compressed_by_close_and_none_stays_plain(self, tmp_path):
+        """Compression runs beside the writer, but a closed trail has only .zst archives."""
+        path = tmp_path / "learning_audit.jsonl"
+        config = AuditConfig(path=str(path), fsync="never", rotate_max_bytes=6_000)
+        write_sample_trail(path, 30, config=config)
+        assert len(sorted(tmp_path.glob("learning_audit.*.jsonl.zst"))) > 2
+        assert not list(tmp_path.glob("learning_audit.[0-9]*.jsonl"))
+        assert not list(tmp_path.glob("*.tmp"))
+        assert verify_trail(path).ok
+
+    def test_a_failed_compression_is_raised_not_dropped(self, tmp_path):
+        """The background thread's failure reaches the writer as an AuditWriteError."""
+        path = tmp_path / "learning_audit.jsonl"
+        config = AuditConfig(path=str(path), fsync="never", rotate_max_bytes=6_000)
+        snap = sample_snapshot()
+        snap_hash = digest(canonical_json(snap))
+        records = [
+            sample_record(
+                iteration,
+                run_id="run-1",
+                instance_id="inst-1",
+                config_snapshot=snap,
+                config_hash=snap_hash,
+            )
+            for iteration in range(30)
+        ]
+
+        def write() -> None:
+            with AuditTrail(config, run_id="run-1", instance_id="inst-1") as trail:
+                (tmp_path / "learning_audit.000000000000.jsonl.zst.tmp").mkdir()
+                for record in records:
+                    trail.append(record)
+
+        with pytest.raises(AuditWriteError, match="could not compress the audit archive at"):
+            write()
+        assert (tmp_path / "learning_audit.000000000000.jsonl").exists()

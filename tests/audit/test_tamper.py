@@ -6,7 +6,6 @@ every file, and recompute SHA-256 hashes, head files and log entries.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -14,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 from typer.testing import CliRunner
 
 from stratloop.acceptance.audit_samples import write_sample_trail
 from stratloop.audit import iter_records, last_checkpoint, verify_trail
 from stratloop.audit._canonical import GENESIS_HASH, canonical_json
-from stratloop.audit._files import TrailFiles
+from stratloop.audit._files import TrailFiles, read_content
 from stratloop.audit._keys import keyring_from
 from stratloop.cli import app
 from stratloop.config.models import AuditConfig
@@ -46,13 +46,13 @@ def _write(
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
-    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    data = read_content(path)
     return [json.loads(line) for line in data.splitlines()]
 
 
 def _dump(path: Path, records: list[dict[str, Any]]) -> None:
     data = "".join(json.dumps(record) + "\n" for record in records).encode()
-    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    path.write_bytes(zstandard.ZstdCompressor().compress(data) if path.suffix == ".zst" else data)
 
 
 def _sha(record: dict[str, Any]) -> str:
@@ -122,12 +122,12 @@ class TestDetectedWithAKey:
         assert not _ok(live)
         assert "none of the 10 records is signed" in _problems(live)
 
-    def test_edited_gzipped_archive_recomputed(self, live):
-        """Edit a record inside a rotated .gz archive and re-chain the rest of the trail."""
+    def test_edited_compressed_archive_recomputed(self, live):
+        """Edit a record inside a rotated .zst archive and re-chain the rest of the trail."""
         _write(live, 30, rotate_max_bytes=6_000, compress=True)
         files = TrailFiles.of(live)
         assert files.archives
-        assert files.archives[0].suffix == ".gz"
+        assert files.archives[0].suffix == ".zst"
         everything = [r for file in files.ordered for r in _lines(file)]
         everything[2]["decision"]["reason"] = "forged"
         forged = _rechain(everything)

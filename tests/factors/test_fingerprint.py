@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from stratloop.errors import RunError
 from stratloop.factors.fingerprint import (
     MIN_CELLS,
     SAMPLE_ASSETS,
     SAMPLE_DATES,
     FingerprintBank,
     FingerprintSample,
+    Similar,
+    encode_codes,
+    fingerprint_codes,
 )
 
 _RNG = np.random.default_rng(3)
@@ -132,3 +140,81 @@ class TestScreen:
             else:
                 assert similar.correlation <= 0.9 + 1e-5
         assert 0 < rejected < 41
+
+
+_CODES = st.integers(0, 64).flatmap(
+    lambda rows: st.integers(0, SAMPLE_ASSETS).flatmap(
+        lambda columns: st.lists(
+            st.integers(0, 255), min_size=rows * columns, max_size=rows * columns
+        ).map(lambda cells: np.array(cells, dtype=np.uint8).reshape(rows, columns))
+    )
+)
+
+
+class TestFingerprintText:
+    """The text a fingerprint is kept as: compact, exact, and the older coding still read."""
+
+    @settings(max_examples=200, deadline=None)
+    @given(_CODES)
+    def test_any_codes_decode_to_themselves(self, codes):
+        """Ties, gaps, missing cells, any shape up to the sample's: decoding is exact."""
+        assert np.array_equal(fingerprint_codes(encode_codes(codes)), codes.reshape(-1))
+
+    @settings(max_examples=50, deadline=None)
+    @given(st.integers(2, SAMPLE_ASSETS), st.floats(0.0, 0.9), st.integers(0, 2**32 - 1))
+    def test_rank_rows_decode_to_themselves(self, assets, missing, seed):
+        """Fingerprints of real ranks (the plain rows) round-trip, with cells missing."""
+        rng = np.random.default_rng(seed)
+        signal = rng.normal(size=(400, assets))
+        signal[rng.random(signal.shape) < missing] = np.nan
+        sample = FingerprintSample.of(assets, 300, warm_up=20)
+        text = sample.take(signal)
+        codes = fingerprint_codes(text)
+        assert np.array_equal(fingerprint_codes(encode_codes(codes.reshape(-1, assets))), codes)
+
+    @pytest.mark.parametrize("first_digit", [0, 1])
+    def test_rows_of_21_values_whose_order_needs_nine_bytes(self, first_digit):
+        """21! > 2**64: a row of 21 ranks takes nine bytes even when its high part is 0."""
+        codes = np.zeros((2, 24), dtype=np.uint8)
+        ranks = np.arange(1, 22)[::-1].copy() if first_digit else np.arange(1, 22)
+        codes[:, :21] = (1 + np.rint(ranks / 21 * 254)).astype(np.uint8)
+        assert np.array_equal(fingerprint_codes(encode_codes(codes)), codes.reshape(-1))
+
+    def test_the_text_is_about_half_the_older_coding(self):
+        """20 assets: the order of each row instead of its codes (61 bits instead of 160)."""
+        text = _SAMPLE.take(_SIGNAL)
+        older = base64.b64encode(fingerprint_codes(text).tobytes()).decode("ascii")
+        assert text.startswith("p1:")
+        assert len(text) < 0.6 * len(older)
+
+    def test_a_fingerprint_in_the_older_coding_is_the_same_fingerprint(self):
+        """Histories written before keep base64 of the codes: same codes, correlation 1."""
+        text = _SAMPLE.take(_SIGNAL)
+        older = base64.b64encode(fingerprint_codes(text).tobytes()).decode("ascii")
+        assert np.array_equal(fingerprint_codes(older), fingerprint_codes(text))
+        bank = FingerprintBank()
+        bank.add(3, "r", older)
+        found = bank.most_similar("r", text)
+        assert found == Similar(3, pytest.approx(1.0, abs=1e-6))
+
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            b"\x00\x01",  # cut inside the header
+            b"\x00\x01\x00\x02\xc0\x80",  # no order for its row
+            b"\x00\x01\x00\x02\xc0\x80\x02",  # an order of two cells that is not below 2!
+            b"\x00\x01\x00\x02\xc0\x80\x01\x00",  # a byte after the last row
+            b"\x00\x01\x00\x40\xc0",  # more columns than a fingerprint samples
+        ],
+    )
+    def test_a_damaged_fingerprint_is_a_run_error_naming_it(self, payload):
+        """A payload that does not decode says so, with the text and the fix."""
+        text = "p1:" + base64.b64encode(payload).decode("ascii")
+        with pytest.raises(RunError, match=r"cannot be decoded.*stratloop repair"):
+            fingerprint_codes(text)
+
+    @pytest.mark.parametrize("text", ["p1:not base64!", "not base64!"])
+    def test_text_that_is_not_base64_is_a_run_error(self, text):
+        """Either coding: characters base64 does not have are a RunError, not a crash."""
+        with pytest.raises(RunError, match=r"cannot be decoded.*stratloop repair"):
+            fingerprint_codes(text)

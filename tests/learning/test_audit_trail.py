@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import errno
-import gzip
 import itertools
 import json
 import re
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +31,7 @@ from stratloop.audit import (
     schema_problem,
     verify_trail,
 )
+from stratloop.audit._files import read_content
 from stratloop.audit.processors import REDACTED
 from stratloop.audit.query import query_trail
 from stratloop.audit.testing import StepClock
@@ -198,11 +199,11 @@ class TestHashChain:
         path = directory / "a.jsonl"
         config = AuditConfig(path=str(path), fsync="never", rotate_max_bytes=20_000)
         write_sample_trail(path, 30, config=config)
-        files = [*sorted(directory.glob("a.*.jsonl.gz")), path]
+        files = [*sorted(directory.glob("a.*.jsonl.zst")), path]
         target_file, target_line = None, None
         offset = 0
         for file in files:
-            data = gzip.decompress(file.read_bytes()) if file.suffix == ".gz" else file.read_bytes()
+            data = read_content(file)
             lines = data.splitlines(keepends=True)
             if offset <= index < offset + len(lines):
                 target_file, target_line, content = file, index - offset, lines
@@ -210,7 +211,7 @@ class TestHashChain:
             offset += len(lines)
         if gz_archive and target_file == path and len(files) > 1:
             target_file = files[0]
-            data = gzip.decompress(target_file.read_bytes())
+            data = read_content(target_file)
             content, target_line = data.splitlines(keepends=True), 0
         lines = list(content)
         if edit == "delete":
@@ -225,7 +226,9 @@ class TestHashChain:
                 record["hash"] = rechain([record])[0]["hash"]
             lines[target_line] = (json.dumps(record) + "\n").encode()
         data = b"".join(lines)
-        target_file.write_bytes(gzip.compress(data) if target_file.suffix == ".gz" else data)
+        target_file.write_bytes(
+            zstandard.ZstdCompressor().compress(data) if target_file.suffix == ".zst" else data
+        )
         report = verify_trail(path)
         assert not report.ok
         assert report.breaks
@@ -383,8 +386,8 @@ class TestBackfill:
 
         audit = AuditConfig(path=str(trail_path), fsync="never", rotate_max_bytes=6_000)
         write_sample_trail(trail_path, 10, config=audit)
-        oldest = sorted(trail_path.parent.glob("learning_audit.*.jsonl.gz"))[0]
-        oldest.write_bytes(b"not gzip: reading this archive would fail")
+        oldest = sorted(trail_path.parent.glob("learning_audit.*.jsonl.zst"))[0]
+        oldest.write_bytes(b"not zstd: reading this archive would fail")
         config = StratloopConfig.model_validate(
             {
                 "version": 1,
@@ -401,12 +404,12 @@ class TestBackfill:
 
 class TestIntegration:
     def test_rotation_compression_and_retention(self, trail_path):
-        """Size rotation gzips archives, retention logs what it deletes, verify stays clean."""
+        """Size rotation compresses archives, retention logs what it deletes, verify stays clean."""
         config = AuditConfig(
             path=str(trail_path), fsync="batch", rotate_max_bytes=20_000, retention_files=3
         )
         write_sample_trail(trail_path, 120, config=config)
-        archives = sorted(trail_path.parent.glob("learning_audit.*.jsonl.gz"))
+        archives = sorted(trail_path.parent.glob("learning_audit.*.jsonl.zst"))
         assert len(archives) == 3
         report = verify_trail(trail_path)
         assert report.ok, report.breaks
@@ -477,7 +480,7 @@ for i in range(start, start + 10_000):
         assert not re.search(r'(src|href)="(https?:)?//', html)
         assert "<script" not in html
 
-    def test_query_over_current_and_gzipped_archives(self, trail_path):
+    def test_query_over_current_and_compressed_archives(self, trail_path):
         """DuckDB sees every record of every archive through the audit view."""
         config = AuditConfig(path=str(trail_path), rotate_max_bytes=20_000, retention_files=100)
         write_sample_trail(trail_path, 50, config=config)
@@ -486,7 +489,7 @@ for i in range(start, start + 10_000):
 
 
 def _lines_any(path: Path, *, complete_only: bool = False) -> list[dict]:
-    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    data = read_content(path)
     parts = data.split(b"\n")
     if complete_only:
         parts = parts[:-1]

@@ -9,7 +9,6 @@ trail, not the loop.
 from __future__ import annotations
 
 import copy
-import gzip
 import json
 import tempfile
 import time
@@ -21,7 +20,13 @@ from typing import Any
 from stratloop._preempt import involuntary_switches
 from stratloop.acceptance.audit_samples import sample_iteration, sample_record
 from stratloop.audit._canonical import GENESIS_HASH, canonical_json, digest
-from stratloop.audit._files import TrailFiles, iter_lines, read_retention
+from stratloop.audit._files import (
+    COMPRESSED_SUFFIXES,
+    TrailFiles,
+    iter_lines,
+    read_content,
+    read_retention,
+)
 from stratloop.audit.record import audit_record
 from stratloop.audit.verify import verify_trail
 from stratloop.audit.writer import AuditTrail
@@ -252,9 +257,7 @@ def rotation_drill(
     seen: dict[int, int] = {}
     max_bytes = 0
     for file in files.ordered:
-        size = (
-            len(gzip.decompress(file.read_bytes())) if file.suffix == ".gz" else file.stat().st_size
-        )
+        size = len(read_content(file))
         max_bytes = max(max_bytes, size)
         for raw in iter_lines(file):
             seq = json.loads(raw.text)["seq"]
@@ -269,7 +272,7 @@ def rotation_drill(
     return RotationResult(
         iterations=iterations,
         files=files.ordered,
-        compressed=sum(file.suffix == ".gz" for file in files.ordered),
+        compressed=sum(file.suffix in COMPRESSED_SUFFIXES for file in files.ordered),
         max_file_bytes=max_bytes,
         rotate_max_bytes=config.rotate_max_bytes,
         in_files=report.record_count,
@@ -417,10 +420,7 @@ def _timed_writes(
             if len(times) == iterations:
                 break
     written = len(times) + preempted
-    size = sum(
-        len(gzip.decompress(f.read_bytes())) if f.suffix == ".gz" else f.stat().st_size
-        for f in TrailFiles.of(live).ordered
-    )
+    size = sum(len(read_content(f)) for f in TrailFiles.of(live).ordered)
     if not times:
         raise AuditWriteError(
             f"every one of {written} timed audit writes was preempted by other processes; "

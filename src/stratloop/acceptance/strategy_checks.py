@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from stratloop.acceptance.results import CheckResult
+from stratloop.acceptance.strategy_overhead import ObservedSource
 from stratloop.config.models import StratloopConfig
 from stratloop.generation.context import GenerationContext
 from stratloop.generation.strategies import (
@@ -30,7 +31,6 @@ from stratloop.generation.strategies import (
     MixedStrategy,
     StrategyFactory,
 )
-from stratloop.spec import Candidate
 
 __all__ = [
     "CheckReport",
@@ -153,20 +153,6 @@ def _rule_matches(use_factor_graph: bool | None, rule: str) -> bool:
     return expected[use_factor_graph] == rule
 
 
-class _CountingSource:
-    """Counts the calls that reach an injected generator."""
-
-    __slots__ = ("calls", "inner")
-
-    def __init__(self, inner: CandidateSource) -> None:
-        self.inner = inner
-        self.calls = 0
-
-    def propose(self, ctx: GenerationContext) -> Candidate:
-        self.calls += 1
-        return self.inner.propose(ctx)
-
-
 def check_strategy_factory(
     base: StratloopConfig, *, llm: CandidateSource, factor_graph: CandidateSource
 ) -> CheckReport:
@@ -202,8 +188,8 @@ def _check_instances(
 def _check_injection(
     base: StratloopConfig, llm: CandidateSource, factor_graph: CandidateSource
 ) -> CheckResult:
-    counted_llm = _CountingSource(llm)
-    counted_fg = _CountingSource(factor_graph)
+    counted_llm = ObservedSource(llm)
+    counted_fg = ObservedSource(factor_graph)
     factory = StrategyFactory(counted_llm, counted_fg)
     fg_strategy = factory.create(config_for_case(base, True))
     llm_strategy = factory.create(config_for_case(base, False))

@@ -30,6 +30,7 @@ __all__ = [
     "INVOCATION_BUDGET_MS",
     "SELECTION_BUDGET_MS",
     "LatencySummary",
+    "ObservedSource",
     "OverheadReport",
     "measure_strategy_overhead",
 ]
@@ -128,16 +129,19 @@ class OverheadReport:
         }
 
 
-class _TimedSource:
-    """Wraps a source and remembers how long its last ``propose`` took."""
+class ObservedSource:
+    """Wraps an injected source: counts the calls that reach it and times the last one."""
 
-    __slots__ = ("_inner", "last_ns")
+    __slots__ = ("_inner", "calls", "last_ns")
 
     def __init__(self, inner: CandidateSource) -> None:
         self._inner = inner
+        self.calls = 0
         self.last_ns = 0
 
     def propose(self, ctx: GenerationContext) -> Candidate:
+        """The inner source's candidate."""
+        self.calls += 1
         start = time.perf_counter_ns()
         try:
             return self._inner.propose(ctx)
@@ -169,8 +173,8 @@ def measure_strategy_overhead(
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1 but got {iterations}")
     warm = min(100, iterations // 10) if warmup is None else warmup
-    timed_llm = None if llm is None else _TimedSource(llm)
-    timed_fg = _TimedSource(factor_graph)
+    timed_llm = None if llm is None else ObservedSource(llm)
+    timed_fg = ObservedSource(factor_graph)
     selection: list[int] = []
     invocation: list[int] = []
     direct: list[int] = []

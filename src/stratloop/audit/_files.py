@@ -1,8 +1,9 @@
 """Where a trail's files live and how they are named and read.
 
 A trail whose live file is ``DIR/NAME.jsonl`` owns, in the same directory:
-``NAME.<first seq, 12 digits>.jsonl.gz`` (or ``.jsonl`` when uncompressed)
-rotated archives, ``NAME.retention.jsonl`` (what retention deleted),
+``NAME.<first seq, 12 digits>.jsonl.zst`` (or ``.jsonl`` when uncompressed;
+``.jsonl.gz`` from writers before zstd, still read) rotated archives,
+``NAME.retention.jsonl`` (what retention deleted),
 ``NAME.checkpoints.jsonl`` (signed checkpoints of the chain head and key rotations),
 ``NAME.jsonl.head`` (the last durable seq and hash), ``NAME.jsonl.lock`` and
 ``NAME.jsonl.<UTC stamp>.torn`` (torn tails moved aside at start).
@@ -18,14 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import zstandard
+
 from stratloop.errors import AuditFormatError
 
 __all__ = [
+    "COMPRESSED_SUFFIXES",
     "RawLine",
     "TrailFiles",
     "archive_name",
+    "archive_seq",
     "discover_trails",
     "iter_lines",
+    "load_archive",
     "read_checkpoints",
     "read_content",
     "read_head",
@@ -37,12 +43,23 @@ _CHECKPOINTS = ".checkpoints.jsonl"
 _SIDECARS = (".retention.jsonl", _CHECKPOINTS)
 """Logs beside a trail that are not trails themselves."""
 
-_ARCHIVE = re.compile(r"^(?P<stem>.+)\.(?P<seq>\d{12})\.jsonl(?P<gz>\.gz)?$")
+COMPRESSED_SUFFIXES = (".zst", ".gz")
+"""Suffixes of compressed archives: zstd as written now, gzip as written before."""
+
+_ARCHIVE = re.compile(r"^(?P<stem>.+)\.(?P<seq>\d{12})\.jsonl(?P<packed>\.zst|\.gz)?$")
 
 
 def archive_name(stem: str, first_seq: int, *, compressed: bool) -> str:
     """The file name of the archive whose first record has ``first_seq``."""
-    return f"{stem}.{first_seq:012d}.jsonl" + (".gz" if compressed else "")
+    return f"{stem}.{first_seq:012d}.jsonl" + (".zst" if compressed else "")
+
+
+def archive_seq(path: Path) -> int:
+    """The first seq an archive's name claims."""
+    name = path.name
+    if path.suffix in COMPRESSED_SUFFIXES:
+        name = name.removesuffix(path.suffix)
+    return int(name.split(".")[-2])
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +114,7 @@ class TrailFiles:
                 match = _ARCHIVE.match(path.name)
                 if match and match["stem"] == stem:
                     seq = int(match["seq"])
-                    if seq not in found or match["gz"]:
+                    if seq not in found or match["packed"]:
                         found[seq] = path
         return cls(live=live, archives=tuple(found[seq] for seq in sorted(found)))
 
@@ -124,7 +141,9 @@ def discover_trails(path: Path) -> tuple[TrailFiles, ...]:
         elif child.name.endswith(".jsonl") and not child.name.endswith(_SIDECARS):
             stems.add(child.name.removesuffix(".jsonl"))
     if not stems:
-        raise AuditFormatError(f"directory {path} holds no audit files (*.jsonl, *.jsonl.gz)")
+        raise AuditFormatError(
+            f"directory {path} holds no audit files (*.jsonl, *.jsonl.zst, *.jsonl.gz)"
+        )
     return tuple(TrailFiles.of(path / f"{stem}.jsonl") for stem in sorted(stems))
 
 
@@ -139,34 +158,59 @@ class RawLine:
 
 
 def unpack(path: Path, stored: bytes) -> bytes:
-    """The content of ``path`` from its bytes on disk, ``stored`` (gunzipped for ``.gz``).
+    """The content of ``path`` from its bytes on disk, ``stored`` (``.zst``, ``.gz``: decompressed).
 
     Raises:
-        AuditFormatError: a ``.gz`` file does not decompress.
+        AuditFormatError: a compressed file does not decompress (whole).
     """
-    if path.suffix != ".gz":
-        return stored
     try:
-        return gzip.decompress(stored)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        if path.suffix == ".zst":
+            reader = zstandard.ZstdDecompressor().decompressobj()
+            content = reader.decompress(stored)
+            complete = reader.eof
+        elif path.suffix == ".gz":
+            return gzip.decompress(stored)
+        else:
+            return stored
+    except (OSError, EOFError, gzip.BadGzipFile, zstandard.ZstdError) as exc:
+        raise AuditFormatError(f"cannot read audit file {path}: {exc}") from exc
+    if not complete:
+        raise AuditFormatError(f"cannot read audit file {path}: its zstd frame is cut short")
+    return content
+
+
+def load_archive(path: Path) -> tuple[Path, bytes]:
+    """A file's name and bytes on disk, as stored.
+
+    A plain archive listed a moment ago may have been compressed and removed
+    since (the writer does that on its background thread right after rotating):
+    it is read as its ``.zst`` (or, from an earlier writer, ``.gz``).
+
+    Raises:
+        AuditFormatError: the file cannot be read.
+    """
+    try:
+        return path, path.read_bytes()
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and path.suffix not in COMPRESSED_SUFFIXES:
+            for suffix in COMPRESSED_SUFFIXES:
+                twin = path.with_name(path.name + suffix)
+                if twin.exists():
+                    return load_archive(twin)
         raise AuditFormatError(f"cannot read audit file {path}: {exc}") from exc
 
 
 def read_content(path: Path) -> bytes:
-    """The lines of a plain or gzipped file as one block of bytes.
+    """The lines of a plain or compressed file as one block of bytes.
 
     Raises:
         AuditFormatError: the file cannot be read or decompressed.
     """
-    try:
-        stored = path.read_bytes()
-    except OSError as exc:
-        raise AuditFormatError(f"cannot read audit file {path}: {exc}") from exc
-    return unpack(path, stored)
+    return unpack(*load_archive(path))
 
 
 def iter_lines(path: Path) -> Iterator[RawLine]:
-    """Every line of a plain or gzipped file, numbered from 1; an unterminated tail is marked.
+    """Every line of a plain or compressed file, numbered from 1; an unterminated tail is marked.
 
     Raises:
         AuditFormatError: the file cannot be read or decompressed.

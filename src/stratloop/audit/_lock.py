@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
+from stratloop._held import file_id, lost_file
 from stratloop.audit._files import TrailFiles
 from stratloop.audit._write_error import write_error
 from stratloop.errors import AuditWriteError
@@ -50,8 +51,7 @@ class TrailLock:
         self._head_path = files.head
         self._lock_fd = lock_fd
         self._head_fd = head_fd
-        stat = os.fstat(head_fd)
-        self._inode = (stat.st_dev, stat.st_ino)
+        self._inode = file_id(head_fd)
         self.writer = (
             f"pid {os.getpid()} on {socket.gethostname()} (writing since "
             f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, "
@@ -89,12 +89,9 @@ class TrailLock:
 
         Called before each record is appended: one ``stat`` of the head file.
         """
-        try:
-            stat = self._head_path.stat()
-        except FileNotFoundError:
-            self._lost(f"its head file {self._head_path} was deleted")
-        if (stat.st_dev, stat.st_ino) != self._inode:
-            self._lost(f"its head file {self._head_path} was replaced by another file")
+        lost = lost_file(self._head_path, self._inode)
+        if lost is not None:
+            self._lost(f"its head file {self._head_path} {lost}")
 
     def _lost(self, what: str) -> NoReturn:
         other = _named_writer(self._lock_path)

@@ -25,7 +25,7 @@ from typing import Any, TypeAlias
 
 from stratloop.audit._canonical import GENESIS_HASH, canonical_json, digest
 from stratloop.audit._checkpoints import Checkpoint, checkpoint_of
-from stratloop.audit._files import TrailFiles
+from stratloop.audit._files import TrailFiles, archive_seq
 from stratloop.audit._keys import Keyring, entry_problem
 from stratloop.audit._snapshots import SnapshotRefs, referenced_hash
 from stratloop.audit.record import schema_problem
@@ -108,7 +108,7 @@ class FileState:
     Args:
         path: the file's name now (it changes when the live file is rotated).
         final: an archive, never appended to again (the live file is not final).
-        consumed: bytes of content verified (gunzipped for ``.gz``), always whole lines,
+        consumed: bytes of content verified (decompressed), always whole lines,
             except that a final file is consumed to its end.
         lines: lines verified.
         tail: bytes of an unterminated last line of the live file, not yet verified.
@@ -569,7 +569,7 @@ class TrailWalk:
         for file in self.files:
             if file.final and file.first_record is not None:
                 index, line_no, seq = file.first_record
-                named = _archive_seq(file.path)
+                named = archive_seq(file.path)
                 if named != seq:
                     names.setdefault(index, []).append(
                         Break(
@@ -665,6 +665,3 @@ class TrailWalk:
         return ()
 
 
-def _archive_seq(path: Path) -> int:
-    """The first seq an archive's name claims."""
-    return int(path.name.split(".")[-3] if path.suffix == ".gz" else path.name.split(".")[-2])

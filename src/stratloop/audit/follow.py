@@ -8,7 +8,7 @@ same verdict a full :func:`~stratloop.audit.verify_trail` would on the same
 files: the same breaks, violations, share tests, torn lines and counts.
 
 It follows what the writer does: appends, a torn line completed or moved
-aside, rotation (the live file renamed into an archive, gzipped or not, and a
+aside, rotation (the live file renamed into an archive, compressed or not, and a
 new live file started), compression finishing later, and retention (archives
 deleted after the retention log records them). Anything else that changes
 bytes it already verified cannot be followed by reading appends, so the
@@ -19,7 +19,7 @@ kept in :attr:`FollowReport.rewrites`. What it checks on every refresh:
 - the live file is the same inode, no shorter than what was verified, and
   its verified bytes still have the same sha256 (it re-reads them to hash
   them, without parsing: bounded by the rotation size, not the trail);
-- every archive is still there under its name (or its ``.gz``), with the
+- every archive is still there under its name (or its ``.zst`` / ``.gz``), with the
   same inode, size and times; if stat cannot vouch for it (it changed, or
   was stamped too recently for file-system time stamps to be trusted), its
   bytes are hashed again;
@@ -43,8 +43,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from stratloop.audit._files import (
+    COMPRESSED_SUFFIXES,
     TrailFiles,
     discover_trails,
+    load_archive,
     read_checkpoints,
     read_head,
     read_retention,
@@ -125,7 +127,7 @@ class _Tracked:
     stamp: _Stamp
     trusted: bool
     stored: bytes = b""
-    """Archives: sha256 of the file's bytes on disk (compressed for ``.gz``)."""
+    """Archives: sha256 of the file's bytes on disk (compressed for ``.zst`` / ``.gz``)."""
 
 
 @dataclass(slots=True)
@@ -207,7 +209,8 @@ class _Followed:
         now = listing.archives
         for index, known in enumerate(archives):
             name = known.state.path.name
-            if index >= len(now) or now[index][0].name not in {name, name + ".gz"}:
+            twins = {name, *(name + suffix for suffix in COMPRESSED_SUFFIXES)}
+            if index >= len(now) or now[index][0].name not in twins:
                 return _Reset(f"archive {known.state.path} is gone and no retention entry says why")
             problem = _recheck_archive(known, *now[index], listing.taken_ns)
             if problem:
@@ -255,7 +258,7 @@ class _Followed:
                 stored,
             )
         for listed, stamp in plan.fresh:
-            path, stored_bytes = _load(listed)
+            path, stored_bytes = load_archive(listed)
             state = FileState(path)
             walk.files.append(state)
             self.tracked.append(
@@ -285,7 +288,7 @@ class _Followed:
 
 def _plan_rotated(live: _Tracked, new: list[tuple[Path, _Stamp]]) -> _Plan | _Reset:
     """New archives appeared: the first must begin with what was verified in the live file."""
-    path, stored = _load(new[0][0])
+    path, stored = load_archive(new[0][0])
     stamp = new[0][1]
     content = unpack(path, stored)
     consumed = live.state.consumed
@@ -302,7 +305,7 @@ def _recheck_archive(known: _Tracked, listed: Path, stamp: _Stamp, taken_ns: int
     """Why an archive verified earlier is not the same any more, or None (and note its stamp)."""
     if listed == known.state.path and known.trusted and stamp == known.stamp:
         return None
-    path, stored = _load(listed)
+    path, stored = load_archive(listed)
     stored_sha = hashlib.sha256(stored).digest()
     if path != known.state.path or stored_sha != known.stored:
         content = unpack(path, stored)
@@ -343,24 +346,6 @@ def _recheck_live(live: _Tracked, listing: _Listing) -> str | None:
     if left or hasher.digest() != live.state.digest.digest():
         return f"bytes already verified in the live file {live.state.path} were changed"
     return None
-
-
-def _load(path: Path) -> tuple[Path, bytes]:
-    """An archive's name and bytes on disk.
-
-    A plain archive listed a moment ago may have been compressed and removed
-    since (the writer does that right after rotating): it is read as its ``.gz``.
-
-    Raises:
-        AuditFormatError: the file cannot be read.
-    """
-    try:
-        return path, path.read_bytes()
-    except OSError as exc:
-        twin = path.with_name(path.name + ".gz")
-        if isinstance(exc, FileNotFoundError) and path.suffix != ".gz" and twin.exists():
-            return _load(twin)
-        raise AuditFormatError(f"cannot read audit file {path}: {exc}") from exc
 
 
 def _archives(trail: TrailFiles) -> tuple[tuple[Path, _Stamp], ...] | None:

@@ -1,4 +1,4 @@
-"""SQL over every archive of a trail (current and gzipped) with DuckDB.
+"""SQL over every archive of a trail (current, zstd- and gzip-compressed) with DuckDB.
 
 The records are exposed as a view named ``audit``; nested fields are
 structs, e.g. ``SELECT decision.method, count(*) FROM audit GROUP BY 1``.

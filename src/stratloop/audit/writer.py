@@ -8,7 +8,7 @@ two processes never interleave lines in one file (a second writer gets
 :class:`AuditTrail` runs each record through the processors (stamp, flag,
 redact, chain) and hands the line to its parts: the appender (the live file
 and the ``audit.fsync`` policy, with group commit under ``batch``), rotation
-and retention (by size and UTC day, gzip, retention by count and age with
+and retention (by size and UTC day, zstd, retention by count and age with
 its log), and recovery (interrupted compressions, a torn last line moved
 aside, the chain head) when it opens.
 
@@ -154,6 +154,10 @@ class AuditTrail:
             except AuditWriteError as exc:
                 raise appender.fail(exc) from exc
             appender.wait_for_room()
+            try:
+                self._rotation.check()
+            except AuditWriteError as exc:
+                raise appender.fail(exc) from exc
             body = run_chain(self._chain, body)
             snapshot = body["config_snapshot"]
             config_hash = body["config_hash"]
@@ -186,14 +190,17 @@ class AuditTrail:
             self._appender.sync()
 
     def close(self) -> None:
-        """Make the trail durable (unless ``fsync: never``), stop the flusher, release the lock."""
+        """Make the trail durable (unless ``fsync: never``), finish compressions, unlock."""
         if self._appender.closed:
             return
         try:
             self._appender.close()
             self._checkpoints.checkpoint(*self._appender.durable())
         finally:
-            self._lock.release()
+            try:
+                self._rotation.wait()  # no other writer may open the trail mid-compression
+            finally:
+                self._lock.release()
 
     @property
     def key_id(self) -> str | None:

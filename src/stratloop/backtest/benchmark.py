@@ -45,12 +45,13 @@ strict JSON.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 from scipy.special import stdtr
 
+from stratloop.backtest._plain import PlainRecord
 from stratloop.backtest.engine import BacktestResult, run_backtest
 from stratloop.data.panel import Panel
 from stratloop.errors import BacktestError, DataError
@@ -178,7 +179,7 @@ def resolve_benchmark(panel: Panel, spec: str) -> Benchmark | None:
 
 
 @dataclass(frozen=True, slots=True)
-class ExcessMetrics:
+class ExcessMetrics(PlainRecord[float | int]):
     """A strategy's daily returns against the benchmark's (definitions in the module docstring)."""
 
     excess_return: float
@@ -189,10 +190,6 @@ class ExcessMetrics:
     t_stat: float
     p_value: float
     n_days: int
-
-    def as_dict(self) -> dict[str, float | int]:
-        """Plain JSON-safe mapping (every value is finite by construction)."""
-        return asdict(self)
 
 
 def excess_metrics(

@@ -31,13 +31,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from stratloop._types import FloatPanel
+from stratloop.backtest._plain import PlainRecord
 from stratloop.backtest.benchmark import (
     Benchmark,
     ExcessMetrics,
@@ -88,7 +89,7 @@ Series = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
-class FactorSummary:
+class FactorSummary(PlainRecord[float | int]):
     """A signal's factor figures on one segment (see the module docstring).
 
     Args:
@@ -116,10 +117,6 @@ class FactorSummary:
     long_short: float
     turnover: float
     autocorrelation: float
-
-    def as_dict(self) -> dict[str, float | int]:
-        """Plain JSON-safe mapping (finite by construction)."""
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

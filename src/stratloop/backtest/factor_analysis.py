@@ -42,12 +42,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from stratloop._types import BoolPanel, FloatPanel
+from stratloop.backtest._plain import PlainRecord
 from stratloop.errors import BacktestError
 from stratloop.factors._crosssection import rank as _percentile_rank
 
@@ -81,7 +82,7 @@ Series = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
-class ICSummary:
+class ICSummary(PlainRecord[float | int]):
     """Summary of a daily IC series over its measured days (see the module docstring)."""
 
     mean: float
@@ -90,10 +91,6 @@ class ICSummary:
     t_stat: float
     positive_share: float
     n_days: int
-
-    def as_dict(self) -> dict[str, float | int]:
-        """Plain JSON-safe mapping."""
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

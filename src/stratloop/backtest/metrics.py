@@ -25,18 +25,19 @@ credit. Nothing is ever NaN or infinite; :meth:`Metrics.as_dict` is JSON-safe.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from stratloop.backtest._plain import PlainRecord
 from stratloop.backtest.deflated import deflated_sharpe
 
 __all__ = ["METRIC_NAMES", "Metrics", "compute_metrics"]
 
 
 @dataclass(frozen=True, slots=True)
-class Metrics:
+class Metrics(PlainRecord[float | int | None]):
     """Metrics of one backtest segment (see the module docstring for definitions)."""
 
     annual_return: float
@@ -50,13 +51,6 @@ class Metrics:
     hit_rate: float
     n_days: int
     deflated_sharpe: float
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        """Plain JSON-safe mapping; a non-finite float (never produced) would become None."""
-        return {
-            key: None if isinstance(value, float) and not math.isfinite(value) else value
-            for key, value in asdict(self).items()
-        }
 
 
 METRIC_NAMES: tuple[str, ...] = tuple(Metrics.__dataclass_fields__)

@@ -25,13 +25,15 @@ refuse the strongest signals.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from stratloop.backtest._plain import PlainRecord
 
 __all__ = ["Verdict", "benchmark_verdict"]
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(PlainRecord[bool | float | str]):
     """The decision and the sentence that states it.
 
     Args:
@@ -43,10 +45,6 @@ class Verdict:
     distinguishable: bool
     level: float
     text: str
-
-    def as_dict(self) -> dict[str, bool | float | str]:
-        """Plain JSON-safe mapping."""
-        return asdict(self)
 
 
 def benchmark_verdict(

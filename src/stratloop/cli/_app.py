@@ -24,9 +24,11 @@ __all__ = [
     "EXIT_INVALID",
     "EXIT_UNUSABLE",
     "app",
+    "command",
     "console",
     "err_console",
     "fail",
+    "group",
     "handle_errors",
 ]
 
@@ -68,6 +70,28 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             fail(_escape(str(exc)), EXIT_INVALID)
 
     return wrapper
+
+
+def command(
+    parent: typer.Typer, name: str | None = None, *, summary: str | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Register the decorated function as ``parent``'s command ``name``, errors handled.
+
+    The one way commands are registered, so that none can skip :func:`handle_errors`.
+    ``summary`` is the help line when it is not the docstring's first line.
+    """
+
+    def register(func: Callable[P, R]) -> Callable[P, R]:
+        handled = handle_errors(func)
+        parent.command(name, help=summary)(handled)
+        return handled
+
+    return register
+
+
+def group(name: str, summary: str) -> typer.Typer:
+    """A command group (``stratloop NAME ...``) that prints its help when called bare."""
+    return typer.Typer(name=name, help=summary, no_args_is_help=True)
 
 
 def _escape(text: str) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from stratloop.cli._app import EXIT_INVALID, EXIT_UNUSABLE, app, console, fail, handle_errors
+from stratloop.cli._app import EXIT_INVALID, EXIT_UNUSABLE, app, command, console, fail, group
 from stratloop.cli._options import EnvironmentOption
 
 if TYPE_CHECKING:
@@ -25,9 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["audit_app", "existing_trail", "print_verify", "trail_path"]
 
-audit_app = typer.Typer(
-    name="audit", help="Verify, report on and query the audit trail.", no_args_is_help=True
-)
+audit_app = group("audit", "Verify, report on and query the audit trail.")
 app.add_typer(audit_app)
 
 AuditFileOption = Annotated[
@@ -121,8 +119,7 @@ def print_verify(report: VerifyReport) -> None:
     )
 
 
-@audit_app.command("verify")
-@handle_errors
+@command(audit_app, "verify")
 def verify(
     path: Annotated[Path, typer.Argument(help="An audit file or a directory of trails.")],
     key_file: Annotated[
@@ -151,8 +148,7 @@ def verify(
         raise typer.Exit(EXIT_INVALID)
 
 
-@audit_app.command("checkpoint")
-@handle_errors
+@command(audit_app, "checkpoint")
 def checkpoint(
     path: Annotated[Path, typer.Argument(help="The trail's live file.")],
 ) -> None:
@@ -184,8 +180,7 @@ def _report_exit(data: ReportData, output: Path) -> None:
         raise typer.Exit(EXIT_INVALID)
 
 
-@audit_app.command("report")
-@handle_errors
+@command(audit_app, "report")
 def report(
     output: Annotated[Path, typer.Option("--output", help="The HTML file to write.")],
     audit_file: Annotated[
@@ -207,8 +202,7 @@ def report(
     _report_exit(data, output)
 
 
-@audit_app.command("daily-report")
-@handle_errors
+@command(audit_app, "daily-report")
 def daily_report(
     date: Annotated[dt.datetime, typer.Option("--date", formats=["%Y-%m-%d"])],
     environment: EnvironmentOption = "local",
@@ -227,8 +221,7 @@ def daily_report(
     _report_exit(data, target)
 
 
-@audit_app.command("final-report")
-@handle_errors
+@command(audit_app, "final-report")
 def final_report(
     start_date: Annotated[dt.datetime, typer.Option("--start-date", formats=["%Y-%m-%d"])],
     end_date: Annotated[dt.datetime, typer.Option("--end-date", formats=["%Y-%m-%d"])],
@@ -251,15 +244,14 @@ def final_report(
     _report_exit(data, output)
 
 
-@audit_app.command("query")
-@handle_errors
+@command(audit_app, "query")
 def query(
     sql: Annotated[str, typer.Argument(help="SQL over the view `audit`.")],
     audit_file: Annotated[list[Path] | None, typer.Option("--audit-file")] = None,
     environment: EnvironmentOption = "local",
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
 ) -> None:
-    """Run SQL with DuckDB over every archive (current and gzipped) as a view named `audit`."""
+    """Run SQL with DuckDB over every archive (current, zstd and gzip) as a view named `audit`."""
     from stratloop.audit.query import query_trail  # noqa: PLC0415 - numpy; keep --help fast
 
     if fmt not in ("table", "csv", "json"):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from stratloop.cli._app import EXIT_UNUSABLE, app, console, fail, handle_errors
+from stratloop.cli._app import EXIT_UNUSABLE, app, command, console, fail
 from stratloop.cli._runs import EXCESS_ROWS
 
 if TYPE_CHECKING:
@@ -23,8 +23,7 @@ __all__ = ["backtest", "factors"]
 _DEFAULT_TOP_N = 5
 
 
-@app.command()
-@handle_errors
+@command(app)
 def backtest(
     spec_or_expr: Annotated[
         str,

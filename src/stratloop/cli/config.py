@@ -18,10 +18,11 @@ from stratloop.cli._app import (
     EXIT_INVALID,
     EXIT_UNUSABLE,
     app,
+    command,
     console,
     err_console,
     fail,
-    handle_errors,
+    group,
 )
 from stratloop.cli._options import EnvironmentOption, SetOption, parse_assignments
 from stratloop.errors import (
@@ -38,9 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["config_app"]
 
-config_app = typer.Typer(
-    name="config", help="Validate and show configuration.", no_args_is_help=True
-)
+config_app = group("config", "Validate and show configuration.")
 app.add_typer(config_app)
 
 
@@ -86,8 +85,7 @@ def _flags() -> Flags:
     return EnvFlagSource().current()
 
 
-@config_app.command("validate")
-@handle_errors
+@command(config_app, "validate")
 def validate(
     file: Annotated[Path, typer.Argument(help="The YAML configuration file.")],
     set_: SetOption = None,
@@ -117,8 +115,7 @@ def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
         err_console.print(f"warning: {item.message}", markup=False, soft_wrap=True)
 
 
-@config_app.command("show")
-@handle_errors
+@command(config_app, "show")
 def show(
     file: Annotated[
         Path | None, typer.Argument(help="A configuration file (default: the environment's).")
@@ -200,8 +197,7 @@ audit:
 """
 
 
-@app.command("init")
-@handle_errors
+@command(app, "init")
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the starter configuration.")] = Path(
         "stratloop.yaml"

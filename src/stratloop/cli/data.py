@@ -10,7 +10,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from stratloop.cli._app import app, console, handle_errors
+from stratloop.cli._app import app, command, console
 from stratloop.data import Layout, load_panel, write_panel_store
 
 __all__ = ["data_app"]
@@ -21,8 +21,7 @@ app.add_typer(data_app, name="data")
 _SOURCE = typer.Argument(help="A packaged dataset name, a CSV / Parquet file or a panel store.")
 
 
-@data_app.command("import")
-@handle_errors
+@command(data_app, "import")
 def import_(
     source: Annotated[str, _SOURCE],
     out: Annotated[Path, typer.Argument(help="The store directory to create (must not exist).")],
@@ -51,8 +50,7 @@ def import_(
     )
 
 
-@data_app.command("info")
-@handle_errors
+@command(data_app, "info")
 def info(source: Annotated[str, _SOURCE]) -> None:
     """Load SOURCE with the checks a run applies and describe it."""
     panel = load_panel(source)

@@ -12,14 +12,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from stratloop.cli._app import app, console, handle_errors
+from stratloop.cli._app import app, command, console
 from stratloop.flags import FLAG_VARIABLES, open_flag_source
 
 __all__ = ["flags"]
 
 
-@app.command("flags")
-@handle_errors
+@command(app, "flags")
 def flags(
     as_json: Annotated[bool, typer.Option("--json", help="Print the flags as JSON.")] = False,
     flags_file: Annotated[

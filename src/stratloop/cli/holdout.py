@@ -9,17 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from stratloop.cli._app import app, console, handle_errors
-from stratloop.cli._runs import find_run, search_dirs
+from stratloop.cli._app import app, command, console
+from stratloop.cli._runs import RunIdArgument, find_run, search_dirs
 from stratloop.cli.run import ConfigOption, EnvironmentNameOption, RunsDirOption
 
 __all__ = ["holdout"]
 
 
-@app.command("holdout")
-@handle_errors
+@command(app, "holdout")
 def holdout(
-    run_id: Annotated[str, typer.Argument(help="The run id (see `stratloop runs`) or 'latest'.")],
+    run_id: RunIdArgument,
     again: Annotated[
         bool,
         typer.Option(

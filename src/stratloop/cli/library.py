@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stratloop.cli._app import app, console, handle_errors
+from stratloop.cli._app import app, command, console, group
 from stratloop.cli._runs import find_run, search_dirs
 from stratloop.cli.run import ConfigOption, RunsDirOption
 from stratloop.errors import SavedFactorError
@@ -23,16 +23,17 @@ if TYPE_CHECKING:
 
 __all__ = ["library_app"]
 
-library_app = typer.Typer(
-    name="library",
-    help="The persistent factor library: champions kept across runs (library.path).",
-    no_args_is_help=True,
+library_app = group(
+    "library", "The persistent factor library: champions kept across runs (library.path)."
 )
 app.add_typer(library_app)
 
 LibraryOption = Annotated[
     Path | None,
     typer.Option("--library", help="The library's directory (overrides library.path)."),
+]
+FactorNameArgument = Annotated[
+    str, typer.Argument(help="The factor's name (see `stratloop library list`).")
 ]
 
 
@@ -59,8 +60,7 @@ def _score(entry: SavedFactor) -> str:
     return f"{metric} {score:.4g}" if isinstance(score, int | float) else "-"
 
 
-@library_app.command("list")
-@handle_errors
+@command(library_app, "list")
 def list_factors(library: LibraryOption = None, config: ConfigOption = None) -> None:
     """List the library's factors: name, validation score, origin and expression."""
     store = _store(library, config)
@@ -78,10 +78,9 @@ def list_factors(library: LibraryOption = None, config: ConfigOption = None) -> 
         )
 
 
-@library_app.command("show")
-@handle_errors
+@command(library_app, "show")
 def show(
-    name: Annotated[str, typer.Argument(help="The factor's name (see `stratloop library list`).")],
+    name: FactorNameArgument,
     library: LibraryOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -90,8 +89,7 @@ def show(
     console.print(json.dumps(entry.to_json(), indent=2, sort_keys=True), markup=False)
 
 
-@library_app.command("add")
-@handle_errors
+@command(library_app, "add")
 def add(
     run_id: Annotated[str, typer.Argument(help="The run whose champion to save, or `latest`.")],
     name: Annotated[
@@ -126,10 +124,9 @@ def add(
     )
 
 
-@library_app.command("remove")
-@handle_errors
+@command(library_app, "remove")
 def remove(
-    name: Annotated[str, typer.Argument(help="The factor's name (see `stratloop library list`).")],
+    name: FactorNameArgument,
     library: LibraryOption = None,
     config: ConfigOption = None,
 ) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from stratloop.cli._app import app, console, handle_errors
+from stratloop.cli._app import app, command, console
 from stratloop.cli._runs import RunIdArgument, find_run, search_dirs
 from stratloop.cli.run import ConfigOption, EnvironmentNameOption, RunsDirOption
 
@@ -50,8 +50,7 @@ def _as_json(summary: ModelSummary) -> dict[str, Any]:
     }
 
 
-@app.command("llm-report")
-@handle_errors
+@command(app, "llm-report")
 def llm_report(
     run_id: RunIdArgument,
     config: ConfigOption = None,

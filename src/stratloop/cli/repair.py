@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
-from stratloop.cli._app import app, console, handle_errors
-from stratloop.cli._runs import find_run, search_dirs
+from stratloop.cli._app import app, command, console
+from stratloop.cli._runs import RunIdArgument, find_run, search_dirs
 from stratloop.cli.run import ConfigOption, EnvironmentNameOption, RunsDirOption
 
 __all__ = ["repair"]
 
 
-@app.command("repair")
-@handle_errors
+@command(app, "repair")
 def repair(
-    run_id: Annotated[str, typer.Argument(help="The run id (see `stratloop runs`).")],
+    run_id: RunIdArgument,
     config: ConfigOption = None,
     environment: EnvironmentNameOption = None,
     runs_dir: RunsDirOption = None,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stratloop.cli._app import app, console, handle_errors
+from stratloop.cli._app import app, command, console
 from stratloop.cli._champion import print_champion, stored_config
 from stratloop.cli._runs import LATEST, RunIdArgument, find_run, search_dirs
 
@@ -38,8 +38,7 @@ def write_run_tearsheet(
     return sheet, write_tearsheet(sheet, output or tearsheet_path(runs_dir, run_id))
 
 
-@app.command("report")
-@handle_errors
+@command(app, "report")
 def report(
     run_id: RunIdArgument = LATEST,
     output: Annotated[

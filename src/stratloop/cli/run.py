@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stratloop.cli._app import app, console, err_console, handle_errors
+from stratloop.cli._app import app, command, console, err_console
 from stratloop.cli._champion import print_champion
 from stratloop.cli._options import FlagsFileOption, SetOption, parse_assignments
 from stratloop.cli._runs import LATEST, find_run, print_outcome_lines
@@ -58,8 +58,7 @@ def _load(
     )
 
 
-@app.command("run")
-@handle_errors
+@command(app, "run")
 def run(
     config: ConfigOption = None,
     environment: EnvironmentNameOption = None,

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from stratloop.cli._app import app, err_console, handle_errors
+from stratloop.cli._app import app, command, err_console
 from stratloop.cli._options import EnvironmentOption, FlagsFileOption
 from stratloop.cli._plugins import PROBES_GROUP, load_group
 from stratloop.flags import open_flag_source
@@ -86,8 +86,7 @@ def _refuse_remote(host: str) -> typer.BadParameter:
     )
 
 
-@app.command("serve")
-@handle_errors
+@command(app, "serve")
 def serve(
     environment: EnvironmentOption = "local",
     config: Annotated[

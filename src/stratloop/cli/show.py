@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.table import Column, Table
 
-from stratloop.cli._app import app, console, handle_errors
+from stratloop.cli._app import app, command, console
 from stratloop.cli._champion import print_champion, stored_config
 from stratloop.cli._runs import (
     RunIdArgument,
@@ -41,8 +41,7 @@ _COUNTERS = (
 )
 
 
-@app.command("runs")
-@handle_errors
+@command(app, "runs")
 def runs(
     config: ConfigOption = None,
     environment: EnvironmentNameOption = None,
@@ -78,8 +77,7 @@ def runs(
     console.print(table)
 
 
-@app.command("show")
-@handle_errors
+@command(app, "show")
 def show(
     run_id: RunIdArgument,
     config: ConfigOption = None,

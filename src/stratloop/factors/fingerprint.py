@@ -12,6 +12,18 @@ fingerprint with thousands stored is one matrix-vector product.
 The sample never reaches past the train window: a fingerprint reads no test
 or holdout data.
 
+**Its text.** History lines keep each evaluated signal's fingerprint, so
+that a resumed run compares with every one. When all assets are sampled (up to
+32), a row's codes are the ranks ``1/k, ..., 1`` of its ``k`` values: all
+that is not known in advance is their order, one number below ``k!`` (its
+Lehmer code, 61 bits for 20 assets instead of 160). So the text is ``p1:``
+and base64 of: which cells have a value, which rows are such plain ranks,
+the codes of the other rows (ties, sampled assets), and each plain row's
+order. About half the text of the codes themselves, and what compression
+could not take out of them; decoding gives the codes back exactly.
+Fingerprints written before are base64 of the codes (no ``p1:``), and
+:func:`fingerprint_codes` reads both.
+
 A :class:`Screen` carries one trading rule's stored fingerprints to the
 worker, so a near-duplicate is recognised from its signal before its
 backtests run: it then costs only the signal and its fingerprint.
@@ -20,15 +32,28 @@ backtests run: it then costs only the signal and its fingerprint.
 from __future__ import annotations
 
 import base64
+import binascii
+import math
+import struct
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
 from stratloop._types import FloatPanel
+from stratloop.errors import RunError
 from stratloop.factors._crosssection import rank
 
-__all__ = ["SCREEN_MARGIN", "FingerprintBank", "FingerprintSample", "Screen", "Similar"]
+__all__ = [
+    "SCREEN_MARGIN",
+    "FingerprintBank",
+    "FingerprintSample",
+    "Screen",
+    "Similar",
+    "encode_codes",
+    "fingerprint_codes",
+]
 
 SAMPLE_DATES = 64
 """Train dates a fingerprint samples, evenly spaced."""
@@ -86,7 +111,205 @@ class FingerprintSample:
         with np.errstate(invalid="ignore"):
             ranks = rank(np.ascontiguousarray(signal[self.rows]))[:, self.columns]
         codes = np.where(np.isfinite(ranks), 1 + np.rint(np.nan_to_num(ranks) * _LEVELS), 0)
-        return base64.b64encode(codes.astype(np.uint8).tobytes()).decode("ascii")
+        return encode_codes(codes.astype(np.uint8))
+
+
+_PREFIX = "p1:"
+"""Marks the permutation coding; base64 (the coding before it) never holds a colon."""
+
+_HEADER = struct.Struct(">HH")
+"""Rows and columns of the codes."""
+
+_SPLIT = 20
+"""A row's Lehmer code is kept as ``high * 20! + low``: both parts fit int64 for 32 cells."""
+
+_FACTORIALS = tuple(math.factorial(n) for n in range(SAMPLE_ASSETS + 1))
+_WIDTHS = np.array([(max(f - 1, 1).bit_length() + 7) // 8 for f in _FACTORIALS])
+"""Bytes that hold every Lehmer code of ``k`` cells (the numbers below ``k!``)."""
+
+
+@lru_cache(maxsize=8)
+def _plain_table(columns: int) -> _Codes:
+    """Row ``k``: the sorted codes of ``k`` different values (no ties), then zeros."""
+    counts = np.arange(columns + 1, dtype=np.float64)[:, None]
+    places = np.arange(1, columns + 1, dtype=np.float64)[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        codes = 1 + np.rint(places / counts * _LEVELS)
+    return np.where(places <= counts, codes, 0).astype(np.uint8)
+
+
+@lru_cache(maxsize=8)
+def _weight_table(columns: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Per ``k`` and place ``j < k``: the int64 weight of ``j``'s Lehmer digit and its part.
+
+    The digit's weight is ``(k - 1 - j)!``; when that is at least 20! the digit
+    belongs to the high part with weight ``(k - 1 - j)! / 20!``, else to the low one.
+    """
+    weights = np.ones((columns + 1, columns), dtype=np.int64)
+    high = np.zeros((columns + 1, columns), dtype=bool)
+    for count in range(columns + 1):
+        for place in range(count):
+            exponent = count - 1 - place
+            high[count, place] = exponent >= _SPLIT
+            weights[count, place] = (
+                _FACTORIALS[exponent] // _FACTORIALS[_SPLIT]
+                if high[count, place]
+                else _FACTORIALS[exponent]
+            )
+    return weights, high
+
+
+def encode_codes(codes: _Codes) -> str:
+    """The text of fingerprint codes (rows x columns, uint8; 0 is "no value").
+
+    Per row: a bit per cell that has a value and a bit saying whether its
+    codes are the plain ranks of its ``k`` values (no ties: the case of every
+    row when all assets are sampled). A plain row is stored as the order of
+    its cells (the stable sort's permutation) as its Lehmer code, in the
+    fewest bytes that hold ``k! - 1``; any other row as its codes. Any codes
+    of at most :data:`SAMPLE_ASSETS` columns encode and decode exactly.
+    """
+    rows, columns = codes.shape
+    present = codes > 0
+    counts = present.sum(axis=1)
+    order = np.argsort(np.where(present, codes.astype(np.int16), 256), axis=1, kind="stable")
+    ordered = np.take_along_axis(codes, order, axis=1)
+    plain = np.all(ordered == _plain_table(columns)[counts], axis=1)
+    places = np.arange(columns)
+    held = places < counts[:, None]
+    later = (places[None, :] > places[:, None])[None] & held[:, None, :]
+    digits = ((order[:, None, :] < order[:, :, None]) & later).sum(axis=2)
+    weights, high = _weight_table(columns)
+    parts = np.where(held, digits, 0) * weights[counts]
+    upper = np.where(high[counts], parts, 0).sum(axis=1)
+    lower = np.where(high[counts], 0, parts).sum(axis=1)
+    widths = _WIDTHS[counts]
+    if counts[plain].max(initial=0) <= _SPLIT:  # every order fits 8 bytes (decoded alike)
+        big_endian = lower.astype(">u8").view(np.uint8).reshape(rows, 8)
+        kept = big_endian[plain][np.arange(8) >= 8 - widths[plain][:, None]]
+        lehmer = kept.tobytes()
+    else:
+        lehmer = b"".join(
+            (int(u) * _FACTORIALS[_SPLIT] + int(v)).to_bytes(int(w), "big")
+            for u, v, w in zip(upper[plain], lower[plain], widths[plain], strict=True)
+        )
+    payload = b"".join(
+        (
+            _HEADER.pack(rows, columns),
+            np.packbits(present).tobytes(),
+            np.packbits(plain).tobytes(),
+            codes[present & ~plain[:, None]].tobytes(),
+            lehmer,
+        )
+    )
+    return _PREFIX + base64.b64encode(payload).decode("ascii")
+
+
+@lru_cache(maxsize=256)
+def _codes_of(text: str) -> _Codes:
+    """Decoded codes, cached: the driver decodes a new fingerprint to compare, then to keep it."""
+    if not text.startswith(_PREFIX):
+        return np.frombuffer(base64.b64decode(text.encode("ascii"), validate=True), np.uint8)
+    return _decode(base64.b64decode(text[len(_PREFIX) :].encode("ascii"), validate=True))
+
+
+def fingerprint_codes(text: str) -> _Codes:
+    """The codes of a fingerprint's text (one row after another), either coding; read-only.
+
+    Raises:
+        RunError: the text is no fingerprint (a history line edited or damaged).
+    """
+    try:
+        return _codes_of(text)
+    except (ValueError, binascii.Error, struct.error) as exc:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise RunError(
+            f"fingerprint {shown!r} cannot be decoded ({exc}); the history line holding it "
+            "was edited or damaged: check the run with `stratloop repair`"
+        ) from exc
+
+
+def _decode(payload: bytes) -> _Codes:
+    """The codes :func:`encode_codes` wrote into ``payload``."""
+    rows, columns = _HEADER.unpack_from(payload)
+    if columns > SAMPLE_ASSETS:
+        raise ValueError(f"{columns} columns, more than a fingerprint has ({SAMPLE_ASSETS})")
+    reader = _Reader(payload, _HEADER.size)
+    present = reader.bits(rows * columns).reshape(rows, columns)
+    plain = reader.bits(rows)
+    codes = np.zeros((rows, columns), dtype=np.uint8)
+    codes[present & ~plain[:, None]] = reader.take(int(present[~plain].sum()))
+    counts = present[plain].sum(axis=1)
+    widths = _WIDTHS[counts]
+    lehmer = reader.take(int(widths.sum()))
+    if reader.offset != len(payload):
+        raise ValueError(f"{len(payload) - reader.offset} byte(s) follow the last row")
+    if counts.max(initial=0) <= _SPLIT:
+        big_endian = np.zeros((len(counts), 8), dtype=np.uint8)
+        big_endian[np.arange(8) >= 8 - widths[:, None]] = lehmer
+        lower = big_endian.view(">u8").reshape(-1).astype(np.int64)
+        upper = np.zeros_like(lower)
+    else:
+        ends = np.cumsum(widths).tolist()
+        split = [
+            divmod(int.from_bytes(lehmer[a:b].tobytes(), "big"), _FACTORIALS[_SPLIT])
+            for a, b in zip([0, *ends[:-1]], ends, strict=True)
+        ]
+        upper = np.array([u for u, _ in split] or [0], dtype=np.int64)[: len(split)]
+        lower = np.array([v for _, v in split] or [0], dtype=np.int64)[: len(split)]
+    codes[plain] = _permuted(present[plain], counts, upper, lower)
+    codes.flags.writeable = False
+    return codes.reshape(-1)
+
+
+def _permuted(
+    present: npt.NDArray[np.bool_],
+    counts: npt.NDArray[np.intp],
+    upper: npt.NDArray[np.int64],
+    lower: npt.NDArray[np.int64],
+) -> _Codes:
+    """Plain rows from their Lehmer codes ``upper * 20! + lower``: the ranks put back in place."""
+    rows, columns = present.shape
+    places = np.arange(columns)
+    held = places < counts[:, None]
+    weights, high = _weight_table(columns)
+    number = np.where(high[counts], upper[:, None], lower[:, None])
+    radix = np.maximum(counts[:, None] - places, 1)
+    digits = np.where(held, (number // weights[counts]) % radix, 0)
+    limit = np.array([_FACTORIALS[c] // _FACTORIALS[_SPLIT] if c > _SPLIT else 1 for c in counts])
+    low_limit = np.array([min(_FACTORIALS[c], _FACTORIALS[_SPLIT]) for c in counts])
+    if np.any(upper >= limit) or np.any(lower >= low_limit) or np.any(upper < 0):
+        raise ValueError("a row's order is not a number below k! for its k values")
+    order = np.zeros((rows, columns), dtype=np.intp)
+    for place in range(columns - 1, -1, -1):
+        tail = order[:, place + 1 :]
+        tail += tail >= digits[:, place : place + 1]
+        order[:, place] = digits[:, place]
+    cells_held = np.argsort(~present, axis=1, kind="stable")
+    target = np.take_along_axis(cells_held, order, axis=1)
+    out = np.zeros((rows, columns), dtype=np.uint8)
+    out[np.nonzero(held)[0], target[held]] = _plain_table(columns)[counts][held]
+    return out
+
+
+class _Reader:
+    """Consecutive fields of a payload; running past its end is a ``ValueError``."""
+
+    def __init__(self, payload: bytes, offset: int) -> None:
+        self._payload = payload
+        self.offset = offset
+
+    def take(self, count: int) -> _Codes:
+        """The next ``count`` bytes."""
+        if self.offset + count > len(self._payload):
+            raise ValueError("the payload ends before its last row")
+        out = np.frombuffer(self._payload, np.uint8, count, self.offset)
+        self.offset += count
+        return out
+
+    def bits(self, count: int) -> npt.NDArray[np.bool_]:
+        """The next ``count`` bits (whole bytes are read)."""
+        return np.unpackbits(self.take((count + 7) // 8))[:count].astype(bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +322,7 @@ class Similar:
 
 def _unit_vector(text: str) -> npt.NDArray[np.float32] | None:
     """The centred, unit-length vector of a fingerprint; None when it has too few values."""
-    codes: _Codes = np.frombuffer(base64.b64decode(text.encode("ascii")), dtype=np.uint8)
+    codes = fingerprint_codes(text)
     present = codes > 0
     if int(present.sum()) < MIN_CELLS:
         return None

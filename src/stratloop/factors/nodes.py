@@ -12,7 +12,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TypeAlias, cast
+from typing import ClassVar, TypeAlias, cast
 
 from stratloop.factors.ops import INFIX, OPERATORS
 
@@ -48,6 +48,14 @@ class _Node:
     """Behaviour shared by every node: identity by canonical text."""
 
     __slots__ = ()
+
+    _PRECEDENCE: ClassVar[int] = ATOM_PRECEDENCE
+    """How tightly nodes of the class bind when printed; atoms never need parentheses."""
+
+    @property
+    def precedence(self) -> int:
+        """The class's :attr:`_PRECEDENCE`; a node whose own fields decide it overrides this."""
+        return self._PRECEDENCE
 
     @cached_property
     def text(self) -> str:
@@ -107,7 +115,6 @@ class Number(_Leaf):
             raise ValueError(msg)
         object.__setattr__(self, "value", value + 0.0)
 
-
     @property
     def precedence(self) -> int:
         """Negative numbers print with a leading minus, like a negation."""
@@ -129,12 +136,6 @@ class Field(_Leaf):
     """A panel field such as ``close`` or the derived ``returns``."""
 
     name: str
-
-
-    @property
-    def precedence(self) -> int:
-        """Atoms never need parentheses."""
-        return ATOM_PRECEDENCE
 
     @cached_property
     def fields(self) -> frozenset[str]:
@@ -185,13 +186,6 @@ class Call(_Inner):
     name: str
     args: tuple[Expr, ...]
 
-
-    @property
-    def precedence(self) -> int:
-        """Atoms never need parentheses."""
-        return ATOM_PRECEDENCE
-
-
     @cached_property
     def depth(self) -> int:
         """Nesting depth (a leaf is 1)."""
@@ -217,17 +211,13 @@ class Neg(_Inner):
 
     operand: Expr
 
+    _PRECEDENCE = NEG_PRECEDENCE
+    """Binds tighter than ``*``."""
+
     def __post_init__(self) -> None:
         if isinstance(self.operand, Number) and self.operand.value >= 0:
             msg = f"write -{self.operand.text} as Number({-self.operand.value!r}), not Neg"
             raise ValueError(msg)
-
-
-    @property
-    def precedence(self) -> int:
-        """Binds tighter than ``*``."""
-        return NEG_PRECEDENCE
-
 
 
 @dataclass(frozen=True, eq=False)
@@ -236,12 +226,8 @@ class Not(_Inner):
 
     operand: Expr
 
-
-    @property
-    def precedence(self) -> int:
-        """Looser than comparisons, tighter than ``and``."""
-        return NOT_PRECEDENCE
-
+    _PRECEDENCE = NOT_PRECEDENCE
+    """Looser than comparisons, tighter than ``and``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -257,12 +243,10 @@ class Binary(_Inner):
             msg = f"unknown infix operator {self.op!r}; known: {sorted(INFIX)}"
             raise ValueError(msg)
 
-
     @property
     def precedence(self) -> int:
         """From the infix table."""
         return INFIX[self.op].precedence
-
 
 
 @dataclass(frozen=True, eq=False)
@@ -278,11 +262,6 @@ class Ref(_Leaf):
 
     name: str
     body: Expr
-
-    @property
-    def precedence(self) -> int:
-        """Atoms never need parentheses."""
-        return ATOM_PRECEDENCE
 
     @cached_property
     def key(self) -> str:

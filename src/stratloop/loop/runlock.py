@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from stratloop._held import file_id, lost_file
 from stratloop.errors import RunError, RunOwnershipError
 
 __all__ = ["RunLock", "Writer", "is_held"]
@@ -88,8 +89,7 @@ class RunLock:
         self.run_json = run_json
         self.fd = fd
         self.writer = Writer.this_process()
-        stat = os.fstat(fd)
-        self._inode = (stat.st_dev, stat.st_ino)
+        self._inode = file_id(fd)
 
     @classmethod
     def acquire(cls, run_id: str, history: Path, run_json: Path) -> RunLock:
@@ -116,12 +116,9 @@ class RunLock:
 
         Called before every batch is committed and before ``run.json`` is rewritten.
         """
-        try:
-            stat = self.history.stat()
-        except FileNotFoundError:
-            self._lost(f"{self.history} was deleted while this process was writing it")
-        if (stat.st_dev, stat.st_ino) != self._inode:
-            self._lost(f"{self.history} was replaced by another file while this process held it")
+        lost = lost_file(self.history, self._inode)
+        if lost is not None:
+            self._lost(f"{self.history} {lost} while this process held it")
         named = _writer(self.run_json)
         if named is None or named.token != self.writer.token:
             self._lost(f"{self.run_json.name} no longer names this process as the run's writer")

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stratloop.cli._app import EXIT_INVALID, console, handle_errors
+from stratloop.cli._app import EXIT_INVALID, command, console
 from stratloop.cli._options import EnvironmentOption
 from stratloop.cli.audit import AuditFileOption, existing_trail, print_verify, trail_path
 from stratloop.flags import EnvFlagSource
@@ -26,10 +26,10 @@ __all__ = ["register"]
 
 def register(audit_app: typer.Typer) -> None:
     """Add the drills to the ``audit`` group."""
-    audit_app.command("check-records")(handle_errors(check_records))
-    audit_app.command("violations")(handle_errors(violations))
-    audit_app.command("overhead")(handle_errors(overhead))
-    audit_app.command("rotation-drill")(handle_errors(rotation_drill))
+    command(audit_app, "check-records")(check_records)
+    command(audit_app, "violations")(violations)
+    command(audit_app, "overhead")(overhead)
+    command(audit_app, "rotation-drill")(rotation_drill)
 
 
 def check_records(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from stratloop.cli._app import EXIT_INVALID, console, handle_errors
+from stratloop.cli._app import EXIT_INVALID, command, console, group
 from stratloop.cli._options import EnvironmentOption
 
 if TYPE_CHECKING:
@@ -25,11 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["check_app"]
 
-check_app = typer.Typer(
-    name="check",
-    help="Run the deployment guide's checks (Phases 2-4) and health checks.",
-    no_args_is_help=True,
-)
+check_app = group("check", "Run the deployment guide's checks (Phases 2-4) and health checks.")
 
 OutputOption = Annotated[
     Path | None, typer.Option("--output", help="Also write the results as JSON to this file.")
@@ -77,8 +73,7 @@ def _report(title: str, environment: str, results: list[CaseResult], output: Pat
         raise typer.Exit(EXIT_INVALID)
 
 
-@check_app.command("pydantic-validation")
-@handle_errors
+@command(check_app, "pydantic-validation")
 def pydantic_validation(
     test_case: Annotated[TestCase, typer.Option("--test-case", help="Which cases to run.")],
     environment: EnvironmentOption = "local",
@@ -119,11 +114,10 @@ def _cases_command(checks: str, title: str) -> Callable[..., None]:
 
 
 for _name, (_checks, _title, _summary) in _CASES.items():
-    check_app.command(_name, help=_summary)(handle_errors(_cases_command(_checks, _title)))
+    command(check_app, _name, summary=_summary)(_cases_command(_checks, _title))
 
 
-@check_app.command("validation-overhead")
-@handle_errors
+@command(check_app, "validation-overhead")
 def validation_overhead(
     iterations: Annotated[
         int, typer.Option("--iterations", min=1, help="Timed validations.")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from stratloop.cli._app import EXIT_INVALID, console, handle_errors
+from stratloop.cli._app import EXIT_INVALID, command, console
 from stratloop.cli._options import EnvironmentOption
 
 if TYPE_CHECKING:
@@ -168,5 +168,5 @@ def production_validation(
 def register(check_app: typer.Typer) -> None:
     """Add these commands to the ``check`` group."""
     for phase in _PHASE_HEALTH:
-        check_app.command(f"phase{phase}-health")(handle_errors(_phase_health(phase)))
-    check_app.command("production-validation")(handle_errors(production_validation))
+        command(check_app, f"phase{phase}-health")(_phase_health(phase))
+    command(check_app, "production-validation")(production_validation)

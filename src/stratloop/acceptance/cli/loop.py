@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from stratloop.cli._app import console, handle_errors
+from stratloop.cli._app import command, console, group
 from stratloop.flags import open_flag_source
 
 if TYPE_CHECKING:
@@ -16,13 +16,10 @@ if TYPE_CHECKING:
 
 __all__ = ["loop_app"]
 
-loop_app = typer.Typer(
-    name="loop", help="Checks of the learning loop from the deployment guide.", no_args_is_help=True
-)
+loop_app = group("loop", "Checks of the learning loop from the deployment guide.")
 
 
-@loop_app.command("check-audit-logging")
-@handle_errors
+@command(loop_app, "check-audit-logging")
 def check_audit_logging(
     output: Annotated[Path, typer.Option("--output", "-o", help="The audit trail file to write.")],
     iterations: Annotated[int, typer.Option("--iterations", "-n", help="Iterations to run.")] = 100,

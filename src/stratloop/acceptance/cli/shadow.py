@@ -35,7 +35,7 @@ import typer
 from rich.table import Table
 
 from stratloop.acceptance.cli import rehearsal
-from stratloop.cli._app import console, fail, handle_errors
+from stratloop.cli._app import command, console, fail, group
 from stratloop.cli._options import EnvironmentOption
 from stratloop.flags import EnvFlagSource, in_rollout, instance_id
 
@@ -45,9 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["shadow_app"]
 
-shadow_app = typer.Typer(
-    name="shadow", help="Shadow mode: Phase 1-2 against Phase 3.", no_args_is_help=True
-)
+shadow_app = group("shadow", "Shadow mode: Phase 1-2 against Phase 3.")
 
 Iterations = Annotated[int, typer.Option("--iterations", "-n", min=1, help="Iterations to run.")]
 Threshold = Annotated[
@@ -159,8 +157,7 @@ def _report(
     console.print(f"equivalence {comparison.equivalence:.2%} >= {threshold:.2%}")
 
 
-@shadow_app.command("generate-logs")
-@handle_errors
+@command(shadow_app, "generate-logs")
 def generate_logs(
     phase1_2: Annotated[Path, typer.Option("--phase1-2", help="Write the Phase 1-2 log here.")],
     phase3: Annotated[Path, typer.Option("--phase3", help="Write the Phase 3 log here.")],
@@ -181,8 +178,7 @@ def generate_logs(
     )
 
 
-@shadow_app.command("compare")
-@handle_errors
+@command(shadow_app, "compare")
 def compare(
     old: Annotated[Path, typer.Option("--old", help="The Phase 1-2 (control) log.")],
     new: Annotated[Path, typer.Option("--new", help="The Phase 3 (candidate) log.")],
@@ -196,8 +192,7 @@ def compare(
     _report(comparison, threshold, output, {"old": str(old), "new": str(new)})
 
 
-@shadow_app.command("run")
-@handle_errors
+@command(shadow_app, "run")
 def run(
     output: Annotated[Path, typer.Option("--output", "-o", help="Write the Phase 3 log here.")],
     iterations: Iterations = 100,
@@ -215,8 +210,7 @@ def run(
     _report(session.compare(), threshold, None, meta)
 
 
-@shadow_app.command("daily-validation")
-@handle_errors
+@command(shadow_app, "daily-validation")
 def daily_validation(
     date: Annotated[
         dt.datetime,
@@ -252,8 +246,7 @@ def daily_validation(
     _report(session.compare(), threshold, target, meta)
 
 
-@shadow_app.command("production")
-@handle_errors
+@command(shadow_app, "production")
 def production(
     percentage: Annotated[
         float,

@@ -24,7 +24,7 @@ from stratloop.acceptance.cli.rehearsal import (
     generators,
     write_json,
 )
-from stratloop.cli._app import console, fail, handle_errors
+from stratloop.cli._app import command, console, fail
 from stratloop.cli._options import EnvironmentOption
 
 if TYPE_CHECKING:
@@ -136,6 +136,6 @@ def strategy_overhead(
 
 def register(check_app: typer.Typer) -> None:
     """Add these commands to the ``check`` group."""
-    for command, (check, summary) in _CHECKS.items():
-        check_app.command(command, help=summary)(handle_errors(_strategy_check(check)))
-    check_app.command("strategy-overhead")(handle_errors(strategy_overhead))
+    for name, (check, summary) in _CHECKS.items():
+        command(check_app, name, summary=summary)(_strategy_check(check))
+    command(check_app, "strategy-overhead")(strategy_overhead)
