@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 
 import pytest
@@ -24,10 +25,12 @@ TREND = "rank(ts_mean(returns, 20))"
 
 
 def _config(tmp_path, library="lib", iterations=8, **section) -> StratloopConfig:
+    """A short run on the embedded data from 2016 (the library's part needs no longer panel)."""
     return StratloopConfig.model_validate(
         {
             "version": 1,
             "generation": {"use_factor_graph": True, "innovation_rate": 0},
+            "data": {"source": "sp500-20", "start_date": datetime.date(2016, 1, 1)},
             "loop": {
                 "runs_dir": str(tmp_path / "runs"),
                 "iterations": iterations,

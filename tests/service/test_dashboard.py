@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from service_helpers import make_environment, serving, wait_for, write_flags
 
 from browser_helpers import ARGS, ARTIFACTS, CHROMIUM, DOC_IMAGES
@@ -17,19 +17,27 @@ from run_helpers import ALL_ON
 from stratloop.service import THRESHOLDS
 
 
-@pytest.fixture
-def browser_page() -> Iterator[tuple[Page, list[str], list[str]]]:
-    """A Chromium page recording console errors and every request it makes."""
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """One headless Chromium for the module's tests (each opens its own context)."""
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        requests: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: requests.append(r.url))
-        yield page, errors, requests
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium: Browser) -> Iterator[tuple[Page, list[str], list[str]]]:
+    """A page in a fresh browser context recording console errors and every request it makes."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    yield page, errors, requests
+    context.close()
 
 
 def _shot(page: Page, name: str, *, doc: bool = False) -> None:

@@ -272,6 +272,7 @@ class Grammar:
     def __init__(self, rules: Mapping[str, _Node]) -> None:
         self.rules = dict(rules)
         self._shortest = self._shortest_lengths()
+        self._shortest_options: dict[int, _Node] = {}
 
     def sample(
         self,
@@ -325,6 +326,19 @@ class Grammar:
                 return low * self._min_length(item, lengths)
         return 0
 
+    def _shortest_option(self, node: _Alt) -> _Node:
+        """The first of ``node``'s options with the shortest derivation, worked out once per node.
+
+        A long sample takes it at every choice past its depth budget, and
+        recomputing the lengths there took most of the sampling time.
+        """
+        key = id(node)  # the rules keep every node alive, so its id stays its own
+        if key not in self._shortest_options:
+            self._shortest_options[key] = min(
+                node.options, key=lambda o: self._min_length(o, self._shortest)
+            )
+        return self._shortest_options[key]
+
     def accepts(self, text: str, *, rule: str = "root") -> bool:
         """True if ``text`` as a whole derives from ``rule``."""
         memo: dict[tuple[str, int], frozenset[int]] = {}
@@ -350,7 +364,7 @@ class Grammar:
                     self._emit(item, rng, out, brevity, budget)
             case _Alt(options):
                 if budget <= 0 or (brevity and rng.random() < brevity):
-                    choice = min(options, key=lambda o: self._min_length(o, self._shortest))
+                    choice = self._shortest_option(node)
                 else:
                     choice = rng.choice(options)
                 self._emit(choice, rng, out, brevity, budget)
