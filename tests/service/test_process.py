@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,6 @@ import httpx
 import pytest
 from service_helpers import free_port, served_environment, wait_for
 
-from run_helpers import CLI
 from stratloop.cli.serve import ServedLoop
 from stratloop.environments import load_environment
 from stratloop.errors import RunError
@@ -118,10 +118,20 @@ class TestLoopProcess:
         assert _gone(loop.pid)
 
 
+_TERMINAL_CLI = (
+    sys.executable,
+    "-c",
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from stratloop.cli import main; main(sys.argv[1:])",
+)
+"""`stratloop` with Ctrl-C delivered, as from a terminal: an ignored SIGINT is inherited
+across exec, and a test worker's may be ignored (then serve, like any command, keeps it so)."""
+
+
 def _serve(root: Path, port: int) -> subprocess.Popen[bytes]:
     """``stratloop serve`` in its own process group, as a terminal would start it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PHASE", "ENABLE_"))}
-    args = [*CLI, "serve", "-e", "t", "--port", str(port), "--flags-file", "flags.env"]
+    args = [*_TERMINAL_CLI, "serve", "-e", "t", "--port", str(port), "--flags-file", "flags.env"]
     return subprocess.Popen(
         args,
         cwd=root,
@@ -164,7 +174,9 @@ class TestServeSignals:
         """SIGINT to serve's process group (Ctrl-C): both processes end, the run is resumable."""
         with _served(root) as (server, run_id, loop_pid):
             os.killpg(server.pid, signal.SIGINT)
-            assert server.wait(60) == 130, "the exit status of any Ctrl-C'd command"
+            status = server.wait(60)
+            said = server.stderr.read().decode() if server.stderr else ""
+            assert status == 130, f"the exit status of any Ctrl-C'd command; serve said:\n{said}"
         wait_for(lambda: _gone(loop_pid), 30, "the loop process to end")
         assert _run_json(root, run_id)["status"] == "interrupted"
 
