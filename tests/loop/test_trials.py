@@ -371,7 +371,9 @@ class TestScreen:
             "screened": real,
             "off": lambda _self, _strategy: None,
             "rejects_all": lambda self, strategy: (
-                None if (found := real(self, strategy)) is None else Screen(-2.0, found.vectors)
+                None
+                if (found := real(self, strategy)) is None
+                else Screen(-2.0, found.vectors, found.rule)
             ),
         }
         for name, screen in screens.items():

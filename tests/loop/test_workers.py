@@ -1,12 +1,16 @@
 import sys
 import time
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from loop_helpers import broken_evaluator, hash_evaluator, loop_config
 
-from stratloop.errors import RunError
+from stratloop.errors import EvaluationWorkerError, RunError
+from stratloop.factors.fingerprint import Screen
 from stratloop.loop.executor import open_executor
-from stratloop.loop.workers import EvalTask, EvaluationPool
+from stratloop.loop.workers import EvalTask, EvaluationPool, _ScreenRows, _Worker
 from stratloop.spec import Strategy, TopN
 
 
@@ -81,3 +85,52 @@ def test_the_ray_executor_without_ray_installed_says_how_to_install_it(tmp_path,
     pool = open_executor(hash_evaluator, loop_config(tmp_path, executor="ray"))
     with pytest.raises(RunError, match=r"pip install 'stratloop\[ray\]'.*loop.executor: local"):
         pool.evaluate([_task(0)])
+
+
+_RULES = st.sampled_from(["top5 monthly", "long-short daily"])
+
+
+class TestScreenRows:
+    @given(st.lists(st.tuples(_RULES, st.integers(0, 6)), max_size=12))
+    def test_a_worker_rebuilds_every_screen_from_the_rows_it_lacks(self, steps):
+        """Each task carries only its rule's new rows, and the worker's screen equals the bank's."""
+        worker = _Worker(None, None)  # type: ignore[arg-type] - only its screen bookkeeping runs
+        banks = {
+            rule: np.zeros((0, 3), dtype=np.float32)
+            for rule in ("top5 monthly", "long-short daily")
+        }
+        held: dict[str, np.ndarray] = {}
+        for rule, added in steps:
+            grown = np.arange(added * 3, dtype=np.float32).reshape(added, 3) + len(banks[rule])
+            before = len(banks[rule])
+            banks[rule] = np.concatenate([banks[rule], grown])
+            task = EvalTask(
+                0,
+                Strategy(expression="rank(returns)", portfolio=TopN(n=2)),
+                1,
+                Screen(0.7, banks[rule], rule),
+            )
+            bare, rows = worker.wire(task)
+            assert bare.screen is None
+            assert (rows.first, len(rows.rows)) == (before, added)
+            rebuilt = rows.screen(held)
+            assert (rebuilt.rule, rebuilt.threshold) == (rule, 0.7)
+            np.testing.assert_array_equal(rebuilt.vectors, banks[rule])
+
+    def test_a_bank_smaller_than_what_was_sent_is_sent_again_whole(self):
+        """Rows the worker holds that the bank no longer has are replaced, not kept."""
+        worker = _Worker(None, None)  # type: ignore[arg-type] - only its screen bookkeeping runs
+        held: dict[str, np.ndarray] = {}
+        strategy = Strategy(expression="rank(returns)", portfolio=TopN(n=2))
+        big = np.ones((4, 2), dtype=np.float32)
+        small = np.full((2, 2), 5.0, dtype=np.float32)
+        worker.wire(EvalTask(0, strategy, 1, Screen(0.7, big, "r")))[1].screen(held)
+        _, rows = worker.wire(EvalTask(1, strategy, 1, Screen(0.7, small, "r")))
+        assert rows.first == 0
+        np.testing.assert_array_equal(rows.screen(held).vectors, small)
+
+    def test_a_worker_missing_rows_refuses_the_task(self):
+        """A screen the worker cannot rebuild exactly is an error, never a silently wrong screen."""
+        rows = _ScreenRows("r", 0.7, 3, np.ones((1, 2), dtype=np.float32))
+        with pytest.raises(EvaluationWorkerError, match="holds 0 fingerprints of rule 'r'"):
+            rows.screen({})

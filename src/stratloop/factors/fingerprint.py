@@ -364,11 +364,16 @@ class Screen:
 
     Args:
         threshold: ``search.max_signal_correlation``.
-        vectors: one row per evaluated candidate of the rule (a copy: the bank grows on).
+        vectors: one row per evaluated candidate of the rule: a read-only view of the
+            bank's rows, which are never written again (the bank appends, or grows into a
+            new matrix), so no copy is needed.
+        rule: the trading rule's key; its rows only ever grow at the end, so a
+            receiver that holds an earlier screen of the rule needs only the new rows.
     """
 
     threshold: float
     vectors: npt.NDArray[np.float32]
+    rule: str = ""
 
     def rejects(self, fingerprint: str) -> bool:
         """True when ``fingerprint`` correlates above the threshold with a stored one.
@@ -409,7 +414,9 @@ class FingerprintBank:
         group = self._groups.get(rule)
         if group is None or not group.owners:
             return None
-        return Screen(threshold, group.matrix[: len(group.owners)].copy())
+        rows = group.matrix[: len(group.owners)]
+        rows.flags.writeable = False
+        return Screen(threshold, rows, rule)
 
     def add(self, iteration: int, rule: str, fingerprint: str) -> None:
         """Store the fingerprint of an evaluated candidate (one with too few values is skipped)."""

@@ -21,14 +21,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeAlias, runtime_checkable
+from typing import Any, Literal, Protocol, Self, TypeAlias, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
 
 from stratloop.config.models import StratloopConfig
 from stratloop.errors import EvaluationTimeoutError, EvaluationWorkerError, RunError
+from stratloop.factors.fingerprint import Screen
 from stratloop.spec import Strategy
-
-if TYPE_CHECKING:
-    from stratloop.factors.fingerprint import Screen
 
 __all__ = [
     "EvalResult",
@@ -134,6 +135,38 @@ def timed_out(task: EvalTask, timeout_s: float, replaced: str) -> EvaluationTime
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _ScreenRows:
+    """A task's screen as a local worker receives it: the rows of the rule it lacks.
+
+    A screen of a rule with a thousand stored fingerprints is ~5 MB; sent whole
+    with every task it cost ~22 ms of pickling per task and slowed long runs
+    several-fold. Each worker keeps the rows it was sent, per rule, and gets the new ones.
+    """
+
+    rule: str
+    threshold: float
+    first: int
+    rows: npt.NDArray[np.float32]
+
+    def screen(self, held: dict[str, npt.NDArray[np.float32]]) -> Screen:
+        """The whole screen, from the rows ``held`` for the rule plus these (``held`` updated).
+
+        Raises:
+            EvaluationWorkerError: the worker holds a different number of rows than
+                the pool sent it (a bug: the screen would be wrong, so the worker stops).
+        """
+        known = held.get(self.rule, self.rows[:0])[: self.first]
+        if len(known) != self.first:
+            raise EvaluationWorkerError(
+                f"worker holds {len(known)} fingerprints of rule {self.rule!r} but the pool "
+                f"sent it {self.first}; the near-duplicate screen would be wrong"
+            )
+        if len(self.rows):
+            known = held[self.rule] = np.concatenate([known, self.rows])
+        return Screen(self.threshold, known, self.rule)
+
+
 @dataclass(slots=True)
 class _Worker:
     process: BaseProcess
@@ -142,6 +175,20 @@ class _Worker:
     since: float = field(default_factory=time.monotonic)
     index: int = -1
     task: EvalTask | None = None
+    screen_rows: dict[str, int] = field(default_factory=dict)
+    """Per rule, how many screen rows this worker was sent."""
+
+    def wire(self, task: EvalTask) -> EvalTask | tuple[EvalTask, _ScreenRows]:
+        """``task`` as this worker receives it: its screen reduced to the rows it lacks."""
+        screen = task.screen
+        if screen is None:
+            return task
+        sent = self.screen_rows.get(screen.rule, 0)
+        if sent > len(screen.vectors):
+            sent = 0  # not the rows this worker holds (a bank rebuilt): send them all again
+        self.screen_rows[screen.rule] = len(screen.vectors)
+        rows = _ScreenRows(screen.rule, screen.threshold, sent, screen.vectors[sent:])
+        return EvalTask(task.iteration, task.strategy, task.n_trials), rows
 
 
 def run_task(evaluator: Evaluator, task: EvalTask) -> EvalResult:
@@ -184,14 +231,18 @@ def _worker_main(conn: Connection, factory: EvaluatorFactory, config: StratloopC
         conn.send(("init_error", type(exc).__name__, str(exc)))
         return
     conn.send(("ready",))
+    held: dict[str, npt.NDArray[np.float32]] = {}
     while True:
         try:
-            task = conn.recv()
+            message = conn.recv()
         except EOFError:
             return  # the parent is gone (killed): nothing left to serve
-        if task is None:
+        if message is None:
             return
-        conn.send(("done", run_task(evaluator, task)))
+        if isinstance(message, tuple):
+            bare, rows = message
+            message = EvalTask(bare.iteration, bare.strategy, bare.n_trials, rows.screen(held))
+        conn.send(("done", run_task(evaluator, message)))
 
 
 class EvaluationPoolBase(ABC):
@@ -285,7 +336,7 @@ class EvaluationPool(EvaluationPoolBase):
         return [result for result in results if result is not None]
 
     def _send(self, worker: _Worker, index: int, task: EvalTask) -> None:
-        worker.conn.send(task)
+        worker.conn.send(worker.wire(task))
         worker.state, worker.index, worker.task, worker.since = (
             "busy",
             index,
