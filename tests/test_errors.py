@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import dataclass
 
 import pytest
 
@@ -35,6 +36,16 @@ class TestStructuredErrors:
     def test_each_class_words_its_own_message(self, error: StratloopError, message: str) -> None:
         """The text is the class's wording of its fields."""
         assert str(error) == message
+
+    def test_a_class_without_its_own_wording_names_each_field_and_value(self) -> None:
+        """The base message lists the fields, so a structured error is never without text."""
+
+        @dataclass(eq=False, repr=False)
+        class BareError(StratloopError):
+            path: str
+            size: int
+
+        assert str(BareError("runs/a", 3)) == "path='runs/a', size=3"
 
     def test_errors_compare_by_identity_and_show_their_message(self) -> None:
         """Two equal-looking errors are two errors; repr is the usual Error('message')."""

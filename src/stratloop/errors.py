@@ -46,7 +46,7 @@ operator never has to read a traceback to fix a configuration::
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, Field, dataclass, fields, is_dataclass
 from typing import Any
 
 from stratloop.redaction import REDACTED, is_secret_key
@@ -116,8 +116,12 @@ class StratloopError(Exception):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        """The text of an error with structured fields; they override it."""
-        raise NotImplementedError(type(self).__name__)
+        """The text of an error with structured fields: each field and its value.
+
+        Subclasses override it with a sentence that also says what to do.
+        """
+        named: tuple[Field[Any], ...] = fields(self) if is_dataclass(self) else ()
+        return ", ".join(f"{f.name}={_show(getattr(self, f.name))}" for f in named)
 
 
 @dataclass(frozen=True, slots=True)
