@@ -18,7 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Literal, Protocol, Self, TypeAlias, runtime_checkable
@@ -188,7 +188,7 @@ class _Worker:
             sent = 0  # not the rows this worker holds (a bank rebuilt): send them all again
         self.screen_rows[screen.rule] = len(screen.vectors)
         rows = _ScreenRows(screen.rule, screen.threshold, sent, screen.vectors[sent:])
-        return EvalTask(task.iteration, task.strategy, task.n_trials), rows
+        return replace(task, screen=None), rows
 
 
 def run_task(evaluator: Evaluator, task: EvalTask) -> EvalResult:
@@ -241,7 +241,7 @@ def _worker_main(conn: Connection, factory: EvaluatorFactory, config: StratloopC
             return
         if isinstance(message, tuple):
             bare, rows = message
-            message = EvalTask(bare.iteration, bare.strategy, bare.n_trials, rows.screen(held))
+            message = replace(bare, screen=rows.screen(held))
         conn.send(("done", run_task(evaluator, message)))
 
 
