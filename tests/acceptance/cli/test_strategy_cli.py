@@ -51,8 +51,11 @@ class TestPhase3Commands:
             ["check", "strategy-overhead", "--iterations", "200", "--environment", "staging",
              "--output", str(out)],
         )
-        assert result.exit_code == 0, result.output
         report = json.loads(out.read_text())
+        # Whether a 200-sample p99 meets 0.1 ms depends on the host (bench/ measures speed);
+        # what the command owes is an exit status that agrees with the report it wrote.
+        assert result.exit_code == (0 if report["passed"] else 1), result.output
+        assert report["passed"] == (report["selection_ok"] and report["invocation_ok"])
         assert set(report["selection"]) >= {"p50_us", "p95_us", "p99_us", "max_us"}
         assert report["selection_budget_ms"] == 0.1
         assert report["invocation_budget_ms"] == 0.5
